@@ -1,0 +1,1 @@
+"""Models arrive with their issue; the app is installed so its schema is part of every tenant."""

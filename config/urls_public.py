@@ -1,0 +1,17 @@
+"""The public site on the bare domain: landing, company sign-up, login, tenant picker."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from ops.views import healthz
+from tenants import views
+
+urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("signup/", views.signup, name="signup"),
+    path("workspaces/", views.tenant_picker, name="tenant_picker"),
+    path("workspaces/<slug:slug>/enter/", views.tenant_enter, name="tenant_enter"),
+    path("accounts/", include("allauth.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

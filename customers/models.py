@@ -1,0 +1,85 @@
+"""A tenant's end customers and what they do (tenant schema).
+
+Built-in columns follow shared/specs/segment-rules.md so the rule compiler can address
+them directly; everything else goes to `traits` (JSONB).
+"""
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+
+
+class Customer(models.Model):
+    external_id = models.CharField(max_length=255, unique=True)
+    anonymous_ids = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    # demographic
+    birth_date = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=32, blank=True)
+    income_band = models.CharField(max_length=32, blank=True)
+    occupation = models.CharField(max_length=128, blank=True)
+    # geographic
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=128, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    # firmographic
+    company = models.CharField(max_length=255, blank=True)
+    industry = models.CharField(max_length=128, blank=True)
+    company_size = models.IntegerField(null=True, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    # technographic
+    device_type = models.CharField(max_length=32, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    tech_stack = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # lifecycle
+    plan = models.CharField(max_length=64, blank=True)
+    signed_up_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    email_opt_in = models.BooleanField(default=False)
+    traits = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # trait conditions on the common columns: WHERE country = ANY(%s) …
+            models.Index(fields=["country"], name="customer_country_idx"),
+            models.Index(fields=["plan"], name="customer_plan_idx"),
+            GinIndex(fields=["traits"], name="customer_traits_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.external_id
+
+
+class Event(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=200)
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=255, null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=32, default="api")
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # event conditions: SELECT customer_id … WHERE name = %s AND timestamp >= %s
+            #   GROUP BY customer_id HAVING count(*) …  (semi-join per customer)
+            models.Index(fields=["name", "timestamp", "customer"], name="event_name_ts_customer_idx"),
+            # one customer's timeline and explain(): WHERE customer_id = %s ORDER BY timestamp
+            models.Index(fields=["customer", "timestamp"], name="event_customer_ts_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"], condition=Q(message_id__isnull=False), name="event_message_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.timestamp:%Y-%m-%d %H:%M}"

@@ -1,0 +1,74 @@
+"""Checks behind /healthz: each returns {"status": "ok"|"error"|..., ...} and never raises."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+BEAT_KEY = "strata:beat:last"  # global on purpose: beat serves every tenant
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        result = check()
+    except Exception as exc:  # a health check reports failures; it must not raise them
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def check_database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"status": "ok"}
+
+
+def check_redis() -> dict:
+    _redis().ping()
+    return {"status": "ok"}
+
+
+def check_celery(timeout: float = 1.0) -> dict:
+    from config.celery import app
+
+    replies = app.control.ping(timeout=timeout) or []
+    workers = sorted(name for reply in replies for name in reply)
+    if not workers:
+        return {"status": "error", "error": "no Celery worker answered", "workers": []}
+    return {"status": "ok", "workers": workers}
+
+
+def check_beat(*, now: datetime, max_age_seconds: float) -> dict:
+    raw = _redis().get(BEAT_KEY)
+    if raw is None:
+        return {"status": "unknown", "last_seen": None}
+    last = datetime.fromisoformat(raw.decode())
+    age = (now - last).total_seconds()
+    return {"status": "ok" if age <= max_age_seconds else "stale", "last_seen": last.isoformat()}
+
+
+def beat_mark(*, now: datetime) -> None:
+    _redis().set(BEAT_KEY, now.isoformat(), ex=24 * 3600)
+
+
+def report(*, now: datetime) -> tuple[dict, bool]:
+    """The whole report and whether the required parts (database, redis, celery) are ok."""
+    checks = {
+        "database": _timed(check_database),
+        "redis": _timed(check_redis),
+        "celery": _timed(check_celery),
+        # Informational: beat's first tick may be a minute away after a start.
+        "beat": _timed(lambda: check_beat(now=now, max_age_seconds=3 * settings.HEARTBEAT_SECONDS)),
+    }
+    healthy = all(checks[name]["status"] == "ok" for name in ("database", "redis", "celery"))
+    return {"status": "ok" if healthy else "error", "checks": checks}, healthy

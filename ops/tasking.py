@@ -1,0 +1,59 @@
+"""How Strata declares Celery tasks (house rule 4) and fans work out to tenants.
+
+- `tenant_task`: runs inside one tenant's schema, which tenant-schemas-celery restores
+  from the message header. Sent from the public schema (no tenant), it fails closed.
+- `public_task`: beat dispatchers and other cross-tenant work, run in the public schema.
+- `for_each_tenant`: the dispatcher's loop; it stamps each message with the tenant's
+  schema instead of switching the connection, so the dispatcher itself stays public.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.db import connection
+from django_tenants.utils import get_public_schema_name
+
+from config.celery import app
+
+DEFAULTS = {"acks_late": True, "reject_on_worker_lost": True, "soft_time_limit": 300, "time_limit": 360}
+
+
+class TenantRequired(RuntimeError):
+    """A tenant task was delivered without a tenant; refusing to touch the public schema."""
+
+
+def tenant_task(*, name: str, **options) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            if connection.schema_name == get_public_schema_name():
+                raise TenantRequired(f"{name} needs a tenant; it was sent from the public schema")
+            return fn(*args, **kwargs)
+
+        return app.task(name=name, **(DEFAULTS | options))(run)
+
+    return decorate
+
+
+def public_task(*, name: str, **options) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        return app.task(name=name, **(DEFAULTS | options))(fn)
+
+    return decorate
+
+
+def send_to_tenant(task, *, schema_name: str, **kwargs):
+    return task.apply_async(kwargs=kwargs, headers={"_schema_name": schema_name})
+
+
+def for_each_tenant(task, **kwargs) -> int:
+    """Enqueue `task(**kwargs)` once per active tenant; returns how many were sent."""
+    from tenants.selectors import tenants_active
+
+    sent = 0
+    for schema_name in tenants_active().values_list("schema_name", flat=True).iterator():
+        send_to_tenant(task, schema_name=schema_name, **kwargs)
+        sent += 1
+    return sent

@@ -1,0 +1,140 @@
+"""Writes on tenants, domains, users and memberships (house rule 1: services, keyword-only)."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django_tenants.utils import get_public_schema_name
+
+from config.errors import DomainError, Problem
+from tenants.models import Domain, Tenant, TenantMembership, User
+
+SLUG_MIN, SLUG_MAX = 3, 32
+_SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+
+
+def slug_problems(slug: str) -> list[Problem]:
+    """Every reason `slug` cannot name a new tenant (empty when it can)."""
+
+    def problem(code: str, message: str) -> list[Problem]:
+        return [Problem(path="slug", code=code, message=message)]
+
+    if not slug:
+        return problem("required", "Choose a subdomain.")
+    if len(slug) < SLUG_MIN:
+        return problem("too_short", f"Use at least {SLUG_MIN} characters.")
+    if len(slug) > SLUG_MAX:
+        return problem("too_long", f"Use at most {SLUG_MAX} characters.")
+    if slug != slug.lower():
+        return problem("uppercase", "Use lower-case letters only.")
+    if not _SLUG_RE.match(slug) or "--" in slug:
+        return problem(
+            "invalid",
+            "Use lower-case letters, digits and single hyphens; start with a letter and "
+            "end with a letter or digit.",
+        )
+    if slug in settings.RESERVED_SLUGS:
+        return problem("reserved", f"“{slug}” is reserved; choose another subdomain.")
+    if Tenant.objects.filter(slug=slug).exists():
+        return problem("taken", f"“{slug}” is already taken.")
+    return []
+
+
+def schema_name_for(slug: str) -> str:
+    # A prefix keeps tenant schemas apart from public, pg_* and information_schema.
+    return "t_" + slug.replace("-", "_")
+
+
+def tenant_domain_for(slug: str) -> str:
+    return f"{slug}.{settings.BASE_DOMAIN}"
+
+
+def _email_problems(email: str, path: str) -> list[Problem]:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return [Problem(path=path, code="invalid_email", message="Enter a valid email address.")]
+    return []
+
+
+@transaction.atomic
+def tenant_create(
+    *,
+    slug: str,
+    name: str,
+    admin_email: str,
+    admin_password: str | None = None,
+    admin_name: str = "",
+) -> Tenant:
+    """Create a tenant, its schema (all tenant migrations), its domain and its first admin.
+
+    All or nothing: PostgreSQL DDL is transactional, so a failure part-way (a bad
+    migration, a race on the slug) leaves no schema, row or user behind.
+    """
+    slug = (slug or "").strip()
+    name = (name or "").strip()
+    admin_email = (admin_email or "").strip().lower()
+    problems = slug_problems(slug)
+    if not name:
+        problems.append(Problem(path="name", code="required", message="Enter the company name."))
+    elif len(name) > 200:
+        problems.append(Problem(path="name", code="too_long", message="Use at most 200 characters."))
+    problems += _email_problems(admin_email, "admin_email")
+    if problems:
+        raise DomainError(problems=problems)
+
+    try:
+        with transaction.atomic():
+            tenant = Tenant.objects.create(schema_name=schema_name_for(slug), slug=slug, name=name)
+    except IntegrityError:
+        raise DomainError.single(path="slug", code="taken", message=f"“{slug}” is already taken.") from None
+    tenant.create_schema(check_if_exists=False, verbosity=0)
+    Domain.objects.create(domain=tenant_domain_for(slug), tenant=tenant, is_primary=True)
+    user = user_get_or_create(email=admin_email, password=admin_password, full_name=admin_name)
+    membership_set(user=user, tenant=tenant, role=TenantMembership.Role.ADMIN)
+    return tenant
+
+
+def user_get_or_create(*, email: str, password: str | None = None, full_name: str = "") -> User:
+    """Return the user with this email, creating them when new (password unusable if None)."""
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=password, full_name=full_name)
+    return user
+
+
+def user_set_password(*, user: User, password: str) -> User:
+    user.set_password(password)
+    user.save(update_fields=["password", "updated_at"])
+    return user
+
+
+def membership_set(*, user: User, tenant: Tenant, role: str) -> TenantMembership:
+    membership, _ = TenantMembership.objects.update_or_create(
+        user=user, tenant=tenant, defaults={"role": role}
+    )
+    return membership
+
+
+def tenant_set_status(*, tenant: Tenant, status: str) -> Tenant:
+    if status not in Tenant.Status.values:
+        raise DomainError.single(path="status", code="invalid_choice", message=f"Unknown status {status!r}.")
+    tenant.status = status
+    tenant.save(update_fields=["status", "updated_at"])
+    return tenant
+
+
+def public_tenant_ensure() -> Tenant:
+    """The row django-tenants routes the public site through; idempotent."""
+    public, _ = Tenant.objects.get_or_create(
+        schema_name=get_public_schema_name(),
+        defaults={"slug": "public", "name": "Strata"},
+    )
+    for index, host in enumerate([settings.BASE_DOMAIN, *settings.PUBLIC_EXTRA_DOMAINS]):
+        Domain.objects.get_or_create(domain=host, defaults={"tenant": public, "is_primary": index == 0})
+    return public

@@ -1,0 +1,13 @@
+"""The tenant's home page: what is in the workspace and whether background work reaches it."""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from customers.selectors import workspace_counts
+from ops.selectors import heartbeat_latest
+
+
+@require_GET
+def workspace_home(request):
+    context = {"counts": workspace_counts(), "heartbeat": heartbeat_latest()}
+    return render(request, "tenants/workspace_home.html", context)
