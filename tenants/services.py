@@ -19,6 +19,14 @@ _SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
 def slug_problems(slug: str) -> list[Problem]:
     """Every reason `slug` cannot name a new tenant (empty when it can)."""
+    problems = slug_format_problems(slug)
+    if not problems and Tenant.objects.filter(slug=slug).exists():
+        problems = [Problem(path="slug", code="taken", message=f"“{slug}” is already taken.")]
+    return problems
+
+
+def slug_format_problems(slug: str) -> list[Problem]:
+    """The pure part of slug validation: format and reserved names (no query)."""
 
     def problem(code: str, message: str) -> list[Problem]:
         return [Problem(path="slug", code=code, message=message)]
@@ -39,8 +47,6 @@ def slug_problems(slug: str) -> list[Problem]:
         )
     if slug in settings.RESERVED_SLUGS:
         return problem("reserved", f"“{slug}” is reserved; choose another subdomain.")
-    if Tenant.objects.filter(slug=slug).exists():
-        return problem("taken", f"“{slug}” is already taken.")
     return []
 
 

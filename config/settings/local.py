@@ -21,3 +21,7 @@ if not DATABASES or not CACHES:
     CACHES = cache_config(REDIS_URL)
     CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
     CELERY_RESULT_BACKEND = celery_broker_url(redis_url_with_db(REDIS_URL, 2))
+# Serve assets straight from static/ (no collectstatic outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

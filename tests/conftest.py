@@ -1,0 +1,94 @@
+"""Shared fixtures.
+
+Tenant schemas are created once per session (each runs every tenant migration): `tenant`
+and `other_tenant` for isolation tests. Tests run inside a transaction (`db`), except
+those that need a second connection — a real Celery worker or a live server — which use
+`committed_db` and clean up after themselves.
+
+TRICKY: never use pytest-django's `transactional_db`/`live_server` here: their flush
+truncates the public tables and would delete the session tenants.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from tenants.models import Tenant, TenantMembership, User
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from tenants.services import public_tenant_ensure, tenant_create
+
+    with django_db_blocker.unblock():
+        public_tenant_ensure()
+        tenant_create(slug="alpha", name="Alpha Co", admin_email="admin@alpha.test", admin_password=PASSWORD)
+        tenant_create(slug="beta", name="Beta Ltd", admin_email="admin@beta.test", admin_password=PASSWORD)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_test():
+    yield
+    connection.set_schema_to_public()  # sets the search path lazily; no query
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return Tenant.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    return Tenant.objects.get(slug="beta")
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker):
+    """Autocommit database access, visible to other threads (worker, live server)."""
+    with django_db_blocker.unblock():
+        yield
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def in_tenant(tenant):
+    """Run the test body inside the `alpha` schema (as a task or request would)."""
+    connection.set_tenant(tenant)
+    yield tenant
+    connection.set_schema_to_public()
+
+
+def host_of(tenant: Tenant) -> str:
+    return tenant.get_primary_domain().domain
+
+
+@pytest.fixture
+def public_client(db) -> Client:
+    return Client(HTTP_HOST="localhost")
+
+
+@pytest.fixture
+def tenant_client(tenant) -> Client:
+    return Client(HTTP_HOST=host_of(tenant))
+
+
+def make_member(tenant: Tenant, email: str, role: str = TenantMembership.Role.VIEWER) -> User:
+    from tenants.services import membership_set, user_get_or_create
+
+    user = user_get_or_create(email=email, password=PASSWORD)
+    membership_set(user=user, tenant=tenant, role=role)
+    return user
+
+
+@pytest.fixture
+def member_client(tenant) -> Client:
+    """A logged-in viewer of `alpha` on alpha's host."""
+    user = make_member(tenant, "viewer@alpha.test")
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(user)
+    return client
