@@ -1,0 +1,31 @@
+import pytest
+from django.test import Client
+
+from tests.conftest import host_of
+
+
+@pytest.mark.worker
+def test_healthz_is_green_with_a_worker(celery_worker):
+    response = Client(HTTP_HOST="localhost").get("/healthz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ok"
+    assert {name: check["status"] for name, check in body["checks"].items() if name != "beat"} == {
+        "database": "ok", "redis": "ok", "celery": "ok",
+    }
+    assert body["checks"]["celery"]["workers"]
+
+
+def test_healthz_is_503_and_names_the_missing_worker(db):
+    """No worker consumes the test broker outside the worker fixture."""
+    response = Client(HTTP_HOST="localhost").get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["celery"] == body["checks"]["celery"] | {"status": "error"}
+    assert "no Celery worker" in body["checks"]["celery"]["error"]
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+def test_healthz_answers_on_tenant_hosts_without_login(tenant):
+    response = Client(HTTP_HOST=host_of(tenant)).get("/healthz")
+    assert response.status_code in (200, 503) and "checks" in response.json()
