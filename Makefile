@@ -9,7 +9,6 @@ UV_VERSION := 0.13.8
 DEV := $(PY) -m config.devservers
 FRONTEND_SOURCES := $(wildcard frontend/src/*) $(shell find templates -name '*.html' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
-export XDG_RUNTIME_DIR ?= /tmp
 
 .PHONY: run test test-fast test-browser bench install assets browsers stop clean check-python
 

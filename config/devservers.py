@@ -65,7 +65,9 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
 
 # --------------------------------------------------------------------------- PostgreSQL
 
-_pg_handle = None  # keeps pgserver's handle alive for this process (it stops on last exit)
+# pgserver handles by data dir, kept alive for this process (the server stops when the
+# last process holding a handle exits).
+_pg_handles: dict[Path, object] = {}
 
 
 def _pg_dir(data_dir: Path) -> Path:
@@ -98,13 +100,24 @@ def _last_log_line(path: Path) -> str:
     return (errors or lines or [""])[-1][:300]
 
 
+def _ensure_runtime_dir() -> None:
+    """pgserver keeps its inter-process lock in the user runtime dir; give it a private one
+    (the same for every process, so the lock works) when the session has none."""
+    if os.environ.get("XDG_RUNTIME_DIR") and os.access(os.environ["XDG_RUNTIME_DIR"], os.W_OK):
+        if os.stat(os.environ["XDG_RUNTIME_DIR"]).st_mode & 0o077 == 0:
+            return
+    runtime = Path(tempfile.gettempdir()) / f"strata-run-{os.getuid()}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
 def ensure_postgres(data_dir: Path = DATA_DIR) -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL to the `strata` database."""
-    global _pg_handle
     pgdata = _pg_dir(data_dir)
     _check_pgdata(pgdata)
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    _ensure_runtime_dir()
     try:
         import pgserver  # imported late: it is a development-only dependency at run time
 
@@ -117,7 +130,7 @@ def ensure_postgres(data_dir: Path = DATA_DIR) -> str:
             f"embedded PostgreSQL failed to start: {cause} — see {pgdata / 'log'}; if another "
             f"process holds {pgdata}, stop it (`make stop`) or set DATABASE_URL"
         ) from None
-    _pg_handle = server
+    _pg_handles[pgdata] = server
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")

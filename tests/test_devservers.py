@@ -1,0 +1,104 @@
+"""The embedded PostgreSQL and Redis behind `make run` (real servers, in a temp data dir)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from config import devservers
+from config.devservers import DevServerError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    yield tmp_path
+    devservers.stop_redis(tmp_path)
+    devservers.stop_postgres(tmp_path)
+
+
+def test_embedded_postgres_starts_answers_and_is_reused(data_dir):
+    url = devservers.ensure_postgres(data_dir)
+    conninfo = url.replace("postgres://", "postgresql://")
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT current_database()").fetchone()[0] == "strata"
+        assert conn.execute("SHOW listen_addresses").fetchone()[0] == ""  # socket only
+    assert devservers.ensure_postgres(data_dir) == url  # a second start reuses it
+
+
+def test_embedded_redis_starts_on_a_socket_and_is_reused(data_dir):
+    url, started = devservers.ensure_redis(data_dir)
+    assert started and url.startswith("unix://")
+    client = redis.Redis.from_url(url)
+    assert client.ping()
+    assert client.config_get("port")["port"] == "0"  # never binds a TCP port
+    assert devservers.ensure_redis(data_dir) == (url, False)
+
+
+def test_stale_redis_socket_from_a_killed_run_is_recovered(data_dir):
+    sock = devservers.redis_socket_path(data_dir)
+    sock.parent.mkdir(parents=True)
+    sock.write_text("left behind by a killed server")
+    url, started = devservers.ensure_redis(data_dir)
+    assert started and redis.Redis.from_url(url).ping()
+
+
+def test_machine_servers_on_default_ports_are_left_alone(data_dir):
+    before = devservers.port_open(*devservers.SYSTEM_REDIS), devservers.port_open(*devservers.SYSTEM_POSTGRES)
+    devservers.ensure_redis(data_dir)
+    devservers.stop_redis(data_dir)
+    after = devservers.port_open(*devservers.SYSTEM_REDIS), devservers.port_open(*devservers.SYSTEM_POSTGRES)
+    assert before == after
+
+
+def test_a_file_where_the_data_dir_should_be_is_one_clear_error(tmp_path):
+    (tmp_path / "pg").write_text("oops")
+    with pytest.raises(DevServerError) as caught:
+        devservers.ensure_postgres(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "is a file" in message and "remove it" in message
+
+
+def test_a_cluster_of_another_version_is_one_clear_error(tmp_path):
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "pg" / "PG_VERSION").write_text("15\n")
+    with pytest.raises(DevServerError, match="holds a PostgreSQL 15 cluster .* set DATABASE_URL"):
+        devservers.ensure_postgres(tmp_path)
+
+
+def test_long_data_paths_get_a_short_socket(tmp_path):
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    assert len(str(devservers.redis_socket_path(deep))) <= devservers.MAX_SOCKET_PATH
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["STRATA_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "config.devservers", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_exec_exports_urls_runs_the_command_and_stops_what_it_started(data_dir):
+    script = "import os, sys; print(os.environ['DATABASE_URL']); print(os.environ['REDIS_URL']); sys.exit(3)"
+    done = run_cli(data_dir, "exec", "--", sys.executable, "-c", script)
+    assert done.returncode == 3, done.stderr  # the command's exit code comes through
+    database_url, redis_url = done.stdout.split()
+    assert database_url.startswith("postgres://postgres@/strata?host=")
+    assert redis_url == f"unix://{devservers.redis_socket_path(data_dir)}"
+    assert not (data_dir / "pg" / "postmaster.pid").exists()  # stopped on exit
+    assert not devservers._redis_ping(devservers.redis_socket_path(data_dir))
+
+
+def test_exec_failure_is_one_line_without_a_traceback(tmp_path):
+    (tmp_path / "pg").write_text("oops")
+    done = run_cli(tmp_path, "exec", "--", "true")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("strata: embedded PostgreSQL")
+    assert "Traceback" not in done.stderr
