@@ -21,14 +21,29 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
+    """The test database and the session's tenants, built once.
+
+    TRICKY: pytest-django's own django_db_setup creates the test database only when a
+    collected test asks for `db`; a run of only worker or browser tests (which use
+    `committed_db`) would then have touched the development database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
     from tenants.services import public_tenant_ensure, tenant_create
 
     with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
         public_tenant_ensure()
         tenant_create(slug="alpha", name="Alpha Co", admin_email="admin@alpha.test", admin_password=PASSWORD)
         tenant_create(slug="beta", name="Beta Ltd", admin_email="admin@beta.test", admin_password=PASSWORD)
     yield
+    with django_db_blocker.unblock():
+        connection.close()
+        try:
+            teardown_databases(config, verbosity=0)
+        except Exception as error:  # a worker thread's connection may linger; next run recreates it
+            print(f"test database not dropped: {error}")
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +66,7 @@ def other_tenant(db) -> Tenant:
 def committed_db(django_db_setup, django_db_blocker):
     """Autocommit database access, visible to other threads (worker, live server)."""
     with django_db_blocker.unblock():
+        assert connection.settings_dict["NAME"].startswith("test_"), "refusing to commit to a non-test database"
         yield
         connection.set_schema_to_public()
 
