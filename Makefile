@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 DEV := $(PY) -m config.devservers
-FRONTEND_SOURCES := $(wildcard frontend/src/*) $(shell find templates -name '*.html' 2>/dev/null)
+FRONTEND_SOURCES := $(wildcard frontend/src/* frontend/tailwind.config.js) $(shell find templates -name '*.html' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-fast test-browser bench install assets browsers stop clean check-python

@@ -1,7 +1,7 @@
 """Tests: real PostgreSQL and Redis — the machine's own when reachable, embedded otherwise."""
 
 from .base import *  # noqa: F401,F403
-from .base import DATABASES, REDIS_URL, cache_config, celery_broker_url, database_config, redis_url_with_db
+from .base import BASE_DIR, DATABASES, REDIS_URL, cache_config, celery_broker_url, database_config, redis_url_with_db
 
 if not DATABASES or not REDIS_URL:
     from config import devservers
@@ -10,13 +10,22 @@ if not DATABASES or not REDIS_URL:
     DATABASES = {"default": database_config(urls.database_url)}
     REDIS_URL = urls.redis_url
 
+import hashlib  # noqa: E402
+
+# Two checkouts on one machine (a CI clone beside a developer's tree) must not share a
+# test database, queue or cache: everything test-scoped carries this checkout's tag.
+CHECKOUT_TAG = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["TEST"] = {"NAME": f"test_strata_{CHECKOUT_TAG}"}
 # Separate logical Redis databases so a test run never touches development data.
 TEST_REDIS_URL = redis_url_with_db(REDIS_URL, 10)
 CACHES = cache_config(REDIS_URL, db=11)
 CELERY_BROKER_URL = celery_broker_url(redis_url_with_db(REDIS_URL, 12))
 CELERY_RESULT_BACKEND = celery_broker_url(redis_url_with_db(REDIS_URL, 13))
-CELERY_TASK_DEFAULT_QUEUE = "strata-test"
+CELERY_TASK_DEFAULT_QUEUE = f"strata-test-{CHECKOUT_TAG}"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"strata-test-{CHECKOUT_TAG}:"}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"strata-test-{CHECKOUT_TAG}:"}
+CACHES["default"]["KEY_PREFIX"] = CHECKOUT_TAG
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOG_FORMAT = "console"
 from config.logging import configure_logging  # noqa: E402
