@@ -1,3 +1,4 @@
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+# TRICKY: no `from .celery import app` here (the usual Django/Celery idiom). Importing
+# the Celery app sets a default DJANGO_SETTINGS_MODULE, and `python -m config.devservers`
+# would then hand `config.settings.local` to `make test`'s pytest. `celery -A config`
+# finds config.celery by itself, and task modules import the app explicitly.

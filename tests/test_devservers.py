@@ -102,3 +102,12 @@ def test_exec_failure_is_one_line_without_a_traceback(tmp_path):
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("strata: embedded PostgreSQL")
     assert "Traceback" not in done.stderr
+
+
+def test_exec_does_not_choose_the_settings_module_for_its_command():
+    """`make test` runs pytest through devservers; pytest must get its own settings."""
+    code = "import os; print(os.environ.get('DJANGO_SETTINGS_MODULE'))"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://x@127.0.0.1/x", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    done = subprocess.run([sys.executable, "-m", "config.devservers", "exec", "--", sys.executable, "-c", code],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "None", done.stderr
