@@ -1,7 +1,7 @@
 """Settings shared by every environment. Values that differ per host come from the environment."""
 
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
 
@@ -99,20 +99,21 @@ def database_config(url: str) -> dict:
 
 
 def redis_url_with_db(url: str, db: int) -> str:
-    """Point a redis:// or unix:// URL at another logical database."""
+    """The same Redis server, another logical database (redis:// or unix:// URL)."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(db)
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        return f"unix://{parts.path}?db={db}"
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def celery_broker_url(url: str) -> str:
-    """Kombu spells a Unix-socket Redis `redis+socket://`; redis-py spells it `unix://`."""
-    if url.startswith("unix://"):
-        return "redis+socket://" + url.removeprefix("unix://")
-    return url
+    """Celery/kombu spell a Unix-socket Redis `redis+socket:///path?virtual_host=<db>`;
+    redis-py (cache, health checks) spells it `unix:///path?db=<db>`."""
+    parts = urlsplit(url)
+    if parts.scheme != "unix":
+        return url
+    db = dict(parse_qsl(parts.query)).get("db", "0")
+    return f"redis+socket://{parts.path}?virtual_host={db}"
 
 
 DATABASE_URL = env("DATABASE_URL", default="")

@@ -1,0 +1,97 @@
+"""Helpers shared by the benchmark modules (import after django.setup())."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import string
+
+# Everything a benchmark creates is named from these, so leftovers can be found and removed.
+SLUG_PREFIX = "bench-"
+EMAIL_DOMAIN = "bench.example.com"
+CLONE_SCHEMA_PREFIX = "bench_clone_"
+
+
+def new_run_id() -> str:
+    """Six lower-case letters/digits, so slugs like bench-<run>-<i> stay valid and unique."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+def database_url() -> str:
+    """The libpq URL of the bench database (the runner has pointed DATABASE_URL at it)."""
+    return os.environ["DATABASE_URL"]
+
+
+def admin_email_for(slug: str) -> str:
+    return f"{slug}@{EMAIL_DOMAIN}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Inclusive percentile (q in 0..100) with linear interpolation; fine for small samples."""
+    if len(values) == 1:
+        return values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[int(q) - 1]
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def drop_schemas(names: list[str]) -> None:
+    from django.db import connection
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+
+
+def drop_tenants(slugs: list[str]) -> None:
+    """Remove bench tenants completely: schema, Tenant, Domain, membership and user rows."""
+    from django.db import connection, transaction
+
+    from tenants.models import Domain, Tenant, TenantMembership, User
+
+    connection.set_schema_to_public()
+    tenants = list(Tenant.objects.filter(slug__in=slugs))
+    if not tenants:
+        return
+    with transaction.atomic():
+        user_ids = list(
+            TenantMembership.objects.filter(tenant__in=tenants).values_list("user_id", flat=True)
+        )
+        TenantMembership.objects.filter(tenant__in=tenants).delete()
+        Domain.objects.filter(tenant__in=tenants).delete()
+        # Only users that exist for the benchmark (their email says so) and belong nowhere else.
+        User.objects.filter(
+            id__in=user_ids, email__endswith="@" + EMAIL_DOMAIN, memberships__isnull=True
+        ).delete()
+        Tenant.objects.filter(id__in=[t.id for t in tenants]).delete()
+        drop_schemas([t.schema_name for t in tenants])
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+
+def purge_leftovers() -> int:
+    """Remove what an interrupted earlier run left behind; return how many objects went."""
+    from django.db import connection
+
+    from tenants.models import Tenant, User
+
+    connection.set_schema_to_public()
+    slugs = list(Tenant.objects.filter(slug__startswith=SLUG_PREFIX).values_list("slug", flat=True))
+    drop_tenants(slugs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OR nspname LIKE %s",
+            [_like_prefix(CLONE_SCHEMA_PREFIX), _like_prefix("t_" + SLUG_PREFIX.replace("-", "_"))],
+        )
+        schemas = [row[0] for row in cursor.fetchall()]
+    drop_schemas(schemas)
+    users, _ = User.objects.filter(email__endswith="@" + EMAIL_DOMAIN, memberships__isnull=True).delete()
+    return len(slugs) + len(schemas) + users
