@@ -8,6 +8,8 @@ use `public_task` and fan out with `for_each_tenant`.
 
 import os
 
+from django_structlog.celery.signals import bind_extra_task_metadata
+from django_structlog.celery.steps import DjangoStructLogInitStep
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -15,3 +17,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = CeleryApp("strata")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task logs carry task_id (django-structlog) and the tenant the task runs for.
+app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+def _bind_tenant_to_logs(sender, task=None, logger=None, **_kwargs) -> None:
+    # django-structlog clears the context at task start and then sends this signal;
+    # tenant-schemas-celery has already switched the schema by then.
+    import structlog
+    from django.db import connection
+
+    structlog.contextvars.bind_contextvars(tenant=connection.schema_name)
+
+
+bind_extra_task_metadata.connect(_bind_tenant_to_logs, weak=False)

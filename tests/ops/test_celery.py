@@ -93,3 +93,16 @@ def test_tasks_are_declared_with_the_house_options():
         assert task.soft_time_limit and task.time_limit and task.soft_time_limit < task.time_limit
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.broker_url.startswith(("redis://", "redis+socket://"))
+
+
+def test_task_logs_carry_the_task_id_and_tenant(celery_worker, source, caplog):
+    import logging
+
+    alpha = Tenant.objects.get(slug="alpha")
+    caplog.set_level(logging.INFO, logger="django_structlog.celery.receivers")
+    with schema_context(alpha.schema_name):
+        result = record_heartbeat.delay(now_iso=NOW, source=source)
+    result.get(timeout=30)
+    started = [r for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "task_started"]
+    assert started and started[-1].msg["tenant"] == alpha.schema_name
+    assert started[-1].msg["task_id"] == result.id
