@@ -6,9 +6,6 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions as drf_exceptions
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_default_handler
 
 
 @dataclass(frozen=True)
@@ -40,6 +37,8 @@ class DomainError(Exception):
 
 
 def _drf_problems(detail, path: str = "") -> list[Problem]:
+    from rest_framework import exceptions as drf_exceptions
+
     if isinstance(detail, dict):
         out: list[Problem] = []
         for key, value in detail.items():
@@ -57,6 +56,12 @@ def _drf_problems(detail, path: str = "") -> list[Problem]:
 
 
 def api_exception_handler(exc, context):
+    # DRF is imported here, not at module level: DRF's settings import the authentication
+    # classes, whose services import this module.
+    from rest_framework import exceptions as drf_exceptions
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_default_handler
+
     if isinstance(exc, DomainError):
         return Response(exc.as_payload(), status=exc.status)
     if isinstance(exc, Http404):

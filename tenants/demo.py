@@ -8,15 +8,16 @@ from datetime import datetime
 from django.db import transaction
 from django_tenants.utils import schema_context
 
-from tenants.models import Tenant, TenantMembership
+from tenants.models import Department, Tenant
 from tenants.services import membership_set, public_tenant_ensure, tenant_create, user_get_or_create, user_set_password
 
 DEMO_SLUG = "acme"
+# (email, built-in role key, department)
 DEMO_USERS = [
-    ("admin@acme.test", TenantMembership.Role.ADMIN),
-    ("marketer@acme.test", TenantMembership.Role.MARKETER),
-    ("analyst@acme.test", TenantMembership.Role.ANALYST),
-    ("viewer@acme.test", TenantMembership.Role.VIEWER),
+    ("admin@acme.test", "admin", None),
+    ("marketer@acme.test", "marketer", "Marketing"),
+    ("analyst@acme.test", "analyst", "Product"),
+    ("viewer@acme.test", "viewer", "Customer Success"),
 ]
 
 
@@ -36,10 +37,11 @@ def demo_seed(*, password: str, now: datetime, customers: int = 500, events: int
     created = tenant is None
     if created:
         tenant = tenant_create(slug=DEMO_SLUG, name="Acme Inc.", admin_email=DEMO_USERS[0][0], admin_password=password)
-    for email, role in DEMO_USERS:
+    for email, role, department in DEMO_USERS:
         user = user_get_or_create(email=email, full_name=email.split("@")[0].title())
         user_set_password(user=user, password=password)
-        membership_set(user=user, tenant=tenant, role=role)
+        team = Department.objects.filter(tenant=tenant, name=department).first() if department else None
+        membership_set(user=user, tenant=tenant, role=role, department=team)
     added = (0, 0)
     with schema_context(tenant.schema_name):
         from customers.generator import generate

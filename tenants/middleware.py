@@ -12,7 +12,9 @@ from tenants.selectors import membership_for
 
 # Paths a tenant host serves without a logged-in member: login, the handoff from the
 # public site, health checks and assets. (Tracking endpoints join with the ingest issue.)
-OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/static/", "/favicon.ico")
+OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/invitations/", "/healthz", "/static/", "/favicon.ico")
+# The API answers for itself (401/403/404 JSON from DRF), never with a login redirect.
+API_PREFIXES = ("/api/",)
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
@@ -38,7 +40,7 @@ class TenantAccessMiddleware:
             return self.get_response(request)
         if tenant.status != tenant.Status.ACTIVE:
             return render(request, "tenants/suspended.html", {"tenant": tenant}, status=403)
-        if request.path.startswith(OPEN_PREFIXES):
+        if request.path.startswith(OPEN_PREFIXES + API_PREFIXES):
             return self.get_response(request)
         user = request.user
         if not user.is_authenticated:

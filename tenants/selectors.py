@@ -7,7 +7,8 @@ from tenants.models import Tenant, TenantMembership, User
 
 
 def membership_for(*, user: User, tenant: Tenant) -> TenantMembership | None:
-    return TenantMembership.objects.filter(user=user, tenant=tenant).first()
+    return (TenantMembership.objects.select_related("role", "department", "user")
+            .filter(user=user, tenant=tenant).first())
 
 
 def memberships_of(*, user: User) -> QuerySet[TenantMembership]:

@@ -93,7 +93,7 @@ def tenant_client(tenant) -> Client:
     return Client(HTTP_HOST=host_of(tenant))
 
 
-def make_member(tenant: Tenant, email: str, role: str = TenantMembership.Role.VIEWER) -> User:
+def make_member(tenant: Tenant, email: str, role: str = "viewer") -> User:
     from tenants.services import membership_set, user_get_or_create
 
     user = user_get_or_create(email=email, password=PASSWORD)

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from tenants.models import Tenant, TenantMembership, User
+from tenants.models import Tenant, User
 from tests.conftest import PASSWORD, make_member
 
 
@@ -17,7 +17,7 @@ def url(strata_server, host: str, path: str = "/") -> str:
 @pytest.fixture
 def alpha_admin(committed_db):
     email = f"browser-{uuid.uuid4().hex[:8]}@alpha.test"
-    user = make_member(Tenant.objects.get(slug="alpha"), email, TenantMembership.Role.ADMIN)
+    user = make_member(Tenant.objects.get(slug="alpha"), email, "admin")
     yield user
     user.delete()
 

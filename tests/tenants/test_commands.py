@@ -36,9 +36,10 @@ def test_seed_demo_is_idempotent_and_resets_passwords(db, settings):
 
     acme = Tenant.objects.get(slug="acme")
     assert "demo tenant acme ready" in out.getvalue()
-    roles = dict(TenantMembership.objects.filter(tenant=acme).values_list("user__email", "role"))
-    assert roles == {email: role for email, role in DEMO_USERS}
-    for email, _ in DEMO_USERS:
+    roles = dict(TenantMembership.objects.filter(tenant=acme).values_list("user__email", "role__key"))
+    assert roles == {email: role for email, role, _ in DEMO_USERS}
+    assert TenantMembership.objects.get(tenant=acme, user__email="marketer@acme.test").department.name == "Marketing"
+    for email, _, _ in DEMO_USERS:
         assert User.objects.get(email=email).check_password("second-password")
     with schema_context(acme.schema_name):
         assert Customer.objects.count() == 40  # not doubled by the second run
@@ -50,6 +51,6 @@ def test_dev_up_prepares_and_prints_the_logins(db, settings):
     call_command("dev_up", no_serve=True, stdout=out)
     text = out.getvalue()
     assert "http://acme.localhost:8000" in text
-    for email, _ in DEMO_USERS:
+    for email, _, _ in DEMO_USERS:
         assert email in text
     assert connection.schema_name == "public"

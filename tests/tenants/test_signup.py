@@ -21,7 +21,7 @@ def test_signup_creates_workspace_and_lands_logged_in(public_client):
     landed = subdomain.get(entered["Location"].removeprefix("http://gamma.localhost"), follow=True)
     assert landed.status_code == 200
     assert b"Overview" in landed.content and b"ceo@gamma.test" in landed.content
-    assert Tenant.objects.get(slug="gamma").memberships.get().role == "admin"
+    assert Tenant.objects.get(slug="gamma").memberships.get().role.key == "admin"
 
 
 def test_signup_with_bad_input_shows_errors_and_creates_nothing(public_client):

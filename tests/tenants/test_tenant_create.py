@@ -29,7 +29,7 @@ def test_tenant_create_makes_schema_domain_and_first_admin(db):
     assert "tenants_tenant" not in tables_in("t_newco")  # shared tables stay public
     assert Domain.objects.get(tenant=tenant).domain == "newco.localhost"
     membership = TenantMembership.objects.get(tenant=tenant)
-    assert membership.role == "admin"
+    assert membership.role.key == "admin" and membership.is_admin
     assert membership.user.email == "founder@newco.test"
     assert membership.user.check_password("x" * 12)
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             "  Logins (password %r):\n%s\n"
             "  Ctrl-C stops web, worker and beat.\n" % (
                 time.perf_counter() - started, port, port, port, settings.DEMO_PASSWORD,
-                "\n".join(f"    {email:<22} {role}" for email, role in DEMO_USERS),
+                "\n".join(f"    {email:<22} {role}" for email, role, _department in DEMO_USERS),
             )
         ))
         if options["no_serve"]:

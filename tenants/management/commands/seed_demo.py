@@ -22,5 +22,5 @@ class Command(BaseCommand):
         self.stdout.write(f"demo tenant {result.tenant.slug} {state} at {tenant_url(result.tenant)}")
         if result.customers_added:
             self.stdout.write(f"  generated {result.customers_added} customers, {result.events_added} events")
-        for email, role in DEMO_USERS:
+        for email, role, _department in DEMO_USERS:
             self.stdout.write(f"  {role:<9} {email}")

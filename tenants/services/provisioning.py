@@ -1,4 +1,4 @@
-"""Writes on tenants, domains, users and memberships (house rule 1: services, keyword-only)."""
+"""Creating tenants, their domains, built-in roles, departments and first admin."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from django.db import IntegrityError, transaction
 from django_tenants.utils import get_public_schema_name
 
 from config.errors import DomainError, Problem
-from tenants.models import Domain, Tenant, TenantMembership, User
+from tenants.models import Department, Domain, Role, Tenant, TenantMembership, User
+from tenants.permissions import BUILTIN_ROLES
+
+DEFAULT_DEPARTMENTS = ("Marketing", "Sales", "Product", "Customer Success", "Support")
 
 SLUG_MIN, SLUG_MAX = 3, 32
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
@@ -100,9 +103,24 @@ def tenant_create(
         raise DomainError.single(path="slug", code="taken", message=f"“{slug}” is already taken.") from None
     tenant.create_schema(check_if_exists=False, verbosity=0)
     Domain.objects.create(domain=tenant_domain_for(slug), tenant=tenant, is_primary=True)
+    roles_seed(tenant=tenant)
+    departments_seed(tenant=tenant)
     user = user_get_or_create(email=admin_email, password=admin_password, full_name=admin_name)
-    membership_set(user=user, tenant=tenant, role=TenantMembership.Role.ADMIN)
+    membership_set(user=user, tenant=tenant, role="admin")
     return tenant
+
+
+def roles_seed(*, tenant: Tenant) -> None:
+    for key, (name, description, _permissions) in BUILTIN_ROLES.items():
+        Role.objects.update_or_create(
+            tenant=tenant, key=key, defaults={"name": name, "description": description, "is_builtin": True}
+        )
+
+
+def departments_seed(*, tenant: Tenant) -> None:
+    for name in DEFAULT_DEPARTMENTS:
+        if not Department.objects.filter(tenant=tenant, name__iexact=name).exists():
+            Department.objects.create(tenant=tenant, name=name)
 
 
 def user_get_or_create(*, email: str, password: str | None = None, full_name: str = "") -> User:
@@ -120,9 +138,12 @@ def user_set_password(*, user: User, password: str) -> User:
     return user
 
 
-def membership_set(*, user: User, tenant: Tenant, role: str) -> TenantMembership:
+def membership_set(*, user: User, tenant: Tenant, role: str, department: Department | None = None) -> TenantMembership:
+    """Provisioning and seeding only (no actor, no audit): people joining through the
+    product go through invitation_accept."""
     membership, _ = TenantMembership.objects.update_or_create(
-        user=user, tenant=tenant, defaults={"role": role}
+        user=user, tenant=tenant,
+        defaults={"role": Role.objects.get(tenant=tenant, key=role), "department": department},
     )
     return membership
 

@@ -1,0 +1,72 @@
+"""Creating and revoking API keys; rotating the tracking write key. Audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+
+from apikeys.models import ApiKey, WriteKey
+from apikeys.secrets import api_key_new, key_hash, write_key_new
+from audit.services import audit_record
+from config.errors import DomainError, Problem
+from tenants.access import ensure_permitted
+from tenants.permissions import SCOPES
+
+
+@transaction.atomic
+def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
+                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Returns the key and its plain text, which is never stored or shown again."""
+    ensure_permitted(actor, "api_keys.manage")
+    name, scopes = (name or "").strip(), sorted(set(scopes or []))
+    problems = []
+    if not name:
+        problems.append(Problem(path="name", code="required", message="Name the key after what uses it."))
+    elif len(name) > 100:
+        problems.append(Problem(path="name", code="too_long", message="Use at most 100 characters."))
+    if not scopes:
+        problems.append(Problem(path="scopes", code="required", message="Choose at least one scope."))
+    for index, scope in enumerate(scopes):
+        if scope not in SCOPES:
+            problems.append(Problem(path=f"scopes[{index}]", code="unknown_scope", message=f"“{scope}” is not a scope."))
+    if expires_at is not None and expires_at <= now:
+        problems.append(Problem(path="expires_at", code="in_the_past", message="Choose an expiry in the future."))
+    if problems:
+        raise DomainError(problems=problems)
+    prefix, plain = api_key_new()
+    key = ApiKey.objects.create(name=name, prefix=prefix, secret_hash=key_hash(plain), scopes=scopes,
+                                created_by=actor.user, expires_at=expires_at)
+    audit_record(actor=actor, action="api_key.created", target=key,
+                 changes={"scopes": [None, scopes], "expires_at": [None, expires_at.isoformat() if expires_at else None]})
+    return key, plain
+
+
+@transaction.atomic
+def api_key_revoke(*, actor, key: ApiKey, now: datetime) -> ApiKey:
+    ensure_permitted(actor, "api_keys.manage")
+    if key.revoked_at is not None:
+        raise DomainError.single(path="key", code="already_revoked", status=409, message="This key is already revoked.")
+    key.revoked_at = now
+    key.save(update_fields=["revoked_at", "updated_at"])
+    audit_record(actor=actor, action="api_key.revoked", target=key)
+    return key
+
+
+@transaction.atomic
+def write_key_rotate(*, actor, now: datetime) -> WriteKey:
+    """Issue a new write key and revoke the old one (SDKs must be given the new key)."""
+    ensure_permitted(actor, "api_keys.manage")
+    old = list(WriteKey.objects.select_for_update().filter(revoked_at__isnull=True))
+    WriteKey.objects.filter(pk__in=[k.pk for k in old]).update(revoked_at=now)
+    new = WriteKey.objects.create(key=write_key_new())
+    audit_record(actor=actor, action="write_key.rotated", target=new,
+                 changes={"key": [old[0].key[:7] + "…" if old else None, new.key[:7] + "…"]})
+    return new
+
+
+def api_key_touch(*, key: ApiKey, now: datetime) -> None:
+    """Record use at most once a minute: a write on every request would serialise a busy key."""
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() >= 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now

@@ -1,0 +1,56 @@
+"""The permission catalogue and the built-in roles (house rule 14).
+
+Permissions are named strings; a role is a set of them. Views and API endpoints declare
+the permission they need, and services check it again, so a permission cannot be skipped
+by calling a service from a new interface.
+"""
+
+from __future__ import annotations
+
+CATALOGUE: dict[str, str] = {
+    "members.manage": "Invite people, change their role or department, remove them",
+    "roles.manage": "Create and edit custom roles",
+    "settings.modify": "Change workspace settings and departments",
+    "audit.view": "Browse and export the audit log",
+    "api_keys.manage": "Create and revoke API keys; rotate the tracking write key",
+    "customers.view": "See customer profiles and events",
+    "customers.view_pii": "See personal data (email, name, birth date) of customers",
+    "customers.edit": "Create, change and delete customer profiles",
+    "data.import": "Upload CSV files and send data through the API",
+    "data.export": "Export customers, members of segments and reports",
+    "segments.view": "See segments and their members",
+    "segments.edit": "Create, change and delete segments",
+    "campaigns.view": "See campaigns and their results",
+    "campaigns.edit": "Create and change campaigns",
+    "campaigns.launch": "Launch, pause and stop campaigns",
+    "reports.view": "See reports and dashboards",
+}
+
+_READ = {"customers.view", "segments.view", "campaigns.view", "reports.view"}
+
+BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
+    # key: (name, description, permissions)
+    "admin": ("Admin", "Everything, including members, roles, keys and settings", frozenset(CATALOGUE)),
+    "marketer": (
+        "Marketer",
+        "Builds segments, creates and launches campaigns",
+        frozenset(_READ | {"customers.view_pii", "segments.edit", "campaigns.edit", "campaigns.launch", "data.import"}),
+    ),
+    "analyst": (
+        "Analyst",
+        "Reads segments and reports, exports data",
+        frozenset(_READ | {"data.export"}),
+    ),
+    "viewer": ("Viewer", "Reads everything except personal data", frozenset(_READ)),
+}
+
+# What an API key's scope can ever grant; a key never exceeds its creator's role either.
+SCOPES: dict[str, frozenset[str]] = {
+    "read": frozenset(_READ | {"customers.view_pii", "data.export"}),
+    "write": frozenset({"customers.edit", "segments.edit", "campaigns.edit", "data.import"}),
+    "ingest": frozenset({"data.import"}),
+}
+
+
+def unknown_permissions(permissions) -> list[str]:
+    return sorted(set(permissions) - set(CATALOGUE))

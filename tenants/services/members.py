@@ -1,0 +1,189 @@
+"""Inviting people, changing their role or department, removing them. Every write checks
+`members.manage` again (house rule 14) and is audited."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+
+from audit.services import audit_record, changes_between
+from config.errors import DomainError, Problem
+from tenants.access import ensure_permitted, ensure_same_tenant
+from tenants.models import Department, Invitation, Role, TenantMembership, User
+from tenants.services.provisioning import _email_problems, user_get_or_create
+
+INVITATION_DAYS = 7
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _member_state(membership: TenantMembership) -> dict:
+    return {"role": membership.role.key, "department": membership.department.name if membership.department else None}
+
+
+@transaction.atomic
+def member_invite(*, actor: TenantMembership, email: str, role: Role, department: Department | None,
+                  now: datetime, accept_url: str = "") -> tuple[Invitation, str]:
+    """Invite `email` with a role; returns the invitation and its single-use token
+    (emailed as `accept_url` + token; only a hash of it is stored)."""
+    ensure_permitted(actor, "members.manage")
+    ensure_same_tenant(actor, role, department)
+    email = (email or "").strip().lower()
+    problems = _email_problems(email, "email")
+    if not problems and TenantMembership.objects.filter(tenant_id=actor.tenant_id, user__email__iexact=email).exists():
+        problems.append(Problem(path="email", code="already_member", message=f"{email} is already a member."))
+    if problems:
+        raise DomainError(problems=problems)
+    # An expired invitation no longer counts, but still holds the "one open invitation"
+    # constraint: close it first.
+    Invitation.objects.filter(tenant_id=actor.tenant_id, email__iexact=email, accepted_at__isnull=True,
+                              revoked_at__isnull=True, expires_at__lte=now).update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                tenant_id=actor.tenant_id, email=email, role=role, department=department,
+                token_hash=_token_hash(token), invited_by=actor.user, expires_at=now + timedelta(days=INVITATION_DAYS),
+            )
+    except IntegrityError:
+        raise DomainError.single(path="email", code="duplicate_invitation", status=409,
+                                 message=f"{email} already has an open invitation.") from None
+    audit_record(actor=actor, action="member.invited", target=invitation,
+                 changes={"email": [None, email], "role": [None, role.key],
+                          "department": [None, department.name if department else None]})
+    if accept_url:
+        transaction.on_commit(lambda: _send_invitation(invitation, accept_url + token))
+    return invitation, token
+
+
+def _send_invitation(invitation: Invitation, link: str) -> None:
+    inviter = invitation.invited_by.email if invitation.invited_by else "A colleague"
+    send_mail(
+        subject=f"{inviter} invited you to {invitation.tenant.name} on Strata",
+        message=(f"{inviter} invited you to join {invitation.tenant.name} on Strata as "
+                 f"{invitation.role.name}.\n\nAccept within {INVITATION_DAYS} days:\n{link}\n"),
+        from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[invitation.email],
+    )
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: TenantMembership, invitation: Invitation, now: datetime) -> Invitation:
+    ensure_permitted(actor, "members.manage")
+    ensure_same_tenant(actor, invitation)
+    if invitation.accepted_at or invitation.revoked_at:
+        raise DomainError.single(path="invitation", code="not_open", status=409,
+                                 message="This invitation was already accepted or revoked.")
+    invitation.revoked_at = now
+    invitation.save(update_fields=["revoked_at", "updated_at"])
+    audit_record(actor=actor, action="member.invitation_revoked", target=invitation)
+    return invitation
+
+
+def invitation_for_token(*, token: str, now: datetime, tenant_id: int) -> Invitation:
+    """The open invitation behind `token` in this tenant, or a coded error saying why not."""
+    invitation = (Invitation.objects.select_related("tenant", "role", "department")
+                  .filter(token_hash=_token_hash(token or ""), tenant_id=tenant_id).first())
+    if invitation is None:
+        raise DomainError.single(path="token", code="invalid_token", status=404,
+                                 message="This invitation link is not valid.")
+    if invitation.accepted_at:
+        raise DomainError.single(path="token", code="used_token", status=410,
+                                 message="This invitation has already been used.")
+    if invitation.revoked_at:
+        raise DomainError.single(path="token", code="revoked_token", status=410,
+                                 message="This invitation was withdrawn.")
+    if invitation.expires_at <= now:
+        raise DomainError.single(path="token", code="expired_token", status=410,
+                                 message="This invitation has expired; ask for a new one.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, tenant_id: int, now: datetime, user: User | None = None,
+                      password: str = "", full_name: str = "") -> TenantMembership:
+    """Join the tenant. A logged-in user must be the invited address; someone without an
+    account creates one here (the emailed link proves the address)."""
+    found = invitation_for_token(token=token, now=now, tenant_id=tenant_id)
+    # Row lock: of two simultaneous acceptances, the second sees accepted_at and fails.
+    invitation = Invitation.objects.select_for_update().select_related("role", "department").get(pk=found.pk)
+    if invitation.accepted_at:
+        raise DomainError.single(path="token", code="used_token", status=410,
+                                 message="This invitation has already been used.")
+    if user is not None and user.is_authenticated:
+        if user.email.lower() != invitation.email.lower():
+            raise DomainError.single(path="token", code="email_mismatch", status=403,
+                                     message=f"This invitation is for {invitation.email}; log out and open the link again.")
+    elif User.objects.filter(email__iexact=invitation.email).exists():
+        raise DomainError.single(path="token", code="login_required", status=401,
+                                 message=f"{invitation.email} already has a Strata account: log in to accept.")
+    else:
+        try:
+            validate_password(password, User(email=invitation.email, full_name=full_name))
+        except ValidationError as error:
+            raise DomainError(problems=[Problem(path="password", code="weak_password", message=m)
+                                        for m in error.messages]) from None
+        user = user_get_or_create(email=invitation.email, password=password, full_name=full_name.strip()[:200])
+    if TenantMembership.objects.filter(tenant_id=tenant_id, user=user).exists():
+        raise DomainError.single(path="token", code="already_member", status=409,
+                                 message="You are already a member of this workspace.")
+    membership = TenantMembership.objects.create(
+        user=user, tenant_id=tenant_id, role=invitation.role, department=invitation.department)
+    invitation.accepted_at, invitation.accepted_by = now, user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    audit_record(actor=membership, action="member.joined", target=membership,
+                 changes={"role": [None, invitation.role.key]})
+    return membership
+
+
+def _lock_admins(tenant_id: int) -> int:
+    """Count the tenant's admins, holding their rows so two concurrent demotions cannot
+    both see 'another admin remains'."""
+    admins = TenantMembership.objects.select_for_update().filter(
+        tenant_id=tenant_id, role__is_builtin=True, role__key="admin")
+    return len(list(admins.values_list("pk", flat=True)))
+
+
+def _ensure_not_last_admin(membership: TenantMembership) -> None:
+    if membership.is_admin and _lock_admins(membership.tenant_id) <= 1:
+        raise DomainError.single(path="role", code="last_admin", status=409,
+                                 message="A workspace needs at least one admin; make someone else admin first.")
+
+
+@transaction.atomic
+def member_update(*, actor: TenantMembership, membership: TenantMembership, role: Role | None = None,
+                  department: Department | None = None, clear_department: bool = False) -> TenantMembership:
+    ensure_permitted(actor, "members.manage")
+    ensure_same_tenant(actor, membership, role, department)
+    before = _member_state(membership)
+    if role is not None and role.pk != membership.role_id:
+        if not (role.is_builtin and role.key == "admin"):
+            _ensure_not_last_admin(membership)
+        membership.role = role
+    if department is not None or clear_department:
+        membership.department = department
+    membership.save(update_fields=["role", "department", "updated_at"])
+    changes = changes_between(before, _member_state(membership))
+    if changes:
+        audit_record(actor=actor, action="member.updated", target=membership, changes=changes)
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor: TenantMembership, membership: TenantMembership) -> None:
+    ensure_permitted(actor, "members.manage")
+    ensure_same_tenant(actor, membership)
+    _ensure_not_last_admin(membership)
+    audit_record(actor=actor, action="member.removed", target=membership,
+                 changes={"role": [membership.role.key, None]})
+    membership.delete()

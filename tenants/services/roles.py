@@ -1,0 +1,140 @@
+"""Custom roles and departments, per tenant; audited."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from audit.services import audit_record, changes_between
+from config.errors import DomainError, Problem
+from tenants.access import ensure_permitted, ensure_same_tenant
+from tenants.models import Department, Role, TenantMembership
+from tenants.permissions import CATALOGUE
+
+
+def _role_problems(name: str, permissions: list[str]) -> list[Problem]:
+    problems = []
+    if not name:
+        problems.append(Problem(path="name", code="required", message="Give the role a name."))
+    elif len(name) > 100:
+        problems.append(Problem(path="name", code="too_long", message="Use at most 100 characters."))
+    for index, permission in enumerate(permissions):
+        if permission not in CATALOGUE:
+            problems.append(Problem(path=f"permissions[{index}]", code="unknown_permission",
+                                    message=f"“{permission}” is not a permission."))
+    return problems
+
+
+def _duplicate_name(name: str) -> DomainError:
+    return DomainError.single(path="name", code="duplicate_name", status=409,
+                              message=f"A role or department called “{name}” already exists.")
+
+
+@transaction.atomic
+def role_create(*, actor: TenantMembership, name: str, permissions: list[str], description: str = "") -> Role:
+    ensure_permitted(actor, "roles.manage")
+    name, permissions = (name or "").strip(), sorted(set(permissions or []))
+    problems = _role_problems(name, permissions)
+    if problems:
+        raise DomainError(problems=problems)
+    key = _free_key(actor.tenant_id, slugify(name)[:50] or "role")
+    try:
+        with transaction.atomic():
+            role = Role.objects.create(tenant_id=actor.tenant_id, key=key, name=name,
+                                       description=description.strip()[:300], permissions=permissions)
+    except IntegrityError:
+        raise _duplicate_name(name) from None
+    audit_record(actor=actor, action="role.created", target=role, changes={"permissions": [None, permissions]})
+    return role
+
+
+def _free_key(tenant_id: int, base: str) -> str:
+    taken = set(Role.objects.filter(tenant_id=tenant_id, key__startswith=base).values_list("key", flat=True))
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    return key
+
+
+@transaction.atomic
+def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: list[str],
+                description: str = "") -> Role:
+    ensure_permitted(actor, "roles.manage")
+    ensure_same_tenant(actor, role)
+    if role.is_builtin:
+        raise DomainError.single(path="role", code="builtin_role", status=409,
+                                 message="Built-in roles cannot be changed; create a custom role instead.")
+    name, permissions = (name or "").strip(), sorted(set(permissions or []))
+    problems = _role_problems(name, permissions)
+    if problems:
+        raise DomainError(problems=problems)
+    before = {"name": role.name, "permissions": sorted(role.permissions), "description": role.description}
+    role.name, role.permissions, role.description = name, permissions, description.strip()[:300]
+    try:
+        with transaction.atomic():
+            role.save(update_fields=["name", "permissions", "description", "updated_at"])
+    except IntegrityError:
+        raise _duplicate_name(name) from None
+    after = {"name": role.name, "permissions": role.permissions, "description": role.description}
+    audit_record(actor=actor, action="role.updated", target=role, changes=changes_between(before, after))
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: TenantMembership, role: Role) -> None:
+    ensure_permitted(actor, "roles.manage")
+    ensure_same_tenant(actor, role)
+    if role.is_builtin:
+        raise DomainError.single(path="role", code="builtin_role", status=409, message="Built-in roles cannot be deleted.")
+    in_use = role.memberships.count()
+    if in_use:
+        raise DomainError.single(path="role", code="role_in_use", status=409,
+                                 message=f"{in_use} member(s) have this role; give them another role first.")
+    audit_record(actor=actor, action="role.deleted", target=role, changes={"permissions": [role.permissions, None]})
+    role.delete()
+
+
+@transaction.atomic
+def department_create(*, actor: TenantMembership, name: str) -> Department:
+    ensure_permitted(actor, "settings.modify")
+    name = _department_name(name)
+    try:
+        with transaction.atomic():
+            department = Department.objects.create(tenant_id=actor.tenant_id, name=name)
+    except IntegrityError:
+        raise _duplicate_name(name) from None
+    audit_record(actor=actor, action="department.created", target=department, changes={"name": [None, name]})
+    return department
+
+
+@transaction.atomic
+def department_rename(*, actor: TenantMembership, department: Department, name: str) -> Department:
+    ensure_permitted(actor, "settings.modify")
+    ensure_same_tenant(actor, department)
+    name, before = _department_name(name), department.name
+    department.name = name
+    try:
+        with transaction.atomic():
+            department.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        raise _duplicate_name(name) from None
+    audit_record(actor=actor, action="department.renamed", target=department, changes={"name": [before, name]})
+    return department
+
+
+@transaction.atomic
+def department_delete(*, actor: TenantMembership, department: Department) -> None:
+    ensure_permitted(actor, "settings.modify")
+    ensure_same_tenant(actor, department)
+    audit_record(actor=actor, action="department.deleted", target=department,
+                 changes={"name": [department.name, None], "members": [department.members.count(), 0]})
+    department.delete()  # members keep their seat with no department (SET NULL)
+
+
+def _department_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise DomainError.single(path="name", code="required", message="Give the department a name.")
+    if len(name) > 100:
+        raise DomainError.single(path="name", code="too_long", message="Use at most 100 characters.")
+    return name
