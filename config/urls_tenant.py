@@ -11,4 +11,5 @@ urlpatterns = [
     path("auth/handoff/", views.handoff, name="tenant_handoff"),
     path("accounts/", include("allauth.urls")),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("config.urls_api")),
 ]
