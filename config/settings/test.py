@@ -11,10 +11,12 @@ if not DATABASES or not REDIS_URL:
     REDIS_URL = urls.redis_url
 
 import hashlib  # noqa: E402
+import os  # noqa: E402
 
 # Two checkouts on one machine (a CI clone beside a developer's tree) must not share a
 # test database, queue or cache: everything test-scoped carries this checkout's tag.
-CHECKOUT_TAG = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
+# STRATA_TEST_TAG separates two runs in one checkout (e.g. two terminals).
+CHECKOUT_TAG = os.environ.get("STRATA_TEST_TAG") or hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": f"test_strata_{CHECKOUT_TAG}"}
 # Separate logical Redis databases so a test run never touches development data.
