@@ -1,5 +1,6 @@
 """Public-site pages (landing, company sign-up, tenant picker) and the tenant-side handoff."""
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -33,6 +34,8 @@ def signup(request):
         else:
             user = tenant.memberships.get().user
             login(request, user, backend=BACKEND)
+            # allauth sends the verification link (console backend in development).
+            EmailAddress.objects.add_email(request, user, user.email, confirm=True, signup=True)
             return redirect("tenant_enter", slug=tenant.slug)
     return render(request, "tenants/signup.html", {"form": form}, status=400 if form.errors else 200)
 

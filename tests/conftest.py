@@ -108,3 +108,13 @@ def member_client(tenant) -> Client:
     client = Client(HTTP_HOST=host_of(tenant))
     client.force_login(user)
     return client
+
+
+def membership_of(tenant: Tenant, email: str) -> TenantMembership:
+    return TenantMembership.objects.select_related("role", "user", "department").get(tenant=tenant, user__email=email)
+
+
+@pytest.fixture
+def alpha_admin(in_tenant) -> TenantMembership:
+    """alpha's first admin, with the connection in alpha's schema (as in a request)."""
+    return membership_of(in_tenant, "admin@alpha.test")

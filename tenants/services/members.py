@@ -115,7 +115,7 @@ def invitation_accept(*, token: str, tenant_id: int, now: datetime, user: User |
     account creates one here (the emailed link proves the address)."""
     found = invitation_for_token(token=token, now=now, tenant_id=tenant_id)
     # Row lock: of two simultaneous acceptances, the second sees accepted_at and fails.
-    invitation = Invitation.objects.select_for_update().select_related("role", "department").get(pk=found.pk)
+    invitation = Invitation.objects.select_for_update(of=("self",)).select_related("role", "department").get(pk=found.pk)
     if invitation.accepted_at:
         raise DomainError.single(path="token", code="used_token", status=410,
                                  message="This invitation has already been used.")
