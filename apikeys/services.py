@@ -19,7 +19,8 @@ def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
                    expires_at: datetime | None = None) -> tuple[ApiKey, str]:
     """Returns the key and its plain text, which is never stored or shown again."""
     ensure_permitted(actor, "api_keys.manage")
-    name, scopes = (name or "").strip(), sorted(set(scopes or []))
+    name, given = (name or "").strip(), list(scopes or [])
+    scopes = sorted(set(given))
     problems = []
     if not name:
         problems.append(Problem(path="name", code="required", message="Name the key after what uses it."))
@@ -27,7 +28,7 @@ def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
         problems.append(Problem(path="name", code="too_long", message="Use at most 100 characters."))
     if not scopes:
         problems.append(Problem(path="scopes", code="required", message="Choose at least one scope."))
-    for index, scope in enumerate(scopes):
+    for index, scope in enumerate(given):  # paths index what the caller sent
         if scope not in SCOPES:
             problems.append(Problem(path=f"scopes[{index}]", code="unknown_scope", message=f"“{scope}” is not a scope."))
     if expires_at is not None and expires_at <= now:

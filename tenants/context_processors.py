@@ -1,11 +1,40 @@
+from dataclasses import dataclass
+
 from django.conf import settings
+
+
+@dataclass(frozen=True)
+class SettingsPage:
+    key: str
+    label: str
+    permission: str
+    url_name: str
+
+
+# The settings area's pages, in sidebar order; each is shown only to roles that hold its
+# permission (the views enforce the same permission with @requires).
+SETTINGS_PAGES = (
+    SettingsPage("members", "Members", "members.manage", "settings_members"),
+    SettingsPage("roles", "Roles", "roles.manage", "settings_roles"),
+    SettingsPage("departments", "Departments", "settings.modify", "settings_departments"),
+    SettingsPage("api_keys", "API keys", "api_keys.manage", "settings_api_keys"),
+    SettingsPage("audit", "Audit log", "audit.view", "settings_audit"),
+)
+
+
+def settings_pages_for(membership) -> list[SettingsPage]:
+    if membership is None:
+        return []
+    return [page for page in SETTINGS_PAGES if membership.has(page.permission)]
 
 
 def tenant(request):
     current = getattr(request, "tenant", None)
+    membership = getattr(request, "membership", None)
     return {
         "current_tenant": None if current is None or current.is_public else current,
-        "current_membership": getattr(request, "membership", None),
+        "current_membership": membership,
+        "settings_pages": settings_pages_for(membership),
         "base_domain": settings.BASE_DOMAIN,
         "public_port": settings.PUBLIC_PORT,
     }

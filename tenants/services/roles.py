@@ -33,10 +33,11 @@ def _duplicate_name(name: str) -> DomainError:
 @transaction.atomic
 def role_create(*, actor: TenantMembership, name: str, permissions: list[str], description: str = "") -> Role:
     ensure_permitted(actor, "roles.manage")
-    name, permissions = (name or "").strip(), sorted(set(permissions or []))
-    problems = _role_problems(name, permissions)
+    name, given = (name or "").strip(), list(permissions or [])
+    problems = _role_problems(name, given)  # paths index what the caller sent
     if problems:
         raise DomainError(problems=problems)
+    permissions = sorted(set(given))
     key = _free_key(actor.tenant_id, slugify(name)[:50] or "role")
     try:
         with transaction.atomic():
@@ -64,10 +65,11 @@ def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: 
     if role.is_builtin:
         raise DomainError.single(path="role", code="builtin_role", status=409,
                                  message="Built-in roles cannot be changed; create a custom role instead.")
-    name, permissions = (name or "").strip(), sorted(set(permissions or []))
-    problems = _role_problems(name, permissions)
+    name, given = (name or "").strip(), list(permissions or [])
+    problems = _role_problems(name, given)
     if problems:
         raise DomainError(problems=problems)
+    permissions = sorted(set(given))
     before = {"name": role.name, "permissions": sorted(role.permissions), "description": role.description}
     role.name, role.permissions, role.description = name, permissions, description.strip()[:300]
     try:

@@ -1,0 +1,141 @@
+"""API keys: shown once, stored hashed, scoped, tenant-bound; the tracking write key."""
+
+import io
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from apikeys.models import ApiKey, WriteKey
+from apikeys.secrets import api_key_parse, key_hash
+from apikeys.selectors import write_key_current
+from apikeys.services import api_key_create, api_key_revoke, write_key_rotate
+from audit.models import AuditEvent
+from config.errors import DomainError
+from tenants.services import member_remove
+from tests.conftest import host_of, make_member, membership_of
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+
+
+def bearer(tenant, key: str) -> Client:
+    return Client(HTTP_HOST=host_of(tenant), HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+def test_the_plain_key_is_returned_once_and_only_its_hash_is_stored(alpha_admin):
+    key, plain = api_key_create(actor=alpha_admin, name="ETL", scopes=["read"], now=NOW)
+    assert plain.startswith(f"sk_{key.prefix}_") and api_key_parse(plain) == key.prefix
+    assert key.secret_hash == key_hash(plain)
+    stored = ApiKey.objects.filter(pk=key.pk).values().get()
+    assert all(plain not in str(value) for value in stored.values())
+    secret_part = plain.rsplit("_", 1)[1]
+    for event in AuditEvent.objects.all():
+        assert secret_part not in str(event.changes) and secret_part not in event.target_label
+
+
+def test_the_plain_key_never_reaches_the_logs(alpha_admin, caplog, tenant):
+    caplog.set_level(logging.DEBUG)
+    key, plain = api_key_create(actor=alpha_admin, name="Logged?", scopes=["read"], now=NOW)
+    connection.set_schema_to_public()
+    bearer(tenant, plain).get("/api/v1/me/")
+    bearer(tenant, plain + "x").get("/api/v1/me/")
+    assert plain.rsplit("_", 1)[1] not in caplog.text
+
+
+def test_a_key_acts_with_its_scopes_within_its_creators_role(alpha_admin, tenant):
+    _, plain = api_key_create(actor=alpha_admin, name="reader", scopes=["read"], now=NOW)
+    connection.set_schema_to_public()
+    me = bearer(tenant, plain).get("/api/v1/me/").json()
+    assert me["via"] == "api_key" and me["scopes"] == ["read"]
+    assert "segments.view" in me["permissions"] and "segments.edit" not in me["permissions"]
+    assert "members.manage" not in me["permissions"]  # keys never manage people or keys
+
+
+def test_a_marketers_read_key_cannot_see_what_the_marketer_cannot(in_tenant):
+    marketer = make_member(in_tenant, "mk@alpha.test", "marketer").memberships.get()
+    with pytest.raises(DomainError) as caught:
+        api_key_create(actor=marketer, name="x", scopes=["read"], now=NOW)
+    assert caught.value.status == 403  # api_keys.manage is admin-only
+
+
+def test_bad_key_input_is_reported_per_field(alpha_admin):
+    with pytest.raises(DomainError) as caught:
+        api_key_create(actor=alpha_admin, name="", scopes=["read", "root"], now=NOW, expires_at=NOW - timedelta(days=1))
+    assert {(p.path, p.code) for p in caught.value.problems} == {
+        ("name", "required"), ("scopes[1]", "unknown_scope"), ("expires_at", "in_the_past")}
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("case", ["garbage", "tampered", "revoked", "expired", "owner_removed", "other_tenant"])
+def test_unusable_keys_get_a_coded_401(alpha_admin, tenant, other_tenant, case):
+    expires = NOW + timedelta(days=1) if case == "expired" else None
+    owner = alpha_admin
+    if case == "owner_removed":
+        owner = make_member(tenant, "leaver@alpha.test", "admin").memberships.get()
+    key, plain = api_key_create(actor=owner, name="k", scopes=["read"], now=NOW, expires_at=expires)
+    host = tenant
+    if case == "garbage":
+        plain = "sk_not-a-key"
+    elif case == "tampered":
+        plain = plain[:-2] + ("AA" if not plain.endswith("AA") else "BB")
+    elif case == "revoked":
+        api_key_revoke(actor=alpha_admin, key=key, now=NOW)
+    elif case == "owner_removed":
+        member_remove(actor=alpha_admin, membership=owner)
+    elif case == "other_tenant":
+        host = other_tenant
+    connection.set_schema_to_public()
+    with time_machine.travel(NOW + timedelta(days=2), tick=False):
+        response = bearer(host, plain).get("/api/v1/me/")
+    expected = {"garbage": "invalid_api_key", "tampered": "invalid_api_key", "revoked": "revoked_api_key",
+                "expired": "expired_api_key", "owner_removed": "api_key_owner_gone", "other_tenant": "invalid_api_key"}
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == expected[case]
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_use_is_recorded_at_most_once_a_minute(alpha_admin, tenant):
+    key, plain = api_key_create(actor=alpha_admin, name="k", scopes=["read"], now=NOW)
+    connection.set_schema_to_public()
+    with time_machine.travel(NOW, tick=False):
+        bearer(tenant, plain).get("/api/v1/me/")
+    with time_machine.travel(NOW + timedelta(seconds=30), tick=False):
+        bearer(tenant, plain).get("/api/v1/me/")
+    with schema_context(tenant.schema_name):
+        assert ApiKey.objects.get(pk=key.pk).last_used_at == NOW
+
+
+def test_rotating_the_write_key_revokes_the_old_one(alpha_admin):
+    first = write_key_current()
+    assert first is not None and first.key.startswith("wk_")  # every tenant starts with one
+    second = write_key_rotate(actor=alpha_admin, now=NOW)
+    first.refresh_from_db()
+    assert first.revoked_at == NOW and write_key_current() == second
+    assert WriteKey.objects.filter(revoked_at__isnull=True).count() == 1
+    assert AuditEvent.objects.filter(action="write_key.rotated").exists()
+
+
+def test_write_keys_differ_per_tenant(tenant, other_tenant):
+    with schema_context(tenant.schema_name):
+        alpha_key = write_key_current().key
+    with schema_context(other_tenant.schema_name):
+        assert write_key_current().key != alpha_key
+
+
+def test_the_command_prints_a_working_key(tenant):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("api_key_create", tenant="alpha", email="admin@alpha.test", scopes="read,ingest", stdout=out, stderr=err)
+    plain = out.getvalue().strip()
+    assert bearer(tenant, plain).get("/api/v1/me/").json()["scopes"] == ["ingest", "read"]
+    assert plain not in err.getvalue()
+    with pytest.raises(CommandError, match="unknown_scope"):
+        call_command("api_key_create", tenant="alpha", email="admin@alpha.test", scopes="admin", stdout=out)
+    with pytest.raises(CommandError, match="not a member"):
+        call_command("api_key_create", tenant="alpha", email="admin@beta.test", stdout=out)
+    with pytest.raises(CommandError, match="no tenant"):
+        call_command("api_key_create", tenant="nope", email="admin@alpha.test", stdout=out)
