@@ -6,14 +6,22 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
 from tenants.api.views import MeView, MemberListView
-from tenants.authz import ANY_MEMBER
+from rest_framework.settings import api_settings
+
+from tenants.authz import ANY_MEMBER, TenantPermission
 
 
 class SchemaView(SpectacularAPIView):
+    # drf-spectacular serves with AllowAny by default: the schema of a workspace's API is
+    # for its members (the permission matrix test holds this).
+    permission_classes = [TenantPermission]
+    authentication_classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
     required_permissions = {"GET": ANY_MEMBER}
 
 
 class DocsView(SpectacularSwaggerView):
+    permission_classes = [TenantPermission]
+    authentication_classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
     required_permissions = {"GET": ANY_MEMBER}
 
 

@@ -5,9 +5,11 @@ from django.views.decorators.http import require_GET
 
 from customers.selectors import workspace_counts
 from ops.selectors import heartbeat_latest
+from tenants.authz import ANY_MEMBER, requires
 
 
 @require_GET
+@requires(ANY_MEMBER)
 def workspace_home(request):
     context = {"counts": workspace_counts(), "heartbeat": heartbeat_latest()}
     return render(request, "tenants/workspace_home.html", context)

@@ -1,0 +1,220 @@
+"""Every route × every built-in role × anonymous × a member of another tenant.
+
+The table is explicit: for each route, which roles may use it and what they get. A route
+missing from the table fails `test_every_route_is_in_the_table`, so a new page or endpoint
+cannot ship without deciding who may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from apikeys.services import api_key_create
+from tenants.models import Department, Role
+from tenants.services import member_invite, role_create
+from tests.conftest import host_of, make_member, membership_of
+
+ROLES = ("anonymous", "outsider", "viewer", "analyst", "marketer", "admin")
+MEMBERS = frozenset({"viewer", "analyst", "marketer", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Route:
+    allowed: frozenset[str]          # roles that pass the permission check
+    ok: int = 200                    # what an allowed role gets
+    method: str = "get"
+    permission: str | None = None    # what the view declares (checked against the code)
+    kwargs: str = ""                 # name of an object factory below
+    data: dict = field(default_factory=dict)
+    api: bool = False
+    open: bool = False               # no login needed: everyone gets `ok`
+
+
+TENANT_ROUTES: dict[str, Route] = {
+    "workspace_home": Route(MEMBERS, permission="member"),
+    "tenant_handoff": Route(frozenset(ROLES), ok=302, open=True),
+    "healthz": Route(frozenset(ROLES), ok=503, open=True),  # no worker in this test
+    "invitation_accept": Route(frozenset(ROLES), ok=404, open=True, kwargs="bad_token"),
+    "settings_index": Route(ADMIN, ok=302, permission=None),
+    "settings_members": Route(ADMIN, permission="members.manage"),
+    "settings_member_invite": Route(ADMIN, ok=400, method="post", permission="members.manage"),
+    "settings_member_edit": Route(ADMIN, ok=400, method="post", permission="members.manage", kwargs="member",
+                                  data={"role": "999999"}),
+    "settings_member_remove": Route(ADMIN, ok=302, method="post", permission="members.manage", kwargs="member"),
+    "settings_invitation_revoke": Route(ADMIN, ok=302, method="post", permission="members.manage", kwargs="invitation"),
+    "settings_roles": Route(ADMIN, permission="roles.manage"),
+    "settings_role_new": Route(ADMIN, permission="roles.manage"),
+    "settings_role_edit": Route(ADMIN, permission="roles.manage", kwargs="role"),
+    "settings_role_delete": Route(ADMIN, ok=302, method="post", permission="roles.manage", kwargs="role"),
+    "settings_departments": Route(ADMIN, permission="settings.modify"),
+    "settings_department_rename": Route(ADMIN, ok=400, method="post", permission="settings.modify", kwargs="department"),
+    "settings_department_delete": Route(ADMIN, ok=302, method="post", permission="settings.modify", kwargs="department"),
+    "settings_api_keys": Route(ADMIN, permission="api_keys.manage"),
+    "settings_api_key_revoke": Route(ADMIN, ok=302, method="post", permission="api_keys.manage", kwargs="api_key"),
+    "settings_write_key_rotate": Route(ADMIN, ok=302, method="post", permission="api_keys.manage"),
+    "settings_audit": Route(ADMIN, permission="audit.view"),
+    "settings_audit_export": Route(ADMIN, permission="audit.view"),
+    "api_me": Route(MEMBERS, api=True),
+    "api_members": Route(ADMIN, api=True),
+    "api_audit_events": Route(ADMIN, api=True),
+    "api_keys": Route(ADMIN, api=True),
+    "api_key_detail": Route(ADMIN, api=True, kwargs="api_key"),
+    "api_schema": Route(MEMBERS, api=True),
+    "api_docs": Route(MEMBERS, api=True),
+}
+# Routes under these prefixes come from libraries and are covered by their own tests
+# (allauth: login, password reset, MFA — tests/tenants/test_security.py; Django admin).
+LIBRARY_PREFIXES = ("accounts/", "admin/")
+
+PUBLIC_ROUTES: dict[str, tuple[int, int]] = {
+    # name: (anonymous, logged in)
+    "landing": (200, 200),
+    "signup": (200, 200),
+    "tenant_picker": (302, 200),
+    "tenant_enter": (302, 302),
+    "healthz": (503, 503),
+}
+
+
+def named_patterns(urlconf: str) -> dict[str, str]:
+    """{name: route} for every pattern, recursing into includes, skipping library prefixes."""
+    found: dict[str, str] = {}
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if route.startswith(LIBRARY_PREFIXES):
+                continue
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern):
+                assert pattern.name, f"unnamed route {route!r}: name it and add it to the matrix"
+                found[pattern.name] = route
+    walk(get_resolver(urlconf).url_patterns)
+    return found
+
+
+def test_every_route_is_in_the_table():
+    assert set(named_patterns("config.urls_tenant")) == set(TENANT_ROUTES)
+    assert set(named_patterns("config.urls_public")) == set(PUBLIC_ROUTES)
+
+
+def test_views_declare_the_permission_the_table_expects():
+    resolver = get_resolver("config.urls_tenant")
+    for name, route in TENANT_ROUTES.items():
+        if route.api or route.open or route.permission is None:
+            continue
+        view = next(p.callback for p in _patterns(resolver) if p.name == name)
+        assert getattr(view, "required_permission", None) == route.permission, name
+
+
+def _patterns(resolver):
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _patterns(pattern)
+        else:
+            yield pattern
+
+
+def test_builtin_roles_grant_what_the_product_promises():
+    from tenants.permissions import BUILTIN_ROLES, CATALOGUE
+
+    perms = {key: spec[2] for key, spec in BUILTIN_ROLES.items()}
+    assert perms["admin"] == set(CATALOGUE)
+    assert {"segments.edit", "campaigns.edit", "campaigns.launch"} <= perms["marketer"]
+    assert {"members.manage", "settings.modify", "api_keys.manage", "data.export"}.isdisjoint(perms["marketer"])
+    assert {"reports.view", "data.export", "segments.view"} <= perms["analyst"]
+    assert {"segments.edit", "campaigns.launch", "customers.view_pii"}.isdisjoint(perms["analyst"])
+    assert all(p.endswith(".view") and p != "customers.view_pii" for p in perms["viewer"])
+
+
+# ------------------------------------------------------------------------- the matrix
+
+
+def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, dict]:
+    """One object of each kind a route can name, in `tenant`, as URL kwargs."""
+    connection.set_tenant(tenant)
+    admin = membership_of(tenant, admin_email)
+    now = timezone.now()
+    target = make_member(tenant, f"target@{tenant.slug}.test", "viewer").memberships.get()
+    invitation, _ = member_invite(actor=admin, email=f"invited@{tenant.slug}.test",
+                                  role=Role.objects.get(tenant=tenant, key="viewer"), department=None, now=now)
+    role = role_create(actor=admin, name="Matrix role", permissions=["reports.view"])
+    key, _ = api_key_create(actor=admin, name="matrix", scopes=["read"], now=now)
+    connection.set_schema_to_public()
+    return {
+        "": {}, "bad_token": {"token": "not-a-token"}, "member": {"pk": target.pk},
+        "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
+        "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
+    }
+
+
+def client_for(role: str, tenant, other_tenant) -> Client:
+    client = Client(HTTP_HOST=host_of(tenant))
+    if role == "outsider":
+        client.force_login(membership_of(other_tenant, "admin@beta.test").user)
+    elif role != "anonymous":
+        client.force_login(make_member(tenant, f"{role}-matrix@alpha.test", role))
+    return client
+
+
+def expected(route: Route, role: str) -> int:
+    if route.open or role in route.allowed:
+        return route.ok
+    if role == "anonymous":
+        return 401 if route.api else 302
+    if role == "outsider":
+        return 404
+    return 403
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_ROUTES))
+def test_route_by_role(name, tenant, other_tenant):
+    from django.urls import reverse
+
+    route = TENANT_ROUTES[name]
+    kwargs = build_objects(tenant)[route.kwargs]
+    url = reverse(name, urlconf="config.urls_tenant", kwargs=kwargs or None)
+    got = {}
+    for role in sorted(ROLES, key=lambda r: r == "admin"):  # admin last: its writes succeed
+        client = client_for(role, tenant, other_tenant)
+        response = getattr(client, route.method)(url, route.data)
+        got[role] = response.status_code
+        connection.set_schema_to_public()
+    assert got == {role: expected(route, role) for role in ROLES}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_ROUTES))
+def test_public_route(name, tenant):
+    from django.urls import reverse
+
+    kwargs = {"slug": tenant.slug} if name == "tenant_enter" else None
+    url = reverse(name, urlconf="config.urls_public", kwargs=kwargs)
+    anonymous = Client(HTTP_HOST="localhost").get(url).status_code
+    member = Client(HTTP_HOST="localhost")
+    member.force_login(membership_of(tenant, "admin@alpha.test").user)
+    assert (anonymous, member.get(url).status_code) == PUBLIC_ROUTES[name]
+
+
+# Members, invitations, roles and departments live in the public schema with global ids.
+# (API keys live in each tenant's schema: an id there can only name that tenant's key.)
+@pytest.mark.parametrize("name", sorted(n for n, r in TENANT_ROUTES.items()
+                                        if r.kwargs in {"member", "role", "department", "invitation"}))
+def test_another_tenants_object_ids_are_not_found(name, tenant, other_tenant):
+    """alpha's admin, on alpha's host, naming beta's objects by id: 404, nothing changes."""
+    from django.urls import reverse
+
+    route = TENANT_ROUTES[name]
+    foreign = build_objects(other_tenant, "admin@beta.test")[route.kwargs]
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(membership_of(tenant, "admin@alpha.test").user)
+    response = getattr(client, route.method)(reverse(name, urlconf="config.urls_tenant", kwargs=foreign), route.data)
+    assert response.status_code == 404
