@@ -1,0 +1,195 @@
+"""The trait registry's rules: types, categories, built-in traits, inference and checks.
+
+Pure (no database): ingestion, CSV import, the API and the rule parser all ask this module
+what a trait is and whether a value fits. Follows shared/specs/segment-rules.md: JSON types
+are never coerced ("5" is not 5, true is not 1), and a value that contradicts a registered
+type is refused with a code rather than stored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+
+class TraitType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    LIST = "list"
+
+
+class Category(StrEnum):
+    DEMOGRAPHIC = "demographic"
+    GEOGRAPHIC = "geographic"
+    FIRMOGRAPHIC = "firmographic"
+    TECHNOGRAPHIC = "technographic"
+    PSYCHOGRAPHIC = "psychographic"
+    NEEDS = "needs"
+    BEHAVIORAL = "behavioral"
+    VALUE = "value"
+
+
+@dataclass(frozen=True)
+class TraitSpec:
+    key: str
+    type: TraitType
+    category: Category
+    description: str
+    is_pii: bool = False
+
+
+def _spec(key, type_, category, description, pii=False) -> tuple[str, TraitSpec]:
+    return key, TraitSpec(key, TraitType(type_), Category(category), description, pii)
+
+
+# Built-in traits are columns of customers_customer (the rule compiler addresses them
+# directly); their types are fixed by the rule language's contract.
+BUILTIN_TRAITS: dict[str, TraitSpec] = dict([
+    _spec("email", "string", "demographic", "Email address", pii=True),
+    _spec("name", "string", "demographic", "Full name", pii=True),
+    _spec("birth_date", "datetime", "demographic", "Date of birth", pii=True),
+    _spec("gender", "string", "demographic", "Gender as the customer gave it"),
+    _spec("income_band", "string", "demographic", "Household income band"),
+    _spec("occupation", "string", "demographic", "Job title or occupation"),
+    _spec("country", "string", "geographic", "Country (ISO 3166-1 alpha-2)"),
+    _spec("region", "string", "geographic", "State, province or region"),
+    _spec("city", "string", "geographic", "City"),
+    _spec("language", "string", "geographic", "Preferred language (BCP 47)"),
+    _spec("timezone", "string", "geographic", "IANA time zone"),
+    _spec("company", "string", "firmographic", "Company name"),
+    _spec("industry", "string", "firmographic", "Industry"),
+    _spec("company_size", "number", "firmographic", "Number of employees"),
+    _spec("annual_revenue", "number", "firmographic", "Company's annual revenue"),
+    _spec("device_type", "string", "technographic", "desktop, mobile or tablet"),
+    _spec("os", "string", "technographic", "Operating system"),
+    _spec("tech_stack", "list", "technographic", "Technologies the customer uses"),
+    _spec("plan", "string", "value", "Subscription plan"),
+    _spec("signed_up_at", "datetime", "behavioral", "When the customer signed up"),
+    _spec("last_seen_at", "datetime", "behavioral", "Last activity"),
+    _spec("email_opt_in", "boolean", "behavioral", "Agreed to marketing email"),
+])
+
+CUSTOM_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+MAX_STRING = 2000
+MAX_LIST = 200
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+@dataclass(frozen=True)
+class ValueProblem:
+    code: str
+    message: str
+
+
+def key_problem(key: str) -> ValueProblem | None:
+    if key in BUILTIN_TRAITS:
+        return None
+    if not isinstance(key, str) or not CUSTOM_KEY.match(key):
+        return ValueProblem("invalid_key", "Trait keys start with a letter and use letters, digits, _ . - (≤ 64).")
+    return None
+
+
+def parse_datetime(value: str) -> datetime | None:
+    """An ISO 8601 date or datetime as an aware UTC datetime; None when it is not one.
+    A datetime without an offset is UTC; a date is its UTC midnight."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        if _ISO_DATE.match(text):
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=timezone.utc)
+        if _ISO_DATETIME.match(text):
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except ValueError:
+        return None
+    return None
+
+
+def infer_type(value: Any) -> TraitType | None:
+    """The type a first-seen custom trait is registered with; None for null (unknown yet)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return TraitType.BOOLEAN
+    if isinstance(value, (int, float)):
+        return TraitType.NUMBER
+    if isinstance(value, list):
+        return TraitType.LIST
+    if isinstance(value, str) and parse_datetime(value) is not None:
+        return TraitType.DATETIME
+    return TraitType.STRING
+
+
+def check_value(value: Any, trait_type: TraitType) -> tuple[Any, ValueProblem | None]:
+    """(normalised value, None) when `value` fits `trait_type`, else (None, problem).
+    Null always fits: it clears the trait."""
+    if value is None:
+        return None, None
+    if trait_type is TraitType.STRING:
+        if not isinstance(value, str):
+            return None, _mismatch(value, trait_type)
+        if len(value) > MAX_STRING:
+            return None, ValueProblem("too_long", f"Text traits hold at most {MAX_STRING} characters.")
+        return value, None
+    if trait_type is TraitType.NUMBER:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, _mismatch(value, trait_type)
+        if isinstance(value, float) and not math.isfinite(value):
+            return None, ValueProblem("invalid_value", "Numbers must be finite.")
+        return value, None
+    if trait_type is TraitType.BOOLEAN:
+        return (value, None) if isinstance(value, bool) else (None, _mismatch(value, trait_type))
+    if trait_type is TraitType.DATETIME:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is None:
+            return None, ValueProblem("type_mismatch", "Expected an ISO 8601 date or datetime.")
+        return parsed.isoformat(), None
+    if trait_type is TraitType.LIST:
+        if not isinstance(value, list):
+            return None, _mismatch(value, trait_type)
+        if len(value) > MAX_LIST:
+            return None, ValueProblem("too_long", f"Lists hold at most {MAX_LIST} items.")
+        if not all(isinstance(item, str) or (isinstance(item, (int, float)) and not isinstance(item, bool))
+                   for item in value):
+            return None, ValueProblem("invalid_value", "List items must be text or numbers.")
+        return value, None
+    raise ValueError(trait_type)  # unreachable: TraitType is closed
+
+
+def _mismatch(value: Any, trait_type: TraitType) -> ValueProblem:
+    return ValueProblem("type_mismatch", f"Expected {trait_type.value}, got {_json_type(value)}.")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def flatten(traits: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects become dotted keys ({"address": {"city": "X"}} → {"address.city": "X"}),
+    so every trait is a scalar or a list the rule language can address as traits.<key>."""
+    flat: dict[str, Any] = {}
+    for key, value in traits.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, prefix=name + "."))
+        else:
+            flat[name] = value
+    return flat
