@@ -161,6 +161,13 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
                 for row in customer_rows(rng, start=offset + chunk_start, count=n, now=now, prefix=prefix):
                     copy.write_row(row)
                 tick("customers", n)
+        # Generated customers are known to sources by their external id, like any other.
+        cursor.execute(
+            "INSERT INTO customers_customeridentity (customer_id, kind, value, created_at) "
+            "SELECT id, 'user_id', external_id, now() FROM customers_customer "
+            "WHERE external_id >= %s AND external_id < %s ON CONFLICT DO NOTHING",
+            [f"{prefix}{offset:08d}", f"{prefix}{offset + customers:08d}"],
+        )
         cursor.execute(
             "SELECT id, signed_up_at, last_seen_at FROM customers_customer "
             "WHERE external_id >= %s AND external_id < %s ORDER BY id",

@@ -83,3 +83,81 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class CustomerIdentity(models.Model):
+    """An id a source knows the customer by: a userId (external id) or an anonymousId.
+    Unique per (kind, value), so resolving a batch of messages is one join."""
+
+    class Kind(models.TextChoices):
+        USER_ID = "user_id", "User id"
+        ANONYMOUS_ID = "anonymous_id", "Anonymous id"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="identity_kind_value_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class TraitDefinition(models.Model):
+    """The tenant's trait registry: built-ins (columns) and custom traits (in `traits`),
+    registered on first sight with their inferred type; editable afterwards."""
+
+    class Type(models.TextChoices):
+        STRING = "string", "Text"
+        NUMBER = "number", "Number"
+        BOOLEAN = "boolean", "Yes/no"
+        DATETIME = "datetime", "Date/time"
+        LIST = "list", "List"
+
+    class Category(models.TextChoices):
+        DEMOGRAPHIC = "demographic", "Demographic"
+        GEOGRAPHIC = "geographic", "Geographic"
+        FIRMOGRAPHIC = "firmographic", "Firmographic"
+        TECHNOGRAPHIC = "technographic", "Technographic"
+        PSYCHOGRAPHIC = "psychographic", "Psychographic"
+        NEEDS = "needs", "Needs"
+        BEHAVIORAL = "behavioral", "Behavioral"
+        VALUE = "value", "Value"
+
+    key = models.CharField(max_length=64, unique=True)
+    type = models.CharField(max_length=16, choices=Type.choices)
+    category = models.CharField(max_length=16, choices=Category.choices, default=Category.BEHAVIORAL)
+    description = models.CharField(max_length=300, blank=True)
+    is_pii = models.BooleanField(default=False)
+    is_builtin = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "key"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.type})"
+
+
+class EventDefinition(models.Model):
+    """What the builder's autocomplete knows about an event name; kept up to date set-wise
+    by ingestion (one upsert per batch and name)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    volume = models.BigIntegerField(default=0)
+    properties = models.JSONField(default=dict, blank=True, help_text="property name → JSON type")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -164,8 +164,8 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional
 ACCOUNT_ADAPTER = "tenants.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 # Lock-out: 5 failed logins for one address in 5 minutes (and 10/min per IP) → refused.
-ACCOUNT_LOGIN_ATTEMPTS_LIMIT = 5
-ACCOUNT_LOGIN_ATTEMPTS_TIMEOUT = 300
+# (Merged into allauth's other default limits; counters live in the Redis cache.)
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
 ACCOUNT_PREVENT_ENUMERATION = True  # login and password reset never reveal who has an account
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Strata] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
