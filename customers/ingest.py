@@ -1,0 +1,458 @@
+"""The write path for customer data: a batch of normalised messages in, set-based SQL out.
+
+Every way in (tracking endpoints, REST API, CSV import) turns its input into `Message`s and
+calls `ingest_messages` once per batch, inside one transaction:
+
+1. traits are checked against the registry (one query); an item with a bad trait is
+   refused as a whole, with a path per problem — the other items go on;
+2. identities are resolved for the whole batch: ids that belong together (identify with
+   userId + anonymousId, alias, track with both) are united, matched to existing customers
+   with one join, new customers are created, and profiles that turn out to be one person
+   are merged (events, identities and traits move to the survivor);
+3. traits are applied per customer with one statement shape (pipelined executemany);
+4. events are COPYed into a temporary table and inserted with one INSERT … SELECT …
+   ON CONFLICT (message_id) DO NOTHING, which is how retries are deduplicated;
+5. the event and trait registries are upserted once per name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
+
+EVENT_TYPES = {"track", "page", "screen"}
+PAGE_EVENT, SCREEN_EVENT = "page_viewed", "screen_viewed"
+ANON_PREFIX = "anon:"
+# Built-in columns and the SQL that reads each from a JSON document of changes.
+_COLUMN_SQL = {
+    "email": "doc->>'email'", "name": "doc->>'name'", "gender": "doc->>'gender'",
+    "income_band": "doc->>'income_band'", "occupation": "doc->>'occupation'", "country": "doc->>'country'",
+    "region": "doc->>'region'", "city": "doc->>'city'", "language": "doc->>'language'",
+    "timezone": "doc->>'timezone'", "company": "doc->>'company'", "industry": "doc->>'industry'",
+    "device_type": "doc->>'device_type'", "os": "doc->>'os'", "plan": "doc->>'plan'",
+    "birth_date": "(doc->>'birth_date')::timestamptz::date",
+    "signed_up_at": "(doc->>'signed_up_at')::timestamptz", "last_seen_at": "(doc->>'last_seen_at')::timestamptz",
+    "company_size": "(doc->>'company_size')::numeric::integer", "annual_revenue": "(doc->>'annual_revenue')::numeric",
+    "email_opt_in": "(doc->>'email_opt_in')::boolean",
+    "tech_stack": "ARRAY(SELECT jsonb_array_elements_text(doc->'tech_stack'))",
+}
+# Text columns are NOT NULL in the model ("" means unknown); null clears them to "".
+_TEXT_COLUMNS = {"email", "name", "gender", "income_band", "occupation", "country", "region", "city",
+                 "language", "timezone", "company", "industry", "device_type", "os", "plan"}
+
+
+@dataclass
+class Message:
+    type: str
+    timestamp: datetime
+    message_id: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    event: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    previous_id: str | None = None
+    index: int = 0  # position in the caller's batch, for problem paths
+    path: str = ""  # e.g. "batch[3]"
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    index: int
+    path: str
+    code: str
+    message: str
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    customers_created: int = 0
+    customers_merged: int = 0
+    problems: list[ItemProblem] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ traits
+
+
+def _registry(keys: set[str]) -> dict[str, str]:
+    if not keys:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key, type FROM customers_traitdefinition WHERE key = ANY(%s)", [list(keys)])
+        return dict(cursor.fetchall())
+
+
+def _check_traits(messages: list[Message], result: IngestResult) -> tuple[list[Message], dict[str, str]]:
+    """Messages whose traits all fit the registry (normalised in place) and the types of
+    custom keys seen for the first time."""
+    for message in messages:
+        message.traits = flatten(message.traits)
+    registry = _registry({k for m in messages for k in m.traits})
+    new_keys: dict[str, str] = {}
+    kept = []
+    for message in messages:
+        problems = []
+        for key, value in message.traits.items():
+            bad_key = key_problem(key)
+            if bad_key:
+                problems.append(ItemProblem(message.index, f"{message.path}.traits.{key}", bad_key.code, bad_key.message))
+                continue
+            known = registry.get(key) or new_keys.get(key)
+            trait_type = TraitType(known) if known else infer_type(value)
+            if trait_type is None:
+                continue  # null for a never-seen key: nothing to register or store
+            normalised, problem = check_value(value, trait_type)
+            if problem:
+                problems.append(ItemProblem(message.index, f"{message.path}.traits.{key}", problem.code, problem.message))
+            else:
+                message.traits[key] = normalised
+                if not known:
+                    new_keys[key] = trait_type.value
+        if problems:
+            result.problems.extend(problems)
+        else:
+            kept.append(message)
+    return kept, new_keys
+
+
+def _register_traits(new_keys: dict[str, str], now: datetime) -> None:
+    if not new_keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO customers_traitdefinition (key, type, category, description, is_pii, is_builtin, "
+            "first_seen_at, created_at, updated_at) VALUES (%s, %s, 'behavioral', '', false, false, %s, %s, %s) "
+            "ON CONFLICT (key) DO NOTHING",
+            [(key, type_, now, now, now) for key, type_ in new_keys.items()],
+        )
+
+
+# -------------------------------------------------------------------------- identities
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(self, item):
+        self.parent.setdefault(item, item)
+        while self.parent[item] != item:
+            self.parent[item] = self.parent[self.parent[item]]
+            item = self.parent[item]
+        return item
+
+    def union(self, a, b) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _candidate_ids(message: Message) -> list[tuple[str, str]]:
+    ids = []
+    if message.user_id:
+        ids.append(("user_id", message.user_id))
+    if message.anonymous_id:
+        ids.append(("anonymous_id", message.anonymous_id))
+    if message.type == "alias" and message.previous_id:
+        # previousId may be an anonymous id or an earlier user id: look up both.
+        ids += [("user_id", message.previous_id), ("anonymous_id", message.previous_id)]
+    return ids
+
+
+def _ids_of(message: Message, existing: dict) -> list[tuple[str, str]]:
+    ids = []
+    if message.user_id:
+        ids.append(("user_id", message.user_id))
+    if message.anonymous_id:
+        ids.append(("anonymous_id", message.anonymous_id))
+    if message.type == "alias" and message.previous_id:
+        known = [p for p in (("user_id", message.previous_id), ("anonymous_id", message.previous_id)) if p in existing]
+        ids += known or [("anonymous_id", message.previous_id)]
+    return ids
+
+
+def _lookup(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
+    if not pairs:
+        return {}
+    pairs = list(pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.kind, i.value, i.customer_id, c.external_id FROM customers_customeridentity i "
+            "JOIN customers_customer c ON c.id = i.customer_id "
+            "WHERE (i.kind, i.value) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            [[k for k, _ in pairs], [v for _, v in pairs]],
+        )
+        return {(kind, value): (customer_id, external_id) for kind, value, customer_id, external_id in cursor.fetchall()}
+
+
+def _resolve(messages: list[Message], result: IngestResult, now: datetime) -> dict[tuple[str, str], int]:
+    """{(kind, value): customer id} for every id in the batch, creating and merging customers."""
+    existing = _lookup({pair for m in messages for pair in _candidate_ids(m)})
+    groups = _Union()
+    for message in messages:
+        ids = _ids_of(message, existing)
+        for pair in ids:
+            groups.union(pair, ids[0])
+    members: dict[tuple, list[tuple[str, str]]] = defaultdict(list)
+    for pair in list(groups.parent):
+        members[groups.find(pair)].append(pair)
+
+    mapping: dict[tuple[str, str], int] = {}
+    to_create: list[tuple[tuple, str]] = []
+    merges: list[tuple[int, list[int]]] = []
+    renames: dict[int, str] = {}
+    for root, ids in members.items():
+        known = {existing[i] for i in ids if i in existing}
+        if not known:
+            to_create.append((root, _external_id_for(ids)))
+            continue
+        # The survivor: a profile known by a user id (not an anonymous placeholder), else the oldest.
+        survivor, survivor_external = min(known, key=lambda c: (c[1].startswith(ANON_PREFIX), c[0]))
+        losers = sorted(c for c, _ in known if c != survivor)
+        if losers:
+            merges.append((survivor, losers))
+        new_user_ids = sorted(v for k, v in ids if k == "user_id" and ("user_id", v) not in existing)
+        if survivor_external.startswith(ANON_PREFIX) and new_user_ids:
+            renames[survivor] = new_user_ids[0]
+        for pair in ids:
+            mapping[pair] = survivor
+    created = _create_customers([external for _, external in to_create], now)
+    for (root, _external), customer_id in zip(to_create, created):
+        for pair in members[root]:
+            mapping[pair] = customer_id
+    result.customers_created += len(created)
+    for survivor, losers in merges:
+        _merge(survivor, losers)
+        result.customers_merged += len(losers)
+    _rename(renames)
+    _attach_identities(mapping, existing, now)
+    return mapping
+
+
+def _external_id_for(ids: list[tuple[str, str]]) -> str:
+    users = sorted(v for k, v in ids if k == "user_id")
+    return users[0] if users else ANON_PREFIX + sorted(v for _, v in ids)[0]
+
+
+def _create_customers(external_ids: list[str], now: datetime) -> list[int]:
+    if not external_ids:
+        return []
+    with connection.cursor() as cursor:
+        # ON CONFLICT covers a customer created by the CSV import or API meanwhile.
+        cursor.execute(
+            "INSERT INTO customers_customer (external_id, anonymous_ids, email, name, gender, income_band, "
+            "occupation, country, region, city, language, timezone, company, industry, device_type, os, "
+            "tech_stack, plan, email_opt_in, traits, created_at, updated_at) "
+            "SELECT x, '{}', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '{}', '', false, '{}', %s, %s "
+            "FROM unnest(%s::text[]) AS x ON CONFLICT (external_id) DO NOTHING",
+            [now, now, external_ids],
+        )
+        cursor.execute("SELECT external_id, id FROM customers_customer WHERE external_id = ANY(%s)", [external_ids])
+        ids = dict(cursor.fetchall())
+    return [ids[e] for e in external_ids]
+
+
+_MERGED_COLUMNS = ("email", "name", "gender", "income_band", "occupation", "country", "region", "city", "language",
+                   "timezone", "company", "industry", "device_type", "os", "plan", "signed_up_at", "company_size",
+                   "annual_revenue", "birth_date")
+
+
+def _merge(survivor: int, losers: list[int]) -> None:
+    """Fold `losers` into `survivor`: their events and identities move; the survivor's own
+    traits win and the losers fill in what it lacks."""
+    fill = ", ".join(
+        f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
+        else f"{col} = COALESCE(s.{col}, l.{col})"
+        for col in _MERGED_COLUMNS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_event SET customer_id = %s WHERE customer_id = ANY(%s)", [survivor, losers])
+        cursor.execute("UPDATE customers_customeridentity SET customer_id = %s WHERE customer_id = ANY(%s)",
+                       [survivor, losers])
+        cursor.executemany(
+            f"UPDATE customers_customer s SET {fill}, traits = l.traits || s.traits, "
+            "anonymous_ids = s.anonymous_ids || l.anonymous_ids, tech_stack = CASE WHEN s.tech_stack = '{}' "
+            "THEN l.tech_stack ELSE s.tech_stack END, last_seen_at = GREATEST(s.last_seen_at, l.last_seen_at), "
+            "updated_at = now() FROM customers_customer l WHERE s.id = %s AND l.id = %s",
+            [(survivor, loser) for loser in losers],
+        )
+        cursor.execute("DELETE FROM customers_customer WHERE id = ANY(%s)", [losers])
+
+
+def _rename(renames: dict[int, str]) -> None:
+    if renames:
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE customers_customer SET external_id = %s WHERE id = %s",
+                               [(external, customer) for customer, external in renames.items()])
+
+
+def _attach_identities(mapping: dict[tuple[str, str], int], existing: dict, now: datetime) -> None:
+    new = [(customer, kind, value, now) for (kind, value), customer in mapping.items() if (kind, value) not in existing]
+    if new:
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO customers_customeridentity (customer_id, kind, value, created_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id",
+                new,
+            )
+
+
+# ------------------------------------------------------------------------------ traits
+
+
+def _apply_traits(messages: list[Message], mapping: dict[tuple[str, str], int], now: datetime) -> None:
+    """Later messages win; built-ins go to their columns, the rest into `traits` (JSONB).
+    One statement shape for every customer, so psycopg pipelines the executemany."""
+    changes: dict[int, dict[str, Any]] = defaultdict(dict)
+    for message in messages:
+        if message.traits and message.type in ("identify", "group"):
+            ids = _ids_of_known(message, mapping)
+            if ids:
+                changes[mapping[ids[0]]].update(message.traits)
+    if not changes:
+        return
+    sets = ", ".join(
+        f"{col} = CASE WHEN doc ? '{col}' THEN COALESCE({sql}, {_empty(col)}) ELSE {col} END"
+        for col, sql in _COLUMN_SQL.items()
+    )
+    rows = []
+    for customer, traits in changes.items():
+        builtin = {k: v for k, v in traits.items() if k in BUILTIN_TRAITS}
+        custom = {k: v for k, v in traits.items() if k not in BUILTIN_TRAITS}
+        rows.append((json.dumps(builtin), json.dumps(custom), now, customer))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE customers_customer SET {sets}, traits = jsonb_strip_nulls(traits || custom), updated_at = %s "
+            "FROM (SELECT %s::jsonb AS doc, %s::jsonb AS custom) AS v WHERE id = %s",
+            [(now, builtin, custom, customer) for builtin, custom, now, customer in rows],
+        )
+
+
+def _empty(column: str) -> str:
+    if column in _TEXT_COLUMNS:
+        return "''"
+    if column == "tech_stack":
+        return "'{}'"
+    if column == "email_opt_in":
+        return "false"
+    return "NULL"
+
+
+def _ids_of_known(message: Message, mapping) -> list[tuple[str, str]]:
+    return [pair for pair in (("user_id", message.user_id), ("anonymous_id", message.anonymous_id))
+            if pair[1] and pair in mapping]
+
+
+# ------------------------------------------------------------------------------ events
+
+
+def _event_name(message: Message) -> str:
+    if message.type == "page":
+        return PAGE_EVENT
+    if message.type == "screen":
+        return SCREEN_EVENT
+    return message.event or ""
+
+
+def _insert_events(messages: list[Message], mapping, source: str, now: datetime) -> tuple[int, list[tuple[str, datetime, dict]]]:
+    """COPY into a temporary table, then one INSERT … ON CONFLICT (message_id) DO NOTHING.
+    Returns how many were new, and (name, timestamp, properties) of those."""
+    rows = []
+    for message in messages:
+        if message.type not in EVENT_TYPES:
+            continue
+        ids = _ids_of_known(message, mapping)
+        rows.append((mapping[ids[0]], _event_name(message), message.timestamp,
+                     json.dumps(message.properties), message.message_id, now, source))
+    if not rows:
+        return 0, []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_event (customer_id bigint, name text, timestamp timestamptz, "
+            "properties jsonb, message_id text, received_at timestamptz, source text) ON COMMIT DELETE ROWS")
+        with cursor.copy("COPY ingest_event FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            "INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, source) "
+            "SELECT customer_id, name, timestamp, properties, message_id, received_at, source FROM ingest_event "
+            "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING "
+            "RETURNING name, timestamp, properties, customer_id"
+        )
+        inserted = cursor.fetchall()
+        cursor.execute("TRUNCATE ingest_event")  # the same transaction may ingest another batch
+    _touch_last_seen(inserted)
+    return len(inserted), [(name, ts, props) for name, ts, props, _ in inserted]
+
+
+def _touch_last_seen(inserted) -> None:
+    latest: dict[int, datetime] = {}
+    for _name, ts, _props, customer in inserted:
+        if customer not in latest or ts > latest[customer]:
+            latest[customer] = ts
+    if latest:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE customers_customer c SET last_seen_at = GREATEST(c.last_seen_at, v.ts) "
+                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, ts) WHERE c.id = v.id",
+                [list(latest), list(latest.values())],
+            )
+
+
+def _register_events(inserted: list[tuple[str, datetime, dict]], now: datetime) -> None:
+    """One upsert per event name: volume, first/last seen, property names and types."""
+    per_name: dict[str, dict] = {}
+    for name, ts, props in inserted:
+        entry = per_name.setdefault(name, {"first": ts, "last": ts, "volume": 0, "props": {}})
+        entry["first"], entry["last"] = min(entry["first"], ts), max(entry["last"], ts)
+        entry["volume"] += 1
+        for key, value in (props if isinstance(props, dict) else json.loads(props)).items():
+            inferred = infer_type(value)
+            if inferred is not None:
+                entry["props"].setdefault(key, inferred.value)
+    if not per_name:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO customers_eventdefinition (name, first_seen_at, last_seen_at, volume, properties, "
+            "created_at, updated_at) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+            "first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at), "
+            "last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at), "
+            "volume = customers_eventdefinition.volume + EXCLUDED.volume, "
+            "properties = EXCLUDED.properties || customers_eventdefinition.properties, updated_at = EXCLUDED.updated_at",
+            [(name, e["first"], e["last"], e["volume"], json.dumps(e["props"]), now, now) for name, e in per_name.items()],
+        )
+
+
+# ------------------------------------------------------------------------------ entry point
+
+
+@transaction.atomic
+def ingest_messages(*, messages: list[Message], source: str, now: datetime) -> IngestResult:
+    """Store a batch in the current tenant's schema. Items with problems are reported and
+    skipped; the rest are stored together or not at all."""
+    result = IngestResult()
+    valid = [m for m in messages if m.user_id or m.anonymous_id]
+    for message in messages:
+        if not (message.user_id or message.anonymous_id):
+            result.problems.append(ItemProblem(message.index, f"{message.path}.userId", "required",
+                                               "Send a userId or an anonymousId."))
+    valid, new_keys = _check_traits(valid, result)
+    if not valid:
+        return result
+    mapping = _resolve(valid, result, now)
+    _register_traits(new_keys, now)
+    _apply_traits(valid, mapping, now)
+    inserted, rows = _insert_events(valid, mapping, source, now)
+    _register_events(rows, now)
+    events = sum(1 for m in valid if m.type in EVENT_TYPES)
+    result.duplicates = events - inserted
+    result.accepted = len(valid) - result.duplicates
+    return result
