@@ -11,3 +11,7 @@ def api_keys() -> QuerySet[ApiKey]:
 
 def write_key_current() -> WriteKey | None:
     return WriteKey.objects.filter(revoked_at__isnull=True).first()
+
+
+def write_key_valid(key: str) -> bool:
+    return bool(key) and WriteKey.objects.filter(key=key, revoked_at__isnull=True).exists()

@@ -12,7 +12,8 @@ from tenants.selectors import membership_for
 
 # Paths a tenant host serves without a logged-in member: login, the handoff from the
 # public site, health checks and assets. (Tracking endpoints join with the ingest issue.)
-OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/invitations/", "/healthz", "/static/", "/favicon.ico")
+# /v1/ is the tracking API, authenticated by the write key.
+OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/invitations/", "/v1/", "/healthz", "/static/", "/favicon.ico")
 # The API answers for itself (401/403/404 JSON from DRF), never with a login redirect.
 API_PREFIXES = ("/api/",)
 

@@ -12,8 +12,11 @@ truncates the public tables and would delete the session tenants.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.db import connection
 from django.test import Client
+from django.test.testcases import LiveServerThread
 
 from tenants.models import Tenant, TenantMembership, User
 
@@ -118,3 +121,23 @@ def membership_of(tenant: Tenant, email: str) -> TenantMembership:
 def alpha_admin(in_tenant) -> TenantMembership:
     """alpha's first admin, with the connection in alpha's schema (as in a request)."""
     return membership_of(in_tenant, "admin@alpha.test")
+
+
+@pytest.fixture(scope="module")
+def strata_server(django_db_setup, django_db_blocker):
+    """A live server thread serving committed data (pytest-django's live_server would
+    flush the database; see the module docstring)."""
+    with django_db_blocker.unblock():
+        thread = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+        thread.daemon = True
+        thread.start()
+        thread.is_ready.wait()
+        if thread.error:
+            raise thread.error
+        previous_port = settings.PUBLIC_PORT
+        settings.PUBLIC_PORT = str(thread.port)  # links between public site and subdomains
+        try:
+            yield thread
+        finally:
+            settings.PUBLIC_PORT = previous_port
+            thread.terminate()

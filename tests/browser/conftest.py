@@ -6,9 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.test.testcases import LiveServerThread
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # around it are ordinary synchronous code.
@@ -32,26 +29,6 @@ def browser_type_launch_args(browser_type_launch_args):
         "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     }
-
-
-@pytest.fixture(scope="module")
-def strata_server(django_db_setup, django_db_blocker):
-    """A live server thread with committed data (see tests/conftest.py on why not
-    pytest-django's live_server, which flushes the database)."""
-    with django_db_blocker.unblock():
-        thread = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
-        thread.daemon = True
-        thread.start()
-        thread.is_ready.wait()
-        if thread.error:
-            raise thread.error
-        previous_port = settings.PUBLIC_PORT
-        settings.PUBLIC_PORT = str(thread.port)  # links between public site and subdomains
-        try:
-            yield thread
-        finally:
-            settings.PUBLIC_PORT = previous_port
-            thread.terminate()
 
 
 @pytest.fixture

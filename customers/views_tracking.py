@@ -1,0 +1,47 @@
+"""Segment-compatible tracking endpoints on a tenant host: POST /v1/batch, /v1/track, …
+
+Authenticated by the tenant's write key (not a session), so CSRF does not apply; see
+customers/tracking.py for what happens to bad input."""
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from apikeys.selectors import write_key_valid
+from customers.ingest import ingest_messages
+from customers.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
+
+
+def _rejected(error: RequestRejected) -> JsonResponse:
+    return JsonResponse({"success": False, "errors": [{"path": error.path, "code": error.code, "message": error.message}]},
+                        status=error.status)
+
+
+@csrf_exempt
+@require_POST
+def tracking(request, kind: str | None = None):
+    now = timezone.now()
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BATCH_BYTES:
+            raise RequestRejected(400, "", "batch_too_large", f"A request may carry at most {MAX_BATCH_BYTES // 1024} KB.")
+        try:
+            raw = request.body
+        except RequestDataTooBig:
+            raise RequestRejected(400, "", "batch_too_large", "The request is too large.") from None
+        body = read_body(raw, request.META.get("HTTP_CONTENT_ENCODING", ""))
+        if not write_key_valid(write_key_from(body, request.META.get("HTTP_AUTHORIZATION", ""))):
+            raise RequestRejected(401, "writeKey", "invalid_write_key", "Unknown or revoked write key.")
+        parsed = parse_batch(body, now=now, single_type=kind)
+    except RequestRejected as error:
+        return _rejected(error)
+    result = ingest_messages(messages=parsed.messages, source="tracking", now=now)
+    rejected = sorted(parsed.problems + result.problems, key=lambda p: p.index)
+    stored_something = result.accepted or result.duplicates
+    return JsonResponse({
+        "success": bool(stored_something or not rejected),
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": [{"index": p.index, "path": p.path, "code": p.code, "message": p.message} for p in rejected],
+    }, status=200 if (stored_something or not rejected) else 400)
