@@ -62,6 +62,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "settings_write_key_rotate": Route(ADMIN, ok=302, method="post", permission="api_keys.manage"),
     "settings_audit": Route(ADMIN, permission="audit.view"),
     "settings_audit_export": Route(ADMIN, permission="audit.view"),
+    # Tracking: authenticated by the write key, not a session (tests/customers/test_tracking.py).
+    **{f"tracking_{kind}": Route(frozenset(ROLES), ok=405, open=True)
+       for kind in ("batch", "import", "track", "identify", "page", "screen", "group", "alias")},
     "api_me": Route(MEMBERS, api=True),
     "api_members": Route(ADMIN, api=True),
     "api_audit_events": Route(ADMIN, api=True),
