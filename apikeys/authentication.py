@@ -10,6 +10,7 @@ from apikeys.models import ApiKey
 from apikeys.secrets import api_key_parse, key_matches
 from apikeys.services import api_key_touch
 from tenants.permissions import SCOPES
+from tenants.models import User
 from tenants.selectors import membership_for
 
 
@@ -45,7 +46,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         plain = header[len(self.keyword) + 1:].strip()
         prefix = api_key_parse(plain)
-        key = ApiKey.objects.select_related("created_by").filter(prefix=prefix).first() if prefix else None
+        key = ApiKey.objects.filter(prefix=prefix).first() if prefix else None
         if key is None or not key_matches(plain, key.secret_hash):
             raise _fail("invalid_api_key", "Invalid API key.")
         now = timezone.now()
@@ -53,12 +54,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise _fail("revoked_api_key", "This API key was revoked.")
         if key.expires_at is not None and key.expires_at <= now:
             raise _fail("expired_api_key", "This API key has expired.")
-        membership = membership_for(user=key.created_by, tenant=request.tenant) if key.created_by else None
+        owner = User.objects.filter(pk=key.created_by_id).first() if key.created_by_id else None
+        membership = membership_for(user=owner, tenant=request.tenant) if owner else None
         if membership is None:
             raise _fail("api_key_owner_gone", "The person who created this key is no longer a member.")
         api_key_touch(key=key, now=now)
         key.actor = ApiKeyActor(key, membership)
-        return key.created_by, key
+        return owner, key
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

@@ -17,7 +17,12 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices))
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # TRICKY: a reference from a tenant schema to the public users table. No database
+    # constraint and DO_NOTHING, so deleting a user (in the public schema, where this table
+    # does not exist) never reaches into tenant schemas; a key whose creator is gone is
+    # refused at use (api_key_owner_gone).
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                                   null=True, related_name="+")
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

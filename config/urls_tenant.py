@@ -3,13 +3,42 @@
 from django.urls import include, path
 
 from ops.views import healthz
-from tenants import views
+from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
+
+# The settings area (HTML, for admins); each view declares its permission with @requires.
+settings_patterns = [
+    path("settings/", views_settings.settings_index, name="settings_index"),
+    path("settings/members/", views_settings.members, name="settings_members"),
+    path("settings/members/invite/", views_invitations.invite, name="settings_member_invite"),
+    path("settings/members/<int:pk>/", views_settings.member_edit, name="settings_member_edit"),
+    path("settings/members/<int:pk>/remove/", views_settings.member_remove_view, name="settings_member_remove"),
+    path("settings/invitations/<int:pk>/revoke/", views_invitations.invitation_revoke_view,
+         name="settings_invitation_revoke"),
+    path("settings/roles/", views_settings.roles, name="settings_roles"),
+    path("settings/roles/new/", views_settings.role_new, name="settings_role_new"),
+    path("settings/roles/<int:pk>/", views_settings.role_edit, name="settings_role_edit"),
+    path("settings/roles/<int:pk>/delete/", views_settings.role_delete_view, name="settings_role_delete"),
+    path("settings/departments/", views_settings.departments, name="settings_departments"),
+    path("settings/departments/<int:pk>/", views_settings.department_rename_view, name="settings_department_rename"),
+    path("settings/departments/<int:pk>/delete/", views_settings.department_delete_view,
+         name="settings_department_delete"),
+    path("settings/api-keys/", views_settings.api_keys_view, name="settings_api_keys"),
+    path("settings/api-keys/<int:pk>/revoke/", views_settings.api_key_revoke_view, name="settings_api_key_revoke"),
+    path("settings/write-key/rotate/", views_settings.write_key_rotate_view, name="settings_write_key_rotate"),
+    path("settings/audit/", views_settings.audit, name="settings_audit"),
+    path("settings/audit/export.csv", views_settings.audit_export, name="settings_audit_export"),
+]
 
 urlpatterns = [
     path("", workspace_home, name="workspace_home"),
     path("auth/handoff/", views.handoff, name="tenant_handoff"),
     path("accounts/", include("allauth.urls")),
     path("healthz", healthz, name="healthz"),
+    # Open to anyone with the link (see tenants.middleware.OPEN_PREFIXES); the emailed
+    # link is build_absolute_uri("/invitations/") + token.
+    path("invitations/<str:token>/", views_invitations.invitation_accept_view, name="invitation_accept"),
+    *settings_patterns,
     path("api/v1/", include("config.urls_api")),
+    path("v1/", include("config.urls_tracking")),
 ]

@@ -47,7 +47,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "settings_members": Route(ADMIN, permission="members.manage"),
     "settings_member_invite": Route(ADMIN, ok=400, method="post", permission="members.manage"),
     "settings_member_edit": Route(ADMIN, ok=400, method="post", permission="members.manage", kwargs="member",
-                                  data={"role": "999999"}),
+                                  data={"role": "not-a-number"}),
     "settings_member_remove": Route(ADMIN, ok=302, method="post", permission="members.manage", kwargs="member"),
     "settings_invitation_revoke": Route(ADMIN, ok=302, method="post", permission="members.manage", kwargs="invitation"),
     "settings_roles": Route(ADMIN, permission="roles.manage"),

@@ -139,3 +139,14 @@ def test_the_command_prints_a_working_key(tenant):
         call_command("api_key_create", tenant="alpha", email="admin@beta.test", stdout=out)
     with pytest.raises(CommandError, match="no tenant"):
         call_command("api_key_create", tenant="nope", email="admin@alpha.test", stdout=out)
+
+
+def test_deleting_a_user_who_created_keys_works_and_their_keys_stop(alpha_admin, tenant):
+    """Keys live in tenant schemas, users in public: deleting the user must not reach into
+    tenant tables, and the key must stop working."""
+    creator = make_member(tenant, "keymaker@alpha.test", "admin").memberships.get()
+    _, plain = api_key_create(actor=creator, name="orphan", scopes=["read"], now=NOW)
+    connection.set_schema_to_public()
+    creator.user.delete()
+    response = bearer(tenant, plain).get("/api/v1/me/")
+    assert response.status_code == 401 and response.json()["errors"][0]["code"] == "api_key_owner_gone"
