@@ -38,8 +38,10 @@ def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
     prefix, plain = api_key_new()
     key = ApiKey.objects.create(name=name, prefix=prefix, secret_hash=key_hash(plain), scopes=scopes,
                                 created_by=actor.user, expires_at=expires_at)
-    audit_record(actor=actor, action="api_key.created", target=key,
-                 changes={"scopes": [None, scopes], "expires_at": [None, expires_at.isoformat() if expires_at else None]})
+    changes = {"scopes": [None, scopes]}
+    if expires_at is not None:
+        changes["expires_at"] = [None, expires_at.isoformat()]
+    audit_record(actor=actor, action="api_key.created", target=key, changes=changes)
     return key, plain
 
 
