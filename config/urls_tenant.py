@@ -9,6 +9,7 @@ from tenants.workspace import workspace_home
 # The settings area (HTML, for admins); each view declares its permission with @requires.
 settings_patterns = [
     path("settings/", views_settings.settings_index, name="settings_index"),
+    path("settings/workspace/", views_settings.workspace, name="settings_workspace"),
     path("settings/members/", views_settings.members, name="settings_members"),
     path("settings/members/invite/", views_invitations.invite, name="settings_member_invite"),
     path("settings/members/<int:pk>/", views_settings.member_edit, name="settings_member_edit"),

@@ -14,6 +14,7 @@ class SettingsPage:
 # The settings area's pages, in sidebar order; each is shown only to roles that hold its
 # permission (the views enforce the same permission with @requires).
 SETTINGS_PAGES = (
+    SettingsPage("workspace", "Workspace", "settings.modify", "settings_workspace"),
     SettingsPage("members", "Members", "members.manage", "settings_members"),
     SettingsPage("roles", "Roles", "roles.manage", "settings_roles"),
     SettingsPage("departments", "Departments", "settings.modify", "settings_departments"),

@@ -40,7 +40,7 @@ from tenants.permissions import BUILTIN_ROLES, CATALOGUE, SCOPES
 from tenants.selectors import public_url
 from tenants.services import (
     department_create, department_delete, department_rename, member_remove, member_update, role_create,
-    role_delete, role_update,
+    role_delete, role_update, workspace_update,
 )
 
 AUDIT_PAGE_SIZE = 50
@@ -526,3 +526,21 @@ def _audit_csv(events, tenant):
                 event.target_id, event.target_label, json.dumps(event.changes, sort_keys=True, default=str),
                 event.ip or "", event.user_agent,
             ])
+
+
+@requires("settings.modify")
+@require_http_methods(["GET", "POST"])
+def workspace(request):
+    """The workspace's own settings (its name; more arrive with the metrics)."""
+    errors, status = [], 200
+    if request.method == "POST":
+        try:
+            tenant = workspace_update(actor=request.membership, name=request.POST.get("name", ""))
+        except DomainError as error:
+            errors, status = _messages_of(error), error_status(error)
+        else:
+            messages.success(request, f"Workspace renamed to “{tenant.name}”.")
+            return redirect("settings_workspace")
+    request.tenant.refresh_from_db(fields=["name"])
+    context = {"section": "workspace", "errors": errors, "name": request.POST.get("name", request.tenant.name)}
+    return render(request, "settings/workspace.html", context, status=status)

@@ -7,6 +7,7 @@ cannot ship without deciding who may use it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from apikeys.services import api_key_create
+from customers.services import customer_upsert
 from tenants.models import Department, Role
 from tenants.services import member_invite, role_create
 from tests.conftest import host_of, make_member, membership_of
@@ -44,6 +46,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "healthz": Route(frozenset(ROLES), ok=503, open=True),  # no worker in this test
     "invitation_accept": Route(frozenset(ROLES), ok=404, open=True, kwargs="bad_token"),
     "settings_index": Route(ADMIN, ok=302, permission=None),
+    "settings_workspace": Route(ADMIN, permission="settings.modify"),
     "settings_members": Route(ADMIN, permission="members.manage"),
     "settings_member_invite": Route(ADMIN, ok=400, method="post", permission="members.manage"),
     "settings_member_edit": Route(ADMIN, ok=400, method="post", permission="members.manage", kwargs="member",
@@ -70,8 +73,19 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_audit_events": Route(ADMIN, api=True),
     "api_keys": Route(ADMIN, api=True),
     "api_key_detail": Route(ADMIN, api=True, kwargs="api_key"),
+    "api_customers": Route(MEMBERS, api=True),
+    "api_customer_detail": Route(MEMBERS, api=True, kwargs="customer"),
+    "api_events": Route(MEMBERS, api=True),
     "api_schema": Route(MEMBERS, api=True),
     "api_docs": Route(MEMBERS, api=True),
+}
+# Other methods of API routes, where they need more than the GET does (JSON bodies).
+API_WRITES: dict[tuple[str, str], Route] = {
+    ("api_customers", "post"): Route(ADMIN, ok=201, method="post", api=True, data={"external_id": "matrix-new"}),
+    ("api_customer_detail", "patch"): Route(ADMIN, method="patch", api=True, kwargs="customer", data={"plan": "pro"}),
+    ("api_customer_detail", "delete"): Route(ADMIN, ok=204, method="delete", api=True, kwargs="customer"),
+    ("api_events", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
+                                  data={"events": [{"external_id": "matrix-customer", "name": "matrix_checked"}]}),
 }
 # Routes under these prefixes come from libraries and are covered by their own tests
 # (allauth: login, password reset, MFA — tests/tenants/test_security.py; Django admin).
@@ -152,11 +166,13 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
                                   role=Role.objects.get(tenant=tenant, key="viewer"), department=None, now=now)
     role = role_create(actor=admin, name="Matrix role", permissions=["reports.view"])
     key, _ = api_key_create(actor=admin, name="matrix", scopes=["read"], now=now)
+    customer, _ = customer_upsert(actor=admin, external_id="matrix-customer", builtin={}, custom={}, now=now)
     connection.set_schema_to_public()
     return {
         "": {}, "bad_token": {"token": "not-a-token"}, "member": {"pk": target.pk},
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
+        "customer": {"external_id": customer.external_id},
     }
 
 
@@ -190,6 +206,26 @@ def test_route_by_role(name, tenant, other_tenant):
     for role in sorted(ROLES, key=lambda r: r == "admin"):  # admin last: its writes succeed
         client = client_for(role, tenant, other_tenant)
         response = getattr(client, route.method)(url, route.data)
+        got[role] = response.status_code
+        connection.set_schema_to_public()
+    assert got == {role: expected(route, role) for role in ROLES}
+
+
+def test_api_writes_name_routes_of_the_table():
+    assert {name for name, _ in API_WRITES} <= set(TENANT_ROUTES)
+
+
+@pytest.mark.parametrize("name,method", sorted(API_WRITES))
+def test_api_write_by_role(name, method, tenant, other_tenant):
+    from django.urls import reverse
+
+    route = API_WRITES[name, method]
+    kwargs = build_objects(tenant)[route.kwargs]
+    url = reverse(name, urlconf="config.urls_tenant", kwargs=kwargs or None)
+    got = {}
+    for role in sorted(ROLES, key=lambda r: r == "admin"):  # admin last: its writes succeed
+        client = client_for(role, tenant, other_tenant)
+        response = getattr(client, method)(url, json.dumps(route.data), content_type="application/json")
         got[role] = response.status_code
         connection.set_schema_to_public()
     assert got == {role: expected(route, role) for role in ROLES}

@@ -10,5 +10,5 @@ from tenants.services.provisioning import (  # noqa: F401
     tenant_set_status, user_get_or_create, user_set_password,
 )
 from tenants.services.roles import (  # noqa: F401
-    department_create, department_delete, department_rename, role_create, role_delete, role_update,
+    department_create, department_delete, department_rename, role_create, role_delete, role_update, workspace_update,
 )

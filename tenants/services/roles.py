@@ -1,4 +1,4 @@
-"""Custom roles and departments, per tenant; audited."""
+"""Custom roles, departments and workspace settings, per tenant; audited."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.utils.text import slugify
 from audit.services import audit_record, changes_between
 from config.errors import DomainError, Problem
 from tenants.access import ensure_permitted, ensure_same_tenant
-from tenants.models import Department, Role, TenantMembership
+from tenants.models import Department, Role, Tenant, TenantMembership
 from tenants.permissions import CATALOGUE
 
 
@@ -131,6 +131,24 @@ def department_delete(*, actor: TenantMembership, department: Department) -> Non
     audit_record(actor=actor, action="department.deleted", target=department,
                  changes={"name": [department.name, None], "members": [department.members.count(), 0]})
     department.delete()  # members keep their seat with no department (SET NULL)
+
+
+@transaction.atomic
+def workspace_update(*, actor: TenantMembership, name: str) -> "Tenant":
+    """Rename the workspace (its subdomain stays: links and SDKs depend on it)."""
+    ensure_permitted(actor, "settings.modify")
+    name = (name or "").strip()
+    if not name:
+        raise DomainError.single(path="name", code="required", message="Give the workspace a name.")
+    if len(name) > 200:
+        raise DomainError.single(path="name", code="too_long", message="Use at most 200 characters.")
+    tenant = Tenant.objects.select_for_update().get(pk=actor.tenant_id)
+    before = tenant.name
+    if name != before:
+        tenant.name = name
+        tenant.save(update_fields=["name", "updated_at"])
+        audit_record(actor=actor, action="workspace.updated", target=tenant, changes={"name": [before, name]})
+    return tenant
 
 
 def _department_name(name: str) -> str:

@@ -79,3 +79,11 @@ def test_passwords_are_hashed_with_argon2_outside_tests(settings):
     from config.settings import base
 
     assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+
+def test_two_factor_setup_pages_render_for_a_member(tenant):
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(make_member(tenant, "setup-mfa@alpha.test"))
+    assert client.get("/accounts/2fa/").status_code == 200
+    page = client.get("/accounts/2fa/totp/activate/")
+    assert page.status_code in (200, 302)  # allauth may ask to re-authenticate first

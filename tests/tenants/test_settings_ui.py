@@ -144,7 +144,7 @@ def test_every_write_is_refused_to_a_viewer(tenant, viewer_client):
 
 
 def test_settings_index_redirects_to_the_first_page_the_member_may_see(tenant, admin_client, viewer_client):
-    assert admin_client.get("/settings/")["Location"] == "/settings/members/"
+    assert admin_client.get("/settings/")["Location"] == "/settings/workspace/"
     assert viewer_client.get("/settings/").status_code == 403
     with schema_context(tenant.schema_name):
         auditor = role_create(actor=admin_membership(tenant), name="Auditor", permissions=["audit.view"])
@@ -750,3 +750,25 @@ def test_audit_csv_export(tenant, admin_client):
     assert len(audit_log(tenant)) == 2  # reading and exporting are not audited
     unfiltered = csv_rows(admin_client.get("/settings/audit/export.csv"))
     assert {"member.updated", "role.created"} <= {row[3] for row in unfiltered[1:]}
+
+
+def test_workspace_settings_rename_is_audited_and_validated(tenant):
+    from django_tenants.utils import schema_context
+    from audit.models import AuditEvent
+    from tenants.models import Tenant
+    from tests.conftest import host_of, make_member, membership_of
+    from django.test import Client
+
+    admin = Client(HTTP_HOST=host_of(tenant))
+    admin.force_login(membership_of(tenant, "admin@alpha.test").user)
+    assert admin.get("/settings/workspace/").status_code == 200
+    assert admin.post("/settings/workspace/", {"name": "Alpha Company"}).status_code == 302
+    assert Tenant.objects.get(pk=tenant.pk).name == "Alpha Company"
+    with schema_context(tenant.schema_name):
+        assert AuditEvent.objects.get(action="workspace.updated").changes == {"name": ["Alpha Co", "Alpha Company"]}
+    bad = admin.post("/settings/workspace/", {"name": "  "})
+    assert bad.status_code == 400 and "Give the workspace a name" in bad.content.decode()
+    viewer = Client(HTTP_HOST=host_of(tenant))
+    viewer.force_login(make_member(tenant, "v-ws@alpha.test", "viewer"))
+    assert viewer.post("/settings/workspace/", {"name": "Hijacked"}).status_code == 403
+    assert Tenant.objects.get(pk=tenant.pk).name == "Alpha Company"
