@@ -1,0 +1,1 @@
+"""REST API v1 for customer profiles and events (routes in config/urls_api.py)."""
