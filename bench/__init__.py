@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 BENCHMARKS: dict[str, str] = {
     "tenant_provisioning": "bench.tenant_provisioning",
     "generator": "bench.generator",
+    "ingest": "bench.ingest",
 }
 
 
 @dataclass(frozen=True)
 class Result:
     name: str
-    # thing / baseline (> 1 means the thing is slower than its baseline).
+    # thing / baseline (> 1 means the thing is slower than its baseline, unless
+    # ratio_means says otherwise, as for a ratio of rates).
     ratio: float
     # absolute measurements, printed in insertion order: seconds end in `_s`, rates in `_per_s`.
     measurements: dict[str, float | int] = field(default_factory=dict)
     # one line saying what the ratio divides by what.
     ratio_means: str = ""
+    # free-text remarks, printed after the result line and listed under the results table.
+    notes: tuple[str, ...] = ()

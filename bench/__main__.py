@@ -28,8 +28,8 @@ RESULTS_HEADER = """# Benchmark results
 
 Appended by `python -m bench` (`make bench`); one section per run, newest last. `ratio` is
 the thing measured divided by its baseline, run side by side in the same process
-(> 1: slower than the baseline). Absolute times are in seconds (`_s`), rates in rows per
-second (`_per_s`).
+(> 1: slower than the baseline, unless the "Ratio is" column says higher is better).
+Absolute times are in seconds (`_s`), rates in rows per second (`_per_s`).
 """
 
 
@@ -77,6 +77,12 @@ def setup_django(source_url: str) -> str:
     from django.core.management import call_command
 
     django.setup()
+    from bench.support import other_sessions, unapplied_migrations
+
+    if other_sessions() and unapplied_migrations():
+        # Migrating would change tables under the other run's already-loaded models.
+        raise SystemExit(f"bench: another run is using {BENCH_DATABASE} and its public schema has "
+                         "unapplied migrations; wait until that run has finished")
     call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
 
     from tenants.services import public_tenant_ensure
@@ -137,7 +143,7 @@ def command_line() -> str:
     return shlex.join([shown, "-m", "bench", *sys.argv[1:]])
 
 
-def record(results: list[Result], *, started: dt.datetime, server: str, load: float) -> None:
+def record(results: list[Result], *, started: dt.datetime, server: str, load: float, others: int = 0) -> None:
     info = machine()
     lines = [
         f"## {started:%Y-%m-%d %H:%M} UTC — {', '.join(dict.fromkeys(r.name for r in results))}",
@@ -146,7 +152,9 @@ def record(results: list[Result], *, started: dt.datetime, server: str, load: fl
         f"`python -m config.devservers exec --prefer-system`)",
         f"- Machine: `{info['uname']}`, {info['cpus']} CPUs, Python {info['python']}, "
         f"PostgreSQL {info['postgresql']} ({server}, database `{BENCH_DATABASE}`); "
-        f"load average {load:.2f} at start (other work on the machine skews the numbers)",
+        f"load average {load:.2f} at start (other work on the machine skews the numbers)"
+        + (f"; {others} other session(s) on `{BENCH_DATABASE}` at start: another benchmark was "
+           "running at the same time" if others else ""),
         f"- Commit: {git_revision()}",
         "",
         "| Benchmark | Ratio | Ratio is | Measurements |",
@@ -155,6 +163,9 @@ def record(results: list[Result], *, started: dt.datetime, server: str, load: fl
     for result in results:
         measured = ", ".join(f"{key}={fmt(value)}" for key, value in result.measurements.items())
         lines.append(f"| {result.name} | {result.ratio:.2f} | {result.ratio_means} | {measured} |")
+    notes = [f"- {result.name}: {note}" for result in results for note in result.notes]
+    if notes:
+        lines += ["", *notes]
     text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else RESULTS_HEADER
     RESULTS_FILE.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
 
@@ -201,19 +212,27 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     load = os.getloadavg()[0]
     bench_url = setup_django(source_url)
-    from bench.support import purge_leftovers
+    from bench.support import other_sessions, purge_leftovers
 
-    purged = purge_leftovers()
-    if purged:
-        print(f"bench: removed {purged} leftovers of an interrupted earlier run", file=sys.stderr)
+    # Another run's objects look like leftovers: purge only when nobody else is connected.
+    others = other_sessions()
+    if others:
+        print(f"bench: {others} other session(s) on {BENCH_DATABASE} (another benchmark running?): "
+              "leftovers not purged, and the numbers may be skewed", file=sys.stderr)
+    else:
+        purged = purge_leftovers()
+        if purged:
+            print(f"bench: removed {purged} leftovers of an interrupted earlier run", file=sys.stderr)
 
     results: list[Result] = []
     for name in selected:
         for result in modules[name].run(args):
             print(result_line(result), flush=True)
+            for note in result.notes:
+                print(f"{result.name}: {note}", flush=True)
             results.append(result)
     if results and not args.no_record:
-        record(results, started=started, server=describe_server(bench_url), load=load)
+        record(results, started=started, server=describe_server(bench_url), load=load, others=others)
         print(f"bench: results appended to {RESULTS_FILE.relative_to(REPO)}")
     return 0
 

@@ -24,6 +24,28 @@ def database_url() -> str:
     return os.environ["DATABASE_URL"]
 
 
+def other_sessions() -> int:
+    """Client sessions on the bench database besides this one (another benchmark running)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return cursor.fetchone()[0]
+
+
+def unapplied_migrations() -> int:
+    """Migrations the public schema has not recorded yet (what migrate_schemas --shared would run)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection.set_schema_to_public()
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
 def admin_email_for(slug: str) -> str:
     return f"{slug}@{EMAIL_DOMAIN}"
 

@@ -1,0 +1,371 @@
+"""Events per second through `POST /v1/batch` of a running server, against raw COPY.
+
+Thing: a real gunicorn (`config.wsgi`, 2 sync workers, as in the Procfile) on 127.0.0.1,
+serving a fresh bench tenant. N pre-built Segment batches of 500 track events (deterministic:
+random.Random(seed), a few thousand distinct userIds, unique messageIds) are POSTed by 2
+client threads (`requests.Session` each; Host `<slug>.localhost`, write key as HTTP Basic
+user); `--workers` / `--clients` change both counts. Every answer must be 200 with
+accepted == 500, otherwise the benchmark stops with the answer and gunicorn's last log lines. The HTTP path does everything a real
+batch does: parse, write-key check, resolve identities (creating the customers on first
+sight), COPY into a temp table + INSERT … ON CONFLICT (message_id), last_seen_at, the
+event registry. A few one-event warm-up requests go first and are not counted.
+
+Baseline, in the same process on its own psycopg connection: the same events, mapped to the
+customer ids the HTTP path created and given new message ids (suffix `-copy`), are COPYed
+straight into the same table of the same schema, one `COPY customers_event (…) FROM STDIN`
+per 500-event batch (each its own transaction), sequentially. Rows are built before the
+clock starts, so this is the database's cost of storing the rows and nothing else.
+
+ratio = HTTP events/s / raw COPY events/s — higher is better (target ≥ 0.6), unlike the
+other benchmarks' ratios. Also: p50/p95/max request latency.
+
+The issue also asks to time a 1M-row customer CSV import; it does not exist yet, so that
+part is skipped and reported as a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import Result
+
+REPO = Path(__file__).resolve().parent.parent
+BATCH_EVENTS = 500
+DEFAULT_BATCHES, QUICK_BATCHES = 200, 20
+DEFAULT_USERS = 5_000
+SEED = 20261123
+WORKERS = 2  # gunicorn sync workers (the machine has 2 cores)
+CLIENTS = 2  # client threads
+START_TIMEOUT_S = 60
+REQUEST_TIMEOUT_S = (5, 120)  # connect, read
+STOP_TIMEOUT_S = 30
+WARMUP_REQUESTS = 4
+CSV_NOTE = "CSV import: not implemented yet (the 1M-row customer CSV import is not timed)"
+EVENT_COLUMNS = ("customer_id", "name", "timestamp", "properties", "message_id", "received_at", "source")
+
+EVENT_NAMES = ("product_viewed", "added_to_cart", "checkout_started", "order_completed",
+               "feature_used", "signed_in", "report_exported", "invite_sent")
+PLANS = ("free", "starter", "pro", "enterprise")
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--batches", type=int, default=None,
+        help=f"batches of {BATCH_EVENTS} events to send (default {DEFAULT_BATCHES}, --quick {QUICK_BATCHES})",
+    )
+    group.add_argument(
+        "--users", type=int, default=DEFAULT_USERS,
+        help=f"distinct userIds across the events (default {DEFAULT_USERS:_})",
+    )
+    group.add_argument("--workers", type=int, default=WORKERS, help=f"gunicorn workers (default {WORKERS})")
+    group.add_argument("--clients", type=int, default=CLIENTS,
+                       help=f"client threads POSTing concurrently (default {CLIENTS})")
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def build_batches(count: int, users: int, seed: int = SEED) -> list[list[dict]]:
+    """`count` lists of BATCH_EVENTS Segment track items, the same for the same arguments."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    batches = []
+    for b in range(count):
+        items = []
+        for i in range(BATCH_EVENTS):
+            n = b * BATCH_EVENTS + i
+            stamp = start + timedelta(seconds=n * 7 + rng.randrange(7), milliseconds=rng.randrange(1000))
+            items.append({
+                "type": "track",
+                "userId": f"user-{rng.randrange(users):06d}",
+                "event": rng.choice(EVENT_NAMES),
+                "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "timestamp": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "properties": {
+                    "plan": rng.choice(PLANS),
+                    "amount": round(rng.uniform(1, 500), 2),
+                    "currency": "EUR",
+                    "sku": f"SKU-{rng.randrange(2000):04d}",
+                },
+                "context": {"library": {"name": "analytics-python", "version": "2.3.3"},
+                            "ip": f"203.0.113.{rng.randrange(1, 255)}"},
+            })
+        batches.append(items)
+    return batches
+
+
+# ------------------------------------------------------------------------------ server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Server:
+    """gunicorn on 127.0.0.1:<free port> against the bench database; always stopped."""
+
+    def __init__(self, log: Path, workers: int) -> None:
+        self.port = _free_port()
+        self.log = log
+        self.workers = workers
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import requests
+
+        env = dict(os.environ)
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DATABASE_URL": os.environ["DATABASE_URL"],  # the runner pointed it at strata_bench
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": ".localhost,localhost,127.0.0.1",
+        })
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+                 "--workers", str(self.workers), "--access-logfile", "/dev/null"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{_tail(self.log)}")
+            try:
+                answer = requests.get(f"{self.base}/healthz", headers={"Host": "localhost"}, timeout=2)
+                if answer.status_code in (200, 503):  # 503: no Celery worker, still serving
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"gunicorn did not answer /healthz within {START_TIMEOUT_S} s:\n{_tail(self.log)}")
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # graceful: the master stops its workers
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)  # its own process group (start_new_session)
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+
+# ------------------------------------------------------------------------------ HTTP
+
+
+def _post_all(server: Server, host: str, write_key: str, bodies: list[bytes], expected: list[int],
+              clients: int) -> tuple[float, list[float]]:
+    """POST every body from `clients` threads; (wall seconds, per-request seconds). Fails on
+    the first answer that is not 200 with every event accepted."""
+    import requests
+
+    local = threading.local()
+    sessions: list[requests.Session] = []
+    lock = threading.Lock()
+    url = f"{server.base}/v1/batch"
+    headers = {"Host": host, "Content-Type": "application/json"}
+
+    def send(index: int) -> float:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.auth = (write_key, "")
+            with lock:
+                sessions.append(session)
+        started = time.perf_counter()
+        answer = session.post(url, data=bodies[index], headers=headers, timeout=REQUEST_TIMEOUT_S)
+        seconds = time.perf_counter() - started
+        try:
+            payload = answer.json()
+        except ValueError:
+            payload = {"body": answer.text[:500]}
+        if answer.status_code != 200 or payload.get("accepted") != expected[index] or payload.get("rejected"):
+            raise RuntimeError(f"batch {index}: HTTP {answer.status_code}, expected accepted={expected[index]}: "
+                               f"{json.dumps(payload)[:1000]}")
+        return seconds
+
+    executor = ThreadPoolExecutor(max_workers=clients, thread_name_prefix="bench-client")
+    try:
+        started = time.perf_counter()
+        futures = [executor.submit(send, i) for i in range(len(bodies))]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        wall = time.perf_counter() - started
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+        assert not pending
+        return wall, [future.result() for future in futures]
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        for session in sessions:
+            session.close()
+
+
+# ------------------------------------------------------------------------------ COPY
+
+
+def _count_events(schema: str) -> int:
+    import psycopg
+
+    from bench.support import database_url, quote_ident
+
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
+        (count,) = conn.execute("SELECT count(*) FROM customers_event").fetchone()
+    return count
+
+
+def _copy_rows(schema: str, batches: list[list[dict]]) -> list[list[tuple]]:
+    """The same events as COPY rows: customer ids the HTTP path created, new message ids."""
+    import psycopg
+
+    from bench.support import database_url, quote_ident
+
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
+        ids = dict(conn.execute(
+            "SELECT value, customer_id FROM customers_customeridentity WHERE kind = 'user_id'").fetchall())
+    now = datetime.now(UTC)
+    missing = {item["userId"] for items in batches for item in items} - ids.keys()
+    if missing:
+        raise RuntimeError(f"{len(missing)} userIds have no customer after the HTTP phase, e.g. {sorted(missing)[:3]}")
+    return [
+        [(ids[item["userId"]], item["event"], item["timestamp"], json.dumps(item["properties"]),
+          item["messageId"] + "-copy", now, "tracking") for item in items]
+        for items in batches
+    ]
+
+
+def _raw_copy(schema: str, row_batches: list[list[tuple]]) -> float:
+    import psycopg
+
+    from bench.support import database_url, quote_ident
+
+    statement = f"COPY customers_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
+        with conn.cursor() as cursor:
+            started = time.perf_counter()
+            for rows in row_batches:  # one COPY (and transaction) per batch, like one request
+                with cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------------------ run
+
+
+def run(args: argparse.Namespace) -> list[Result]:
+    from django.db import connection
+    from django_tenants.utils import schema_context
+
+    from apikeys.selectors import write_key_current
+    from bench.support import admin_email_for, drop_tenants, new_run_id, percentile
+    from tenants.services import tenant_create
+
+    count = args.batches or (QUICK_BATCHES if args.quick else DEFAULT_BATCHES)
+    if min(count, args.users, args.workers, args.clients) < 1:
+        raise SystemExit("bench: --batches, --users, --workers and --clients must be at least 1")
+    print(f"ingest: {CSV_NOTE}", file=sys.stderr, flush=True)
+
+    batches = build_batches(count, args.users)
+    events = count * BATCH_EVENTS
+    bodies = [json.dumps({"batch": items}, separators=(",", ":")).encode() for items in batches]
+    warmup = [json.dumps({"batch": [{"type": "track", "userId": f"warmup-{i}", "event": "warmup",
+                                     "messageId": f"warmup-{i}"}]}).encode() for i in range(WARMUP_REQUESTS)]
+    slug = f"bench-{new_run_id()}-ingest"
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        server = Server(Path(tmp) / "gunicorn.log", args.workers)
+        try:
+            connection.set_schema_to_public()
+            tenant = tenant_create(slug=slug, name=f"Bench ingest {slug}", admin_email=admin_email_for(slug))
+            schema, host = tenant.schema_name, tenant.get_primary_domain().domain
+            with schema_context(schema):
+                write_key = write_key_current().key
+            connection.set_schema_to_public()
+
+            server.start()
+            _post_all(server, host, write_key, warmup, [1] * len(warmup), args.clients)
+            print(f"ingest: POSTing {count} batches × {BATCH_EVENTS} events to {server.base} "
+                  f"({args.workers} gunicorn workers, {args.clients} client threads)…", file=sys.stderr, flush=True)
+            http_s, latencies = _post_all(server, host, write_key, bodies, [BATCH_EVENTS] * count, args.clients)
+            stored = _count_events(schema) - len(warmup)
+            if stored != events:
+                raise RuntimeError(f"the HTTP path stored {stored} events, expected {events}")
+            server.stop()
+            if server.process.returncode not in (0, -15):
+                print(f"ingest: gunicorn exited with {server.process.returncode}:\n{_tail(server.log)}",
+                      file=sys.stderr)
+
+            row_batches = _copy_rows(schema, batches)
+            customers = len({row[0] for rows in row_batches for row in rows})
+            print(f"ingest: raw COPY of the same {events:_} events…", file=sys.stderr, flush=True)
+            copy_s = _raw_copy(schema, row_batches)
+            copied = _count_events(schema) - len(warmup) - events
+            if copied != events:
+                raise RuntimeError(f"raw COPY wrote {copied} events, expected {events}")
+        except BaseException:
+            log = _tail(server.log, 80)
+            if log:
+                print(f"ingest: the last lines gunicorn logged:\n{log}", file=sys.stderr, flush=True)
+            raise
+        finally:
+            server.stop()
+            drop_tenants([slug])
+
+    http_rate, copy_rate = events / http_s, events / copy_s
+    latencies_ms = [s * 1000 for s in latencies]
+    return [
+        Result(
+            name="ingest",
+            ratio=http_rate / copy_rate,
+            measurements={
+                "http_events_per_s": http_rate,
+                "copy_events_per_s": copy_rate,
+                "p50_ms": percentile(latencies_ms, 50),
+                "p95_ms": percentile(latencies_ms, 95),
+                "batches": count,
+                "events": events,
+                "max_ms": max(latencies_ms),
+                "http_s": http_s,
+                "copy_s": copy_s,
+                "customers": customers,
+                "workers": args.workers,
+                "clients": args.clients,
+            },
+            ratio_means="HTTP /v1/batch events/s ÷ raw COPY events/s (higher is better, target ≥ 0.6)",
+            notes=(CSV_NOTE,),
+        )
+    ]
