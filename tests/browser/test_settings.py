@@ -63,6 +63,8 @@ def test_admin_invites_a_marketer_who_creates_an_account_and_joins(strata_server
 
     log_in(page, base, admin_email)
     page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Workspace", exact=True)).to_be_visible()
+    page.get_by_role("link", name="Members", exact=True).click()
     expect(page.get_by_role("heading", name="Members", exact=True)).to_be_visible()
     page.get_by_label("Email address").fill(invitee)
     page.get_by_label("Role", exact=True).select_option(label="Marketer")
