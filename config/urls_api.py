@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
+from customers.api.feedback import ConsentListView, SurveyResponseListView
 from customers.api.views import CustomerDetailView, CustomerListView, EventListView
 from tenants.api.views import MeView, MemberListView
 from rest_framework.settings import api_settings
@@ -35,6 +36,8 @@ urlpatterns = [
     path("customers/", CustomerListView.as_view(), name="api_customers"),
     path("customers/<str:external_id>/", CustomerDetailView.as_view(), name="api_customer_detail"),
     path("events/", EventListView.as_view(), name="api_events"),
+    path("surveys/responses/", SurveyResponseListView.as_view(), name="api_survey_responses"),
+    path("consents/", ConsentListView.as_view(), name="api_consents"),
     path("schema/", SchemaView.as_view(), name="api_schema"),
     path("docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
 ]

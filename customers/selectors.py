@@ -53,3 +53,14 @@ def pii_trait_keys() -> frozenset[str]:
     whatever the tenant's registry marks as personal data."""
     marked = TraitDefinition.objects.filter(is_pii=True).values_list("key", flat=True)
     return PII_BUILTINS | frozenset(marked)
+
+
+def customers_by_external_ids(external_ids: set[str]) -> dict[str, int]:
+    """{external id: customer id} for the ids that name a customer, directly or through an
+    identity merged into them. Two queries whatever the count."""
+    found = dict(Customer.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    missing = external_ids - set(found)
+    if missing:
+        found.update(CustomerIdentity.objects.filter(kind=CustomerIdentity.Kind.USER_ID, value__in=missing)
+                     .values_list("value", "customer_id"))
+    return found

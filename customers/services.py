@@ -1,4 +1,4 @@
-"""Writes to customer profiles and events from the REST API.
+"""Writes to customer profiles, events, survey answers and consent from the REST API.
 
 Profile changes and events go through `customers.ingest.ingest_messages`, like every
 other way in, so trait types, the trait registry and identities are handled in one place.
@@ -15,9 +15,10 @@ from django.db import transaction
 from audit.services import audit_record
 from config.errors import DomainError, Problem
 from customers.ingest import ANON_PREFIX, IngestResult, ItemProblem, Message, ingest_messages
+from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.models import Customer
-from customers.selectors import customer_get
-from customers.traits import BUILTIN_TRAITS, flatten
+from customers.selectors import customer_get, customers_by_external_ids
+from customers.traits import BUILTIN_TRAITS, flatten, parse_datetime
 from tenants.access import ensure_permitted
 
 
@@ -122,3 +123,89 @@ def events_record(*, actor, events: list[NewEvent], now: datetime) -> IngestResu
 def _event_path(path: str) -> str:
     head, _, tail = path.partition(".")
     return f"{head}.external_id" if tail in ("userId", "anonymousId") else path
+
+
+MAX_FEEDBACK_ITEMS = 1000
+
+
+def _feedback_items(body: Any, key: str) -> list[dict]:
+    if not isinstance(body, dict) or not isinstance(body.get(key), list) or not body[key]:
+        raise DomainError.single(path=key, code="required", message=f"Send a non-empty `{key}` list.")
+    if len(body[key]) > MAX_FEEDBACK_ITEMS:
+        raise DomainError.single(path=key, code="too_many", message=f"At most {MAX_FEEDBACK_ITEMS} items per request.")
+    return body[key]
+
+
+def _when(item: dict, field_name: str, path: str, now: datetime) -> datetime:
+    raw = item.get(field_name)
+    if raw is None:
+        return now
+    parsed = parse_datetime(raw) if isinstance(raw, str) else None
+    if parsed is None:
+        raise _Bad(f"{path}.{field_name}", "invalid_timestamp", "Use an ISO 8601 date or datetime.")
+    return parsed
+
+
+class _Bad(Exception):
+    def __init__(self, path: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = ItemProblem(0, path, code, message)
+
+
+def _customer_id(item: dict, path: str, known: dict[str, int]) -> int:
+    external_id = item.get("external_id")
+    if not isinstance(external_id, str) or not external_id:
+        raise _Bad(f"{path}.external_id", "required", "Name the customer by `external_id`.")
+    if external_id not in known:
+        raise _Bad(f"{path}.external_id", "unknown_customer", f"No customer “{external_id}”.")
+    return known[external_id]
+
+
+def _known_customers(items: list) -> dict[str, int]:
+    ids = {i.get("external_id") for i in items if isinstance(i, dict) and isinstance(i.get("external_id"), str)}
+    return customers_by_external_ids(ids)
+
+
+def survey_responses_submit(*, actor, body: Any, now: datetime) -> tuple[int, list[ItemProblem]]:
+    """`{"responses": [{external_id, survey, score, question?, comment?, responded_at?, message_id?}]}`:
+    valid answers are stored, each bad one is reported with its path."""
+    ensure_permitted(actor, "data.import")
+    items = _feedback_items(body, "responses")
+    known, answers, problems = _known_customers(items), [], []
+    for index, item in enumerate(items):
+        path = f"responses[{index}]"
+        try:
+            if not isinstance(item, dict):
+                raise _Bad(path, "invalid_item", "Each response must be an object.")
+            answers.append(SurveyAnswerIn(
+                customer_id=_customer_id(item, path, known), survey=str(item.get("survey", "")),
+                score=item.get("score"), responded_at=_when(item, "responded_at", path, now),
+                question=str(item.get("question") or ""), comment=str(item.get("comment") or ""),
+                message_id=item.get("message_id") if isinstance(item.get("message_id"), str) else None,
+                index=index, path=path))
+        except _Bad as bad:
+            problems.append(ItemProblem(index, bad.problem.path, bad.problem.code, bad.problem.message))
+    stored, refused = survey_answers_record(answers=answers)
+    return stored, sorted(problems + refused, key=lambda p: p.index)
+
+
+def consents_submit(*, actor, body: Any, now: datetime) -> tuple[int, list[ItemProblem]]:
+    """`{"consents": [{external_id, channel, granted, changed_at?, source?}]}`."""
+    ensure_permitted(actor, "data.import")
+    items = _feedback_items(body, "consents")
+    known, changes, problems = _known_customers(items), [], []
+    for index, item in enumerate(items):
+        path = f"consents[{index}]"
+        try:
+            if not isinstance(item, dict):
+                raise _Bad(path, "invalid_item", "Each consent must be an object.")
+            customer_id = _customer_id(item, path, known)
+            if not isinstance(item.get("granted"), bool):
+                raise _Bad(f"{path}.granted", "invalid_type", "`granted` must be true or false.")
+            changes.append(ConsentChangeIn(customer_id, str(item.get("channel", "")), item["granted"],
+                                           _when(item, "changed_at", path, now), str(item.get("source") or "api"),
+                                           index=index, path=path))
+        except _Bad as bad:
+            problems.append(ItemProblem(index, bad.problem.path, bad.problem.code, bad.problem.message))
+    refused = consents_record(changes=changes)
+    return len(changes) - len(refused), sorted(problems + refused, key=lambda p: p.index)

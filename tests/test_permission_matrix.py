@@ -76,6 +76,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_customers": Route(MEMBERS, api=True),
     "api_customer_detail": Route(MEMBERS, api=True, kwargs="customer"),
     "api_events": Route(MEMBERS, api=True),
+    "api_survey_responses": Route(MEMBERS, api=True),
+    "api_consents": Route(MEMBERS, api=True),
     "api_schema": Route(MEMBERS, api=True),
     "api_docs": Route(MEMBERS, api=True),
 }
@@ -86,6 +88,10 @@ API_WRITES: dict[tuple[str, str], Route] = {
     ("api_customer_detail", "delete"): Route(ADMIN, ok=204, method="delete", api=True, kwargs="customer"),
     ("api_events", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
                                   data={"events": [{"external_id": "matrix-customer", "name": "matrix_checked"}]}),
+    ("api_survey_responses", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
+                                            data={"responses": [{"external_id": "matrix-customer", "survey": "nps", "score": 8}]}),
+    ("api_consents", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
+                                    data={"consents": [{"external_id": "matrix-customer", "channel": "email", "granted": True}]}),
 }
 # Routes under these prefixes come from libraries and are covered by their own tests
 # (allauth: login, password reset, MFA — tests/tenants/test_security.py; Django admin).

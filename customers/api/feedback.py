@@ -1,0 +1,85 @@
+"""Survey answers and consent over the REST API: batches in, per-item problems out."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from config.errors import DomainError, Problem
+from customers.models import Consent, SurveyResponse
+from customers.services import consents_submit, survey_responses_submit
+
+
+class SurveyResponseOutput(serializers.ModelSerializer):
+    external_id = serializers.CharField(source="customer.external_id")
+    survey = serializers.CharField(source="survey.key")
+
+    class Meta:
+        model = SurveyResponse
+        fields = ["id", "external_id", "survey", "question", "score", "comment", "responded_at", "message_id"]
+
+
+class ConsentOutput(serializers.ModelSerializer):
+    external_id = serializers.CharField(source="customer.external_id")
+
+    class Meta:
+        model = Consent
+        fields = ["id", "external_id", "channel", "granted", "changed_at", "source"]
+
+
+class BatchOutput(serializers.Serializer):
+    stored = serializers.IntegerField()
+    rejected = serializers.ListField(child=serializers.DictField())
+
+
+def _answer(stored: int, problems) -> Response:
+    if not stored and problems:
+        raise DomainError(problems=[Problem(path=p.path, code=p.code, message=p.message) for p in problems])
+    return Response({"stored": stored, "rejected": [
+        {"index": p.index, "path": p.path, "code": p.code, "message": p.message} for p in problems]})
+
+
+class ById(CursorPagination):
+    ordering = "-id"
+
+
+class SurveyResponseListView(ListAPIView):
+    """Answers to NPS, CSAT and custom surveys; POST stores a batch (≤ 1,000)."""
+
+    required_permissions = {"GET": "customers.view", "POST": "data.import"}
+    serializer_class = SurveyResponseOutput
+    pagination_class = ById
+
+    def get_queryset(self):
+        responses = SurveyResponse.objects.select_related("customer", "survey")
+        if self.request.query_params.get("survey"):
+            responses = responses.filter(survey__key=self.request.query_params["survey"])
+        if self.request.query_params.get("customer"):
+            responses = responses.filter(customer__external_id=self.request.query_params["customer"])
+        return responses
+
+    @extend_schema(responses=BatchOutput)
+    def post(self, request):
+        return _answer(*survey_responses_submit(actor=request.actor, body=request.data, now=timezone.now()))
+
+
+class ConsentListView(ListAPIView):
+    """Current consent per customer and channel; POST records changes (history is kept)."""
+
+    required_permissions = {"GET": "customers.view", "POST": "data.import"}
+    serializer_class = ConsentOutput
+    pagination_class = ById
+
+    def get_queryset(self):
+        consents = Consent.objects.select_related("customer")
+        if self.request.query_params.get("customer"):
+            consents = consents.filter(customer__external_id=self.request.query_params["customer"])
+        if self.request.query_params.get("channel"):
+            consents = consents.filter(channel=self.request.query_params["channel"])
+        return consents
+
+    @extend_schema(responses=BatchOutput)
+    def post(self, request):
+        return _answer(*consents_submit(actor=request.actor, body=request.data, now=timezone.now()))
