@@ -150,12 +150,15 @@ def _message(item: Any, index: int, path: str, now: datetime) -> Message:
 def _timestamp(item: dict, now: datetime) -> datetime:
     """Segment's rule: `timestamp` if given; else correct `originalTimestamp` for the
     device's clock skew using `sentAt`; else the time it was received."""
+    parsed = {}
     for key in ("timestamp", "originalTimestamp", "sentAt"):
-        if key in item and item[key] is not None and parse_datetime(item[key]) is None:
-            raise _ItemError(key, "invalid_timestamp", "Use an ISO 8601 timestamp.")
-    if item.get("timestamp"):
-        return parse_datetime(item["timestamp"])
-    original, sent = parse_datetime(item.get("originalTimestamp")), parse_datetime(item.get("sentAt"))
+        if item.get(key) is not None:
+            parsed[key] = parse_datetime(item[key])  # each parsed once: this runs per item
+            if parsed[key] is None:
+                raise _ItemError(key, "invalid_timestamp", "Use an ISO 8601 timestamp.")
+    if parsed.get("timestamp"):
+        return parsed["timestamp"]
+    original, sent = parsed.get("originalTimestamp"), parsed.get("sentAt")
     if original and sent:
         return now - (sent - original)
     return original or now
