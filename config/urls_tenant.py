@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from ops.views import healthz
+from ops.views import healthz, task_run_view
 from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
 
@@ -39,6 +39,7 @@ urlpatterns = [
     # Open to anyone with the link (see tenants.middleware.OPEN_PREFIXES); the emailed
     # link is build_absolute_uri("/invitations/") + token.
     path("invitations/<str:token>/", views_invitations.invitation_accept_view, name="invitation_accept"),
+    path("tasks/<int:pk>/", task_run_view, name="task_run"),
     *settings_patterns,
     path("api/v1/", include("config.urls_api")),
     path("v1/", include("config.urls_tracking")),

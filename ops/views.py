@@ -1,9 +1,20 @@
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ops import health
+from ops.models import TaskRun
+from ops.selectors import task_run_get
+from tenants.authz import ANY_MEMBER, requires
+
+# Who may watch a run of each kind: the permission its work needs.
+KIND_PERMISSIONS = {
+    TaskRun.Kind.CSV_IMPORT: "data.import",
+    TaskRun.Kind.METRICS_REFRESH: "customers.view",
+}
 
 
 @never_cache
@@ -11,3 +22,22 @@ from ops import health
 def healthz(request):
     body, healthy = health.report(now=timezone.now())
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def visible_kinds(actor) -> set[str]:
+    return {kind for kind, permission in KIND_PERMISSIONS.items() if actor.has(permission)}
+
+
+@never_cache
+@require_GET
+@requires(ANY_MEMBER)
+def task_run_view(request, pk: int):
+    """The progress bar of one background run (an HTMX partial that polls itself until
+    the run finishes). Another tenant's run is 404 (ids are per schema); a run of a kind
+    the member's role does not cover is 403."""
+    run = task_run_get(run_id=pk)
+    if run is None:
+        raise Http404("No such task")
+    if run.kind not in visible_kinds(request.membership):
+        raise PermissionDenied(KIND_PERMISSIONS.get(run.kind, "unknown task kind"))
+    return render(request, "ops/_task_run.html", {"run": run})

@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from apikeys.services import api_key_create
 from customers.services import customer_upsert
+from ops.models import TaskRun
+from ops.services import task_run_create
 from tenants.models import Department, Role
 from tenants.services import member_invite, role_create
 from tests.conftest import host_of, make_member, membership_of
@@ -45,6 +47,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "tenant_handoff": Route(frozenset(ROLES), ok=302, open=True),
     "healthz": Route(frozenset(ROLES), ok=503, open=True),  # no worker in this test
     "invitation_accept": Route(frozenset(ROLES), ok=404, open=True, kwargs="bad_token"),
+    "task_run": Route(frozenset({"marketer", "admin"}), permission="member", kwargs="task_run"),
     "settings_index": Route(ADMIN, ok=302, permission=None),
     "settings_workspace": Route(ADMIN, permission="settings.modify"),
     "settings_members": Route(ADMIN, permission="members.manage"),
@@ -173,12 +176,13 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
     role = role_create(actor=admin, name="Matrix role", permissions=["reports.view"])
     key, _ = api_key_create(actor=admin, name="matrix", scopes=["read"], now=now)
     customer, _ = customer_upsert(actor=admin, external_id="matrix-customer", builtin={}, custom={}, now=now)
+    task_run = task_run_create(kind=TaskRun.Kind.CSV_IMPORT, label="matrix.csv")
     connection.set_schema_to_public()
     return {
         "": {}, "bad_token": {"token": "not-a-token"}, "member": {"pk": target.pk},
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
-        "customer": {"external_id": customer.external_id},
+        "customer": {"external_id": customer.external_id}, "task_run": {"pk": task_run.pk},
     }
 
 
