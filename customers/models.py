@@ -332,3 +332,7 @@ class MetricsSummary(models.Model):
 
     def __str__(self) -> str:
         return f"metrics at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+# CSV imports live in their own module (customers/imports/); imported here so Django sees them.
+from customers.imports.models import ImportJob, ImportRowError  # noqa: E402,F401
