@@ -22,8 +22,10 @@ PERIOD_DAYS = {"week": 7, "month": 365.25 / 12, "quarter": 365.25 / 4}
 @dataclass(frozen=True)
 class PeriodChurn:
     start: datetime
-    alive: int
-    churned: int
+    end: datetime
+    alive: int  # at the start
+    churned: int  # during the period
+    present: int  # alive at any moment of the period (the ARPU denominator)
 
     @property
     def rate(self) -> float | None:
@@ -70,6 +72,11 @@ def churn_by_period(first_seen: np.ndarray, last_seen: np.ndarray, *, period: st
         # NaT compares False with everything: a customer who never churned is alive.
         alive = (first < start) & ~(churned_at <= start)
         churned = alive & (churned_at > start) & (churned_at <= end)
-        out.append(PeriodChurn(start=start.astype(datetime).replace(tzinfo=timezone.utc),
-                               alive=int(alive.sum()), churned=int(churned.sum())))
+        present = (first < end) & ~(churned_at <= start)
+        out.append(PeriodChurn(start=_aware(start), end=_aware(end), alive=int(alive.sum()),
+                               churned=int(churned.sum()), present=int(present.sum())))
     return out
+
+
+def _aware(moment: np.datetime64) -> datetime:
+    return moment.astype(datetime).replace(tzinfo=timezone.utc)

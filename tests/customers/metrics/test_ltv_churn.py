@@ -62,6 +62,9 @@ def test_churn_rate_of_october_by_hand():
     last = np.array([_ts(2026, 9, 5), _ts(2026, 8, 20), _ts(2026, 11, 10), _ts(2026, 9, 15), _ts(2026, 10, 6)])
     september, october = churn_by_period(first, last, period="month", inactivity_days=30, now=NOW, count=2)
     assert (october.alive, october.churned) == (3, 2) and october.rate == pytest.approx(2 / 3)
+    assert october.present == 4  # E joined during October
+    assert (october.start.isoformat(), october.end.isoformat()) == ("2026-10-01T00:00:00+00:00",
+                                                                    "2026-11-01T00:00:00+00:00")
     # September: alive on 1 Sep: A, B, C, D (none churned yet); B churns 19 Sep.
     assert (september.alive, september.churned) == (4, 1)
 
