@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
 from customers.api.feedback import ConsentListView, SurveyResponseListView
+from customers.api.metrics import MetricsRefreshView, MetricsView
+from ops.api import TaskRunView
 from customers.api.views import CustomerDetailView, CustomerListView, EventListView
 from tenants.api.views import MeView, MemberListView
 from rest_framework.settings import api_settings
@@ -38,6 +40,9 @@ urlpatterns = [
     path("events/", EventListView.as_view(), name="api_events"),
     path("surveys/responses/", SurveyResponseListView.as_view(), name="api_survey_responses"),
     path("consents/", ConsentListView.as_view(), name="api_consents"),
+    path("metrics/", MetricsView.as_view(), name="api_metrics"),
+    path("metrics/refresh/", MetricsRefreshView.as_view(), name="api_metrics_refresh"),
+    path("tasks/<int:pk>/", TaskRunView.as_view(), name="api_task_run"),
     path("schema/", SchemaView.as_view(), name="api_schema"),
     path("docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
 ]

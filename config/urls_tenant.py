@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from customers import views_metrics
 from ops.views import healthz, task_run_view
 from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
@@ -24,6 +25,7 @@ settings_patterns = [
     path("settings/departments/<int:pk>/", views_settings.department_rename_view, name="settings_department_rename"),
     path("settings/departments/<int:pk>/delete/", views_settings.department_delete_view,
          name="settings_department_delete"),
+    path("settings/metrics/", views_metrics.settings_metrics, name="settings_metrics"),
     path("settings/api-keys/", views_settings.api_keys_view, name="settings_api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", views_settings.api_key_revoke_view, name="settings_api_key_revoke"),
     path("settings/write-key/rotate/", views_settings.write_key_rotate_view, name="settings_write_key_rotate"),
@@ -40,6 +42,8 @@ urlpatterns = [
     # link is build_absolute_uri("/invitations/") + token.
     path("invitations/<str:token>/", views_invitations.invitation_accept_view, name="invitation_accept"),
     path("tasks/<int:pk>/", task_run_view, name="task_run"),
+    path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
+    path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
     *settings_patterns,
     path("api/v1/", include("config.urls_api")),
     path("v1/", include("config.urls_tracking")),

@@ -17,11 +17,18 @@ from decimal import Decimal
 import numpy as np
 from django.db import connection, transaction
 
+from audit.services import audit_record
+from config.errors import DomainError, Problem
+
 from customers.metrics import rfm
 from customers.metrics.churn import PERIOD_DAYS, churn_by_period, period_starts
 from customers.metrics.engagement import engagement_scores
 from customers.metrics.ltv import arpu, customer_arpu, lifespan_in_periods, ltv_by_churn, ltv_by_lifespan
 from customers.models import MetricsSettings, MetricsSummary
+from ops.models import TaskRun
+from ops.services import task_run_create, task_run_finish, task_run_progress, task_run_start
+from ops.tasking import send_to_tenant
+from tenants.access import ensure_permitted
 
 CHUNK_CUSTOMERS = 50_000
 PERIODS_SHOWN = 12
@@ -220,3 +227,87 @@ def metrics_refresh(*, now: datetime, progress: Progress | None = None) -> Metri
         _write(facts, table, now)
         summary = MetricsSummary.objects.create(computed_at=now, **_summary(facts, table, settings=settings, now=now))
     return summary
+
+
+# ------------------------------------------------------------------ services around a run
+
+MAX_LIFESPAN_MONTHS = 600
+MAX_INACTIVITY_DAYS = 3650
+
+
+def metrics_settings_update(*, actor, revenue_event: str, revenue_property: str, gross_margin: Decimal,
+                            expected_lifespan_months: Decimal, churn_period: str,
+                            churn_inactivity_days: int) -> MetricsSettings:
+    """Change how metrics are computed (takes effect at the next refresh); audited."""
+    ensure_permitted(actor, "settings.modify")
+    problems = []
+    if not revenue_event.strip() or len(revenue_event) > 200:
+        problems.append(Problem("revenue_event", "invalid_value", "Name the event that carries revenue (≤ 200 characters)."))
+    if not revenue_property.strip() or len(revenue_property) > 200:
+        problems.append(Problem("revenue_property", "invalid_value", "Name the property that holds the amount."))
+    if not Decimal(0) < gross_margin <= Decimal(1):
+        problems.append(Problem("gross_margin", "invalid_range", "Gross margin is a share: more than 0, at most 1."))
+    if not Decimal(0) < expected_lifespan_months <= MAX_LIFESPAN_MONTHS:
+        problems.append(Problem("expected_lifespan_months", "invalid_range",
+                                f"Expected lifespan is more than 0 and at most {MAX_LIFESPAN_MONTHS} months."))
+    if churn_period not in MetricsSettings.Period.values:
+        problems.append(Problem("churn_period", "invalid_value", "Choose week, month or quarter."))
+    if not 1 <= churn_inactivity_days <= MAX_INACTIVITY_DAYS:
+        problems.append(Problem("churn_inactivity_days", "invalid_range",
+                                f"Inactivity is 1 to {MAX_INACTIVITY_DAYS} days."))
+    if problems:
+        raise DomainError(problems=problems)
+    with transaction.atomic():
+        settings = metrics_settings_get()
+        settings.revenue_event, settings.revenue_property = revenue_event.strip(), revenue_property.strip()
+        settings.gross_margin, settings.expected_lifespan_months = gross_margin, expected_lifespan_months
+        settings.churn_period, settings.churn_inactivity_days = churn_period, churn_inactivity_days
+        settings.save()
+        audit_record(actor=actor, action="metrics.settings_changed", target_type="customers.metricssettings",
+                     target_id=settings.pk, target_label=str(settings),
+                     changes={"gross_margin": str(gross_margin), "expected_lifespan_months": str(expected_lifespan_months),
+                           "churn_period": churn_period, "churn_inactivity_days": churn_inactivity_days,
+                           "revenue_event": settings.revenue_event, "revenue_property": settings.revenue_property})
+    return settings
+
+
+def metrics_refresh_request(*, actor, now: datetime) -> TaskRun:
+    """Queue a refresh, or hand back the one already queued or running (two at once
+    would only do the same work twice)."""
+    ensure_permitted(actor, "data.import")
+    pending = TaskRun.objects.filter(kind=TaskRun.Kind.METRICS_REFRESH,
+                                     status__in=[TaskRun.Status.QUEUED, TaskRun.Status.RUNNING],
+                                     created_at__gte=now - STALE_RUN).first()
+    if pending:
+        return pending
+    return metrics_refresh_enqueue(created_by_id=getattr(actor, "user_id", None), now=now)
+
+
+# A queued or running refresh older than this is presumed lost (the worker died) and
+# no longer blocks a new one.
+STALE_RUN = timedelta(hours=2)
+
+
+def metrics_refresh_enqueue(*, created_by_id: int | None, now: datetime) -> TaskRun:
+    from customers.metrics_tasks import refresh_metrics
+
+    run = task_run_create(kind=TaskRun.Kind.METRICS_REFRESH, label="Metrics refresh", created_by_id=created_by_id)
+    schema = connection.schema_name
+    transaction.on_commit(lambda: send_to_tenant(refresh_metrics, schema_name=schema, run_id=run.pk,
+                                                 now_iso=now.isoformat()))
+    return run
+
+
+def metrics_run(*, run_id: int, now: datetime, clock: Callable[[], datetime]) -> None:
+    """Run one queued refresh as of `now`, reporting progress on its TaskRun; `clock`
+    stamps when it finished. A failure is recorded on the run and re-raised so Celery
+    logs it."""
+    task_run_start(run_id=run_id, now=now, message="Starting")
+    try:
+        summary = metrics_refresh(now=now, progress=lambda done, total, message: task_run_progress(
+            run_id=run_id, done=done, total=total, message=message))
+    except Exception as error:
+        task_run_finish(run_id=run_id, now=clock(), error=f"The refresh failed: {error}")
+        raise
+    task_run_finish(run_id=run_id, now=clock(), message=f"{summary.customers:,} customers scored",
+                    result={"summary_id": summary.pk, "customers": summary.customers})

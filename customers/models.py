@@ -4,6 +4,8 @@ Built-in columns follow shared/specs/segment-rules.md so the rule compiler can a
 them directly; everything else goes to `traits` (JSONB).
 """
 
+from decimal import Decimal
+
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -259,9 +261,9 @@ class MetricsSettings(models.Model):
     revenue_event = models.CharField(max_length=200, default="purchase",
                                      help_text="The event whose property carries revenue")
     revenue_property = models.CharField(max_length=200, default="amount")
-    gross_margin = models.DecimalField(max_digits=5, decimal_places=4, default=0.7,
+    gross_margin = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal("0.7"),
                                        help_text="Share of revenue kept after direct costs, 0–1")
-    expected_lifespan_months = models.DecimalField(max_digits=7, decimal_places=2, default=24,
+    expected_lifespan_months = models.DecimalField(max_digits=7, decimal_places=2, default=Decimal("24"),
                                                    help_text="How long a customer stays, for LTV = ARPU × margin × lifespan")
     churn_period = models.CharField(max_length=16, choices=Period.choices, default=Period.MONTH)
     churn_inactivity_days = models.PositiveIntegerField(

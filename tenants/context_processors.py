@@ -18,6 +18,7 @@ SETTINGS_PAGES = (
     SettingsPage("members", "Members", "members.manage", "settings_members"),
     SettingsPage("roles", "Roles", "roles.manage", "settings_roles"),
     SettingsPage("departments", "Departments", "settings.modify", "settings_departments"),
+    SettingsPage("metrics", "Metrics", "settings.modify", "settings_metrics"),
     SettingsPage("api_keys", "API keys", "api_keys.manage", "settings_api_keys"),
     SettingsPage("audit", "Audit log", "audit.view", "settings_audit"),
 )

@@ -141,3 +141,15 @@ def strata_server(django_db_setup, django_db_blocker):
         finally:
             settings.PUBLIC_PORT = previous_port
             thread.terminate()
+
+
+@pytest.fixture
+def celery_worker(committed_db):
+    """A real Celery worker thread consuming the test queue on the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    app.control.purge()  # messages a crashed earlier run may have left
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+        yield worker

@@ -48,6 +48,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "healthz": Route(frozenset(ROLES), ok=503, open=True),  # no worker in this test
     "invitation_accept": Route(frozenset(ROLES), ok=404, open=True, kwargs="bad_token"),
     "task_run": Route(frozenset({"marketer", "admin"}), permission="member", kwargs="task_run"),
+    "metrics_overview": Route(MEMBERS, permission="customers.view"),
+    "metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=302, method="post", permission="data.import"),
+    "settings_metrics": Route(ADMIN, permission="settings.modify"),
     "settings_index": Route(ADMIN, ok=302, permission=None),
     "settings_workspace": Route(ADMIN, permission="settings.modify"),
     "settings_members": Route(ADMIN, permission="members.manage"),
@@ -81,6 +84,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_events": Route(MEMBERS, api=True),
     "api_survey_responses": Route(MEMBERS, api=True),
     "api_consents": Route(MEMBERS, api=True),
+    "api_metrics": Route(MEMBERS, api=True),
+    "api_metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=202, method="post", api=True),
+    "api_task_run": Route(frozenset({"marketer", "admin"}), api=True, kwargs="task_run"),
     "api_schema": Route(MEMBERS, api=True),
     "api_docs": Route(MEMBERS, api=True),
 }

@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -245,6 +246,11 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat-every-minute": {
         "task": "ops.dispatch_heartbeats",
         "schedule": HEARTBEAT_SECONDS,
+    },
+    # Nightly, after the day's data is in: every tenant's RFM, LTV, churn and engagement.
+    "metrics-nightly": {
+        "task": "customers.dispatch_metrics_refresh",
+        "schedule": crontab(hour=2, minute=30),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env(
