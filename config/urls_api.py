@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
 from customers.api.feedback import ConsentListView, SurveyResponseListView
+from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
 from customers.api.metrics import MetricsRefreshView, MetricsView
 from ops.api import TaskRunView
 from customers.api.views import CustomerDetailView, CustomerListView, EventListView
@@ -37,6 +38,8 @@ urlpatterns = [
     path("api-keys/<int:pk>/", ApiKeyDetailView.as_view(), name="api_key_detail"),
     path("customers/", CustomerListView.as_view(), name="api_customers"),
     path("customers/<str:external_id>/", CustomerDetailView.as_view(), name="api_customer_detail"),
+    path("customers/<str:external_id>/export/", CustomerExportView.as_view(), name="api_customer_export"),
+    path("customers/<str:external_id>/anonymise/", CustomerAnonymiseView.as_view(), name="api_customer_anonymise"),
     path("events/", EventListView.as_view(), name="api_events"),
     path("surveys/responses/", SurveyResponseListView.as_view(), name="api_survey_responses"),
     path("consents/", ConsentListView.as_view(), name="api_consents"),

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from customers import views_metrics
+from customers import views as customer_views
 from ops.views import healthz, task_run_view
 from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
@@ -33,6 +34,19 @@ settings_patterns = [
     path("settings/audit/export.csv", views_settings.audit_export, name="settings_audit_export"),
 ]
 
+# The customer pages (HTML + htmx partials). TRICKY: `customers/<str:external_id>/` matches
+# any single segment, so fixed routes under customers/ (e.g. customers/imports/…) must come
+# before `customer_patterns` in urlpatterns.
+customer_patterns = [
+    path("customers/", customer_views.customers_list, name="customers_list"),
+    path("customers/-/table/", customer_views.customers_table, name="customers_table"),
+    path("customers/<str:external_id>/", customer_views.customer_detail, name="customer_detail"),
+    path("customers/<str:external_id>/events/", customer_views.customer_events, name="customer_events"),
+    path("customers/<str:external_id>/export/", customer_views.customer_export_view, name="customer_export"),
+    path("customers/<str:external_id>/anonymise/", customer_views.customer_anonymise_view, name="customer_anonymise"),
+    path("customers/<str:external_id>/delete/", customer_views.customer_delete_view, name="customer_delete"),
+]
+
 urlpatterns = [
     path("", workspace_home, name="workspace_home"),
     path("auth/handoff/", views.handoff, name="tenant_handoff"),
@@ -45,6 +59,7 @@ urlpatterns = [
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
     *settings_patterns,
+    *customer_patterns,  # keep after every other customers/… route (see above)
     path("api/v1/", include("config.urls_api")),
     path("v1/", include("config.urls_tracking")),
 ]

@@ -7,9 +7,10 @@ them directly; everything else goes to `traits` (JSONB).
 from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 
 class Customer(models.Model):
@@ -53,6 +54,13 @@ class Customer(models.Model):
             models.Index(fields=["country"], name="customer_country_idx"),
             models.Index(fields=["plan"], name="customer_plan_idx"),
             GinIndex(fields=["traits"], name="customer_traits_gin"),
+            # the customer list's default order and the API's cursor: ORDER BY created_at DESC, id DESC LIMIT n
+            models.Index(fields=["created_at", "id"], name="customer_created_idx"),
+            # the list's search, a prefix per keystroke: WHERE UPPER(col::text) LIKE UPPER('ada%')
+            # (Django's istartswith); text_pattern_ops makes LIKE 'prefix%' a range scan
+            models.Index(OpClass(Upper("external_id"), name="text_pattern_ops"), name="customer_xid_prefix_idx"),
+            models.Index(OpClass(Upper("email"), name="text_pattern_ops"), name="customer_email_prefix_idx"),
+            models.Index(OpClass(Upper("name"), name="text_pattern_ops"), name="customer_name_prefix_idx"),
         ]
 
     def __str__(self) -> str:

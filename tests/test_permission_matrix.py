@@ -51,6 +51,16 @@ TENANT_ROUTES: dict[str, Route] = {
     "metrics_overview": Route(MEMBERS, permission="customers.view"),
     "metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=302, method="post", permission="data.import"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
+    "customers_list": Route(MEMBERS, permission="customers.view"),
+    "customers_table": Route(MEMBERS, permission="customers.view"),
+    "customer_detail": Route(MEMBERS, permission="customers.view", kwargs="customer"),
+    "customer_events": Route(MEMBERS, permission="customers.view", kwargs="customer"),
+    # Export needs customers.view_pii too (checked by the service): analysts get 403.
+    "customer_export": Route(ADMIN, method="post", permission="data.export", kwargs="customer"),
+    "customer_anonymise": Route(ADMIN, ok=302, method="post", permission="customers.edit", kwargs="customer",
+                                data={"confirm": "matrix-customer"}),
+    "customer_delete": Route(ADMIN, ok=302, method="post", permission="customers.edit", kwargs="customer",
+                             data={"confirm": "matrix-customer"}),
     "settings_index": Route(ADMIN, ok=302, permission=None),
     "settings_workspace": Route(ADMIN, permission="settings.modify"),
     "settings_members": Route(ADMIN, permission="members.manage"),
@@ -81,6 +91,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_key_detail": Route(ADMIN, api=True, kwargs="api_key"),
     "api_customers": Route(MEMBERS, api=True),
     "api_customer_detail": Route(MEMBERS, api=True, kwargs="customer"),
+    "api_customer_export": Route(ADMIN, api=True, kwargs="customer"),  # data.export + customers.view_pii
+    "api_customer_anonymise": Route(MEMBERS, ok=405, api=True, kwargs="customer"),  # POST only (API_WRITES)
     "api_events": Route(MEMBERS, api=True),
     "api_survey_responses": Route(MEMBERS, api=True),
     "api_consents": Route(MEMBERS, api=True),
@@ -95,6 +107,7 @@ API_WRITES: dict[tuple[str, str], Route] = {
     ("api_customers", "post"): Route(ADMIN, ok=201, method="post", api=True, data={"external_id": "matrix-new"}),
     ("api_customer_detail", "patch"): Route(ADMIN, method="patch", api=True, kwargs="customer", data={"plan": "pro"}),
     ("api_customer_detail", "delete"): Route(ADMIN, ok=204, method="delete", api=True, kwargs="customer"),
+    ("api_customer_anonymise", "post"): Route(ADMIN, method="post", api=True, kwargs="customer"),
     ("api_events", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
                                   data={"events": [{"external_id": "matrix-customer", "name": "matrix_checked"}]}),
     ("api_survey_responses", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
