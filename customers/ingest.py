@@ -10,19 +10,25 @@ calls `ingest_messages` once per batch, inside one transaction:
    with one join, new customers are created, and profiles that turn out to be one person
    are merged (events, identities and traits move to the survivor);
 3. traits are applied per customer with one statement shape (pipelined executemany);
-4. events are COPYed into a temporary table and inserted with one INSERT … SELECT …
-   ON CONFLICT (message_id) DO NOTHING, which is how retries are deduplicated;
-5. the event and trait registries are upserted once per name.
+4. events are COPYed (binary) into a per-connection temporary table, and one statement
+   inserts them with ON CONFLICT (message_id) DO NOTHING (how retries are deduplicated),
+   advances last_seen_at and upserts the event registry from what was inserted;
+5. the trait registry is upserted once per new key.
+
+Statements go through `_cursor()`, which binds parameters on the server (see there).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import OperationalError, connection, transaction
 
 from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
@@ -80,13 +86,27 @@ class IngestResult:
     problems: list[ItemProblem] = field(default_factory=list)
 
 
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor]:
+    """A cursor on Django's connection (same transaction) that binds parameters on the server.
+
+    Django's psycopg cursors bind client-side: a batch's 500-element id array becomes a
+    literal that PostgreSQL plans element by element (the row-lock query took 12 ms that
+    way, 2 ms with the array bound as a parameter)."""
+    # TRICKY: opening (and closing) Django's cursor first is what makes django-tenants issue
+    # the tenant's `SET search_path` on this connection; a bare psycopg cursor would not.
+    connection.cursor().close()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor  # errors surface as django.db errors, as from connection.cursor()
+
+
 # ------------------------------------------------------------------------------ traits
 
 
 def _registry(keys: set[str]) -> dict[str, str]:
     if not keys:
         return {}
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute("SELECT key, type FROM customers_traitdefinition WHERE key = ANY(%s)", [list(keys)])
         return dict(cursor.fetchall())
 
@@ -127,7 +147,7 @@ def _check_traits(messages: list[Message], result: IngestResult) -> tuple[list[M
 def _register_traits(new_keys: dict[str, str], now: datetime) -> None:
     if not new_keys:
         return
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.executemany(
             "INSERT INTO customers_traitdefinition (key, type, category, description, is_pii, is_builtin, "
             "first_seen_at, created_at, updated_at) VALUES (%s, %s, 'behavioral', '', false, false, %s, %s, %s) "
@@ -182,7 +202,7 @@ def _lookup(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str
     if not pairs:
         return {}
     pairs = list(pairs)
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             "SELECT i.kind, i.value, i.customer_id, c.external_id FROM customers_customeridentity i "
             "JOIN customers_customer c ON c.id = i.customer_id "
@@ -244,7 +264,7 @@ def _external_id_for(ids: list[tuple[str, str]]) -> str:
 def _create_customers(external_ids: list[str], now: datetime) -> list[int]:
     if not external_ids:
         return []
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         # ON CONFLICT covers a customer created by the CSV import or API meanwhile.
         cursor.execute(
             "INSERT INTO customers_customer (external_id, anonymous_ids, email, name, gender, income_band, "
@@ -272,7 +292,7 @@ def _merge(survivor: int, losers: list[int]) -> None:
         else f"{col} = COALESCE(s.{col}, l.{col})"
         for col in _MERGED_COLUMNS
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute("UPDATE customers_event SET customer_id = %s WHERE customer_id = ANY(%s)", [survivor, losers])
         cursor.execute("UPDATE customers_customeridentity SET customer_id = %s WHERE customer_id = ANY(%s)",
                        [survivor, losers])
@@ -288,7 +308,7 @@ def _merge(survivor: int, losers: list[int]) -> None:
 
 def _rename(renames: dict[int, str]) -> None:
     if renames:
-        with connection.cursor() as cursor:
+        with _cursor() as cursor:
             cursor.executemany("UPDATE customers_customer SET external_id = %s WHERE id = %s",
                                [(external, customer) for customer, external in renames.items()])
 
@@ -297,7 +317,7 @@ def _attach_identities(mapping: dict[tuple[str, str], int], existing: dict, now:
     new = sorted((customer, kind, value, now) for (kind, value), customer in mapping.items()
                  if (kind, value) not in existing)
     if new:
-        with connection.cursor() as cursor:
+        with _cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO customers_customeridentity (customer_id, kind, value, created_at) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id",
@@ -328,7 +348,7 @@ def _apply_traits(messages: list[Message], mapping: dict[tuple[str, str], int], 
         builtin = {k: v for k, v in traits.items() if k in BUILTIN_TRAITS}
         custom = {k: v for k, v in traits.items() if k not in BUILTIN_TRAITS}
         rows.append((json.dumps(builtin), json.dumps(custom), now, customer))
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.executemany(
             f"UPDATE customers_customer SET {sets}, traits = jsonb_strip_nulls(traits || custom), updated_at = %s "
             "FROM (SELECT %s::jsonb AS doc, %s::jsonb AS custom) AS v WHERE id = %s",
@@ -362,9 +382,54 @@ def _event_name(message: Message) -> str:
     return message.event or ""
 
 
-def _insert_events(messages: list[Message], mapping, source: str, now: datetime) -> tuple[int, list[tuple[str, datetime, dict]]]:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT (message_id) DO NOTHING.
-    Returns how many were new, and (name, timestamp, properties) of those."""
+# The staging table lives as long as the connection (created once, emptied at every commit),
+# so a batch runs no DDL; binary COPY, so PostgreSQL parses no text for ids and timestamps.
+_STAGING_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_event (customer_id bigint, name text, timestamp timestamptz, "
+    "properties text, message_id text, received_at timestamptz, source text) ON COMMIT DELETE ROWS")
+_STAGING_COPY = "COPY ingest_event FROM STDIN (FORMAT BINARY)"
+_STAGING_TYPES = ["int8", "text", "timestamptz", "text", "text", "timestamptz", "text"]
+# One statement stores the staged events and does their upkeep. Data-modifying CTEs all see
+# the same snapshot, and each works from what `inserted` returns (only new events count):
+# - inserted: ON CONFLICT (message_id) DO NOTHING is how retries are deduplicated;
+# - seen: last_seen_at per customer (rows already locked, in id order, by _lock_customers);
+# - registry: one upsert per event name, in name order; property types come from Python
+#   as {name: {property: type}} and types already registered win;
+# - emptied: the staging rows, since the same transaction may ingest another batch.
+#   TRICKY: the DELETE cannot take rows away from `inserted`: a sibling CTE does not see
+#   another's changes. (Not TRUNCATE: that swaps the table's file and writes the catalog.)
+_STORE_EVENTS = """
+WITH inserted AS (
+    INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, source)
+    SELECT customer_id, name, timestamp, properties::jsonb, message_id, received_at, source FROM ingest_event
+    ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
+    RETURNING customer_id, name, timestamp
+), seen AS (
+    UPDATE customers_customer c SET last_seen_at = v.ts
+    FROM (SELECT customer_id, max(timestamp) AS ts FROM inserted GROUP BY customer_id) AS v
+    WHERE c.id = v.customer_id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.ts)
+), registry AS (
+    INSERT INTO customers_eventdefinition (name, first_seen_at, last_seen_at, volume, properties,
+                                           created_at, updated_at)
+    SELECT name, min(timestamp), max(timestamp), count(*), COALESCE(%(types)s::jsonb -> name, '{}'),
+           %(now)s, %(now)s
+    FROM inserted GROUP BY name ORDER BY name
+    ON CONFLICT (name) DO UPDATE SET
+        first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
+        last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
+        volume = customers_eventdefinition.volume + EXCLUDED.volume,
+        properties = EXCLUDED.properties || customers_eventdefinition.properties,
+        updated_at = EXCLUDED.updated_at
+), emptied AS (
+    DELETE FROM ingest_event
+)
+SELECT count(*) FROM inserted
+"""
+
+
+def _insert_events(messages: list[Message], mapping, source: str, now: datetime) -> int:
+    """Stage the batch's events with COPY, then store them with _STORE_EVENTS (dedupe by
+    messageId, last_seen_at, the event registry). Returns how many were new."""
     rows = []
     for message in messages:
         if message.type not in EVENT_TYPES:
@@ -373,81 +438,42 @@ def _insert_events(messages: list[Message], mapping, source: str, now: datetime)
         rows.append((mapping[ids[0]], _event_name(message), message.timestamp,
                      json.dumps(message.properties), message.message_id, now, source))
     if not rows:
-        return 0, []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_event (customer_id bigint, name text, timestamp timestamptz, "
-            "properties jsonb, message_id text, received_at timestamptz, source text) ON COMMIT DELETE ROWS")
-        with cursor.copy("COPY ingest_event FROM STDIN") as copy:
+        return 0
+    with _cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+        with cursor.copy(_STAGING_COPY) as copy:
+            copy.set_types(_STAGING_TYPES)
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            "INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, source) "
-            "SELECT customer_id, name, timestamp, properties, message_id, received_at, source FROM ingest_event "
-            "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING "
-            # Not `properties`: sending 500 JSON documents back costs more than the insert.
-            "RETURNING name, timestamp, customer_id"
-        )
-        inserted = cursor.fetchall()
-        cursor.execute("TRUNCATE ingest_event")  # the same transaction may ingest another batch
-    _touch_last_seen(inserted)
-    return len(inserted), [(name, ts) for name, ts, _ in inserted]
+        cursor.execute(_STORE_EVENTS, {"types": json.dumps(_property_types(messages)), "now": now})
+        (inserted,) = cursor.fetchone()
+    return inserted
 
 
-def _touch_last_seen(inserted) -> None:
-    latest: dict[int, datetime] = {}
-    for _name, ts, customer in inserted:
-        if customer not in latest or ts > latest[customer]:
-            latest[customer] = ts
-    if latest:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE customers_customer c SET last_seen_at = GREATEST(c.last_seen_at, v.ts) "
-                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, ts) "
-                "WHERE c.id = v.id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.ts)",
-                [sorted(latest), [latest[c] for c in sorted(latest)]],
-            )
-
-
-def _register_events(inserted: list[tuple[str, datetime]], messages: list[Message], now: datetime) -> None:
-    """One upsert per event name (in name order): volume and first/last seen from what was
-    inserted, property names and types from the messages already in memory."""
-    per_name: dict[str, dict] = {}
-    for name, ts in inserted:
-        entry = per_name.setdefault(name, {"first": ts, "last": ts, "volume": 0, "props": {}})
-        entry["first"], entry["last"] = min(entry["first"], ts), max(entry["last"], ts)
-        entry["volume"] += 1
+def _property_types(messages: list[Message]) -> dict[str, dict[str, str]]:
+    """{event name: {property: type}} inferred from the batch (a null says nothing yet)."""
+    types: dict[str, dict[str, str]] = defaultdict(dict)
     for message in messages:
-        entry = per_name.get(_event_name(message)) if message.type in EVENT_TYPES else None
-        if entry is None:
+        if message.type not in EVENT_TYPES:
             continue
+        known = types[_event_name(message)]
         for key, value in message.properties.items():
-            if key not in entry["props"]:
+            if key not in known:
                 inferred = infer_type(value)
                 if inferred is not None:
-                    entry["props"][key] = inferred.value
-    if not per_name:
-        return
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO customers_eventdefinition (name, first_seen_at, last_seen_at, volume, properties, "
-            "created_at, updated_at) VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s) ON CONFLICT (name) DO UPDATE SET "
-            "first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at), "
-            "last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at), "
-            "volume = customers_eventdefinition.volume + EXCLUDED.volume, "
-            "properties = EXCLUDED.properties || customers_eventdefinition.properties, updated_at = EXCLUDED.updated_at",
-            [(name, e["first"], e["last"], e["volume"], json.dumps(e["props"]), now, now)
-             for name, e in sorted(per_name.items())],
-        )
+                    known[key] = inferred.value
+    return types
 
 
 def _lock_customers(mapping: dict[tuple[str, str], int]) -> None:
     """Take the row locks of every customer this batch writes, in id order, before any
     UPDATE: two concurrent batches for overlapping customers then queue instead of
     deadlocking (each later statement also touches rows in id order)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                       [sorted(set(mapping.values()))])
+    with _cursor() as cursor:
+        # A join, not `id = ANY(%s)`: on a small table the planner picks a seq scan that tests
+        # every row against the whole array (measured 9 ms for 475 ids in 4,800 rows).
+        cursor.execute("SELECT c.id FROM customers_customer c JOIN unnest(%s::bigint[]) AS v(id) ON c.id = v.id "
+                       "ORDER BY c.id FOR UPDATE OF c", [sorted(set(mapping.values()))])
 
 
 # ------------------------------------------------------------------------------ entry point
@@ -487,8 +513,7 @@ def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> Inge
     _lock_customers(mapping)
     _register_traits(new_keys, now)
     _apply_traits(valid, mapping, now)
-    inserted, rows = _insert_events(valid, mapping, source, now)
-    _register_events(rows, valid, now)
+    inserted = _insert_events(valid, mapping, source, now)
     events = sum(1 for m in valid if m.type in EVENT_TYPES)
     result.duplicates = events - inserted
     result.accepted = len(valid) - result.duplicates
