@@ -112,14 +112,28 @@ def import_upload(*, actor, kind: str, upload, now: datetime) -> ImportJob:
     )
 
 
+def import_create(*, actor, kind: str, upload, mapping: Any = None, now: datetime) -> ImportJob:
+    """Upload, and start at once when a mapping is given. A mapping that does not fit
+    leaves nothing behind: no job, no stored file."""
+    with transaction.atomic():
+        job = import_upload(actor=actor, kind=kind, upload=upload, now=now)
+        if mapping is None:
+            return job
+        try:
+            return import_start(actor=actor, job=job, mapping=mapping, now=now)
+        except DomainError:
+            default_storage.delete(job.file.name)
+            raise
+
+
 def import_suggestion(*, job: ImportJob) -> dict[str, str]:
     return maps.suggest(job.kind, job.header, job.sample, targets_for(job.kind))
 
 
 def import_previous(*, job: ImportJob) -> ImportJob | None:
     """An earlier import of the very same file (same bytes, same kind)."""
-    return (ImportJob.objects.filter(sha256=job.sha256, kind=job.kind, created_at__lt=job.created_at)
-            .exclude(pk=job.pk).order_by("-created_at").first())
+    return (ImportJob.objects.filter(sha256=job.sha256, kind=job.kind, pk__lt=job.pk)
+            .order_by("-pk").first())
 
 
 # ------------------------------------------------------------------------------ start
