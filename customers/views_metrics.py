@@ -27,11 +27,20 @@ def _chart(option: dict) -> str:
     return json.dumps({"option": option})
 
 
-def _period_chart(summary: MetricsSummary) -> str:
+def _active_periods(summary: MetricsSummary) -> list[dict]:
+    """Periods from the first one with any customer or revenue (a young workspace would
+    otherwise show a year of zeros)."""
     periods = summary.churn_by_period
+    first = next((i for i, p in enumerate(periods) if p["present"] or p["revenue"]), len(periods))
+    return periods[first:]
+
+
+def _period_chart(summary: MetricsSummary) -> str:
+    periods = _active_periods(summary)
     return _chart({
-        "tooltip": {"trigger": "axis"}, "legend": {"data": ["Churn rate", "ARPU"]},
-        "grid": {"left": 48, "right": 56, "top": 36, "bottom": 28},
+        "color": ["#dc2626", "#818cf8"],
+        "tooltip": {"trigger": "axis"}, "legend": {"data": ["Churn rate", "ARPU"], "bottom": 0},
+        "grid": {"left": 48, "right": 56, "top": 36, "bottom": 56},
         "xAxis": {"type": "category", "data": [p["period"] for p in periods]},
         "yAxis": [{"type": "value", "name": "Churn %", "axisLabel": {"formatter": "{value}%"}},
                   {"type": "value", "name": "ARPU"}],
@@ -47,7 +56,8 @@ def _period_chart(summary: MetricsSummary) -> str:
 def _groups_chart(summary: MetricsSummary) -> str:
     groups = [g for g in GROUPS if summary.rfm_groups.get(g)]
     return _chart({
-        "tooltip": {"trigger": "axis"}, "grid": {"left": 130, "right": 24, "top": 8, "bottom": 24},
+        "color": ["#4f46e5"], "tooltip": {"trigger": "axis"},
+        "grid": {"left": 130, "right": 24, "top": 8, "bottom": 24},
         "xAxis": {"type": "value"},
         "yAxis": {"type": "category", "inverse": True, "data": [GROUP_LABELS[g] for g in groups]},
         "series": [{"type": "bar", "name": "Customers", "data": [summary.rfm_groups[g] for g in groups]}],
@@ -68,7 +78,7 @@ def metrics_overview(request):
         "period_chart": _period_chart(summary) if summary else None,
         "groups_chart": _groups_chart(summary) if summary and summary.rfm_groups else None,
         "groups": [(GROUP_LABELS[g], summary.rfm_groups.get(g, 0)) for g in GROUPS] if summary else [],
-        "periods": [{**p, "pct": _pct(p["rate"])} for p in reversed(summary.churn_by_period)] if summary else [],
+        "periods": [{**p, "pct": _pct(p["rate"])} for p in reversed(_active_periods(summary))] if summary else [],
         "churn_pct": _pct(summary.churn_rate) if summary else None,
         "can_refresh": request.membership.has("data.import"),
         "can_configure": request.membership.has("settings.modify"),
@@ -122,5 +132,5 @@ def settings_metrics(request):
 
 def _example(current: MetricsSettings) -> dict:
     """The LTV formulas with this workspace's numbers, for an ARPU of 100."""
-    return {"arpu": 100, "margin": current.gross_margin, "lifespan": current.expected_lifespan_months,
+    return {"arpu": 100, "margin": current.gross_margin.normalize(), "lifespan": current.expected_lifespan_months.normalize(),
             "ltv": (Decimal(100) * current.gross_margin * current.expected_lifespan_months).quantize(Decimal("0.01"))}
