@@ -301,7 +301,7 @@ class CustomerMetrics(models.Model):
     m_score = models.SmallIntegerField(null=True, blank=True)
     rfm_segment = models.CharField(max_length=32, blank=True)
     arpu = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True,
-                               help_text="Revenue per month of tenure")
+                               help_text="Revenue per churn period of tenure")
     ltv = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     churn_risk = models.FloatField(null=True, blank=True)
     predicted_ltv = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)

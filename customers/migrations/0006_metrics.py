@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
                 ('f_score', models.SmallIntegerField(blank=True, null=True)),
                 ('m_score', models.SmallIntegerField(blank=True, null=True)),
                 ('rfm_segment', models.CharField(blank=True, max_length=32)),
-                ('arpu', models.DecimalField(blank=True, decimal_places=2, help_text='Revenue per month of tenure', max_digits=16, null=True)),
+                ('arpu', models.DecimalField(blank=True, decimal_places=2, help_text='Revenue per churn period of tenure', max_digits=16, null=True)),
                 ('ltv', models.DecimalField(blank=True, decimal_places=2, max_digits=16, null=True)),
                 ('churn_risk', models.FloatField(blank=True, null=True)),
                 ('predicted_ltv', models.DecimalField(blank=True, decimal_places=2, max_digits=16, null=True)),
