@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
 from customers.api.feedback import ConsentListView, SurveyResponseListView
+from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
 from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
 from customers.api.metrics import MetricsRefreshView, MetricsView
 from ops.api import TaskRunView
@@ -41,6 +42,9 @@ urlpatterns = [
     path("customers/<str:external_id>/export/", CustomerExportView.as_view(), name="api_customer_export"),
     path("customers/<str:external_id>/anonymise/", CustomerAnonymiseView.as_view(), name="api_customer_anonymise"),
     path("events/", EventListView.as_view(), name="api_events"),
+    path("imports/", ImportListView.as_view(), name="api_imports"),
+    path("imports/<int:pk>/", ImportDetailView.as_view(), name="api_import_detail"),
+    path("imports/<int:pk>/errors.csv", ImportErrorsView.as_view(), name="api_import_errors"),
     path("surveys/responses/", SurveyResponseListView.as_view(), name="api_survey_responses"),
     path("consents/", ConsentListView.as_view(), name="api_consents"),
     path("metrics/", MetricsView.as_view(), name="api_metrics"),

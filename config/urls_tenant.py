@@ -59,6 +59,7 @@ urlpatterns = [
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
     *settings_patterns,
+    path("customers/imports/", include("customers.imports.urls")),  # CSV import (before customer_patterns)
     *customer_patterns,  # keep after every other customers/… route (see above)
     path("api/v1/", include("config.urls_api")),
     path("v1/", include("config.urls_tracking")),

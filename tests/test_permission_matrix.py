@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from apikeys.services import api_key_create
+from customers.imports.models import ImportJob
 from customers.services import customer_upsert
 from ops.models import TaskRun
 from ops.services import task_run_create
@@ -28,6 +29,7 @@ from tests.conftest import host_of, make_member, membership_of
 ROLES = ("anonymous", "outsider", "viewer", "analyst", "marketer", "admin")
 MEMBERS = frozenset({"viewer", "analyst", "marketer", "admin"})
 ADMIN = frozenset({"admin"})
+IMPORTERS = frozenset({"marketer", "admin"})  # data.import
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,14 @@ TENANT_ROUTES: dict[str, Route] = {
     "metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=302, method="post", permission="data.import"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
     "customers_list": Route(MEMBERS, permission="customers.view"),
+    # CSV import (tests/customers/test_csv_import_http.py): "data.import".
+    "imports_list": Route(IMPORTERS, permission="data.import"),
+    "imports_upload": Route(IMPORTERS, ok=400, method="post", permission="data.import"),  # no file
+    "imports_map": Route(IMPORTERS, permission="data.import", kwargs="import_job"),
+    "imports_detail": Route(IMPORTERS, permission="data.import", kwargs="import_done"),
+    "imports_summary": Route(IMPORTERS, permission="data.import", kwargs="import_done"),
+    "imports_errors": Route(IMPORTERS, permission="data.import", kwargs="import_done"),
+    "imports_retry": Route(IMPORTERS, ok=409, method="post", permission="data.import", kwargs="import_done"),
     "customers_table": Route(MEMBERS, permission="customers.view"),
     "customer_detail": Route(MEMBERS, permission="customers.view", kwargs="customer"),
     "customer_events": Route(MEMBERS, permission="customers.view", kwargs="customer"),
@@ -94,6 +104,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_customer_export": Route(ADMIN, api=True, kwargs="customer"),  # data.export + customers.view_pii
     "api_customer_anonymise": Route(MEMBERS, ok=405, api=True, kwargs="customer"),  # POST only (API_WRITES)
     "api_events": Route(MEMBERS, api=True),
+    "api_imports": Route(IMPORTERS, api=True),
+    "api_import_detail": Route(IMPORTERS, api=True, kwargs="import_done"),
+    "api_import_errors": Route(IMPORTERS, api=True, kwargs="import_done"),
     "api_survey_responses": Route(MEMBERS, api=True),
     "api_consents": Route(MEMBERS, api=True),
     "api_metrics": Route(MEMBERS, api=True),
@@ -110,6 +123,11 @@ API_WRITES: dict[tuple[str, str], Route] = {
     ("api_customer_anonymise", "post"): Route(ADMIN, method="post", api=True, kwargs="customer"),
     ("api_events", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
                                   data={"events": [{"external_id": "matrix-customer", "name": "matrix_checked"}]}),
+    # Uploads are multipart: this JSON body is refused (415) once the permission check passed.
+    ("api_imports", "post"): Route(IMPORTERS, ok=415, method="post", api=True, data={"kind": "customers"}),
+    # Starting again with the same mapping hands the queued import back (202 for both roles).
+    ("api_import_detail", "post"): Route(IMPORTERS, ok=202, method="post", api=True, kwargs="import_job",
+                                         data={"mapping": {"external_id": "external_id"}}),
     ("api_survey_responses", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
                                             data={"responses": [{"external_id": "matrix-customer", "survey": "nps", "score": 8}]}),
     ("api_consents", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
@@ -196,12 +214,20 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
     key, _ = api_key_create(actor=admin, name="matrix", scopes=["read"], now=now)
     customer, _ = customer_upsert(actor=admin, external_id="matrix-customer", builtin={}, custom={}, now=now)
     task_run = task_run_create(kind=TaskRun.Kind.CSV_IMPORT, label="matrix.csv")
+    # Rows only (the pages these routes serve read no file): one waiting for its mapping, one finished.
+    import_job = ImportJob.objects.create(kind="customers", original_name="matrix.csv", file="imports/matrix.csv",
+                                          size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]])
+    import_done = ImportJob.objects.create(kind="customers", original_name="matrix.csv", file="imports/matrix.csv",
+                                           size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]],
+                                           mapping={"external_id": "external_id"}, status="succeeded",
+                                           task_run=task_run)
     connection.set_schema_to_public()
     return {
         "": {}, "bad_token": {"token": "not-a-token"}, "member": {"pk": target.pk},
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
         "customer": {"external_id": customer.external_id}, "task_run": {"pk": task_run.pk},
+        "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
     }
 
 
