@@ -467,13 +467,14 @@ def _progress_message(job: ImportJob) -> str:
     return f"{job.rows_imported:,} imported · {job.rows_unchanged:,} unchanged · {job.rows_failed:,} with problems"
 
 
-def import_run(*, job_id: int, clock: Callable[[], datetime], chunk_rows: int = CHUNK_ROWS) -> ImportJob | None:
+def import_run(*, job_id: int, clock: Callable[[], datetime], chunk_rows: int | None = None) -> ImportJob | None:
     """Import a queued job's file, chunk by chunk, resuming after the last committed chunk.
     `clock` stamps the start, the finish and the write time of each chunk."""
     job = ImportJob.objects.filter(pk=job_id).select_related("task_run").first()
     if job is None or job.status in (ImportJob.Status.UPLOADED, ImportJob.Status.SUCCEEDED):
         return job  # nothing to do: not mapped yet, or done (a redelivered message)
     run_id = job.task_run_id
+    chunk_rows = chunk_rows or int(getattr(settings, "IMPORT_CHUNK_ROWS", CHUNK_ROWS))
     now = clock()
     try:
         if job.rows_total is None:
