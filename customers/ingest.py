@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import OperationalError, connection, transaction
 
@@ -436,7 +437,7 @@ def _insert_events(messages: list[Message], mapping, source: str, now: datetime)
             continue
         ids = _ids_of_known(message, mapping)
         rows.append((mapping[ids[0]], _event_name(message), message.timestamp,
-                     json.dumps(message.properties), message.message_id, now, source))
+                     _json_text(message.properties), message.message_id, now, source))
     if not rows:
         return 0
     with _cursor() as cursor:
@@ -448,6 +449,14 @@ def _insert_events(messages: list[Message], mapping, source: str, now: datetime)
         cursor.execute(_STORE_EVENTS, {"types": json.dumps(_property_types(messages)), "now": now})
         (inserted,) = cursor.fetchone()
     return inserted
+
+
+def _json_text(value: dict) -> str:
+    """JSON for a jsonb column: orjson (~0.2 µs a document; json.dumps ~2.5 µs, run per event)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what only the json module writes, e.g. integers beyond 64 bits
+        return json.dumps(value)
 
 
 def _property_types(messages: list[Message]) -> dict[str, dict[str, str]]:
