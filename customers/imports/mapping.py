@@ -345,6 +345,8 @@ def check_builtin(key: str, value: Any) -> CellProblem | None:
     the database refuse the whole chunk)."""
     if value is None:
         return None
+    if key == "country" and not re.fullmatch(r"[A-Za-z]{2}", value):
+        return CellProblem("invalid_value", "Countries are two-letter ISO 3166-1 codes, e.g. DE.")
     limit = BUILTIN_MAX_LENGTH.get(key)
     if limit and isinstance(value, str) and len(value) > limit:
         return CellProblem("too_long", f"{key} holds at most {limit} characters.")
@@ -353,8 +355,6 @@ def check_builtin(key: str, value: Any) -> CellProblem | None:
             validate_email(value)
         except ValidationError:
             return CellProblem("invalid_email", f"“{value[:60]}” is not an email address.")
-    if key == "country" and not re.fullmatch(r"[A-Za-z]{2}", value):
-        return CellProblem("invalid_value", "Countries are two-letter ISO 3166-1 codes, e.g. DE.")
     if key == "company_size" and (value != int(value) or not 0 <= value <= INT32):
         return CellProblem("invalid_value", "Company size is a whole number of employees.")
     if key == "annual_revenue" and not abs(value) < MAX_REVENUE:

@@ -134,7 +134,8 @@ def imports_map(request, pk: int):
 def _detail_context(job: ImportJob) -> dict:
     return {"job": job, "run": job.task_run, "problems": import_problems(job=job) if job.rows_failed else [],
             "by_code": import_problems_by_code(job=job) if job.rows_failed else [],
-            "mapped": [(column, target) for column, target in job.mapping.items()]}
+            # In the file's column order (the JSON object's order is not kept).
+            "mapped": [(column, job.mapping[column]) for column in job.header if column in job.mapping]}
 
 
 @never_cache
