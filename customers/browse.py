@@ -131,10 +131,10 @@ def directory_page(*, queryset: QuerySet[Customer], number: int, filtered: bool)
     offset = (number - 1) * PAGE_SIZE
     rows = list(queryset[offset:offset + PAGE_SIZE + 1])
     page = DirectoryPage(customers=rows[:PAGE_SIZE], number=number, has_next=len(rows) > PAGE_SIZE, total=None)
-    if not filtered:
-        page.total, page.total_is_estimate = _customer_total()
-    elif number == 1 and not page.has_next:
+    if number == 1 and not page.has_next:
         page.total = len(page.customers)  # everything is on this page: no query needed
+    elif not filtered:
+        page.total, page.total_is_estimate = _customer_total()
     else:
         # Bounded work whatever the table size: count at most COUNT_CAP + 1 matches.
         capped = queryset.order_by()[:COUNT_CAP + 1].count()

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models, transaction
+from django.db.models import Q
 
 from audit.services import audit_record
 from customers.browse import PII_PROPERTY_KEYS
@@ -80,6 +81,7 @@ def customer_anonymise(*, actor, customer: Customer, now: datetime) -> Customer:
     that is the point — nothing links the old id to this one any more."""
     ensure_permitted(actor, "customers.edit")
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer_was = Customer(external_id=customer.external_id, anonymous_ids=list(customer.anonymous_ids))
     pii_keys = pii_trait_keys() | PII_BUILTINS
     new_id = ANONYMISED_PREFIX + secrets.token_hex(12)
 
@@ -96,18 +98,30 @@ def customer_anonymise(*, actor, customer: Customer, now: datetime) -> Customer:
     customer.anonymous_ids = []
     customer.save()
 
+    old_ids = [customer_was.external_id, *customer_was.anonymous_ids,
+               *CustomerIdentity.objects.filter(customer=customer).values_list("value", flat=True)]
     CustomerIdentity.objects.filter(customer=customer).delete()
     CustomerIdentity.objects.create(customer=customer, kind=CustomerIdentity.Kind.USER_ID, value=new_id)
+    # TRICKY: sources often build message ids from the user id ("u42-…"), which would tie
+    # the opaque profile back to the old id. Those lose their message id (retry dedupe
+    # for them ends here); opaque ones (uuids) keep it.
+    naming = Q(pk__in=[])
+    for old_id in {i for i in old_ids if i}:
+        naming |= Q(message_id__icontains=old_id)
+    unlinked = Event.objects.filter(naming, customer=customer).update(message_id=None)
+    SurveyResponse.objects.filter(naming, customer=customer).update(message_id=None)
 
     hidden = frozenset(k.lower() for k in PII_PROPERTY_KEYS | pii_keys)
     scrubbed = _scrub_event_properties(customer=customer, hidden=hidden)
     comments = SurveyResponse.objects.filter(customer=customer).exclude(comment="").update(comment="")
 
-    # Only the new opaque id: the log is append-only and must not tie it to the old one.
-    audit_record(actor=actor, action="customer.anonymised", target_type="customers.customer", target_id=customer.pk,
+    # Only the new opaque id, not even the row id: the log is append-only, and earlier
+    # lines name this customer's row id with the old external id.
+    audit_record(actor=actor, action="customer.anonymised", target_type="customers.customer", target_id="",
                  target_label=new_id, changes={
                      "cleared": cleared_columns + [f"traits.{k}" for k in removed_traits],
-                     "events_scrubbed": scrubbed, "comments_cleared": comments, "at": now.isoformat(),
+                     "events_scrubbed": scrubbed, "message_ids_cleared": unlinked, "comments_cleared": comments,
+                     "at": now.isoformat(),
                  })
     return customer
 

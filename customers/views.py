@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.errors import DomainError
 from customers.api.serializers import mask_email, mask_name
 from customers.browse import (
-    PII_PROPERTY_KEYS, SORTS, customer_consents, customer_directory, customer_event_count, customer_events_page,
+    DEFAULT_SORT, PII_PROPERTY_KEYS, SORTS, customer_consents, customer_directory, customer_event_count, customer_events_page,
     customer_identities, customer_metrics, customer_survey_responses, customer_traits_by_category, decode_cursor,
     directory_choices, directory_page, mask_properties,
 )
@@ -93,7 +93,8 @@ def _directory_context(request) -> tuple[dict, int]:
     rows = [{"customer": c, **_identity(c, hidden),
              **{key: (HIDDEN if key in hidden else getattr(c, key)) for key in ("country", "plan", "company")}}
             for c in page.customers]
-    params = {k: v for k, v in request.GET.items() if k != "page" and v}
+    # The query as the address bar shows it: no page (links add it), no default sort.
+    params = {k: v for k, v in request.GET.items() if v and k != "page" and (k, v) != ("sort", DEFAULT_SORT)}
     context = {
         "form": form, "query": query, "page": page, "rows": rows, "problems": problems,
         "can_see_pii": can_see_pii, "choices": directory_choices(), "seen_choices": _seen_choices(query),
