@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "tenant_provisioning": "bench.tenant_provisioning",
     "generator": "bench.generator",
     "ingest": "bench.ingest",
+    "csv_import": "bench.csv_import",
 }
 
 

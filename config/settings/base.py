@@ -197,6 +197,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
+# CSV import (customers/imports/): the largest file accepted, and rows per transaction.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1024**3)
+IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Strata <no-reply@strata.localhost>")
 
