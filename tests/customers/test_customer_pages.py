@@ -445,3 +445,21 @@ def test_host_header_decides_the_tenant(tenant, other_tenant, ada):
     client = Client(HTTP_HOST=host_of(other_tenant))
     client.force_login(membership_of(other_tenant, "admin@beta.test").user)
     assert client.get("/customers/ada-1/").status_code == 404
+
+
+def test_search_and_default_order_can_use_the_indexes_of_migration_0008(tenant, directory):
+    """The SQL Django writes for the search (UPPER(col::text) LIKE UPPER('x%')) matches the
+    expression indexes, and the default order reads customer_created_idx: with sequential
+    scans ruled out, the plan names them (at 1M rows the planner picks them by itself)."""
+    connection.set_tenant(tenant)
+    query = browse.DirectoryQuery(search="zoe")
+    searched = browse.customer_directory(query=query, can_see_pii=True, now=NOW)[:51]
+    newest = browse.customer_directory(query=browse.DirectoryQuery(), can_see_pii=True, now=NOW)[:51]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = searched.explain()
+        cursor.execute("SET LOCAL enable_sort = off")
+        order_plan = newest.explain()
+    for index in ("customer_xid_prefix_idx", "customer_email_prefix_idx", "customer_name_prefix_idx"):
+        assert index in plan, plan
+    assert "customer_created_idx" in order_plan, order_plan
