@@ -15,7 +15,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
@@ -41,7 +41,7 @@ class ImportOutput(serializers.ModelSerializer):
                   "mapping", "suggested_mapping", "rows_total", "rows_processed", "rows_imported", "rows_unchanged",
                   "rows_failed", "error", "task", "errors_url", "created_at", "started_at", "finished_at"]
 
-    @extend_schema(exclude=True)
+    @extend_schema_field(OpenApiTypes.OBJECT)
     def get_task(self, job) -> dict | None:
         run = job.task_run
         if run is None:
@@ -52,6 +52,7 @@ class ImportOutput(serializers.ModelSerializer):
     def get_errors_url(self, job) -> str:
         return reverse("api_import_errors", kwargs={"pk": job.pk})
 
+    @extend_schema_field(OpenApiTypes.OBJECT)
     def get_suggested_mapping(self, job) -> dict | None:
         return import_suggestion(job=job) if job.status == ImportJob.Status.UPLOADED else None
 

@@ -265,7 +265,7 @@ def _content_id(kind: str, values: dict[str, Any]) -> str:
     return "csv:" + hashlib.sha256(body.encode()).hexdigest()[:40]
 
 
-def _ingest_problems(result_problems, by_row: dict[int, _Prepared], plan: maps.Plan) -> list[RowProblem]:
+def _ingest_problems(result_problems, plan: maps.Plan) -> list[RowProblem]:
     """Problems ingestion reported (by message index = row) as (row, column)."""
     column_of = {c.target: c.name for c in plan.columns}
     out = []
@@ -345,7 +345,7 @@ def _customers(prepared: list[_Prepared], plan: maps.Plan, now: datetime) -> Out
                                 traits=traits, index=item.row, path=""))
     if messages:
         result = ingest_messages(messages=messages, source=SOURCE, now=now)
-        outcome.problems += _ingest_problems(result.problems, {}, plan)
+        outcome.problems += _ingest_problems(result.problems, plan)
         outcome.imported += len(messages) - len({p.index for p in result.problems})
     return outcome
 
@@ -367,7 +367,7 @@ def _events(prepared: list[_Prepared], plan: maps.Plan, now: datetime, default_t
                                 index=item.row, path=""))
     if messages:
         result = ingest_messages(messages=messages, source=SOURCE, now=now)
-        outcome.problems += _ingest_problems(result.problems, {}, plan)
+        outcome.problems += _ingest_problems(result.problems, plan)
         outcome.imported += result.accepted
         outcome.unchanged += result.duplicates
     return outcome
