@@ -145,6 +145,13 @@ def test_admin_anonymises_a_customer_after_typing_the_id(strata_server, page, wo
     page.set_viewport_size({"width": 1366, "height": 900})
     log_in(page, base, tenant.memberships.get(role__key="admin").user.email)
     page.goto(f"{base}/customers/grace-h/")
+    # Escape closes the dialog and gives focus back to the button that opened it.
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("dialog", name="Delete this customer?")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="Delete this customer?")).to_be_hidden()
+    expect(page.get_by_role("button", name="Delete")).to_be_focused()
+
     page.get_by_role("button", name="Anonymise").click()
     dialog = page.get_by_role("dialog", name="Anonymise this customer?")
     expect(dialog).to_be_visible()
