@@ -1,30 +1,32 @@
-"""Rows per second of `customers.generator.generate` (COPY-based), against raw COPY.
+"""Rows per second of `customers.generator.generate`, against raw COPY of the same rows.
 
-Thing: `generate(customers=N, events=M)` inside a fresh bench tenant. Its events phase is
-timed from the last `customers` progress tick to its return (it includes fetching the
-customer ids, then building and COPYing every event row).
+Thing: `generate(customers=N, events=M)` inside a fresh bench tenant, timed from call to
+return: drawing the personas, formatting every row and COPYing customers, identities,
+truth labels, events, survey answers, consents and consent history, chunk by chunk.
 
-Baseline, in the same process on its own psycopg connection: the generator's event rows
-are read back into memory (the first POOL_ROWS in insertion order, as text; larger runs
-cycle through them), customers_event is truncated (the customers stay, so the foreign
-key resolves), and one `COPY customers_event (…) FROM STDIN` writes M rows from that list:
-COPY alone, of the same data, into the same table, indexes and constraints.
+Baseline, in the same process on its own psycopg connection: every row the generator
+wrote is dumped (`COPY (SELECT … ORDER BY id) TO STDOUT`, streamed to a temporary file,
+so memory stays flat), the tables are truncated, and one `COPY … FROM STDIN` per table
+writes the same rows back from the file in 1 MiB blocks, into the same tables with the
+same indexes and constraints: COPY alone, with nothing to generate.
 
-ratio = generator events-phase seconds / raw COPY seconds (same number of event rows).
+ratio = generate() seconds / raw COPY seconds (same rows). Peak memory is the process's
+maximum resident set size (getrusage) after generate(), before the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import resource
+import tempfile
 import time
+from pathlib import Path
 
 from bench import Result
 
 DEFAULT_CUSTOMERS, DEFAULT_EVENTS = 100_000, 2_000_000
 QUICK_CUSTOMERS, QUICK_EVENTS = 10_000, 200_000
-POOL_ROWS = 1_000_000  # baseline rows held in memory; larger runs cycle through them
-TICK_ROWS = 200_000
+BLOCK = 1 << 20
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -38,25 +40,30 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def _baseline_rows(schema: str, limit: int, now) -> list[tuple]:
-    """The generator's own event rows (first `limit` in insertion order), read back as the
-    text it wrote, so the baseline COPYs the same data without building it."""
+def _tables() -> list[tuple[str, tuple[str, ...]]]:
+    """(table, columns) in the order the generator writes them; ids kept where rows refer to them."""
+    from customers import generator as g
+
+    return [
+        ("customers_customer", g.CUSTOMER_COLUMNS),
+        ("customers_customeridentity", ("customer_id", "kind", "value", "created_at")),
+        ("customers_generatortruth", g.TRUTH_COLUMNS),
+        ("customers_event", g.EVENT_COLUMNS),
+        ("customers_surveyresponse", g.SURVEY_COLUMNS),
+        ("customers_consent", g.CONSENT_COLUMNS),
+        ("customers_consentchange", g.CONSENT_CHANGE_COLUMNS),
+    ]
+
+
+def _connect(schema: str):
     import psycopg
 
     from bench.support import database_url, quote_ident
-    from customers.generator import EVENT_COLUMNS
 
-    assert EVENT_COLUMNS == ("customer_id", "name", "timestamp", "properties", "message_id",
-                             "received_at", "source")
-    with psycopg.connect(database_url(), autocommit=True) as conn:
-        conn.execute("SET TimeZone TO 'UTC'")
-        conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
-        fetched = conn.execute(
-            "SELECT customer_id, name, timestamp::text, properties::text FROM customers_event "
-            "ORDER BY id LIMIT %s",
-            [limit],
-        ).fetchall()
-    return [(customer, name, stamp, props, None, now, "generator") for customer, name, stamp, props in fetched]
+    conn = psycopg.connect(database_url(), autocommit=True)
+    conn.execute("SET TimeZone TO 'UTC'")
+    conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
+    return conn
 
 
 def _checkpoint() -> None:
@@ -73,33 +80,44 @@ def _checkpoint() -> None:
             pass
 
 
-def _raw_copy(schema: str, rows: list[tuple], count: int) -> float:
-    import psycopg
+def _dump(schema: str, directory: Path) -> dict[str, int]:
+    """Every generated row, as COPY text, one file per table; returns rows per table."""
+    rows = {}
+    with _connect(schema) as conn, conn.cursor() as cursor:
+        for table, columns in _tables():
+            order = "customer_id" if table == "customers_generatortruth" else "id"  # insertion order
+            with open(directory / table, "wb") as out, cursor.copy(
+                f"COPY (SELECT {', '.join(columns)} FROM {table} ORDER BY {order}) TO STDOUT"
+            ) as copy:
+                for data in copy:
+                    out.write(data)
+            rows[table] = cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return rows
+
+
+def _raw_copy(schema: str, directory: Path, rows: dict[str, int]) -> dict[str, float]:
     from tqdm import tqdm
 
-    from bench.support import database_url, quote_ident
-    from customers.generator import EVENT_COLUMNS
-
-    with psycopg.connect(database_url(), autocommit=True) as conn:
-        conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
-        conn.execute("TRUNCATE customers_event")
+    seconds: dict[str, float] = {}
+    with _connect(schema) as conn:
+        conn.execute("TRUNCATE customers_customer CASCADE")
         _checkpoint()
-        bar = tqdm(total=count, desc="raw COPY events", unit="row", disable=None)
+        bar = tqdm(total=sum(rows.values()), desc="raw COPY (all tables)", unit="row", disable=None)
         with conn.cursor() as cursor:
-            started = time.perf_counter()
-            with cursor.copy(f"COPY customers_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-                written = 0
-                for row in itertools.islice(itertools.cycle(rows), count):
-                    copy.write_row(row)
-                    written += 1
-                    if written % TICK_ROWS == 0:
-                        bar.update(TICK_ROWS)
-            seconds = time.perf_counter() - started
-            bar.update(written % TICK_ROWS)
+            for table, columns in _tables():
+                started = time.perf_counter()
+                with open(directory / table, "rb") as source, cursor.copy(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+                ) as copy:
+                    while block := source.read(BLOCK):
+                        copy.write(block)
+                seconds[table] = time.perf_counter() - started
+                bar.update(rows[table])
         bar.close()
-        (copied,) = conn.execute("SELECT count(*) FROM customers_event").fetchone()
-    if copied != count:
-        raise RuntimeError(f"raw COPY wrote {copied} rows, expected {count}")
+        for table, _columns in _tables():
+            (copied,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            if copied != rows[table]:
+                raise RuntimeError(f"raw COPY wrote {copied} rows into {table}, expected {rows[table]}")
     return seconds
 
 
@@ -125,22 +143,14 @@ def run(args: argparse.Namespace) -> list[Result]:
             "customers": tqdm(total=customers, desc="generate customers", unit="row", disable=None),
             "events": tqdm(total=events, desc="generate events", unit="row", disable=None),
         }
-        done = {"customers": 0}
-        marks: dict[str, float] = {}
-
-        def tick(stage: str, n: int) -> None:
-            bars[stage].update(n)
-            if stage == "customers":
-                done["customers"] += n
-                if done["customers"] >= customers:
-                    marks["customers_done"] = time.perf_counter()
-
         now = timezone.now()
         _checkpoint()
         with schema_context(tenant.schema_name):
             started = time.perf_counter()
-            result = generate(customers=customers, events=events, now=now, progress=tick)
-            finished = time.perf_counter()
+            result = generate(customers=customers, events=events, now=now,
+                              progress=lambda stage, n: bars[stage].update(n))
+            total_s = time.perf_counter() - started
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             with connection.cursor() as cursor:
                 cursor.execute("SELECT (SELECT count(*) FROM customers_customer), count(*) FROM customers_event")
                 generated_customers, generated_events = cursor.fetchone()
@@ -151,32 +161,34 @@ def run(args: argparse.Namespace) -> list[Result]:
                 f"generate wrote {generated_customers} customers / {generated_events} events, "
                 f"expected {customers} / {events}"
             )
-        total_s = finished - started
-        customers_s = marks["customers_done"] - started
-        events_s = finished - marks["customers_done"]
-
-        rows = _baseline_rows(tenant.schema_name, min(events, POOL_ROWS), now)
-        raw_s = _raw_copy(tenant.schema_name, rows, events)
-        del rows
+        with tempfile.TemporaryDirectory(prefix="strata-bench-gen-") as directory:
+            rows = _dump(tenant.schema_name, Path(directory))
+            raw = _raw_copy(tenant.schema_name, Path(directory), rows)
     finally:
         drop_tenants([slug])
 
+    raw_s = sum(raw.values())
+    all_rows = sum(rows.values())
     return [
         Result(
             name="generator",
-            ratio=events_s / raw_s,
+            ratio=total_s / raw_s,
             measurements={
                 "customers": customers,
                 "events": events,
+                "rows": all_rows,
                 "total_s": total_s,
-                "customers_s": customers_s,
-                "events_s": events_s,
-                "customers_per_s": customers / customers_s,
-                "events_per_s": events / events_s,
+                "customers_per_s": customers / total_s,
+                "events_per_s": events / total_s,
+                "rows_per_s": all_rows / total_s,
+                "peak_rss_mb": peak_mb,
                 "raw_copy_s": raw_s,
-                "raw_copy_per_s": events / raw_s,
-                "generator_reported_s": result.seconds,
+                "raw_copy_events_s": raw["customers_event"],
+                "raw_copy_rows_per_s": all_rows / raw_s,
+                "survey_responses": result.survey_responses,
+                "consents": result.consents,
+                "consent_changes": result.consent_changes,
             },
-            ratio_means="generate() events phase s / raw psycopg COPY s (same event count)",
+            ratio_means="generate() s / raw psycopg COPY s of the same rows (all tables)",
         )
     ]

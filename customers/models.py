@@ -344,5 +344,25 @@ class MetricsSummary(models.Model):
         return f"metrics at {self.computed_at:%Y-%m-%d %H:%M}"
 
 
+class GeneratorTruth(models.Model):
+    """What customers/generator.py planted for a generated customer: its persona and whether
+    and when it churned (churned_at = its last event). Kept out of Customer and its traits
+    so segments and clustering features cannot read the answer; their tests compare with it."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True,
+                                    related_name="generator_truth")
+    persona = models.CharField(max_length=32)
+    churned = models.BooleanField()
+    churned_at = models.DateTimeField(null=True, blank=True)
+    seed = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer_id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.persona}{' (churned)' if self.churned else ''}"
+
+
 # CSV imports live in their own module (customers/imports/); imported here so Django sees them.
 from customers.imports.models import ImportJob, ImportRowError  # noqa: E402,F401

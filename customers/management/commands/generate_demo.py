@@ -1,3 +1,5 @@
+import resource
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -8,12 +10,13 @@ from tenants.models import Tenant
 
 
 class Command(BaseCommand):
-    help = "Append generated customers and events to a tenant (COPY; scales to 1M / 20M)."
+    help = ("Append generated SaaS customers (planted personas and churners), events, survey answers and "
+            "consent to a tenant (COPY; scales to 1M / 20M). True labels go to GeneratorTruth.")
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", default="acme", help="tenant slug")
         parser.add_argument("--customers", type=int, default=1000)
-        parser.add_argument("--events", type=int, default=20000)
+        parser.add_argument("--events", type=int, default=20000, help="exact total, one user_signed_up each included")
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(self, *args, **options):
@@ -33,8 +36,14 @@ class Command(BaseCommand):
             )
         for bar in bars.values():
             bar.close()
-        rate = (result.customers + result.events) / max(result.seconds, 1e-9)
+        seconds = max(result.seconds, 1e-9)
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         self.stdout.write(
-            f"{tenant.slug}: +{result.customers} customers, +{result.events} events "
-            f"in {result.seconds:.1f}s ({rate:,.0f} rows/s)"
+            f"{tenant.slug}: +{result.customers:,} customers, +{result.events:,} events, "
+            f"+{result.survey_responses:,} survey answers, +{result.consents:,} consents "
+            f"({result.consent_changes:,} changes) in {result.seconds:.1f}s — "
+            f"{result.customers / seconds:,.0f} customers/s, {result.events / seconds:,.0f} events/s; "
+            f"peak memory {peak_mib:,.0f} MiB"
         )
+        personas = ", ".join(f"{key} {count:,}" for key, count in result.personas.items())
+        self.stdout.write(f"  personas: {personas}; churners: {result.churned:,} (labels in GeneratorTruth)")
