@@ -226,3 +226,19 @@ def test_custom_traits_are_registered_with_their_categories(planted):
     registered = dict(TraitDefinition.objects.filter(is_builtin=False).values_list("key", "category"))
     assert {k: c for k, _t, c, _d in CUSTOM_TRAITS}.items() <= registered.items()
     assert {"psychographic", "needs", "value"} <= set(registered.values())
+
+
+def test_generate_demo_command_reports_counts_time_and_peak_memory(tenant):
+    """The command appends to the named tenant and ends with time, rates and peak memory."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django_tenants.utils import schema_context
+
+    out = StringIO()
+    call_command("generate_demo", tenant="alpha", customers=30, events=400, seed=3, stdout=out)
+    text = out.getvalue()
+    assert "alpha: +30 customers, +400 events" in text and "peak memory" in text and "events/s" in text
+    assert "personas: power_builder" in text
+    with schema_context(tenant.schema_name):
+        assert Event.objects.count() == 400 and GeneratorTruth.objects.count() == 30
