@@ -131,6 +131,7 @@ class Server:
         self.log = log
         self.workers = workers
         self.process: subprocess.Popen | None = None
+        self.application_name = f"bench-ingest-{self.port}"
 
     @property
     def base(self) -> str:
@@ -147,6 +148,7 @@ class Server:
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             "ALLOWED_HOSTS": ".localhost,localhost,127.0.0.1",
+            "PGAPPNAME": self.application_name,  # libpq: tells the server's backends apart
         })
         gunicorn = Path(sys.executable).parent / "gunicorn"
         with open(self.log, "wb") as out:
@@ -267,21 +269,24 @@ def _copy_rows(schema: str, batches: list[list[dict]]) -> list[list[tuple]]:
     ]
 
 
-def _raw_copy(schema: str, row_batches: list[list[tuple]]) -> float:
+def _raw_copy(schema: str, row_batches: list[list[tuple]]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the PostgreSQL backend doing the COPY)."""
     import psycopg
 
-    from bench.support import database_url, quote_ident
+    from bench.support import database_url, process_cpu_s, quote_ident
 
     statement = f"COPY customers_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
     with psycopg.connect(database_url(), autocommit=True) as conn:
         conn.execute(f"SET search_path TO {quote_ident(schema)}, public")
+        (backend,) = conn.execute("SELECT pg_backend_pid()").fetchone()
         with conn.cursor() as cursor:
+            backend_cpu = process_cpu_s(backend)
             started = time.perf_counter()
             for rows in row_batches:  # one COPY (and transaction) per batch, like one request
                 with cursor.copy(statement) as copy:
                     for row in rows:
                         copy.write_row(row)
-            return time.perf_counter() - started
+            return time.perf_counter() - started, process_cpu_s(backend) - backend_cpu
 
 
 # ------------------------------------------------------------------------------ run
@@ -292,7 +297,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     from django_tenants.utils import schema_context
 
     from apikeys.selectors import write_key_current
-    from bench.support import admin_email_for, drop_tenants, new_run_id, percentile
+    from bench.support import (admin_email_for, backend_pids, children_of, drop_tenants, machine_busy_s,
+                               new_run_id, percentile, process_cpu_s)
     from tenants.services import tenant_create
 
     count = args.batches or (QUICK_BATCHES if args.quick else DEFAULT_BATCHES)
@@ -320,7 +326,16 @@ def run(args: argparse.Namespace) -> list[Result]:
             _post_all(server, host, write_key, warmup, [1] * len(warmup), args.clients)
             print(f"ingest: POSTing {count} batches × {BATCH_EVENTS} events to {server.base} "
                   f"({args.workers} gunicorn workers, {args.clients} client threads)…", file=sys.stderr, flush=True)
+            # Where the CPU goes while the batches are sent: this process (the client threads),
+            # the gunicorn workers, their PostgreSQL backends, and the machine as a whole.
+            workers = children_of(server.process.pid)
+            backends = backend_pids(server.application_name)  # the workers connected during the warm-up
+            before = {pid: process_cpu_s(pid) for pid in workers + backends}
+            client_before, machine_before = time.process_time(), machine_busy_s()
             http_s, latencies = _post_all(server, host, write_key, bodies, [BATCH_EVENTS] * count, args.clients)
+            client_cpu_s, machine_cpu_s = time.process_time() - client_before, machine_busy_s() - machine_before
+            server_cpu_s = sum(process_cpu_s(pid) - before[pid] for pid in workers)
+            postgres_cpu_s = sum(process_cpu_s(pid) - before[pid] for pid in backends)
             stored = _count_events(schema) - len(warmup)
             if stored != events:
                 raise RuntimeError(f"the HTTP path stored {stored} events, expected {events}")
@@ -332,7 +347,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             row_batches = _copy_rows(schema, batches)
             customers = len({row[0] for rows in row_batches for row in rows})
             print(f"ingest: raw COPY of the same {events:_} events…", file=sys.stderr, flush=True)
-            copy_s = _raw_copy(schema, row_batches)
+            copy_s, copy_postgres_cpu_s = _raw_copy(schema, row_batches)
             copied = _count_events(schema) - len(warmup) - events
             if copied != events:
                 raise RuntimeError(f"raw COPY wrote {copied} events, expected {events}")
@@ -362,6 +377,13 @@ def run(args: argparse.Namespace) -> list[Result]:
                 "http_s": http_s,
                 "copy_s": copy_s,
                 "customers": customers,
+                # CPU seconds during the HTTP phase (2 cores give 2 s per wall second) and of
+                # the backend doing the raw COPY.
+                "client_cpu_s": client_cpu_s,
+                "server_cpu_s": server_cpu_s,
+                "postgres_cpu_s": postgres_cpu_s,
+                "machine_cpu_s": machine_cpu_s,
+                "copy_postgres_cpu_s": copy_postgres_cpu_s,
                 "workers": args.workers,
                 "clients": args.clients,
             },

@@ -58,6 +58,52 @@ def percentile(values: list[float], q: float) -> float:
     return cuts[int(q) - 1]
 
 
+# ------------------------------------------------------------------------------ CPU accounting
+# Where a benchmark's CPU went (Linux /proc): the client, the server processes, PostgreSQL's
+# backends, and the whole machine (other work included: the machine is shared).
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone or not readable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent not idle since boot (every process, ours or not)."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    except OSError:
+        return 0.0
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def backend_pids(application_name: str) -> list[int]:
+    """PostgreSQL backends of the processes started with PGAPPNAME=application_name (another
+    benchmark may be using the bench database at the same time)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND application_name = %s", [application_name])
+        return [pid for (pid,) in cursor.fetchall()]
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
