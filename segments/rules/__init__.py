@@ -1,0 +1,18 @@
+"""The segment rule language (shared/specs/segment-rules.md, version 1). Pure: no queries,
+no tenant, no clock — whatever the rules need from the world is passed in.
+
+    parse(doc, registry) -> (Group, warnings)     raises RuleError with every problem
+    compile_rule(group, now=, refs=) -> Sql      one parameterised statement of customer ids
+    reference.evaluate(group, facts, now=)       the plain-Python oracle the SQL is tested against
+    explain(group, facts, now=)                  the tree with each node's truth and deciding facts
+
+Where the contract leaves storage open, this implementation settles it so (and the README
+says so):
+- Built-in text columns store "" for unknown and `tech_stack` stores [] for unknown (the
+  customer table has no NULLs there), so for built-ins "" and [] are *missing*; in custom
+  traits, metrics and event properties "" and [] are present, as the contract says.
+- `rfm_segment` and `cluster` of CustomerMetrics store "" when unscored: missing.
+- Survey measures consider responses that carry a score (comment-only answers do not count).
+"""
+
+from segments.rules.nodes import Group, RuleError  # noqa: F401

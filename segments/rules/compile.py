@@ -1,0 +1,276 @@
+"""Typed nodes → one parameterised SQL statement selecting the ids of matching customers.
+
+Every condition becomes a two-valued boolean over `c` (customers_customer): trait and
+metric comparisons read columns (wrapped in COALESCE(…, false) so a missing value is
+false, never NULL), behaviour becomes a semi-join `c.id IN (SELECT customer_id … GROUP BY
+… HAVING …)`. A measure that a customer with no events satisfies (`count eq 0`, `sum lt
+5`) is compiled as the complement, `NOT (c.id IN (… HAVING NOT …))`, so customers with no
+events match without a per-customer loop. `negate` is SQL NOT, exact because every
+expression is two-valued.
+
+Indexes the shapes rely on (customers migrations): customers_event (name, timestamp,
+customer_id) for event conditions and (customer_id, timestamp) for sequence steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from customers.traits import BUILTIN_TRAITS
+from segments.rules.nodes import (
+    Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, SegmentCondition,
+    SequenceCondition, SurveyCondition, TraitCondition, Window,
+)
+from segments.rules.parse import PRESENCE
+from segments.rules.reference import compare
+
+_TEXT_BUILTINS = {key for key, spec in BUILTIN_TRAITS.items() if spec.type.value == "string"}
+_JSON_GUARD = {"string": "string", "number": "number", "boolean": "boolean", "datetime": "string", "list": "array"}
+
+
+@dataclass(frozen=True)
+class Sql:
+    text: str
+    params: dict  # named: %(p0)s … (a fragment may use its placeholder more than once)
+
+
+@dataclass
+class _Builder:
+    now: datetime
+    refs: dict[str, int]
+    params: dict = field(default_factory=dict)
+    uses_metrics: bool = False
+
+    def p(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"%({name})s"
+
+    # ------------------------------------------------------------ comparisons
+
+    def moment(self, expr: str, op: str, value) -> str:
+        if op == "within_last":
+            return f"({expr} >= {self.p(self.now - value)} AND {expr} < {self.p(self.now)})"
+        if op == "more_than_ago":
+            return f"{expr} < {self.p(self.now - value)}"
+        if op == "between":
+            return f"({self.moment(expr, 'gte', value[0])} AND {self.moment(expr, 'lte', value[1])})"
+        m: Moment = value
+        if op in ("eq", "neq"):
+            same = f"({expr} >= {self.p(m.start)} AND {expr} < {self.p(m.end)})" if m.is_date \
+                else f"{expr} = {self.p(m.value)}"
+            return same if op == "eq" else f"NOT {same}"
+        if op in ("gt", "after"):
+            return f"{expr} >= {self.p(m.end)}" if m.is_date else f"{expr} > {self.p(m.value)}"
+        if op == "gte":
+            return f"{expr} >= {self.p(m.start)}"
+        if op in ("lt", "before"):
+            return f"{expr} < {self.p(m.start)}"
+        if op == "lte":
+            return f"{expr} < {self.p(m.end)}" if m.is_date else f"{expr} <= {self.p(m.value)}"
+        raise ValueError(op)
+
+    def compare(self, expr: str, cmp: Comparison, *, json_list: bool = False) -> str:
+        """`expr` (of the comparison's SQL type, known not NULL) against the comparison."""
+        op, value = cmp.op, cmp.value
+        if cmp.type == "datetime":
+            return self.moment(expr, op, value)
+        if cmp.type == "list":
+            return self.list_compare(expr, op, value, json_list=json_list)
+        if op in ("eq", "neq", "gt", "gte", "lt", "lte"):
+            sql_op = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            return f"{expr} {sql_op} {self.p(value)}"
+        if op in ("in", "not_in"):
+            test = f"{expr} = ANY({self.p(list(value))})"
+            return test if op == "in" else f"NOT {test}"
+        if op == "between":
+            return f"{expr} BETWEEN {self.p(value[0])} AND {self.p(value[1])}"
+        if op in ("contains", "not_contains"):
+            return f"strpos(lower({expr}), lower({self.p(value)})) {'>' if op == 'contains' else '='} 0"
+        if op == "starts_with":
+            return f"starts_with(lower({expr}), lower({self.p(value)}))"
+        if op == "ends_with":
+            needle = self.p(value)
+            return f"right(lower({expr}), length(lower({needle}))) = lower({needle})"
+        raise ValueError(op)
+
+    def list_compare(self, expr: str, op: str, values, *, json_list: bool) -> str:
+        if not json_list:  # tech_stack: text[]
+            array = self.p(list(values))
+            if op == "has_any":
+                return f"{expr} && {array}::varchar[]"
+            if op == "has_all":
+                return f"{expr} @> {array}::varchar[]"
+            return f"NOT ({expr} && {array}::varchar[])"
+        # JSON arrays: element equality is jsonb equality (types never coerce, 1 = 1.0).
+        wanted = self.p([_json_text(v) for v in values])
+        any_of = f"EXISTS (SELECT 1 FROM jsonb_array_elements({expr}) x WHERE x = ANY({wanted}::jsonb[]))"
+        if op == "has_any":
+            return any_of
+        if op == "has_none":
+            return f"NOT {any_of}"
+        return (f"NOT EXISTS (SELECT 1 FROM unnest({wanted}::jsonb[]) v WHERE NOT EXISTS "
+                f"(SELECT 1 FROM jsonb_array_elements({expr}) x WHERE x = v))")
+
+    def value_test(self, present: str, expr: str, cmp: Comparison, *, json_list: bool = False) -> str:
+        """Presence ops test `present`; value ops need it and the comparison."""
+        present = f"COALESCE({present}, false)"  # a LEFT JOINed row may be missing
+        if cmp.op in PRESENCE:
+            return present if cmp.op == "is_set" else f"NOT {present}"
+        return f"COALESCE({present} AND {self.compare(expr, cmp, json_list=json_list)}, false)"
+
+    def json_value(self, doc: str, key: str, cmp: Comparison) -> str:
+        """A value inside a JSON document (custom trait, event property) typed by `cmp`."""
+        k = self.p(key)
+        node = f"({doc} -> {k})"
+        if cmp.type == "any" or cmp.op in PRESENCE:
+            present = f"COALESCE(jsonb_typeof({node}) <> 'null', false)"
+            return present if cmp.op == "is_set" else f"NOT {present}"
+        guard = f"jsonb_typeof({node}) = '{_JSON_GUARD[cmp.type]}'"
+        if cmp.type == "string":
+            expr = f"({doc} ->> {k})"
+        elif cmp.type == "number":
+            expr = f"({node})::numeric"
+        elif cmp.type == "boolean":
+            expr = f"({node})::boolean"
+        elif cmp.type == "datetime":
+            expr = f"strata_timestamptz({doc} ->> {k})"
+            guard = f"{guard} AND {expr} IS NOT NULL"
+        else:
+            expr = node
+        return f"COALESCE({guard} AND {self.compare(expr, cmp, json_list=True)}, false)"
+
+    # ------------------------------------------------------------ conditions
+
+    def trait(self, node: TraitCondition) -> str:
+        key = node.custom_key
+        if key is not None:
+            return self.json_value("c.traits", key, node.cmp)
+        column = f"c.{node.field}"
+        if node.field in _TEXT_BUILTINS:
+            present = f"{column} <> ''"
+        elif node.field == "tech_stack":
+            present = f"cardinality({column}) > 0"
+        else:
+            present = f"{column} IS NOT NULL"
+        if node.field == "birth_date":
+            column = "(c.birth_date::timestamp AT TIME ZONE 'UTC')"
+        return self.value_test(present, column, node.cmp)
+
+    def window(self, alias: str, window: Window | None) -> str:
+        parts = [f"{alias}.timestamp < {self.p(self.now)}"]
+        if window is not None:
+            start, end = window.bounds(self.now)
+            if start is not None:
+                parts.append(f"{alias}.timestamp >= {self.p(start)}")
+            if end < self.now:
+                parts.append(f"{alias}.timestamp < {self.p(end)}")
+        return " AND ".join(parts)
+
+    def filters(self, alias: str, where) -> str:
+        return "".join(f" AND {self.json_value(f'{alias}.properties', f.property, f.cmp)}" for f in where)
+
+    def event(self, node: EventCondition) -> str:
+        m = node.measure
+        base = (f"SELECT e.customer_id FROM customers_event e WHERE e.name = {self.p(node.event)} "
+                f"AND {self.window('e', node.window)}{self.filters('e', node.where)}")
+        if m.kind == "aggregate":
+            prop = self.p(m.property)
+            base += f" AND jsonb_typeof(e.properties -> {prop}) = 'number'"
+            agg = f"{m.fn}((e.properties -> {prop})::numeric)"
+        else:
+            agg = {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
+                   "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}[m.kind]
+        zero = Decimal(0) if m.kind in ("count", "distinct_days") or m.fn == "sum" else None
+        return self.having(base + " GROUP BY e.customer_id", agg, m.cmp, zero)
+
+    def having(self, grouped: str, agg: str, cmp: Comparison, zero) -> str:
+        """Customers whose aggregate passes; when a customer without rows (value `zero`)
+        passes too, select the complement of those who have rows and fail."""
+        if zero is not None and compare(cmp, zero, self.now):
+            return f"NOT (c.id IN ({grouped} HAVING NOT ({self.compare(agg, cmp)})))"
+        return f"c.id IN ({grouped} HAVING {self.compare(agg, cmp)})"
+
+    def sequence(self, node: SequenceCondition) -> str:
+        """Greedy, as the reference: from each first-step event, the earliest event of each
+        next step strictly later; a customer matches when some start finishes in time."""
+        first = node.steps[0]
+        joins, previous = [], "e1.timestamp"
+        for index, step in enumerate(node.steps[1:], start=2):
+            alias = f"e{index}"
+            joins.append(
+                f"CROSS JOIN LATERAL (SELECT min({alias}.timestamp) AS t FROM customers_event {alias} "
+                f"WHERE {alias}.customer_id = e1.customer_id AND {alias}.name = {self.p(step.event)} "
+                f"AND {alias}.timestamp > {previous} AND {self.window(alias, node.window)}"
+                f"{self.filters(alias, step.where)}) s{index}")
+            previous = f"s{index}.t"
+        return (f"c.id IN (SELECT e1.customer_id FROM customers_event e1 {' '.join(joins)} "
+                f"WHERE e1.name = {self.p(first.event)} AND {self.window('e1', node.window)}"
+                f"{self.filters('e1', first.where)} AND {previous} - e1.timestamp <= {self.p(node.within)})")
+
+    def metric(self, node: MetricCondition) -> str:
+        self.uses_metrics = True
+        column = f"m.{node.metric}"
+        present = f"{column} <> ''" if node.metric in ("rfm_segment", "cluster") else f"{column} IS NOT NULL"
+        expr = column if node.cmp.type == "string" else f"{column}::numeric"
+        return self.value_test(present, expr, node.cmp)
+
+    def survey(self, node: SurveyCondition) -> str:
+        where = (f"FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id "
+                 f"WHERE s.key = {self.p(node.survey)} AND r.score IS NOT NULL AND r.responded_at < {self.p(self.now)}")
+        if node.question is not None:
+            where += f" AND r.question = {self.p(node.question)}"
+        if node.measure == "latest":
+            latest = (f"SELECT DISTINCT ON (r.customer_id) r.customer_id, r.score {where} "
+                      "ORDER BY r.customer_id, r.responded_at DESC, r.id DESC")
+            return f"c.id IN (SELECT l.customer_id FROM ({latest}) l WHERE {self.compare('l.score', node.cmp)})"
+        agg = "count(*)" if node.measure == "count" else "avg(r.score)"
+        zero = Decimal(0) if node.measure == "count" else None
+        return self.having(f"SELECT r.customer_id {where} GROUP BY r.customer_id", agg, node.cmp, zero)
+
+    def segment(self, node: SegmentCondition) -> str:
+        now = self.p(self.now)
+        member = (f"c.id IN (SELECT sm.customer_id FROM segments_membership sm WHERE sm.segment_id = "
+                  f"{self.p(self.refs[node.segment])} AND sm.entered_at <= {now} "
+                  f"AND (sm.exited_at IS NULL OR sm.exited_at > {now}))")
+        return member if node.inside else f"NOT ({member})"
+
+    def consent(self, node: ConsentCondition) -> str:
+        granted = (f"c.id IN (SELECT cs.customer_id FROM customers_consent cs WHERE cs.channel = "
+                   f"{self.p(node.channel)} AND cs.granted)")
+        return granted if node.granted else f"NOT ({granted})"
+
+    def node(self, node) -> str:
+        if isinstance(node, Group):
+            joiner = " AND " if node.match == "all" else " OR "
+            sql = "(" + joiner.join(self.node(child) for child in node.conditions) + ")"
+        else:
+            sql = getattr(self, _METHOD[type(node)])(node)
+        return f"NOT ({sql})" if node.negate else sql
+
+
+_METHOD = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "sequence",
+           MetricCondition: "metric", SurveyCondition: "survey", SegmentCondition: "segment",
+           ConsentCondition: "consent"}
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value)
+
+
+def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None) -> Sql:
+    """`SELECT c.id FROM customers_customer c … WHERE <definition>` at `now`. `refs` maps
+    each referenced segment key to its id (resolved by the caller)."""
+    builder = _Builder(now=now, refs=refs or {})
+    where = builder.node(group)
+    join = " LEFT JOIN customers_customermetrics m ON m.customer_id = c.id" if builder.uses_metrics else ""
+    return Sql(f"SELECT c.id FROM customers_customer c{join} WHERE {where}", builder.params)
+
+
+
