@@ -197,7 +197,7 @@ PERSONAS: list[Persona] = [
     ),
     Persona(
         key="evaluator", share=0.22,
-        description="Tire-kickers: recent sign-ups reading pricing and docs, free plan, most leave within weeks",
+        description="Tire-kickers: recent sign-ups reading pricing and docs, free plan, over half of them leave",
         age=(29, 8), gender=[0.45, 0.50, 0.03, 0.02], income=[0.15, 0.30, 0.35, 0.15, 0.05],
         occupation={"engineer": 0.2, "student": 0.25, "marketer": 0.15, "founder": 0.1, "analyst": 0.15,
                     "freelancer": 0.15},
