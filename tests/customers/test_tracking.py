@@ -160,6 +160,25 @@ def test_get_is_not_allowed(tenant):
     assert Client(HTTP_HOST=host_of(tenant)).get("/v1/batch").status_code == 405
 
 
+def test_tracking_skips_the_browser_middleware_but_not_the_workspace_checks(tenant, write_key):
+    """A tracking answer carries no cookie or session state; an unknown path under /v1/ is a
+    404; a suspended workspace refuses tracking as it refuses pages."""
+    from tenants.services import tenant_set_status
+
+    response = post(tenant, "/v1/track", {"writeKey": write_key, "userId": "t5", "event": "e"})
+    assert response.status_code == 200
+    assert not response.cookies and "Cookie" not in response.get("Vary", "")
+    assert post(tenant, "/v1/nope", {"writeKey": write_key}).status_code == 404
+    tenant_set_status(tenant=tenant, status="suspended")
+    try:
+        response = post(tenant, "/v1/track", {"writeKey": write_key, "userId": "t6", "event": "e"})
+        assert response.status_code == 403
+        with schema_context(tenant.schema_name):
+            assert not Customer.objects.filter(external_id="t6").exists()
+    finally:
+        tenant_set_status(tenant=tenant, status="active")
+
+
 # ------------------------------------------------------------------------------ the real SDK
 
 
