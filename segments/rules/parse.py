@@ -112,22 +112,27 @@ class _Parser:
         return value
 
     def root(self, doc: Any) -> Group | None:
-        if not self.keys(doc, "", {"version", "match", "conditions", "negate"}, ("version", "match", "conditions")):
+        """The root group; problems of its keys and of its conditions are all collected."""
+        complete = self.keys(doc, "", {"version", "match", "conditions", "negate"}, ("version", "match", "conditions"))
+        if not isinstance(doc, dict):
             return None
-        if doc["version"] != VERSION or isinstance(doc["version"], bool):
+        if "version" in doc and (doc["version"] != VERSION or isinstance(doc["version"], bool)):
             self.problem("version", "invalid_value", f"Only version {VERSION} exists.")
-        return self.group(doc, "", depth=1)
+        group = self.group(doc, "", depth=1)
+        return group if complete else None
 
     def group(self, node: dict, path: str, depth: int) -> Group | None:
         if depth > MAX_DEPTH:
             self.problem(path, "too_deep", f"Groups nest at most {MAX_DEPTH} deep.")
             return None
         match = node.get("match")
-        if match not in ("all", "any"):
+        if match not in ("all", "any") and "match" in node:
             self.problem(_at(path, "match"), "invalid_value", "`match` is “all” or “any”.")
         conditions = node.get("conditions")
         parsed = []
-        if not isinstance(conditions, list):
+        if "conditions" not in node:
+            pass  # reported as required by the caller
+        elif not isinstance(conditions, list):
             self.problem(_at(path, "conditions"), "invalid_type", "`conditions` is a list.")
         elif not conditions:
             self.problem(_at(path, "conditions"), "required", "A group needs at least one condition.")
@@ -137,7 +142,7 @@ class _Parser:
             for index, child in enumerate(conditions):
                 parsed.append(self.node(child, _at(_at(path, "conditions"), index), depth))
         negate = self.negate(node, path)
-        if any(child is None for child in parsed) or match not in ("all", "any"):
+        if not parsed or any(child is None for child in parsed) or match not in ("all", "any"):
             return None
         return Group(match=match, conditions=tuple(parsed), negate=negate)
 
