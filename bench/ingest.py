@@ -17,7 +17,10 @@ per 500-event batch (each its own transaction), sequentially. Rows are built bef
 clock starts, so this is the database's cost of storing the rows and nothing else.
 
 ratio = HTTP events/s / raw COPY events/s — higher is better (target ≥ 0.6), unlike the
-other benchmarks' ratios. Also: p50/p95/max request latency.
+other benchmarks' ratios. Also: p50/p95/max request latency, and where the CPU went during
+the HTTP phase (`client_cpu_s`: this process; `server_cpu_s`: the gunicorn workers;
+`postgres_cpu_s`: their backends, found by PGAPPNAME; `machine_cpu_s`: every core's busy
+time, other work included) and `copy_postgres_cpu_s`, the raw COPY backend's CPU.
 
 The issue also asks to time a 1M-row customer CSV import; it does not exist yet, so that
 part is skipped and reported as a note.
