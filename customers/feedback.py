@@ -14,6 +14,7 @@ from django.db import connection, transaction
 
 from customers.ingest import ItemProblem
 from customers.models import Consent, Survey
+from customers.signals import announce
 
 SCALES = {"nps": (0, 10), "csat": (1, 5)}
 
@@ -70,6 +71,8 @@ def consents_record(*, changes: list[ConsentChangeIn]) -> list[ItemProblem]:
             "WHERE customers_consent.changed_at <= EXCLUDED.changed_at",
             [(c.customer_id, c.channel, c.granted, c.changed_at, c.source[:64]) for c in latest.values()],
         )
+    announce(sender="customers.feedback", customer_ids=[c.customer_id for c in valid],
+             channels={c.channel for c in valid})
     return problems
 
 
@@ -121,4 +124,5 @@ def survey_answers_record(*, answers: list[SurveyAnswerIn]) -> tuple[int, list[I
             [list(column) for column in zip(*rows)],
         )
         stored = len(cursor.fetchall())
+    announce(sender="customers.feedback", customer_ids=[row[0] for row in rows], surveys={a.survey for a in answers})
     return stored, problems

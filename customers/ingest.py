@@ -32,6 +32,7 @@ import orjson
 import psycopg
 from django.db import OperationalError, connection, transaction
 
+from customers.signals import announce
 from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
 EVENT_TYPES = {"track", "page", "screen"}
@@ -526,4 +527,13 @@ def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> Inge
     events = sum(1 for m in valid if m.type in EVENT_TYPES)
     result.duplicates = events - inserted
     result.accepted = len(valid) - result.duplicates
+    _announce(valid, mapping, now)
     return result
+
+
+def _announce(messages: list[Message], mapping, now: datetime) -> None:
+    """Tell listeners (the segment engine) which customers this batch touched, and with
+    what, once it has committed; a rolled-back attempt announces nothing."""
+    announce(sender="customers.ingest", customer_ids=mapping.values(), now=now,
+             event_names={_event_name(m) for m in messages if m.type in EVENT_TYPES},
+             trait_keys={key for m in messages for key in m.traits})

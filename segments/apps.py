@@ -4,3 +4,24 @@ from django.apps import AppConfig
 class SegmentsConfig(AppConfig):
     name = "segments"
     verbose_name = "Segments"
+
+    def ready(self) -> None:
+        from customers.signals import customers_touched
+
+        customers_touched.connect(_queue_incremental_check, dispatch_uid="segments.incremental")
+
+
+def _queue_incremental_check(sender, *, customer_ids, event_names, trait_keys, surveys, channels, now, **_):
+    """New data reached some customers: queue a re-check of them against the segments it
+    can change — only when the tenant has a dynamic segment at all."""
+    from django.db import connection
+
+    from ops.tasking import send_to_tenant
+    from segments.models import Segment
+    from segments.tasks import evaluate_touched
+
+    if not Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE).exists():
+        return
+    send_to_tenant(evaluate_touched, schema_name=connection.schema_name, customer_ids=customer_ids,
+                   event_names=event_names, trait_keys=trait_keys, surveys=surveys, channels=channels,
+                   now_iso=now.isoformat() if now else None)

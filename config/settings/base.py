@@ -252,6 +252,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.dispatch_heartbeats",
         "schedule": HEARTBEAT_SECONDS,
     },
+    # Segments whose refresh interval has come (default 15 minutes each).
+    "segments-due-every-minute": {
+        "task": "segments.dispatch_due",
+        "schedule": 60.0,
+    },
     # Nightly, after the day's data is in: every tenant's RFM, LTV, churn and engagement.
     "metrics-nightly": {
         "task": "customers.dispatch_metrics_refresh",

@@ -44,6 +44,7 @@ class _Builder:
     refs: dict[str, int]
     params: dict = field(default_factory=dict)
     uses_metrics: bool = False
+    only: str | None = None  # placeholder of the customer ids an incremental evaluation checks
 
     def p(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -161,6 +162,11 @@ class _Builder:
             column = "(c.birth_date::timestamp AT TIME ZONE 'UTC')"
         return self.value_test(present, column, node.cmp)
 
+    def restrict(self, column: str) -> str:
+        """Incremental evaluations pass their customers into every subquery, so the work is
+        proportional to the customers checked, not to the tenant's events."""
+        return f" AND {column} = ANY({self.only})" if self.only else ""
+
     def window(self, alias: str, window: Window | None) -> str:
         parts = [f"{alias}.timestamp < {self.p(self.now)}"]
         if window is not None:
@@ -177,7 +183,7 @@ class _Builder:
     def event(self, node: EventCondition) -> str:
         m = node.measure
         base = (f"SELECT e.customer_id FROM customers_event e WHERE e.name = {self.p(node.event)} "
-                f"AND {self.window('e', node.window)}{self.filters('e', node.where)}")
+                f"AND {self.window('e', node.window)}{self.filters('e', node.where)}{self.restrict('e.customer_id')}")
         if m.kind == "aggregate":
             prop = self.p(m.property)
             base += f" AND jsonb_typeof(e.properties -> {prop}) = 'number'"
@@ -210,7 +216,8 @@ class _Builder:
             previous = f"s{index}.t"
         return (f"c.id IN (SELECT e1.customer_id FROM customers_event e1 {' '.join(joins)} "
                 f"WHERE e1.name = {self.p(first.event)} AND {self.window('e1', node.window)}"
-                f"{self.filters('e1', first.where)} AND {previous} - e1.timestamp <= {self.p(node.within)})")
+                f"{self.filters('e1', first.where)}{self.restrict('e1.customer_id')} "
+                f"AND {previous} - e1.timestamp <= {self.p(node.within)})")
 
     def metric(self, node: MetricCondition) -> str:
         self.uses_metrics = True
@@ -224,6 +231,7 @@ class _Builder:
                  f"WHERE s.key = {self.p(node.survey)} AND r.score IS NOT NULL AND r.responded_at < {self.p(self.now)}")
         if node.question is not None:
             where += f" AND r.question = {self.p(node.question)}"
+        where += self.restrict("r.customer_id")
         if node.measure == "latest":
             latest = (f"SELECT DISTINCT ON (r.customer_id) r.customer_id, r.score {where} "
                       "ORDER BY r.customer_id, r.responded_at DESC, r.id DESC")
@@ -236,12 +244,12 @@ class _Builder:
         now = self.p(self.now)
         member = (f"c.id IN (SELECT sm.customer_id FROM segments_membership sm WHERE sm.segment_id = "
                   f"{self.p(self.refs[node.segment])} AND sm.entered_at <= {now} "
-                  f"AND (sm.exited_at IS NULL OR sm.exited_at > {now}))")
+                  f"AND (sm.exited_at IS NULL OR sm.exited_at > {now}){self.restrict('sm.customer_id')})")
         return member if node.inside else f"NOT ({member})"
 
     def consent(self, node: ConsentCondition) -> str:
         granted = (f"c.id IN (SELECT cs.customer_id FROM customers_consent cs WHERE cs.channel = "
-                   f"{self.p(node.channel)} AND cs.granted)")
+                   f"{self.p(node.channel)} AND cs.granted{self.restrict('cs.customer_id')})")
         return granted if node.granted else f"NOT ({granted})"
 
     def node(self, node) -> str:
@@ -264,13 +272,18 @@ def _json_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None) -> Sql:
+def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None,
+                 only: list[int] | None = None) -> Sql:
     """`SELECT c.id FROM customers_customer c … WHERE <definition>` at `now`. `refs` maps
-    each referenced segment key to its id (resolved by the caller)."""
+    each referenced segment key to its id (resolved by the caller); `only` limits the
+    statement to those customers (incremental evaluation)."""
     builder = _Builder(now=now, refs=refs or {})
+    if only is not None:
+        builder.only = builder.p(list(only))
     where = builder.node(group)
     join = " LEFT JOIN customers_customermetrics m ON m.customer_id = c.id" if builder.uses_metrics else ""
-    return Sql(f"SELECT c.id FROM customers_customer c{join} WHERE {where}", builder.params)
+    scope = f"c.id = ANY({builder.only}) AND " if builder.only else ""
+    return Sql(f"SELECT c.id FROM customers_customer c{join} WHERE {scope}{where}", builder.params)
 
 
 

@@ -220,28 +220,44 @@ def measure_value(measure: Measure, events: list[EventFact]) -> Any:
     return min(values) if measure.fn == "min" else max(values)
 
 
-def sequence_done(node: SequenceCondition, facts: CustomerFacts, now: datetime) -> bool:
+def sequence_candidates(node: SequenceCondition, facts: CustomerFacts, now: datetime) -> list[EventFact]:
+    """The customer's events a sequence may use (inside its window, before `now`), in time order."""
+    return sorted((e for e in facts.events if _in_window(e.timestamp, node.window, now)), key=lambda e: e.timestamp)
+
+
+def fits_step(step: Step, event: EventFact, now: datetime) -> bool:
+    return event.name == step.event and matches_filters(step.where, event.properties, now)
+
+
+def sequence_match(node: SequenceCondition, facts: CustomerFacts, now: datetime) -> list[EventFact] | None:
     """From each event that can start the sequence, take the earliest event for every next
-    step (strictly later); the customer matches when some start finishes within `within`."""
-    ordered = sorted((e for e in facts.events if _in_window(e.timestamp, node.window, now)), key=lambda e: e.timestamp)
-
-    def fits(step: Step, e: EventFact) -> bool:
-        return e.name == step.event and matches_filters(step.where, e.properties, now)
-
-    for first in (e for e in ordered if fits(node.steps[0], e)):
-        t = first.timestamp
+    step (strictly later); the first start that finishes within `within` gives the events
+    that did the steps (None: the customer did not do the sequence)."""
+    ordered = sequence_candidates(node, facts, now)
+    for first in (e for e in ordered if fits_step(node.steps[0], e, now)):
+        chain = [first]
         for step in node.steps[1:]:
-            t = next((e.timestamp for e in ordered if e.timestamp > t and fits(step, e)), None)
-            if t is None:
+            following = next((e for e in ordered if e.timestamp > chain[-1].timestamp and fits_step(step, e, now)), None)
+            if following is None:
                 break
-        if t is not None and t - first.timestamp <= node.within:
-            return True
-    return False
+            chain.append(following)
+        if len(chain) == len(node.steps) and chain[-1].timestamp - first.timestamp <= node.within:
+            return chain
+    return None
+
+
+def sequence_done(node: SequenceCondition, facts: CustomerFacts, now: datetime) -> bool:
+    return sequence_match(node, facts, now) is not None
+
+
+def survey_answers(node: SurveyCondition, facts: CustomerFacts, now: datetime) -> list[SurveyFact]:
+    """The scored responses a survey condition measures."""
+    return [s for s in facts.surveys if s.survey == node.survey and s.score is not None and s.responded_at < now
+            and (node.question is None or s.question == node.question)]
 
 
 def survey_value(node: SurveyCondition, facts: CustomerFacts, now: datetime) -> Any:
-    answers = [s for s in facts.surveys if s.survey == node.survey and s.score is not None and s.responded_at < now
-               and (node.question is None or s.question == node.question)]
+    answers = survey_answers(node, facts, now)
     if node.measure == "count":
         return Decimal(len(answers))
     if not answers:

@@ -1,0 +1,240 @@
+"""The engine: the only writer of memberships.
+
+`evaluate` runs a dynamic segment's compiled statement and diffs it against the open
+memberships in one transaction: customers who now match and have no open row enter,
+customers with an open row who no longer match exit (the row is closed), and each change
+is written to the outbox. The segment's size and freshness are updated in the same
+transaction, so nobody sees "updated" before the memberships are. An evaluation is
+idempotent for (segment, definition version, now): a rerun finds nothing to change.
+
+Static and snapshot segments change only through `members_add` / `members_remove` /
+`snapshot_fill`, also here, so every membership row has one author.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import structlog
+from django.db import connection, transaction
+
+from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot
+from segments.rules.compile import compile_rule
+from segments.rules.parse import parse
+from segments.selectors import rule_registry
+
+# Above this many touched customers an ingest-triggered check evaluates the whole segment:
+# one full statement is cheaper than a huge id list pushed into every subquery.
+INCREMENTAL_LIMIT = 5_000
+logger = structlog.get_logger(__name__)
+
+
+class EvaluationSkipped(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Diff:
+    entered: int
+    exited: int
+    size: int
+
+
+_DIFF_SQL = """
+WITH matched AS ({matched}),
+closed AS (
+    UPDATE segments_membership o SET exited_at = %(e_now)s
+    WHERE o.segment_id = %(e_segment)s AND o.exited_at IS NULL {scope}
+      AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.id = o.customer_id)
+    RETURNING o.customer_id
+),
+opened AS (
+    INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, source)
+    SELECT %(e_segment)s, m.id, %(e_now)s, NULL, %(e_version)s, 'rule' FROM matched m
+    WHERE NOT EXISTS (SELECT 1 FROM segments_membership o
+                      WHERE o.segment_id = %(e_segment)s AND o.customer_id = m.id AND o.exited_at IS NULL)
+    ORDER BY m.id
+    RETURNING customer_id
+),
+outbox AS (
+    INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, evaluation_id, created_at)
+    SELECT %(e_segment)s, customer_id, 'exited', %(e_now)s, %(e_evaluation)s, %(e_now)s FROM closed
+    UNION ALL
+    SELECT %(e_segment)s, customer_id, 'entered', %(e_now)s, %(e_evaluation)s, %(e_now)s FROM opened
+)
+SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed)
+"""
+
+
+def matching_sql(segment: Segment, *, now: datetime, only: list[int] | None = None):
+    """The compiled statement of a dynamic segment's current definition."""
+    group, _ = parse(segment.definition, rule_registry(self_key=segment.key))
+    refs = dict(Segment.objects.filter(key__in=segment.references).values_list("key", "id"))
+    return compile_rule(group, now=now, refs=refs, only=only)
+
+
+def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: list[int] | None) -> Diff:
+    sql = matching_sql(segment, now=now, only=only)
+    params = {**sql.params, "e_now": now, "e_segment": segment.pk, "e_version": segment.definition_version,
+              "e_evaluation": evaluation.pk, "e_only": list(only or [])}
+    scope = "AND o.customer_id = ANY(%(e_only)s)" if only is not None else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_DIFF_SQL.format(matched=sql.text, scope=scope), params)
+        entered, exited = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM segments_membership WHERE segment_id = %s AND exited_at IS NULL",
+                       [segment.pk])
+        (size,) = cursor.fetchone()
+    return Diff(entered=entered, exited=exited, size=size)
+
+
+def _record_day(segment: Segment, now: datetime, diff: Diff) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO segments_segmentsizesnapshot (segment_id, day, size, entered, exited) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (segment_id, day) DO UPDATE SET size = EXCLUDED.size, "
+            "entered = segments_segmentsizesnapshot.entered + EXCLUDED.entered, "
+            "exited = segments_segmentsizesnapshot.exited + EXCLUDED.exited",
+            [segment.pk, now.astimezone(timezone.utc).date(), diff.size, diff.entered, diff.exited])
+
+
+def _finish(segment: Segment, evaluation: SegmentEvaluation, diff: Diff, *, now: datetime, full: bool,
+            clock: Callable[[], datetime], started: float) -> None:
+    fields = {"size": diff.size}
+    if full:
+        fields.update(last_evaluated_at=now, next_evaluation_at=now + segment.refresh_interval)
+    if diff.entered or diff.exited:
+        fields["last_changed_at"] = now
+    Segment.objects.filter(pk=segment.pk).update(**fields)
+    _record_day(segment, now, diff)
+    SegmentEvaluation.objects.filter(pk=evaluation.pk).update(
+        status=SegmentEvaluation.Status.SUCCEEDED, entered=diff.entered, exited=diff.exited, size=diff.size,
+        duration_ms=int((time.perf_counter() - started) * 1000), finished_at=clock(), error="")
+
+
+def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Callable[[], datetime],
+             customer_ids: list[int] | None = None, evaluation_id: int | None = None) -> SegmentEvaluation:
+    """Bring a dynamic segment's memberships to what its rule says at `now`; with
+    `customer_ids`, only for those customers (an ingest-triggered check). Returns the
+    evaluation record: succeeded, skipped, or failed with its error (nothing of a failed
+    evaluation is kept but the record; the caller decides about retrying)."""
+    if customer_ids is not None and len(customer_ids) > INCREMENTAL_LIMIT:
+        customer_ids = None
+    evaluation = _evaluation(segment_id, evaluation_id, now=now, trigger=trigger, clock=clock,
+                             incremental=customer_ids is not None,
+                             checked=len(customer_ids) if customer_ids is not None else None)
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            # One evaluation of a segment at a time; a second waits, then sees the first's rows.
+            segment = Segment.objects.select_for_update().get(pk=segment_id)
+            _check_evaluable(segment, now, full=customer_ids is None)
+            diff = _diff(segment, evaluation, now, customer_ids)
+            _finish(segment, evaluation, diff, now=now, full=customer_ids is None, clock=clock, started=started)
+    except EvaluationSkipped as skipped:
+        SegmentEvaluation.objects.filter(pk=evaluation.pk).update(status=SegmentEvaluation.Status.SKIPPED,
+                                                                  error=str(skipped), finished_at=clock())
+    except Exception as error:  # any failure: recorded and shown, the memberships untouched
+        logger.exception("segment evaluation failed", segment_id=segment_id, evaluation_id=evaluation.pk)
+        SegmentEvaluation.objects.filter(pk=evaluation.pk).update(
+            status=SegmentEvaluation.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000],
+            finished_at=clock(), duration_ms=int((time.perf_counter() - started) * 1000))
+    evaluation.refresh_from_db()
+    return evaluation
+
+
+def _evaluation(segment_id: int, evaluation_id: int | None, *, now, trigger, clock, incremental, checked):
+    """The evaluation's record, committed before the work so a failure can be written on it.
+    A retried task passes the id of the record it made the first time."""
+    fields = {"status": SegmentEvaluation.Status.RUNNING, "started_at": clock(), "now": now, "trigger": trigger,
+              "incremental": incremental, "customers_checked": checked}
+    if evaluation_id is not None:
+        updated = SegmentEvaluation.objects.filter(pk=evaluation_id, segment_id=segment_id)
+        if updated.exists():
+            evaluation = updated.get()
+            updated.update(attempts=evaluation.attempts + 1, **fields)
+            evaluation.refresh_from_db()
+            return evaluation
+    version = Segment.objects.filter(pk=segment_id).values_list("definition_version", flat=True).first()
+    if version is None:
+        raise Segment.DoesNotExist(segment_id)
+    return SegmentEvaluation.objects.create(segment_id=segment_id, definition_version=version, attempts=1, **fields)
+
+
+def _check_evaluable(segment: Segment, now: datetime, *, full: bool) -> None:
+    if segment.kind != Segment.Kind.DYNAMIC or not segment.definition:
+        raise EvaluationSkipped("Only dynamic segments are evaluated.")
+    if segment.status == Segment.Status.ARCHIVED:
+        raise EvaluationSkipped("The segment is archived.")
+    # History is never rewritten: an evaluation as of a moment before the last one would
+    # enter or exit customers in the past of facts already recorded.
+    latest = max(filter(None, (segment.last_evaluated_at, segment.last_changed_at)), default=None)
+    if latest and now < latest:
+        raise EvaluationSkipped(f"Membership already reflects {latest.isoformat()}, later than this evaluation's now.")
+
+
+# ------------------------------------------------------------------ static and snapshot
+
+
+def members_add(*, segment: Segment, customer_ids: list[int], now: datetime,
+                source: str = Membership.Source.MANUAL) -> int:
+    """Open a membership for each customer not already in the (static) segment."""
+    return _static_change(segment, customer_ids, now, add=True, source=source)
+
+
+def members_remove(*, segment: Segment, customer_ids: list[int], now: datetime) -> int:
+    return _static_change(segment, customer_ids, now, add=False, source="")
+
+
+def _static_change(segment: Segment, customer_ids: list[int], now: datetime, *, add: bool, source: str) -> int:
+    if segment.kind == Segment.Kind.DYNAMIC:
+        raise ValueError("dynamic segments change by their rule")  # the services refuse first
+    with transaction.atomic(), connection.cursor() as cursor:
+        Segment.objects.select_for_update().filter(pk=segment.pk).first()
+        if add:
+            cursor.execute(
+                "WITH opened AS (INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, "
+                "definition_version, source) SELECT %(s)s, c.id, %(now)s, NULL, 0, %(src)s FROM customers_customer c "
+                "WHERE c.id = ANY(%(ids)s) AND NOT EXISTS (SELECT 1 FROM segments_membership o WHERE "
+                "o.segment_id = %(s)s AND o.customer_id = c.id AND o.exited_at IS NULL) ORDER BY c.id "
+                "RETURNING customer_id) INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, "
+                "created_at) SELECT %(s)s, customer_id, 'entered', %(now)s, %(now)s FROM opened RETURNING customer_id",
+                {"s": segment.pk, "now": now, "ids": list(customer_ids), "src": source})
+        else:
+            cursor.execute(
+                "WITH closed AS (UPDATE segments_membership SET exited_at = %(now)s WHERE segment_id = %(s)s "
+                "AND exited_at IS NULL AND customer_id = ANY(%(ids)s) RETURNING customer_id) "
+                "INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, created_at) "
+                "SELECT %(s)s, customer_id, 'exited', %(now)s, %(now)s FROM closed RETURNING customer_id",
+                {"s": segment.pk, "now": now, "ids": list(customer_ids)})
+        changed = len(cursor.fetchall())
+        size = Membership.objects.filter(segment=segment, exited_at__isnull=True).count()
+        fields = {"size": size, "last_evaluated_at": now}
+        if changed:
+            fields["last_changed_at"] = now
+        Segment.objects.filter(pk=segment.pk).update(**fields)
+        _record_day(segment, now, Diff(entered=changed if add else 0, exited=0 if add else changed, size=size))
+    return changed
+
+
+def snapshot_fill(*, snapshot: Segment, source: Segment, now: datetime) -> int:
+    """Freeze `source`'s members at `now` into the (new, empty) snapshot segment."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, "
+            "source) SELECT %(snap)s, customer_id, %(now)s, NULL, 0, 'snapshot' FROM segments_membership "
+            "WHERE segment_id = %(src)s AND entered_at <= %(now)s AND (exited_at IS NULL OR exited_at > %(now)s) "
+            "ORDER BY customer_id",
+            {"snap": snapshot.pk, "src": source.pk, "now": now})
+        size = cursor.rowcount
+        Segment.objects.filter(pk=snapshot.pk).update(size=size, last_evaluated_at=now, last_changed_at=now,
+                                                      frozen_at=now)
+        _record_day(snapshot, now, Diff(entered=size, exited=0, size=size))
+    return size
+
+
+def backoff(failures: int, interval: timedelta) -> timedelta:
+    """Wait before retrying a failing scheduled evaluation: 1, 2, 4 … minutes, at most the interval."""
+    return min(timedelta(minutes=2 ** max(failures - 1, 0)), max(interval, timedelta(minutes=1)))

@@ -1,0 +1,146 @@
+"""When segments are evaluated: on save, on schedule (each segment's refresh interval, which
+also catches time-relative rules drifting), incrementally when new data touches customers,
+and after a referenced segment changed — always referenced segments first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from segments import engine
+from segments.models import Segment, SegmentEvaluation
+from segments.rules.nodes import (
+    ConsentCondition, EventCondition, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
+)
+from segments.rules.parse import parse
+from segments.selectors import dependents_of, in_dependency_order, rule_registry
+
+# An evaluation "running" for longer than its task's hard time limit died with its worker.
+STUCK_AFTER = timedelta(minutes=35)
+Clock = Callable[[], datetime]
+
+
+def retry_delay(retries: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min … for a failed evaluation's task retries."""
+    return timedelta(seconds=30 * 2 ** retries)
+
+
+def evaluate_with_dependents(*, segment_id: int, now: datetime, trigger: str, clock: Clock,
+                             customer_ids: list[int] | None = None, evaluation_id: int | None = None):
+    """Evaluate one segment; when its membership changed, the segments that reference it
+    follow (for the same customers when incremental)."""
+    if not Segment.objects.filter(pk=segment_id).exists():
+        return None  # deleted since the task was queued
+    evaluation = engine.evaluate(segment_id=segment_id, now=now, trigger=trigger, clock=clock,
+                                 customer_ids=customer_ids, evaluation_id=evaluation_id)
+    if evaluation.status == SegmentEvaluation.Status.SUCCEEDED and (evaluation.entered or evaluation.exited):
+        _follow_dependents({Segment.objects.get(pk=segment_id).key}, now=now, clock=clock, customer_ids=customer_ids)
+    return evaluation
+
+
+def _follow_dependents(changed: set[str], *, now: datetime, clock: Clock, customer_ids: list[int] | None,
+                       seen: set[str] | None = None) -> None:
+    seen = set() if seen is None else seen
+    for segment in in_dependency_order(dependents_of(changed)):
+        if segment.key in seen or segment.status != Segment.Status.ACTIVE:
+            continue
+        seen.add(segment.key)
+        evaluation = engine.evaluate(segment_id=segment.pk, now=now, trigger=SegmentEvaluation.Trigger.DEPENDENCY,
+                                     clock=clock, customer_ids=customer_ids)
+        if evaluation.status == SegmentEvaluation.Status.SUCCEEDED and (evaluation.entered or evaluation.exited):
+            _follow_dependents({segment.key}, now=now, clock=clock, customer_ids=customer_ids, seen=seen)
+
+
+def recover_stuck(*, now: datetime, clock: Clock) -> int:
+    """Evaluations whose worker died mid-run: marked failed, their segments due again."""
+    stuck = SegmentEvaluation.objects.filter(status=SegmentEvaluation.Status.RUNNING,
+                                             started_at__lt=clock() - STUCK_AFTER)
+    segment_ids = list(stuck.values_list("segment_id", flat=True))
+    count = stuck.update(status=SegmentEvaluation.Status.FAILED, finished_at=clock(),
+                         error="Timed out: the worker running it stopped; rescheduled.")
+    Segment.objects.filter(pk__in=segment_ids).update(next_evaluation_at=now)
+    return count
+
+
+def _consecutive_failures(segment: Segment) -> int:
+    failures = 0
+    for status in SegmentEvaluation.objects.filter(segment=segment, incremental=False).exclude(
+            status=SegmentEvaluation.Status.SKIPPED).values_list("status", flat=True)[:10]:
+        if status != SegmentEvaluation.Status.FAILED:
+            break
+        failures += 1
+    return failures
+
+
+def evaluate_due(*, now: datetime, clock: Clock) -> int:
+    """Every active dynamic segment whose refresh time has come, referenced ones first.
+    A failure does not stop the others; the failed segment is retried with backoff."""
+    recover_stuck(now=now, clock=clock)
+    due = list(Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE)
+               .filter(Q(next_evaluation_at__isnull=True) | Q(next_evaluation_at__lte=now)))
+    done = 0
+    for segment in in_dependency_order(due):
+        evaluation = engine.evaluate(segment_id=segment.pk, now=now, trigger=SegmentEvaluation.Trigger.SCHEDULE,
+                                     clock=clock)
+        if evaluation.status == SegmentEvaluation.Status.FAILED:
+            Segment.objects.filter(pk=segment.pk).update(
+                next_evaluation_at=now + engine.backoff(_consecutive_failures(segment), segment.refresh_interval))
+        else:
+            done += 1
+    return done
+
+
+@dataclass(frozen=True)
+class Touch:
+    """What an ingest batch or a survey/consent write brought."""
+
+    event_names: frozenset[str] = frozenset()
+    trait_keys: frozenset[str] = frozenset()
+    surveys: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
+
+
+def sensitivity(segment: Segment) -> Touch:
+    """What arriving can change this segment's membership."""
+    group, _ = parse(segment.definition, rule_registry(self_key=segment.key))
+    events, traits, surveys, channels = set(), set(), set(), set()
+    for node in group.walk():
+        if isinstance(node, EventCondition):
+            events.add(node.event)
+        elif isinstance(node, SequenceCondition):
+            events.update(step.event for step in node.steps)
+        elif isinstance(node, TraitCondition):
+            traits.add(node.custom_key or node.field)
+        elif isinstance(node, SurveyCondition):
+            surveys.add(node.survey)
+        elif isinstance(node, ConsentCondition):
+            channels.add(node.channel)
+    if events:
+        traits.add("last_seen_at")  # moves with every event
+    return Touch(frozenset(events), frozenset(traits), frozenset(surveys), frozenset(channels))
+
+
+def _affected_by(needs: Touch, touch: Touch) -> bool:
+    return bool(needs.event_names & touch.event_names or needs.trait_keys & touch.trait_keys
+                or needs.surveys & touch.surveys or needs.channels & touch.channels
+                or ("last_seen_at" in needs.trait_keys and touch.event_names))
+
+
+def evaluate_touched(*, customer_ids: list[int], touch: Touch, now: datetime, clock: Clock) -> int:
+    """Re-check the customers new data touched against the dynamic segments it can change
+    (and, through them, the segments that reference those)."""
+    affected = []
+    for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE):
+        try:
+            needs = sensitivity(segment)
+        except RuleError:  # a definition the registry no longer accepts: the schedule reports it
+            continue
+        if _affected_by(needs, touch):
+            affected.append(segment)
+    for segment in in_dependency_order(affected):
+        evaluate_with_dependents(segment_id=segment.pk, now=now, trigger=SegmentEvaluation.Trigger.INGEST,
+                                 clock=clock, customer_ids=list(customer_ids))
+    return len(affected)

@@ -1,0 +1,218 @@
+"""Writes to segments (definitions, versions, static members, snapshots). Memberships
+themselves are written by `segments.engine`; these services validate, record versions and
+ask for evaluations once their transaction commits."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+
+from audit.services import audit_record
+from config.errors import DomainError, Problem
+from segments import engine
+from segments.models import Segment, SegmentEvaluation, SegmentVersion
+from segments.rules.nodes import RuleError
+from segments.rules.parse import parse, references
+from segments.selectors import rule_registry
+from tenants.access import ensure_permitted
+
+KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MIN_INTERVAL, MAX_INTERVAL = timedelta(minutes=1), timedelta(days=7)
+MAX_TAGS = 20
+
+
+def _prefixed(error: RuleError, prefix: str) -> list[Problem]:
+    return [Problem(path=f"{prefix}.{p.path}" if p.path else prefix, code=p.code, message=p.message)
+            for p in error.problems]
+
+
+def definition_check(*, definition: Any, self_key: str | None) -> tuple[list[str], list[Problem]]:
+    """(referenced keys, warnings) of a valid definition; a RuleError (paths under
+    `definition.`) otherwise."""
+    try:
+        group, warnings = parse(definition, rule_registry(self_key=self_key))
+    except RuleError as error:
+        raise DomainError(problems=_prefixed(error, "definition")) from None
+    return sorted(references(group)), [Problem(f"definition.{w.path}", w.code, w.message) for w in warnings]
+
+
+def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refresh_minutes: Any) -> list[Problem]:
+    problems = []
+    if key is not None and (not isinstance(key, str) or not KEY.match(key)):
+        problems.append(Problem("key", "invalid_value", "Keys use lower-case letters, digits, - and _ (≤ 64)."))
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        problems.append(Problem("name", "required", "Name the segment (≤ 200 characters)."))
+    if not isinstance(description, str) or len(description) > 5000:
+        problems.append(Problem("description", "invalid_type", "A description is text (≤ 5,000 characters)."))
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
+        problems.append(Problem("tags", "invalid_value", f"Tags are up to {MAX_TAGS} short strings."))
+    if refresh_minutes is not None and (isinstance(refresh_minutes, bool) or not isinstance(refresh_minutes, int)
+                                        or not MIN_INTERVAL <= timedelta(minutes=refresh_minutes) <= MAX_INTERVAL):
+        problems.append(Problem("refresh_minutes", "invalid_range", "Refresh every 1 minute to 7 days (10080 minutes)."))
+    return problems
+
+
+def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> None:
+    from segments.tasks import evaluate_segment  # tasks import services' callers; avoid a cycle
+    from ops.tasking import send_to_tenant
+
+    schema = connection.schema_name
+    transaction.on_commit(lambda: send_to_tenant(evaluate_segment, schema_name=schema, segment_id=segment.pk,
+                                                 now_iso=now.isoformat(), trigger=trigger))
+
+
+@transaction.atomic
+def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAMIC, definition: Any = None,
+                   description: str = "", tags: list | None = None, refresh_minutes: int | None = None,
+                   department_id: int | None = None, note: str = "", now: datetime) -> tuple[Segment, list[Problem]]:
+    """A new segment (and its version 1 when dynamic); returns it with the definition's warnings."""
+    ensure_permitted(actor, "segments.edit")
+    tags = [] if tags is None else tags
+    problems = _attributes(key=key, name=name, description=description, tags=tags, refresh_minutes=refresh_minutes)
+    if kind not in (Segment.Kind.DYNAMIC, Segment.Kind.STATIC):
+        problems.append(Problem("kind", "invalid_value", "Create a dynamic or a static segment (snapshots are frozen from one)."))
+    if isinstance(key, str) and Segment.objects.filter(key=key).exists():
+        problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
+    refs, warnings = [], []
+    if kind == Segment.Kind.DYNAMIC:
+        try:
+            refs, warnings = definition_check(definition=definition, self_key=key if isinstance(key, str) else None)
+        except DomainError as error:
+            problems += error.problems
+    elif definition is not None:
+        problems.append(Problem("definition", "invalid_value", "Static segments have no rule."))
+    if problems:
+        raise DomainError(problems=problems)
+    segment = Segment.objects.create(
+        key=key, name=name.strip(), description=description, kind=kind, definition=definition,
+        definition_version=1 if kind == Segment.Kind.DYNAMIC else 0, references=refs, tags=tags,
+        refresh_interval=timedelta(minutes=refresh_minutes or 15), owner_id=getattr(actor, "user_id", None),
+        department_id=department_id, next_evaluation_at=now)
+    if kind == Segment.Kind.DYNAMIC:
+        SegmentVersion.objects.create(segment=segment, version=1, definition=definition,
+                                      author_id=getattr(actor, "user_id", None), note=note[:500])
+        _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.EDIT)
+    audit_record(actor=actor, action="segment.created", target=segment, target_label=segment.key)
+    return segment, warnings
+
+
+@transaction.atomic
+def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = None, note: str = "",
+                   **attributes) -> tuple[Segment, list[Problem]]:
+    """Change attributes and/or the definition; a changed definition is a new version and
+    is evaluated once this commits."""
+    ensure_permitted(actor, "segments.edit")
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    merged = {"name": segment.name, "description": segment.description, "tags": list(segment.tags),
+              "refresh_minutes": None, **attributes}
+    problems = _attributes(key=None, **{k: merged[k] for k in ("name", "description", "tags", "refresh_minutes")})
+    unknown = set(attributes) - {"name", "description", "tags", "refresh_minutes", "department_id", "status", "persona"}
+    problems += [Problem(k, "unknown_field", f"“{k}” cannot be changed.") for k in sorted(unknown)]
+    if "status" in attributes and attributes["status"] not in Segment.Status.values:
+        problems.append(Problem("status", "invalid_value", "Status is active, paused or archived."))
+    if "persona" in attributes and not _persona_ok(attributes["persona"]):
+        problems.append(Problem("persona", "invalid_value",
+                                "A persona has name, goals, challenges, needs, preferred_features and notes (text)."))
+    warnings, refs = [], segment.references
+    changed_definition = definition is not None and definition != segment.definition
+    if definition is not None and segment.kind != Segment.Kind.DYNAMIC:
+        problems.append(Problem("definition", "invalid_value", "Only dynamic segments have a rule."))
+    elif changed_definition:
+        try:
+            refs, warnings = definition_check(definition=definition, self_key=segment.key)
+        except DomainError as error:
+            problems += error.problems
+    if problems:
+        raise DomainError(problems=problems)
+    for field in ("name", "description", "tags", "department_id", "status", "persona"):
+        if field in attributes:
+            setattr(segment, field, attributes[field].strip() if field == "name" else attributes[field])
+    if attributes.get("refresh_minutes") is not None:
+        segment.refresh_interval = timedelta(minutes=attributes["refresh_minutes"])
+    if changed_definition:
+        segment.definition, segment.references = definition, refs
+        segment.definition_version += 1
+        SegmentVersion.objects.create(segment=segment, version=segment.definition_version, definition=definition,
+                                      author_id=getattr(actor, "user_id", None), note=note[:500])
+    segment.save()
+    if changed_definition:
+        _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.EDIT)
+    audit_record(actor=actor, action="segment.updated", target=segment, target_label=segment.key,
+                 changes={"fields": sorted(attributes), "definition_version": segment.definition_version})
+    return segment, warnings
+
+
+_PERSONA_KEYS = {"name", "goals", "challenges", "needs", "preferred_features", "notes"}
+
+
+def _persona_ok(persona: Any) -> bool:
+    return isinstance(persona, dict) and set(persona) <= _PERSONA_KEYS and all(
+        isinstance(v, str) and len(v) <= 5000 for v in persona.values())
+
+
+@transaction.atomic
+def segment_delete(*, actor, segment: Segment) -> None:
+    """Delete a segment with its history; refused while other segments reference it."""
+    ensure_permitted(actor, "segments.edit")
+    users = list(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
+                 .values_list("key", flat=True))
+    if users:
+        raise DomainError.single(path="", code="referenced", status=409,
+                                 message=f"Used by {', '.join(sorted(users))}: change those segments first.")
+    audit_record(actor=actor, action="segment.deleted", target=segment, target_label=segment.key)
+    segment.delete()
+
+
+def segment_evaluate_request(*, actor, segment: Segment, now: datetime) -> None:
+    ensure_permitted(actor, "segments.edit")
+    if segment.kind != Segment.Kind.DYNAMIC:
+        raise DomainError.single(path="", code="not_dynamic", message="Only dynamic segments are evaluated.")
+    _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.MANUAL)
+
+
+def _static(segment: Segment) -> None:
+    if segment.kind != Segment.Kind.STATIC:
+        raise DomainError.single(path="", code="not_static", status=409,
+                                 message="Members are added by hand only to static segments.")
+
+
+def static_members_add(*, actor, segment: Segment, customer_ids: list[int], now: datetime,
+                       source: str = "manual") -> int:
+    ensure_permitted(actor, "segments.edit")
+    _static(segment)
+    added = engine.members_add(segment=segment, customer_ids=customer_ids, now=now, source=source)
+    audit_record(actor=actor, action="segment.members_added", target=segment, target_label=segment.key,
+                 changes={"added": added})
+    return added
+
+
+def static_members_remove(*, actor, segment: Segment, customer_ids: list[int], now: datetime) -> int:
+    ensure_permitted(actor, "segments.edit")
+    _static(segment)
+    removed = engine.members_remove(segment=segment, customer_ids=customer_ids, now=now)
+    audit_record(actor=actor, action="segment.members_removed", target=segment, target_label=segment.key,
+                 changes={"removed": removed})
+    return removed
+
+
+@transaction.atomic
+def snapshot_create(*, actor, source: Segment, key: str, name: str, now: datetime) -> Segment:
+    """Freeze `source`'s members at `now` into a new snapshot segment."""
+    ensure_permitted(actor, "segments.edit")
+    problems = _attributes(key=key, name=name, description="", tags=[], refresh_minutes=None)
+    if isinstance(key, str) and Segment.objects.filter(key=key).exists():
+        problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
+    if problems:
+        raise DomainError(problems=problems)
+    snapshot = Segment.objects.create(key=key, name=name.strip(), kind=Segment.Kind.SNAPSHOT, source=source,
+                                      tags=list(source.tags), owner_id=getattr(actor, "user_id", None),
+                                      department_id=source.department_id,
+                                      description=f"Members of “{source.name}” at {now:%Y-%m-%d %H:%M} UTC.")
+    engine.snapshot_fill(snapshot=snapshot, source=source, now=now)
+    audit_record(actor=actor, action="segment.snapshot_created", target=snapshot, target_label=snapshot.key,
+                 changes={"source": source.key})
+    snapshot.refresh_from_db()
+    return snapshot

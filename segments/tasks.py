@@ -1,0 +1,50 @@
+"""Celery tasks of the segment engine: thin, taking ids and ISO times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from ops.tasking import for_each_tenant, public_task, tenant_task
+from segments import scheduling
+from segments.models import SegmentEvaluation
+
+LIMITS = {"soft_time_limit": 1800, "time_limit": 1900}
+MAX_ATTEMPTS = 5
+
+
+@tenant_task(name="segments.evaluate_segment", bind=True, max_retries=MAX_ATTEMPTS - 1, **LIMITS)
+def evaluate_segment(self, *, segment_id: int, now_iso: str, trigger: str, evaluation_id: int | None = None,
+                     customer_ids: list[int] | None = None) -> str:
+    """Evaluate one segment; a failed evaluation is retried with backoff on the same record."""
+    evaluation = scheduling.evaluate_with_dependents(
+        segment_id=segment_id, now=datetime.fromisoformat(now_iso), trigger=trigger, clock=timezone.now,
+        customer_ids=customer_ids, evaluation_id=evaluation_id)
+    if evaluation is not None and evaluation.status == SegmentEvaluation.Status.FAILED:
+        if self.request.retries < self.max_retries:
+            raise self.retry(countdown=int(scheduling.retry_delay(self.request.retries).total_seconds()),
+                             kwargs={"segment_id": segment_id, "now_iso": now_iso, "trigger": trigger,
+                                     "evaluation_id": evaluation.pk, "customer_ids": customer_ids})
+    return evaluation.status if evaluation is not None else "gone"
+
+
+@tenant_task(name="segments.evaluate_due", **LIMITS)
+def evaluate_due(*, now_iso: str) -> int:
+    return scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now)
+
+
+@tenant_task(name="segments.evaluate_touched", **LIMITS)
+def evaluate_touched(*, customer_ids: list[int], event_names: list[str] = (), trait_keys: list[str] = (),
+                     surveys: list[str] = (), channels: list[str] = (), now_iso: str | None = None) -> int:
+    touch = scheduling.Touch(frozenset(event_names), frozenset(trait_keys), frozenset(surveys), frozenset(channels))
+    now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+    return scheduling.evaluate_touched(customer_ids=customer_ids, touch=touch, now=now, clock=timezone.now)
+
+
+@public_task(name="segments.dispatch_due", soft_time_limit=60, time_limit=90)
+def dispatch_due() -> int:
+    return for_each_tenant(evaluate_due, now_iso=timezone.now().isoformat())
+
+
+

@@ -1,0 +1,233 @@
+"""The engine on real PostgreSQL: entered/exited history, `?at`, idempotence, incremental
+equals full, failures, stuck runs, dependency order, static and snapshot segments."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from django.db import connection
+
+from customers.ingest import Message, ingest_messages
+from customers.models import Customer
+from segments import engine, scheduling
+from segments.models import Membership, MembershipChange, Segment, SegmentEvaluation, SegmentSizeSnapshot
+from segments.selectors import segment_changes, segment_members
+
+T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+
+
+def clock():
+    return T0
+
+
+def pro_plan() -> dict:
+    return {"version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": "pro"}]}
+
+
+def logged_in_twice() -> dict:
+    return {"version": 1, "match": "all",
+            "conditions": [{"type": "event", "event": "login", "count": {"op": "gte", "value": 2}}]}
+
+
+def dynamic(key: str, definition: dict, **extra) -> Segment:
+    return Segment.objects.create(key=key, name=key, definition=definition, definition_version=1, **extra)
+
+
+def customer(external_id: str, **fields) -> Customer:
+    return Customer.objects.create(external_id=external_id, **fields)
+
+
+def set_plan(external_id: str, plan: str) -> None:
+    Customer.objects.filter(external_id=external_id).update(plan=plan)
+
+
+def run(segment: Segment, now: datetime, **kwargs) -> SegmentEvaluation:
+    return engine.evaluate(segment_id=segment.pk, now=now, trigger="manual", clock=clock, **kwargs)
+
+
+def test_enter_exit_and_reenter_are_three_facts_and_history_is_kept(in_tenant):
+    segment = dynamic("pro", pro_plan())
+    ada = customer("ada", plan="pro")
+    first = run(segment, T0)
+    set_plan("ada", "free")
+    second = run(segment, T0 + HOUR)
+    set_plan("ada", "pro")
+    third = run(segment, T0 + 2 * HOUR)
+    assert [(e.entered, e.exited, e.size) for e in (first, second, third)] == [(1, 0, 1), (0, 1, 0), (1, 0, 1)]
+    stays = list(Membership.objects.filter(segment=segment, customer=ada).order_by("entered_at")
+                 .values_list("entered_at", "exited_at"))
+    assert stays == [(T0, T0 + HOUR), (T0 + 2 * HOUR, None)]
+    assert [(c.change, c.at) for c in segment_changes(segment=segment)] == [
+        ("entered", T0), ("exited", T0 + HOUR), ("entered", T0 + 2 * HOUR)]
+
+
+def test_members_at_a_past_time_come_from_the_history(in_tenant):
+    segment = dynamic("pro", pro_plan())
+    customer("ada", plan="pro")
+    run(segment, T0)
+    set_plan("ada", "free")
+    run(segment, T0 + HOUR)
+    members = lambda at: set(segment_members(segment=segment, at=at).values_list("external_id", flat=True))  # noqa: E731
+    assert members(T0 - timedelta(seconds=1)) == set()
+    assert members(T0) == {"ada"}
+    assert members(T0 + HOUR - timedelta(seconds=1)) == {"ada"}
+    assert members(T0 + HOUR) == set()  # [entered, exited) is half-open
+    assert set(segment_members(segment=segment).values_list("external_id", flat=True)) == set()
+
+
+def test_a_rerun_of_the_same_evaluation_changes_nothing(in_tenant):
+    segment = dynamic("pro", pro_plan())
+    customer("ada", plan="pro")
+    customer("bo", plan="pro")
+    run(segment, T0)
+    again = run(segment, T0)
+    assert (again.status, again.entered, again.exited, again.size) == ("succeeded", 0, 0, 2)
+    assert Membership.objects.filter(segment=segment).count() == 2
+    assert MembershipChange.objects.filter(segment=segment).count() == 2
+
+
+def test_an_evaluation_older_than_the_last_is_skipped(in_tenant):
+    segment = dynamic("pro", pro_plan())
+    customer("ada", plan="pro")
+    run(segment, T0 + HOUR)
+    old = run(segment, T0)
+    assert old.status == "skipped" and "later than this evaluation" in old.error
+
+
+def test_incremental_evaluation_equals_full_evaluation(in_tenant):
+    """Customers touched by new data are re-checked alone; the result is the same as a full run."""
+    segment = dynamic("active", logged_in_twice())
+    twin = dynamic("active-full", logged_in_twice())
+    people = [customer(f"c{i}") for i in range(6)]
+    run(segment, T0)
+    run(twin, T0)
+    ingest_messages(messages=[Message(type="track", user_id=f"c{i}", event="login", timestamp=T0 + k * HOUR,
+                                      message_id=f"m{i}-{k}", index=0, path="") for i in (1, 2, 3) for k in range(i)],
+                    source="test", now=T0 + 4 * HOUR)
+    touched = [p.pk for p in people[1:4]]
+    incremental = run(segment, T0 + 5 * HOUR, customer_ids=touched)
+    run(twin, T0 + 5 * HOUR)
+    assert incremental.incremental and incremental.customers_checked == 3
+    members = lambda s: set(segment_members(segment=s).values_list("external_id", flat=True))  # noqa: E731
+    assert members(segment) == members(twin) == {"c2", "c3"}
+
+
+def test_a_failed_evaluation_is_recorded_and_leaves_memberships_alone(in_tenant):
+    segment = dynamic("pro", pro_plan())
+    customer("ada", plan="pro")
+    run(segment, T0)
+    # A definition that no longer parses (the trait was never registered): a failure, not a 500.
+    Segment.objects.filter(pk=segment.pk).update(definition={"version": 1, "match": "all", "conditions": [
+        {"type": "trait", "field": "traits.gone", "op": "eq", "value": 1}]})
+    failed = run(segment, T0 + HOUR)
+    assert failed.status == "failed" and "unknown_trait" in failed.error
+    assert segment_members(segment=segment).count() == 1
+    segment.refresh_from_db()
+    assert segment.last_evaluated_at == T0  # freshness shows the last success
+
+
+def test_a_stuck_evaluation_is_failed_and_its_segment_rescheduled(in_tenant):
+    segment = dynamic("pro", pro_plan(), next_evaluation_at=T0 + timedelta(days=1))
+    stuck = SegmentEvaluation.objects.create(segment=segment, now=T0, trigger="schedule", status="running",
+                                             started_at=T0 - timedelta(hours=2))
+    assert scheduling.recover_stuck(now=T0, clock=clock) == 1
+    stuck.refresh_from_db()
+    segment.refresh_from_db()
+    assert stuck.status == "failed" and "Timed out" in stuck.error and segment.next_evaluation_at == T0
+
+
+def test_due_segments_run_referenced_ones_first_and_set_the_next_run(in_tenant):
+    base = dynamic("pro", pro_plan())
+    derived = dynamic("pro-loggers", {"version": 1, "match": "all", "conditions": [
+        {"type": "segment", "segment": "pro", "op": "in"}]}, references=["pro"])
+    # Created in the "wrong" order on purpose: ids say derived first, dependencies say base first.
+    Segment.objects.filter(pk=derived.pk).update(next_evaluation_at=None)
+    customer("ada", plan="pro")
+    assert scheduling.evaluate_due(now=T0, clock=clock) == 2
+    assert set(segment_members(segment=derived).values_list("external_id", flat=True)) == {"ada"}
+    base.refresh_from_db()
+    assert base.next_evaluation_at == T0 + timedelta(minutes=15) and base.last_evaluated_at == T0
+    assert scheduling.evaluate_due(now=T0 + timedelta(minutes=5), clock=clock) == 0  # not due yet
+
+
+def test_a_change_in_a_referenced_segment_re_evaluates_its_dependents(in_tenant):
+    base = dynamic("pro", pro_plan())
+    derived = dynamic("not-pro", {"version": 1, "match": "all", "conditions": [
+        {"type": "segment", "segment": "pro", "op": "not_in"}]}, references=["pro"])
+    customer("ada", plan="free")
+    run(base, T0)
+    run(derived, T0)
+    set_plan("ada", "pro")
+    scheduling.evaluate_with_dependents(segment_id=base.pk, now=T0 + HOUR, trigger="manual", clock=clock)
+    assert segment_members(segment=derived).count() == 0
+    assert SegmentEvaluation.objects.filter(segment=derived, trigger="dependency").exists()
+
+
+def test_a_failing_scheduled_segment_backs_off(in_tenant):
+    segment = dynamic("broken", {"version": 1, "match": "all", "conditions": [
+        {"type": "trait", "field": "traits.gone", "op": "eq", "value": 1}]})
+    scheduling.evaluate_due(now=T0, clock=clock)
+    segment.refresh_from_db()
+    assert segment.next_evaluation_at == T0 + timedelta(minutes=1)
+    scheduling.evaluate_due(now=T0 + timedelta(minutes=1), clock=clock)
+    segment.refresh_from_db()
+    assert segment.next_evaluation_at == T0 + timedelta(minutes=3)  # 2 minutes after the second failure
+
+
+def test_daily_sizes_are_recorded(in_tenant):
+    segment = dynamic("pro", pro_plan())
+    customer("ada", plan="pro")
+    customer("bo", plan="pro")
+    run(segment, T0)
+    set_plan("bo", "free")
+    run(segment, T0 + HOUR)
+    day = SegmentSizeSnapshot.objects.get(segment=segment)
+    assert (day.day, day.size, day.entered, day.exited) == (T0.date(), 1, 2, 1)
+
+
+def test_static_members_are_added_and_removed_with_history(in_tenant):
+    segment = Segment.objects.create(key="vips", name="VIPs", kind="static")
+    ada, bo = customer("ada"), customer("bo")
+    assert engine.members_add(segment=segment, customer_ids=[ada.pk, bo.pk, ada.pk], now=T0) == 2
+    assert engine.members_add(segment=segment, customer_ids=[ada.pk], now=T0 + HOUR) == 0  # already in
+    assert engine.members_remove(segment=segment, customer_ids=[bo.pk], now=T0 + HOUR) == 1
+    segment.refresh_from_db()
+    assert segment.size == 1
+    assert [c.change for c in segment_changes(segment=segment)] == ["entered", "entered", "exited"]
+    with pytest.raises(ValueError):
+        engine.members_add(segment=dynamic("pro", pro_plan()), customer_ids=[ada.pk], now=T0)
+
+
+def test_a_snapshot_freezes_the_members_at_a_moment(in_tenant):
+    source = dynamic("pro", pro_plan())
+    customer("ada", plan="pro")
+    run(source, T0)
+    snapshot = Segment.objects.create(key="pro-june", name="Pro in June", kind="snapshot", source=source)
+    assert engine.snapshot_fill(snapshot=snapshot, source=source, now=T0 + HOUR) == 1
+    set_plan("ada", "free")
+    run(source, T0 + 2 * HOUR)
+    assert segment_members(segment=snapshot).count() == 1 and segment_members(segment=source).count() == 0
+    assert run(snapshot, T0 + 3 * HOUR).status == "skipped"  # snapshots are never re-evaluated
+
+
+def test_ingest_announces_the_customers_it_touched(in_tenant, django_capture_on_commit_callbacks):
+    from customers.signals import customers_touched
+
+    heard = []
+
+    def listen(sender, **kwargs):
+        heard.append(kwargs)
+
+    customers_touched.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest_messages(messages=[Message(type="track", user_id="zed", event="login", timestamp=T0, index=0, path=""),
+                                      Message(type="identify", user_id="zed", traits={"plan": "pro"}, timestamp=T0,
+                                              index=1, path="")], source="test", now=T0)
+    finally:
+        customers_touched.disconnect(listen)
+    [payload] = heard
+    assert payload["event_names"] == ["login"] and payload["trait_keys"] == ["plan"] and len(payload["customer_ids"]) == 1
+    assert connection.schema_name == "t_alpha"
