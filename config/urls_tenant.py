@@ -2,8 +2,8 @@
 
 from django.urls import include, path
 
-from customers import views_metrics
 from customers import views as customer_views
+from customers import views_metrics
 from ops.views import healthz, task_run_view
 from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
