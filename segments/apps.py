@@ -13,7 +13,11 @@ class SegmentsConfig(AppConfig):
 
 def _queue_incremental_check(sender, *, customer_ids, event_names, trait_keys, surveys, channels, now, **_):
     """New data reached some customers: queue a re-check of them against the segments it
-    can change — only when the tenant has a dynamic segment at all."""
+    can change — only when the tenant has a dynamic segment at all.
+
+    TRICKY: the check runs as of when the worker runs it, not as of `now` of the write: an
+    event stamped with its arrival time is not yet in the world of an evaluation at that
+    same instant (the rules ignore events at or after `now`)."""
     from django.db import connection
 
     from ops.tasking import send_to_tenant
@@ -23,5 +27,4 @@ def _queue_incremental_check(sender, *, customer_ids, event_names, trait_keys, s
     if not Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE).exists():
         return
     send_to_tenant(evaluate_touched, schema_name=connection.schema_name, customer_ids=customer_ids,
-                   event_names=event_names, trait_keys=trait_keys, surveys=surveys, channels=channels,
-                   now_iso=now.isoformat() if now else None)
+                   event_names=event_names, trait_keys=trait_keys, surveys=surveys, channels=channels)

@@ -38,7 +38,7 @@ def evaluate_due(*, now_iso: str) -> int:
 def evaluate_touched(*, customer_ids: list[int], event_names: list[str] = (), trait_keys: list[str] = (),
                      surveys: list[str] = (), channels: list[str] = (), now_iso: str | None = None) -> int:
     touch = scheduling.Touch(frozenset(event_names), frozenset(trait_keys), frozenset(surveys), frozenset(channels))
-    now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+    now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()  # see segments.apps
     return scheduling.evaluate_touched(customer_ids=customer_ids, touch=touch, now=now, clock=timezone.now)
 
 
