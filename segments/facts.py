@@ -62,3 +62,16 @@ def customer_facts(*, customer_ids: list[int], segment_keys_at: dict[int, set[st
         fact.metrics = metrics.get(customer_id)
         fact.segments = (segment_keys_at or {}).get(customer_id, set())
     return facts
+
+
+def segment_keys_at(*, customer_ids: list[int], now: datetime) -> dict[int, set[str]]:
+    """{customer id: keys of the segments they were in at `now`} (one query)."""
+    found: dict[int, set[str]] = defaultdict(set)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.customer_id, s.key FROM segments_membership m JOIN segments_segment s ON s.id = m.segment_id "
+            "WHERE m.customer_id = ANY(%s) AND m.entered_at <= %s AND (m.exited_at IS NULL OR m.exited_at > %s)",
+            [list(customer_ids), now, now])
+        for customer_id, key in cursor.fetchall():
+            found[customer_id].add(key)
+    return dict(found)

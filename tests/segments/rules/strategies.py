@@ -68,7 +68,9 @@ def customer(draw, index: int) -> dict:
         "r_score": st.one_of(st.none(), st.integers(1, 5)), "rfm_segment": st.sampled_from(["", "champions", "lost"]),
         "cluster": st.sampled_from(["", "k1"]), "churn_risk": st.one_of(st.none(), st.sampled_from([0.1, 0.5])),
     })))
+    stays = draw(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), moment, st.one_of(st.none(), moment)), max_size=2))
     return {
+        "memberships": [(key, min(a, b), max(a, b)) if b else (key, a, None) for key, a, b in stays],
         "external_id": f"c{index}",
         "country": draw(st.sampled_from(["US", "us", "GB", ""])),
         "plan": draw(st.sampled_from(["free", "pro", "Pro", ""])),
@@ -232,11 +234,14 @@ def survey_condition(draw) -> dict:
     return node
 
 
+segment_condition = st.builds(lambda key, op: {"type": "segment", "segment": key, "op": op},
+                              st.sampled_from(["s1", "s2"]), st.sampled_from(["in", "not_in"]))
+
 consent_condition = st.builds(lambda c, g: {"type": "consent", "channel": c, "granted": g},
                               st.sampled_from(["email", "sms", "push"]), st.booleans())
 
 condition = st.one_of(trait_condition(), event_condition(), sequence_condition(), metric_condition(),
-                      survey_condition(), consent_condition)
+                      survey_condition(), consent_condition, segment_condition)
 
 
 def _negated(strategy):
