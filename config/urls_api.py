@@ -9,6 +9,7 @@ from customers.api.feedback import ConsentListView, SurveyResponseListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
 from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
 from customers.api.metrics import MetricsRefreshView, MetricsView
+from customers.api.traits import TraitDetailView, TraitListView
 from ops.api import TaskRunView
 from customers.api.views import CustomerDetailView, CustomerListView, EventListView
 from tenants.api.views import MeView, MemberListView
@@ -42,6 +43,8 @@ urlpatterns = [
     path("customers/<str:external_id>/export/", CustomerExportView.as_view(), name="api_customer_export"),
     path("customers/<str:external_id>/anonymise/", CustomerAnonymiseView.as_view(), name="api_customer_anonymise"),
     path("events/", EventListView.as_view(), name="api_events"),
+    path("traits/", TraitListView.as_view(), name="api_traits"),
+    path("traits/<str:key>/", TraitDetailView.as_view(), name="api_trait_detail"),
     path("imports/", ImportListView.as_view(), name="api_imports"),
     path("imports/<int:pk>/", ImportDetailView.as_view(), name="api_import_detail"),
     path("imports/<int:pk>/errors.csv", ImportErrorsView.as_view(), name="api_import_errors"),

@@ -20,6 +20,7 @@ from django.utils import timezone
 from apikeys.services import api_key_create
 from customers.imports.models import ImportJob
 from customers.services import customer_upsert
+from customers.models import TraitDefinition
 from ops.models import TaskRun
 from ops.services import task_run_create
 from tenants.models import Department, Role
@@ -53,6 +54,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "metrics_overview": Route(MEMBERS, permission="customers.view"),
     "metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=302, method="post", permission="data.import"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
+    "settings_traits": Route(ADMIN, permission="settings.modify"),
+    "settings_trait_edit": Route(ADMIN, ok=302, method="post", permission="settings.modify", kwargs="trait"),
     "customers_list": Route(MEMBERS, permission="customers.view"),
     # CSV import (tests/customers/test_csv_import_http.py): "data.import".
     "imports_list": Route(IMPORTERS, permission="data.import"),
@@ -110,6 +113,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_survey_responses": Route(MEMBERS, api=True),
     "api_consents": Route(MEMBERS, api=True),
     "api_metrics": Route(MEMBERS, api=True),
+    "api_traits": Route(MEMBERS, api=True),
+    "api_trait_detail": Route(MEMBERS, api=True, kwargs="trait"),
     "api_metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=202, method="post", api=True),
     "api_task_run": Route(frozenset({"marketer", "admin"}), api=True, kwargs="task_run"),
     "api_schema": Route(MEMBERS, api=True),
@@ -117,6 +122,7 @@ TENANT_ROUTES: dict[str, Route] = {
 }
 # Other methods of API routes, where they need more than the GET does (JSON bodies).
 API_WRITES: dict[tuple[str, str], Route] = {
+    ("api_trait_detail", "patch"): Route(ADMIN, method="patch", api=True, kwargs="trait", data={"description": "x"}),
     ("api_customers", "post"): Route(ADMIN, ok=201, method="post", api=True, data={"external_id": "matrix-new"}),
     ("api_customer_detail", "patch"): Route(ADMIN, method="patch", api=True, kwargs="customer", data={"plan": "pro"}),
     ("api_customer_detail", "delete"): Route(ADMIN, ok=204, method="delete", api=True, kwargs="customer"),
@@ -214,6 +220,7 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
     key, _ = api_key_create(actor=admin, name="matrix", scopes=["read"], now=now)
     customer, _ = customer_upsert(actor=admin, external_id="matrix-customer", builtin={}, custom={}, now=now)
     task_run = task_run_create(kind=TaskRun.Kind.CSV_IMPORT, label="matrix.csv")
+    TraitDefinition.objects.get_or_create(key="matrix_trait", defaults={"type": "string"})
     # Rows only (the pages these routes serve read no file): one waiting for its mapping, one finished.
     import_job = ImportJob.objects.create(kind="customers", original_name="matrix.csv", file="imports/matrix.csv",
                                           size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]])
@@ -227,6 +234,7 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
         "customer": {"external_id": customer.external_id}, "task_run": {"pk": task_run.pk},
+        "trait": {"key": "matrix_trait"},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
     }
 

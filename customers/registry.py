@@ -1,0 +1,70 @@
+"""The tenant's trait registry, as people edit it: descriptions, categories, the PII flag,
+and the type of a custom trait (refused while stored values contradict the new type)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, transaction
+
+from audit.services import audit_record
+from config.errors import DomainError, Problem
+from customers.models import TraitDefinition
+from tenants.access import ensure_permitted
+
+EDITABLE = {"type", "category", "description", "is_pii"}
+BUILTIN_EDITABLE = {"description", "is_pii"}
+# A stored JSON value fits a type when (used to refuse a type change that would turn
+# stored values into "missing" for every segment rule).
+_FITS = {
+    "string": "jsonb_typeof(traits -> %(key)s) = 'string'",
+    "number": "jsonb_typeof(traits -> %(key)s) = 'number'",
+    "boolean": "jsonb_typeof(traits -> %(key)s) = 'boolean'",
+    "list": "jsonb_typeof(traits -> %(key)s) = 'array'",
+    "datetime": "jsonb_typeof(traits -> %(key)s) = 'string' AND strata_timestamptz(traits ->> %(key)s) IS NOT NULL",
+}
+
+
+def _contradicting(key: str, type_: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM customers_customer WHERE traits ? %(key)s "
+            f"AND jsonb_typeof(traits -> %(key)s) <> 'null' AND NOT ({_FITS[type_]})", {"key": key})
+        return cursor.fetchone()[0]
+
+
+@transaction.atomic
+def trait_definition_update(*, actor, key: str, changes: dict[str, Any]) -> TraitDefinition:
+    ensure_permitted(actor, "settings.modify")
+    trait = TraitDefinition.objects.select_for_update().filter(key=key).first()
+    if trait is None:
+        raise DomainError.single(path="", code="not_found", message=f"No trait “{key}”.", status=404)
+    allowed = BUILTIN_EDITABLE if trait.is_builtin else EDITABLE
+    problems = [Problem(field, "builtin_trait" if field in EDITABLE else "unknown_field",
+                        f"The {field} of a built-in trait is fixed by the rule language." if field in EDITABLE
+                        else f"“{field}” is not a field of a trait.")
+                for field in sorted(set(changes) - allowed)]
+    if "type" in changes and changes["type"] not in TraitDefinition.Type.values:
+        problems.append(Problem("type", "invalid_value", f"Types: {', '.join(TraitDefinition.Type.values)}."))
+    if "category" in changes and changes["category"] not in TraitDefinition.Category.values:
+        problems.append(Problem("category", "invalid_value",
+                                f"Categories: {', '.join(TraitDefinition.Category.values)}."))
+    if "description" in changes and (not isinstance(changes["description"], str) or len(changes["description"]) > 300):
+        problems.append(Problem("description", "invalid_value", "A description is text of at most 300 characters."))
+    if "is_pii" in changes and not isinstance(changes["is_pii"], bool):
+        problems.append(Problem("is_pii", "invalid_type", "`is_pii` is true or false."))
+    if not problems and "type" in changes and changes["type"] != trait.type:
+        conflicts = _contradicting(key, changes["type"])
+        if conflicts:
+            problems.append(Problem("type", "type_conflict",
+                                    f"{conflicts:,} customers hold a “{key}” that is not a {changes['type']}; "
+                                    "correct or clear those values first."))
+    if problems:
+        raise DomainError(problems=problems)
+    before = {field: getattr(trait, field) for field in changes}
+    for field, value in changes.items():
+        setattr(trait, field, value)
+    trait.save()
+    audit_record(actor=actor, action="trait.updated", target=trait, target_label=trait.key,
+                 changes={field: [before[field], value] for field, value in changes.items() if before[field] != value})
+    return trait
