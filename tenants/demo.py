@@ -52,4 +52,46 @@ def demo_seed(*, password: str, now: datetime, customers: int = 500, events: int
             if not Customer.objects.exists():
                 generate(customers=customers, events=events, now=now, seed=7)
                 added = (customers, events)
+        _demo_metrics_and_segments(tenant, now)
     return DemoResult(tenant=tenant, created=created, customers_added=added[0], events_added=added[1])
+
+
+# Segments a marketer would start from, over the generator's personas; each shows a
+# different part of the rule language.
+DEMO_SEGMENTS = [
+    ("power-builders", "Power builders", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "feature_x_used", "count": {"op": "gte", "value": 5}, "window": {"last": "30d"}},
+        {"type": "trait", "field": "plan", "op": "in", "value": ["pro", "team"]}]}),
+    ("at-risk-payers", "At-risk payers", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}},
+        {"match": "any", "conditions": [
+            {"type": "metric", "metric": "rfm_segment", "op": "in", "value": ["at_risk", "cannot_lose", "about_to_sleep"]},
+            {"type": "event", "event": "login", "last_occurred": {"op": "more_than_ago", "value": "14d"}}]}]}),
+    ("nps-promoters", "NPS promoters", {"version": 1, "match": "all", "conditions": [
+        {"type": "survey", "survey": "nps", "measure": "latest", "op": "gte", "value": 9}]}),
+    ("enterprise-prospects", "Enterprise prospects", {"version": 1, "match": "all", "conditions": [
+        {"type": "trait", "field": "company_size", "op": "gte", "value": 500},
+        {"type": "trait", "field": "plan", "op": "eq", "value": "enterprise", "negate": True}]}),
+    ("reachable-promoters", "Promoters we may email", {"version": 1, "match": "all", "conditions": [
+        {"type": "segment", "segment": "nps-promoters", "op": "in"},
+        {"type": "consent", "channel": "email", "granted": True}]}),
+]
+
+
+def _demo_metrics_and_segments(tenant: Tenant, now: datetime) -> None:
+    """Metrics computed and the demo segments evaluated, so the first page has content.
+    Skipped when the workspace already has segments (a rerun changes nothing)."""
+    from customers.metrics_refresh import metrics_refresh
+    from segments import engine
+    from segments.models import Segment, SegmentVersion
+    from segments.services import definition_check
+
+    if Segment.objects.exists():
+        return
+    metrics_refresh(now=now)
+    for key, name, definition in DEMO_SEGMENTS:
+        refs, _ = definition_check(definition=definition, self_key=key)
+        segment = Segment.objects.create(key=key, name=name, definition=definition, definition_version=1,
+                                         references=refs, tags=["demo"])
+        SegmentVersion.objects.create(segment=segment, version=1, definition=definition, note="Demo segment")
+        engine.evaluate(segment_id=segment.pk, now=now, trigger="manual", clock=lambda: now)

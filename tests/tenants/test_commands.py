@@ -44,6 +44,14 @@ def test_seed_demo_is_idempotent_and_resets_passwords(db, settings):
     with schema_context(acme.schema_name):
         assert Customer.objects.count() == 40  # not doubled by the second run
         assert Event.objects.count() == 400
+        # The demo has metrics and evaluated segments, once.
+        from customers.models import MetricsSummary
+        from segments.models import Segment
+
+        assert MetricsSummary.objects.count() == 1
+        segments = Segment.objects.all()
+        assert segments.count() == 5 and all(s.last_evaluated_at for s in segments)
+        assert Segment.objects.get(key="reachable-promoters").references == ["nps-promoters"]
 
 
 def test_dev_up_prepares_and_prints_the_logins(db, settings):
