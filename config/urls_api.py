@@ -1,6 +1,6 @@
 """REST API v1 on a tenant host: /api/v1/… (session + CSRF for the UI, Bearer keys for scripts)."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
@@ -53,6 +53,7 @@ urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="api_metrics"),
     path("metrics/refresh/", MetricsRefreshView.as_view(), name="api_metrics_refresh"),
     path("tasks/<int:pk>/", TaskRunView.as_view(), name="api_task_run"),
+    path("segments/", include("segments.api.urls")),
     path("schema/", SchemaView.as_view(), name="api_schema"),
     path("docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
 ]

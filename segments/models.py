@@ -43,6 +43,10 @@ class Segment(models.Model):
     last_evaluated_at = models.DateTimeField(null=True, blank=True, help_text="`now` of the last successful evaluation")
     last_changed_at = models.DateTimeField(null=True, blank=True, help_text="Last evaluation that changed membership")
     next_evaluation_at = models.DateTimeField(null=True, blank=True)
+    # Last read of its members (API/UI list, preview, export) or use by a campaign; kept at
+    # most hourly (segments.services.segment_mark_used). With last_changed_at it decides
+    # which segments are listed for quarterly review.
+    last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -191,3 +195,19 @@ class SegmentSizeSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id} {self.day}: {self.size}"
+
+
+class SegmentSettings(models.Model):
+    """Hygiene thresholds of the tenant (one row per tenant schema, made on first use)."""
+
+    min_size = models.PositiveIntegerField(
+        default=50, help_text="Segments smaller than this are flagged as too small to act on")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "segment settings"
+
+    def __str__(self) -> str:
+        return f"minimum size {self.min_size}"

@@ -13,13 +13,15 @@ from django.db import connection, transaction
 from audit.services import audit_record
 from config.errors import DomainError, Problem
 from segments import engine
-from segments.models import Segment, SegmentEvaluation, SegmentVersion
+from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.rules.nodes import RuleError
 from segments.rules.parse import parse, references
 from segments.selectors import rule_registry
 from tenants.access import ensure_permitted
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Fixed routes beside /api/v1/segments/<key>/: a segment cannot be called so.
+RESERVED_KEYS = frozenset({"overlap", "schema", "preview", "review", "settings"})
 MIN_INTERVAL, MAX_INTERVAL = timedelta(minutes=1), timedelta(days=7)
 MAX_TAGS = 20
 
@@ -43,6 +45,8 @@ def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refr
     problems = []
     if key is not None and (not isinstance(key, str) or not KEY.match(key)):
         problems.append(Problem("key", "invalid_value", "Keys use lower-case letters, digits, - and _ (≤ 64)."))
+    elif key in RESERVED_KEYS:
+        problems.append(Problem("key", "reserved", f"“{key}” is reserved; choose another key."))
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         problems.append(Problem("name", "required", "Name the segment (≤ 200 characters)."))
     if not isinstance(description, str) or len(description) > 5000:
@@ -53,6 +57,18 @@ def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refr
                                         or not MIN_INTERVAL <= timedelta(minutes=refresh_minutes) <= MAX_INTERVAL):
         problems.append(Problem("refresh_minutes", "invalid_range", "Refresh every 1 minute to 7 days (10080 minutes)."))
     return problems
+
+
+def _department_problems(actor, department_id: Any) -> list[Problem]:
+    """A department named by id must be one of the actor's workspace (ids are global)."""
+    from tenants.models import Department
+
+    if department_id is None:
+        return []
+    if (isinstance(department_id, bool) or not isinstance(department_id, int)
+            or not Department.objects.filter(pk=department_id, tenant_id=getattr(actor, "tenant_id", None)).exists()):
+        return [Problem("department_id", "unknown_department", "No such department in this workspace.")]
+    return []
 
 
 def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> None:
@@ -76,6 +92,7 @@ def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAM
         problems.append(Problem("kind", "invalid_value", "Create a dynamic or a static segment (snapshots are frozen from one)."))
     if isinstance(key, str) and Segment.objects.filter(key=key).exists():
         problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
+    problems += _department_problems(actor, department_id)
     refs, warnings = [], []
     if kind == Segment.Kind.DYNAMIC:
         try:
@@ -111,6 +128,8 @@ def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = 
     problems = _attributes(key=None, **{k: merged[k] for k in ("name", "description", "tags", "refresh_minutes")})
     unknown = set(attributes) - {"name", "description", "tags", "refresh_minutes", "department_id", "status", "persona"}
     problems += [Problem(k, "unknown_field", f"“{k}” cannot be changed.") for k in sorted(unknown)]
+    if "department_id" in attributes:
+        problems += _department_problems(actor, attributes["department_id"])
     if "status" in attributes and attributes["status"] not in Segment.Status.values:
         problems.append(Problem("status", "invalid_value", "Status is active, paused or archived."))
     if "persona" in attributes and not _persona_ok(attributes["persona"]):
@@ -173,7 +192,7 @@ def segment_evaluate_request(*, actor, segment: Segment, now: datetime) -> None:
     _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.MANUAL)
 
 
-def _static(segment: Segment) -> None:
+def ensure_static(segment: Segment) -> None:
     if segment.kind != Segment.Kind.STATIC:
         raise DomainError.single(path="", code="not_static", status=409,
                                  message="Members are added by hand only to static segments.")
@@ -182,7 +201,7 @@ def _static(segment: Segment) -> None:
 def static_members_add(*, actor, segment: Segment, customer_ids: list[int], now: datetime,
                        source: str = "manual") -> int:
     ensure_permitted(actor, "segments.edit")
-    _static(segment)
+    ensure_static(segment)
     added = engine.members_add(segment=segment, customer_ids=customer_ids, now=now, source=source)
     audit_record(actor=actor, action="segment.members_added", target=segment, target_label=segment.key,
                  changes={"added": added})
@@ -191,7 +210,7 @@ def static_members_add(*, actor, segment: Segment, customer_ids: list[int], now:
 
 def static_members_remove(*, actor, segment: Segment, customer_ids: list[int], now: datetime) -> int:
     ensure_permitted(actor, "segments.edit")
-    _static(segment)
+    ensure_static(segment)
     removed = engine.members_remove(segment=segment, customer_ids=customer_ids, now=now)
     audit_record(actor=actor, action="segment.members_removed", target=segment, target_label=segment.key,
                  changes={"removed": removed})
@@ -216,3 +235,62 @@ def snapshot_create(*, actor, source: Segment, key: str, name: str, now: datetim
                  changes={"source": source.key})
     snapshot.refresh_from_db()
     return snapshot
+
+
+@transaction.atomic
+def static_members_change(*, actor, segment: Segment, add: list[int], remove: list[int], now: datetime,
+                          source: str = "manual") -> tuple[int, int]:
+    """Add and remove hand-picked members together: both happen or neither."""
+    ensure_permitted(actor, "segments.edit")
+    ensure_static(segment)
+    if set(add) & set(remove):
+        raise DomainError.single(path="remove", code="conflict", message="A customer cannot be added and removed at once.")
+    added = static_members_add(actor=actor, segment=segment, customer_ids=add, now=now, source=source) if add else 0
+    removed = static_members_remove(actor=actor, segment=segment, customer_ids=remove, now=now) if remove else 0
+    return added, removed
+
+
+USE_RESOLUTION = timedelta(hours=1)
+
+
+def segment_mark_used(*, segment: Segment, now: datetime) -> None:
+    """Record that the segment's members were read (list, preview, export): at most one
+    UPDATE an hour per segment, so reads stay reads."""
+    if segment.last_used_at is not None and segment.last_used_at > now - USE_RESOLUTION:
+        return
+    # TRICKY: an evaluation holds the segment's row lock for its whole run; SKIP LOCKED
+    # lets a reader pass instead of waiting for it (the next read records the use).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE segments_segment SET last_used_at = %(now)s WHERE id = (SELECT id FROM segments_segment "
+            "WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at <= %(since)s) FOR UPDATE SKIP LOCKED)",
+            {"now": now, "id": segment.pk, "since": now - USE_RESOLUTION})
+    segment.last_used_at = now
+
+
+def segment_members_export(*, actor, segment: Segment, at: datetime | None, now: datetime) -> None:
+    """Allow and record an export of the segment's members (the caller streams the rows)."""
+    ensure_permitted(actor, "segments.view")
+    ensure_permitted(actor, "data.export")
+    audit_record(actor=actor, action="segment.members_exported", target=segment, target_label=segment.key,
+                 changes={"at": at.isoformat() if at else None})
+    segment_mark_used(segment=segment, now=now)
+
+
+MAX_MIN_SIZE = 10_000_000
+
+
+@transaction.atomic
+def segment_settings_update(*, actor, min_size: Any) -> SegmentSettings:
+    """Change the tenant's hygiene thresholds; audited."""
+    ensure_permitted(actor, "settings.modify")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or not 0 <= min_size <= MAX_MIN_SIZE:
+        raise DomainError.single(path="min_size", code="invalid_range",
+                                 message=f"The minimum size is a whole number from 0 to {MAX_MIN_SIZE:,}.")
+    settings = SegmentSettings.objects.select_for_update().order_by("id").first() or SegmentSettings()
+    before = settings.min_size if settings.pk else None
+    settings.min_size = min_size
+    settings.save()
+    audit_record(actor=actor, action="segment.settings_updated", target=settings, target_label="segments",
+                 changes={"min_size": [before, min_size]})
+    return settings
