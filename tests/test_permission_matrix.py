@@ -23,6 +23,7 @@ from customers.services import customer_upsert
 from customers.models import TraitDefinition
 from ops.models import TaskRun
 from ops.services import task_run_create
+from segments.services import segment_create
 from tenants.models import Department, Role
 from tenants.services import member_invite, role_create
 from tests.conftest import host_of, make_member, membership_of
@@ -31,6 +32,8 @@ ROLES = ("anonymous", "outsider", "viewer", "analyst", "marketer", "admin")
 MEMBERS = frozenset({"viewer", "analyst", "marketer", "admin"})
 ADMIN = frozenset({"admin"})
 IMPORTERS = frozenset({"marketer", "admin"})  # data.import
+SEGMENT_EDITORS = frozenset({"marketer", "admin"})  # segments.edit
+EXPORTERS = frozenset({"analyst", "admin"})  # data.export
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=302, method="post", permission="data.import"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
     "settings_traits": Route(ADMIN, permission="settings.modify"),
+    "settings_segments": Route(ADMIN, permission="settings.modify"),
     "settings_trait_edit": Route(ADMIN, ok=302, method="post", permission="settings.modify", kwargs="trait"),
     "customers_list": Route(MEMBERS, permission="customers.view"),
     # CSV import (tests/customers/test_csv_import_http.py): "data.import".
@@ -119,6 +123,22 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_task_run": Route(frozenset({"marketer", "admin"}), api=True, kwargs="task_run"),
     "api_schema": Route(MEMBERS, api=True),
     "api_docs": Route(MEMBERS, api=True),
+    # Segments API (tests/segments/test_api.py): reads segments.view, writes segments.edit.
+    "api_segments": Route(MEMBERS, api=True),
+    "api_segments_overlap": Route(MEMBERS, api=True, data={"keys": "matrix-segment,matrix-static"}),
+    "api_segments_schema": Route(MEMBERS, api=True),
+    "api_segments_preview": Route(MEMBERS, ok=405, api=True),  # POST only (API_WRITES)
+    "api_segment_detail": Route(MEMBERS, api=True, kwargs="segment"),
+    "api_segment_preview": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
+    "api_segment_evaluate": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
+    "api_segment_members": Route(MEMBERS, api=True, kwargs="segment"),
+    "api_segment_members_export": Route(EXPORTERS, api=True, kwargs="segment"),  # data.export
+    "api_segment_members_upload": Route(MEMBERS, ok=405, api=True, kwargs="static_segment"),  # POST only
+    "api_segment_changes": Route(MEMBERS, api=True, kwargs="segment"),
+    "api_segment_versions": Route(MEMBERS, api=True, kwargs="segment"),
+    "api_segment_versions_diff": Route(MEMBERS, api=True, kwargs="segment", data={"from": 1, "to": 1}),
+    "api_segment_explain": Route(MEMBERS, api=True, kwargs="segment_customer"),
+    "api_segment_snapshot": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
 }
 # Other methods of API routes, where they need more than the GET does (JSON bodies).
 API_WRITES: dict[tuple[str, str], Route] = {
@@ -138,6 +158,24 @@ API_WRITES: dict[tuple[str, str], Route] = {
                                             data={"responses": [{"external_id": "matrix-customer", "survey": "nps", "score": 8}]}),
     ("api_consents", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
                                     data={"consents": [{"external_id": "matrix-customer", "channel": "email", "granted": True}]}),
+    # Both editors write with the same body, so creations are sent invalid (400 once the
+    # permission check passed) and the delete meets the reference guard (409).
+    ("api_segments", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,
+                                    data={"key": "matrix-new", "name": ""}),
+    ("api_segments_preview", "post"): Route(MEMBERS, method="post", api=True,
+                                            data={"definition": {"version": 1, "match": "all", "conditions": [
+                                                {"type": "trait", "field": "plan", "op": "eq", "value": "pro"}]}}),
+    ("api_segment_detail", "patch"): Route(SEGMENT_EDITORS, method="patch", api=True, kwargs="segment",
+                                           data={"name": "Matrix segment"}),
+    ("api_segment_detail", "delete"): Route(SEGMENT_EDITORS, ok=409, method="delete", api=True, kwargs="segment"),
+    ("api_segment_preview", "post"): Route(MEMBERS, method="post", api=True, kwargs="segment"),
+    ("api_segment_evaluate", "post"): Route(SEGMENT_EDITORS, ok=202, method="post", api=True, kwargs="segment"),
+    ("api_segment_members", "post"): Route(SEGMENT_EDITORS, method="post", api=True, kwargs="static_segment",
+                                           data={"add": ["matrix-customer"]}),
+    ("api_segment_members_upload", "post"): Route(SEGMENT_EDITORS, ok=415, method="post", api=True,
+                                                  kwargs="static_segment"),  # multipart only
+    ("api_segment_snapshot", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="segment",
+                                            data={"key": "matrix-snapshot"}),
 }
 # Routes under these prefixes come from libraries and are covered by their own tests
 # (allauth: login, password reset, MFA — tests/tenants/test_security.py; Django admin).
@@ -221,6 +259,12 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
     customer, _ = customer_upsert(actor=admin, external_id="matrix-customer", builtin={}, custom={}, now=now)
     task_run = task_run_create(kind=TaskRun.Kind.CSV_IMPORT, label="matrix.csv")
     TraitDefinition.objects.get_or_create(key="matrix_trait", defaults={"type": "string"})
+    pro = {"version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": "pro"}]}
+    segment, _ = segment_create(actor=admin, key="matrix-segment", name="Matrix segment", definition=pro, now=now)
+    # …used by another rule, so its delete meets the reference guard whoever tries first.
+    segment_create(actor=admin, key="matrix-user", name="Matrix user", now=now, definition={
+        "version": 1, "match": "all", "conditions": [{"type": "segment", "segment": "matrix-segment", "op": "in"}]})
+    static_segment, _ = segment_create(actor=admin, key="matrix-static", name="Matrix static", kind="static", now=now)
     # Rows only (the pages these routes serve read no file): one waiting for its mapping, one finished.
     import_job = ImportJob.objects.create(kind="customers", original_name="matrix.csv", file="imports/matrix.csv",
                                           size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]])
@@ -235,6 +279,8 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
         "customer": {"external_id": customer.external_id}, "task_run": {"pk": task_run.pk},
         "trait": {"key": "matrix_trait"},
+        "segment": {"key": segment.key}, "static_segment": {"key": static_segment.key},
+        "segment_customer": {"key": segment.key, "customer_id": customer.pk},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
     }
 

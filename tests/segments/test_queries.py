@@ -1,0 +1,159 @@
+"""segments.queries on real PostgreSQL: hygiene (too small against the tenant's minimum,
+near-duplicates by member Jaccard computed by hand, stale for the quarterly review),
+use recorded at most hourly, overlap at a past time, the structural diff."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
+from django.test import Client
+
+from audit.models import AuditEvent
+from config.errors import DomainError
+from customers.models import Customer
+from segments import engine, queries
+from segments.models import Segment
+from segments.services import segment_mark_used, segment_settings_update
+from tests.conftest import host_of, membership_of
+
+NOW = datetime(2026, 6, 10, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+
+
+def plan_is(plan: str) -> dict:
+    return {"version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": plan}]}
+
+
+def static(key: str, customers: list[Customer], now: datetime = T0) -> Segment:
+    segment = Segment.objects.create(key=key, name=key.title(), kind=Segment.Kind.STATIC)
+    engine.members_add(segment=segment, customer_ids=[c.pk for c in customers], now=now)
+    segment.refresh_from_db()
+    return segment
+
+
+def by_code(warnings) -> dict:
+    return {w.code: w for w in warnings}
+
+
+@pytest.fixture
+def pros(in_tenant):
+    """20 customers on the pro plan, 5 on free; `pros` matches the 20."""
+    pro = [Customer.objects.create(external_id=f"p{i:02}", plan="pro") for i in range(20)]
+    free = [Customer.objects.create(external_id=f"f{i}", plan="free") for i in range(5)]
+    segment = Segment.objects.create(key="pros", name="Pros", definition=plan_is("pro"), definition_version=1)
+    return segment, pro, free
+
+
+def test_near_duplicate_names_the_other_segment_and_its_jaccard(pros):
+    """`hand` = 19 of the 20 pros → Jaccard 19/20 = 0.95 (reported); `close` = 17 pros + 2
+    free → 17/22 ≈ 0.77 (not reported); `half` = 10 pros is outside the comparable sizes."""
+    segment, pro, free = pros
+    static("hand", pro[:19])
+    static("close", pro[:17] + free[:2])
+    static("half", pro[:10])
+    warnings = queries.hygiene(segment=segment, now=NOW)
+    near = [w for w in warnings if w.code == "near_duplicate"]
+    assert [(w.details["segment"], w.details["jaccard"], w.details["intersection"]) for w in near] == [("hand", 0.95, 19)]
+    assert "“Hand” (hand): Jaccard 0.95" in near[0].message
+    # From the static side: `hand`'s 19 members against the rule's open memberships.
+    engine.evaluate(segment_id=segment.pk, now=T0, trigger="manual", clock=lambda: T0)
+    hand = Segment.objects.get(key="hand")
+    near_hand = [w.details for w in queries.hygiene(segment=hand, now=NOW) if w.code == "near_duplicate"]
+    assert [(d["segment"], d["jaccard"]) for d in near_hand] == [("pros", 0.95)]
+
+
+def test_archived_and_snapshot_segments_are_not_near_duplicates(pros):
+    segment, pro, _ = pros
+    static("hand", pro[:19])
+    Segment.objects.filter(key="hand").update(status=Segment.Status.ARCHIVED)
+    frozen = static("frozen", pro)
+    Segment.objects.filter(pk=frozen.pk).update(kind=Segment.Kind.SNAPSHOT)
+    assert "near_duplicate" not in by_code(queries.hygiene(segment=segment, now=NOW))
+
+
+def test_too_small_follows_the_workspace_minimum(pros, tenant):
+    """Default minimum 50: 20 members are too small; at a minimum of 20 they are not. The
+    change is audited; a bad value is refused with its path."""
+    segment, _, _ = pros
+    assert by_code(queries.hygiene(segment=segment, now=NOW))["too_small"].details == {"size": 20, "min_size": 50}
+    admin = membership_of(tenant, "admin@alpha.test")
+    segment_settings_update(actor=admin, min_size=20)
+    assert "too_small" not in by_code(queries.hygiene(segment=segment, now=NOW))
+    assert AuditEvent.objects.filter(action="segment.settings_updated").get().changes == {"min_size": [None, 20]}
+    for bad in (-1, "20", True, 10**9):
+        with pytest.raises(DomainError) as error:
+            segment_settings_update(actor=admin, min_size=bad)
+        assert [(p.path, p.code) for p in error.value.problems] == [("min_size", "invalid_range")]
+
+
+def test_settings_segments_page_saves_the_minimum(tenant):
+    """Settings → Segments (admins): the form saves the minimum size."""
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(membership_of(tenant, "admin@alpha.test").user)
+    assert client.get("/settings/segments/").status_code == 200
+    assert client.post("/settings/segments/", {"min_size": "7"}).status_code == 302
+    from django.db import connection
+
+    connection.set_tenant(tenant)
+    assert queries.segment_settings().min_size == 7
+    assert client.post("/settings/segments/", {"min_size": "-3"}).status_code == 400
+
+
+def test_stale_lists_segments_neither_changed_nor_used_for_90_days(pros):
+    segment, pro, _ = pros
+    old = NOW - timedelta(days=100)
+    hand = static("hand", pro[:3])
+    Segment.objects.filter(pk__in=[segment.pk, hand.pk]).update(created_at=old, last_changed_at=old, last_used_at=None)
+    Segment.objects.filter(pk=hand.pk).update(last_used_at=NOW - timedelta(days=10))
+    assert list(queries.stale_segments(now=NOW).values_list("key", flat=True)) == ["pros"]
+    segment.refresh_from_db()
+    warning = by_code(queries.hygiene(segment=segment, now=NOW))["stale"]
+    assert warning.details == {"last_changed_at": old.isoformat(), "last_used_at": None}
+    segment_mark_used(segment=segment, now=NOW)
+    assert list(queries.stale_segments(now=NOW)) == []
+
+
+def test_use_is_recorded_at_most_once_an_hour(pros):
+    segment, _, _ = pros
+    segment_mark_used(segment=segment, now=NOW)
+    segment_mark_used(segment=Segment.objects.get(pk=segment.pk), now=NOW + timedelta(minutes=30))
+    assert Segment.objects.get(pk=segment.pk).last_used_at == NOW
+    segment_mark_used(segment=Segment.objects.get(pk=segment.pk), now=NOW + timedelta(minutes=61))
+    assert Segment.objects.get(pk=segment.pk).last_used_at == NOW + timedelta(minutes=61)
+
+
+def test_reading_members_through_the_api_marks_the_segment_used(tenant):
+    from django.db import connection
+
+    connection.set_tenant(tenant)
+    Segment.objects.create(key="pros", name="Pros", definition=plan_is("pro"), definition_version=1)
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(membership_of(tenant, "admin@alpha.test").user)
+    with time_machine.travel(NOW, tick=False):
+        assert client.get("/api/v1/segments/pros/members/").status_code == 200
+    connection.set_tenant(tenant)
+    assert Segment.objects.get(key="pros").last_used_at == NOW
+
+
+def test_preview_writes_nothing_and_overlap_reads_the_past(pros):
+    segment, pro, _ = pros
+    engine.evaluate(segment_id=segment.pk, now=T0, trigger="manual", clock=lambda: T0)
+    hand = static("hand", pro[:5], now=T0 + timedelta(hours=1))
+    result = queries.preview(definition=plan_is("free"), now=NOW, segment=segment)
+    assert (result.count, result.would_enter, result.would_exit, result.current_size) == (5, 5, 20, 20)
+    assert Segment.objects.get(pk=segment.pk).size == 20
+    now = queries.overlap(segments=[segment, hand])
+    before = queries.overlap(segments=[segment, hand], at=T0)
+    assert (now["matrix"], now["segments"][0]["exclusive"], now["union"]) == ([[20, 5], [5, 5]], 15, 20)
+    assert (before["matrix"], before["segments"][1]["exclusive"]) == ([[20, 0], [0, 0]], 0)
+
+
+def test_definition_diff_compares_json_types_exactly():
+    diff = queries.definition_diff({"a": 1, "b": [1, 2], "c": True}, {"a": 1.0, "b": [1], "c": 1, "d": None})
+    assert diff["changed"] == [{"path": "c", "from": True, "to": 1}]
+    assert diff["removed"] == [{"path": "b[1]", "value": 2}]
+    assert diff["added"] == [{"path": "d", "value": None}]
+    assert json.loads(json.dumps(diff))  # plain JSON for the API
