@@ -5,6 +5,7 @@ from django.urls import include, path
 from customers import views as customer_views
 from customers import views_metrics, views_traits
 from ops.views import healthz, task_run_view
+from segments import views as segment_views
 from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
 
@@ -29,6 +30,7 @@ settings_patterns = [
     path("settings/metrics/", views_metrics.settings_metrics, name="settings_metrics"),
     path("settings/traits/", views_traits.settings_traits, name="settings_traits"),
     path("settings/traits/<str:key>/", views_traits.settings_trait_edit, name="settings_trait_edit"),
+    path("settings/segments/", segment_views.settings_segments, name="settings_segments"),
     path("settings/api-keys/", views_settings.api_keys_view, name="settings_api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", views_settings.api_key_revoke_view, name="settings_api_key_revoke"),
     path("settings/write-key/rotate/", views_settings.write_key_rotate_view, name="settings_write_key_rotate"),
@@ -60,6 +62,7 @@ urlpatterns = [
     path("tasks/<int:pk>/", task_run_view, name="task_run"),
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
+    path("segments/", include("segments.urls")),  # the segment pages (segments/views.py)
     *settings_patterns,
     path("customers/imports/", include("customers.imports.urls")),  # CSV import (before customer_patterns)
     *customer_patterns,  # keep after every other customers/… route (see above)

@@ -191,7 +191,15 @@ def _profile_context(request, customer: Customer) -> dict:
         "consents": customer_consents(customer=customer), "metrics": customer_metrics(customer=customer),
         "can_export": membership.has("data.export") and membership.has("customers.view_pii"),
         "can_edit": membership.has("customers.edit"), "section": "customers",
+        # The segments panel (segments.browse): stays with entered/exited dates, links to "why".
+        "memberships": _memberships(customer) if membership.has("segments.view") else None,
     }
+
+
+def _memberships(customer: Customer) -> list:
+    from segments.browse import customer_memberships
+
+    return customer_memberships(customer=customer)
 
 
 def _trait_display(key: str, value, hidden: frozenset[str]) -> str:

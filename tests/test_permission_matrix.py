@@ -139,6 +139,29 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_segment_versions_diff": Route(MEMBERS, api=True, kwargs="segment", data={"from": 1, "to": 1}),
     "api_segment_explain": Route(MEMBERS, api=True, kwargs="segment_customer"),
     "api_segment_snapshot": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
+    # Segment pages (tests/segments/test_pages.py): reads segments.view, the builder and
+    # every action segments.edit. Writes both editors send identically meet a refusal after
+    # the permission check: a form body to the JSON preview (400), a taken snapshot key
+    # (400), the reference guard on delete (409), no file (400).
+    "segments_list": Route(MEMBERS, permission="segments.view"),
+    "segments_table": Route(MEMBERS, permission="segments.view"),
+    "segments_detail": Route(MEMBERS, permission="segments.view", kwargs="segment"),
+    "segments_members": Route(MEMBERS, permission="segments.view", kwargs="segment"),
+    "segments_explain": Route(MEMBERS, permission="segments.view", kwargs="segment_customer"),
+    "segments_diff": Route(MEMBERS, permission="segments.view", kwargs="segment", data={"from": 1, "to": 1}),
+    "segments_new": Route(SEGMENT_EDITORS, permission="segments.edit"),
+    "segments_edit": Route(SEGMENT_EDITORS, permission="segments.edit", kwargs="segment"),
+    "segments_preview": Route(SEGMENT_EDITORS, ok=400, method="post", permission="segments.edit"),
+    "segments_values": Route(SEGMENT_EDITORS, permission="segments.edit", data={"field": "plan"}),
+    "segments_evaluate": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit", kwargs="segment"),
+    "segments_snapshot": Route(SEGMENT_EDITORS, ok=400, method="post", permission="segments.edit", kwargs="segment",
+                               data={"key": "matrix-segment", "name": "Matrix snapshot"}),
+    "segments_delete": Route(SEGMENT_EDITORS, ok=409, method="post", permission="segments.edit", kwargs="segment",
+                             data={"confirm": "matrix-segment"}),
+    "segments_static": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
+                             kwargs="static_segment", data={"add": "matrix-customer"}),
+    "segments_upload": Route(SEGMENT_EDITORS, ok=400, method="post", permission="segments.edit",
+                             kwargs="static_segment"),
 }
 # Other methods of API routes, where they need more than the GET does (JSON bodies).
 API_WRITES: dict[tuple[str, str], Route] = {

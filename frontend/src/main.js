@@ -3,6 +3,7 @@
 import htmx from "htmx.org";
 import Alpine from "alpinejs";
 import * as echarts from "echarts";
+import { segmentBuilder } from "./segment-builder.js";
 
 window.htmx = htmx;
 window.Alpine = Alpine;
@@ -27,4 +28,5 @@ window.addEventListener("resize", () =>
   document.querySelectorAll("[data-chart]").forEach((el) => echarts.getInstanceByDom(el)?.resize()),
 );
 
+Alpine.data("segmentBuilder", segmentBuilder);
 Alpine.start();
