@@ -225,7 +225,7 @@ candidates AS (
     SELECT s.id, s.key, s.name,
            (SELECT count(*) FROM segments_membership o WHERE o.segment_id = s.id AND o.exited_at IS NULL) AS size
     FROM segments_segment s, n
-    WHERE s.id <> %(h_self)s AND s.kind <> 'snapshot' AND s.status <> 'archived' AND n.size > 0
+    WHERE s.id IS DISTINCT FROM %(h_self)s AND s.kind <> 'snapshot' AND s.status <> 'archived' AND n.size > 0
       AND s.size >= ceil(n.size * %(h_j)s) AND s.size <= floor(n.size / %(h_j)s)
 ),
 scored AS (
@@ -257,15 +257,17 @@ def stale_segments(*, now: datetime) -> QuerySet[Segment]:
             .filter(changed__lt=cutoff, used__lt=cutoff))
 
 
-def hygiene(*, segment: Segment, now: datetime) -> list[Warning]:
-    """Warnings about a saved segment: `too_small` (fewer members than the tenant's
-    minimum), `near_duplicate` (another segment's members have Jaccard ≥ 0.9 with these;
-    names it and the value) and `stale` (listed for quarterly review). A dynamic segment's
-    members are what its definition matches at `now` (its evaluation may still be queued);
-    a static one's are its open memberships. One statement."""
+def hygiene(*, segment: Segment, now: datetime, use_memberships: bool = False) -> list[Warning]:
+    """Warnings about a segment (saved, or a draft without a pk): `too_small` (fewer
+    members than the tenant's minimum), `near_duplicate` (another segment's members have
+    Jaccard ≥ 0.9 with these; names it and the value) and `stale` (listed for quarterly
+    review). A dynamic segment's members are what its definition matches at `now` (its
+    evaluation may still be queued) — or, with `use_memberships` once it has been
+    evaluated (its rule did not change), its open memberships, which is cheaper; a static
+    one's are its open memberships. One statement."""
     if segment.kind == Segment.Kind.SNAPSHOT:
         return []  # a frozen copy: small or equal to its source on purpose
-    if segment.kind == Segment.Kind.DYNAMIC:
+    if segment.kind == Segment.Kind.DYNAMIC and not (use_memberships and segment.last_evaluated_at and segment.pk):
         sql, _, _ = compile_definition(segment.definition, now=now, self_key=segment.key)
         members, params = sql.text, dict(sql.params)
     else:

@@ -178,7 +178,7 @@ class CustomerBrief(serializers.Serializer):
         return data
 
 
-class MemberOutput(serializers.Serializer):
+class SegmentMemberOutput(serializers.Serializer):
     customer_id = serializers.IntegerField()
     external_id = serializers.CharField(source="customer.external_id")
     email = serializers.CharField(source="customer.email")

@@ -213,7 +213,8 @@ class SegmentDetailView(APIView):
             data["persona"] = dict(data["persona"])
         now = timezone.now()
         segment, warnings = segment_update(actor=request.actor, segment=segment, now=now, **data)
-        return _written(segment, queries.as_warnings(warnings) + queries.hygiene(segment=segment, now=now))
+        hygiene = queries.hygiene(segment=segment, now=now, use_memberships="definition" not in data)
+        return _written(segment, queries.as_warnings(warnings) + hygiene)
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="Other segments reference it (`referenced`)")})
     def delete(self, request, key: str):
@@ -239,7 +240,7 @@ class SegmentPreviewNewView(APIView):
     required_permissions = {"POST": "segments.view"}  # a read, sent as POST for its body
     parser_classes = [JSONParser]
 
-    @extend_schema(request=s.NewPreviewInput, responses=s.PreviewOutput)
+    @extend_schema(request=s.NewPreviewInput, responses=s.PreviewOutput, operation_id="segments_preview_new")
     def post(self, request):
         data = _input(s.NewPreviewInput, request)
         return _preview_response(request, queries.preview(definition=data["definition"], now=timezone.now()))
@@ -289,7 +290,7 @@ class SegmentMembersView(APIView):
     required_permissions = {"GET": "segments.view", "POST": "segments.edit"}
     parser_classes = [JSONParser]
 
-    @extend_schema(parameters=[AT, LIMIT], responses=s.MemberOutput(many=True))
+    @extend_schema(parameters=[AT, LIMIT], responses=s.SegmentMemberOutput(many=True))
     def get(self, request, key: str):
         segment = _segment(key)
         now = timezone.now()
@@ -298,7 +299,7 @@ class SegmentMembersView(APIView):
         paginator = ByCustomer()
         page = paginator.paginate_queryset(queries.member_rows(segment=segment, at=at), request, view=self)
         segment_mark_used(segment=segment, now=now)
-        return paginator.get_paginated_response(s.MemberOutput(page, many=True,
+        return paginator.get_paginated_response(s.SegmentMemberOutput(page, many=True,
                                                                context={"mask_pii": _mask(request.actor)}).data)
 
     @extend_schema(request=s.StaticMembersInput, responses=s.StaticMembersOutput)

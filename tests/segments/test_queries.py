@@ -157,3 +157,18 @@ def test_definition_diff_compares_json_types_exactly():
     assert diff["removed"] == [{"path": "b[1]", "value": 2}]
     assert diff["added"] == [{"path": "d", "value": None}]
     assert json.loads(json.dumps(diff))  # plain JSON for the API
+
+
+def test_hygiene_of_an_unsaved_draft_and_from_open_memberships(pros):
+    """A draft (no pk) is compared with every other segment; `use_memberships` reads an
+    evaluated segment's open memberships instead of running its rule again."""
+    segment, pro, _ = pros
+    static("hand", pro[:19])
+    draft = Segment(key="draft", name="Draft", definition=plan_is("pro"))
+    assert [w.details["segment"] for w in queries.hygiene(segment=draft, now=NOW) if w.code == "near_duplicate"] == [
+        "hand"]
+    engine.evaluate(segment_id=segment.pk, now=T0, trigger="manual", clock=lambda: T0)
+    segment.refresh_from_db()
+    Customer.objects.filter(plan="pro").update(plan="free")  # the rule now matches nobody
+    assert by_code(queries.hygiene(segment=segment, now=NOW))["too_small"].details["size"] == 0
+    assert by_code(queries.hygiene(segment=segment, now=NOW, use_memberships=True))["too_small"].details["size"] == 20
