@@ -708,3 +708,16 @@ def test_another_workspaces_customer_id_is_not_found_in_explain(tenant, other_te
     Customer.objects.filter(pk=beta_customer.pk).delete()  # make sure the id is free in alpha
     response = session(tenant).get(f"{URL}pros/explain/{beta_customer.pk}/")
     assert (response.status_code, problems(response)) == (404, {("", "not_found")})
+
+
+def test_ids_beyond_the_integer_range_are_unknown_not_errors(tenant):
+    """Out-of-range ids in bodies, paths and cursors name nobody: 4xx, never a 500."""
+    in_schema(tenant)
+    static("vip", [])
+    dynamic("pros", plan_is("pro"))
+    admin = session(tenant)
+    huge = 10**20
+    added = post(admin, f"{URL}vip/members/", {"add": [huge]})
+    assert (added.status_code, problems(added)) == (400, {("add[0]", "unknown_customer")})
+    assert admin.get(f"{URL}pros/explain/{huge}/").status_code == 404
+    assert admin.get(f"{URL}pros/changes/", {"after": str(huge)}).json()["results"] == []
