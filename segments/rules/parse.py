@@ -461,7 +461,7 @@ class _Parser:
         if not self.keys(node, path, {"type", "metric", "op", "value", "negate"}, ("metric", "op")):
             return None
         metric = node["metric"]
-        if metric not in METRICS:
+        if not isinstance(metric, str) or metric not in METRICS:
             self.problem(_at(path, "metric"), "invalid_value", f"Metrics: {', '.join(METRICS)}.")
             return None
         type_ = METRICS[metric]
