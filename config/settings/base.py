@@ -262,7 +262,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "customers.dispatch_metrics_refresh",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Campaign occasions that are due, on-entry sends from the outbox, webhook deliveries.
+    "campaigns-tick-every-minute": {
+        "task": "campaigns.dispatch",
+        "schedule": 60.0,
+    },
 }
+# Campaign email: batches of N, at most R per second per campaign (campaigns.sending).
+CAMPAIGN_EMAIL_BATCH_SIZE = env.int("CAMPAIGN_EMAIL_BATCH_SIZE", default=100)
+CAMPAIGN_EMAIL_RATE_PER_SECOND = env.float("CAMPAIGN_EMAIL_RATE_PER_SECOND", default=10.0)
+# Development only: let webhooks reach 127.0.0.1/::1 (private networks stay refused; campaigns.ssrf).
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / ".data" / "celerybeat-schedule")
 )

@@ -1,0 +1,145 @@
+"""KPI actuals of plays and treatment-vs-holdout results of campaigns, computed from data.
+
+Definitions (the window is [starts_on 00:00 UTC, min(ends_on + 1 day, now)) ):
+- feature adoption / lead-to-opportunity: of the customers who were in the segment at any
+  moment of the window, the share who did `kpi_event` inside the window;
+- custom: of those customers, the share who did `kpi_event` within `kpi_days` of their
+  anchor = the later of entering the segment and the window's start;
+- churn rate: of the members at the window's start, the share with no event at all in the
+  last `churn_inactivity_days` (customers.MetricsSettings, the same rule as the metrics
+  pages) before the window's end;
+- conversion rate: of the customers the play's campaigns sent to, the share who did the
+  goal event (`kpi_event`, else each campaign's goal) within `kpi_days` (else the
+  campaign's goal_days) of their send;
+- CAC: spend / customers of the segment (in it during the window) who signed up inside
+  the window (signed_up_at, else created_at).
+Lower is better for churn and CAC; `met` compares with the target accordingly.
+
+Campaign results are intention-to-treat: every assigned customer counts in their arm,
+whether or not a message reached them (no consent, capped), and converts if the goal
+event happened within goal_days of their assignment. Holdout members are assigned but
+never sent, so the comparison is unbiased; the per-send numbers are reported beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+from django.db import connection
+from django.db.models import Count
+
+from campaigns import lift
+from campaigns.models import Campaign, Play, Send
+
+LOWER_IS_BETTER = {Play.Kpi.CHURN_RATE, Play.Kpi.CAC}
+
+
+def window(play: Play, now: datetime) -> tuple[datetime, datetime]:
+    start = datetime.combine(play.starts_on, time.min, tzinfo=timezone.utc) if play.starts_on else now - timedelta(days=30)
+    end = now
+    if play.ends_on:
+        end = min(now, datetime.combine(play.ends_on + timedelta(days=1), time.min, tzinfo=timezone.utc))
+    return start, max(start, end)
+
+
+def _one(sql: str, params: list) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+_IN_WINDOW = ("SELECT DISTINCT customer_id FROM segments_membership WHERE segment_id = %s AND entered_at < %s "
+              "AND (exited_at IS NULL OR exited_at > %s)")
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def play_kpi_actual(*, play: Play, now: datetime) -> dict:
+    start, end = window(play, now)
+    value = numerator = denominator = None
+    segment_id = play.segment_id
+    if play.kpi in (Play.Kpi.FEATURE_ADOPTION, Play.Kpi.LEAD_TO_OPPORTUNITY) and segment_id:
+        denominator, numerator = _one(
+            f"WITH m AS ({_IN_WINDOW}) SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM customers_event e "
+            "WHERE e.customer_id = m.customer_id AND e.name = %s AND e.timestamp >= %s AND e.timestamp < %s)) FROM m",
+            [segment_id, end, start, play.kpi_event, start, end])
+        value = _ratio(numerator, denominator)
+    elif play.kpi == Play.Kpi.CUSTOM and segment_id:
+        denominator, numerator = _one(
+            "WITH a AS (SELECT customer_id, GREATEST(min(entered_at), %s) AS anchor FROM segments_membership "
+            "WHERE segment_id = %s AND entered_at < %s AND (exited_at IS NULL OR exited_at > %s) GROUP BY customer_id) "
+            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM customers_event e WHERE "
+            "e.customer_id = a.customer_id AND e.name = %s AND e.timestamp >= a.anchor "
+            "AND e.timestamp < a.anchor + %s)) FROM a",
+            [start, segment_id, end, start, play.kpi_event, timedelta(days=play.kpi_days or 0)])
+        value = _ratio(numerator, denominator)
+    elif play.kpi == Play.Kpi.CHURN_RATE and segment_id:
+        from customers.models import MetricsSettings
+
+        settings = MetricsSettings.objects.first()
+        inactivity = timedelta(days=settings.churn_inactivity_days if settings else 30)
+        denominator, numerator = _one(
+            "WITH m AS (SELECT DISTINCT customer_id FROM segments_membership WHERE segment_id = %s AND entered_at <= %s "
+            "AND (exited_at IS NULL OR exited_at > %s)) SELECT count(*), count(*) FILTER (WHERE NOT EXISTS ("
+            "SELECT 1 FROM customers_event e WHERE e.customer_id = m.customer_id AND e.timestamp >= %s "
+            "AND e.timestamp < %s)) FROM m",
+            [segment_id, start, start, end - inactivity, end])
+        value = _ratio(numerator, denominator)
+    elif play.kpi == Play.Kpi.CONVERSION_RATE:
+        denominator, numerator = _one(
+            "WITH s AS (SELECT s.customer_id, min(s.sent_at) AS sent_at, "
+            "COALESCE(NULLIF(%s, ''), min(c.goal_event)) AS goal, "
+            "COALESCE(%s, min(c.goal_days)) AS days FROM campaigns_send s "
+            "JOIN campaigns_campaign c ON c.id = s.campaign_id WHERE c.play_id = %s AND s.status = 'sent' "
+            "AND s.sent_at >= %s AND s.sent_at < %s GROUP BY s.customer_id) "
+            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM customers_event e WHERE "
+            "e.customer_id = s.customer_id AND e.name = s.goal AND e.timestamp >= s.sent_at "
+            "AND e.timestamp < s.sent_at + make_interval(days => s.days))) FROM s",
+            [play.kpi_event, play.kpi_days, play.pk, start, end])
+        value = _ratio(numerator, denominator)
+    elif play.kpi == Play.Kpi.CAC and segment_id:
+        (numerator,) = _one(
+            f"WITH m AS ({_IN_WINDOW}) SELECT count(*) FROM m JOIN customers_customer c ON c.id = m.customer_id "
+            "WHERE COALESCE(c.signed_up_at, c.created_at) >= %s AND COALESCE(c.signed_up_at, c.created_at) < %s",
+            [segment_id, end, start, start, end])
+        denominator = numerator
+        value = float(play.spend) / numerator if play.spend is not None and numerator else None
+    target = float(play.target) if play.target is not None else None
+    met = None
+    if value is not None and target is not None:
+        met = value <= target if play.kpi in LOWER_IS_BETTER else value >= target
+    return {"kpi": play.kpi, "value": value, "numerator": numerator, "denominator": denominator, "target": target,
+            "met": met, "window": [start.isoformat(), end.isoformat()]}
+
+
+def campaign_results(*, campaign: Campaign, now: datetime) -> dict:
+    """Conversion of treatment vs holdout (and per variant vs holdout) with lift, plus the send log."""
+    arms: dict[tuple[str, str], tuple[int, int]] = {}
+    if campaign.goal_event:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'SELECT a."group", a.variant, count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM customers_event e '
+                "WHERE e.customer_id = a.customer_id AND e.name = %s AND e.timestamp >= a.assigned_at "
+                "AND e.timestamp < a.assigned_at + %s AND e.timestamp < %s)) FROM campaigns_assignment a "
+                'WHERE a.campaign_id = %s GROUP BY a."group", a.variant',
+                [campaign.goal_event, timedelta(days=campaign.goal_days), now, campaign.pk])
+            arms = {(group, variant): (n, converted) for group, variant, n, converted in cursor.fetchall()}
+    holdout_n, holdout_x = arms.get(("holdout", ""), (0, 0))
+    treatment_n = sum(n for (g, _), (n, _x) in arms.items() if g == "treatment")
+    treatment_x = sum(x for (g, _), (_n, x) in arms.items() if g == "treatment")
+    overall = lift.lift(treatment_n=treatment_n, treatment_conversions=treatment_x, holdout_n=holdout_n,
+                        holdout_conversions=holdout_x)
+    variants = {variant: lift.lift(treatment_n=n, treatment_conversions=x, holdout_n=holdout_n,
+                                   holdout_conversions=holdout_x).as_dict()
+                for (group, variant), (n, x) in sorted(arms.items()) if group == "treatment" and variant}
+    sends = _send_counts(campaign)
+    return {"goal_event": campaign.goal_event, "goal_days": campaign.goal_days,
+            "holdout_percent": float(campaign.holdout_percent), "overall": overall.as_dict(), "variants": variants,
+            "sends": sends}
+
+
+def _send_counts(campaign: Campaign) -> dict[str, int]:
+    return {row["status"]: row["n"] for row in
+            Send.objects.filter(campaign=campaign).values("status").annotate(n=Count("id")).order_by("status")}
