@@ -4,7 +4,7 @@ lift), and the hashed ad-audience export."""
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
