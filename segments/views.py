@@ -193,8 +193,8 @@ def _history_charts(segment: Segment, now) -> tuple[str | None, str | None]:
         "legend": {"data": ["Entered", "Exited"], "bottom": 0},
         "grid": {"left": 48, "right": 16, "top": 16, "bottom": 48},
         "xAxis": {"type": "category", "data": labels}, "yAxis": {"type": "value", "minInterval": 1},
-        "series": [{"type": "bar", "name": "Entered", "data": [d.entered for d in days]},
-                   {"type": "bar", "name": "Exited", "data": [-d.exited for d in days]}],
+        "series": [{"type": "bar", "name": "Entered", "stack": "flow", "barMaxWidth": 24, "data": [d.entered for d in days]},
+                   {"type": "bar", "name": "Exited", "stack": "flow", "barMaxWidth": 24, "data": [-d.exited for d in days]}],
     })
     return size, flow
 

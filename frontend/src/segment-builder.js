@@ -85,7 +85,7 @@ export function segmentBuilder(config) {
     previewed: false,
     timer: null,
     inflight: null,
-    addMenu: null,
+    keyTouched: false,
     TYPES, MEASURES, UNITS, OCCURRED_OPS, WHERE_OPS, parseDuration,
 
     init() {
@@ -181,10 +181,9 @@ export function segmentBuilder(config) {
         default: return { match: "any", conditions: [] };
       }
     },
-    add(group, type) { group.conditions.push(withIds(this.blank(type))); this.addMenu = null; },
+    add(group, type) { group.conditions.push(withIds(this.blank(type))); },
     addGroup(group) {
       group.conditions.push(withIds({ match: "any", conditions: [this.blank("trait")] }));
-      this.addMenu = null;
     },
     remove(group, index) { group.conditions.splice(index, 1); },
     move(group, index, delta) {

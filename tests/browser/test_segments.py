@@ -1,0 +1,169 @@
+"""The segment journey in a real browser: a marketer builds a segment with a trait and a
+nested ANY group holding an event count in a window, watches the live count change, saves
+it (a real worker evaluates it), sees its members, opens "why?", edits it to version 2 and
+reads the diff; a viewer then finds no edit controls. Screenshots go to .screenshots/.
+
+Runs in a workspace of its own, dropped afterwards (the audit log is append-only)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context
+from playwright.sync_api import expect
+
+from customers.ingest import Message, ingest_messages
+from tenants.models import Tenant, User
+from tenants.services import tenant_create
+from tests.browser.test_settings import log_in, workspace_url
+from tests.conftest import PASSWORD, make_member
+
+PLANS = ["pro", "free", "team"]
+COUNTRIES = ["DE", "FR", "GB"]
+
+
+@pytest.fixture
+def workspace(committed_db):
+    tag = uuid.uuid4().hex[:8]
+    tenant = tenant_create(slug=f"seg-{tag}", name="Northwind Analytics", admin_email=f"owner-{tag}@example.test",
+                           admin_password=PASSWORD)
+    marketer, viewer = f"marketer-{tag}@example.test", f"viewer-{tag}@example.test"
+    make_member(tenant, marketer, "marketer")
+    make_member(tenant, viewer, "viewer")
+    now = timezone.now()
+    with schema_context(tenant.schema_name):
+        messages = []
+        for i in range(30):
+            messages.append(Message(type="identify", user_id=f"cus_{100 + i}", timestamp=now - timedelta(days=40), index=i,
+                                    traits={"email": f"person{i}@example.test", "name": f"Person {i}",
+                                            "plan": PLANS[i % 3], "country": COUNTRIES[(i // 3) % 3]}))
+            # Customer i logged in i % 6 times over the last three weeks.
+            for j in range(i % 6):
+                messages.append(Message(type="track", user_id=f"cus_{100 + i}", event="login",
+                                        timestamp=now - timedelta(days=1 + 3 * j), index=1000 + i * 10 + j))
+        result = ingest_messages(messages=messages, source="api", now=now)
+        assert not result.problems, result.problems
+    connection.set_schema_to_public()
+    yield tenant, marketer, viewer
+    with schema_context(tenant.schema_name):
+        User.objects.filter(memberships__tenant=tenant).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+    Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=False)
+
+
+def test_marketer_builds_a_segment_sees_members_and_why_then_edits_it(strata_server, page, workspace, screenshot,
+                                                                       celery_worker):
+    tenant, marketer, viewer = workspace
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, marketer)
+
+    page.get_by_test_id("main-nav").get_by_role("link", name="Segments").click()
+    expect(page.get_by_test_id("segments-empty")).to_contain_text("No segments yet.")
+    screenshot("segments-list-empty")
+    page.get_by_test_id("new-segment").click()
+    expect(page.get_by_role("heading", name="New segment")).to_be_visible()
+
+    page.get_by_label("Name", exact=True).fill("Active pros")
+    expect(page.get_by_label("Key")).to_have_value("active-pros")
+
+    # 1. A trait condition: plan is pro (10 of the 30).
+    tree = page.get_by_test_id("rule-tree")
+    tree.get_by_test_id("add-condition").first.click()
+    tree.get_by_test_id("add-trait").first.click()
+    trait = tree.get_by_test_id("rule-condition").nth(0)
+    trait.get_by_test_id("trait-field").select_option("plan")
+    trait.get_by_test_id("cmp-value").fill("pro")
+    expect(page.get_by_test_id("preview-count")).to_have_text("10")
+
+    # 2. A nested ANY group: logged in at least 3 times in the last 14 days, or from DE.
+    tree.get_by_test_id("add-group").first.click()
+    group = tree.get_by_test_id("rule-group").nth(1)
+    expect(group.get_by_test_id("group-match")).to_have_value("any")
+    inner = group.get_by_test_id("rule-condition").first
+    inner.get_by_label("Condition type").select_option("event")
+    inner.get_by_test_id("event-name").fill("login")
+    inner.get_by_test_id("event-name").press("Tab")
+    inner.get_by_label("Operator").select_option("gte")
+    inner.get_by_test_id("cmp-value").fill("3")
+    inner.get_by_test_id("window-amount").fill("14")
+    group.get_by_test_id("add-condition").click()
+    group.get_by_test_id("add-trait").click()
+    country = group.get_by_test_id("rule-condition").nth(1)
+    country.get_by_test_id("trait-field").select_option("country")
+    country.get_by_test_id("cmp-value").fill("DE")
+    # Pros who logged in 3+ times in 14 days (cus_103, 109, 115, 121, 127) or are from DE
+    # (cus_100, 109, 118, 127): seven.
+    expect(page.get_by_test_id("preview-count")).to_have_text("7")
+    narrowed = 7
+    screenshot("segments-builder")
+
+    page.get_by_label("Version note").fill("First cut")
+    page.get_by_test_id("save-segment").click()
+    expect(page.get_by_test_id("segment-title")).to_have_text("Active pros")
+    assert _reload_until_members(page)
+    assert page.get_by_test_id("member-row").count() == narrowed
+    screenshot("segments-detail")
+
+    page.get_by_test_id("why-button").first.click()
+    panel = page.get_by_test_id("why-panel")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_test_id("explain-result")).to_have_text("matches")
+    expect(panel.locator('[data-testid="explain-node"][data-result="true"]').first).to_be_visible()
+    screenshot("segments-why")
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+
+    # Version 2: pro or team.
+    page.get_by_test_id("edit-segment").click()
+    trait = page.get_by_test_id("rule-tree").get_by_test_id("rule-condition").nth(0)
+    trait.get_by_label("Operator").select_option("in")
+    trait.get_by_test_id("cmp-list-input").fill("team")
+    trait.get_by_test_id("cmp-list-input").press("Enter")
+    expect(trait.get_by_test_id("chip")).to_have_count(2)
+    expect(page.get_by_test_id("preview-impact")).to_contain_text("Would enter")
+    page.get_by_label("Version note").fill("Teams too")
+    page.get_by_test_id("save-segment").click()
+    expect(page.get_by_role("status").filter(has_text="version 2")).to_be_visible()
+    page.get_by_test_id("compare-2").click()
+    diff = page.get_by_test_id("diff")
+    expect(diff.locator('[data-kind="add"]').first).to_be_visible()
+    expect(diff).to_contain_text('"team"')
+    screenshot("segments-diff")
+
+    page.get_by_test_id("main-nav").get_by_role("link", name="Segments").click()
+    expect(page.get_by_test_id("segment-row")).to_have_count(1)
+    screenshot("segments-list")
+
+    # A viewer finds no edit controls.
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, base, viewer)
+    page.goto(f"{base}/segments/")
+    expect(page.get_by_test_id("segment-row")).to_have_count(1)
+    expect(page.get_by_test_id("new-segment")).to_have_count(0)
+    page.get_by_role("link", name="Active pros").click()
+    expect(page.get_by_test_id("segment-title")).to_be_visible()
+    expect(page.get_by_test_id("segment-actions")).to_have_count(0)
+    expect(page.get_by_test_id("edit-segment")).to_have_count(0)
+    expect(page.get_by_role("button", name="Evaluate now")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    assert not re.search(r"person\d+@example\.test", page.content())  # masked for viewers
+    screenshot("segments-detail-viewer")
+    assert page.goto(f"{base}/segments/new/").status == 403
+
+
+def _reload_until_members(page, attempts: int = 20) -> bool:
+    """The worker evaluates the saved segment right after the save commits (the page may
+    load between its statements: wait for the header's size too)."""
+    for _ in range(attempts):
+        if page.get_by_test_id("member-row").count() and page.get_by_test_id("segment-size").inner_text() != "0":
+            return True
+        page.wait_for_timeout(500)
+        page.reload()
+    return False
