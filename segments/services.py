@@ -20,8 +20,9 @@ from segments.selectors import rule_registry
 from tenants.access import ensure_permitted
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-# Fixed routes beside /api/v1/segments/<key>/: a segment cannot be called so.
-RESERVED_KEYS = frozenset({"overlap", "schema", "preview", "review", "settings"})
+# Fixed routes beside /api/v1/segments/<key>/ and /segments/<key>/ (the builder's
+# /segments/new/): a segment cannot be called so.
+RESERVED_KEYS = frozenset({"overlap", "schema", "preview", "review", "settings", "new"})
 MIN_INTERVAL, MAX_INTERVAL = timedelta(minutes=1), timedelta(days=7)
 MAX_TAGS = 20
 

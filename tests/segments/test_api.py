@@ -128,6 +128,7 @@ def test_create_answers_201_with_version_1_parser_and_hygiene_warnings(tenant, d
     ({"key": "x", "name": "X", "definition": plan_is("pro"), "colour": "red"}, {("colour", "unknown_field")}),
     ({"key": "Bad Key!", "name": "X", "definition": plan_is("pro")}, {("key", "invalid_value")}),
     ({"key": "overlap", "name": "X", "definition": plan_is("pro")}, {("key", "reserved")}),
+    ({"key": "new", "name": "X", "definition": plan_is("pro")}, {("key", "reserved")}),
     ({"key": "x", "name": "X", "tags": "b2b", "definition": plan_is("pro")}, {("tags", "not_a_list")}),
     ({"key": "x", "name": "X", "refresh_minutes": "soon", "definition": plan_is("pro")}, {("refresh_minutes", "invalid")}),
     ({"key": "x", "name": "X", "definition": {"version": 1, "match": "all", "conditions": [
