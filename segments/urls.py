@@ -4,13 +4,14 @@ digit). TRICKY: `new/` shadows a segment keyed "new" — its detail is reachable
 
 from django.urls import path
 
-from segments import views
+from segments import views, views_overlap
 
 urlpatterns = [
     path("", views.segments_list, name="segments_list"),
     path("-/table/", views.segments_table, name="segments_table"),
     path("-/preview/", views.segments_preview, name="segments_preview"),
     path("-/values/", views.segments_values, name="segments_values"),
+    path("-/overlap/", views_overlap.segments_overlap, name="segments_overlap"),
     path("new/", views.segments_new, name="segments_new"),
     path("<slug:key>/", views.segments_detail, name="segments_detail"),
     path("<slug:key>/edit/", views.segments_edit, name="segments_edit"),

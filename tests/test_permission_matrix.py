@@ -145,6 +145,7 @@ TENANT_ROUTES: dict[str, Route] = {
     # (400), the reference guard on delete (409), no file (400).
     "segments_list": Route(MEMBERS, permission="segments.view"),
     "segments_table": Route(MEMBERS, permission="segments.view"),
+    "segments_overlap": Route(MEMBERS, permission="segments.view"),
     "segments_detail": Route(MEMBERS, permission="segments.view", kwargs="segment"),
     "segments_members": Route(MEMBERS, permission="segments.view", kwargs="segment"),
     "segments_explain": Route(MEMBERS, permission="segments.view", kwargs="segment_customer"),
