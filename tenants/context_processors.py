@@ -32,12 +32,33 @@ def settings_pages_for(membership) -> list[SettingsPage]:
     return [page for page in SETTINGS_PAGES if membership.has(page.permission)]
 
 
+def other_workspaces(request, current) -> list[dict]:
+    """The signed-in person's other active workspaces, for the user menu's switcher."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    from tenants.models import Tenant, TenantMembership
+    from tenants.selectors import public_url
+
+    memberships = (TenantMembership.objects.filter(user=user, tenant__status=Tenant.Status.ACTIVE)
+                   .exclude(tenant=current).select_related("tenant").order_by("tenant__name"))
+    return [{"name": m.tenant.name, "url": public_url(f"/workspaces/{m.tenant.slug}/enter/")} for m in memberships]
+
+
+def _public_workspaces_url() -> str:
+    from tenants.selectors import public_url
+
+    return public_url("/workspaces/")
+
+
 def tenant(request):
     current = getattr(request, "tenant", None)
     membership = getattr(request, "membership", None)
     return {
         "current_tenant": None if current is None or current.is_public else current,
         "current_membership": membership,
+        "other_workspaces": other_workspaces(request, current) if membership is not None else [],
+        "public_workspaces_url": _public_workspaces_url(),
         "settings_pages": settings_pages_for(membership),
         "base_domain": settings.BASE_DOMAIN,
         "public_port": settings.PUBLIC_PORT,

@@ -33,3 +33,7 @@ def test_a_member_compares_three_segments(strata_server, page, workspace, screen
     expect(page.get_by_test_id("overlap-table")).to_contain_text("Payers")
     expect(page.get_by_text("30 customers in any of them")).to_be_visible()
     screenshot("segments-overlap")
+    # The workspace switcher in the header opens with the keyboard-reachable button.
+    page.get_by_test_id("tenant-name").click()
+    expect(page.get_by_test_id("workspace-menu")).to_contain_text("All workspaces")
+    page.screenshot(path=str(screenshot("workspace-switcher")), clip={"x": 0, "y": 0, "width": 700, "height": 260})

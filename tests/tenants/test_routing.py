@@ -64,3 +64,21 @@ def test_picker_lists_only_my_active_workspaces(tenant, other_tenant):
 
 def test_picker_requires_login(public_client):
     assert public_client.get("/workspaces/").status_code == 302
+
+
+def test_the_workspace_switcher_lists_the_other_workspaces_of_the_person(tenant, other_tenant):
+    """A member of alpha and beta sees beta in alpha's switcher (through the public hand-off)
+    and not alpha itself; a member of alpha only is told there is no other."""
+    from django.test import Client
+
+    from tests.conftest import host_of, make_member
+
+    both = make_member(tenant, "both@example.test", "viewer")
+    make_member(other_tenant, "both@example.test", "viewer")
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(both)
+    menu = client.get("/").content.decode().split('data-testid="workspace-menu"')[1].split("</div>")[0]
+    assert "Beta Ltd" in menu and "/workspaces/beta/enter/" in menu and "Alpha Co" not in menu
+    solo = Client(HTTP_HOST=host_of(tenant))
+    solo.force_login(make_member(tenant, "solo@example.test", "viewer"))
+    assert "You belong to no other workspace" in solo.get("/").content.decode()
