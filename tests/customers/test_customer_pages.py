@@ -311,8 +311,9 @@ def test_profile_shows_traits_by_category_identities_answers_consent_and_metrics
     for text in ("Loyal", "1,234.50", "102.88", "1,728.40", "0.82", "15 orders", ">5<", ">4<", ">3<"):
         assert text in metrics, text
     assert f">{EVENTS}<" in body  # event count
-    # Segments do not exist yet: no memberships panel at all.
-    assert "Segment" not in body and "membership" not in body.lower()
+    # The segments panel: this customer is in none yet, and says so.
+    panel = re.search(r'data-testid="memberships">(.*?)</section>', body, re.S).group(1)
+    assert 'data-testid="membership"' not in panel
 
 
 def test_profile_without_metrics_or_answers_says_what_happens_next(tenant, directory):
