@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from campaigns import views as campaign_views
 from customers import views as customer_views
 from customers import views_metrics, views_traits
 from ops.views import healthz, task_run_view
@@ -59,6 +60,8 @@ urlpatterns = [
     # Open to anyone with the link (see tenants.middleware.OPEN_PREFIXES); the emailed
     # link is build_absolute_uri("/invitations/") + token.
     path("invitations/<str:token>/", views_invitations.invitation_accept_view, name="invitation_accept"),
+    # Open too (OPEN_PREFIXES): an email's signed unsubscribe link (campaigns.sending.unsubscribe_url).
+    path("unsubscribe/<str:token>/", campaign_views.unsubscribe_view, name="campaign_unsubscribe"),
     path("tasks/<int:pk>/", task_run_view, name="task_run"),
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),

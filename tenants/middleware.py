@@ -12,8 +12,10 @@ from tenants.selectors import membership_for
 
 # Paths a tenant host serves without a logged-in member: login, the handoff from the
 # public site, health checks and assets. (Tracking endpoints join with the ingest issue.)
-# /v1/ is the tracking API, authenticated by the write key.
-OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/invitations/", "/v1/", "/healthz", "/static/", "/favicon.ico")
+# /v1/ is the tracking API, authenticated by the write key. /unsubscribe/ is reached by
+# the tenant's end customers from a campaign email: its signed token is the credential.
+OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/invitations/", "/unsubscribe/", "/v1/", "/healthz", "/static/",
+                 "/favicon.ico")
 # The API answers for itself (401/403/404 JSON from DRF), never with a login redirect.
 API_PREFIXES = ("/api/",)
 
