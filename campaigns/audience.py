@@ -43,8 +43,13 @@ def normalise_phone(value) -> str:
     return digits
 
 
-def audience_rows(*, segment) -> Iterator[tuple[str, str]]:
-    members = segment_members(segment=segment).order_by("id").values_list("email", "traits")
+def audience_rows(*, segment, campaign=None) -> Iterator[tuple[str, str]]:
+    """A campaign's audience is its treatment arm only: uploading the holdout to an ad
+    platform would expose it to the ads and erase the lift being measured."""
+    members = segment_members(segment=segment)
+    if campaign is not None:
+        members = members.filter(campaign_assignments__campaign=campaign, campaign_assignments__group="treatment")
+    members = members.order_by("id").values_list("email", "traits")
     for email, traits in members.iterator(chunk_size=2000):
         phone = next((normalise_phone(traits.get(k)) for k in PHONE_TRAITS if traits and traits.get(k)), "")
         email = normalise_email(email)
@@ -52,12 +57,12 @@ def audience_rows(*, segment) -> Iterator[tuple[str, str]]:
             yield (sha256_hex(email) if email else "", sha256_hex(phone) if phone else "")
 
 
-def audience_csv(*, segment) -> Iterator[str]:
+def audience_csv(*, segment, campaign=None) -> Iterator[str]:
     """CSV text chunks (header first), for a StreamingHttpResponse."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["email_sha256", "phone_sha256"])
-    for index, row in enumerate(audience_rows(segment=segment), start=1):
+    for index, row in enumerate(audience_rows(segment=segment, campaign=campaign), start=1):
         writer.writerow(row)
         if index % 1000 == 0:
             yield buffer.getvalue()

@@ -548,12 +548,14 @@ def unsubscribe_apply(*, token: str, now: datetime) -> dict:
 # ---------------------------------------------------------------------------- webhooks and exports
 
 
-def _webhook_clean(actor, *, url: Any, events: Any, segment_id: Any, check_segment: bool) -> tuple[Segment | None, list]:
+def _webhook_clean(actor, *, url: Any, events: Any, segment_id: Any, check_segment: bool,
+                   check_url: bool = True) -> tuple[Segment | None, list]:
     problems, segment = [], None
     if check_segment:
         segment, problems = _segment_problems(actor, segment_id)
     try:
-        ssrf.check_url(url)
+        if check_url:
+            ssrf.check_url(url)
     except ssrf.UnsafeURL as error:
         problems.append(Problem("url", error.code, error.message))
     if not isinstance(events, list) or not events or not set(events) <= set(WebhookEndpoint.Event.values):
@@ -583,7 +585,9 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     _, problems = _webhook_clean(actor, url=url if url is not None else endpoint.url,
                                  events=events if events is not None else endpoint.events, segment_id=None,
-                                 check_segment=False)
+                                 check_segment=False, check_url=url is not None)
+    # The stored URL is checked again at every delivery (campaigns.webhooks.attempt), so an
+    # endpoint whose URL the guard now refuses can still be renamed or switched off.
     if active and endpoint.segment_id is None:
         problems.append(Problem("active", "segment_deleted", "Its segment was deleted."))
     if problems:
@@ -610,3 +614,19 @@ def audience_export(*, actor, segment: Segment):
     ensure_permitted(actor, "segments.view")
     audit_record(actor=actor, action="segment.audience_exported", target=segment, target_label=segment.key)
     return audience_csv(segment=segment)
+
+
+def campaign_audience_export(*, actor, campaign: Campaign, now: datetime):
+    """CSV chunks of the campaign's treatment members, hashed (data.export); audited.
+    Members not assigned yet get their arm now, so the holdout stays out of every upload."""
+    from campaigns.audience import audience_csv
+    from campaigns.sending import assign_members
+
+    ensure_permitted(actor, "data.export")
+    ensure_permitted(actor, "segments.view")
+    if campaign.segment_id is None:
+        raise DomainError.single(path="segment_id", code="segment_deleted", status=409,
+                                 message="The campaign's segment was deleted: there is no audience to export.")
+    assign_members(campaign=campaign, now=now)
+    audit_record(actor=actor, action="campaign.audience_exported", target=campaign)
+    return audience_csv(segment=campaign.segment, campaign=campaign)

@@ -18,6 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from apikeys.services import api_key_create
+from campaigns.models import WebhookEndpoint
+from campaigns.services import campaign_cancel, campaign_create, play_create
 from customers.imports.models import ImportJob
 from customers.services import customer_upsert
 from customers.models import TraitDefinition
@@ -34,6 +36,7 @@ ADMIN = frozenset({"admin"})
 IMPORTERS = frozenset({"marketer", "admin"})  # data.import
 SEGMENT_EDITORS = frozenset({"marketer", "admin"})  # segments.edit
 EXPORTERS = frozenset({"analyst", "admin"})  # data.export
+CAMPAIGNERS = frozenset({"marketer", "admin"})  # campaigns.edit and campaigns.launch
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,29 @@ TENANT_ROUTES: dict[str, Route] = {
                              kwargs="static_segment", data={"add": "matrix-customer"}),
     "segments_upload": Route(SEGMENT_EDITORS, ok=400, method="post", permission="segments.edit",
                              kwargs="static_segment"),
+    # Campaigns (tests/campaigns/): the unsubscribe link is open (its token is the
+    # credential; a bad one is a 400 page), in-app messages need the write key (none: 401).
+    "campaign_unsubscribe": Route(frozenset(ROLES), ok=400, open=True, kwargs="bad_token"),
+    "tracking_in_app": Route(frozenset(ROLES), ok=401, open=True),
+    # Campaigns API (tests/campaigns/test_api.py): reads campaigns.view, writes
+    # campaigns.edit, transitions campaigns.launch, audience exports data.export.
+    "api_plays": Route(MEMBERS, api=True),
+    "api_play_detail": Route(MEMBERS, api=True, kwargs="play"),
+    "api_play_kpi": Route(MEMBERS, api=True, kwargs="play"),
+    "api_campaigns": Route(MEMBERS, api=True),
+    "api_campaign_detail": Route(MEMBERS, api=True, kwargs="campaign"),
+    "api_campaign_launch": Route(MEMBERS, ok=405, api=True, kwargs="campaign"),  # POST only (API_WRITES)
+    "api_campaign_pause": Route(MEMBERS, ok=405, api=True, kwargs="campaign"),  # POST only
+    "api_campaign_cancel": Route(MEMBERS, ok=405, api=True, kwargs="campaign"),  # POST only
+    "api_campaign_preview": Route(MEMBERS, ok=405, api=True, kwargs="campaign"),  # POST only
+    "api_campaign_results": Route(MEMBERS, api=True, kwargs="campaign"),
+    "api_campaign_sends": Route(MEMBERS, api=True, kwargs="campaign"),
+    "api_campaign_audience": Route(EXPORTERS, api=True, kwargs="campaign"),  # data.export
+    "api_segment_audience": Route(EXPORTERS, api=True, kwargs="segment"),  # data.export
+    "api_webhooks": Route(MEMBERS, api=True),
+    "api_webhook_detail": Route(MEMBERS, api=True, kwargs="webhook"),
+    "api_webhook_test": Route(MEMBERS, ok=405, api=True, kwargs="webhook"),  # POST only
+    "api_webhook_deliveries": Route(MEMBERS, api=True, kwargs="webhook"),
 }
 # Other methods of API routes, where they need more than the GET does (JSON bodies).
 API_WRITES: dict[tuple[str, str], Route] = {
@@ -200,6 +226,23 @@ API_WRITES: dict[tuple[str, str], Route] = {
                                                   kwargs="static_segment"),  # multipart only
     ("api_segment_snapshot", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="segment",
                                             data={"key": "matrix-snapshot"}),
+    # Creations are sent invalid (400 after the permission check); transitions go to a
+    # cancelled campaign (409 for both roles: the first success would change the second's).
+    ("api_plays", "post"): Route(CAMPAIGNERS, ok=400, method="post", api=True, data={"name": ""}),
+    ("api_play_detail", "patch"): Route(CAMPAIGNERS, method="patch", api=True, kwargs="play",
+                                        data={"name": "Matrix play"}),
+    ("api_campaigns", "post"): Route(CAMPAIGNERS, ok=400, method="post", api=True, data={"name": ""}),
+    ("api_campaign_detail", "patch"): Route(CAMPAIGNERS, method="patch", api=True, kwargs="campaign",
+                                            data={"name": "Matrix campaign"}),
+    ("api_campaign_launch", "post"): Route(CAMPAIGNERS, ok=409, method="post", api=True, kwargs="campaign_done"),
+    ("api_campaign_pause", "post"): Route(CAMPAIGNERS, ok=409, method="post", api=True, kwargs="campaign_done"),
+    ("api_campaign_cancel", "post"): Route(CAMPAIGNERS, ok=409, method="post", api=True, kwargs="campaign_done"),
+    ("api_campaign_preview", "post"): Route(MEMBERS, method="post", api=True, kwargs="campaign"),  # a read
+    ("api_webhooks", "post"): Route(CAMPAIGNERS, ok=400, method="post", api=True, data={"url": ""}),
+    ("api_webhook_detail", "patch"): Route(CAMPAIGNERS, method="patch", api=True, kwargs="webhook",
+                                           data={"active": False}),
+    # The endpoint's loopback URL is refused by the SSRF guard: answered, nothing sent.
+    ("api_webhook_test", "post"): Route(CAMPAIGNERS, method="post", api=True, kwargs="webhook"),
 }
 # Routes under these prefixes come from libraries and are covered by their own tests
 # (allauth: login, password reset, MFA — tests/tenants/test_security.py; Django admin).
@@ -289,6 +332,15 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
     segment_create(actor=admin, key="matrix-user", name="Matrix user", now=now, definition={
         "version": 1, "match": "all", "conditions": [{"type": "segment", "segment": "matrix-segment", "op": "in"}]})
     static_segment, _ = segment_create(actor=admin, key="matrix-static", name="Matrix static", kind="static", now=now)
+    play = play_create(actor=admin, name="Matrix play", segment_id=segment.pk, tactic_type="email",
+                       kpi="conversion_rate")
+    campaign_fields = {"name": "Matrix campaign", "segment_id": segment.pk, "channel": "email",
+                       "schedule": {"kind": "once", "at": (now + timedelta(days=1)).isoformat()},
+                       "content": {"subject": "Hi {{ first_name }}", "body": "Hello"}}
+    campaign = campaign_create(actor=admin, **campaign_fields)
+    campaign_done = campaign_cancel(actor=admin, campaign=campaign_create(actor=admin, **campaign_fields), now=now)
+    webhook = WebhookEndpoint.objects.create(segment=segment, segment_label=segment.name, url="http://127.0.0.1:9/hook",
+                                             secret="whsec_bWF0cml4", events=["entered"])
     # Rows only (the pages these routes serve read no file): one waiting for its mapping, one finished.
     import_job = ImportJob.objects.create(kind="customers", original_name="matrix.csv", file="imports/matrix.csv",
                                           size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]])
@@ -306,6 +358,8 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "segment": {"key": segment.key}, "static_segment": {"key": static_segment.key},
         "segment_customer": {"key": segment.key, "customer_id": customer.pk},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
+        "play": {"pk": play.pk}, "campaign": {"pk": campaign.pk}, "campaign_done": {"pk": campaign_done.pk},
+        "webhook": {"pk": webhook.pk},
     }
 
 

@@ -229,6 +229,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Choice sets whose field names (channel, status) other apps use too.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignChannelEnum": "campaigns.models.Campaign.Channel",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "PlayStatusEnum": "campaigns.models.Play.Status",
+        "SendStatusEnum": "campaigns.models.Send.Status",
+        "DeliveryStatusEnum": "campaigns.models.WebhookDelivery.Status",
+        "ChangeEnum": "segments.models.MembershipChange.Change",  # webhooks' events: the same set
+    },
 }
 
 # --------------------------------------------------------------------------- Celery
