@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "generator": "bench.generator",
     "ingest": "bench.ingest",
     "csv_import": "bench.csv_import",
+    "segments": "bench.segments",
 }
 
 

@@ -12,6 +12,10 @@ same indexes and constraints: COPY alone, with nothing to generate.
 
 ratio = generate() seconds / raw COPY seconds (same rows). Peak memory is the process's
 maximum resident set size (getrusage) after generate(), before the baseline.
+
+With `--keep-dataset` the tenant is kept afterwards (the baseline leaves the same rows in
+the same tables) as the data set `benchdata-<customers>-<events>` that bench/segments.py
+reuses; an earlier data set of the same size is replaced.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--events", type=int, default=None,
         help=f"events to generate (default {DEFAULT_EVENTS:_}, --quick {QUICK_EVENTS:_}; up to 20_000_000)",
+    )
+    group.add_argument(
+        "--keep-dataset", action="store_true",
+        help="keep the generated tenant as the data set benchdata-<customers>-<events> (bench/segments.py reuses it)",
     )
 
 
@@ -127,7 +135,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     from django_tenants.utils import schema_context
     from tqdm import tqdm
 
-    from bench.support import admin_email_for, drop_tenants, new_run_id
+    from bench.support import admin_email_for, dataset_slug, drop_tenants, new_run_id
     from customers.generator import generate
     from tenants.services import tenant_create
 
@@ -135,7 +143,12 @@ def run(args: argparse.Namespace) -> list[Result]:
     events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
     if customers < 1 or events < 1:
         raise SystemExit("bench: --customers and --events must be at least 1")
-    slug = f"bench-{new_run_id()}-gen"
+    keep = getattr(args, "keep_dataset", False)
+    slug = dataset_slug(customers, events) if keep else f"bench-{new_run_id()}-gen"
+    if keep:
+        connection.set_schema_to_public()
+        drop_tenants([slug])  # regenerating replaces the earlier data set of this size
+    kept = False
     try:
         connection.set_schema_to_public()
         tenant = tenant_create(slug=slug, name=f"Bench generator {slug}", admin_email=admin_email_for(slug))
@@ -164,8 +177,10 @@ def run(args: argparse.Namespace) -> list[Result]:
         with tempfile.TemporaryDirectory(prefix="strata-bench-gen-") as directory:
             rows = _dump(tenant.schema_name, Path(directory))
             raw = _raw_copy(tenant.schema_name, Path(directory), rows)
+        kept = keep
     finally:
-        drop_tenants([slug])
+        if not kept:
+            drop_tenants([slug])
 
     raw_s = sum(raw.values())
     all_rows = sum(rows.values())

@@ -163,3 +163,21 @@ def purge_leftovers() -> int:
     drop_schemas(schemas)
     users, _ = User.objects.filter(email__endswith="@" + EMAIL_DOMAIN, memberships__isnull=True).delete()
     return len(slugs) + len(schemas) + users
+
+
+# ------------------------------------------------------------------------------ kept data sets
+# `python -m bench generator --keep-dataset` leaves its tenant in place as the data set other
+# benchmarks (bench/segments.py) reuse. Its slug does not start with SLUG_PREFIX, so
+# purge_leftovers() leaves it alone; one data set per size, a regeneration replaces it.
+DATASET_SLUG_PREFIX = "benchdata-"
+
+
+def dataset_slug(customers: int, events: int) -> str:
+    return f"{DATASET_SLUG_PREFIX}{customers}-{events}"
+
+
+def find_dataset(customers: int, events: int):
+    """The kept data set tenant of that size, or None (public schema must be active)."""
+    from tenants.models import Tenant
+
+    return Tenant.objects.filter(slug=dataset_slug(customers, events)).first()
