@@ -43,17 +43,24 @@ class Diff:
     size: int
 
 
+# TRICKY: the matched ids go to an indexed temporary table first. As a CTE they had no
+# index, and right after a first evaluation filled segments_membership (before autovacuum
+# analysed it) the planner chose a nested-loop anti join of open rows × matched ids for
+# `closed`: measured 5.8 s at 5.6k members, hours at 180k. With a primary key each probe is
+# an index lookup whatever the statistics say.
+_MATCHED_TABLE = ("CREATE TEMP TABLE IF NOT EXISTS segment_matched (id bigint PRIMARY KEY) "
+                  "ON COMMIT DELETE ROWS")
+
 _DIFF_SQL = """
-WITH matched AS ({matched}),
-closed AS (
+WITH closed AS (
     UPDATE segments_membership o SET exited_at = %(e_now)s
     WHERE o.segment_id = %(e_segment)s AND o.exited_at IS NULL {scope}
-      AND NOT EXISTS (SELECT 1 FROM matched m WHERE m.id = o.customer_id)
+      AND NOT EXISTS (SELECT 1 FROM segment_matched m WHERE m.id = o.customer_id)
     RETURNING o.customer_id
 ),
 opened AS (
     INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, source)
-    SELECT %(e_segment)s, m.id, %(e_now)s, NULL, %(e_version)s, 'rule' FROM matched m
+    SELECT %(e_segment)s, m.id, %(e_now)s, NULL, %(e_version)s, 'rule' FROM segment_matched m
     WHERE NOT EXISTS (SELECT 1 FROM segments_membership o
                       WHERE o.segment_id = %(e_segment)s AND o.customer_id = m.id AND o.exited_at IS NULL)
     ORDER BY m.id
@@ -82,7 +89,12 @@ def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: 
               "e_evaluation": evaluation.pk, "e_only": list(only or [])}
     scope = "AND o.customer_id = ANY(%(e_only)s)" if only is not None else ""
     with connection.cursor() as cursor:
-        cursor.execute(_DIFF_SQL.format(matched=sql.text, scope=scope), params)
+        cursor.execute(_MATCHED_TABLE)
+        # Emptied at commit; a caller's enclosing transaction may have used it already.
+        cursor.execute("DELETE FROM segment_matched")
+        cursor.execute(f"INSERT INTO segment_matched (id) {sql.text}", sql.params)
+        cursor.execute("ANALYZE segment_matched")
+        cursor.execute(_DIFF_SQL.format(scope=scope), params)
         entered, exited = cursor.fetchone()
         cursor.execute("SELECT count(*) FROM segments_membership WHERE segment_id = %s AND exited_at IS NULL",
                        [segment.pk])

@@ -47,7 +47,6 @@ class _Builder:
     now: datetime
     refs: dict[str, int]
     params: dict = field(default_factory=dict)
-    uses_metrics: bool = False
     only: str | None = None  # placeholder of the customer ids an incremental evaluation checks
 
     def p(self, value: Any) -> str:
@@ -250,11 +249,18 @@ class _Builder:
                 f"AND {previous} - e1.timestamp <= {self.p(node.within)})")
 
     def metric(self, node: MetricCondition) -> str:
-        self.uses_metrics = True
+        """A semi-join on CustomerMetrics (its rfm_segment index serves `rfm_segment in …`);
+        a customer without a metrics row lacks every metric."""
         column = f"m.{node.metric}"
         present = f"{column} <> ''" if node.metric in ("rfm_segment", "cluster") else f"{column} IS NOT NULL"
         expr = column if node.cmp.type == "string" else f"{column}::numeric"
-        return self.value_test(present, expr, node.cmp)
+        if node.cmp.op in PRESENCE:
+            test = present
+        else:
+            test = f"{present} AND {self.compare(expr, node.cmp)}"
+        rows = (f"SELECT m.customer_id FROM customers_customermetrics m WHERE {test}"
+                f"{self.restrict('m.customer_id')}")
+        return f"NOT (c.id IN ({rows}))" if node.cmp.op == "is_not_set" else f"c.id IN ({rows})"
 
     def survey(self, node: SurveyCondition) -> str:
         where = (f"FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id "
@@ -328,9 +334,8 @@ def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = N
     if only is not None:
         builder.only = builder.p(list(only))
     where = builder.node(group)
-    join = " LEFT JOIN customers_customermetrics m ON m.customer_id = c.id" if builder.uses_metrics else ""
     scope = f"c.id = ANY({builder.only}) AND " if builder.only else ""
-    return Sql(f"SELECT c.id FROM customers_customer c{join} WHERE {scope}{where}", builder.params)
+    return Sql(f"SELECT c.id FROM customers_customer c WHERE {scope}{where}", builder.params)
 
 
 
