@@ -379,6 +379,52 @@ def _compare(now: datetime, repeat: int, only: set[str], explain: bool) -> tuple
     return results, compiled_times
 
 
+def _preview(now: datetime, repeat: int, only: set[str]) -> list[Result]:
+    """The builder's live preview (count + sample + impact in one statement) against a bare
+    `SELECT count(*)` of the same compiled statement (target ≤ 1.2)."""
+    from segments.queries import preview
+    from segments.rules.compile import compile_rule
+    from segments.rules.parse import parse
+    from segments.selectors import rule_registry
+
+    registry = rule_registry()
+    results = []
+    for name, (definition, _hand_sql, _hand_params) in definitions(now).items():
+        if only and name not in only:
+            continue
+        sql = compile_rule(parse(definition, registry)[0], now=now)
+
+        def counted() -> float:
+            return _timed_count(f"SELECT count(*) FROM ({sql.text}) matched", sql.params)
+
+        def previewed() -> float:
+            started = time.perf_counter()
+            preview(definition=definition, now=now)
+            return time.perf_counter() - started
+
+        load = _load()
+        things, baselines = _side_by_side(previewed, counted, repeat)
+        preview_s, count_s = statistics.median(things), statistics.median(baselines)
+        results.append(Result(
+            name=f"segments.preview_{name}", ratio=preview_s / count_s,
+            measurements={"preview_s": preview_s, "count_s": count_s, "load": load},
+            ratio_means="median queries.preview() s ÷ median SELECT count(*) of the compiled statement s "
+                        "(target ≤ 1.2)",
+        ))
+        print(f"bench segments: preview {name}: {preview_s:.3f}s vs count {count_s:.3f}s", flush=True)
+    return results
+
+
+def _timed_count(text: str, params) -> float:
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(text, params)
+        cursor.fetchone()
+    return time.perf_counter() - started
+
+
 def _evaluation(now: datetime, repeat: int, touched: int, customers: int) -> list[Result]:
     from django.db import connection
     from django.utils import timezone as dj_timezone
@@ -539,6 +585,7 @@ def run(args: argparse.Namespace) -> list[Result]:
         only = {name for name in getattr(args, "only", "").split(",") if name}
         compared, compiled_times = _compare(now, repeat, only, getattr(args, "explain", False))
         results += compared
+        results += _preview(now, repeat, only)
         try:
             results += _evaluation(now, repeat, getattr(args, "touched", 500), customers)
         finally:
