@@ -21,7 +21,7 @@ from campaigns.models import Campaign, Play, WebhookEndpoint
 from config.errors import DomainError, Problem
 from customers.models import Consent, Customer
 from segments.models import MembershipChange, Segment
-from tenants.access import ensure_permitted
+from tenants.access import department_problems, ensure_permitted
 
 EVERY = ("daily", "weekly", "hours")
 CHANNEL_FIELDS = {Campaign.Channel.EMAIL: ("subject", "body"), Campaign.Channel.IN_APP: ("title", "body")}
@@ -46,17 +46,6 @@ def _segment_problems(actor, segment_id: Any, path: str = "segment_id") -> tuple
         # Same answer for "absent" and "not yours to see": ids reveal nothing.
         return None, [Problem(path, "unknown_segment", "No such segment in this workspace.")]
     return segment, []
-
-
-def _department_problems(actor, department_id: Any) -> list[Problem]:
-    from tenants.models import Department
-
-    if department_id is None:
-        return []
-    if (isinstance(department_id, bool) or not isinstance(department_id, int)
-            or not Department.objects.filter(pk=department_id, tenant_id=getattr(actor, "tenant_id", None)).exists()):
-        return [Problem("department_id", "unknown_department", "No such department in this workspace.")]
-    return []
 
 
 def _text(value: Any, path: str, *, required: bool, limit: int) -> list[Problem]:
@@ -137,7 +126,7 @@ def _play_clean(actor, data: dict, *, current: Play | None) -> tuple[dict, list[
         segment, segment_problems = _segment_problems(actor, merged.get("segment_id"))
         problems += segment_problems
     if "department_id" in data:
-        problems += _department_problems(actor, data["department_id"])
+        problems += department_problems(actor, data["department_id"])
     event_kpis = {Play.Kpi.FEATURE_ADOPTION, Play.Kpi.LEAD_TO_OPPORTUNITY, Play.Kpi.CUSTOM}
     if merged.get("kpi") in event_kpis:
         problems += _text(merged.get("kpi_event"), "kpi_event", required=True, limit=200)

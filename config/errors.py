@@ -72,3 +72,15 @@ def api_exception_handler(exc, context):
     if response is not None and isinstance(exc, drf_exceptions.APIException):
         response.data = {"errors": [p.as_dict() for p in _drf_problems(exc.detail)]}
     return response
+
+
+def ensure_body_within(request, limit: int) -> None:
+    """API writes state their own body limit: DRF's parsers read the body as a stream, so
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not bound it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise DomainError.single(path="", code="too_large", status=413,
+                                 message=f"A request may carry at most {limit // 1024:,} KB.")

@@ -17,7 +17,7 @@ from segments.models import Segment, SegmentEvaluation, SegmentSettings, Segment
 from segments.rules.nodes import RuleError
 from segments.rules.parse import parse, references
 from segments.selectors import rule_registry
-from tenants.access import ensure_permitted
+from tenants.access import department_problems, ensure_permitted
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Fixed routes beside /api/v1/segments/<key>/ and /segments/<key>/ (the builder's
@@ -60,18 +60,6 @@ def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refr
     return problems
 
 
-def _department_problems(actor, department_id: Any) -> list[Problem]:
-    """A department named by id must be one of the actor's workspace (ids are global)."""
-    from tenants.models import Department
-
-    if department_id is None:
-        return []
-    if (isinstance(department_id, bool) or not isinstance(department_id, int)
-            or not Department.objects.filter(pk=department_id, tenant_id=getattr(actor, "tenant_id", None)).exists()):
-        return [Problem("department_id", "unknown_department", "No such department in this workspace.")]
-    return []
-
-
 def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> None:
     from segments.tasks import evaluate_segment  # tasks import services' callers; avoid a cycle
     from ops.tasking import send_to_tenant
@@ -93,7 +81,7 @@ def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAM
         problems.append(Problem("kind", "invalid_value", "Create a dynamic or a static segment (snapshots are frozen from one)."))
     if isinstance(key, str) and Segment.objects.filter(key=key).exists():
         problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
-    problems += _department_problems(actor, department_id)
+    problems += department_problems(actor, department_id)
     refs, warnings = [], []
     if kind == Segment.Kind.DYNAMIC:
         try:
@@ -130,7 +118,7 @@ def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = 
     unknown = set(attributes) - {"name", "description", "tags", "refresh_minutes", "department_id", "status", "persona"}
     problems += [Problem(k, "unknown_field", f"“{k}” cannot be changed.") for k in sorted(unknown)]
     if "department_id" in attributes:
-        problems += _department_problems(actor, attributes["department_id"])
+        problems += department_problems(actor, attributes["department_id"])
     if "status" in attributes and attributes["status"] not in Segment.Status.values:
         problems.append(Problem("status", "invalid_value", "Status is active, paused or archived."))
     if "persona" in attributes and not _persona_ok(attributes["persona"]):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from config.errors import DomainError
+from typing import Any
+
+from config.errors import DomainError, Problem
 
 
 class Actor(Protocol):
@@ -27,3 +29,16 @@ def ensure_same_tenant(actor, *objects) -> None:
     for obj in objects:
         if obj is not None and obj.tenant_id != actor.tenant_id:
             raise DomainError.single(path="", code="not_found", message="Not found.", status=404)
+
+
+def department_problems(actor, department_id: Any, *, path: str = "department_id") -> list[Problem]:
+    """A department named by id must be one of the actor's workspace (department ids are
+    global, in the public schema)."""
+    from tenants.models import Department
+
+    if department_id is None:
+        return []
+    if (isinstance(department_id, bool) or not isinstance(department_id, int)
+            or not Department.objects.filter(pk=department_id, tenant_id=getattr(actor, "tenant_id", None)).exists()):
+        return [Problem(path, "unknown_department", "No such department in this workspace.")]
+    return []

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from campaigns import services
 from campaigns.api import serializers as s
 from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
-from config.errors import DomainError, Problem
+from config.errors import DomainError, Problem, ensure_body_within
 from customers.models import Customer
 from segments.models import Segment
 
@@ -29,13 +29,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 def _input(serializer_class, request):
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_BODY_BYTES:
-        raise DomainError.single(path="", code="too_large", status=413,
-                                 message=f"A request may carry at most {MAX_BODY_BYTES // 1024} KB.")
+    ensure_body_within(request, MAX_BODY_BYTES)
     data = serializer_class(data=request.data)
     data.is_valid(raise_exception=True)
     return dict(data.validated_data)

@@ -20,7 +20,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import DomainError, Problem
+from config.errors import DomainError, Problem, ensure_body_within
 from customers.api.serializers import mask_email, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
@@ -52,18 +52,8 @@ def _segment(key: str) -> Segment:
     return segment
 
 
-def _ensure_body_within(request, limit: int = MAX_BODY_BYTES) -> None:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        raise DomainError.single(path="", code="too_large", status=413,
-                                 message=f"A request may carry at most {limit // 1024:,} KB.")
-
-
 def _input(serializer_class, request, **kwargs):
-    _ensure_body_within(request)
+    ensure_body_within(request, MAX_BODY_BYTES)
     data = serializer_class(data=request.data, **kwargs)
     data.is_valid(raise_exception=True)
     return data.validated_data
