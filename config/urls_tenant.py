@@ -66,6 +66,8 @@ urlpatterns = [
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
     path("segments/", include("segments.urls")),  # the segment pages (segments/views.py)
+    path("plays/", include("campaigns.urls_plays")),  # the activation plan (campaigns/views_plays.py)
+    path("campaigns/", include("campaigns.urls")),  # campaign and webhook pages (campaigns/views_*.py)
     *settings_patterns,
     path("customers/imports/", include("customers.imports.urls")),  # CSV import (before customer_patterns)
     *customer_patterns,  # keep after every other customers/… route (see above)
