@@ -543,7 +543,8 @@ def _naive(now: datetime, sample: int, customers: int, compiled_s: float | None)
         if reference.evaluate(group, facts, now=now):
             members.add(customer_id)
     loop_s = time.perf_counter() - started
-    _, compiled_ids = _ids(sql.text + " AND c.id = ANY(%(sample)s)", {**sql.params, "sample": ids})
+    on_sample = compile_rule(group, now=now, only=ids)  # the incremental form: the same rule on those ids
+    _, compiled_ids = _ids(on_sample.text, on_sample.params)
     if members != compiled_ids:
         raise RuntimeError(f"bench segments: the per-customer loop and the compiled SQL disagree on the sample "
                            f"({len(members ^ compiled_ids)} customers)")

@@ -10,7 +10,9 @@ or "none" (eq 0) is `EXISTS` / `NOT EXISTS` instead, and a two-step sequence a s
 with a correlated EXISTS: no aggregate to build, and the planner is free to pick hash
 semi-/anti-joins (measured on 1M customers / 20M events: bench/segments.py). `negate` is
 SQL NOT, exact because every expression is two-valued; a negated group's NOT is pushed
-down to its conditions (De Morgan), so a negated EXISTS can become an anti-join.
+down to its conditions (De Morgan), so a negated EXISTS can become an anti-join. When the
+whole definition is one such semi-join (a metric, a grouped event measure, a survey
+answer, a granted consent), its rows are the statement: customers_customer is not read.
 
 Indexes the shapes rely on (customers migrations): customers_event (name, timestamp,
 customer_id) for event conditions and (customer_id, timestamp) for sequence steps.
@@ -183,35 +185,35 @@ class _Builder:
     def filters(self, alias: str, where) -> str:
         return "".join(f" AND {self.json_value(f'{alias}.properties', f.property, f.cmp)}" for f in where)
 
-    def event(self, node: EventCondition) -> str:
+    def event_rows(self, node: EventCondition) -> tuple[str, str]:
+        """The WHERE of the condition's events and the SQL of its measure over them."""
         m = node.measure
         where = (f"e.name = {self.p(node.event)} AND {self.window('e', node.window)}"
                  f"{self.filters('e', node.where)}{self.restrict('e.customer_id')}")
         if m.kind == "aggregate":
             prop = self.p(m.property)
             where += f" AND jsonb_typeof(e.properties -> {prop}) = 'number'"
-            agg = f"{m.fn}((e.properties -> {prop})::numeric)"
-        else:
-            agg = {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
-                   "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}[m.kind]
-        zero = Decimal(0) if m.kind in ("count", "distinct_days") or m.fn == "sum" else None
-        exists = (f"EXISTS (SELECT 1 FROM customers_event e WHERE e.customer_id = c.id AND {where})"
-                  if m.kind in ("count", "distinct_days") else None)
-        return self.having(f"SELECT e.customer_id FROM customers_event e WHERE {where} GROUP BY e.customer_id",
-                           agg, m.cmp, zero, exists=exists)
+            return where, f"{m.fn}((e.properties -> {prop})::numeric)"
+        return where, {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
+                       "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}[m.kind]
 
-    def having(self, grouped: str, agg: str, cmp: Comparison, zero, *, exists: str | None = None) -> str:
-        """Customers whose aggregate passes; when a customer without rows (value `zero`)
-        passes too, select the complement of those who have rows and fail.
+    def event(self, node: EventCondition) -> str:
+        """A count that only asks "did it" (every count ≥ 1 passes) is an EXISTS test, one
+        that asks "never" (no count ≥ 1 passes) its negation: no GROUP BY to aggregate, and
+        the planner gets a semi-join / anti-join instead of a hashed subplan."""
+        shape = _event_shape(node, self.now)
+        where, agg = self.event_rows(node)
+        if shape in ("exists", "not_exists"):
+            exists = f"EXISTS (SELECT 1 FROM customers_event e WHERE e.customer_id = c.id AND {where})"
+            return exists if shape == "exists" else f"NOT {exists}"
+        grouped = f"SELECT e.customer_id FROM customers_event e WHERE {where} GROUP BY e.customer_id"
+        return self.having(grouped, agg, node.measure.cmp, complement=shape == "not_in")
 
-        `exists` (counts only): the same rows as an EXISTS test. When the comparison holds
-        for every count ≥ 1 ("did it": gte 1, gt 0) the condition is that test, and when it
-        holds for none ("never": eq 0, lt 1) its negation: no GROUP BY to aggregate, and
-        the planner gets a semi-join / anti-join (NOT EXISTS) instead of a hashed subplan."""
-        zero_passes = zero is not None and compare(cmp, zero, self.now)
-        if exists is not None and _same_for_every_positive_count(cmp, self.now, holds=not zero_passes):
-            return f"NOT {exists}" if zero_passes else exists
-        if zero_passes:
+    def having(self, grouped: str, agg: str, cmp: Comparison, *, complement: bool) -> str:
+        """Customers whose aggregate passes; with `complement` (a customer without rows
+        passes too) the complement of those who have rows and fail, so customers without
+        rows match without a per-customer loop."""
+        if complement:
             return f"NOT (c.id IN ({grouped} HAVING NOT ({self.compare(agg, cmp)})))"
         return f"c.id IN ({grouped} HAVING {self.compare(agg, cmp)})"
 
@@ -248,33 +250,38 @@ class _Builder:
                 f"{self.filters('e1', first.where)}{self.restrict('e1.customer_id')} "
                 f"AND {previous} - e1.timestamp <= {self.p(node.within)})")
 
-    def metric(self, node: MetricCondition) -> str:
-        """A semi-join on CustomerMetrics (its rfm_segment index serves `rfm_segment in …`);
-        a customer without a metrics row lacks every metric."""
+    def metric_rows(self, node: MetricCondition) -> str:
         column = f"m.{node.metric}"
         present = f"{column} <> ''" if node.metric in ("rfm_segment", "cluster") else f"{column} IS NOT NULL"
         expr = column if node.cmp.type == "string" else f"{column}::numeric"
-        if node.cmp.op in PRESENCE:
-            test = present
-        else:
-            test = f"{present} AND {self.compare(expr, node.cmp)}"
-        rows = (f"SELECT m.customer_id FROM customers_customermetrics m WHERE {test}"
+        test = present if node.cmp.op in PRESENCE else f"{present} AND {self.compare(expr, node.cmp)}"
+        return (f"SELECT m.customer_id FROM customers_customermetrics m WHERE {test}"
                 f"{self.restrict('m.customer_id')}")
+
+    def metric(self, node: MetricCondition) -> str:
+        """A semi-join on CustomerMetrics (its rfm_segment index serves `rfm_segment in …`);
+        a customer without a metrics row lacks every metric."""
+        rows = self.metric_rows(node)
         return f"NOT (c.id IN ({rows}))" if node.cmp.op == "is_not_set" else f"c.id IN ({rows})"
 
-    def survey(self, node: SurveyCondition) -> str:
+    def survey_where(self, node: SurveyCondition) -> str:
         where = (f"FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id "
                  f"WHERE s.key = {self.p(node.survey)} AND r.score IS NOT NULL AND r.responded_at < {self.p(self.now)}")
         if node.question is not None:
             where += f" AND r.question = {self.p(node.question)}"
-        where += self.restrict("r.customer_id")
+        return where + self.restrict("r.customer_id")
+
+    def survey_latest_rows(self, node: SurveyCondition) -> str:
+        latest = (f"SELECT DISTINCT ON (r.customer_id) r.customer_id, r.score {self.survey_where(node)} "
+                  "ORDER BY r.customer_id, r.responded_at DESC, r.id DESC")
+        return f"SELECT l.customer_id FROM ({latest}) l WHERE {self.compare('l.score', node.cmp)}"
+
+    def survey(self, node: SurveyCondition) -> str:
         if node.measure == "latest":
-            latest = (f"SELECT DISTINCT ON (r.customer_id) r.customer_id, r.score {where} "
-                      "ORDER BY r.customer_id, r.responded_at DESC, r.id DESC")
-            return f"c.id IN (SELECT l.customer_id FROM ({latest}) l WHERE {self.compare('l.score', node.cmp)})"
+            return f"c.id IN ({self.survey_latest_rows(node)})"
         agg = "count(*)" if node.measure == "count" else "avg(r.score)"
-        zero = Decimal(0) if node.measure == "count" else None
-        return self.having(f"SELECT r.customer_id {where} GROUP BY r.customer_id", agg, node.cmp, zero)
+        grouped = f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id"
+        return self.having(grouped, agg, node.cmp, complement=_survey_complemented(node, self.now))
 
     def segment(self, node: SegmentCondition) -> str:
         now = self.p(self.now)
@@ -283,10 +290,29 @@ class _Builder:
                   f"AND (sm.exited_at IS NULL OR sm.exited_at > {now}){self.restrict('sm.customer_id')})")
         return member if node.inside else f"NOT ({member})"
 
+    def consent_rows(self, node: ConsentCondition) -> str:
+        return (f"SELECT cs.customer_id FROM customers_consent cs WHERE cs.channel = {self.p(node.channel)} "
+                f"AND cs.granted{self.restrict('cs.customer_id')}")
+
     def consent(self, node: ConsentCondition) -> str:
-        granted = (f"c.id IN (SELECT cs.customer_id FROM customers_consent cs WHERE cs.channel = "
-                   f"{self.p(node.channel)} AND cs.granted{self.restrict('cs.customer_id')})")
+        granted = f"c.id IN ({self.consent_rows(node)})"
         return granted if node.granted else f"NOT ({granted})"
+
+    def driving_rows(self, node) -> str:
+        """The customer ids of a condition that `_drives` (one row per customer)."""
+        if isinstance(node, MetricCondition):
+            return self.metric_rows(node)
+        if isinstance(node, ConsentCondition):
+            return self.consent_rows(node)  # (customer, channel) is unique
+        if isinstance(node, SurveyCondition):
+            if node.measure == "latest":
+                return self.survey_latest_rows(node)
+            agg = "count(*)" if node.measure == "count" else "avg(r.score)"
+            return (f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id "
+                    f"HAVING {self.compare(agg, node.cmp)}")
+        where, agg = self.event_rows(node)
+        return (f"SELECT e.customer_id FROM customers_event e WHERE {where} GROUP BY e.customer_id "
+                f"HAVING {self.compare(agg, node.measure.cmp)}")
 
     def node(self, node, negated: bool = False) -> str:
         """`negated`: an enclosing group's NOT, pushed down (De Morgan, exact because every
@@ -305,6 +331,51 @@ class _Builder:
 _METHOD = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "sequence",
            MetricCondition: "metric", SurveyCondition: "survey", SegmentCondition: "segment",
            ConsentCondition: "consent"}
+
+
+def _event_shape(node: EventCondition, now: datetime) -> str:
+    """How an event condition compiles: "exists" / "not_exists" (a count that asks only
+    "did it" / "never"), "in" (the customers whose events pass, grouped) or "not_in" (a
+    customer without events passes: the complement of those whose events fail)."""
+    m = node.measure
+    zero = Decimal(0) if m.kind in ("count", "distinct_days") or m.fn == "sum" else None
+    zero_passes = zero is not None and compare(m.cmp, zero, now)
+    if m.kind in ("count", "distinct_days") and _same_for_every_positive_count(m.cmp, now, holds=not zero_passes):
+        return "not_exists" if zero_passes else "exists"
+    return "not_in" if zero_passes else "in"
+
+
+def _survey_complemented(node: SurveyCondition, now: datetime) -> bool:
+    """A count of answers that 0 passes: customers without answers match too."""
+    return node.measure == "count" and compare(node.cmp, Decimal(0), now)
+
+
+def _drives(node, now: datetime) -> bool:
+    """Whether a condition, not negated, is a semi-join whose rows alone are its members,
+    each customer once: a metric (one CustomerMetrics row per customer), a granted consent,
+    a grouped event measure or survey answer that a customer without rows fails. Segment
+    references and sequences are not: their rows may repeat a customer."""
+    if isinstance(node, MetricCondition):
+        return node.cmp.op != "is_not_set"
+    if isinstance(node, ConsentCondition):
+        return node.granted
+    if isinstance(node, SurveyCondition):
+        return not _survey_complemented(node, now)
+    if isinstance(node, EventCondition):
+        return _event_shape(node, now) == "in"
+    return False
+
+
+def _lone_condition(group: Group):
+    """The root's only condition and whether it ends up negated, through groups of one
+    child (`all` or `any` of one is that child); None when the root combines several."""
+    node, negated = group, False
+    while isinstance(node, Group):
+        negated = negated != node.negate
+        if len(node.conditions) != 1:
+            return None
+        node = node.conditions[0]
+    return node, negated != node.negate
 
 
 def _same_for_every_positive_count(cmp: Comparison, now: datetime, *, holds: bool) -> bool:
@@ -327,15 +398,18 @@ def _json_text(value: Any) -> str:
 
 def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None,
                  only: list[int] | None = None) -> Sql:
-    """`SELECT c.id FROM customers_customer c … WHERE <definition>` at `now`. `refs` maps
-    each referenced segment key to its id (resolved by the caller); `only` limits the
-    statement to those customers (incremental evaluation)."""
+    """One statement selecting the column `id`, each matching customer once, at `now`.
+    `refs` maps each referenced segment key to its id (resolved by the caller); `only`
+    limits the statement to those customers (incremental evaluation)."""
     builder = _Builder(now=now, refs=refs or {})
     if only is not None:
         builder.only = builder.p(list(only))
+    lone = _lone_condition(group)
+    if lone is not None and not lone[1] and _drives(lone[0], now):
+        # The members are the semi-join's rows: reading customers_customer only to look
+        # each id up again (1M-row scan + hash join) cost 2–4× the rows alone (metric_rfm in
+        # bench/segments.py). Every customer_id there is a customer: foreign keys.
+        return Sql(f"SELECT d.customer_id AS id FROM ({builder.driving_rows(lone[0])}) d", builder.params)
     where = builder.node(group)
     scope = f"c.id = ANY({builder.only}) AND " if builder.only else ""
     return Sql(f"SELECT c.id FROM customers_customer c WHERE {scope}{where}", builder.params)
-
-
-

@@ -1,6 +1,7 @@
 """The compiler's special shapes stay equal to the reference: counts that only ask "at least
 one" or "none" (EXISTS / NOT EXISTS instead of GROUP BY … HAVING) and two-step sequences
-(a semi-join with a correlated EXISTS), each near its boundaries, negated and nested."""
+(a semi-join with a correlated EXISTS), each near its boundaries, negated and nested; and a
+definition that is one semi-join (its rows alone, customers_customer not read)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from django.db import transaction
 
-from tests.segments.rules.strategies import DURATIONS, EVENTS, where_filter, window, worlds
-from tests.segments.rules.test_equivalence import selected_by_reference, selected_by_sql, store
+from segments.rules.compile import compile_rule
+from segments.rules.parse import parse
+from tests.segments.rules.strategies import (
+    DURATIONS, EVENTS, NOW, consent_condition, event_condition, metric_condition, survey_condition, where_filter,
+    window, worlds,
+)
+from tests.segments.rules.test_equivalence import REGISTRY, selected_by_reference, selected_by_sql, store
 
 
 @st.composite
@@ -62,3 +68,43 @@ def test_existence_counts_and_two_step_sequences_equal_the_reference(in_tenant, 
             some = ids[::2]
             assert selected_by_sql(doc, only=some) == expected & set(some), doc
         transaction.set_rollback(True)
+
+
+@st.composite
+def lone_semi_join(draw) -> dict:
+    """One metric, event, survey or consent condition, maybe negated, maybe inside groups
+    of one child (themselves maybe negated): the root's whole definition."""
+    node = draw(st.one_of(metric_condition(), event_condition(), survey_condition(), consent_condition))
+    if draw(st.booleans()):
+        node = {**node, "negate": True}
+    for _ in range(draw(st.integers(0, 2))):
+        node = {"match": draw(st.sampled_from(["all", "any"])), "negate": draw(st.booleans()), "conditions": [node]}
+    return {"version": 1, "match": draw(st.sampled_from(["all", "any"])), "negate": draw(st.booleans()),
+            "conditions": [node]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(world=worlds(), docs=st.lists(lone_semi_join(), min_size=8, max_size=8))
+def test_a_definition_of_one_semi_join_equals_the_reference(in_tenant, world, docs):
+    """Whether it selects the semi-join's rows alone (positive) or tests customers (negated,
+    or a measure that customers without rows pass), full and incremental."""
+    with transaction.atomic():
+        ids = store(world)
+        for doc in docs:
+            expected = selected_by_reference(doc, ids)
+            assert selected_by_sql(doc) == expected, doc
+            some = ids[::2]
+            assert selected_by_sql(doc, only=some) == expected & set(some), doc
+        transaction.set_rollback(True)
+
+
+def test_a_lone_metric_condition_reads_customer_metrics_alone():
+    """rfm_segment in […] as the whole definition: its CustomerMetrics rows are the members;
+    negated, every customer is tested again."""
+    doc = {"version": 1, "match": "all",
+           "conditions": [{"type": "metric", "metric": "rfm_segment", "op": "in", "value": ["champions"]}]}
+    sql = compile_rule(parse(doc, REGISTRY)[0], now=NOW)
+    assert "customers_customer c" not in sql.text and sql.text.startswith("SELECT d.customer_id AS id FROM")
+    negated = compile_rule(parse({**doc, "negate": True}, REGISTRY)[0], now=NOW)
+    assert negated.text.startswith("SELECT c.id FROM customers_customer c")
