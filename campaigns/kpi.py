@@ -143,3 +143,19 @@ def campaign_results(*, campaign: Campaign, now: datetime) -> dict:
 def _send_counts(campaign: Campaign) -> dict[str, int]:
     return {row["status"]: row["n"] for row in
             Send.objects.filter(campaign=campaign).values("status").annotate(n=Count("id")).order_by("status")}
+
+
+def play_results(*, play: Play, now: datetime) -> dict:
+    """The play's campaigns measured together: each campaign's treatment and holdout arms
+    (as in campaign_results, with its own goal) summed into one comparison. Pooling sums
+    assignments, so a customer in two of the play's campaigns counts in each; campaigns
+    without a goal event measure nothing and are listed without numbers."""
+    campaigns = []
+    totals = {"treatment_n": 0, "treatment_conversions": 0, "holdout_n": 0, "holdout_conversions": 0}
+    for campaign in play.campaigns.order_by("created_at", "id"):
+        result = campaign_results(campaign=campaign, now=now) if campaign.goal_event else None
+        if result:
+            for key in totals:
+                totals[key] += result["overall"][key]
+        campaigns.append({"campaign": campaign, "results": result})
+    return {"overall": lift.lift(**totals).as_dict(), "campaigns": campaigns}

@@ -178,6 +178,11 @@ def play_kpi(*, actor, play: Play, now: datetime) -> dict:
     return kpi.play_kpi_actual(play=play, now=now)
 
 
+def play_results(*, actor, play: Play, now: datetime) -> dict:
+    ensure_permitted(actor, "campaigns.view")
+    return kpi.play_results(play=play, now=now)
+
+
 # ---------------------------------------------------------------------------- schedules
 
 

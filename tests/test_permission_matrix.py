@@ -170,6 +170,14 @@ TENANT_ROUTES: dict[str, Route] = {
     # credential; a bad one is a 400 page), in-app messages need the write key (none: 401).
     "campaign_unsubscribe": Route(frozenset(ROLES), ok=400, open=True, kwargs="bad_token"),
     "tracking_in_app": Route(frozenset(ROLES), ok=401, open=True),
+    # The activation plan (tests/campaigns/test_plays_pages.py): reads campaigns.view, the
+    # editor campaigns.edit.
+    "plays_list": Route(MEMBERS, permission="campaigns.view"),
+    "plays_new": Route(CAMPAIGNERS, permission="campaigns.edit"),
+    "plays_detail": Route(MEMBERS, permission="campaigns.view", kwargs="play"),
+    "plays_edit": Route(CAMPAIGNERS, permission="campaigns.edit", kwargs="play"),
+    "plays_segment": Route(MEMBERS, permission="campaigns.view", kwargs="segment"),
+    "plays_department": Route(MEMBERS, permission="campaigns.view", kwargs="department"),
     # Campaigns API (tests/campaigns/test_api.py): reads campaigns.view, writes
     # campaigns.edit, transitions campaigns.launch, audience exports data.export.
     "api_plays": Route(MEMBERS, api=True),
