@@ -241,9 +241,20 @@ def _detail_context(request, segment: Segment, **extra) -> dict:
         "dependents": sorted(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
                              .values_list("key", flat=True)),
         **_members_context(request, segment),
+        **_activation_context(membership, segment),
         **extra,
     }
     return context
+
+
+def _activation_context(membership, segment: Segment) -> dict:
+    """The plays acting on the segment (for members who may read the activation plan)."""
+    if not membership.has("campaigns.view"):
+        return {"activation": None}
+    plays = list(segment.plays.exclude(status="archived").order_by("-created_at")[:5])
+    live = segment.plays.filter(status__in=("planned", "active")).exists()
+    return {"activation": plays, "activation_live": live,
+            "can_plan": membership.has("campaigns.edit")}
 
 
 def _members_context(request, segment: Segment) -> dict:

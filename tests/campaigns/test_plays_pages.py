@@ -259,3 +259,20 @@ def test_another_workspace_sees_none_of_it(tenant, other_tenant, plan):
     own = client_as(tenant, "admin")
     own.defaults["HTTP_HOST"] = host_of(other_tenant)
     assert own.get("/plays/").status_code in (302, 404)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def test_the_main_nav_links_the_plan_and_marks_it_current(tenant, plan):
+    page = client_as(tenant, "viewer").get("/plays/").content.decode()
+    nav = re.search(r'<ul [^>]*data-testid="main-nav".*?</ul>', page, re.S).group(0)
+    assert re.search(r'href="/plays/"[^>]*aria-current="page"[^>]*>Plays</a>', nav)
+
+
+def test_the_segment_page_shows_its_plays_and_flags_a_segment_nobody_acts_on(tenant, plan):
+    client = client_as(tenant, "marketer")
+    trialists = _text(client.get("/segments/trialists/")).split('data-testid="activation"')[1].split("</section>")[0]
+    assert "Adopt exports" in trialists and "No live play" not in trialists
+    idle = _text(client.get("/segments/idle/")).split('data-testid="activation"')[1].split("</section>")[0]
+    assert "No live play acts on this segment." in idle and "/plays/new/?segment=idle" in idle
