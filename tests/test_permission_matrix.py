@@ -178,6 +178,31 @@ TENANT_ROUTES: dict[str, Route] = {
     "plays_edit": Route(CAMPAIGNERS, permission="campaigns.edit", kwargs="play"),
     "plays_segment": Route(MEMBERS, permission="campaigns.view", kwargs="segment"),
     "plays_department": Route(MEMBERS, permission="campaigns.view", kwargs="department"),
+    # Campaign pages (tests/campaigns/test_pages.py, test_pages_webhooks.py): reads
+    # campaigns.view, the editor and webhook writes campaigns.edit, transitions
+    # campaigns.launch. Writes both editors send identically meet a refusal after the
+    # permission check: transitions of a cancelled campaign (409), an empty webhook URL
+    # (400); switching a webhook off is idempotent (302 for both).
+    "campaigns_list": Route(MEMBERS, permission="campaigns.view"),
+    "campaigns_new": Route(CAMPAIGNERS, permission="campaigns.edit"),
+    "campaigns_edit": Route(CAMPAIGNERS, permission="campaigns.edit", kwargs="campaign"),
+    "campaigns_detail": Route(MEMBERS, permission="campaigns.view", kwargs="campaign"),
+    "campaigns_results": Route(MEMBERS, permission="campaigns.view", kwargs="campaign"),
+    "campaigns_preview": Route(MEMBERS, method="post", permission="campaigns.view",
+                               data={"channel": "email", "email_subject": "Hi {{ first_name }}", "email_body": "Hello"}),
+    "campaigns_launch": Route(CAMPAIGNERS, ok=409, method="post", permission="campaigns.launch",
+                              kwargs="campaign_done"),
+    "campaigns_pause": Route(CAMPAIGNERS, ok=409, method="post", permission="campaigns.launch",
+                             kwargs="campaign_done"),
+    "campaigns_cancel": Route(CAMPAIGNERS, ok=409, method="post", permission="campaigns.launch",
+                              kwargs="campaign_done"),
+    "campaigns_webhooks": Route(MEMBERS, permission="campaigns.view"),
+    "campaigns_webhook_new": Route(CAMPAIGNERS, ok=400, method="post", permission="campaigns.edit", data={"url": ""}),
+    "campaigns_webhook_detail": Route(MEMBERS, permission="campaigns.view", kwargs="webhook"),
+    "campaigns_webhook_edit": Route(CAMPAIGNERS, ok=302, method="post", permission="campaigns.edit", kwargs="webhook",
+                                    data={"active": "0"}),
+    # The endpoint's loopback URL is refused by the SSRF guard: the answer says so, nothing sent.
+    "campaigns_webhook_test": Route(CAMPAIGNERS, method="post", permission="campaigns.edit", kwargs="webhook"),
     # Campaigns API (tests/campaigns/test_api.py): reads campaigns.view, writes
     # campaigns.edit, transitions campaigns.launch, audience exports data.export.
     "api_plays": Route(MEMBERS, api=True),
