@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest",
     "csv_import": "bench.csv_import",
     "segments": "bench.segments",
+    "freshness": "bench.freshness",
 }
 
 
