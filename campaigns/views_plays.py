@@ -69,11 +69,12 @@ def _trend_chart(line: plan.PlayLine, *, compact: bool) -> str | None:
     if not any(value is not None for _, value in points):
         return None
     series = {"type": "line", "name": line.play.get_kpi_display(), "data": [v for _, v in points],
-              "symbol": "none" if compact else "circle", "connectNulls": True, "smooth": True,
+              "symbol": "none" if compact else "circle", "connectNulls": True,
               "lineStyle": {"width": 1.5 if compact else 2, "color": BRAND}}
     target = _chart_value(line.play, line.kpi["target"])
     if target is not None:
-        series["markLine"] = {"symbol": "none", "silent": True, "label": {"show": not compact, "formatter": "Target"},
+        series["markLine"] = {"symbol": "none", "silent": True,
+                              "label": {"show": not compact, "formatter": "Target", "position": "insideEndTop"},
                               "lineStyle": {"type": "dashed", "color": SLATE}, "data": [{"yAxis": target}]}
     unit = "" if line.play.kpi == Play.Kpi.CAC else "%"
     option = {
@@ -227,18 +228,19 @@ def plays_department(request, pk: int):
     rows = [_row(line, trend=True) for line in
             plan.play_lines(plan.plays_query(department_id=department.pk), now=now, trend=True)]
     verdicts = [row["line"].verdict for row in rows]
+    progress, bars = _progress_chart(rows)
     return render(request, "plays/department.html", {
         "department": department, "rows": rows, "on_target": verdicts.count("on_target"),
         "off_target": verdicts.count("off_target"), "unmeasured": len(rows) - verdicts.count("on_target")
-        - verdicts.count("off_target"), "progress_chart": _progress_chart(rows),
+        - verdicts.count("off_target"), "progress_chart": progress, "progress_height": 72 + 36 * bars,
         "can_edit": request.membership.has("campaigns.edit"), "weeks": plan.TREND_WEEKS,
     })
 
 
-def _progress_chart(rows: list[dict]) -> str | None:
+def _progress_chart(rows: list[dict]) -> tuple[str | None, int]:
     """Each measured play's actual as a share of its target (100% = target met; for churn
     and CAC, where lower is better, target ÷ actual), capped at 200% so one outlier does
-    not flatten the rest."""
+    not flatten the rest. Returns the chart and its number of bars (the page sizes it)."""
     bars = []
     for row in rows:
         line = row["line"]
@@ -249,14 +251,15 @@ def _progress_chart(rows: list[dict]) -> str | None:
         share = (target / value if value else 2.0) if lower_better else value / target
         bars.append((line.play.name, round(min(share, 2.0) * 100, 1), GREEN if line.kpi["met"] else RED))
     if not bars:
-        return None
+        return None, 0
     return _chart({
-        "animation": False, "grid": {"left": 8, "right": 40, "top": 8, "bottom": 24, "containLabel": True},
+        "animation": False, "grid": {"left": 8, "right": 40, "top": 24, "bottom": 8, "containLabel": True},
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "xAxis": {"type": "value", "max": 200, "axisLabel": {"formatter": "{value}%"}},
         "yAxis": {"type": "category", "data": [name for name, _, _ in bars], "inverse": True},
         "series": [{"type": "bar", "name": "Of target", "barMaxWidth": 18,
                     "data": [{"value": share, "itemStyle": {"color": color}} for _, share, color in bars],
                     "markLine": {"symbol": "none", "silent": True, "data": [{"xAxis": 100}],
-                                 "lineStyle": {"type": "dashed", "color": SLATE}, "label": {"formatter": "Target"}}}],
-    })
+                                 "lineStyle": {"type": "dashed", "color": SLATE},
+                                 "label": {"formatter": "Target", "position": "start"}}}],  # the top: y is inverted
+    }), len(bars)

@@ -53,6 +53,7 @@ def demo_seed(*, password: str, now: datetime, customers: int = 500, events: int
                 generate(customers=customers, events=events, now=now, seed=7)
                 added = (customers, events)
         _demo_metrics_and_segments(tenant, now)
+        _demo_plays(tenant, now)
     return DemoResult(tenant=tenant, created=created, customers_added=added[0], events_added=added[1])
 
 
@@ -95,3 +96,42 @@ def _demo_metrics_and_segments(tenant: Tenant, now: datetime) -> None:
                                          references=refs, tags=["demo"])
         SegmentVersion.objects.create(segment=segment, version=1, definition=definition, note="Demo segment")
         engine.evaluate(segment_id=segment.pk, now=now, trigger="manual", clock=lambda: now)
+
+
+# The activation plan over the demo segments: one play per department that acts, each KPI
+# kind a different way; "NPS promoters" is left without a play so the plan flags it.
+# (segment key, department, name, tactic type, tactic, KPI, KPI event, target, spend)
+DEMO_PLAYS = [
+    ("power-builders", "Sales", "Upsell power builders to Team", "sales_outreach",
+     "An account executive reaches out within a week with a Team trial.", "lead_to_opportunity",
+     "subscription_upgraded", "0.15", None),
+    ("at-risk-payers", "Customer Success", "Save at-risk payers", "success_call",
+     "A success call and a tailored plan review before renewal.", "churn_rate", "", "0.20", None),
+    ("reachable-promoters", "Marketing", "Promoters adopt feature X", "email",
+     "A three-step email series showing feature X to people who already love the product.", "feature_adoption",
+     "feature_x_used", "0.50", None),
+    ("enterprise-prospects", "Sales", "Enterprise look-alike ads", "ad_audience",
+     "Hashed-email audience uploaded to ad platforms; landing page with an enterprise demo.", "cac", "",
+     "250", "5000"),
+]
+
+
+def _demo_plays(tenant: Tenant, now: datetime) -> None:
+    """Skipped when the workspace already has plays (a rerun changes nothing)."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from campaigns.models import Play
+    from segments.models import Segment
+
+    if Play.objects.exists():
+        return
+    departments = dict(Department.objects.filter(tenant=tenant).values_list("name", "pk"))
+    segments = {s.key: s for s in Segment.objects.filter(key__in=[p[0] for p in DEMO_PLAYS])}
+    for key, department, name, tactic_type, tactic, kpi, event, target, spend in DEMO_PLAYS:
+        segment = segments[key]
+        Play.objects.create(name=name, segment=segment, segment_label=segment.name,
+                            department_id=departments.get(department), tactic=tactic, tactic_type=tactic_type,
+                            kpi=kpi, kpi_event=event, target=Decimal(target),
+                            spend=Decimal(spend) if spend else None, status=Play.Status.ACTIVE,
+                            starts_on=(now - timedelta(days=60)).date())

@@ -46,12 +46,18 @@ def test_seed_demo_is_idempotent_and_resets_passwords(db, settings):
         assert Event.objects.count() == 400
         # The demo has metrics and evaluated segments, once.
         from customers.models import MetricsSummary
+        from campaigns.models import Play
         from segments.models import Segment
 
         assert MetricsSummary.objects.count() == 1
         segments = Segment.objects.all()
         assert segments.count() == 5 and all(s.last_evaluated_at for s in segments)
         assert Segment.objects.get(key="reachable-promoters").references == ["nps-promoters"]
+        # …and an activation plan over them, once, that leaves one segment to flag.
+        from campaigns.plan import segments_without_play
+
+        assert Play.objects.count() == 4
+        assert [s.key for s in segments_without_play()] == ["nps-promoters"]
 
 
 def test_dev_up_prepares_and_prints_the_logins(db, settings):
