@@ -39,6 +39,7 @@ SHARED_APPS = [
     "django_filters",
     "django_htmx",
     "django_structlog",
+    "corsheaders",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -68,6 +69,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
+    # Before the shortcut: browsers call /v1/ from customers' sites (CORS_URLS_REGEX below).
+    "corsheaders.middleware.CorsMiddleware",
     # /v1/ tracking (write-key auth, JSON) answers here and skips the rest; see the module.
     "customers.middleware.TrackingShortcutMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -239,6 +242,20 @@ SPECTACULAR_SETTINGS = {
         "ChangeEnum": "segments.models.MembershipChange.Change",  # webhooks' events: the same set
     },
 }
+
+# --------------------------------------------------------------------------- CORS
+# The tracking and in-app endpoints (/v1/) are called by SDKs running in customers' web
+# pages on any origin (analytics.js, the in-app messages fetch). They authenticate with the
+# write key (body, Basic or Bearer), never a cookie, so any origin may call them and no
+# credentials are allowed. Everything else (the app, /api/v1/) sends no CORS headers.
+from corsheaders.defaults import default_headers  # noqa: E402
+
+CORS_URLS_REGEX = r"^/v1/"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = (*default_headers, "content-encoding")  # gzip bodies (analytics SDKs)
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # --------------------------------------------------------------------------- Celery
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL) if REDIS_URL else ""
