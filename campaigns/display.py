@@ -55,14 +55,14 @@ def _pp(value: float | None) -> str:
 def verdict(result: dict, *, goal_event: str, holdout_percent: float) -> dict:
     """The headline an analyst reads first: {"tone", "title", "detail"} in plain words."""
     if not goal_event:
-        return {"tone": "slate", "title": "No conversion goal yet",
+        return {"tone": "slate", "title": "No conversion goal yet", "short": "No goal",
                 "detail": "Choose the event that counts as a conversion (for example “upgraded”) in the editor; "
                           "results are measured from then on, for everyone already assigned too."}
     if not result["treatment_n"]:
-        return {"tone": "slate", "title": "No results yet",
+        return {"tone": "slate", "title": "No results yet", "short": "No results yet",
                 "detail": "Nobody has been assigned to the campaign yet: results appear after its first send."}
     if not holdout_percent or not result["holdout_n"]:
-        return {"tone": "amber", "title": "No holdout — lift cannot be measured",
+        return {"tone": "amber", "title": "No holdout — lift cannot be measured", "short": "No holdout",
                 "detail": "Every member receives the message, so there is nobody to compare with. Set a holdout "
                           "(10% is usual) on the next campaign."}
     low, high, p = result["ci_low"], result["ci_high"], result["p_value"]
@@ -70,11 +70,12 @@ def verdict(result: dict, *, goal_event: str, holdout_percent: float) -> dict:
     if result["significant"]:
         direction = "raised" if result["absolute_lift"] > 0 else "lowered"
         return {"tone": "green" if direction == "raised" else "red",
+                "short": "Significant rise" if direction == "raised" else "Significant drop",
                 "title": f"Significant: the campaign {direction} conversion by {_pp(abs(result['absolute_lift']))[1:]}",
                 "detail": f"Unlikely to be chance ({interval})."
                           + ("" if result["reliable"] else " Some groups have fewer than 5 conversions or "
                                                           "non-conversions, so the interval is approximate.")}
-    return {"tone": "amber", "title": "Not yet significant — need more data",
+    return {"tone": "amber", "title": "Not yet significant — need more data", "short": "Not yet significant",
             "detail": f"The difference ({_pp(result['absolute_lift'])}) could still be chance ({interval}). "
                       "Wait for more conversions or a larger audience before deciding."}
 
@@ -135,7 +136,7 @@ def lift_chart(rows: list[dict]) -> str | None:
             {"type": "boxplot", "name": "95% interval", "data": bars, "boxWidth": [8, 24], "tooltip": {"show": False},
              "itemStyle": {"color": "#ffffff", "borderColor": LIFT, "borderWidth": 2},
              "markLine": {"silent": True, "symbol": "none", "data": [{"yAxis": 0}],
-                          "lineStyle": {"color": "#64748b", "type": "dashed"}, "label": {"formatter": "no effect"}}},
+                          "lineStyle": {"color": "#64748b", "type": "dashed"}, "label": {"formatter": "no effect", "position": "insideStartTop"}}},
             {"type": "scatter", "name": "Lift (pp)", "data": points, "symbolSize": 10, "itemStyle": {"color": LIFT},
              "label": {"show": True, "position": "right", "formatter": "{c} pp"}},
         ],

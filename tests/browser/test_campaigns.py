@@ -7,6 +7,7 @@ Runs in a workspace of its own, dropped afterwards (the audit log is append-only
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ from segments.models import Segment
 from tenants.models import Tenant, User
 from tenants.services import tenant_create
 from tests.browser.test_settings import log_in, workspace_url
+from tests.campaigns.conftest import loopback_server  # noqa: F401  (a fixture)
 from tests.conftest import PASSWORD, make_member
 
 PEOPLE = 40
@@ -145,3 +147,37 @@ def _wait_for_sends(page, campaign, attempts: int = 40) -> bool:
             return True
         page.wait_for_timeout(500)
     return False
+
+
+def test_marketer_adds_a_webhook_destination_sees_its_secret_once_and_sends_a_test(
+        strata_server, page, workspace, screenshot, settings, loopback_server):
+    """The SSRF guard's refusal shows at the URL field; a good URL shows the secret once;
+    "Send test" posts a signed message to the receiver and shows its answer."""
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True  # the live server runs in this process
+    tenant, marketer, _ = workspace
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, marketer)
+    page.goto(f"{base}/campaigns/")
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_test_id("webhooks-empty")).to_be_visible()
+    page.get_by_test_id("new-webhook").click()
+    page.get_by_label("URL").fill("http://169.254.169.254/latest/meta-data")
+    page.get_by_label("Segment", exact=True).select_option(label="Trials")
+    page.get_by_test_id("create-webhook").click()
+    expect(page.locator('[data-testid="field-error"][data-path="url"]')).to_contain_text("unsafe_address")
+    screenshot("campaigns-webhook-refused")
+
+    page.get_by_label("URL").fill(f"{loopback_server.url}/strata")
+    page.get_by_test_id("create-webhook").click()
+    secret = page.get_by_test_id("webhook-secret")
+    expect(secret).to_have_value(re.compile(r"^whsec_"))
+    shown = secret.input_value()
+    screenshot("campaigns-webhook-created")
+    page.get_by_test_id("webhook-continue").click()
+    expect(page.get_by_test_id("webhook-url")).to_contain_text("/strata")
+    assert shown not in page.content()
+    page.get_by_test_id("send-test").click()
+    expect(page.get_by_test_id("webhook-test-result")).to_contain_text("HTTP 200")
+    assert loopback_server.requests[-1]["headers"]["webhook-signature"].startswith("v1,")
+    screenshot("campaigns-webhook-detail")

@@ -419,3 +419,22 @@ def test_ad_audience_campaigns_link_their_export_for_members_who_may_export(alph
                           tenant=alpha).content.decode()
     assert export not in send(session(alpha, "marketer"), "get", f"/campaigns/{campaign.pk}/results/",
                               tenant=alpha).content.decode()
+
+
+def test_an_in_app_campaign_is_written_and_previewed_as_a_card(alpha):
+    """In-app fields become title, body and call to action; a variant overrides the title."""
+    (ada,) = people(1)
+    segment = static_segment("trial", [ada])
+    body = editor_post(segment, channel="in_app", schedule_kind="on_entry", email_subject="", email_body="",
+                       inapp_title="Hi {{ first_name }}", inapp_body="Projects are waiting.", inapp_cta_label="Open",
+                       inapp_cta_url="/projects", variant_0_key="short", variant_0_weight="100",
+                       variant_0_title="Psst, {{ first_name }}")
+    admin = session(alpha)
+    assert send(admin, "post", "/campaigns/new/", body, tenant=alpha).status_code == 302
+    campaign = Campaign.objects.get()
+    assert campaign.content == {"title": "Hi {{ first_name }}", "body": "Projects are waiting.", "cta_label": "Open",
+                                "cta_url": "/projects"}
+    assert campaign.variants == [{"key": "short", "weight": 100, "content": {"title": "Psst, {{ first_name }}"}}]
+    html = send(admin, "post", "/campaigns/-/preview/", {"campaign": campaign.pk, "preview_variant": "short"},
+                tenant=alpha).content.decode()
+    assert 'data-testid="preview-in-app"' in html and "Psst, Person0" in html and "Projects are waiting." in html
