@@ -6,7 +6,7 @@ from campaigns import views as campaign_views
 from customers import views as customer_views
 from customers import views_metrics, views_traits
 from ops.views import healthz, task_run_view
-from segments import views as segment_views
+from segments import views_settings as segment_settings_views
 from tenants import views, views_invitations, views_settings
 from tenants.workspace import workspace_home
 
@@ -31,7 +31,7 @@ settings_patterns = [
     path("settings/metrics/", views_metrics.settings_metrics, name="settings_metrics"),
     path("settings/traits/", views_traits.settings_traits, name="settings_traits"),
     path("settings/traits/<str:key>/", views_traits.settings_trait_edit, name="settings_trait_edit"),
-    path("settings/segments/", segment_views.settings_segments, name="settings_segments"),
+    path("settings/segments/", segment_settings_views.settings_segments, name="settings_segments"),
     path("settings/api-keys/", views_settings.api_keys_view, name="settings_api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", views_settings.api_key_revoke_view, name="settings_api_key_revoke"),
     path("settings/write-key/rotate/", views_settings.write_key_rotate_view, name="settings_write_key_rotate"),

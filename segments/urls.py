@@ -4,17 +4,17 @@ digit). TRICKY: `new/` shadows a segment keyed "new" — its detail is reachable
 
 from django.urls import path
 
-from segments import views, views_overlap
+from segments import views, views_builder, views_overlap
 
 urlpatterns = [
     path("", views.segments_list, name="segments_list"),
     path("-/table/", views.segments_table, name="segments_table"),
-    path("-/preview/", views.segments_preview, name="segments_preview"),
-    path("-/values/", views.segments_values, name="segments_values"),
+    path("-/preview/", views_builder.segments_preview, name="segments_preview"),
+    path("-/values/", views_builder.segments_values, name="segments_values"),
     path("-/overlap/", views_overlap.segments_overlap, name="segments_overlap"),
-    path("new/", views.segments_new, name="segments_new"),
+    path("new/", views_builder.segments_new, name="segments_new"),
     path("<slug:key>/", views.segments_detail, name="segments_detail"),
-    path("<slug:key>/edit/", views.segments_edit, name="segments_edit"),
+    path("<slug:key>/edit/", views_builder.segments_edit, name="segments_edit"),
     path("<slug:key>/members/", views.segments_members, name="segments_members"),
     path("<slug:key>/explain/<int:customer_id>/", views.segments_explain, name="segments_explain"),
     path("<slug:key>/diff/", views.segments_diff, name="segments_diff"),

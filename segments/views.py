@@ -1,6 +1,7 @@
-"""The segment pages (HTML + htmx partials): the directory, the builder (create / edit,
-with a live preview), a segment's detail (trends, members, "why is this customer here?",
-versions and their diffs, the evaluation log, static members, snapshot, delete).
+"""The segment pages (HTML + htmx partials): the directory and a segment's detail (trends,
+members, "why is this customer here?", versions and their diffs, the evaluation log,
+static members, snapshot, delete). The builder is segments/views_builder.py, Settings →
+Segments segments/views_settings.py, overlap segments/views_overlap.py.
 
 Thin views (house rule 3): parse the query or form, call one service or selector with
 `request.membership` as the actor, render. Personal data of members is masked here for
@@ -9,32 +10,27 @@ members without `customers.view_pii`, as on the customer pages.
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from config.errors import DomainError, Problem
+from config.errors import DomainError
 from customers.api.serializers import mask_email, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
 from segments import browse, queries
 from segments.facts import customer_facts
-from segments.forms import PERSONA_FIELDS, DirectoryForm, SegmentForm
+from segments.forms import PERSONA_FIELDS, DirectoryForm
 from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot, SegmentVersion
 from segments.rules.explain import explain
-from segments.services import (
-    segment_create, segment_delete, segment_evaluate_request, segment_update, snapshot_create, static_members_change,
-)
+from segments.services import segment_delete, segment_evaluate_request, snapshot_create, static_members_change
+from segments.views_common import hidden_fields, refuse_forbidden, segment_or_404, who
 from tenants.authz import requires
 
 MEMBERS_PAGE = 25
@@ -44,32 +40,9 @@ FRESHNESS_BADGES = {"fresh": "badge-green", "stale": "badge-amber", "failed": "b
                     "manual": "badge-slate", "frozen": "badge-slate"}
 FRESHNESS_LABELS = {"fresh": "Fresh", "stale": "Stale", "failed": "Failed", "pending": "Not evaluated yet",
                     "manual": "Hand-picked", "frozen": "Frozen"}
-EMPTY_DEFINITION = {"version": 1, "match": "all", "conditions": []}
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _segment_or_404(key: str) -> Segment:
-    segment = browse.with_freshness(Segment.objects.filter(key=key), now=timezone.now()).first()
-    if segment is None:
-        raise Http404("No segment has this key.")
-    return segment
-
-
-def _refuse_forbidden(error: DomainError) -> None:
-    if error.status == 403:
-        raise PermissionDenied(error.problems[0].message if error.problems else "")
-
-
-def _hidden(request) -> frozenset[str]:
-    return frozenset() if request.membership.has("customers.view_pii") else pii_trait_keys()
-
-
-def _who(customer: Customer, hidden: frozenset[str]) -> dict:
-    email = mask_email(customer.email) if "email" in hidden else customer.email
-    name = mask_name(customer.name) if "name" in hidden else customer.name
-    return {"customer": customer, "email": email, "name": name, "title": name or email or customer.external_id}
 
 
 def _chart(option: dict) -> str:
@@ -263,11 +236,11 @@ def _members_context(request, segment: Segment) -> dict:
         page = max(1, min(int(request.GET.get("page", "1")), 400))
     except ValueError:
         page = 1
-    hidden = _hidden(request)
+    hidden = hidden_fields(request)
     rows = browse.member_page(segment=segment, search=search, can_see_pii=not hidden,
                               offset=(page - 1) * MEMBERS_PAGE, limit=MEMBERS_PAGE)
     more = len(rows) > MEMBERS_PAGE
-    return {"members": [{**_who(r.customer, hidden), "stay": r} for r in rows[:MEMBERS_PAGE]],
+    return {"members": [{**who(r.customer, hidden), "stay": r} for r in rows[:MEMBERS_PAGE]],
             "members_search": search, "members_page": page, "members_more": more,
             "members_pii_search": not hidden}
 
@@ -275,7 +248,7 @@ def _members_context(request, segment: Segment) -> dict:
 @requires("segments.view")
 @require_GET
 def segments_detail(request, key: str):
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     why = request.GET.get("why", "")  # from a customer profile: open "why?" for that customer
     extra = {"why_url": reverse("segments_explain", args=[segment.key, int(why)])} if why.isdigit() else {}
     return render(request, "segments/detail.html", _detail_context(request, segment, **extra))
@@ -285,7 +258,7 @@ def segments_detail(request, key: str):
 @require_GET
 def segments_members(request, key: str):
     """The members table alone (search, pages), for htmx."""
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     return render(request, "segments/_members.html", {"segment": segment, **_members_context(request, segment),
                                                       "can_edit": request.membership.has("segments.edit")})
 
@@ -309,12 +282,12 @@ def _masked_tree(node: dict, hidden: frozenset[str]) -> dict:
 @require_GET
 def segments_explain(request, key: str, customer_id: int):
     """"Why is this customer here?": the rule's tree for one customer, each node green or red."""
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         raise Http404("No such customer.")
     now = timezone.now()
-    hidden = _hidden(request)
+    hidden = hidden_fields(request)
     stay = Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).first()
     last = Membership.objects.filter(segment=segment, customer=customer).order_by("-entered_at").first()
     tree, error = None, None
@@ -328,7 +301,7 @@ def segments_explain(request, key: str, customer_id: int):
                                    segment_keys_at={customer.pk: queries.memberships_of(customer_id=customer.pk, now=now)})
             tree = _masked_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys()), hidden)
     return render(request, "segments/_explain.html", {
-        "segment": segment, **_who(customer, hidden), "stay": stay, "last": last, "tree": tree, "error": error,
+        "segment": segment, **who(customer, hidden), "stay": stay, "last": last, "tree": tree, "error": error,
         "now": now})
 
 
@@ -336,7 +309,7 @@ def segments_explain(request, key: str, customer_id: int):
 @require_GET
 def segments_diff(request, key: str):
     """What changed between two saved versions (?from=&to=), as green/red lines."""
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     try:
         numbers = int(request.GET.get("from", "")), int(request.GET.get("to", ""))
     except ValueError:
@@ -363,11 +336,11 @@ def segments_diff(request, key: str):
 @requires("segments.edit")
 @require_POST
 def segments_evaluate(request, key: str):
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     try:
         segment_evaluate_request(actor=request.membership, segment=segment, now=timezone.now())
     except DomainError as error:
-        _refuse_forbidden(error)
+        refuse_forbidden(error)
         messages.error(request, error.problems[0].message)
         return redirect("segments_detail", key=segment.key)
     messages.success(request, "Evaluation queued. The log below shows it when it has run.")
@@ -377,14 +350,14 @@ def segments_evaluate(request, key: str):
 @requires("segments.edit")
 @require_POST
 def segments_snapshot(request, key: str):
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     now = timezone.now()
     new_key = request.POST.get("key", "").strip() or f"{segment.key}-{now:%Y%m%d-%H%M}"[:64]
     name = request.POST.get("name", "").strip() or f"{segment.name} ({now:%Y-%m-%d %H:%M} UTC)"
     try:
         snapshot = snapshot_create(actor=request.membership, source=segment, key=new_key, name=name[:200], now=now)
     except DomainError as error:
-        _refuse_forbidden(error)
+        refuse_forbidden(error)
         context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
         return render(request, "segments/detail.html", context, status=400)
     messages.success(request, f"Frozen {snapshot.size:,} members into “{snapshot.name}”.")
@@ -394,7 +367,7 @@ def segments_snapshot(request, key: str):
 @requires("segments.edit")
 @require_POST
 def segments_delete(request, key: str):
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     if request.POST.get("confirm", "") != segment.key:
         context = _detail_context(request, segment, delete_open=True,
                                   delete_error=f"Type the key “{segment.key}” to confirm.")
@@ -402,7 +375,7 @@ def segments_delete(request, key: str):
     try:
         segment_delete(actor=request.membership, segment=segment)
     except DomainError as error:
-        _refuse_forbidden(error)
+        refuse_forbidden(error)
         context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
         return render(request, "segments/detail.html", context, status=error.status)
     messages.success(request, f"Segment “{segment.name}” was deleted with its history.")
@@ -417,7 +390,7 @@ def _ids(raw: str) -> list[str]:
 @require_POST
 def segments_static(request, key: str):
     """Add or remove hand-picked members of a static segment by external id."""
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     add, remove = _ids(request.POST.get("add", "")), _ids(request.POST.get("remove", ""))
     problems = []
     if not add and not remove:
@@ -431,7 +404,7 @@ def segments_static(request, key: str):
                                                    add=found_add.customer_ids, remove=found_remove.customer_ids,
                                                    now=timezone.now())
         except DomainError as error:
-            _refuse_forbidden(error)
+            refuse_forbidden(error)
             problems += [p.message for p in error.problems]
         else:
             messages.success(request, f"{added:,} added, {removed:,} removed.")
@@ -449,202 +422,17 @@ def segments_upload(request, key: str):
     to a static segment; rows naming nobody come back as a report."""
     from segments.api.views import read_upload
 
-    segment = _segment_or_404(key)
+    segment = segment_or_404(key)
     try:
         rows = read_upload(request.FILES.get("file"))
         ids, unmatched = queries.resolve_upload(rows, by_email=request.membership.has("customers.view_pii"))
         added, _ = static_members_change(actor=request.membership, segment=segment, add=ids, remove=[],
                                          now=timezone.now(), source=Membership.Source.IMPORT)
     except DomainError as error:
-        _refuse_forbidden(error)
+        refuse_forbidden(error)
         context = _detail_context(request, segment, upload_errors=[p.message for p in error.problems])
         return render(request, "segments/detail.html", context, status=400 if error.status < 500 else error.status)
-    context = _detail_context(request, _segment_or_404(key), upload_report={
+    context = _detail_context(request, segment_or_404(key), upload_report={
         "rows": len(rows), "matched": len(rows) - len(unmatched), "added": added, "unmatched": unmatched[:100],
         "more": max(0, len(unmatched) - 100)})
     return render(request, "segments/detail.html", context)
-
-
-# ----------------------------------------------------------------------------- builder
-
-
-def _builder_context(request, *, segment: Segment | None, form: SegmentForm, definition, errors: list[Problem]) -> dict:
-    from tenants.models import Department
-
-    initial_persona = {key: (form.data.get(f"persona_{key}") if form.is_bound else (segment.persona.get(key, "")
-                                                                                    if segment else "")) or ""
-                       for key, _ in PERSONA_FIELDS}
-    return {
-        "segment": segment, "form": form, "is_new": segment is None,
-        "catalogue": browse.builder_catalogue(self_key=segment.key if segment else None),
-        "state": {"definition": definition or EMPTY_DEFINITION,
-                  "errors": [p.as_dict() for p in errors if p.path == "definition" or p.path.startswith("definition.")],
-                  "kind": (form.data.get("kind") if form.is_bound else None) or (segment.kind if segment else "dynamic")},
-        "field_errors": {p.path: p.message for p in errors if not p.path.startswith("definition")},
-        "definition_errors": [p.message for p in errors if p.path == "definition"],
-        "departments": Department.objects.filter(tenant=request.tenant),
-        "persona_fields": [(key, label, initial_persona[key]) for key, label in PERSONA_FIELDS],
-        "preview_url": reverse("segments_preview"), "values_url": reverse("segments_values"),
-    }
-
-
-def _initial(segment: Segment | None) -> dict:
-    if segment is None:
-        return {"kind": Segment.Kind.DYNAMIC, "refresh_minutes": 15}
-    return {"name": segment.name, "key": segment.key, "kind": segment.kind, "description": segment.description,
-            "tags": ", ".join(segment.tags), "department": segment.department_id,
-            "refresh_minutes": int(segment.refresh_interval.total_seconds() // 60)}
-
-
-def _save(request, segment: Segment | None, form: SegmentForm) -> tuple[Segment, list]:
-    data = form.cleaned_data
-    attributes = {"name": data["name"], "description": data["description"] or "", "tags": data["tags"],
-                  "refresh_minutes": data["refresh_minutes"], "department_id": data["department"]}
-    now = timezone.now()
-    persona = form.persona()
-    with transaction.atomic():
-        if segment is None:
-            kind = data["kind"] or Segment.Kind.DYNAMIC
-            segment, warnings = segment_create(
-                actor=request.membership, key=data["key"].strip(), kind=kind,
-                definition=data["definition"] if kind == Segment.Kind.DYNAMIC else None, note=data["note"], now=now,
-                **attributes)
-            if persona:
-                segment, _ = segment_update(actor=request.membership, segment=segment, now=now, persona=persona)
-        else:
-            definition = data["definition"] if segment.kind == Segment.Kind.DYNAMIC else None
-            segment, warnings = segment_update(actor=request.membership, segment=segment, now=now,
-                                               definition=definition, note=data["note"], persona=persona, **attributes)
-    return segment, warnings
-
-
-def _builder(request, segment: Segment | None):
-    if request.method == "POST":
-        form = SegmentForm(request.POST)
-        if form.is_valid():
-            try:
-                saved, warnings = _save(request, segment, form)
-            except DomainError as error:
-                _refuse_forbidden(error)
-                errors = error.problems
-            else:
-                version = f" (version {saved.definition_version})" if saved.kind == Segment.Kind.DYNAMIC else ""
-                note = "" if not warnings else " " + " ".join(w.message for w in warnings)
-                messages.success(request, f"Saved “{saved.name}”{version}. Its members are being evaluated.{note}"
-                                 if saved.kind == Segment.Kind.DYNAMIC else f"Saved “{saved.name}”.{note}")
-                return redirect("segments_detail", key=saved.key)
-        else:
-            errors = [Problem("definition" if name == "definition" else name, "invalid", " ".join(messages_))
-                      for name, messages_ in form.errors.items()]
-        try:
-            definition = json.loads(request.POST.get("definition") or "null")
-        except json.JSONDecodeError:
-            definition = None
-        if not isinstance(definition, dict):
-            definition = (segment.definition if segment else None) or EMPTY_DEFINITION
-        context = _builder_context(request, segment=segment, form=form, definition=definition, errors=errors)
-        return render(request, "segments/builder.html", context, status=400)
-    form = SegmentForm(initial=_initial(segment))
-    definition = segment.definition if segment else None
-    if segment is None and request.GET.get("kind") == Segment.Kind.STATIC:
-        form = SegmentForm(initial={**_initial(None), "kind": Segment.Kind.STATIC})
-    return render(request, "segments/builder.html",
-                  _builder_context(request, segment=segment, form=form, definition=definition, errors=[]))
-
-
-@requires("segments.edit")
-@require_http_methods(["GET", "POST"])
-def segments_new(request):
-    return _builder(request, None)
-
-
-@requires("segments.edit")
-@require_http_methods(["GET", "POST"])
-def segments_edit(request, key: str):
-    return _builder(request, _segment_or_404(key))
-
-
-def _preview_errors(request, problems: list[Problem]):
-    errors = [p.as_dict() for p in problems]
-    return render(request, "segments/_preview.html", {"errors": errors, "errors_json": json.dumps(errors)}, status=400)
-
-
-@requires("segments.edit")
-@require_POST
-def segments_preview(request):
-    """The builder's live panel: count and sample of a draft definition, the impact against
-    the saved version when editing, hygiene warnings, and the parse errors by path (in
-    `data-errors` for the builder to place at their nodes). Writes nothing."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        return _preview_errors(request, [Problem("definition", "invalid_json", "The definition is not valid JSON.")])
-    segment = Segment.objects.filter(key=body.get("segment") or "").first() if body.get("segment") else None
-    definition = body.get("definition")
-    now = timezone.now()
-    try:
-        result = queries.preview(definition=definition, now=now, segment=segment)
-    except DomainError as error:
-        return _preview_errors(request, error.problems)
-    hidden = _hidden(request)
-    sample = [_who(c, hidden) for c in queries.customers_in_order(result.sample_ids)[:8]]
-    draft = copy.copy(segment) if segment else Segment(pk=0, key="", kind=Segment.Kind.DYNAMIC, created_at=now)
-    draft.definition = definition
-    hygiene = [w for w in queries.hygiene(segment=draft, now=now) if w.code != "stale"]
-    return render(request, "segments/_preview.html", {
-        "preview": result, "sample": sample, "segment": segment, "hygiene": hygiene, "errors": [], "errors_json": "[]",
-        "warnings": [w.as_dict() for w in result.warnings],
-        "delta": result.count - result.current_size if segment else None})
-
-
-@requires("segments.edit")
-@require_GET
-def segments_values(request):
-    """Known values of a trait for the builder's typeahead: {"values": [...]}."""
-    field = request.GET.get("field", "")[:80]
-    prefix = request.GET.get("q", "")[:100]
-    return JsonResponse({"field": field, "values": browse.trait_values(field=field, prefix=prefix,
-                                                                       hidden=_hidden(request))})
-
-
-# ----------------------------------------------------------------------------- settings
-# TRICKY: Settings → Segments (config/urls_tenant.py, tenants/context_processors.py,
-# templates/settings/segments.html) was written by the API engineer into this module; it
-# was overwritten by accident while the segment pages were added and is rebuilt here to
-# match that template.
-
-
-class SegmentSettingsForm(forms.Form):
-    min_size = forms.IntegerField(label="Minimum size", min_value=0, max_value=10_000_000)
-
-    def add_problems(self, error: DomainError) -> None:
-        for problem in error.problems:
-            self.add_error("min_size" if problem.path == "min_size" else None, problem.message)
-
-
-@requires("settings.modify")
-@require_http_methods(["GET", "POST"])
-def settings_segments(request):
-    from segments.services import segment_settings_update
-
-    current = queries.segment_settings()
-    form = SegmentSettingsForm(request.POST or None, initial={"min_size": current.min_size})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                segment_settings_update(actor=request.membership, min_size=form.cleaned_data["min_size"])
-            except DomainError as error:
-                _refuse_forbidden(error)
-                form.add_problems(error)
-                status = error.status
-            else:
-                messages.success(request, "Segment settings saved.")
-                return redirect("settings_segments")
-        else:
-            status = 400
-    return render(request, "settings/segments.html", {
-        "section": "segments", "form": form, "stale": list(queries.stale_segments(now=timezone.now())[:200])},
-        status=status)

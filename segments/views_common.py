@@ -1,0 +1,38 @@
+"""What the segment pages share: the segment named in the URL (with its freshness), the
+personal traits a member may not see and a customer as shown to them, and how a service's
+403 becomes Django's."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone
+
+from config.errors import DomainError
+from customers.api.serializers import mask_email, mask_name
+from customers.models import Customer
+from customers.selectors import pii_trait_keys
+from segments import browse
+from segments.models import Segment
+
+
+def segment_or_404(key: str) -> Segment:
+    segment = browse.with_freshness(Segment.objects.filter(key=key), now=timezone.now()).first()
+    if segment is None:
+        raise Http404("No segment has this key.")
+    return segment
+
+
+def refuse_forbidden(error: DomainError) -> None:
+    if error.status == 403:
+        raise PermissionDenied(error.problems[0].message if error.problems else "")
+
+
+def hidden_fields(request) -> frozenset[str]:
+    return frozenset() if request.membership.has("customers.view_pii") else pii_trait_keys()
+
+
+def who(customer: Customer, hidden: frozenset[str]) -> dict:
+    email = mask_email(customer.email) if "email" in hidden else customer.email
+    name = mask_name(customer.name) if "name" in hidden else customer.name
+    return {"customer": customer, "email": email, "name": name, "title": name or email or customer.external_id}
