@@ -5,39 +5,40 @@ calls `ingest_messages` once per batch, inside one transaction:
 
 1. traits are checked against the registry (one query); an item with a bad trait is
    refused as a whole, with a path per problem — the other items go on;
-2. identities are resolved for the whole batch: ids that belong together (identify with
-   userId + anonymousId, alias, track with both) are united, matched to existing customers
-   with one join, new customers are created, and profiles that turn out to be one person
-   are merged (events, identities and traits move to the survivor);
+2. identities are resolved for the whole batch (customers/ingest_identities.py): known ids
+   are matched to customers and their rows locked by one statement, new customers are
+   created with their identities by one statement, profiles of one person are merged;
 3. traits are applied per customer with one statement shape (pipelined executemany);
 4. events are COPYed (binary) into a per-connection temporary table, and one statement
    inserts them with ON CONFLICT (message_id) DO NOTHING (how retries are deduplicated),
    advances last_seen_at and upserts the event registry from what was inserted;
 5. the trait registry is upserted once per new key.
 
-Statements go through `_cursor()`, which binds parameters on the server (see there).
+A steady-state track batch (every customer known) is 4 round trips: lookup-and-lock,
+COPY, store, COMMIT. Statements go through `ingest_sql.cursor()`, which binds parameters
+on the server and prepares the per-batch shapes (see there).
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-import psycopg
 from django.db import OperationalError, connection, transaction
 
+from customers.ingest_identities import ANON_PREFIX, ResolutionRace, resolve
+from customers.ingest_sql import cursor as _cursor
 from customers.signals import announce
 from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
 EVENT_TYPES = {"track", "page", "screen"}
 PAGE_EVENT, SCREEN_EVENT = "page_viewed", "screen_viewed"
-ANON_PREFIX = "anon:"
+__all__ = ["ANON_PREFIX", "IngestResult", "ItemProblem", "Message", "ingest_messages"]
 # Built-in columns and the SQL that reads each from a JSON document of changes.
 _COLUMN_SQL = {
     "email": "doc->>'email'", "name": "doc->>'name'", "gender": "doc->>'gender'",
@@ -86,20 +87,6 @@ class IngestResult:
     customers_created: int = 0
     customers_merged: int = 0
     problems: list[ItemProblem] = field(default_factory=list)
-
-
-@contextmanager
-def _cursor() -> Iterator[psycopg.Cursor]:
-    """A cursor on Django's connection (same transaction) that binds parameters on the server.
-
-    Django's psycopg cursors bind client-side: a batch's 500-element id array becomes a
-    literal that PostgreSQL plans element by element (the row-lock query took 12 ms that
-    way, 2 ms with the array bound as a parameter)."""
-    # TRICKY: opening (and closing) Django's cursor first is what makes django-tenants issue
-    # the tenant's `SET search_path` on this connection; a bare psycopg cursor would not.
-    connection.cursor().close()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor  # errors surface as django.db errors, as from connection.cursor()
 
 
 # ------------------------------------------------------------------------------ traits
@@ -158,187 +145,16 @@ def _register_traits(new_keys: dict[str, str], now: datetime) -> None:
         )
 
 
-# -------------------------------------------------------------------------- identities
-
-
-class _Union:
-    def __init__(self) -> None:
-        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def find(self, item):
-        self.parent.setdefault(item, item)
-        while self.parent[item] != item:
-            self.parent[item] = self.parent[self.parent[item]]
-            item = self.parent[item]
-        return item
-
-    def union(self, a, b) -> None:
-        self.parent[self.find(a)] = self.find(b)
-
-
-def _candidate_ids(message: Message) -> list[tuple[str, str]]:
-    ids = []
-    if message.user_id:
-        ids.append(("user_id", message.user_id))
-    if message.anonymous_id:
-        ids.append(("anonymous_id", message.anonymous_id))
-    if message.type == "alias" and message.previous_id:
-        # previousId may be an anonymous id or an earlier user id: look up both.
-        ids += [("user_id", message.previous_id), ("anonymous_id", message.previous_id)]
-    return ids
-
-
-def _ids_of(message: Message, existing: dict) -> list[tuple[str, str]]:
-    ids = []
-    if message.user_id:
-        ids.append(("user_id", message.user_id))
-    if message.anonymous_id:
-        ids.append(("anonymous_id", message.anonymous_id))
-    if message.type == "alias" and message.previous_id:
-        known = [p for p in (("user_id", message.previous_id), ("anonymous_id", message.previous_id)) if p in existing]
-        ids += known or [("anonymous_id", message.previous_id)]
-    return ids
-
-
-def _lookup(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
-    if not pairs:
-        return {}
-    pairs = list(pairs)
-    with _cursor() as cursor:
-        cursor.execute(
-            "SELECT i.kind, i.value, i.customer_id, c.external_id FROM customers_customeridentity i "
-            "JOIN customers_customer c ON c.id = i.customer_id "
-            "WHERE (i.kind, i.value) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-            [[k for k, _ in pairs], [v for _, v in pairs]],
-        )
-        return {(kind, value): (customer_id, external_id) for kind, value, customer_id, external_id in cursor.fetchall()}
-
-
-def _resolve(messages: list[Message], result: IngestResult, now: datetime) -> dict[tuple[str, str], int]:
-    """{(kind, value): customer id} for every id in the batch, creating and merging customers."""
-    existing = _lookup({pair for m in messages for pair in _candidate_ids(m)})
-    groups = _Union()
-    for message in messages:
-        ids = _ids_of(message, existing)
-        for pair in ids:
-            groups.union(pair, ids[0])
-    members: dict[tuple, list[tuple[str, str]]] = defaultdict(list)
-    for pair in list(groups.parent):
-        members[groups.find(pair)].append(pair)
-
-    mapping: dict[tuple[str, str], int] = {}
-    to_create: list[tuple[tuple, str]] = []
-    merges: list[tuple[int, list[int]]] = []
-    renames: dict[int, str] = {}
-    for root, ids in members.items():
-        known = {existing[i] for i in ids if i in existing}
-        if not known:
-            to_create.append((root, _external_id_for(ids)))
-            continue
-        # The survivor: a profile known by a user id (not an anonymous placeholder), else the oldest.
-        survivor, survivor_external = min(known, key=lambda c: (c[1].startswith(ANON_PREFIX), c[0]))
-        losers = sorted(c for c, _ in known if c != survivor)
-        if losers:
-            merges.append((survivor, losers))
-        new_user_ids = sorted(v for k, v in ids if k == "user_id" and ("user_id", v) not in existing)
-        if survivor_external.startswith(ANON_PREFIX) and new_user_ids:
-            renames[survivor] = new_user_ids[0]
-        for pair in ids:
-            mapping[pair] = survivor
-    created = _create_customers([external for _, external in to_create], now)
-    for (root, _external), customer_id in zip(to_create, created):
-        for pair in members[root]:
-            mapping[pair] = customer_id
-    result.customers_created += len(created)
-    for survivor, losers in merges:
-        _merge(survivor, losers)
-        result.customers_merged += len(losers)
-    _rename(renames)
-    _attach_identities(mapping, existing, now)
-    return mapping
-
-
-def _external_id_for(ids: list[tuple[str, str]]) -> str:
-    users = sorted(v for k, v in ids if k == "user_id")
-    return users[0] if users else ANON_PREFIX + sorted(v for _, v in ids)[0]
-
-
-def _create_customers(external_ids: list[str], now: datetime) -> list[int]:
-    if not external_ids:
-        return []
-    with _cursor() as cursor:
-        # ON CONFLICT covers a customer created by the CSV import or API meanwhile.
-        cursor.execute(
-            "INSERT INTO customers_customer (external_id, anonymous_ids, email, name, gender, income_band, "
-            "occupation, country, region, city, language, timezone, company, industry, device_type, os, "
-            "tech_stack, plan, email_opt_in, traits, created_at, updated_at) "
-            "SELECT x, '{}', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '{}', '', false, '{}', %s, %s "
-            "FROM unnest(%s::text[]) AS x ORDER BY x ON CONFLICT (external_id) DO NOTHING",
-            [now, now, external_ids],
-        )
-        cursor.execute("SELECT external_id, id FROM customers_customer WHERE external_id = ANY(%s)", [external_ids])
-        ids = dict(cursor.fetchall())
-    return [ids[e] for e in external_ids]
-
-
-_MERGED_COLUMNS = ("email", "name", "gender", "income_band", "occupation", "country", "region", "city", "language",
-                   "timezone", "company", "industry", "device_type", "os", "plan", "signed_up_at", "company_size",
-                   "annual_revenue", "birth_date")
-
-
-def _merge(survivor: int, losers: list[int]) -> None:
-    """Fold `losers` into `survivor`: their events and identities move; the survivor's own
-    traits win and the losers fill in what it lacks."""
-    fill = ", ".join(
-        f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
-        else f"{col} = COALESCE(s.{col}, l.{col})"
-        for col in _MERGED_COLUMNS
-    )
-    with _cursor() as cursor:
-        cursor.execute("UPDATE customers_event SET customer_id = %s WHERE customer_id = ANY(%s)", [survivor, losers])
-        cursor.execute("UPDATE customers_customeridentity SET customer_id = %s WHERE customer_id = ANY(%s)",
-                       [survivor, losers])
-        cursor.executemany(
-            f"UPDATE customers_customer s SET {fill}, traits = l.traits || s.traits, "
-            "anonymous_ids = s.anonymous_ids || l.anonymous_ids, tech_stack = CASE WHEN s.tech_stack = '{}' "
-            "THEN l.tech_stack ELSE s.tech_stack END, last_seen_at = GREATEST(s.last_seen_at, l.last_seen_at), "
-            "updated_at = now() FROM customers_customer l WHERE s.id = %s AND l.id = %s",
-            [(survivor, loser) for loser in losers],
-        )
-        cursor.execute("DELETE FROM customers_customer WHERE id = ANY(%s)", [losers])
-
-
-def _rename(renames: dict[int, str]) -> None:
-    if renames:
-        with _cursor() as cursor:
-            cursor.executemany("UPDATE customers_customer SET external_id = %s WHERE id = %s",
-                               [(external, customer) for customer, external in renames.items()])
-
-
-def _attach_identities(mapping: dict[tuple[str, str], int], existing: dict, now: datetime) -> None:
-    new = sorted((customer, kind, value, now) for (kind, value), customer in mapping.items()
-                 if (kind, value) not in existing)
-    if new:
-        with _cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO customers_customeridentity (customer_id, kind, value, created_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id",
-                new,
-            )
-
-
 # ------------------------------------------------------------------------------ traits
 
 
-def _apply_traits(messages: list[Message], mapping: dict[tuple[str, str], int], now: datetime) -> None:
+def _apply_traits(messages: list[Message], owners: list[int], now: datetime) -> None:
     """Later messages win; built-ins go to their columns, the rest into `traits` (JSONB).
     One statement shape for every customer, so psycopg pipelines the executemany."""
     changes: dict[int, dict[str, Any]] = defaultdict(dict)
-    for message in messages:
+    for message, owner in zip(messages, owners):
         if message.traits and message.type in ("identify", "group"):
-            ids = _ids_of_known(message, mapping)
-            if ids:
-                changes[mapping[ids[0]]].update(message.traits)
+            changes[owner].update(message.traits)
     if not changes:
         return
     sets = ", ".join(
@@ -368,11 +184,6 @@ def _empty(column: str) -> str:
     return "NULL"
 
 
-def _ids_of_known(message: Message, mapping) -> list[tuple[str, str]]:
-    return [pair for pair in (("user_id", message.user_id), ("anonymous_id", message.anonymous_id))
-            if pair[1] and pair in mapping]
-
-
 # ------------------------------------------------------------------------------ events
 
 
@@ -386,15 +197,18 @@ def _event_name(message: Message) -> str:
 
 # The staging table lives as long as the connection (created once, emptied at every commit),
 # so a batch runs no DDL; binary COPY, so PostgreSQL parses no text for ids and timestamps.
+# received_at and source are the same for the whole batch: parameters of _STORE_EVENTS.
 _STAGING_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_event (customer_id bigint, name text, timestamp timestamptz, "
-    "properties text, message_id text, received_at timestamptz, source text) ON COMMIT DELETE ROWS")
-_STAGING_COPY = "COPY ingest_event FROM STDIN (FORMAT BINARY)"
-_STAGING_TYPES = ["int8", "text", "timestamptz", "text", "text", "timestamptz", "text"]
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_event_stage (customer_id bigint, name text, timestamp timestamptz, "
+    "properties text, message_id text) ON COMMIT DELETE ROWS")
+_STAGING_COPY = "COPY ingest_event_stage FROM STDIN (FORMAT BINARY)"
+_STAGING_TYPES = ["int8", "text", "timestamptz", "text", "text"]
+# psycopg connections whose staging table has been committed (a rolled-back CREATE leaves none).
+_staged: weakref.WeakSet = weakref.WeakSet()
 # One statement stores the staged events and does their upkeep. Data-modifying CTEs all see
 # the same snapshot, and each works from what `inserted` returns (only new events count):
 # - inserted: ON CONFLICT (message_id) DO NOTHING is how retries are deduplicated;
-# - seen: last_seen_at per customer (rows already locked, in id order, by _lock_customers);
+# - seen: last_seen_at per customer (rows already locked, in id order, by the identity lookup);
 # - registry: one upsert per event name, in name order; property types come from Python
 #   as {name: {property: type}} and types already registered win;
 # - emptied: the staging rows, since the same transaction may ingest another batch.
@@ -403,7 +217,7 @@ _STAGING_TYPES = ["int8", "text", "timestamptz", "text", "text", "timestamptz", 
 _STORE_EVENTS = """
 WITH inserted AS (
     INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, source)
-    SELECT customer_id, name, timestamp, properties::jsonb, message_id, received_at, source FROM ingest_event
+    SELECT customer_id, name, timestamp, properties::jsonb, message_id, %(now)s, %(source)s FROM ingest_event_stage
     ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
     RETURNING customer_id, name, timestamp
 ), seen AS (
@@ -423,33 +237,38 @@ WITH inserted AS (
         properties = EXCLUDED.properties || customers_eventdefinition.properties,
         updated_at = EXCLUDED.updated_at
 ), emptied AS (
-    DELETE FROM ingest_event
+    DELETE FROM ingest_event_stage
 )
 SELECT count(*) FROM inserted
 """
 
 
-def _insert_events(messages: list[Message], mapping, source: str, now: datetime) -> int:
+def _insert_events(messages: list[Message], owners: list[int], source: str, now: datetime) -> int:
     """Stage the batch's events with COPY, then store them with _STORE_EVENTS (dedupe by
     messageId, last_seen_at, the event registry). Returns how many were new."""
-    rows = []
-    for message in messages:
-        if message.type not in EVENT_TYPES:
-            continue
-        ids = _ids_of_known(message, mapping)
-        rows.append((mapping[ids[0]], _event_name(message), message.timestamp,
-                     _json_text(message.properties), message.message_id, now, source))
+    rows = [(owner, _event_name(message), message.timestamp, _json_text(message.properties), message.message_id)
+            for message, owner in zip(messages, owners) if message.type in EVENT_TYPES]
     if not rows:
         return 0
     with _cursor() as cursor:
-        cursor.execute(_STAGING_DDL)
+        _ensure_staging(cursor)
         with cursor.copy(_STAGING_COPY) as copy:
             copy.set_types(_STAGING_TYPES)
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(_STORE_EVENTS, {"types": json.dumps(_property_types(messages)), "now": now})
+        cursor.execute(_STORE_EVENTS, {"types": _json_text(_property_types(messages)), "now": now, "source": source},
+                       prepare=True)
         (inserted,) = cursor.fetchone()
     return inserted
+
+
+def _ensure_staging(cursor) -> None:
+    """Create the staging table unless this connection has already committed it."""
+    raw = connection.connection
+    if raw in _staged:
+        return
+    cursor.execute(_STAGING_DDL)
+    transaction.on_commit(lambda: _staged.add(raw))
 
 
 def _json_text(value: dict) -> str:
@@ -475,17 +294,6 @@ def _property_types(messages: list[Message]) -> dict[str, dict[str, str]]:
     return types
 
 
-def _lock_customers(mapping: dict[tuple[str, str], int]) -> None:
-    """Take the row locks of every customer this batch writes, in id order, before any
-    UPDATE: two concurrent batches for overlapping customers then queue instead of
-    deadlocking (each later statement also touches rows in id order)."""
-    with _cursor() as cursor:
-        # A join, not `id = ANY(%s)`: on a small table the planner picks a seq scan that tests
-        # every row against the whole array (measured 9 ms for 475 ids in 4,800 rows).
-        cursor.execute("SELECT c.id FROM customers_customer c JOIN unnest(%s::bigint[]) AS v(id) ON c.id = v.id "
-                       "ORDER BY c.id FOR UPDATE OF c", [sorted(set(mapping.values()))])
-
-
 # ------------------------------------------------------------------------------ entry point
 
 
@@ -505,6 +313,9 @@ def ingest_messages(*, messages: list[Message], source: str, now: datetime) -> I
             code = getattr(error.__cause__, "sqlstate", None)
             if code not in RETRYABLE or attempt == ATTEMPTS:
                 raise
+        except ResolutionRace:
+            if attempt == ATTEMPTS:
+                raise
     raise AssertionError("unreachable")
 
 
@@ -519,21 +330,30 @@ def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> Inge
     valid, new_keys = _check_traits(valid, result)
     if not valid:
         return result
-    mapping = _resolve(valid, result, now)
-    _lock_customers(mapping)
+    resolved = resolve(valid, now)  # also locks every customer the batch writes
+    result.customers_created += resolved.created
+    result.customers_merged += resolved.merged
+    owners = [_owner(m, resolved.mapping) for m in valid]
     _register_traits(new_keys, now)
-    _apply_traits(valid, mapping, now)
-    inserted = _insert_events(valid, mapping, source, now)
+    _apply_traits(valid, owners, now)
+    inserted = _insert_events(valid, owners, source, now)
     events = sum(1 for m in valid if m.type in EVENT_TYPES)
     result.duplicates = events - inserted
     result.accepted = len(valid) - result.duplicates
-    _announce(valid, mapping, now)
+    _announce(valid, owners, now)
     return result
 
 
-def _announce(messages: list[Message], mapping, now: datetime) -> None:
+def _owner(message: Message, mapping: dict[tuple[str, str], int]) -> int:
+    """The customer a message is about: the one its userId names, else its anonymousId's."""
+    if message.user_id:
+        return mapping[("user_id", message.user_id)]
+    return mapping[("anonymous_id", message.anonymous_id)]
+
+
+def _announce(messages: list[Message], owners: list[int], now: datetime) -> None:
     """Tell listeners (the segment engine) which customers this batch touched, and with
     what, once it has committed; a rolled-back attempt announces nothing."""
-    announce(sender="customers.ingest", customer_ids=mapping.values(), now=now,
+    announce(sender="customers.ingest", customer_ids=owners, now=now,
              event_names={_event_name(m) for m in messages if m.type in EVENT_TYPES},
              trait_keys={key for m in messages for key in m.traits})

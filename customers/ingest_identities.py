@@ -1,0 +1,282 @@
+"""Which customer each userId / anonymousId of a batch names (step 2 of customers/ingest.py).
+
+Ids that belong together (identify with userId + anonymousId, alias, track with both) are
+united; the batch's known ids are matched to customers and those customers' rows locked,
+in id order, by one statement; new customers are created together with their identities
+by one statement; profiles that turn out to be one person are merged (events, identities
+and traits move to the survivor).
+
+Locking: every customer row a batch writes is locked before any UPDATE, in id order, so
+two concurrent batches for overlapping customers queue instead of deadlocking. Known
+customers are locked by the lookup; customers this batch creates are its own until it
+commits; a customer another batch created meanwhile (the insert found it) is locked right
+after. (That last lock comes after the others, out of id order; the rare deadlock it can
+cause is detected by PostgreSQL and the batch is run again by `ingest_messages`.)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from customers.ingest_sql import cursor, json_list
+
+if TYPE_CHECKING:
+    from customers.ingest import Message
+
+ANON_PREFIX = "anon:"
+Pair = tuple[str, str]  # (kind, value): ("user_id", "u-1") or ("anonymous_id", "a-1")
+
+
+class ResolutionRace(Exception):
+    """A customer another batch created vanished before this one could use it (merged
+    away meanwhile): the batch is run again."""
+
+
+@dataclass
+class Resolved:
+    mapping: dict[Pair, int]
+    created: int = 0
+    merged: int = 0
+
+
+def resolve(messages: list[Message], now: datetime) -> Resolved:
+    """{(kind, value): customer id} for every id in the batch, creating and merging customers."""
+    existing = _lookup_locked({pair for m in messages for pair in _candidate_ids(m)})
+    resolved = Resolved(mapping={})
+    to_create: list[tuple[str, list[Pair]]] = []
+    merges: list[tuple[int, list[int]]] = []
+    renames: dict[int, str] = {}
+    new_pairs: dict[Pair, int] = {}  # ids not yet attached to the customer they now name
+    for ids in _groups(messages, existing):
+        if len(ids) == 1 and ids[0] in existing:  # the common case: one id, known
+            resolved.mapping[ids[0]] = existing[ids[0]][0]
+            continue
+        known = {existing[i] for i in ids if i in existing}
+        if not known:
+            to_create.append((_external_id_for(ids), ids))
+            continue
+        # The survivor: a profile known by a user id (not an anonymous placeholder), else the oldest.
+        survivor, survivor_external = min(known, key=lambda c: (c[1].startswith(ANON_PREFIX), c[0]))
+        losers = sorted(c for c, _ in known if c != survivor)
+        if losers:
+            merges.append((survivor, losers))
+        new_user_ids = sorted(v for k, v in ids if k == "user_id" and ("user_id", v) not in existing)
+        if survivor_external.startswith(ANON_PREFIX) and new_user_ids:
+            renames[survivor] = new_user_ids[0]
+        for pair in ids:
+            resolved.mapping[pair] = survivor
+            if pair not in existing:  # a loser's identities move with _merge
+                new_pairs[pair] = survivor
+    created, taken = _create(to_create, now)
+    for external_id, ids in to_create:
+        customer = created.get(external_id) or taken.get(external_id)
+        if customer is None:
+            raise ResolutionRace(external_id)
+        for pair in ids:
+            resolved.mapping[pair] = customer
+            if external_id in taken:  # created by another batch: its identities are not attached yet
+                new_pairs[pair] = customer
+    resolved.created = len(created)
+    for survivor, losers in merges:
+        _merge(survivor, losers)
+        resolved.merged += len(losers)
+    _rename(renames)
+    _attach(new_pairs, now)
+    return resolved
+
+
+# ------------------------------------------------------------------------------ grouping
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[Pair, Pair] = {}
+
+    def find(self, item: Pair) -> Pair:
+        self.parent.setdefault(item, item)
+        while self.parent[item] != item:
+            self.parent[item] = self.parent[self.parent[item]]
+            item = self.parent[item]
+        return item
+
+    def union(self, a: Pair, b: Pair) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _candidate_ids(message: Message) -> list[Pair]:
+    ids = []
+    if message.user_id:
+        ids.append(("user_id", message.user_id))
+    if message.anonymous_id:
+        ids.append(("anonymous_id", message.anonymous_id))
+    if message.type == "alias" and message.previous_id:
+        # previousId may be an anonymous id or an earlier user id: look up both.
+        ids += [("user_id", message.previous_id), ("anonymous_id", message.previous_id)]
+    return ids
+
+
+def _ids_of(message: Message, existing: dict) -> list[Pair]:
+    ids = []
+    if message.user_id:
+        ids.append(("user_id", message.user_id))
+    if message.anonymous_id:
+        ids.append(("anonymous_id", message.anonymous_id))
+    if message.type == "alias" and message.previous_id:
+        known = [p for p in (("user_id", message.previous_id), ("anonymous_id", message.previous_id)) if p in existing]
+        ids += known or [("anonymous_id", message.previous_id)]
+    return ids
+
+
+def _groups(messages: list[Message], existing: dict) -> list[list[Pair]]:
+    """The batch's ids as groups that name one person each. Most messages carry one id:
+    those skip the union-find (it was a third of the Python time of a track batch)."""
+    union = _Union()
+    singles: dict[Pair, None] = {}  # insertion-ordered set
+    for message in messages:
+        ids = _ids_of(message, existing)
+        if len(ids) == 1:
+            singles[ids[0]] = None
+        for pair in ids[1:]:
+            union.union(pair, ids[0])
+    members: dict[Pair, list[Pair]] = defaultdict(list)
+    for pair in list(union.parent):
+        members[union.find(pair)].append(pair)
+    return list(members.values()) + [[pair] for pair in singles if pair not in union.parent]
+
+
+def _external_id_for(ids: list[Pair]) -> str:
+    users = sorted(v for k, v in ids if k == "user_id")
+    return users[0] if users else ANON_PREFIX + sorted(v for _, v in ids)[0]
+
+
+# ------------------------------------------------------------------------------ statements
+
+# Known ids → customers, locking those customers' rows in id order (LockRows runs above the
+# Sort). Lists arrive as JSON text (see ingest_sql.json_list).
+_LOOKUP_LOCKED = """
+SELECT p.kind, p.value, c.id, c.external_id
+FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) AS p(kind, value)
+JOIN customers_customeridentity i ON i.kind = p.kind AND i.value = p.value
+JOIN customers_customer c ON c.id = i.customer_id
+ORDER BY c.id
+FOR UPDATE OF c
+"""
+
+_NEW_CUSTOMER_COLUMNS = (
+    "external_id, anonymous_ids, email, name, gender, income_band, occupation, country, region, city, language, "
+    "timezone, company, industry, device_type, os, tech_stack, plan, email_opt_in, traits, created_at, updated_at")
+_NEW_CUSTOMER_VALUES = "'{}', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '{}', '', false, '{}'"
+
+# New customers and their identities in one statement. ON CONFLICT covers a customer
+# another batch (or the CSV import, or the API) created meanwhile: it is not returned,
+# and `_create` fetches it. TRICKY: a statement cannot see that row (it committed after
+# the statement's snapshot), hence the second statement.
+_CREATE = f"""
+WITH created AS (
+    INSERT INTO customers_customer ({_NEW_CUSTOMER_COLUMNS})
+    SELECT x, {_NEW_CUSTOMER_VALUES}, %(now)s, %(now)s
+    FROM json_array_elements_text(%(externals)s::json) AS x ORDER BY x
+    ON CONFLICT (external_id) DO NOTHING
+    RETURNING id, external_id
+), attached AS (
+    INSERT INTO customers_customeridentity (customer_id, kind, value, created_at)
+    SELECT created.id, p.kind, p.value, %(now)s
+    FROM ROWS FROM (json_array_elements_text(%(kinds)s::json), json_array_elements_text(%(values)s::json),
+                    json_array_elements_text(%(owners)s::json)) AS p(kind, value, owner)
+    JOIN created ON created.external_id = p.owner
+    ORDER BY p.kind, p.value
+    ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id
+)
+SELECT external_id, id FROM created
+"""
+
+_TAKEN = """
+SELECT external_id, id FROM customers_customer
+WHERE external_id IN (SELECT json_array_elements_text(%s::json)) ORDER BY id FOR UPDATE
+"""
+
+_ATTACH = """
+INSERT INTO customers_customeridentity (customer_id, kind, value, created_at)
+SELECT p.customer::bigint, p.kind, p.value, %s
+FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json),
+                json_array_elements_text(%s::json)) AS p(customer, kind, value)
+ORDER BY p.kind, p.value
+ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id
+"""
+
+
+def _lookup_locked(pairs: set[Pair]) -> dict[Pair, tuple[int, str]]:
+    if not pairs:
+        return {}
+    ordered = sorted(pairs)
+    with cursor() as cur:
+        cur.execute(_LOOKUP_LOCKED, [json_list(k for k, _ in ordered), json_list(v for _, v in ordered)],
+                    prepare=True)
+        return {(kind, value): (customer, external) for kind, value, customer, external in cur.fetchall()}
+
+
+def _create(to_create: list[tuple[str, list[Pair]]], now: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """({external id: id} created here, {external id: id} another batch had created)."""
+    if not to_create:
+        return {}, {}
+    externals = sorted({external for external, _ in to_create})
+    attach = sorted((kind, value, external) for external, ids in to_create for kind, value in ids)
+    with cursor() as cur:
+        cur.execute(_CREATE, {"now": now, "externals": json_list(externals),
+                              "kinds": json_list(a[0] for a in attach), "values": json_list(a[1] for a in attach),
+                              "owners": json_list(a[2] for a in attach)}, prepare=True)
+        created = dict(cur.fetchall())
+        missing = [external for external in externals if external not in created]
+        taken = {}
+        if missing:
+            cur.execute(_TAKEN, [json_list(missing)])
+            taken = dict(cur.fetchall())
+    return created, taken
+
+
+def _attach(pairs: dict[Pair, int], now: datetime) -> None:
+    if not pairs:
+        return
+    rows = sorted((kind, value, customer) for (kind, value), customer in pairs.items())
+    with cursor() as cur:
+        cur.execute(_ATTACH, [now, json_list(r[2] for r in rows), json_list(r[0] for r in rows),
+                              json_list(r[1] for r in rows)])
+
+
+_TEXT_COLUMNS = {"email", "name", "gender", "income_band", "occupation", "country", "region", "city", "language",
+                 "timezone", "company", "industry", "device_type", "os", "plan"}
+_MERGED_COLUMNS = ("email", "name", "gender", "income_band", "occupation", "country", "region", "city", "language",
+                   "timezone", "company", "industry", "device_type", "os", "plan", "signed_up_at", "company_size",
+                   "annual_revenue", "birth_date")
+
+
+def _merge(survivor: int, losers: list[int]) -> None:
+    """Fold `losers` into `survivor`: their events and identities move; the survivor's own
+    traits win and the losers fill in what it lacks."""
+    fill = ", ".join(
+        f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
+        else f"{col} = COALESCE(s.{col}, l.{col})"
+        for col in _MERGED_COLUMNS
+    )
+    with cursor() as cur:
+        cur.execute("UPDATE customers_event SET customer_id = %s WHERE customer_id = ANY(%s)", [survivor, losers])
+        cur.execute("UPDATE customers_customeridentity SET customer_id = %s WHERE customer_id = ANY(%s)",
+                    [survivor, losers])
+        cur.executemany(
+            f"UPDATE customers_customer s SET {fill}, traits = l.traits || s.traits, "
+            "anonymous_ids = s.anonymous_ids || l.anonymous_ids, tech_stack = CASE WHEN s.tech_stack = '{}' "
+            "THEN l.tech_stack ELSE s.tech_stack END, last_seen_at = GREATEST(s.last_seen_at, l.last_seen_at), "
+            "updated_at = now() FROM customers_customer l WHERE s.id = %s AND l.id = %s",
+            [(survivor, loser) for loser in losers],
+        )
+        cur.execute("DELETE FROM customers_customer WHERE id = ANY(%s)", [losers])
+
+
+def _rename(renames: dict[int, str]) -> None:
+    if renames:
+        with cursor() as cur:
+            cur.executemany("UPDATE customers_customer SET external_id = %s WHERE id = %s",
+                            [(external, customer) for customer, external in renames.items()])
