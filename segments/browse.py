@@ -33,11 +33,12 @@ class DirectoryQuery:
     tag: str = ""
     department_id: int | None = None
     freshness: str = ""
+    status: str = ""  # "" = active and paused (archived segments leave the directory)
     sort: str = DEFAULT_SORT
 
     @property
     def filtered(self) -> bool:
-        return bool(self.search or self.kind or self.tag or self.department_id or self.freshness)
+        return bool(self.search or self.kind or self.tag or self.department_id or self.freshness or self.status)
 
 
 def with_freshness(queryset: QuerySet[Segment], *, now: datetime) -> QuerySet[Segment]:
@@ -77,6 +78,10 @@ def segment_directory(*, query: DirectoryQuery, now: datetime) -> QuerySet[Segme
         segments = segments.filter(department_id=query.department_id)
     if query.freshness:
         segments = segments.filter(freshness=query.freshness)
+    if query.status:
+        segments = segments.filter(status=query.status)
+    else:
+        segments = segments.exclude(status=Segment.Status.ARCHIVED)
     sort = query.sort.lstrip("-")
     fields = SORTS.get(sort, SORTS[DEFAULT_SORT])
     prefix = "-" if query.sort.startswith("-") else ""

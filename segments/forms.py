@@ -22,13 +22,16 @@ class DirectoryForm(forms.Form):
     department = forms.IntegerField(label="Department", required=False, min_value=1)
     freshness = forms.ChoiceField(label="Freshness", required=False,
                                   choices=[("", "Any freshness"), *[(f, f.capitalize()) for f in FRESHNESS]])
+    status = forms.ChoiceField(label="Status", required=False,
+                               choices=[("", "Active and paused"), *Segment.Status.choices])
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORT_CHOICES)
 
     def query(self) -> DirectoryQuery:
         data = self.cleaned_data if self.is_valid() else {k: v for k, v in getattr(self, "cleaned_data", {}).items()}
         return DirectoryQuery(search=(data.get("q") or "").strip(), kind=data.get("kind") or "",
                               tag=data.get("tag") or "", department_id=data.get("department"),
-                              freshness=data.get("freshness") or "", sort=data.get("sort") or DEFAULT_SORT)
+                              freshness=data.get("freshness") or "", status=data.get("status") or "",
+                              sort=data.get("sort") or DEFAULT_SORT)
 
     def problems(self) -> list[str]:
         return [f"{self.fields[name].label}: {' '.join(errors)}" for name, errors in self.errors.items()]

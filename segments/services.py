@@ -119,8 +119,8 @@ def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = 
     problems += [Problem(k, "unknown_field", f"“{k}” cannot be changed.") for k in sorted(unknown)]
     if "department_id" in attributes:
         problems += department_problems(actor, attributes["department_id"])
-    if "status" in attributes and attributes["status"] not in Segment.Status.values:
-        problems.append(Problem("status", "invalid_value", "Status is active, paused or archived."))
+    if "status" in attributes:
+        problems += _status_problems(segment, attributes["status"])
     if "persona" in attributes and not _persona_ok(attributes["persona"]):
         problems.append(Problem("persona", "invalid_value",
                                 "A persona has name, goals, challenges, needs, preferred_features and notes (text)."))
@@ -135,6 +135,7 @@ def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = 
             problems += error.problems
     if problems:
         raise DomainError(problems=problems)
+    resumed = attributes.get("status") == Segment.Status.ACTIVE and segment.status != Segment.Status.ACTIVE
     for field in ("name", "description", "tags", "department_id", "status", "persona"):
         if field in attributes:
             setattr(segment, field, attributes[field].strip() if field == "name" else attributes[field])
@@ -146,11 +147,26 @@ def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = 
         SegmentVersion.objects.create(segment=segment, version=segment.definition_version, definition=definition,
                                       author_id=getattr(actor, "user_id", None), note=note[:500])
     segment.save()
-    if changed_definition:
+    # A resumed segment missed what happened while it slept: evaluate it now, like an edit.
+    if (changed_definition or resumed) and segment.kind == Segment.Kind.DYNAMIC:
         _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.EDIT)
     audit_record(actor=actor, action="segment.updated", target=segment, target_label=segment.key,
                  changes={"fields": sorted(attributes), "definition_version": segment.definition_version})
     return segment, warnings
+
+
+def _status_problems(segment: Segment, status: Any) -> list[Problem]:
+    """Paused segments keep their members but are not re-evaluated; archived ones also leave
+    the directory — refused while a segment still in use references them (its members
+    would freeze under the rules that read them)."""
+    if status not in Segment.Status.values:
+        return [Problem("status", "invalid_value", "Status is active, paused or archived.")]
+    if status == Segment.Status.ARCHIVED and segment.status != Segment.Status.ARCHIVED:
+        users = sorted(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
+                       .exclude(status=Segment.Status.ARCHIVED).values_list("key", flat=True))
+        if users:
+            return [Problem("status", "referenced", f"Used by {', '.join(users)}: change those segments first.")]
+    return []
 
 
 _PERSONA_KEYS = {"name", "goals", "challenges", "needs", "preferred_features", "notes"}

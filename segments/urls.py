@@ -20,6 +20,7 @@ urlpatterns = [
     path("<slug:key>/diff/", views.segments_diff, name="segments_diff"),
     path("<slug:key>/evaluate/", views.segments_evaluate, name="segments_evaluate"),
     path("<slug:key>/snapshot/", views.segments_snapshot, name="segments_snapshot"),
+    path("<slug:key>/status/", views.segments_status, name="segments_status"),
     path("<slug:key>/delete/", views.segments_delete, name="segments_delete"),
     path("<slug:key>/static/", views.segments_static, name="segments_static"),
     path("<slug:key>/upload/", views.segments_upload, name="segments_upload"),

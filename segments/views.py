@@ -29,7 +29,9 @@ from segments.facts import customer_facts
 from segments.forms import PERSONA_FIELDS, DirectoryForm
 from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot, SegmentVersion
 from segments.rules.explain import explain
-from segments.services import segment_delete, segment_evaluate_request, snapshot_create, static_members_change
+from segments.services import (
+    segment_delete, segment_evaluate_request, segment_update, snapshot_create, static_members_change,
+)
 from segments.views_common import hidden_fields, refuse_forbidden, segment_or_404, who
 from tenants.authz import requires
 
@@ -122,6 +124,7 @@ def _directory_context(request) -> tuple[dict, int]:
         "tags": browse.all_tags(), "departments": Department.objects.filter(tenant=request.tenant),
         "sort_links": sort_links, "query_string": _encode(params), "kinds": Segment.Kind.choices,
         "freshness_choices": [(f, FRESHNESS_LABELS[f]) for f in browse.FRESHNESS],
+        "statuses": Segment.Status.choices,
         "can_edit": request.membership.has("segments.edit"), "total": Segment.objects.count(),
     }
     return context, 400 if problems else 200
@@ -344,6 +347,30 @@ def segments_evaluate(request, key: str):
         messages.error(request, error.problems[0].message)
         return redirect("segments_detail", key=segment.key)
     messages.success(request, "Evaluation queued. The log below shows it when it has run.")
+    return redirect("segments_detail", key=segment.key)
+
+
+STATUS_MESSAGES = {
+    Segment.Status.ACTIVE: "is active again and is being evaluated.",
+    Segment.Status.PAUSED: "is paused: its members stay as they are until you resume it.",
+    Segment.Status.ARCHIVED: "is archived: it is not evaluated and leaves the directory (filter by status to find it).",
+}
+
+
+@requires("segments.edit")
+@require_POST
+def segments_status(request, key: str):
+    """Pause, resume or archive a segment (segment_update: archiving is refused while a
+    segment in use references it)."""
+    segment = segment_or_404(key)
+    status = request.POST.get("status", "")
+    try:
+        segment_update(actor=request.membership, segment=segment, now=timezone.now(), status=status)
+    except DomainError as error:
+        refuse_forbidden(error)
+        context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
+        return render(request, "segments/detail.html", context, status=error.status if error.status < 500 else 400)
+    messages.success(request, f"“{segment.name}” {STATUS_MESSAGES[status]}")
     return redirect("segments_detail", key=segment.key)
 
 

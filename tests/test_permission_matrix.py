@@ -160,6 +160,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "segments_evaluate": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit", kwargs="segment"),
     "segments_snapshot": Route(SEGMENT_EDITORS, ok=400, method="post", permission="segments.edit", kwargs="segment",
                                data={"key": "matrix-segment", "name": "Matrix snapshot"}),
+    # An unknown status: refused (400) once the permission check passed, for both editors.
+    "segments_status": Route(SEGMENT_EDITORS, ok=400, method="post", permission="segments.edit", kwargs="segment",
+                             data={"status": "nope"}),
     "segments_delete": Route(SEGMENT_EDITORS, ok=409, method="post", permission="segments.edit", kwargs="segment",
                              data={"confirm": "matrix-segment"}),
     "segments_static": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",

@@ -434,3 +434,55 @@ def test_another_tenants_segment_key_is_not_found(tenant, other_tenant, world):
         assert client.get(url).status_code == 404, url
     assert client.post("/segments/beta-only/delete/", {"confirm": "beta-only"}).status_code == 404
     assert "Beta only" not in client.get("/segments/").content.decode()
+
+
+# ----------------------------------------------------------------------------- pause, resume, archive
+
+
+def test_pause_resume_and_archive_from_the_detail_page(tenant, world, django_capture_on_commit_callbacks):
+    from audit.models import AuditEvent
+
+    client = client_as(tenant, "marketer")
+    assert client.post("/segments/pro/status/", {"status": "paused"}).status_code == 302
+    _in(tenant)
+    assert Segment.objects.get(key="pro").status == "paused"
+    connection.set_schema_to_public()
+    page = client.get("/segments/pro/").content.decode()
+    assert 'data-testid="resume-segment"' in page and 'data-testid="pause-segment"' not in page
+    with django_capture_on_commit_callbacks() as queued:
+        assert client.post("/segments/pro/status/", {"status": "active"}).status_code == 302
+    assert queued, "a resumed dynamic segment is evaluated: it missed what happened while paused"
+    assert client.post("/segments/pro/status/", {"status": "archived"}).status_code == 302
+    _in(tenant)
+    assert Segment.objects.get(key="pro").status == "archived"
+    assert AuditEvent.objects.filter(action="segment.updated", target_id=str(world["pro"].pk)).count() >= 3
+
+
+def test_archived_segments_leave_the_directory_unless_asked_for(tenant, world):
+    _in(tenant)
+    Segment.objects.filter(key="vip").update(status="archived")
+    Segment.objects.filter(key="pro").update(status="paused")
+    connection.set_schema_to_public()
+    client = client_as(tenant, "viewer")
+    default = client.get("/segments/").content.decode()
+    assert "Pro customers" in default and "VIP list" not in default and ">Paused</span>" in default
+    archived = client.get("/segments/", {"status": "archived"}).content.decode()
+    assert "VIP list" in archived and "Pro customers" not in archived
+    assert client.get("/segments/", {"status": "gone"}).status_code == 400
+
+
+def test_a_bad_status_or_archiving_a_referenced_segment_is_refused_and_nothing_changes(tenant, world):
+    _in(tenant)
+    admin = membership_of(tenant, "admin@alpha.test")
+    segment_create(actor=admin, key="pro-fans", name="Pro fans", now=NOW,
+                   definition=rule({"type": "segment", "segment": "pro", "op": "in"}))
+    connection.set_schema_to_public()
+    client = client_as(tenant, "marketer")
+    bad = client.post("/segments/pro/status/", {"status": "deleted"})
+    assert bad.status_code == 400 and "Status is active, paused or archived." in bad.content.decode()
+    used = client.post("/segments/pro/status/", {"status": "archived"})
+    assert used.status_code == 400 and "Used by pro-fans" in used.content.decode()
+    _in(tenant)
+    assert Segment.objects.get(key="pro").status == "active"
+    connection.set_schema_to_public()
+    assert client_as(tenant, "viewer").post("/segments/pro/status/", {"status": "paused"}).status_code == 403
