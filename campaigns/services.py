@@ -318,7 +318,10 @@ def _campaign_clean(actor, data: dict, *, current: Campaign | None) -> tuple[dic
         problems += segment_problems
         if segment is not None:
             merged["segment_label"] = segment.name
-    if merged.get("play_id") is not None and not Play.objects.filter(pk=merged["play_id"]).exists():
+    play_id = merged.get("play_id")
+    # An id that is not an integer (a tampered form field) is unknown too, not a query error.
+    if play_id is not None and (isinstance(play_id, bool) or not isinstance(play_id, int)
+                                or not Play.objects.filter(pk=play_id).exists()):
         problems.append(Problem("play_id", "unknown_play", "No such play in this workspace."))
     schedule, schedule_problems = schedule_clean(merged.get("schedule"), channel=channel)
     problems += schedule_problems

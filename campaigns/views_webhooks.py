@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import browse, display, forms
 from campaigns.models import WebhookDelivery, WebhookEndpoint

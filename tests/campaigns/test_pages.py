@@ -438,3 +438,10 @@ def test_an_in_app_campaign_is_written_and_previewed_as_a_card(alpha):
     html = send(admin, "post", "/campaigns/-/preview/", {"campaign": campaign.pk, "preview_variant": "short"},
                 tenant=alpha).content.decode()
     assert 'data-testid="preview-in-app"' in html and "Psst, Person0" in html and "Projects are waiting." in html
+
+
+def test_a_tampered_play_field_is_an_unknown_play_not_an_error(alpha):
+    segment = static_segment("trial", people(1))
+    response = send(session(alpha), "post", "/campaigns/new/", editor_post(segment, play="drop table"), tenant=alpha)
+    assert response.status_code == 400 and ("play_id", "unknown_play") in field_errors(response)
+    assert not Campaign.objects.exists()
