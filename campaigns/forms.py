@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from campaigns.models import Campaign, WebhookEndpoint
 from campaigns.services import LOCKED_AFTER_LAUNCH, MAX_VARIANTS
-from config.errors import Problem
+from config.errors import DomainError, Problem
 
 # The content fields of each channel as the editor names them: (HTML field, content key).
 CONTENT_INPUTS = {
@@ -32,8 +32,19 @@ PLAIN_INPUTS = {"name": "name", "play_id": "play", "segment_id": "segment", "cha
                 "holdout_percent": "holdout_percent", "cap_max_sends": "cap_max_sends", "cap_days": "cap_days",
                 "goal_event": "goal_event", "goal_days": "goal_days", "schedule": "schedule_kind",
                 "variants": "variants"}
+EDITOR_INPUTS = ({*PLAIN_INPUTS.values(), *SCHEDULE_INPUTS.values()}
+                 | {name for inputs in CONTENT_INPUTS.values() for name, _ in inputs})
 VARIANT_PATH = re.compile(r"^variants\[(\d+)\](?:\.(key|weight|content)(?:\.(\w+))?)?$")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def ensure_no_nul(post) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it here, coded at its field, as DRF's and
+    Django's own form fields do (the services never see such a value)."""
+    problems = [Problem(name, "null_characters_not_allowed", "Remove the NUL character from this field.")
+                for name, values in post.lists() if any("\x00" in value for value in values)]
+    if problems:
+        raise DomainError(problems=problems)
 
 
 def _number(raw: str):
@@ -154,6 +165,8 @@ def campaign_fields(post, *, campaign: Campaign | None) -> tuple[dict, list[Vari
 
 def field_of(path: str, channel: str) -> str:
     """The editor field a problem path belongs to ("" = the form as a whole)."""
+    if path in EDITOR_INPUTS:  # a problem the interface found names the field itself
+        return path
     if path in PLAIN_INPUTS:
         return PLAIN_INPUTS[path]
     if path.startswith("schedule."):

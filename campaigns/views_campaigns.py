@@ -100,6 +100,7 @@ def _editor(request, campaign: Campaign | None):
                       _editor_context(request, campaign, values=values, rows=rows, problems=[]))
     fields, rows = forms.campaign_fields(request.POST, campaign=campaign)
     try:
+        forms.ensure_no_nul(request.POST)
         if campaign is None:
             saved = campaign_create(actor=request.membership, **fields)
         else:
@@ -162,6 +163,10 @@ def campaigns_preview(request):
     """The message rendered for one customer (a member of the segment, or any by external
     id; the segment's first member by default), for htmx. Personal data is the sample's for
     roles without customers.view_pii (campaign_preview decides). Writes nothing."""
+    try:
+        forms.ensure_no_nul(request.POST)
+    except DomainError as error:
+        return render(request, "campaigns/_preview.html", {"problems": error.problems}, status=400)
     pk = request.POST.get("campaign", "")
     campaign = campaign_or_404(int(pk)) if pk.isdigit() and len(pk) < 19 else None
     draft = _draft(request, campaign)

@@ -55,6 +55,7 @@ def campaigns_webhooks(request):
 def campaigns_webhook_new(request):
     fields = forms.webhook_fields(request.POST)
     try:
+        forms.ensure_no_nul(request.POST)
         endpoint = webhook_endpoint_create(actor=request.membership, **fields)
     except DomainError as error:
         refuse_forbidden(error)
@@ -103,6 +104,7 @@ def campaigns_webhook_edit(request, pk: int):
     if active in ("0", "1"):
         changes = {"active": active == "1"}  # the on/off button sends only this
     try:
+        forms.ensure_no_nul(request.POST)
         webhook_endpoint_update(actor=request.membership, endpoint=endpoint, **changes)
     except DomainError as error:
         refuse_forbidden(error)

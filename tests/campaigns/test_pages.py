@@ -445,3 +445,42 @@ def test_a_tampered_play_field_is_an_unknown_play_not_an_error(alpha):
     response = send(session(alpha), "post", "/campaigns/new/", editor_post(segment, play="drop table"), tenant=alpha)
     assert response.status_code == 400 and ("play_id", "unknown_play") in field_errors(response)
     assert not Campaign.objects.exists()
+
+
+EDITOR_FIELDS = ("name", "play", "segment", "channel", "schedule_kind", "schedule_at", "schedule_every",
+                 "schedule_time", "schedule_weekday", "schedule_hours", "schedule_start", "schedule_until",
+                 "email_subject", "email_body", "email_format", "holdout_percent", "cap_max_sends", "cap_days",
+                 "goal_event", "goal_days", "variant_0_key", "variant_0_weight", "variant_0_subject",
+                 "preview_customer", "preview_external_id", "preview_variant")
+
+
+def test_any_text_in_any_editor_field_is_answered_never_a_500(alpha):
+    """Typed or tampered values reach the services, which answer with coded problems."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    segment = static_segment("trial", people(1))
+    admin = session(alpha)
+    texts = st.one_of(st.text(max_size=40), st.sampled_from(["-1", "0", "99999999999999999999", "1e400", "NaN",
+                                                              "recurring", "hours", "2026-02-30T25:61", "{% if %}",
+                                                              "a\x00b"]))
+
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(field=st.sampled_from(EDITOR_FIELDS), value=texts)
+    def check(field, value):
+        body = {**editor_post(segment), field: value, "schedule_every": "hours" if value == "hours" else "daily"}
+        for url in ("/campaigns/new/", "/campaigns/-/preview/"):
+            status = send(admin, "post", url, body, tenant=alpha).status_code
+            assert status in (200, 302, 400), (url, field, value, status)
+
+    check()
+
+
+def test_a_nul_character_is_refused_at_its_field_not_stored(alpha):
+    """PostgreSQL cannot store NUL: each write path answers a coded 400 instead of failing."""
+    segment = static_segment("trial", people(1))
+    admin = session(alpha)
+    response = send(admin, "post", "/campaigns/new/", editor_post(segment, name="Sale\x00"), tenant=alpha)
+    assert response.status_code == 400 and ("name", "null_characters_not_allowed") in field_errors(response)
+    preview = send(admin, "post", "/campaigns/-/preview/", {"preview_external_id": "c\x000"}, tenant=alpha)
+    assert preview.status_code == 400 and 'data-code="null_characters_not_allowed"' in preview.content.decode()
+    assert not Campaign.objects.exists()

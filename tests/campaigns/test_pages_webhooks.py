@@ -76,6 +76,7 @@ def test_creating_a_destination_shows_its_secret_once(alpha, loopback_ok, loopba
     ({"url": "https://user:pw@hooks.example.com/", "events": ["entered"]}, ("url", "credentials_in_url")),
     ({"url": "http://127.0.0.1:9/x", "events": []}, ("events", "invalid_choice")),
     ({"url": "http://127.0.0.1:9/x", "events": ["entered"], "segment": ""}, ("segment_id", "required")),
+    ({"url": "https://hooks.example.com/\x00", "events": ["entered"]}, ("url", "null_characters_not_allowed")),
 ])
 def test_bad_input_is_coded_at_its_field_and_nothing_is_stored(alpha, body, expected):
     segment = static_segment("vip", people(1))
@@ -173,3 +174,24 @@ def test_another_workspaces_destination_is_not_found(alpha, other_tenant):
                     tenant=alpha).status_code == 404
     connection.set_tenant(other_tenant)
     assert WebhookEndpoint.objects.get(pk=876_543).active
+
+
+def test_any_text_in_the_webhook_form_or_a_log_filter_is_answered_never_a_500(alpha, endpoint):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    admin = session(alpha)
+    texts = st.one_of(st.text(max_size=60), st.sampled_from(["http://[::1]/", "http://0x7f.1/", "https://é.example/",
+                                                              "99999999999999999999", "a\x00b", "-1"]))
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(field=st.sampled_from(["url", "segment", "events", "active", "status", "before"]), value=texts)
+    def check(field, value):
+        body = {"url": "http://127.0.0.1:9/x", "segment": str(endpoint.segment_id), "events": ["entered"], field: value}
+        answers = [send(admin, "post", "/campaigns/-/webhooks/new/", body, tenant=alpha).status_code,
+                   send(admin, "post", f"/campaigns/-/webhooks/{endpoint.pk}/edit/", body, tenant=alpha).status_code,
+                   send(admin, "get", f"/campaigns/-/webhooks/{endpoint.pk}/", {field: value}, tenant=alpha).status_code,
+                   send(admin, "get", "/campaigns/", {"status" if field == "url" else field: value},
+                        tenant=alpha).status_code]
+        assert all(status in (200, 201, 302, 400) for status in answers), (field, value, answers)
+
+    check()
