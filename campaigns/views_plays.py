@@ -80,7 +80,10 @@ def _trend_chart(line: plan.PlayLine, *, compact: bool) -> str | None:
     option = {
         "animation": False, "tooltip": {"trigger": "axis", "confine": True},
         "xAxis": {"type": "category", "data": [d for d, _ in points], "show": not compact},
-        "yAxis": {"type": "value", "show": not compact, "scale": True, "axisLabel": {"formatter": "{value}" + unit}},
+        # The full chart puts rates on 0–100% (one point or a flat line would otherwise fill
+        # it) and CAC from 0; a sparkline shows the shape only.
+        "yAxis": {"type": "value", "show": not compact, "axisLabel": {"formatter": "{value}" + unit},
+                  **({"scale": True} if compact else {"min": 0, **({"max": 100} if unit else {})})},
         "grid": {"left": 2, "right": 2, "top": 4, "bottom": 4} if compact else
                 {"left": 56, "right": 24, "top": 24, "bottom": 32},
         "series": [series],

@@ -100,19 +100,19 @@ def _demo_metrics_and_segments(tenant: Tenant, now: datetime) -> None:
 
 # The activation plan over the demo segments: one play per department that acts, each KPI
 # kind a different way; "NPS promoters" is left without a play so the plan flags it.
-# (segment key, department, name, tactic type, tactic, KPI, KPI event, target, spend)
+# (segment key, department, name, tactic type, tactic, KPI, KPI event, target, spend, days running)
 DEMO_PLAYS = [
     ("power-builders", "Sales", "Upsell power builders to Team", "sales_outreach",
      "An account executive reaches out within a week with a Team trial.", "lead_to_opportunity",
-     "subscription_upgraded", "0.15", None),
+     "subscription_upgraded", "0.15", None, 60),
     ("at-risk-payers", "Customer Success", "Save at-risk payers", "success_call",
-     "A success call and a tailored plan review before renewal.", "churn_rate", "", "0.20", None),
+     "A success call and a tailored plan review before renewal.", "churn_rate", "", "0.20", None, 60),
     ("reachable-promoters", "Marketing", "Promoters adopt feature X", "email",
      "A three-step email series showing feature X to people who already love the product.", "feature_adoption",
-     "feature_x_used", "0.50", None),
+     "feature_x_used", "0.50", None, 60),
     ("enterprise-prospects", "Sales", "Enterprise look-alike ads", "ad_audience",
      "Hashed-email audience uploaded to ad platforms; landing page with an enterprise demo.", "cac", "",
-     "250", "5000"),
+     "250", "5000", 365),  # a year of spend: CAC counts the prospects who signed up in it
 ]
 
 
@@ -128,10 +128,35 @@ def _demo_plays(tenant: Tenant, now: datetime) -> None:
         return
     departments = dict(Department.objects.filter(tenant=tenant).values_list("name", "pk"))
     segments = {s.key: s for s in Segment.objects.filter(key__in=[p[0] for p in DEMO_PLAYS])}
-    for key, department, name, tactic_type, tactic, kpi, event, target, spend in DEMO_PLAYS:
+    for key, department, name, tactic_type, tactic, kpi, event, target, spend, days in DEMO_PLAYS:
         segment = segments[key]
         Play.objects.create(name=name, segment=segment, segment_label=segment.name,
                             department_id=departments.get(department), tactic=tactic, tactic_type=tactic_type,
                             kpi=kpi, kpi_event=event, target=Decimal(target),
                             spend=Decimal(spend) if spend else None, status=Play.Status.ACTIVE,
-                            starts_on=(now - timedelta(days=60)).date())
+                            starts_on=(now - timedelta(days=days)).date())
+    _demo_campaign(tenant, now)
+
+
+def _demo_campaign(tenant: Tenant, now: datetime) -> None:
+    """An in-app campaign of the promoters' play, launched three weeks ago with a 20%
+    holdout, so its results page has real (and, the generator planting no effect, honestly
+    insignificant) numbers. Through the services, as the demo admin."""
+    from datetime import timedelta
+
+    from campaigns import sending
+    from campaigns.models import Play
+    from campaigns.services import campaign_create, campaign_launch
+    from tenants.models import TenantMembership
+
+    admin = TenantMembership.objects.get(tenant=tenant, user__email=DEMO_USERS[0][0])
+    play = Play.objects.get(segment__key="reachable-promoters")
+    launched = now - timedelta(days=21)
+    campaign = campaign_create(
+        actor=admin, name="Feature X tips for promoters", segment_id=play.segment_id, play_id=play.pk,
+        channel="in_app", schedule={"kind": "on_entry"}, holdout_percent=20, goal_event="feature_x_used", goal_days=7,
+        content={"title": "Have you tried feature X?", "body": "Hi {{ first_name|default:\"there\" }}, feature X "
+                 "turns your projects into shareable reports in one click.", "cta_label": "Show me",
+                 "cta_url": "https://acme.example/features/x"})
+    campaign_launch(actor=admin, campaign=campaign, now=launched)
+    sending.assign_members(campaign=campaign, now=launched)

@@ -276,3 +276,17 @@ def test_the_segment_page_shows_its_plays_and_flags_a_segment_nobody_acts_on(ten
     assert "Adopt exports" in trialists and "No live play" not in trialists
     idle = _text(client.get("/segments/idle/")).split('data-testid="activation"')[1].split("</section>")[0]
     assert "No live play acts on this segment." in idle and "/plays/new/?segment=idle" in idle
+
+
+def test_the_verdict_does_not_claim_the_interval_includes_no_effect_when_it_does_not():
+    from django.template.loader import render_to_string
+
+    from campaigns import lift
+
+    # Small groups: the z-test is not significant while the Wald interval excludes 0.
+    small = lift.lift(treatment_n=14, treatment_conversions=5, holdout_n=2, holdout_conversions=2).as_dict()
+    assert not small["significant"] and small["ci_high"] < 0
+    text = re.sub(r"\s+", " ", render_to_string("plays/_lift.html", {"lift": small}))
+    assert "Not yet significant" in text and "includes no effect" not in text
+    wide = lift.lift(treatment_n=100, treatment_conversions=12, holdout_n=100, holdout_conversions=10).as_dict()
+    assert "includes no effect" in re.sub(r"\s+", " ", render_to_string("plays/_lift.html", {"lift": wide}))

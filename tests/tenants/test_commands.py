@@ -58,6 +58,11 @@ def test_seed_demo_is_idempotent_and_resets_passwords(db, settings):
 
         assert Play.objects.count() == 4
         assert [s.key for s in segments_without_play()] == ["nps-promoters"]
+        from campaigns.models import Assignment, Campaign
+
+        campaign = Campaign.objects.get()
+        assert campaign.status == "running" and campaign.play.segment.key == "reachable-promoters"
+        assert Assignment.objects.filter(campaign=campaign).count() == campaign.segment.size
 
 
 def test_dev_up_prepares_and_prints_the_logins(db, settings):
