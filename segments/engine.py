@@ -27,8 +27,12 @@ from segments.rules.parse import parse
 from segments.selectors import rule_registry
 
 # Above this many touched customers an ingest-triggered check evaluates the whole segment:
-# one full statement is cheaper than a huge id list pushed into every subquery.
+# one full statement is cheaper than a huge id list pushed into every subquery. The cost of
+# a full evaluation grows with the tenant, that of a check with the customers checked, so
+# the limit is a share of the tenant's customers, never below the fixed floor (measured:
+# bench/segments.py, incremental_<n>).
 INCREMENTAL_LIMIT = 5_000
+INCREMENTAL_SHARE = 0.02
 logger = structlog.get_logger(__name__)
 
 
@@ -76,6 +80,24 @@ SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed)
 """
 
 
+# A segment with no open memberships among the customers checked (a first evaluation, or
+# one that matched nobody): every matched customer enters. The compiled rows go straight
+# into memberships and the outbox — no matched table to fill and index, no anti-joins.
+# Exact because a dynamic segment's memberships have one writer, this evaluation, which
+# holds the segment row FOR UPDATE: no row opens in between. Sorted, so the indexes fill
+# in order.
+_ENTER_ALL_SQL = """
+WITH opened AS (
+    INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, source)
+    SELECT %(e_segment)s, m.id, %(e_now)s, NULL, %(e_version)s, 'rule' FROM ({matched}) m
+    ORDER BY m.id
+    RETURNING customer_id
+)
+INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, evaluation_id, created_at)
+SELECT %(e_segment)s, customer_id, 'entered', %(e_now)s, %(e_evaluation)s, %(e_now)s FROM opened
+"""
+
+
 def matching_sql(segment: Segment, *, now: datetime, only: list[int] | None = None):
     """The compiled statement of a dynamic segment's current definition."""
     group, _ = parse(segment.definition, rule_registry(self_key=segment.key))
@@ -89,17 +111,33 @@ def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: 
               "e_evaluation": evaluation.pk, "e_only": list(only or [])}
     scope = "AND o.customer_id = ANY(%(e_only)s)" if only is not None else ""
     with connection.cursor() as cursor:
+        if not _any_open(cursor, scope, params):
+            cursor.execute(_ENTER_ALL_SQL.format(matched=sql.text), params)
+            # Nobody was open among these customers: now exactly the entered ones are.
+            return Diff(entered=cursor.rowcount, exited=0, size=cursor.rowcount if only is None else
+                        _open_count(cursor, segment))
         cursor.execute(_MATCHED_TABLE)
         # Emptied at commit; a caller's enclosing transaction may have used it already.
         cursor.execute("DELETE FROM segment_matched")
         cursor.execute(f"INSERT INTO segment_matched (id) {sql.text}", sql.params)
+        matched = cursor.rowcount
         cursor.execute("ANALYZE segment_matched")
         cursor.execute(_DIFF_SQL.format(scope=scope), params)
         entered, exited = cursor.fetchone()
-        cursor.execute("SELECT count(*) FROM segments_membership WHERE segment_id = %s AND exited_at IS NULL",
-                       [segment.pk])
-        (size,) = cursor.fetchone()
-    return Diff(entered=entered, exited=exited, size=size)
+        # A full diff leaves exactly the matched customers open: no count to run.
+        return Diff(entered=entered, exited=exited, size=matched if only is None else _open_count(cursor, segment))
+
+
+def _any_open(cursor, scope: str, params: dict) -> bool:
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM segments_membership o WHERE o.segment_id = %(e_segment)s "
+                   f"AND o.exited_at IS NULL {scope})", params)
+    return cursor.fetchone()[0]
+
+
+def _open_count(cursor, segment: Segment) -> int:
+    cursor.execute("SELECT count(*) FROM segments_membership WHERE segment_id = %s AND exited_at IS NULL",
+                   [segment.pk])
+    return cursor.fetchone()[0]
 
 
 def _record_day(segment: Segment, now: datetime, diff: Diff) -> None:
@@ -132,7 +170,8 @@ def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Callable[[]
     `customer_ids`, only for those customers (an ingest-triggered check). Returns the
     evaluation record: succeeded, skipped, or failed with its error (nothing of a failed
     evaluation is kept but the record; the caller decides about retrying)."""
-    if customer_ids is not None and len(customer_ids) > INCREMENTAL_LIMIT:
+    if customer_ids is not None and len(customer_ids) > INCREMENTAL_LIMIT \
+            and len(customer_ids) > incremental_limit(_customers_estimate()):
         customer_ids = None
     evaluation = _evaluation(segment_id, evaluation_id, now=now, trigger=trigger, clock=clock,
                              incremental=customer_ids is not None,
@@ -155,6 +194,20 @@ def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Callable[[]
             finished_at=clock(), duration_ms=int((time.perf_counter() - started) * 1000))
     evaluation.refresh_from_db()
     return evaluation
+
+
+def incremental_limit(customers: int) -> int:
+    """Most customers an incremental check takes in a tenant of `customers` customers."""
+    return max(INCREMENTAL_LIMIT, int(customers * INCREMENTAL_SHARE))
+
+
+def _customers_estimate() -> int:
+    """The planner's row estimate of the tenant's customers: no count over a large table
+    (-1, never analysed: 0, so the fixed floor applies)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'customers_customer'::regclass")
+        row = cursor.fetchone()
+    return max(int(row[0]), 0) if row else 0
 
 
 def _evaluation(segment_id: int, evaluation_id: int | None, *, now, trigger, clock, incremental, checked):

@@ -114,6 +114,24 @@ def test_incremental_evaluation_equals_full_evaluation(in_tenant):
     assert members(segment) == members(twin) == {"c2", "c3"}
 
 
+def test_the_incremental_limit_is_a_share_of_the_tenant_never_below_the_floor():
+    """Small tenants keep the fixed floor; at 1M customers a 1% touch (10k) stays incremental."""
+    assert engine.incremental_limit(0) == engine.incremental_limit(10_000) == engine.INCREMENTAL_LIMIT
+    assert engine.incremental_limit(1_000_000) >= 10_000
+
+
+def test_more_touched_customers_than_the_limit_evaluate_in_full(in_tenant, monkeypatch):
+    """Above the limit the check is a full evaluation (recorded as such) with the same result."""
+    monkeypatch.setattr(engine, "INCREMENTAL_LIMIT", 2)
+    monkeypatch.setattr(engine, "INCREMENTAL_SHARE", 0)
+    segment = dynamic("pro-limit", pro_plan())
+    people = [customer(f"l{i}", plan="pro" if i % 2 else "free") for i in range(4)]
+    evaluation = run(segment, T0, customer_ids=[p.pk for p in people[:3]])
+    assert not evaluation.incremental and evaluation.customers_checked is None
+    assert set(segment_members(segment=segment).values_list("external_id", flat=True)) == {"l1", "l3"}
+    assert evaluation.size == 2
+
+
 def test_a_failed_evaluation_is_recorded_and_leaves_memberships_alone(in_tenant):
     segment = dynamic("pro", pro_plan())
     customer("ada", plan="pro")
