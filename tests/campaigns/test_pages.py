@@ -484,3 +484,16 @@ def test_a_nul_character_is_refused_at_its_field_not_stored(alpha):
     preview = send(admin, "post", "/campaigns/-/preview/", {"preview_external_id": "c\x000"}, tenant=alpha)
     assert preview.status_code == 400 and 'data-code="null_characters_not_allowed"' in preview.content.decode()
     assert not Campaign.objects.exists()
+
+
+def test_a_cancelled_campaign_cannot_be_edited(alpha):
+    segment = static_segment("trial", people(1))
+    campaign = make_campaign(alpha, segment)
+    admin = session(alpha)
+    send(admin, "post", f"/campaigns/{campaign.pk}/cancel/", tenant=alpha)
+    page = send(admin, "get", f"/campaigns/{campaign.pk}/edit/", tenant=alpha).content.decode()
+    assert re.search(r'data-testid="save-campaign"\s+disabled', page)
+    response = send(admin, "post", f"/campaigns/{campaign.pk}/edit/", editor_post(segment, name="Revived"), tenant=alpha)
+    assert response.status_code == 400 and ("", "finished") in field_errors(response)
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.status) == ("Welcome", "cancelled")
