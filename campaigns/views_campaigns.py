@@ -188,7 +188,9 @@ def campaigns_preview(request):
     can_see_pii = request.membership.has("customers.view_pii")
     return render(request, "campaigns/_preview.html", {
         "rendered": rendered, "problems": problems, "channel": draft.channel, "draft": draft,
-        "customers": browse.preview_customers(segment=draft.segment), "can_see_pii": can_see_pii,
+        # Members are listed only to those who may see the segment (a saved campaign's is not re-checked above).
+        "customers": browse.preview_customers(segment=draft.segment if request.membership.has("segments.view")
+                                              else None), "can_see_pii": can_see_pii,
         "chosen": request.POST.get("preview_customer", ""), "external_id": request.POST.get("preview_external_id", ""),
         "variant": variant, "variant_keys": [v.get("key") for v in draft.variants or [] if v.get("key")],
         "customer": customer,
