@@ -497,3 +497,16 @@ def test_a_cancelled_campaign_cannot_be_edited(alpha):
     assert response.status_code == 400 and ("", "finished") in field_errors(response)
     campaign.refresh_from_db()
     assert (campaign.name, campaign.status) == ("Welcome", "cancelled")
+
+
+def test_a_member_who_may_not_see_segments_previews_without_the_member_list(alpha):
+    from tenants.services import role_create
+
+    (ada,) = people(1)
+    campaign = make_campaign(alpha, static_segment("secret", [ada]))
+    role = role_create(actor=admin_of(alpha), name="Campaign reader", permissions=["campaigns.view"])
+    connection.set_tenant(alpha)
+    client = Client(HTTP_HOST=host_of(alpha))
+    client.force_login(make_member(alpha, "reader@alpha.test", role.key))
+    html = send(client, "post", "/campaigns/-/preview/", {"campaign": campaign.pk}, tenant=alpha).content.decode()
+    assert 'data-testid="preview-email"' in html and f'<option value="{ada.pk}"' not in html
