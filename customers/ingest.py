@@ -256,8 +256,9 @@ def _insert_events(messages: list[Message], owners: list[int], source: str, now:
             copy.set_types(_STAGING_TYPES)
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(_STORE_EVENTS, {"types": _json_text(_property_types(messages)), "now": now, "source": source},
-                       prepare=True)
+        # Not prepared: its plan joins customers_customer, and a generic plan made while a new
+        # workspace's tables are nearly empty would stay a sequential scan until the next ANALYZE.
+        cursor.execute(_STORE_EVENTS, {"types": _json_text(_property_types(messages)), "now": now, "source": source})
         (inserted,) = cursor.fetchone()
     return inserted
 

@@ -18,11 +18,9 @@ import io
 import json
 import tempfile
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
@@ -36,6 +34,7 @@ from config.errors import DomainError, Problem
 from customers.feedback import SurveyAnswerIn, survey_answers_record
 from customers.imports import mapping as maps
 from customers.imports import parsing
+from customers.imports.customer_upsert import upsert_customers
 from customers.imports.models import ImportJob, ImportRowError
 from customers.ingest import ANON_PREFIX, Message, ingest_messages
 from customers.models import TraitDefinition
@@ -284,70 +283,11 @@ def _ingest_problems(result_problems, plan: maps.Plan) -> list[RowProblem]:
 # ----- customers
 
 
-_CURRENT_COLUMNS = [key for key in BUILTIN_TRAITS]
-
-
-def _current_profiles(external_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """{external id: {trait key: stored value}} of the customers these ids name."""
-    ids = customers_by_external_ids(external_ids)
-    if not ids:
-        return {}
-    columns = ", ".join(_CURRENT_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, {columns}, traits FROM customers_customer WHERE id = ANY(%s)",
-                       [sorted(set(ids.values()))])
-        by_id = {}
-        for record in cursor.fetchall():
-            values = dict(zip(_CURRENT_COLUMNS, record[1:-1]))
-            # Django's cursor hands jsonb back as text.
-            custom = json.loads(record[-1]) if isinstance(record[-1], str) else record[-1] or {}
-            values.update({f"custom:{k}": v for k, v in custom.items()})
-            by_id[record[0]] = values
-    return {external: by_id[pk] for external, pk in ids.items() if pk in by_id}
-
-
-def _same(key: str, new: Any, current: dict[str, Any]) -> bool:
-    """Is `new` (a normalised trait value) what the profile already holds?"""
-    if key in BUILTIN_TRAITS:
-        stored = current.get(key)
-        spec = BUILTIN_TRAITS[key]
-        if stored is None or stored == "" and spec.type is TraitType.STRING:
-            return False
-        if spec.type is TraitType.DATETIME:
-            if isinstance(stored, date) and not isinstance(stored, datetime):
-                return new[:10] == stored.isoformat() and new[10:] in ("", "T00:00:00+00:00")
-            return datetime.fromisoformat(new) == stored
-        if spec.type is TraitType.NUMBER:
-            return Decimal(str(new)) == Decimal(str(stored))
-        return new == stored
-    marker = f"custom:{key}"
-    return marker in current and current[marker] == new and type(current[marker]) is type(new)
-
-
 def _customers(prepared: list[_Prepared], plan: maps.Plan, now: datetime) -> Outcome:
-    outcome = Outcome()
-    counts = Counter(p.values["external_id"] for p in prepared)
-    current = _current_profiles(set(counts))
-    messages = []
-    for item in prepared:
-        external_id = item.values["external_id"]
-        traits = {t[len(maps.TRAIT):]: v for t, v in item.values.items() if t.startswith(maps.TRAIT)}
-        profile = current.get(external_id)
-        # TRICKY: only a row whose customer appears once in the chunk may be skipped by
-        # comparing with the stored profile; with repeats, the later row must still win.
-        if profile is not None and counts[external_id] == 1:
-            traits = {k: v for k, v in traits.items() if not _same(k, v, profile)}
-            if not traits:
-                outcome.unchanged += 1
-                continue
-        user_id, anonymous_id = _identity(external_id)
-        messages.append(Message(type="identify", timestamp=now, user_id=user_id, anonymous_id=anonymous_id,
-                                traits=traits, index=item.row, path=""))
-    if messages:
-        result = ingest_messages(messages=messages, source=SOURCE, now=now)
-        outcome.problems += _ingest_problems(result.problems, plan)
-        outcome.imported += len(messages) - len({p.index for p in result.problems})
-    return outcome
+    """Set-based (customers/imports/customer_upsert.py): a few statements per chunk."""
+    written = upsert_customers(rows=[(item.row, item.values) for item in prepared], plan=plan, now=now)
+    return Outcome(imported=written.imported, unchanged=written.unchanged,
+                   problems=[RowProblem(*problem) for problem in written.problems])
 
 
 # ----- events
