@@ -14,22 +14,21 @@ calls `ingest_messages` once per batch, inside one transaction:
    advances last_seen_at and upserts the event registry from what was inserted;
 5. the trait registry is upserted once per new key.
 
-A steady-state track batch (every customer known) is 4 round trips: lookup-and-lock,
-COPY, store, COMMIT. Statements go through `ingest_sql.cursor()`, which binds parameters
+A steady-state track batch (every customer known) is 5 round trips: lookup-and-lock,
+staging DDL (a no-op after the first), COPY, store, COMMIT. Statements go through `ingest_sql.cursor()`, which binds parameters
 on the server and prepares the per-batch shapes (see there).
 """
 
 from __future__ import annotations
 
 import json
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 
 from customers.ingest_identities import ANON_PREFIX, ResolutionRace, resolve
 from customers.ingest_sql import cursor as _cursor
@@ -195,16 +194,14 @@ def _event_name(message: Message) -> str:
     return message.event or ""
 
 
-# The staging table lives as long as the connection (created once, emptied at every commit),
-# so a batch runs no DDL; binary COPY, so PostgreSQL parses no text for ids and timestamps.
+# The staging table lives as long as the connection (created by the first batch, emptied at
+# every commit), so a batch changes no catalog; binary COPY, so PostgreSQL parses no text for ids and timestamps.
 # received_at and source are the same for the whole batch: parameters of _STORE_EVENTS.
 _STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS ingest_event_stage (customer_id bigint, name text, timestamp timestamptz, "
     "properties text, message_id text) ON COMMIT DELETE ROWS")
 _STAGING_COPY = "COPY ingest_event_stage FROM STDIN (FORMAT BINARY)"
 _STAGING_TYPES = ["int8", "text", "timestamptz", "text", "text"]
-# psycopg connections whose staging table has been committed (a rolled-back CREATE leaves none).
-_staged: weakref.WeakSet = weakref.WeakSet()
 # One statement stores the staged events and does their upkeep. Data-modifying CTEs all see
 # the same snapshot, and each works from what `inserted` returns (only new events count):
 # - inserted: ON CONFLICT (message_id) DO NOTHING is how retries are deduplicated;
@@ -251,7 +248,9 @@ def _insert_events(messages: list[Message], owners: list[int], source: str, now:
     if not rows:
         return 0
     with _cursor() as cursor:
-        _ensure_staging(cursor)
+        # TRICKY: run every time, not once per connection: remembering "created" cannot tell
+        # a committed CREATE from one whose transaction was rolled back later.
+        cursor.execute(_STAGING_DDL)
         with cursor.copy(_STAGING_COPY) as copy:
             copy.set_types(_STAGING_TYPES)
             for row in rows:
@@ -261,15 +260,6 @@ def _insert_events(messages: list[Message], owners: list[int], source: str, now:
         cursor.execute(_STORE_EVENTS, {"types": _json_text(_property_types(messages)), "now": now, "source": source})
         (inserted,) = cursor.fetchone()
     return inserted
-
-
-def _ensure_staging(cursor) -> None:
-    """Create the staging table unless this connection has already committed it."""
-    raw = connection.connection
-    if raw in _staged:
-        return
-    cursor.execute(_STAGING_DDL)
-    transaction.on_commit(lambda: _staged.add(raw))
 
 
 def _json_text(value: dict) -> str:

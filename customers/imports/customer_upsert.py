@@ -26,14 +26,11 @@ it, else *imported*.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
-
 from customers.imports import mapping as maps
 from customers.ingest_identities import ANON_PREFIX, lookup_locked
 from customers.ingest_sql import cursor, json_list
@@ -202,7 +199,6 @@ _STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS import_customer_stage (customer_id bigint, external_id text, kind text, "
     "value text, " + ", ".join(f"{col} {type_}" for col, type_ in _COLUMNS.items())
     + ", custom jsonb) ON COMMIT DELETE ROWS")
-_staged: weakref.WeakSet = weakref.WeakSet()  # connections whose staging table is committed
 
 
 def _default(column: str) -> str:
@@ -259,10 +255,7 @@ def _write(customers: dict[Any, _Customer], now: datetime) -> dict[str, int]:
     """Stage the merged rows and create the new customers; {external id: id} created.
     Customers another writer created meanwhile are locked and staged as known ones."""
     with cursor() as cur:
-        if connection.connection not in _staged:
-            cur.execute(_STAGING_DDL)
-            raw = connection.connection
-            transaction.on_commit(lambda: _staged.add(raw))
+        cur.execute(_STAGING_DDL)  # a no-op but for the connection's first chunk
         # A savepoint retry (services._write_rows_isolating) reuses the transaction: start empty.
         cur.execute("DELETE FROM import_customer_stage")
         with cur.copy(f"COPY import_customer_stage ({', '.join(_STAGE)}) FROM STDIN") as copy:

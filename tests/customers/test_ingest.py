@@ -93,3 +93,18 @@ def test_an_item_without_any_id_is_reported_and_the_rest_stored(in_tenant):
     result = ingest(msg(event="orphan"), msg(i=1, user_id="u7", event="fine"))
     assert [(p.path, p.code) for p in result.problems] == [("batch[0].userId", "required")]
     assert result.accepted == 1 and Event.objects.filter(name="fine").exists()
+
+
+def test_prepared_statements_follow_the_tenant_schema(in_tenant, other_tenant):
+    """The lookup is prepared once per connection; after a switch to another workspace it
+    reads and writes that workspace's tables."""
+    from django.db import connection
+
+    for _ in range(3):
+        ingest(msg(user_id="same-id", event="login"))
+    connection.set_tenant(other_tenant)
+    result = ingest(msg(user_id="same-id", event="login"))
+    assert result.customers_created == 1
+    assert Customer.objects.get(external_id="same-id").events.count() == 1
+    connection.set_tenant(in_tenant)
+    assert Customer.objects.get(external_id="same-id").events.count() == 3

@@ -1,0 +1,126 @@
+"""The set-based customer upsert of the CSV import (customers/imports/customer_upsert.py):
+identities, the registry, the "changes nothing" rule, the signal, and the race with a
+writer that creates the customer meanwhile (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from customers.imports import customer_upsert
+from customers.imports import mapping as maps
+from customers.imports.customer_upsert import upsert_customers
+from customers.ingest import Message, ingest_messages
+from customers.models import Customer, CustomerIdentity, TraitDefinition
+from customers.signals import customers_touched
+from customers.traits import TraitType
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+PLAN = maps.Plan(maps.CUSTOMERS, [
+    maps.Column(0, "id", "external_id", None),
+    maps.Column(1, "plan", "trait:plan", TraitType.STRING),
+    maps.Column(2, "seats", "trait:seats", TraitType.NUMBER),
+], width=3)
+
+
+def upsert(*rows: dict, plan: maps.Plan = PLAN):
+    return upsert_customers(rows=[(i + 2, dict(values)) for i, values in enumerate(rows)], plan=plan, now=NOW)
+
+
+@pytest.fixture
+def touched():
+    seen: list[dict] = []
+
+    def listen(sender, **payload):
+        seen.append(payload)
+
+    customers_touched.connect(listen)
+    yield seen
+    customers_touched.disconnect(listen)
+
+
+def test_new_customers_get_their_values_identity_and_registered_traits(in_tenant):
+    result = upsert({"external_id": "u1", "trait:plan": "pro", "trait:seats": 3}, {"external_id": "anon:a9"})
+    assert (result.imported, result.unchanged, result.problems) == (2, 0, [])
+    u1 = Customer.objects.get(external_id="u1")
+    assert (u1.plan, u1.traits, u1.email, u1.tech_stack, u1.email_opt_in) == ("pro", {"seats": 3}, "", [], False)
+    assert CustomerIdentity.objects.get(kind="user_id", value="u1").customer == u1
+    anonymous = CustomerIdentity.objects.get(kind="anonymous_id", value="a9").customer
+    assert anonymous.external_id == "anon:a9"
+    assert TraitDefinition.objects.get(key="seats").type == "number"
+
+
+def test_an_id_merged_into_another_customer_updates_the_survivor(in_tenant):
+    """u2's profile was merged into u1's (alias): a row for u2 is about that person."""
+    ingest_messages(messages=[Message(type="identify", timestamp=NOW, user_id="u1", traits={"plan": "free"}),
+                              Message(type="identify", timestamp=NOW, user_id="u2", index=1)], source="test", now=NOW)
+    ingest_messages(messages=[Message(type="alias", timestamp=NOW, user_id="u1", previous_id="u2")],
+                    source="test", now=NOW)
+    result = upsert({"external_id": "u2", "trait:plan": "pro"})
+    assert result.imported == 1
+    assert list(Customer.objects.values_list("external_id", "plan")) == [("u1", "pro")]
+
+
+def test_rows_of_one_person_merge_in_file_order_and_an_empty_cell_keeps_the_value(in_tenant):
+    upsert({"external_id": "u3", "trait:plan": "free", "trait:seats": 1},
+           {"external_id": "u3", "trait:plan": "pro"},
+           {"external_id": "u3", "trait:seats": 5})
+    customer = Customer.objects.get(external_id="u3")
+    assert (customer.plan, customer.traits) == ("pro", {"seats": 5})
+
+
+def test_unchanged_rows_write_nothing_and_announce_nothing(in_tenant, touched):
+    upsert({"external_id": "u4", "trait:plan": "pro", "trait:seats": 2})
+    before = Customer.objects.get(external_id="u4").updated_at
+    touched.clear()
+    later = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    result = upsert_customers(rows=[(2, {"external_id": "u4", "trait:plan": "pro", "trait:seats": 2})], plan=PLAN,
+                              now=later)
+    assert (result.imported, result.unchanged) == (0, 1)
+    assert Customer.objects.get(external_id="u4").updated_at == before
+
+
+def test_a_change_is_announced_for_the_changed_customer_only(in_tenant, touched, django_capture_on_commit_callbacks):
+    upsert({"external_id": "u5", "trait:plan": "free"}, {"external_id": "u6", "trait:plan": "free"})
+    with django_capture_on_commit_callbacks(execute=True):
+        result = upsert({"external_id": "u5", "trait:plan": "pro"}, {"external_id": "u6", "trait:plan": "free"})
+    assert (result.imported, result.unchanged) == (1, 1)
+    assert [payload["customer_ids"] for payload in touched] == [[Customer.objects.get(external_id="u5").pk]]
+    assert touched[0]["trait_keys"] == ["plan"]
+
+
+def test_a_value_contradicting_a_type_registered_meanwhile_refuses_its_row(in_tenant):
+    """The mapping read `seats` as a number; since then it was registered as text."""
+    TraitDefinition.objects.create(key="seats", type="string", category="behavioral")
+    result = upsert({"external_id": "u7", "trait:plan": "pro", "trait:seats": 3}, {"external_id": "u8"})
+    assert [(row, column, code) for row, column, code, _ in result.problems] == [(2, "seats", "type_mismatch")]
+    assert result.imported == 1
+    assert not Customer.objects.filter(external_id="u7").exists()  # nothing of the refused row
+    assert Customer.objects.filter(external_id="u8").exists()
+
+
+def test_a_customer_created_by_another_writer_meanwhile_is_updated_not_duplicated(in_tenant, monkeypatch):
+    """The lookup saw no u9; by the insert, tracking had created it: the row updates it."""
+    ingest_messages(messages=[Message(type="track", timestamp=NOW, user_id="u9", event="login")],
+                    source="test", now=NOW)
+    monkeypatch.setattr(customer_upsert, "_find", lambda external_ids: {})
+    result = upsert({"external_id": "u9", "trait:plan": "pro"})
+    assert result.imported == 1
+    assert list(Customer.objects.filter(external_id="u9").values_list("plan", flat=True)) == ["pro"]
+    assert CustomerIdentity.objects.filter(kind="user_id", value="u9").count() == 1
+
+
+def test_builtin_columns_of_every_type_are_written(in_tenant):
+    plan = maps.Plan(maps.CUSTOMERS, [maps.Column(0, "id", "external_id", None)] + [
+        maps.Column(i + 1, key, f"trait:{key}", TraitType.STRING) for i, key in enumerate(
+            ["birth_date", "signed_up_at", "company_size", "annual_revenue", "email_opt_in", "tech_stack"])], width=7)
+    upsert({"external_id": "b1", "trait:birth_date": "1990-05-06T00:00:00+00:00",
+            "trait:signed_up_at": "2026-01-02T03:04:05+00:00", "trait:company_size": 40.0,
+            "trait:annual_revenue": 1234.5, "trait:email_opt_in": True, "trait:tech_stack": ["django", "a,b"]},
+           plan=plan)
+    customer = Customer.objects.get(external_id="b1")
+    assert customer.birth_date.isoformat() == "1990-05-06"
+    assert customer.signed_up_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert (customer.company_size, float(customer.annual_revenue), customer.email_opt_in) == (40, 1234.5, True)
+    assert customer.tech_stack == ["django", "a,b"]
