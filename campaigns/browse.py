@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Max, Q, QuerySet
 
 from audit.models import AuditEvent
-from campaigns.models import Campaign, Send, WebhookDelivery
+from campaigns.models import Assignment, Campaign, Send, WebhookDelivery
 from config.errors import Problem
 from customers.models import Customer
 from segments.models import Segment
@@ -72,6 +72,13 @@ def send_summaries(*, campaign_ids: list[int]) -> dict[int, dict]:
                       last=Max("claimed_at"))
             .order_by())
     return {row["campaign_id"]: row for row in rows}
+
+
+def assignment_counts(*, campaign_ids: list[int]) -> dict[int, int]:
+    """Customers assigned per campaign (both arms): what an in-app campaign, which sends
+    nothing (the app pulls), has reached so far."""
+    return dict(Assignment.objects.filter(campaign_id__in=campaign_ids).values("campaign_id")
+                .annotate(n=Count("id")).order_by().values_list("campaign_id", "n"))
 
 
 def campaign_history(*, campaign: Campaign, limit: int = 50) -> list[AuditEvent]:

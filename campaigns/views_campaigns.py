@@ -62,8 +62,9 @@ def summary(campaign: Campaign) -> dict:
 def campaigns_list(request):
     query, problems = browse.campaign_query(request.GET)
     page = Paginator(browse.campaign_list(query=query), LIST_PAGE).get_page(request.GET.get("page"))
-    counts = browse.send_summaries(campaign_ids=[c.pk for c in page])
-    rows = [{**summary(c), "sends": counts.get(c.pk, {})} for c in page]
+    ids = [c.pk for c in page]
+    counts, assigned = browse.send_summaries(campaign_ids=ids), browse.assignment_counts(campaign_ids=ids)
+    rows = [{**summary(c), "sends": counts.get(c.pk, {}), "assigned": assigned.get(c.pk, 0)} for c in page]
     params = {k: v for k, v in request.GET.items() if k != "page" and v}
     return render(request, "campaigns/list.html", {
         "rows": rows, "page": page, "query": query, "problems": problems, "params": params,

@@ -94,6 +94,22 @@ def test_the_list_shows_each_campaign_with_segment_channel_status_schedule_and_s
     assert 'data-testid="new-campaign"' not in html  # viewers read only
 
 
+def test_an_in_app_campaign_lists_its_assigned_customers_not_sends(alpha):
+    """In-app messages are pulled by the app: nothing is 'sent', so the list shows who was
+    assigned (both arms) instead of a send count that would always read 0."""
+    from campaigns import sending
+    from campaigns.services import campaign_launch
+
+    segment = static_segment("trial", people(3))
+    nudge = make_campaign(alpha, segment, name="Nudge", channel="in_app", content={"title": "Hey", "body": "Try it"},
+                          schedule={"kind": "on_entry"})
+    campaign_launch(actor=admin_of(alpha), campaign=nudge, now=NOW)
+    sending.assign_members(campaign=nudge, now=NOW)
+    html = send(session(alpha, "viewer"), "get", "/campaigns/", tenant=alpha).content.decode()
+    assert "In the app · 3 assigned" in html and f"/campaigns/{nudge.pk}/results/" in html
+    assert not re.search(r'data-testid="sent-count">0<', html)
+
+
 def test_the_list_filters_by_status_channel_and_segment(alpha):
     one, two = static_segment("one", people(1, prefix="a")), static_segment("two", people(1, prefix="b"))
     make_campaign(alpha, one, name="Email to one")
