@@ -65,7 +65,7 @@ def upsert_customers(*, rows: list[tuple[int, dict[str, Any]]], plan: maps.Plan,
     rows = _fit_registry(rows, plan, now, result)
     if not rows:
         return result
-    customers = _merge_rows(rows, _find({values["external_id"] for _, values in rows}))
+    customers = _merge_rows(rows, plan, _find({values["external_id"] for _, values in rows}))
     created = _write(customers, now)
     changed = _update(now) if any(c.customer_id is not None for c in customers.values()) else set()
     for customer in customers.values():
@@ -149,9 +149,11 @@ def _register(keys: set[str], types: dict[str, TraitType], now: datetime) -> dic
 # ------------------------------------------------------------------------------ rows
 
 
-def _merge_rows(rows, known: dict[str, int]) -> dict[Any, _Customer]:
+def _merge_rows(rows, plan: maps.Plan, known: dict[str, int]) -> dict[Any, _Customer]:
     """One entry per customer: two ids of one person (one merged into the other) are one
     customer, whose later row wins."""
+    route = {c.target: (c.target[len(maps.TRAIT):], c.target[len(maps.TRAIT):] in BUILTIN_TRAITS)
+             for c in plan.columns if c.target.startswith(maps.TRAIT)}
     customers: dict[Any, _Customer] = {}
     for row, values in rows:
         external_id = values["external_id"]
@@ -160,11 +162,11 @@ def _merge_rows(rows, known: dict[str, int]) -> dict[Any, _Customer]:
         if customer is None:
             customer = customers[key] = _Customer(external_id, [], customer_id=known.get(external_id))
         customer.rows.append(row)
+        builtin, custom = customer.builtin, customer.custom
         for target, value in values.items():
-            if not target.startswith(maps.TRAIT):
-                continue
-            key = target[len(maps.TRAIT):]
-            (customer.builtin if key in BUILTIN_TRAITS else customer.custom)[key] = value
+            if target in route:
+                trait, is_builtin = route[target]
+                (builtin if is_builtin else custom)[trait] = value
     return customers
 
 

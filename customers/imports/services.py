@@ -212,8 +212,32 @@ def _identity(external_id: str) -> tuple[str | None, str | None]:
     return external_id, None
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """How one mapped column's cells are read, worked out once per chunk, not per cell."""
+
+    index: int
+    name: str
+    target: str
+    type: TraitType | None
+    builtin: str | None  # the built-in trait it fills (checked beyond its type), if any
+    limit: int | None  # the longest text its field holds (non-trait targets)
+
+
+def _cells_of(plan: maps.Plan) -> list[_Cell]:
+    out = []
+    for column in plan.columns:
+        key = column.target[len(maps.TRAIT):] if column.target.startswith(maps.TRAIT) else None
+        out.append(_Cell(column.index, column.name, column.target, column.type,
+                         key if key in BUILTIN_TRAITS else None, _LIMITS.get(column.target)))
+    return out
+
+
 def _prepare(rows: list[tuple[int, Any]], plan: maps.Plan) -> tuple[list[_Prepared], list[RowProblem]]:
     prepared, problems = [], []
+    cells_of = _cells_of(plan)
+    required = [(target, plan.column_of(target).name) for target in maps.REQUIRED[plan.kind]]
+    convert, check_builtin = maps.convert, maps.check_builtin
     for row, cells in rows:
         if isinstance(cells, parsing.BadRecord):
             problems.append(RowProblem(row, "", "malformed_row", cells.message))
@@ -223,21 +247,20 @@ def _prepare(rows: list[tuple[int, Any]], plan: maps.Plan) -> tuple[list[_Prepar
                                        f"The row has {len(cells)} cells; the header has {plan.width} columns."))
             continue
         values, bad = {}, []
-        for column in plan.columns:
-            value, problem = maps.convert(cells[column.index], column.type)
-            if problem is None and value is not None and column.target.startswith(maps.TRAIT):
-                key = column.target[len(maps.TRAIT):]
-                if key in BUILTIN_TRAITS:
-                    problem = maps.check_builtin(key, value)
-            if problem is None:
-                problem = _field_limit(column.target, value)
+        for cell in cells_of:
+            value, problem = convert(cells[cell.index], cell.type)
+            if value is not None and problem is None:
+                if cell.builtin:
+                    problem = check_builtin(cell.builtin, value)
+                elif cell.limit and isinstance(value, str) and len(value) > cell.limit:
+                    problem = maps.CellProblem("too_long", f"At most {cell.limit} characters.")
             if problem:
-                bad.append(RowProblem(row, column.name, problem.code, problem.message))
+                bad.append(RowProblem(row, cell.name, problem.code, problem.message))
             elif value is not None:
-                values[column.target] = value
-        for target in maps.REQUIRED[plan.kind]:
-            if target not in values and not any(p.column == plan.column_of(target).name for p in bad):
-                bad.append(RowProblem(row, plan.column_of(target).name, "required", "This cell must not be empty."))
+                values[cell.target] = value
+        for target, name in required:
+            if target not in values and not any(p.column == name for p in bad):
+                bad.append(RowProblem(row, name, "required", "This cell must not be empty."))
         if bad:
             problems += bad
         else:
@@ -247,13 +270,6 @@ def _prepare(rows: list[tuple[int, Any]], plan: maps.Plan) -> tuple[list[_Prepar
 
 _LIMITS = {"external_id": maps.MAX_EXTERNAL_ID, "name": maps.MAX_EVENT_NAME, "message_id": maps.MAX_MESSAGE_ID,
            "question": maps.MAX_QUESTION, "comment": maps.MAX_COMMENT, "survey": 64}
-
-
-def _field_limit(target: str, value: Any) -> maps.CellProblem | None:
-    limit = _LIMITS.get(target)
-    if limit and isinstance(value, str) and len(value) > limit:
-        return maps.CellProblem("too_long", f"At most {limit} characters.")
-    return None
 
 
 def _content_id(kind: str, values: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from customers.imports import customer_upsert
 from customers.imports import mapping as maps
@@ -124,3 +126,18 @@ def test_builtin_columns_of_every_type_are_written(in_tenant):
     assert customer.signed_up_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     assert (customer.company_size, float(customer.annual_revenue), customer.email_opt_in) == (40, 1234.5, True)
     assert customer.tech_stack == ["django", "a,b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.from_regex(maps._PLAIN_EMAIL, fullmatch=True),
+                 st.from_regex(r"[a-z.%+_-]{1,10}@[a-z0-9.-]{1,12}\.[a-z]{2,4}", fullmatch=True)))
+def test_the_email_shortcut_accepts_nothing_django_refuses(address):
+    """Addresses the plain-shape regex lets past validate_email are ones it accepts."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if maps._PLAIN_EMAIL.match(address) and len(address) <= 254:
+        try:
+            validate_email(address)
+        except ValidationError:
+            pytest.fail(f"{address!r} passes the shortcut but not validate_email")
