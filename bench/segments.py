@@ -16,12 +16,14 @@ questions of the same facts.
    alternating, `--repeat` times after one warm-up each; the id sets must be equal.
    ratio = median compiled s / median hand-written s (issue 6 target: ≤ 1.25).
 3. evaluation: `segments.engine.evaluate` of a dynamic segment at `now` — the first
-   evaluation (everyone enters: membership and outbox rows written) and re-evaluations that
-   change nothing — against the bare compiled SELECT of the same definition (issue 6
-   target for evaluate + diff vs evaluate alone: ≤ 1.5).
-4. incremental: `evaluate(customer_ids=…)` for `--touched` random customers (and for the
-   engine's INCREMENTAL_LIMIT) against a full re-evaluation (issue 6 target for 1% of
-   customers: ≤ 0.05; above INCREMENTAL_LIMIT the engine evaluates in full by design).
+   evaluation (everyone enters: membership and outbox rows written; `--repeat` new
+   segments, one per round) and re-evaluations that change nothing — against the bare
+   compiled SELECT of the same definition, alternating round by round (issue 6 target for
+   evaluate + diff vs evaluate alone: ≤ 1.5).
+4. incremental: `evaluate(customer_ids=…)` for `--touched` random customers, for 1% of the
+   customers and for the engine's limit at this size (`incremental_limit`), alternating
+   with full re-evaluations (issue 6 target for 1% of customers: ≤ 0.05; above the limit
+   the engine evaluates in full by design, reported as `incremental=0`).
 5. naive loop: per customer, load its facts (`segments.facts.customer_facts`, one customer
    per call, as a per-customer loop would) and run the reference evaluator, on
    `--naive-sample` customers, extrapolated to the data set, against the compiled
