@@ -172,6 +172,12 @@ def _too_large(item: dict) -> bool:
 def _timestamp(item: dict, now: datetime) -> datetime:
     """Segment's rule: `timestamp` if given; else correct `originalTimestamp` for the
     device's clock skew using `sentAt`; else the time it was received."""
+    stamp = item.get("timestamp")
+    if stamp is not None and item.get("originalTimestamp") is None and item.get("sentAt") is None:
+        parsed_stamp = parse_datetime(stamp)  # the usual item (server-side SDKs): one field
+        if parsed_stamp is None:
+            raise _ItemError("timestamp", "invalid_timestamp", "Use an ISO 8601 timestamp.")
+        return parsed_stamp
     parsed = {}
     for key in ("timestamp", "originalTimestamp", "sentAt"):
         if item.get(key) is not None:
@@ -188,6 +194,8 @@ def _timestamp(item: dict, now: datetime) -> datetime:
 
 def _id(item: dict, key: str) -> str | None:
     value = item.get(key)
+    if type(value) is str and 0 < len(value) <= 255:  # the usual id, checked in one test
+        return value
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -200,6 +208,8 @@ def _id(item: dict, key: str) -> str | None:
 
 def _string(item: dict, key: str, limit: int) -> str | None:
     value = item.get(key)
+    if type(value) is str and len(value) <= limit:  # the usual value, checked in one test
+        return value
     if value is None:
         return None
     if not isinstance(value, str):
