@@ -8,20 +8,14 @@ view is csrf_exempt); clickjacking and htmx headers are for HTML; the structlog 
 lines and the audit context serve the UI (tracking writes no audit records).
 Measured: ~1.2 ms CPU per request.
 
-The view runs with Python's cyclic garbage collector paused: a 500-event batch allocates
-some 10,000 acyclic objects (parsed JSON, messages) that live until the answer, and with
-the collector on, generation-0/1 passes promote them so that every few requests a full
-pass walks the whole Django heap — measured 5–6 µs CPU per event, more than parsing the
-batch itself. Reference counting frees them when the request ends; what little cyclic
-garbage a request leaves is collected once the collector is back on.
+The view runs with Python's cyclic garbage collector paused (see customers/ingest_gc.py).
 """
-
-import gc
-from contextlib import contextmanager
 
 import structlog
 from django.shortcuts import render
 from django.urls import resolve
+
+from customers.ingest_gc import collector_paused
 
 TRACKING_PREFIX = "/v1/"
 
@@ -47,16 +41,3 @@ class TrackingShortcutMiddleware:
         with collector_paused():
             return match.func(request, *match.args, **match.kwargs)
 
-
-@contextmanager
-def collector_paused():
-    """Pause the cyclic garbage collector (see the module docstring); nests, and leaves it
-    off if it was off."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

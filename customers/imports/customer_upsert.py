@@ -197,6 +197,7 @@ _COLUMNS = {
 }
 assert set(_COLUMNS) == set(BUILTIN_TRAITS), "every built-in trait is a column of the staging table"
 _STAGE = ("customer_id", "external_id", "kind", "value", *_COLUMNS, "custom")
+_COLUMN_INDEX = {column: i for i, column in enumerate(_COLUMNS)}
 _STAGING_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS import_customer_stage (customer_id bigint, external_id text, kind text, "
     "value text, " + ", ".join(f"{col} {type_}" for col, type_ in _COLUMNS.items())
@@ -238,18 +239,20 @@ RETURNING c.id
 """
 
 
+# Built-ins whose staged text differs from the normalised value.
+_STAGED_AS = {
+    "birth_date": lambda value: value[:10],  # normalised to UTC ISO 8601: its date, as ::timestamptz::date in UTC
+    "company_size": int,  # a whole number (checked), maybe written 40.0
+}
+
+
 def _stage_row(customer: _Customer) -> tuple:
     kind, value = _pair(customer.external_id)
     builtin = customer.builtin
-    cells = []
-    for column in _COLUMNS:
-        cell = builtin.get(column)
-        if cell is not None:
-            if column == "birth_date":
-                cell = cell[:10]  # normalised to UTC ISO 8601: its date, as ::timestamptz::date in UTC
-            elif column == "company_size":
-                cell = int(cell)  # a whole number (checked), maybe written 40.0
-        cells.append(cell)
+    cells = [builtin.get(column) for column in _COLUMNS]
+    for column, stage in _STAGED_AS.items():
+        if builtin.get(column) is not None:
+            cells[_COLUMN_INDEX[column]] = stage(builtin[column])
     return (customer.customer_id, customer.external_id, kind, value, *cells, orjson.dumps(customer.custom).decode())
 
 
