@@ -228,8 +228,10 @@ WITH created AS (
 SELECT external_id, id FROM created
 """
 
+# TRICKY: custom traits are compared key by key, not with `traits @> custom`: containment
+# calls ["a", "b"] a superset of ["a"], so a list trait that shrinks would look unchanged.
 _DIFFERS = " OR ".join([f"(s.{c} IS NOT NULL AND s.{c} IS DISTINCT FROM c.{c})" for c in _COLUMNS]
-                       + ["NOT (c.traits @> s.custom)"])
+                       + ["EXISTS (SELECT 1 FROM jsonb_each(s.custom) AS e WHERE c.traits -> e.key IS DISTINCT FROM e.value)"])
 _UPDATE = f"""
 UPDATE customers_customer c SET {", ".join(f"{col} = COALESCE(s.{col}, c.{col})" for col in _COLUMNS)},
     traits = c.traits || s.custom, updated_at = %(now)s

@@ -141,3 +141,15 @@ def test_the_email_shortcut_accepts_nothing_django_refuses(address):
             validate_email(address)
         except ValidationError:
             pytest.fail(f"{address!r} passes the shortcut but not validate_email")
+
+
+def test_a_list_trait_that_shrinks_is_a_change(in_tenant):
+    """["a", "b"] → ["a"] is applied (containment would call it unchanged)."""
+    plan = maps.Plan(maps.CUSTOMERS, [maps.Column(0, "id", "external_id", None),
+                                      maps.Column(1, "tags", "trait:tags", TraitType.LIST)], width=2)
+    upsert({"external_id": "l1", "trait:tags": ["a", "b"]}, plan=plan)
+    result = upsert({"external_id": "l1", "trait:tags": ["a"]}, plan=plan)
+    assert (result.imported, result.unchanged) == (1, 0)
+    assert Customer.objects.get(external_id="l1").traits == {"tags": ["a"]}
+    again = upsert({"external_id": "l1", "trait:tags": ["a"]}, plan=plan)
+    assert (again.imported, again.unchanged) == (0, 1)
