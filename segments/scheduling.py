@@ -118,8 +118,9 @@ def sensitivity(segment: Segment) -> Touch:
             surveys.add(node.survey)
         elif isinstance(node, ConsentCondition):
             channels.add(node.channel)
-    if events:
-        traits.add("last_seen_at")  # moves with every event
+    # An event changes only conditions on its own name, and the customer's last_seen_at
+    # (which `_affected_by` matches against every event). Re-checking every event segment
+    # for every batch made the worker fall behind sustained ingest (bench/freshness.py).
     return Touch(frozenset(events), frozenset(traits), frozenset(surveys), frozenset(channels))
 
 

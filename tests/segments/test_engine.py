@@ -132,6 +132,22 @@ def test_more_touched_customers_than_the_limit_evaluate_in_full(in_tenant, monke
     assert evaluation.size == 2
 
 
+def test_new_events_re_check_only_the_segments_they_can_change(in_tenant):
+    """A login batch re-checks segments on logins and on last_seen_at (which every event
+    moves), not a segment on purchases nor one on traits alone."""
+    logins = dynamic("t-logins", logged_in_twice())
+    seen = dynamic("t-seen", {"version": 1, "match": "all", "conditions": [
+        {"type": "trait", "field": "last_seen_at", "op": "within_last", "value": "1d"}]})
+    buyers = dynamic("t-buyers", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}}]})
+    pro = dynamic("t-pro", pro_plan())
+    someone = customer("t-ada")
+    scheduling.evaluate_touched(customer_ids=[someone.pk], touch=scheduling.Touch(event_names=frozenset({"login"})),
+                                now=T0, clock=clock)
+    checked = set(SegmentEvaluation.objects.filter(trigger="ingest").values_list("segment__key", flat=True))
+    assert {logins.key, seen.key} <= checked and not checked & {buyers.key, pro.key}
+
+
 def test_a_failed_evaluation_is_recorded_and_leaves_memberships_alone(in_tenant):
     segment = dynamic("pro", pro_plan())
     customer("ada", plan="pro")
