@@ -2,27 +2,30 @@
 
 Thing: a real gunicorn (`config.wsgi`, sync workers) on 127.0.0.1 with the production
 settings (config.settings.production: DEBUG off, no WhiteNoise autorefresh/finders),
-serving a fresh bench tenant. 2 workers, one per core of the benchmark machine (the
-Procfile's default is WEB_CONCURRENCY=3). N pre-built Segment batches of 500 track events (deterministic:
+serving a fresh bench tenant; 2 workers, one per core here (the Procfile's default is
+WEB_CONCURRENCY=3). N pre-built Segment batches of 500 track events (deterministic:
 random.Random(seed), a few thousand distinct userIds, unique messageIds) are POSTed by 2
 client threads (`requests.Session` each; Host `<slug>.localhost`, write key as HTTP Basic
 user); `--workers` / `--clients` change both counts. Every answer must be 200 with
-accepted == 500, otherwise the benchmark stops with the answer and gunicorn's last log lines. The HTTP path does everything a real
-batch does: parse, write-key check, resolve identities (creating the customers on first
-sight), COPY into a temp table + INSERT … ON CONFLICT (message_id), last_seen_at, the
-event registry. A few one-event warm-up requests go first and are not counted.
+accepted == 500, otherwise the benchmark stops with the answer and gunicorn's last log
+lines. The HTTP path does everything a real batch does: parse, write-key check, resolve
+identities (creating the customers on first sight), INSERT … ON CONFLICT (message_id),
+last_seen_at, the event registry. A few one-event warm-up requests go first, not counted.
 
 Baseline, in the same process on its own psycopg connection: the same events, mapped to the
 customer ids the HTTP path created and given new message ids (suffix `-copy`), are COPYed
 straight into the same table of the same schema, one `COPY customers_event (…) FROM STDIN`
 per 500-event batch (each its own transaction), sequentially. Rows are built before the
-clock starts, so this is the database's cost of storing the rows and nothing else.
+clock starts, so this is the database's cost of storing the rows and nothing else. The two
+alternate in `--rounds` rounds (default 4): a quarter of the batches over HTTP, then their
+raw COPY, and so on, so both are timed under the same background load.
 
 ratio = HTTP events/s / raw COPY events/s — higher is better (target ≥ 0.6), unlike the
 other benchmarks' ratios. Also: p50/p95/max request latency, and where the CPU went during
 the HTTP phase (`client_cpu_s`: this process; `server_cpu_s`: the gunicorn workers;
 `postgres_cpu_s`: their backends, found by PGAPPNAME; `machine_cpu_s`: every core's busy
-time, other work included) and `copy_postgres_cpu_s`, the raw COPY backend's CPU.
+time, other work included) and `copy_postgres_cpu_s`, the raw COPY backend's CPU; per event
+as `http_cpu_us_per_event` and `copy_cpu_us_per_event` (least disturbed by other work).
 
 The 1M-row customer CSV import the issue also asks for is timed by bench/csv_import.py.
 """
@@ -40,6 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +57,10 @@ DEFAULT_USERS = 5_000
 SEED = 20261123
 WORKERS = 2  # gunicorn sync workers (the machine has 2 cores)
 CLIENTS = 2  # client threads
+# The batches are sent in rounds, each followed by the raw COPY of its events, so both sides
+# are timed under the same background load (the machine is shared; a burst of other work
+# during one long phase used to swing the ratio between 0.2 and 0.7).
+ROUNDS = 4
 START_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = (5, 120)  # connect, read
 STOP_TIMEOUT_S = 30
@@ -76,6 +84,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--workers", type=int, default=WORKERS, help=f"gunicorn workers (default {WORKERS})")
     group.add_argument("--clients", type=int, default=CLIENTS,
                        help=f"client threads POSTing concurrently (default {CLIENTS})")
+    group.add_argument("--rounds", type=int, default=ROUNDS,
+                       help=f"HTTP/raw-COPY alternations (default {ROUNDS}; 1: all HTTP, then all COPY)")
 
 
 # ------------------------------------------------------------------------------ data
@@ -300,18 +310,39 @@ def _raw_copy(schema: str, row_batches: list[list[tuple]]) -> tuple[float, float
 # ------------------------------------------------------------------------------ run
 
 
+def _http_round(server: Server, host: str, write_key: str, bodies: list[bytes], clients: int,
+                totals: dict[str, float]) -> list[float]:
+    """POST one round's bodies; add its wall time and where the CPU went (this process's
+    client threads, the gunicorn workers, their PostgreSQL backends, the machine as a whole)
+    to `totals`; return the request latencies."""
+    from bench.support import backend_pids, children_of, machine_busy_s, process_cpu_s
+
+    workers = children_of(server.process.pid)
+    backends = backend_pids(server.application_name)  # the workers connected during the warm-up
+    before = {pid: process_cpu_s(pid) for pid in workers + backends}
+    client_before, machine_before = time.process_time(), machine_busy_s()
+    wall, latencies = _post_all(server, host, write_key, bodies, [BATCH_EVENTS] * len(bodies), clients)
+    totals["http_s"] += wall
+    totals["client_cpu_s"] += time.process_time() - client_before
+    totals["machine_cpu_s"] += machine_busy_s() - machine_before
+    totals["server_cpu_s"] += sum(process_cpu_s(pid) - before[pid] for pid in workers)
+    totals["postgres_cpu_s"] += sum(process_cpu_s(pid) - before[pid] for pid in backends)
+    return latencies
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     from django.db import connection
     from django_tenants.utils import schema_context
 
     from apikeys.selectors import write_key_current
-    from bench.support import (admin_email_for, backend_pids, children_of, drop_tenants, machine_busy_s,
-                               new_run_id, percentile, process_cpu_s)
+    from bench.support import admin_email_for, drop_tenants, new_run_id, percentile
     from tenants.services import tenant_create
 
     count = args.batches or (QUICK_BATCHES if args.quick else DEFAULT_BATCHES)
-    if min(count, args.users, args.workers, args.clients) < 1:
-        raise SystemExit("bench: --batches, --users, --workers and --clients must be at least 1")
+    if min(count, args.users, args.workers, args.clients, args.rounds) < 1:
+        raise SystemExit("bench: --batches, --users, --workers, --clients and --rounds must be at least 1")
+    rounds = min(args.rounds, count)
+    per_round = -(-count // rounds)  # ceiling: every batch in some round
 
     batches = build_batches(count, args.users)
     events = count * BATCH_EVENTS
@@ -332,32 +363,26 @@ def run(args: argparse.Namespace) -> list[Result]:
             server.start()
             _post_all(server, host, write_key, warmup, [1] * len(warmup), args.clients)
             print(f"ingest: POSTing {count} batches × {BATCH_EVENTS} events to {server.base} "
-                  f"({args.workers} gunicorn workers, {args.clients} client threads)…", file=sys.stderr, flush=True)
-            # Where the CPU goes while the batches are sent: this process (the client threads),
-            # the gunicorn workers, their PostgreSQL backends, and the machine as a whole.
-            workers = children_of(server.process.pid)
-            backends = backend_pids(server.application_name)  # the workers connected during the warm-up
-            before = {pid: process_cpu_s(pid) for pid in workers + backends}
-            client_before, machine_before = time.process_time(), machine_busy_s()
-            http_s, latencies = _post_all(server, host, write_key, bodies, [BATCH_EVENTS] * count, args.clients)
-            client_cpu_s, machine_cpu_s = time.process_time() - client_before, machine_busy_s() - machine_before
-            server_cpu_s = sum(process_cpu_s(pid) - before[pid] for pid in workers)
-            postgres_cpu_s = sum(process_cpu_s(pid) - before[pid] for pid in backends)
+                  f"({args.workers} gunicorn workers, {args.clients} client threads), each of {rounds} rounds "
+                  "followed by the raw COPY of its events…", file=sys.stderr, flush=True)
+            totals: dict[str, float] = defaultdict(float)
+            latencies: list[float] = []
+            customers: set[int] = set()
+            for first in range(0, count, per_round):
+                part = slice(first, first + per_round)
+                latencies += _http_round(server, host, write_key, bodies[part], args.clients, totals)
+                row_batches = _copy_rows(schema, batches[part])  # customer ids the HTTP round created
+                customers |= {row[0] for rows in row_batches for row in rows}
+                copy_s, copy_cpu_s = _raw_copy(schema, row_batches)
+                totals["copy_s"] += copy_s
+                totals["copy_postgres_cpu_s"] += copy_cpu_s
             stored = _count_events(schema) - len(warmup)
-            if stored != events:
-                raise RuntimeError(f"the HTTP path stored {stored} events, expected {events}")
+            if stored != 2 * events:
+                raise RuntimeError(f"HTTP and raw COPY stored {stored} events, expected {events} each")
             server.stop()
             if server.process.returncode not in (0, -15):
                 print(f"ingest: gunicorn exited with {server.process.returncode}:\n{_tail(server.log)}",
                       file=sys.stderr)
-
-            row_batches = _copy_rows(schema, batches)
-            customers = len({row[0] for rows in row_batches for row in rows})
-            print(f"ingest: raw COPY of the same {events:_} events…", file=sys.stderr, flush=True)
-            copy_s, copy_postgres_cpu_s = _raw_copy(schema, row_batches)
-            copied = _count_events(schema) - len(warmup) - events
-            if copied != events:
-                raise RuntimeError(f"raw COPY wrote {copied} events, expected {events}")
         except BaseException:
             log = _tail(server.log, 80)
             if log:
@@ -367,6 +392,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             server.stop()
             drop_tenants([slug])
 
+    http_s, copy_s = totals["http_s"], totals["copy_s"]
     http_rate, copy_rate = events / http_s, events / copy_s
     latencies_ms = [s * 1000 for s in latencies]
     return [
@@ -383,16 +409,21 @@ def run(args: argparse.Namespace) -> list[Result]:
                 "max_ms": max(latencies_ms),
                 "http_s": http_s,
                 "copy_s": copy_s,
-                "customers": customers,
+                "customers": len(customers),
                 # CPU seconds during the HTTP phase (2 cores give 2 s per wall second) and of
                 # the backend doing the raw COPY.
-                "client_cpu_s": client_cpu_s,
-                "server_cpu_s": server_cpu_s,
-                "postgres_cpu_s": postgres_cpu_s,
-                "machine_cpu_s": machine_cpu_s,
-                "copy_postgres_cpu_s": copy_postgres_cpu_s,
+                "client_cpu_s": totals["client_cpu_s"],
+                "server_cpu_s": totals["server_cpu_s"],
+                "postgres_cpu_s": totals["postgres_cpu_s"],
+                "machine_cpu_s": totals["machine_cpu_s"],
+                "copy_postgres_cpu_s": totals["copy_postgres_cpu_s"],
+                # CPU per event, the figure the machine's other work disturbs least.
+                "http_cpu_us_per_event": (totals["client_cpu_s"] + totals["server_cpu_s"]
+                                          + totals["postgres_cpu_s"]) / events * 1e6,
+                "copy_cpu_us_per_event": totals["copy_postgres_cpu_s"] / events * 1e6,
                 "workers": args.workers,
                 "clients": args.clients,
+                "rounds": rounds,
             },
             ratio_means="HTTP /v1/batch events/s ÷ raw COPY events/s (higher is better, target ≥ 0.6)",
         )
