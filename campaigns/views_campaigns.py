@@ -10,7 +10,6 @@ their problems come back by path and are shown at the field they belong to.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -26,7 +25,7 @@ from config.errors import DomainError, Problem
 from customers.models import Customer
 from segments.browse import people_and_departments
 from segments.models import Segment
-from tenants.authz import requires
+from tenants.authz import refuse_forbidden, requires
 
 LIST_PAGE = 50
 FINISHED = {Campaign.Status.COMPLETED, Campaign.Status.CANCELLED}
@@ -41,11 +40,6 @@ def campaign_or_404(pk: int) -> Campaign:
     if campaign is None:
         raise Http404("No campaign has this id.")
     return campaign
-
-
-def refuse_forbidden(error: DomainError) -> None:
-    if error.status == 403:
-        raise PermissionDenied(error.problems[0].message if error.problems else "")
 
 
 def summary(campaign: Campaign) -> dict:

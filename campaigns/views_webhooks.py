@@ -17,9 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns import browse, display, forms
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services import webhook_endpoint_create, webhook_endpoint_update, webhook_send_test
-from campaigns.views_campaigns import refuse_forbidden
 from config.errors import DomainError, Problem
-from tenants.authz import requires
+from tenants.authz import refuse_forbidden, requires
 
 
 def _endpoint_or_404(pk: int) -> WebhookEndpoint:

@@ -13,7 +13,6 @@ import json
 import re
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,7 +32,7 @@ from customers.models import Customer
 from customers.privacy import customer_anonymise, customer_export
 from customers.selectors import customer_get, pii_trait_keys
 from customers.services import customer_delete
-from tenants.authz import requires
+from tenants.authz import refuse_forbidden, requires
 
 HIDDEN = "Hidden"
 # List columns that can be filtered, by the query's field name → the trait they read.
@@ -66,8 +65,7 @@ def _customer_or_404(external_id: str) -> Customer:
 
 
 def _problem_status(error: DomainError) -> int:
-    if error.status == 403:
-        raise PermissionDenied(error.problems[0].message if error.problems else "")
+    refuse_forbidden(error)
     return error.status
 
 

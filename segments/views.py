@@ -32,8 +32,8 @@ from segments.rules.explain import explain
 from segments.services import (
     segment_delete, segment_evaluate_request, segment_update, snapshot_create, static_members_change,
 )
-from segments.views_common import hidden_fields, refuse_forbidden, segment_or_404, who
-from tenants.authz import requires
+from segments.views_common import hidden_fields, segment_or_404, who
+from tenants.authz import refuse_forbidden, requires
 
 MEMBERS_PAGE = 25
 HISTORY_DAYS = 90

@@ -21,8 +21,8 @@ from segments import browse, queries
 from segments.forms import PERSONA_FIELDS, SegmentForm
 from segments.models import Segment
 from segments.services import segment_create, segment_update
-from segments.views_common import hidden_fields, refuse_forbidden, segment_or_404, who
-from tenants.authz import requires
+from segments.views_common import hidden_fields, segment_or_404, who
+from tenants.authz import refuse_forbidden, requires
 
 EMPTY_DEFINITION = {"version": 1, "match": "all", "conditions": []}
 

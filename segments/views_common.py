@@ -1,14 +1,11 @@
-"""What the segment pages share: the segment named in the URL (with its freshness), the
-personal traits a member may not see and a customer as shown to them, and how a service's
-403 becomes Django's."""
+"""What the segment pages share: the segment named in the URL (with its freshness), and the
+personal traits a member may not see with a customer as shown to them."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 
-from config.errors import DomainError
 from customers.api.serializers import mask_email, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
@@ -21,11 +18,6 @@ def segment_or_404(key: str) -> Segment:
     if segment is None:
         raise Http404("No segment has this key.")
     return segment
-
-
-def refuse_forbidden(error: DomainError) -> None:
-    if error.status == 403:
-        raise PermissionDenied(error.problems[0].message if error.problems else "")
 
 
 def hidden_fields(request) -> frozenset[str]:

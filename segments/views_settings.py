@@ -11,8 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from config.errors import DomainError
 from segments import queries
-from segments.views_common import refuse_forbidden
-from tenants.authz import requires
+from tenants.authz import refuse_forbidden, requires
 
 
 class SegmentSettingsForm(forms.Form):

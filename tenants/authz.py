@@ -36,6 +36,13 @@ def requires(permission: str) -> Callable:
     return decorate
 
 
+def refuse_forbidden(error) -> None:
+    """An HTML view's service said 403 (a DomainError): answer with Django's 403 page, as
+    `requires` does, instead of rendering the form with the refusal as a field problem."""
+    if error.status == 403:
+        raise PermissionDenied(error.problems[0].message if error.problems else "")
+
+
 def api_actor(request):
     """The member or API key behind an API request, or None (→ 404: no such workspace for you)."""
     actor = getattr(request.auth, "actor", None)
