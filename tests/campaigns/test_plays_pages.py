@@ -196,7 +196,7 @@ def test_a_play_page_shows_its_kpi_basis_trend_and_pooled_lift(tenant, plan):
     results = page.split('data-testid="play-results"')[1]
     rate = sum(c in converted for c in treatment) / len(treatment)
     held = sum(c in converted for c in holdout) / len(holdout)
-    assert f"{rate * 100:.1f}%" in results and f"{held * 100:.1f}%" in results
+    assert f"{rate * 100:.2f}%" in results and f"{held * 100:.2f}%" in results
     assert f"{sum(c in converted for c in treatment)} of {len(treatment)}" in results  # both campaigns pooled
     assert results.count('data-testid="play-campaign"') == 2
     assert 'data-testid="kpi-trend"' in page or "No measurement yet" in page
