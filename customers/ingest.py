@@ -5,17 +5,18 @@ calls `ingest_messages` once per batch, inside one transaction:
 
 1. traits are checked against the registry (one query); an item with a bad trait is
    refused as a whole, with a path per problem — the other items go on;
-2. identities are resolved for the whole batch (customers/ingest_identities.py): known ids
-   are matched to customers and their rows locked by one statement, new customers are
-   created with their identities by one statement, profiles of one person are merged;
+2. identities are resolved for the whole batch (customers/ingest_identities.py, which also
+   says when rows are locked): known ids are matched to customers by one statement, new
+   customers are created with their identities by one statement, profiles of one person
+   are merged;
 3. traits are applied per customer with one statement shape (pipelined executemany);
 4. one statement inserts the events (sent as one JSON array) with ON CONFLICT
    (message_id) DO NOTHING (how retries are deduplicated), advances last_seen_at and
    upserts the event registry from what was inserted;
 5. the trait registry is upserted once per new key.
 
-A steady-state track batch (every customer known) is 3 round trips: lookup-and-lock,
-store, COMMIT. Statements go through `ingest_sql.cursor()`, which binds parameters
+A steady-state track batch (every customer known) is 3 round trips: lookup, store
+(which locks), COMMIT. Statements go through `ingest_sql.cursor()`, which binds parameters
 on the server and prepares the per-batch shapes (see there).
 """
 
@@ -28,14 +29,15 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
-from customers.ingest_identities import ANON_PREFIX, ResolutionRace, resolve
+from customers.ingest_identities import ANON_PREFIX, ResolutionRace, lock_customers, resolve
 from customers.ingest_sql import cursor as _cursor
 from customers.signals import announce
 from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
 EVENT_TYPES = {"track", "page", "screen"}
+TRAIT_TYPES = {"identify", "group"}
 PAGE_EVENT, SCREEN_EVENT = "page_viewed", "screen_viewed"
 __all__ = ["ANON_PREFIX", "IngestResult", "ItemProblem", "Message", "ingest_messages"]
 # Built-in columns and the SQL that reads each from a JSON document of changes.
@@ -152,7 +154,7 @@ def _apply_traits(messages: list[Message], owners: list[int], now: datetime) -> 
     One statement shape for every customer, so psycopg pipelines the executemany."""
     changes: dict[int, dict[str, Any]] = defaultdict(dict)
     for message, owner in zip(messages, owners):
-        if message.traits and message.type in ("identify", "group"):
+        if message.traits and message.type in TRAIT_TYPES:
             changes[owner].update(message.traits)
     if not changes:
         return
@@ -201,7 +203,12 @@ def _event_name(message: Message) -> str:
 # returns (only new events count):
 # - inserted: ON CONFLICT (message_id) DO NOTHING is how retries are deduplicated (also
 #   within the batch: the second of two equal ids conflicts with the first);
-# - seen: last_seen_at per customer (rows already locked, in id order, by the identity lookup);
+# - locked, seen: last_seen_at per customer, the rows locked in id order first (LockRows
+#   above the Sort; a batch that set traits holds them already). Locking here, not before,
+#   keeps a track batch's locks for the length of this statement and the COMMIT only: a
+#   concurrent batch for the same customers waits that long, not for the whole batch.
+#   TRICKY: `seen` reads the row as of the statement's snapshot; if another batch updated
+#   it since, PostgreSQL re-checks the condition on the newest version (READ COMMITTED).
 # - registry: one upsert per event name, in name order; property types come from Python
 #   as {name: {property: type}} and types already registered win.
 # Not prepared: its plan joins customers_customer, and a generic plan made while a new
@@ -213,10 +220,16 @@ WITH inserted AS (
     FROM json_to_recordset(%(events)s::json) AS e(c bigint, n text, t timestamptz, p jsonb, m text)
     ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
     RETURNING customer_id, name, timestamp
+), locked AS (
+    SELECT c.id, v.ts
+    FROM customers_customer c
+    JOIN (SELECT customer_id, max(timestamp) AS ts FROM inserted GROUP BY customer_id) AS v ON v.customer_id = c.id
+    ORDER BY c.id
+    FOR NO KEY UPDATE OF c
 ), seen AS (
-    UPDATE customers_customer c SET last_seen_at = v.ts
-    FROM (SELECT customer_id, max(timestamp) AS ts FROM inserted GROUP BY customer_id) AS v
-    WHERE c.id = v.customer_id AND (c.last_seen_at IS NULL OR c.last_seen_at < v.ts)
+    UPDATE customers_customer c SET last_seen_at = locked.ts
+    FROM locked
+    WHERE c.id = locked.id AND (c.last_seen_at IS NULL OR c.last_seen_at < locked.ts)
 ), registry AS (
     INSERT INTO customers_eventdefinition (name, first_seen_at, last_seen_at, volume, properties,
                                            created_at, updated_at)
@@ -283,6 +296,9 @@ def _property_types(messages: list[Message]) -> dict[str, dict[str, str]]:
 
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+# foreign_key_violation: an event for a customer merged away (deleted) by a concurrent batch
+# between this batch's lookup and its insert; the rerun finds the survivor.
+RETRYABLE_INTEGRITY = {"23503"}
 ATTEMPTS = 3
 
 
@@ -297,6 +313,10 @@ def ingest_messages(*, messages: list[Message], source: str, now: datetime) -> I
         except OperationalError as error:
             code = getattr(error.__cause__, "sqlstate", None)
             if code not in RETRYABLE or attempt == ATTEMPTS:
+                raise
+        except IntegrityError as error:
+            code = getattr(error.__cause__, "sqlstate", None)
+            if code not in RETRYABLE_INTEGRITY or attempt == ATTEMPTS:
                 raise
         except ResolutionRace:
             if attempt == ATTEMPTS:
@@ -315,11 +335,13 @@ def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> Inge
     valid, new_keys = _check_traits(valid, result)
     if not valid:
         return result
-    resolved = resolve(valid, now)  # also locks every customer the batch writes
+    resolved = resolve(valid, now)
     result.customers_created += resolved.created
     result.customers_merged += resolved.merged
     owners = [_owner(m, resolved.mapping) for m in valid]
     _register_traits(new_keys, now)
+    if any(m.traits and m.type in TRAIT_TYPES for m in valid):  # rows about to be updated: lock them first
+        lock_customers(set(owners) - resolved.locked)
     _apply_traits(valid, owners, now)
     inserted = _insert_events(valid, owners, source, now)
     events = sum(1 for m in valid if m.type in EVENT_TYPES)

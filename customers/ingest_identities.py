@@ -6,18 +6,22 @@ in id order, by one statement; new customers are created together with their ide
 by one statement; profiles that turn out to be one person are merged (events, identities
 and traits move to the survivor).
 
-Locking: every customer row a batch writes is locked before any UPDATE, in id order, so
-two concurrent batches for overlapping customers queue instead of deadlocking. Known
-customers are locked by the lookup; customers this batch creates are its own until it
-commits; a customer another batch created meanwhile (the insert found it) is locked right
-after. (That last lock comes after the others, out of id order; the rare deadlock it can
-cause is detected by PostgreSQL and the batch is run again by `ingest_messages`.)
+Locking: every customer row a batch writes is locked before it is written, in id order,
+so two concurrent batches for overlapping customers queue instead of deadlocking — and
+as late as possible, since a lock is held until COMMIT: the lookup takes none; a batch
+that merges profiles locks its known customers (FOR UPDATE: losers are deleted) before the
+merge; one that sets traits locks its customers before the UPDATE (customers/ingest.py);
+a track-only batch locks them inside the statement that stores its events. FOR NO KEY
+UPDATE where nothing is deleted: it does not block the foreign-key checks (FOR KEY SHARE)
+of another batch's event inserts. A customer merged away between the lookup and its lock
+makes the batch run again (ResolutionRace); `ingest_messages` also reruns a batch whose
+event insert met a customer deleted meanwhile (a foreign-key violation).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -31,8 +35,8 @@ Pair = tuple[str, str]  # (kind, value): ("user_id", "u-1") or ("anonymous_id", 
 
 
 class ResolutionRace(Exception):
-    """A customer another batch created vanished before this one could use it (merged
-    away meanwhile): the batch is run again."""
+    """A customer the batch found vanished before it could be locked or used (merged away
+    meanwhile): the batch is run again."""
 
 
 @dataclass
@@ -40,11 +44,12 @@ class Resolved:
     mapping: dict[Pair, int]
     created: int = 0
     merged: int = 0
+    locked: set[int] = field(default_factory=set)  # customers this batch holds: locked or created
 
 
 def resolve(messages: list[Message], now: datetime) -> Resolved:
     """{(kind, value): customer id} for every id in the batch, creating and merging customers."""
-    existing = lookup_locked({pair for m in messages for pair in _candidate_ids(m)})
+    existing = lookup({pair for m in messages for pair in _candidate_ids(m)})
     resolved = Resolved(mapping={})
     to_create: list[tuple[str, list[Pair]]] = []
     merges: list[tuple[int, list[int]]] = []
@@ -80,6 +85,9 @@ def resolve(messages: list[Message], now: datetime) -> Resolved:
             if external_id in taken:  # created by another batch: its identities are not attached yet
                 new_pairs[pair] = customer
     resolved.created = len(created)
+    resolved.locked |= set(created.values())
+    if merges or renames:
+        resolved.locked |= lock_customers({c for c, _ in existing.values()} | set(taken.values()), mode="UPDATE")
     for survivor, losers in merges:
         _merge(survivor, losers)
         resolved.merged += len(losers)
@@ -154,15 +162,20 @@ def _external_id_for(ids: list[Pair]) -> str:
 
 # ------------------------------------------------------------------------------ statements
 
-# Known ids → customers, locking those customers' rows in id order (LockRows runs above the
-# Sort). Lists arrive as JSON text (see ingest_sql.json_list).
-_LOOKUP_LOCKED = """
+# Known ids → customers; `lookup_locked` also locks those customers' rows in id order
+# (LockRows runs above the Sort). Lists arrive as JSON text (see ingest_sql.json_list).
+_LOOKUP = """
 SELECT p.kind, p.value, c.id, c.external_id
 FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) AS p(kind, value)
 JOIN customers_customeridentity i ON i.kind = p.kind AND i.value = p.value
 JOIN customers_customer c ON c.id = i.customer_id
-ORDER BY c.id
-FOR UPDATE OF c
+"""
+_LOOKUP_LOCKED = _LOOKUP + "ORDER BY c.id FOR UPDATE OF c"
+# A join, not `id = ANY(…)`: on a small table the planner picks a seq scan that tests every
+# row against the whole list.
+_LOCK = """
+SELECT c.id FROM customers_customer c JOIN json_array_elements_text(%s::json) AS v(id) ON c.id = v.id::bigint
+ORDER BY c.id FOR {mode} OF c
 """
 
 _NEW_CUSTOMER_COLUMNS = (
@@ -208,18 +221,39 @@ ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id
 """
 
 
-def lookup_locked(pairs: set[Pair], *, prepare: bool = True) -> dict[Pair, tuple[int, str]]:
-    """{(kind, value): (customer id, external id)} of the known ids, those customers' rows
-    locked. Prepared by default: planning it took ~2 ms of every tracking batch; callers
-    whose batches are large (the CSV import) plan each run instead, so the plan follows
-    the table's growth."""
+def lookup(pairs: set[Pair]) -> dict[Pair, tuple[int, str]]:
+    """{(kind, value): (customer id, external id)} of the known ids, nothing locked.
+    Prepared: planning it took ~2 ms of every tracking batch."""
+    return _lookup(_LOOKUP, pairs, prepare=True)
+
+
+def lookup_locked(pairs: set[Pair]) -> dict[Pair, tuple[int, str]]:
+    """The same, those customers' rows locked in id order (FOR UPDATE). Planned per run:
+    its callers' batches are large (the CSV import), and the plan follows the table's growth."""
+    return _lookup(_LOOKUP_LOCKED, pairs, prepare=False)
+
+
+def _lookup(statement: str, pairs: set[Pair], *, prepare: bool) -> dict[Pair, tuple[int, str]]:
     if not pairs:
         return {}
     ordered = sorted(pairs)
     with cursor() as cur:
-        cur.execute(_LOOKUP_LOCKED, [json_list(k for k, _ in ordered), json_list(v for _, v in ordered)],
-                    prepare=prepare)
+        cur.execute(statement, [json_list(k for k, _ in ordered), json_list(v for _, v in ordered)], prepare=prepare)
         return {(kind, value): (customer, external) for kind, value, customer, external in cur.fetchall()}
+
+
+def lock_customers(ids: set[int], *, mode: str = "NO KEY UPDATE") -> set[int]:
+    """Lock these customers' rows in id order; ResolutionRace if one has gone (merged away
+    since the lookup). `mode`: "NO KEY UPDATE" to update, "UPDATE" to delete."""
+    if not ids:
+        return set()
+    assert mode in ("NO KEY UPDATE", "UPDATE")
+    with cursor() as cur:
+        cur.execute(_LOCK.format(mode=mode), [json_list(sorted(ids))])
+        locked = {customer for (customer,) in cur.fetchall()}
+    if locked != ids:
+        raise ResolutionRace(sorted(ids - locked)[:3])
+    return locked
 
 
 def _create(to_create: list[tuple[str, list[Pair]]], now: datetime) -> tuple[dict[str, int], dict[str, int]]:

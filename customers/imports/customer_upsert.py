@@ -180,7 +180,7 @@ def _pair(external_id: str) -> tuple[str, str]:
 def _find(external_ids: set[str]) -> dict[str, int]:
     """{external id: customer id} of the known customers (through identities), their rows
     locked in id order."""
-    found = lookup_locked({_pair(external) for external in external_ids}, prepare=False)
+    found = lookup_locked({_pair(external) for external in external_ids})
     return {external: found[_pair(external)][0] for external in external_ids if _pair(external) in found}
 
 
