@@ -206,7 +206,8 @@ def _event_name(message: Message) -> str:
 # - locked, seen: last_seen_at per customer, the rows locked in id order first (LockRows
 #   above the Sort; a batch that set traits holds them already). Locking here, not before,
 #   keeps a track batch's locks for the length of this statement and the COMMIT only: a
-#   concurrent batch for the same customers waits that long, not for the whole batch.
+#   concurrent batch for the same customers waits that long, not for the whole batch. A
+#   customer already seen later than these events is neither locked nor written.
 #   TRICKY: `seen` reads the row as of the statement's snapshot; if another batch updated
 #   it since, PostgreSQL re-checks the condition on the newest version (READ COMMITTED).
 # - registry: one upsert per event name, in name order; property types come from Python
@@ -224,6 +225,7 @@ WITH inserted AS (
     SELECT c.id, v.ts
     FROM customers_customer c
     JOIN (SELECT customer_id, max(timestamp) AS ts FROM inserted GROUP BY customer_id) AS v ON v.customer_id = c.id
+    WHERE c.last_seen_at IS NULL OR c.last_seen_at < v.ts
     ORDER BY c.id
     FOR NO KEY UPDATE OF c
 ), seen AS (

@@ -108,3 +108,11 @@ def test_prepared_statements_follow_the_tenant_schema(in_tenant, other_tenant):
     assert Customer.objects.get(external_id="same-id").events.count() == 1
     connection.set_tenant(in_tenant)
     assert Customer.objects.get(external_id="same-id").events.count() == 3
+
+
+def test_an_older_event_leaves_last_seen_at_alone(in_tenant):
+    ingest(msg(user_id="u-late", event="login", timestamp=T))
+    ingest(msg(user_id="u-late", event="login", timestamp=T - timedelta(days=3)))
+    ingest(msg(user_id="u-late", event="login", timestamp=T + timedelta(minutes=5)))
+    assert Customer.objects.get(external_id="u-late").last_seen_at == T + timedelta(minutes=5)
+    assert Customer.objects.get(external_id="u-late").events.count() == 3
