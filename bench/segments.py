@@ -21,7 +21,7 @@ questions of the same facts.
    compiled SELECT of the same definition, alternating round by round (issue 6 target for
    evaluate + diff vs evaluate alone: ≤ 1.5).
 4. incremental: `evaluate(customer_ids=…)` for `--touched` random customers, for 1% of the
-   customers and for the engine's limit at this size (`incremental_limit`), alternating
+   customers and for the engine's limit in this tenant (`tenant_incremental_limit`), alternating
    with full re-evaluations (issue 6 target for 1% of customers: ≤ 0.05; above the limit
    the engine evaluates in full by design, reported as `incremental=0`).
 5. naive loop: per customer, load its facts (`segments.facts.customer_facts`, one customer
@@ -491,7 +491,7 @@ def _evaluation(now: datetime, repeat: int, touched: int, customers: int) -> lis
         ratio_means="median engine.evaluate s (re-evaluation, nothing changes) ÷ median bare compiled SELECT s, "
                     "alternating (target ≤ 1.5)",
     ))
-    results += _incremental(segment, now, repeat, [touched, customers // 100, engine.incremental_limit(customers)],
+    results += _incremental(segment, now, repeat, [touched, customers // 100, engine.tenant_incremental_limit()],
                             customers)
     return results
 

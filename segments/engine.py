@@ -171,7 +171,7 @@ def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Callable[[]
     evaluation record: succeeded, skipped, or failed with its error (nothing of a failed
     evaluation is kept but the record; the caller decides about retrying)."""
     if customer_ids is not None and len(customer_ids) > INCREMENTAL_LIMIT \
-            and len(customer_ids) > incremental_limit(_customers_estimate()):
+            and len(customer_ids) > tenant_incremental_limit():
         customer_ids = None
     evaluation = _evaluation(segment_id, evaluation_id, now=now, trigger=trigger, clock=clock,
                              incremental=customer_ids is not None,
@@ -199,6 +199,11 @@ def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Callable[[]
 def incremental_limit(customers: int) -> int:
     """Most customers an incremental check takes in a tenant of `customers` customers."""
     return max(INCREMENTAL_LIMIT, int(customers * INCREMENTAL_SHARE))
+
+
+def tenant_incremental_limit() -> int:
+    """The limit for the current tenant, from the planner's estimate of its customers."""
+    return incremental_limit(_customers_estimate())
 
 
 def _customers_estimate() -> int:
