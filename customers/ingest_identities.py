@@ -50,16 +50,19 @@ class Resolved:
 def resolve(messages: list[Message], now: datetime) -> Resolved:
     """{(kind, value): customer id} for every id in the batch, creating and merging customers."""
     existing = lookup({pair for m in messages for pair in _candidate_ids(m)})
+    groups = _groups(messages, existing)
+    # Only a group of several ids can merge or rename a profile: only those need external ids.
+    externals = external_ids({existing[i] for ids in groups if len(ids) > 1 for i in ids if i in existing})
     resolved = Resolved(mapping={})
     to_create: list[tuple[str, list[Pair]]] = []
     merges: list[tuple[int, list[int]]] = []
     renames: dict[int, str] = {}
     new_pairs: dict[Pair, int] = {}  # ids not yet attached to the customer they now name
-    for ids in _groups(messages, existing):
+    for ids in groups:
         if len(ids) == 1 and ids[0] in existing:  # the common case: one id, known
-            resolved.mapping[ids[0]] = existing[ids[0]][0]
+            resolved.mapping[ids[0]] = existing[ids[0]]
             continue
-        known = {existing[i] for i in ids if i in existing}
+        known = {(existing[i], externals[existing[i]]) for i in ids if i in existing}
         if not known:
             to_create.append((_external_id_for(ids), ids))
             continue
@@ -87,7 +90,7 @@ def resolve(messages: list[Message], now: datetime) -> Resolved:
     resolved.created = len(created)
     resolved.locked |= set(created.values())
     if merges or renames:
-        resolved.locked |= lock_customers({c for c, _ in existing.values()} | set(taken.values()), mode="UPDATE")
+        resolved.locked |= lock_customers(set(existing.values()) | set(taken.values()), mode="UPDATE")
     for survivor, losers in merges:
         _merge(survivor, losers)
         resolved.merged += len(losers)
@@ -162,15 +165,20 @@ def _external_id_for(ids: list[Pair]) -> str:
 
 # ------------------------------------------------------------------------------ statements
 
-# Known ids → customers; `lookup_locked` also locks those customers' rows in id order
-# (LockRows runs above the Sort). Lists arrive as JSON text (see ingest_sql.json_list).
-_LOOKUP = """
-SELECT p.kind, p.value, c.id, c.external_id
-FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) AS p(kind, value)
-JOIN customers_customeridentity i ON i.kind = p.kind AND i.value = p.value
-JOIN customers_customer c ON c.id = i.customer_id
+# Known ids → customers, from the identities alone (a customer's row is read only when a
+# merge needs it); `lookup_locked` also locks those customers' rows in id order (LockRows
+# runs above the Sort). Lists arrive as JSON text (see ingest_sql.json_list).
+_PAIRS = "ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) AS p(kind, value)"
+_LOOKUP = f"""
+SELECT p.kind, p.value, i.customer_id
+FROM {_PAIRS} JOIN customers_customeridentity i ON i.kind = p.kind AND i.value = p.value
 """
-_LOOKUP_LOCKED = _LOOKUP + "ORDER BY c.id FOR UPDATE OF c"
+_LOOKUP_LOCKED = f"""
+SELECT p.kind, p.value, c.id, c.external_id
+FROM {_PAIRS} JOIN customers_customeridentity i ON i.kind = p.kind AND i.value = p.value
+JOIN customers_customer c ON c.id = i.customer_id
+ORDER BY c.id FOR UPDATE OF c
+"""
 # A join, not `id = ANY(…)`: on a small table the planner picks a seq scan that tests every
 # row against the whole list.
 _LOCK = """
@@ -221,25 +229,39 @@ ON CONFLICT (kind, value) DO UPDATE SET customer_id = EXCLUDED.customer_id
 """
 
 
-def lookup(pairs: set[Pair]) -> dict[Pair, tuple[int, str]]:
-    """{(kind, value): (customer id, external id)} of the known ids, nothing locked.
-    Prepared: planning it took ~2 ms of every tracking batch."""
-    return _lookup(_LOOKUP, pairs, prepare=True)
+def lookup(pairs: set[Pair]) -> dict[Pair, int]:
+    """{(kind, value): customer id} of the known ids, nothing locked. Prepared: planning
+    it took ~2 ms of every tracking batch."""
+    return {(row[0], row[1]): row[2] for row in _lookup(_LOOKUP, pairs, prepare=True)}
 
 
 def lookup_locked(pairs: set[Pair]) -> dict[Pair, tuple[int, str]]:
-    """The same, those customers' rows locked in id order (FOR UPDATE). Planned per run:
-    its callers' batches are large (the CSV import), and the plan follows the table's growth."""
-    return _lookup(_LOOKUP_LOCKED, pairs, prepare=False)
+    """{(kind, value): (customer id, external id)}, those customers' rows locked in id order
+    (FOR UPDATE). Planned per run: its callers' batches are large (the CSV import), and the
+    plan follows the table's growth."""
+    return {(row[0], row[1]): (row[2], row[3]) for row in _lookup(_LOOKUP_LOCKED, pairs, prepare=False)}
 
 
-def _lookup(statement: str, pairs: set[Pair], *, prepare: bool) -> dict[Pair, tuple[int, str]]:
+def _lookup(statement: str, pairs: set[Pair], *, prepare: bool) -> list[tuple]:
     if not pairs:
-        return {}
+        return []
     ordered = sorted(pairs)
     with cursor() as cur:
         cur.execute(statement, [json_list(k for k, _ in ordered), json_list(v for _, v in ordered)], prepare=prepare)
-        return {(kind, value): (customer, external) for kind, value, customer, external in cur.fetchall()}
+        return cur.fetchall()
+
+
+def external_ids(customers: set[int]) -> dict[int, str]:
+    """{customer id: external id}; ResolutionRace if one has gone since the lookup."""
+    if not customers:
+        return {}
+    with cursor() as cur:
+        cur.execute("SELECT c.id, c.external_id FROM customers_customer c "
+                    "JOIN json_array_elements_text(%s::json) AS v(id) ON c.id = v.id::bigint", [json_list(customers)])
+        found = dict(cur.fetchall())
+    if len(found) != len(customers):
+        raise ResolutionRace(sorted(customers - set(found))[:3])
+    return found
 
 
 def lock_customers(ids: set[int], *, mode: str = "NO KEY UPDATE") -> set[int]:
