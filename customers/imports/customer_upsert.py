@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+
 from customers.imports import mapping as maps
 from customers.ingest_identities import ANON_PREFIX, lookup_locked
 from customers.ingest_sql import cursor, json_list
