@@ -177,7 +177,7 @@ _LOOKUP_LOCKED = f"""
 SELECT p.kind, p.value, c.id, c.external_id
 FROM {_PAIRS} JOIN customers_customeridentity i ON i.kind = p.kind AND i.value = p.value
 JOIN customers_customer c ON c.id = i.customer_id
-ORDER BY c.id FOR UPDATE OF c
+ORDER BY c.id FOR NO KEY UPDATE OF c
 """
 # A join, not `id = ANY(…)`: on a small table the planner picks a seq scan that tests every
 # row against the whole list.
@@ -216,7 +216,7 @@ SELECT external_id, id FROM created
 
 _TAKEN = """
 SELECT external_id, id FROM customers_customer
-WHERE external_id IN (SELECT json_array_elements_text(%s::json)) ORDER BY id FOR UPDATE
+WHERE external_id IN (SELECT json_array_elements_text(%s::json))
 """
 
 _ATTACH = """
@@ -237,8 +237,8 @@ def lookup(pairs: set[Pair]) -> dict[Pair, int]:
 
 def lookup_locked(pairs: set[Pair]) -> dict[Pair, tuple[int, str]]:
     """{(kind, value): (customer id, external id)}, those customers' rows locked in id order
-    (FOR UPDATE). Planned per run: its callers' batches are large (the CSV import), and the
-    plan follows the table's growth."""
+    (FOR NO KEY UPDATE: to update, never to delete). Planned per run: its callers' batches
+    are large (the CSV import), and the plan follows the table's growth."""
     return {(row[0], row[1]): (row[2], row[3]) for row in _lookup(_LOOKUP_LOCKED, pairs, prepare=False)}
 
 

@@ -283,7 +283,8 @@ def _write(customers: dict[Any, _Customer], now: datetime) -> dict[str, int]:
 def _adopt(cur, taken: list[_Customer], now: datetime) -> None:
     """Customers the insert found already there (created by another writer since the
     lookup): lock them, attach their identity, and stage them for the update."""
-    cur.execute("SELECT external_id, id FROM customers_customer WHERE external_id = ANY(%s) ORDER BY id FOR UPDATE",
+    cur.execute("SELECT external_id, id FROM customers_customer WHERE external_id = ANY(%s) ORDER BY id "
+                "FOR NO KEY UPDATE",
                 [[c.external_id for c in taken]])
     ids = dict(cur.fetchall())
     for customer in taken:
