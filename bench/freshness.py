@@ -285,7 +285,8 @@ def _poster(base: str, host: str, write_key: str):
             raise RuntimeError(f"freshness: /v1/batch answered {answer.status_code}: {answer.text[:500]}")
         body = answer.json()
         if body.get("accepted") != len(batch):
-            raise RuntimeError(f"freshness: /v1/batch accepted {body.get('accepted')} of {len(batch)}: {answer.text[:500]}")
+            raise RuntimeError(f"freshness: /v1/batch accepted {body.get('accepted')} of {len(batch)}: "
+                               f"{answer.text[:500]}")
         return len(batch)
 
     return post
