@@ -265,3 +265,31 @@ def test_ingest_announces_the_customers_it_touched(in_tenant, django_capture_on_
     [payload] = heard
     assert payload["event_names"] == ["login"] and payload["trait_keys"] == ["plan"] and len(payload["customer_ids"]) == 1
     assert connection.schema_name == "t_alpha"
+
+
+def test_a_large_change_has_the_memberships_analysed_once_it_commits(in_tenant, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    """The next (incremental) check must not be planned on statistics that know nothing of
+    the rows just written (9 s instead of 0.9 s for 10k customers at 180k members)."""
+    def analysed() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'segments_membership'::regclass")
+            return cursor.fetchone()[0]
+
+    monkeypatch.setattr(engine, "ANALYZE_AFTER_CHANGES", 3)
+    segment = dynamic("pro", pro_plan())
+    for i in range(2):
+        customer(f"p{i}", plan="pro")
+    with django_capture_on_commit_callbacks(execute=True) as small:
+        run(segment, T0)  # 2 entered: below the threshold
+    assert small == []
+    customer("p2", plan="pro")
+    set_plan("p0", "free")
+    with django_capture_on_commit_callbacks(execute=True) as large:
+        run(segment, T0 + HOUR)  # 1 entered + 1 exited: still below
+        set_plan("p1", "free")
+        set_plan("p0", "pro")
+        customer("p3", plan="pro")
+        run(segment, T0 + 2 * HOUR)  # p0, p3 entered, p1 exited: 3 changes
+    assert len(large) == 1
+    assert analysed() == Membership.objects.count()  # ANALYZE counted this transaction's rows
