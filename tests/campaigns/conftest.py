@@ -9,11 +9,14 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
+from django.test import Client
 
 from customers.feedback import ConsentChangeIn, consents_record
 from customers.models import Customer
 from segments import engine
 from segments.models import Segment
+from tests.conftest import host_of, make_member, membership_of
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -74,3 +77,29 @@ def loopback_server():
 
 def as_json(body: bytes) -> dict:
     return json.loads(body)
+
+
+# ------------------------------------------------------------------ the pages' clients
+
+
+@pytest.fixture
+def alpha(tenant):
+    connection.set_tenant(tenant)
+    return tenant
+
+
+def session(tenant, role: str = "admin") -> Client:
+    """A logged-in browser session of `role` on the tenant's host."""
+    client = Client(HTTP_HOST=host_of(tenant))
+    if role == "admin":
+        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
+    else:
+        client.force_login(make_member(tenant, f"{role}-pages@{tenant.slug}.test", role))
+    return client
+
+
+def send(client, method: str, url: str, data=None, *, tenant, **extra):
+    """A request, then back into the tenant's schema (the middleware leaves it public)."""
+    response = getattr(client, method)(url, data or {}, **extra)
+    connection.set_tenant(tenant)
+    return response

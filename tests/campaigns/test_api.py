@@ -52,12 +52,6 @@ def problems(response) -> set[tuple[str, str]]:
     return {(e["path"], e["code"]) for e in response.json()["errors"]}
 
 
-@pytest.fixture
-def alpha(tenant):
-    connection.set_tenant(tenant)
-    return tenant
-
-
 def campaign_body(segment, **extra):
     return {"name": "Welcome", "segment_id": segment.pk, "channel": "email",
             "schedule": {"kind": "once", "at": LATER}, "content": EMAIL} | extra

@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from campaigns.models import Assignment, Campaign, Send
 from campaigns.services import campaign_create, campaign_launch, campaigns_segment_gone
 from customers.models import Event
-from tests.campaigns.conftest import T0, people, static_segment
+from tests.campaigns.conftest import T0, people, send, session, static_segment
 from tests.conftest import host_of, make_member, membership_of
 
 NOW = T0 + timedelta(days=2)
@@ -27,27 +27,6 @@ EMAIL = {"subject": "Hi {{ first_name }}", "body": "Hello {{ first_name }}"}
 def _frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture
-def alpha(tenant):
-    connection.set_tenant(tenant)
-    return tenant
-
-
-def session(tenant, role: str = "admin") -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}-pages@{tenant.slug}.test", role))
-    return client
-
-
-def send(client, method: str, url: str, data=None, *, tenant):
-    response = getattr(client, method)(url, data or {})
-    connection.set_tenant(tenant)
-    return response
 
 
 def admin_of(tenant):

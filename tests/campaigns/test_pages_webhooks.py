@@ -9,33 +9,11 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client
 
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services import webhook_endpoint_create
-from tests.campaigns.conftest import T0, people, static_segment
-from tests.conftest import host_of, make_member, membership_of
-
-
-@pytest.fixture
-def alpha(tenant):
-    connection.set_tenant(tenant)
-    return tenant
-
-
-def session(tenant, role: str = "admin") -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}-hooks@{tenant.slug}.test", role))
-    return client
-
-
-def send(client, method: str, url: str, data=None, *, tenant, **extra):
-    response = getattr(client, method)(url, data or {}, **extra)
-    connection.set_tenant(tenant)
-    return response
+from tests.campaigns.conftest import T0, people, send, session, static_segment
+from tests.conftest import membership_of
 
 
 def problems_in(html: str) -> set[tuple[str, str]]:
