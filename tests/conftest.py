@@ -113,6 +113,16 @@ def member_client(tenant) -> Client:
     return client
 
 
+def session(tenant: Tenant, role: str = "admin") -> Client:
+    """A browser session on the tenant's host: its admin, or a new member of `role`."""
+    client = Client(HTTP_HOST=host_of(tenant))
+    if role == "admin":
+        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
+    else:
+        client.force_login(make_member(tenant, f"{role}@{tenant.slug}.test", role))
+    return client
+
+
 def membership_of(tenant: Tenant, email: str) -> TenantMembership:
     return TenantMembership.objects.select_related("role", "user", "department").get(tenant=tenant, user__email=email)
 

@@ -10,13 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
-from django.test import Client
 
 from customers.feedback import ConsentChangeIn, consents_record
 from customers.models import Customer
 from segments import engine
 from segments.models import Segment
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import session  # noqa: F401  (the pages' tests import it from here)
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -87,15 +86,6 @@ def alpha(tenant):
     connection.set_tenant(tenant)
     return tenant
 
-
-def session(tenant, role: str = "admin") -> Client:
-    """A logged-in browser session of `role` on the tenant's host."""
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}-pages@{tenant.slug}.test", role))
-    return client
 
 
 def send(client, method: str, url: str, data=None, *, tenant, **extra):

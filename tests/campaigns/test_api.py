@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from campaigns.models import Assignment, Campaign, Send, WebhookDelivery, WebhookEndpoint
 from customers.models import Event
 from tests.campaigns.conftest import T0, people, static_segment
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import host_of, membership_of, session
 
 NOW = T0 + timedelta(days=2)
 LATER = (T0 + timedelta(days=5)).isoformat()
@@ -30,14 +30,6 @@ def _frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
 
-
-def session(tenant, role: str = "admin") -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}-camp@{tenant.slug}.test", role))
-    return client
 
 
 def call(client, method, url, body=None, tenant=None):

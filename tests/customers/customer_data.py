@@ -11,12 +11,11 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from django.db import connection
-from django.test import Client
 
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.ingest import Message, ingest_messages
 from customers.models import Customer, CustomerMetrics, TraitDefinition
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import session
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 EMAIL, NAME = "ada.lovelace@example.test", "Ada Lovelace"
@@ -24,13 +23,7 @@ PHONE = "+44 20 7946 0958"
 EVENTS = 30  # more than one timeline page (25)
 
 
-def client_as(tenant, role: str) -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}@{tenant.slug}.test", role))
-    return client
+client_as = session  # the name the customer and segment page tests use
 
 
 def make_ada(tenant, external_id: str = "ada-1") -> Customer:

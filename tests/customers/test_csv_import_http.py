@@ -19,7 +19,7 @@ from customers.imports.models import ImportJob
 from customers.imports.services import import_run, import_upload
 from customers.models import Customer
 from ops.models import TaskRun
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import host_of, membership_of, session
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 API = "/api/v1/imports/"
@@ -32,14 +32,6 @@ def _media_and_clock(settings, tmp_path):
     with time_machine.travel(NOW, tick=False):
         yield
 
-
-def session(tenant, role: str = "admin") -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}-imp@{tenant.slug}.test", role))
-    return client
 
 
 def csv_file(content: str | bytes, name: str = "customers.csv") -> SimpleUploadedFile:

@@ -11,7 +11,7 @@ from django_tenants.utils import schema_context
 from apikeys.services import api_key_create
 from audit.models import AuditEvent
 from customers.models import Customer, CustomerIdentity, Event, TraitDefinition
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import host_of, make_member, membership_of, session
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 URL = "/api/v1/customers/"
@@ -22,14 +22,6 @@ def _frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
 
-
-def session(tenant, role: str = "admin") -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}@{tenant.slug}.test", role))
-    return client
 
 
 def key_client(tenant, scopes: list[str], creator_email: str | None = None) -> Client:

@@ -21,7 +21,7 @@ from segments import engine
 from segments.models import Membership, MembershipChange, Segment, SegmentEvaluation, SegmentVersion
 from segments.services import segment_create, static_members_add
 from tenants.services import role_create
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import host_of, make_member, membership_of, session
 
 NOW = datetime(2026, 6, 10, 12, tzinfo=timezone.utc)
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -34,14 +34,6 @@ def _frozen_clock():
     with time_machine.travel(NOW, tick=False):
         yield
 
-
-def session(tenant, role: str = "admin") -> Client:
-    client = Client(HTTP_HOST=host_of(tenant))
-    if role == "admin":
-        client.force_login(membership_of(tenant, f"admin@{tenant.slug}.test").user)
-    else:
-        client.force_login(make_member(tenant, f"{role}-seg@{tenant.slug}.test", role))
-    return client
 
 
 def post(client, url, body):
