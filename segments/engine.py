@@ -117,6 +117,12 @@ def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: 
               "e_evaluation": evaluation.pk, "e_only": list(only or [])}
     scope = "AND o.customer_id = ANY(%(e_only)s)" if only is not None else ""
     with connection.cursor() as cursor:
+        if only is not None:
+            # A check of the customers a batch touched reads their rows only, but the planner
+            # costs the scoped statement past jit_above_cost: compiling it took 135 ms of a
+            # 0.83 s check of 10k customers (bench data set, purchase_sum). Full evaluations
+            # keep PostgreSQL's default: JIT pays off when the rule aggregates millions of rows.
+            cursor.execute("SET LOCAL jit = off")
         if not _any_open(cursor, scope, params):
             cursor.execute(_ENTER_ALL_SQL.format(matched=sql.text), params)
             # Nobody was open among these customers: now exactly the entered ones are.

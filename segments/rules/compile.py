@@ -15,7 +15,8 @@ whole definition is one such semi-join (a metric, a grouped event measure, a sur
 answer, a granted consent), its rows are the statement: customers_customer is not read.
 
 Indexes the shapes rely on (customers migrations): customers_event (name, timestamp,
-customer_id) for event conditions and (customer_id, timestamp) for sequence steps.
+customer_id) for event conditions over everyone, (customer_id, name, timestamp) for the
+same conditions scoped to a few customers (incremental evaluation) and for sequence steps.
 """
 
 from __future__ import annotations
