@@ -172,3 +172,19 @@ def test_hygiene_of_an_unsaved_draft_and_from_open_memberships(pros):
     Customer.objects.filter(plan="pro").update(plan="free")  # the rule now matches nobody
     assert by_code(queries.hygiene(segment=segment, now=NOW))["too_small"].details["size"] == 0
     assert by_code(queries.hygiene(segment=segment, now=NOW, use_memberships=True))["too_small"].details["size"] == 20
+
+
+def test_preview_sample_is_the_smallest_keys_of_the_buckets_and_falls_back_when_few_are_filled(pros, monkeypatch):
+    """20 matches: with 256 buckets some share one, so fewer than 20 minima exist and the
+    sample comes from the sorted statement; with 2 buckets the same. Either way it is the
+    matches, min(20, count) of them, the same on every call."""
+    _, pro, free = pros
+    ids = {c.pk for c in pro}
+    first = queries.preview(definition=plan_is("pro"), now=NOW)
+    assert first.count == 20 and set(first.sample_ids) == ids
+    monkeypatch.setattr(queries, "SAMPLE_BUCKETS", 2)
+    few = queries.preview(definition=plan_is("pro"), now=NOW, sample_size=3)
+    assert len(few.sample_ids) == 3 and set(few.sample_ids) <= ids  # two minima < 3: the fallback
+    assert queries.preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == few.sample_ids
+    two = queries.preview(definition=plan_is("free"), now=NOW, sample_size=2)
+    assert set(two.sample_ids) <= {c.pk for c in free} and len(two.sample_ids) == 2
