@@ -65,12 +65,12 @@ _DIFF_SQL = """
 WITH closed AS (
     UPDATE segments_membership o SET exited_at = %(e_now)s
     WHERE o.segment_id = %(e_segment)s AND o.exited_at IS NULL {scope}
-      AND NOT EXISTS (SELECT 1 FROM segment_matched m WHERE m.id = o.customer_id)
+      AND NOT EXISTS (SELECT 1 FROM {matched} m WHERE m.id = o.customer_id)
     RETURNING o.customer_id
 ),
 opened AS (
     INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, source)
-    SELECT %(e_segment)s, m.id, %(e_now)s, NULL, %(e_version)s, 'rule' FROM segment_matched m
+    SELECT %(e_segment)s, m.id, %(e_now)s, NULL, %(e_version)s, 'rule' FROM {matched} m
     WHERE NOT EXISTS (SELECT 1 FROM segments_membership o
                       WHERE o.segment_id = %(e_segment)s AND o.customer_id = m.id AND o.exited_at IS NULL)
     ORDER BY m.id
@@ -123,21 +123,41 @@ def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: 
             # 0.83 s check of 10k customers (bench data set, purchase_sum). Full evaluations
             # keep PostgreSQL's default: JIT pays off when the rule aggregates millions of rows.
             cursor.execute("SET LOCAL jit = off")
+        if only is None:
+            return _full_diff(cursor, sql, params)
         if not _any_open(cursor, scope, params):
             cursor.execute(_ENTER_ALL_SQL.format(matched=sql.text), params)
             # Nobody was open among these customers: now exactly the entered ones are.
-            return Diff(entered=cursor.rowcount, exited=0, size=cursor.rowcount if only is None else
-                        _open_count(cursor, segment))
+            return Diff(entered=cursor.rowcount, exited=0, size=_open_count(cursor, segment))
         cursor.execute(_MATCHED_TABLE)
         # Emptied at commit; a caller's enclosing transaction may have used it already.
         cursor.execute("DELETE FROM segment_matched")
         cursor.execute(f"INSERT INTO segment_matched (id) {sql.text}", sql.params)
-        matched = cursor.rowcount
         cursor.execute("ANALYZE segment_matched")
-        cursor.execute(_DIFF_SQL.format(scope=scope), params)
+        cursor.execute(_DIFF_SQL.format(scope=scope, matched="segment_matched"), params)
         entered, exited = cursor.fetchone()
-        # A full diff leaves exactly the matched customers open: no count to run.
-        return Diff(entered=entered, exited=exited, size=matched if only is None else _open_count(cursor, segment))
+        return Diff(entered=entered, exited=exited, size=_open_count(cursor, segment))
+
+
+def _full_diff(cursor, sql, params: dict) -> Diff:
+    """A full evaluation: the compiled rows go to a temporary table made by CREATE TABLE AS,
+    which PostgreSQL runs with parallel workers — INSERT … SELECT never does. Measured on the
+    bench data set (purchase_sum, 180k members): filling the table 5.0–6.5 s by INSERT, 3.7–3.9
+    s this way (the bare SELECT: 4.0–4.3 s). The key is added after the rows, for the diff's
+    probes; a first evaluation needs none. Scoped checks keep the session's `segment_matched`:
+    one table made and dropped per ingest batch would churn the catalog."""
+    cursor.execute("DROP TABLE IF EXISTS segment_matched_full")  # an enclosing transaction's earlier evaluation
+    cursor.execute(f"CREATE TEMP TABLE segment_matched_full ON COMMIT DROP AS {sql.text}", sql.params)
+    matched = cursor.rowcount
+    if not _any_open(cursor, "", params):
+        cursor.execute(_ENTER_ALL_SQL.format(matched="SELECT id FROM segment_matched_full"), params)
+        return Diff(entered=cursor.rowcount, exited=0, size=cursor.rowcount)
+    cursor.execute("ALTER TABLE segment_matched_full ADD PRIMARY KEY (id)")
+    cursor.execute("ANALYZE segment_matched_full")
+    cursor.execute(_DIFF_SQL.format(scope="", matched="segment_matched_full"), params)
+    entered, exited = cursor.fetchone()
+    # A full diff leaves exactly the matched customers open: no count to run.
+    return Diff(entered=entered, exited=exited, size=matched)
 
 
 def _any_open(cursor, scope: str, params: dict) -> bool:
