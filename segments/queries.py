@@ -56,14 +56,20 @@ def as_warnings(problems: list[Problem]) -> list[Warning]:
 def compile_definition(definition: Any, *, now: datetime, self_key: str | None) -> tuple[Sql, Group, list[Warning]]:
     """The statement of a (not necessarily saved) definition at `now`, with the parser's
     warnings; invalid definitions raise DomainError with paths under `definition.`."""
+    group, refs, warnings = _parse_definition(definition, self_key=self_key)
+    return compile_rule(group, now=now, refs=refs), group, warnings
+
+
+def _parse_definition(definition: Any, *, self_key: str | None) -> tuple[Group, dict[str, int], list[Warning]]:
+    """The parsed definition, the ids of the segments it references and its warnings."""
     try:
         group, warnings = parse(definition, rule_registry(self_key=self_key))
     except RuleError as error:
         raise DomainError(problems=[Problem(f"definition.{p.path}" if p.path else "definition", p.code, p.message)
                                     for p in error.problems]) from None
     refs = dict(Segment.objects.filter(key__in=references(group)).values_list("key", "id"))
-    return (compile_rule(group, now=now, refs=refs), group,
-            [Warning(f"definition.{w.path}" if w.path else "definition", w.code, w.message) for w in warnings])
+    return group, refs, [Warning(f"definition.{w.path}" if w.path else "definition", w.code, w.message)
+                         for w in warnings]
 
 
 # ------------------------------------------------------------------ preview
@@ -79,22 +85,30 @@ class Preview:
     warnings: list[Warning]
 
 
-# One pass over the compiled statement, grouped into SAMPLE_BUCKETS buckets by a hash of the
-# customer id: per bucket the matches, how many of them are members now, and the match with
-# the smallest sample key (the hash's high bits, then the id, packed into one bigint: ids
-# below 2^39). The sample is the SAMPLE_SIZE smallest keys among the buckets' minima: spread
-# over the id range, the same between calls while the matches are.
+# Two ways to a count and a sample, chosen by a probe: the rule compiled for SAMPLE_PROBES
+# ids spread evenly over the customer id range (the scoping an incremental check uses, so
+# it costs what the probes cost, not what the rule costs).
+# - Dense rules (the probe finds a whole sample): the sample is the probes that matched, in
+#   the order of a multiplicative hash of the id, and the count is the compiled statement
+#   counted, nothing more (joined to the segment's open memberships when there is one).
+# - Sparse rules: one pass over the compiled statement grouped into SAMPLE_BUCKETS buckets
+#   by a hash of the id: per bucket the matches, how many are members now, and the match
+#   with the smallest sample key (the hash's high bits, then the id, packed into one bigint:
+#   ids below 2^39); the sample is the SAMPLE_SIZE smallest keys among the minima.
+# Either way the sample is spread over the id range and the same between calls while the
+# matches are.
 # TRICKY: the buckets come from a join with generate_series, not GROUP BY the expression: the
 # planner has no statistics for `hashint8(id) & 255`, guessed one group per row and chose a
 # single-process hash aggregate; with the series it knows there are 256 groups and runs the
-# pass with parallel workers (count, min and their FILTERs all combine), like the bare
-# `SELECT count(*)` it is measured against. The earlier form (matches materialised in a CTE,
-# then counted, sorted and anti-joined) ran in one process: 2.0–2.3× the count at 758k
-# matches, 4.8–9.3× for an index-only metric rule; this one 1.4× and 4.5× (the rule's ids
-# must be read, where the count reads an index only), ≤ 1.05× elsewhere (bench/segments.py
-# preview_*, 2026-12-02).
+# pass with parallel workers. But that join and aggregate cost ~1 µs per matched row: at
+# 365k matches of a metric rule the pass took 2.0–2.2× the bare count, 1.4–1.5× for an
+# anti-join matching 758k customers — hence the dense path, 1.1× on both; sparse rules have
+# few rows to group, and there the pass is 1.0–1.1× (bench/segments.py preview_*, 2026-12-02).
+SAMPLE_PROBES = 256
 SAMPLE_BUCKETS = 256
 _KEY_SHIFT = 39
+_HASH = 0x9E3779B97F4A7C15  # Fibonacci hashing: consecutive ids land far apart
+_COUNT_SQL = "SELECT count(*), {staying} FROM ({matched}) m {current}"
 _PREVIEW_SQL = """
 SELECT b.n, count(*), {staying}, min(((hashint8(m.id) >> 8)::bigint << {shift}) + m.id)
 FROM ({matched}) m
@@ -112,26 +126,53 @@ SELECT m.id FROM ({matched}) m ORDER BY ((hashint8(m.id) >> 8)::bigint << {shift
 def preview(*, definition: Any, now: datetime, segment: Segment | None = None,
             sample_size: int = SAMPLE_SIZE) -> Preview:
     """How many customers `definition` matches at `now`, a sample of them (≤ 20, spread
-    over the id range by a hash, stable between calls) and — against `segment`'s open
-    memberships — how many would enter and exit if it were saved. Writes nothing."""
-    sql, _, warnings = compile_definition(definition, now=now, self_key=segment.key if segment else None)
+    over the id range, stable between calls) and — against `segment`'s open memberships —
+    how many would enter and exit if it were saved. Writes nothing."""
+    group, refs, warnings = _parse_definition(definition, self_key=segment.key if segment else None)
+    sql = compile_rule(group, now=now, refs=refs)
     size = min(sample_size, SAMPLE_SIZE)
     params = {**sql.params, "q_segment": segment.pk if segment else None, "q_sample": size}
+    current_sql = _CURRENT_JOIN if segment else ""
+    staying_sql = "count(o.customer_id)" if segment else "0"
     with connection.cursor() as cursor:
-        cursor.execute(_PREVIEW_SQL.format(matched=sql.text, buckets=SAMPLE_BUCKETS - 1, shift=_KEY_SHIFT,
-                                           current=_CURRENT_JOIN if segment else "",
-                                           staying="count(o.customer_id)" if segment else "0"), params)
-        buckets = cursor.fetchall()
-        count, staying = sum(row[1] for row in buckets), sum(row[2] for row in buckets)
-        sample = [key & ((1 << _KEY_SHIFT) - 1) for key in sorted(row[3] for row in buckets)[:size]]
-        if len(sample) < min(size, count):
-            # Fewer non-empty buckets than the sample asks for (a few dozen matches): the
-            # statement again, sorted by the same key. Cheap where it runs: few matches.
-            cursor.execute(_SAMPLE_SQL.format(matched=sql.text, shift=_KEY_SHIFT), params)
-            sample = [row[0] for row in cursor.fetchall()]
+        probed = _probe(cursor, group, refs, now=now)
+        if len(probed) >= size:
+            cursor.execute(_COUNT_SQL.format(matched=sql.text, current=current_sql, staying=staying_sql), params)
+            count, staying = cursor.fetchone()
+            sample = probed[:size]
+        else:
+            cursor.execute(_PREVIEW_SQL.format(matched=sql.text, buckets=SAMPLE_BUCKETS - 1, shift=_KEY_SHIFT,
+                                               current=current_sql, staying=staying_sql), params)
+            buckets = cursor.fetchall()
+            count, staying = sum(row[1] for row in buckets), sum(row[2] for row in buckets)
+            sample = [key & ((1 << _KEY_SHIFT) - 1) for key in sorted(row[3] for row in buckets)[:size]]
+            if len(sample) < min(size, count):
+                # Fewer non-empty buckets than the sample asks for (a few dozen matches): the
+                # statement again, sorted by the same key. Cheap where it runs: few matches.
+                cursor.execute(_SAMPLE_SQL.format(matched=sql.text, shift=_KEY_SHIFT), params)
+                sample = [row[0] for row in cursor.fetchall()]
         current = _open_count(cursor, segment) if segment else 0
     return Preview(count=count, sample_ids=sample, would_enter=count - staying, would_exit=current - staying,
                    current_size=current, warnings=warnings)
+
+
+def _probe(cursor, group: Group, refs: dict[str, int], *, now: datetime) -> list[int]:
+    """Which of SAMPLE_PROBES ids spread over the customer id range match, in sample order."""
+    cursor.execute("SELECT min(id), max(id) FROM customers_customer")
+    low, high = cursor.fetchone()
+    if low is None or SAMPLE_PROBES < 1:
+        return []
+    span = high - low + 1
+    probes = min(span, SAMPLE_PROBES)
+    ids = sorted({low + (i * span) // probes for i in range(probes)}, key=_sample_key)
+    scoped = compile_rule(group, now=now, refs=refs, only=ids)
+    cursor.execute(scoped.text, scoped.params)
+    found = {row[0] for row in cursor.fetchall()}
+    return [i for i in ids if i in found]
+
+
+def _sample_key(customer_id: int) -> tuple[int, int]:
+    return ((customer_id * _HASH) % (1 << 64), customer_id)
 
 
 def _open_count(cursor, segment: Segment) -> int:

@@ -174,12 +174,36 @@ def test_hygiene_of_an_unsaved_draft_and_from_open_memberships(pros):
     assert by_code(queries.hygiene(segment=segment, now=NOW, use_memberships=True))["too_small"].details["size"] == 20
 
 
-def test_preview_sample_is_the_smallest_keys_of_the_buckets_and_falls_back_when_few_are_filled(pros, monkeypatch):
-    """20 matches: with 256 buckets some share one, so fewer than 20 minima exist and the
-    sample comes from the sorted statement; with 2 buckets the same. Either way it is the
-    matches, min(20, count) of them, the same on every call."""
+def test_preview_of_a_dense_rule_samples_its_probes_and_counts_alone(pros, monkeypatch):
+    """Every id of a small tenant is a probe: 20 of 25 match, a whole sample, so the sample
+    is the matches in hash order and the bucketed pass never runs."""
+    _, pro, _ = pros
+    ids = {c.pk for c in pro}
+    monkeypatch.setattr(queries, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
+    first = queries.preview(definition=plan_is("pro"), now=NOW)
+    assert first.count == 20 and first.sample_ids == sorted(ids, key=queries._sample_key)
+    assert queries.preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == first.sample_ids[:3]
+
+
+def test_preview_probes_spread_over_a_large_id_range(pros, monkeypatch):
+    """Fewer probes than ids: they are spread over the id range, and a dense rule's sample
+    comes from them alone."""
+    _, pro, _ = pros
+    monkeypatch.setattr(queries, "SAMPLE_PROBES", 7)  # 7 of 25 ids; 6 of them on the pro plan
+    monkeypatch.setattr(queries, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
+    result = queries.preview(definition=plan_is("pro"), now=NOW, sample_size=5)
+    assert result.count == 20 and len(result.sample_ids) == 5 and set(result.sample_ids) <= {c.pk for c in pro}
+    assert max(result.sample_ids) - min(result.sample_ids) >= 10  # spread, not the 5 smallest ids
+
+
+def test_preview_of_a_sparse_rule_takes_the_smallest_keys_of_the_buckets_and_falls_back(pros, monkeypatch):
+    """Probes that find less than a sample: one bucketed pass. 20 matches: with 256 buckets
+    some share one, so fewer than 20 minima exist and the sample comes from the sorted
+    statement; with 2 buckets the same. Either way it is the matches, min(20, count) of
+    them, the same on every call."""
     _, pro, free = pros
     ids = {c.pk for c in pro}
+    monkeypatch.setattr(queries, "SAMPLE_PROBES", 0)
     first = queries.preview(definition=plan_is("pro"), now=NOW)
     assert first.count == 20 and set(first.sample_ids) == ids
     monkeypatch.setattr(queries, "SAMPLE_BUCKETS", 2)
@@ -188,3 +212,4 @@ def test_preview_sample_is_the_smallest_keys_of_the_buckets_and_falls_back_when_
     assert queries.preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == few.sample_ids
     two = queries.preview(definition=plan_is("free"), now=NOW, sample_size=2)
     assert set(two.sample_ids) <= {c.pk for c in free} and len(two.sample_ids) == 2
+    assert queries.preview(definition=plan_is("nobody"), now=NOW).sample_ids == []
