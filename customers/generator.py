@@ -17,6 +17,7 @@ maintenance. Memory is bounded by the chunk size, not by N or M.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -528,6 +529,7 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
     # TRICKY: chunk c + 1 is drawn and formatted in a worker thread while chunk c is being
     # COPYed (PostgreSQL's index upkeep is the slow side; COPY waits release the GIL). Only
     # the main thread touches the connection; ids are reserved before a chunk is handed over.
+    generated = [None, None]  # the external id range of this run's customers
     with connection.cursor() as cursor, ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_chunk, context, *chunks[0], budgets[0], reserve(cursor, chunks[0][1]))
         for i in range(len(chunks)):
@@ -541,6 +543,7 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
                 "INSERT INTO customers_customeridentity (customer_id, kind, value, created_at) "
                 "SELECT id, 'user_id', external_id, now() FROM customers_customer "
                 "WHERE external_id >= %s AND external_id < %s ON CONFLICT DO NOTHING", chunk.external_range)
+            generated = [generated[0] or chunk.external_range[0], chunk.external_range[1]]
             _copy(cursor, "customers_generatortruth", TRUTH_COLUMNS, chunk.truth)
             tick("customers", len(chunk.customers))
             _copy(cursor, "customers_event", EVENT_COLUMNS, chunk.events, tick=lambda k: tick("events", k))
@@ -554,11 +557,58 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
             counts["churned"] += chunk.churned
             personas += chunk.personas
             del chunk
+        _register_events(cursor, generated, now)
     return GenerateResult(
         customers=customers, events=counts["events"], survey_responses=counts["surveys"],
         consents=counts["consents"], consent_changes=counts["changes"], seconds=time.perf_counter() - started,
         personas=dict(zip(P.PERSONA_KEYS, personas.tolist())), churned=counts["churned"],
     )
+
+
+# The builder's autocomplete and the parser's unknown-event warnings read the event
+# registry, which ingestion keeps up to date batch by batch; generated events arrive by
+# COPY, so the run registers its own, set-wise: one aggregate over the run's events (its
+# customers' external id range) merged as ingestion merges (volumes add, first/last seen
+# widen), property types from a few events of each name (the generator's property shapes
+# are few and fixed per name).
+_RUN_EVENTS = """
+SELECT e.name, min(e.timestamp), max(e.timestamp), count(*)
+FROM customers_event e JOIN customers_customer c ON c.id = e.customer_id
+WHERE c.external_id >= %s AND c.external_id < %s
+GROUP BY e.name ORDER BY e.name
+"""
+_REGISTER_EVENT = """
+INSERT INTO customers_eventdefinition (name, first_seen_at, last_seen_at, volume, properties, created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)
+ON CONFLICT (name) DO UPDATE SET
+    first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
+    volume = customers_eventdefinition.volume + EXCLUDED.volume,
+    properties = EXCLUDED.properties || customers_eventdefinition.properties,
+    updated_at = EXCLUDED.updated_at
+"""
+_TYPE_SAMPLE = 50  # events per name whose properties give the registered types
+
+
+def _register_events(cursor, generated: list, now: datetime) -> None:
+    from customers.traits import infer_type
+
+    if generated[0] is None:
+        return
+    cursor.execute(_RUN_EVENTS, generated)
+    rows = []
+    for name, first, last, volume in cursor.fetchall():
+        cursor.execute("SELECT properties FROM customers_event WHERE name = %s LIMIT %s", [name, _TYPE_SAMPLE])
+        types: dict[str, str] = {}
+        for (properties,) in cursor.fetchall():
+            if isinstance(properties, str):  # Django's cursors read jsonb as text
+                properties = json.loads(properties)
+            for key, value in (properties or {}).items():
+                inferred = infer_type(value)
+                if key not in types and inferred is not None:
+                    types[key] = inferred.value
+        rows.append((name, first, last, volume, json.dumps(types), now, now))
+    cursor.executemany(_REGISTER_EVENT, rows)
 
 
 @dataclass

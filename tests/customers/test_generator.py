@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 from statistics import mean, median
 
 import pytest
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Min
 
 from customers.generator import generate
 from customers.generator_personas import CUSTOM_TRAITS, PERSONA_KEYS
 from customers.models import (
-    Consent, ConsentChange, Customer, Event, GeneratorTruth, SurveyResponse, TraitDefinition,
+    Consent, ConsentChange, Customer, Event, EventDefinition, GeneratorTruth, SurveyResponse, TraitDefinition,
 )
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
@@ -84,6 +84,22 @@ def test_generator_is_deterministic_for_a_seed_and_appends(in_tenant):
     assert first == second and len(first[1]) == 900
     generate(customers=50, events=900, now=NOW, seed=6)
     assert snapshot(100)[0] != first[0]
+
+
+def test_generated_events_are_registered_for_the_builder(in_tenant):
+    """The event registry (autocomplete, unknown-event warnings) knows every generated name
+    with its volume, first/last seen and property types; a second run adds to the volumes."""
+    generate(customers=60, events=1_500, now=NOW, seed=3)
+    stats = {row["name"]: row for row in Event.objects.values("name").annotate(
+        n=Count("id"), first=Min("timestamp"), last=Max("timestamp"))}
+    registry = {d.name: d for d in EventDefinition.objects.all()}
+    assert set(registry) == set(stats)
+    for name, row in stats.items():
+        assert (registry[name].volume, registry[name].first_seen_at, registry[name].last_seen_at) == (
+            row["n"], row["first"], row["last"])
+    assert registry["purchase"].properties["amount"] == "number"
+    generate(customers=10, events=200, now=NOW, seed=4)
+    assert sum(EventDefinition.objects.values_list("volume", flat=True)) == Event.objects.count() == 1_700
 
 
 def test_personas_are_planted_with_distinct_traits_and_behaviour(planted):
