@@ -31,6 +31,7 @@ from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
 from customers import generator_personas as P
+from customers.ingest import EVENT_REGISTRY_MERGE
 
 CUSTOMER_CHUNK = 20_000  # customers per chunk; part of the determinism (seeds are per chunk)
 WRITE_LINES = 50_000  # COPY lines per write() call
@@ -580,13 +581,7 @@ GROUP BY e.name ORDER BY e.name
 _REGISTER_EVENT = """
 INSERT INTO customers_eventdefinition (name, first_seen_at, last_seen_at, volume, properties, created_at, updated_at)
 VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)
-ON CONFLICT (name) DO UPDATE SET
-    first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
-    last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
-    volume = customers_eventdefinition.volume + EXCLUDED.volume,
-    properties = EXCLUDED.properties || customers_eventdefinition.properties,
-    updated_at = EXCLUDED.updated_at
-"""
+""" + EVENT_REGISTRY_MERGE
 _TYPE_SAMPLE = 50  # events per name whose properties give the registered types
 
 

@@ -212,6 +212,15 @@ def _event_name(message: Message) -> str:
 #   it since, PostgreSQL re-checks the condition on the newest version (READ COMMITTED).
 # - registry: one upsert per event name, in name order; property types come from Python
 #   as {name: {property: type}} and types already registered win.
+# How a batch's counts for an event name merge into its registry row (also the generator's).
+EVENT_REGISTRY_MERGE = """
+    ON CONFLICT (name) DO UPDATE SET
+        first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
+        last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
+        volume = customers_eventdefinition.volume + EXCLUDED.volume,
+        properties = EXCLUDED.properties || customers_eventdefinition.properties,
+        updated_at = EXCLUDED.updated_at
+"""
 # Not prepared: its plan joins customers_customer, and a generic plan made while a new
 # workspace's tables are nearly empty would stay a sequential scan until the next ANALYZE.
 _STORE_EVENTS = """
@@ -238,13 +247,7 @@ WITH inserted AS (
     SELECT name, min(timestamp), max(timestamp), count(*), COALESCE(%(types)s::jsonb -> name, '{}'),
            %(now)s, %(now)s
     FROM inserted GROUP BY name ORDER BY name
-    ON CONFLICT (name) DO UPDATE SET
-        first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
-        last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
-        volume = customers_eventdefinition.volume + EXCLUDED.volume,
-        properties = EXCLUDED.properties || customers_eventdefinition.properties,
-        updated_at = EXCLUDED.updated_at
-)
+""" + EVENT_REGISTRY_MERGE + """)
 SELECT count(*) FROM inserted
 """
 
