@@ -32,6 +32,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from customers import generator_personas as P
 from customers.ingest import EVENT_REGISTRY_MERGE
+from customers.traits import infer_type
 
 CUSTOMER_CHUNK = 20_000  # customers per chunk; part of the determinism (seeds are per chunk)
 WRITE_LINES = 50_000  # COPY lines per write() call
@@ -530,7 +531,6 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
     # TRICKY: chunk c + 1 is drawn and formatted in a worker thread while chunk c is being
     # COPYed (PostgreSQL's index upkeep is the slow side; COPY waits release the GIL). Only
     # the main thread touches the connection; ids are reserved before a chunk is handed over.
-    generated = [None, None]  # the external id range of this run's customers
     with connection.cursor() as cursor, ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(_chunk, context, *chunks[0], budgets[0], reserve(cursor, chunks[0][1]))
         for i in range(len(chunks)):
@@ -544,7 +544,6 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
                 "INSERT INTO customers_customeridentity (customer_id, kind, value, created_at) "
                 "SELECT id, 'user_id', external_id, now() FROM customers_customer "
                 "WHERE external_id >= %s AND external_id < %s ON CONFLICT DO NOTHING", chunk.external_range)
-            generated = [generated[0] or chunk.external_range[0], chunk.external_range[1]]
             _copy(cursor, "customers_generatortruth", TRUTH_COLUMNS, chunk.truth)
             tick("customers", len(chunk.customers))
             _copy(cursor, "customers_event", EVENT_COLUMNS, chunk.events, tick=lambda k: tick("events", k))
@@ -558,7 +557,8 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
             counts["churned"] += chunk.churned
             personas += chunk.personas
             del chunk
-        _register_events(cursor, generated, now)
+        # This run's customers: external ids offset … offset + customers - 1 (see _chunk).
+        _register_events(cursor, [f"{prefix}{offset:08d}", f"{prefix}{offset + customers:08d}"], now)
     return GenerateResult(
         customers=customers, events=counts["events"], survey_responses=counts["surveys"],
         consents=counts["consents"], consent_changes=counts["changes"], seconds=time.perf_counter() - started,
@@ -585,12 +585,8 @@ VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)
 _TYPE_SAMPLE = 50  # events per name whose properties give the registered types
 
 
-def _register_events(cursor, generated: list, now: datetime) -> None:
-    from customers.traits import infer_type
-
-    if generated[0] is None:
-        return
-    cursor.execute(_RUN_EVENTS, generated)
+def _register_events(cursor, external_range: list[str], now: datetime) -> None:
+    cursor.execute(_RUN_EVENTS, external_range)
     rows = []
     for name, first, last, volume in cursor.fetchall():
         cursor.execute("SELECT properties FROM customers_event WHERE name = %s LIMIT %s", [name, _TYPE_SAMPLE])

@@ -196,6 +196,17 @@ def _event_name(message: Message) -> str:
     return message.event or ""
 
 
+# How a batch's counts for an event name merge into its registry row (also the generator's).
+EVENT_REGISTRY_MERGE = """
+    ON CONFLICT (name) DO UPDATE SET
+        first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
+        last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
+        volume = customers_eventdefinition.volume + EXCLUDED.volume,
+        properties = EXCLUDED.properties || customers_eventdefinition.properties,
+        updated_at = EXCLUDED.updated_at
+"""
+
+
 # One statement stores the batch's events and does their upkeep. The events arrive as one
 # JSON array (orjson writes a 500-event batch in ~0.2 ms; a temporary table filled by COPY
 # took two more round trips, a row-by-row write in Python and a DELETE afterwards).
@@ -212,15 +223,6 @@ def _event_name(message: Message) -> str:
 #   it since, PostgreSQL re-checks the condition on the newest version (READ COMMITTED).
 # - registry: one upsert per event name, in name order; property types come from Python
 #   as {name: {property: type}} and types already registered win.
-# How a batch's counts for an event name merge into its registry row (also the generator's).
-EVENT_REGISTRY_MERGE = """
-    ON CONFLICT (name) DO UPDATE SET
-        first_seen_at = LEAST(customers_eventdefinition.first_seen_at, EXCLUDED.first_seen_at),
-        last_seen_at = GREATEST(customers_eventdefinition.last_seen_at, EXCLUDED.last_seen_at),
-        volume = customers_eventdefinition.volume + EXCLUDED.volume,
-        properties = EXCLUDED.properties || customers_eventdefinition.properties,
-        updated_at = EXCLUDED.updated_at
-"""
 # Not prepared: its plan joins customers_customer, and a generic plan made while a new
 # workspace's tables are nearly empty would stay a sequential scan until the next ANALYZE.
 _STORE_EVENTS = """

@@ -88,11 +88,11 @@ class Preview:
 # Two ways to a count and a sample, chosen by a probe: the rule compiled for SAMPLE_PROBES
 # ids spread evenly over the customer id range (the scoping an incremental check uses, so
 # it costs what the probes cost, not what the rule costs).
-# - Dense rules (the probe finds a whole sample): the sample is the probes that matched, in
-#   the order of a multiplicative hash of the id, and the count is the compiled statement
-#   counted, nothing more (joined to the segment's open memberships when there is one).
+# - Dense rules (the probe finds a whole sample): the sample is the matching probes with
+#   the smallest sample keys (below), and the count is the compiled statement counted,
+#   nothing more (joined to the segment's open memberships when there is one).
 # - Sparse rules: one pass over the compiled statement grouped into SAMPLE_BUCKETS buckets
-#   by a hash of the id: per bucket the matches, how many are members now, and the match
+#   by a hash of the id (hashint8): per bucket the matches, how many are members now, and the match
 #   with the smallest sample key (the hash's high bits, then the id, packed into one bigint:
 #   ids below 2^39); the sample is the SAMPLE_SIZE smallest keys among the minima.
 # Either way the sample is spread over the id range and the same between calls while the
@@ -107,7 +107,6 @@ class Preview:
 SAMPLE_PROBES = 256
 SAMPLE_BUCKETS = 256
 _KEY_SHIFT = 39
-_HASH = 0x9E3779B97F4A7C15  # Fibonacci hashing: consecutive ids land far apart
 _COUNT_SQL = "SELECT count(*), {staying} FROM ({matched}) m {current}"
 _PREVIEW_SQL = """
 SELECT b.n, count(*), {staying}, min(((hashint8(m.id) >> 8)::bigint << {shift}) + m.id)
@@ -135,11 +134,11 @@ def preview(*, definition: Any, now: datetime, segment: Segment | None = None,
     current_sql = _CURRENT_JOIN if segment else ""
     staying_sql = "count(o.customer_id)" if segment else "0"
     with connection.cursor() as cursor:
-        probed = _probe(cursor, group, refs, now=now)
+        probed = _probe(cursor, group, refs, now=now, size=size)
         if len(probed) >= size:
             cursor.execute(_COUNT_SQL.format(matched=sql.text, current=current_sql, staying=staying_sql), params)
             count, staying = cursor.fetchone()
-            sample = probed[:size]
+            sample = probed
         else:
             cursor.execute(_PREVIEW_SQL.format(matched=sql.text, buckets=SAMPLE_BUCKETS - 1, shift=_KEY_SHIFT,
                                                current=current_sql, staying=staying_sql), params)
@@ -156,23 +155,18 @@ def preview(*, definition: Any, now: datetime, segment: Segment | None = None,
                    current_size=current, warnings=warnings)
 
 
-def _probe(cursor, group: Group, refs: dict[str, int], *, now: datetime) -> list[int]:
-    """Which of SAMPLE_PROBES ids spread over the customer id range match, in sample order."""
+def _probe(cursor, group: Group, refs: dict[str, int], *, now: datetime, size: int) -> list[int]:
+    """The `size` matches with the smallest sample keys among SAMPLE_PROBES ids spread over
+    the customer id range (fewer when fewer match)."""
     cursor.execute("SELECT min(id), max(id) FROM customers_customer")
     low, high = cursor.fetchone()
     if low is None or SAMPLE_PROBES < 1:
         return []
     span = high - low + 1
     probes = min(span, SAMPLE_PROBES)
-    ids = sorted({low + (i * span) // probes for i in range(probes)}, key=_sample_key)
-    scoped = compile_rule(group, now=now, refs=refs, only=ids)
-    cursor.execute(scoped.text, scoped.params)
-    found = {row[0] for row in cursor.fetchall()}
-    return [i for i in ids if i in found]
-
-
-def _sample_key(customer_id: int) -> tuple[int, int]:
-    return ((customer_id * _HASH) % (1 << 64), customer_id)
+    scoped = compile_rule(group, now=now, refs=refs, only=sorted({low + (i * span) // probes for i in range(probes)}))
+    cursor.execute(_SAMPLE_SQL.format(matched=scoped.text, shift=_KEY_SHIFT), {**scoped.params, "q_sample": size})
+    return [row[0] for row in cursor.fetchall()]
 
 
 def _open_count(cursor, segment: Segment) -> int:

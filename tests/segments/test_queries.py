@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -175,14 +176,23 @@ def test_hygiene_of_an_unsaved_draft_and_from_open_memberships(pros):
 
 
 def test_preview_of_a_dense_rule_samples_its_probes_and_counts_alone(pros, monkeypatch):
-    """Every id of a small tenant is a probe: 20 of 25 match, a whole sample, so the sample
-    is the matches in hash order and the bucketed pass never runs."""
+    """Every id of a small tenant is a probe: 20 of 25 match, a whole sample, so the bucketed
+    pass never runs; the sample is ordered by the same key as the sparse way's, so both
+    ways give the same ids."""
     _, pro, _ = pros
     ids = {c.pk for c in pro}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM customers_customer WHERE plan = 'pro' ORDER BY "
+                       f"((hashint8(id) >> 8)::bigint << {queries._KEY_SHIFT}) + id")
+        by_key = [row[0] for row in cursor.fetchall()]
+    real_bucketed = queries._PREVIEW_SQL
     monkeypatch.setattr(queries, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
     first = queries.preview(definition=plan_is("pro"), now=NOW)
-    assert first.count == 20 and first.sample_ids == sorted(ids, key=queries._sample_key)
-    assert queries.preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == first.sample_ids[:3]
+    assert first.count == 20 and set(first.sample_ids) == ids and first.sample_ids == by_key
+    assert queries.preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == by_key[:3]
+    monkeypatch.setattr(queries, "_PREVIEW_SQL", real_bucketed)
+    monkeypatch.setattr(queries, "SAMPLE_PROBES", 0)  # the sparse way: every match a bucket minimum, or the fallback
+    assert queries.preview(definition=plan_is("pro"), now=NOW).sample_ids == by_key
 
 
 def test_preview_probes_spread_over_a_large_id_range(pros, monkeypatch):
