@@ -86,9 +86,9 @@ SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed)
 """
 
 
-# A segment with no open memberships among the customers checked (a first evaluation, or
-# one that matched nobody): every matched customer enters. The compiled rows go straight
-# into memberships and the outbox — no matched table to fill and index, no anti-joins.
+# A segment with no open memberships (a first evaluation, or one that matched nobody):
+# every matched customer enters. The matched rows go straight into memberships and the
+# outbox — no key to build on the matched table, no anti-joins.
 # Exact because a dynamic segment's memberships have one writer, this evaluation, which
 # holds the segment row FOR UPDATE: no row opens in between. Sorted, so the indexes fill
 # in order.
@@ -111,32 +111,57 @@ def matching_sql(segment: Segment, *, now: datetime, only: list[int] | None = No
     return compile_rule(group, now=now, refs=refs, only=only)
 
 
+# The first key of the advisory lock that customer deletes take exclusively (the trigger of
+# migration 0005, which names the same number); the second is the schema's hashtext.
+CUSTOMER_DELETES_LOCK = 20261202
+
+
+def hold_customer_deletes(cursor) -> None:
+    """Make customer deletes in this tenant wait until the current transaction ends.
+
+    Membership writes call this before the statement that decides which customers' stays
+    to open. A delete that committed before is not seen by that statement; one still
+    running waits, at its trigger, for this transaction, then removes the stays it wrote
+    for the customers it deleted — what the foreign key used to guarantee, for one lock per
+    evaluation instead of a check and a row lock per stay."""
+    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))",
+                   [CUSTOMER_DELETES_LOCK, connection.schema_name])
+
+
 def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: list[int] | None) -> Diff:
     sql = matching_sql(segment, now=now, only=only)
     params = {**sql.params, "e_now": now, "e_segment": segment.pk, "e_version": segment.definition_version,
               "e_evaluation": evaluation.pk, "e_only": list(only or [])}
-    scope = "AND o.customer_id = ANY(%(e_only)s)" if only is not None else ""
     with connection.cursor() as cursor:
-        if only is not None:
-            # A check of the customers a batch touched reads their rows only, but the planner
-            # costs the scoped statement past jit_above_cost: compiling it took 135 ms of a
-            # 0.83 s check of 10k customers (bench data set, purchase_sum). Full evaluations
-            # keep PostgreSQL's default: JIT pays off when the rule aggregates millions of rows.
-            cursor.execute("SET LOCAL jit = off")
         if only is None:
             return _full_diff(cursor, sql, params)
-        if not _any_open(cursor, scope, params):
-            cursor.execute(_ENTER_ALL_SQL.format(matched=sql.text), params)
-            # Nobody was open among these customers: now exactly the entered ones are.
-            return Diff(entered=cursor.rowcount, exited=0, size=_open_count(cursor, segment))
-        cursor.execute(_MATCHED_TABLE)
-        # Emptied at commit; a caller's enclosing transaction may have used it already.
-        cursor.execute("DELETE FROM segment_matched")
-        cursor.execute(f"INSERT INTO segment_matched (id) {sql.text}", sql.params)
-        cursor.execute("ANALYZE segment_matched")
-        cursor.execute(_DIFF_SQL.format(scope=scope, matched="segment_matched"), params)
-        entered, exited = cursor.fetchone()
+        return _scoped_diff(cursor, segment, sql, params)
+
+
+def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
+    """A check of the customers a batch touched: their matched ids go to the session's
+    `segment_matched` (one table made and dropped per ingest batch would churn the catalog)."""
+    # The planner costs the scoped statement past jit_above_cost: compiling it took 135 ms
+    # of a 0.83 s check of 10k customers (bench data set, purchase_sum). Full evaluations
+    # keep PostgreSQL's default: JIT pays off when the rule aggregates millions of rows.
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute(_MATCHED_TABLE)
+    # Emptied at commit; a caller's enclosing transaction may have used it already.
+    cursor.execute("DELETE FROM segment_matched")
+    # Short enough to hold deletes for: the lock comes before the statement reads customers.
+    hold_customer_deletes(cursor)
+    cursor.execute(f"INSERT INTO segment_matched (id) {sql.text}", sql.params)
+    cursor.execute("ANALYZE segment_matched")
+    cursor.execute(_DIFF_SQL.format(scope="AND o.customer_id = ANY(%(e_only)s)", matched="segment_matched"), params)
+    entered, exited = cursor.fetchone()
+    # No count of the open rows (75 ms of a 0.6 s check of 10k customers in a 180k-member
+    # segment): the engine holds the segment row, and every write of its memberships keeps
+    # the size. The one exception is a customer delete, which removes stays without
+    # touching sizes (its trigger cannot wait for the segment rows evaluations hold); the
+    # next full evaluation, at most a refresh interval away, counts them again.
+    if segment.last_evaluated_at is None:  # no full evaluation has set the size yet
         return Diff(entered=entered, exited=exited, size=_open_count(cursor, segment))
+    return Diff(entered=entered, exited=exited, size=max(segment.size + entered - exited, 0))
 
 
 def _full_diff(cursor, sql, params: dict) -> Diff:
@@ -144,25 +169,31 @@ def _full_diff(cursor, sql, params: dict) -> Diff:
     which PostgreSQL runs with parallel workers — INSERT … SELECT never does. Measured on the
     bench data set (purchase_sum, 180k members): filling the table 5.0–6.5 s by INSERT, 3.7–3.9
     s this way (the bare SELECT: 4.0–4.3 s). The key is added after the rows, for the diff's
-    probes; a first evaluation needs none. Scoped checks keep the session's `segment_matched`:
-    one table made and dropped per ingest batch would churn the catalog."""
+    probes; a first evaluation needs none."""
     cursor.execute("DROP TABLE IF EXISTS segment_matched_full")  # an enclosing transaction's earlier evaluation
     cursor.execute(f"CREATE TEMP TABLE segment_matched_full ON COMMIT DROP AS {sql.text}", sql.params)
     matched = cursor.rowcount
-    if not _any_open(cursor, "", params):
+    # Deletes are held from here on, not during the statement (seconds on a large tenant):
+    # a customer deleted while it ran is dropped from its rows now, by a statement that
+    # sees every delete committed before the lock.
+    hold_customer_deletes(cursor)
+    cursor.execute("DELETE FROM segment_matched_full m WHERE NOT EXISTS "
+                   "(SELECT 1 FROM customers_customer c WHERE c.id = m.id)")
+    matched -= cursor.rowcount
+    if not _any_open(cursor, params):
         cursor.execute(_ENTER_ALL_SQL.format(matched="SELECT id FROM segment_matched_full"), params)
         return Diff(entered=cursor.rowcount, exited=0, size=cursor.rowcount)
     cursor.execute("ALTER TABLE segment_matched_full ADD PRIMARY KEY (id)")
     cursor.execute("ANALYZE segment_matched_full")
     cursor.execute(_DIFF_SQL.format(scope="", matched="segment_matched_full"), params)
     entered, exited = cursor.fetchone()
-    # A full diff leaves exactly the matched customers open: no count to run.
+    # A full diff leaves exactly the matched customers open.
     return Diff(entered=entered, exited=exited, size=matched)
 
 
-def _any_open(cursor, scope: str, params: dict) -> bool:
-    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM segments_membership o WHERE o.segment_id = %(e_segment)s "
-                   f"AND o.exited_at IS NULL {scope})", params)
+def _any_open(cursor, params: dict) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM segments_membership o WHERE o.segment_id = %(e_segment)s "
+                   "AND o.exited_at IS NULL)", params)
     return cursor.fetchone()[0]
 
 
@@ -302,6 +333,7 @@ def _static_change(segment: Segment, customer_ids: list[int], now: datetime, *, 
         raise ValueError("dynamic segments change by their rule")  # the services refuse first
     with transaction.atomic(), connection.cursor() as cursor:
         Segment.objects.select_for_update().filter(pk=segment.pk).first()
+        hold_customer_deletes(cursor)
         if add:
             cursor.execute(
                 "WITH opened AS (INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, "
@@ -331,6 +363,7 @@ def _static_change(segment: Segment, customer_ids: list[int], now: datetime, *, 
 def snapshot_fill(*, snapshot: Segment, source: Segment, now: datetime) -> int:
     """Freeze `source`'s members at `now` into the (new, empty) snapshot segment."""
     with transaction.atomic(), connection.cursor() as cursor:
+        hold_customer_deletes(cursor)
         cursor.execute(
             "INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, "
             "source) SELECT %(snap)s, customer_id, %(now)s, NULL, 0, 'snapshot' FROM segments_membership "
