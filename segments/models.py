@@ -234,3 +234,20 @@ class SegmentSettings(models.Model):
 
     def __str__(self) -> str:
         return f"minimum size {self.min_size}"
+
+
+class DeletedCustomer(models.Model):
+    """Ids of customers deleted in the last day, written by the delete trigger (migration
+    0006). A full evaluation reads customers for seconds before it may write; the ids here
+    are what it drops from its rows once it holds the delete lock — a lookup in a small
+    table instead of re-reading every matched customer (1 s at 180k). Ids are never
+    reused, so an id here is gone for good."""
+
+    customer_id = models.BigIntegerField(primary_key=True)
+    deleted_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["deleted_at"]
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id} deleted at {self.deleted_at:%Y-%m-%d %H:%M}"

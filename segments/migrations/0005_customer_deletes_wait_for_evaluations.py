@@ -2,13 +2,13 @@
 
 The key cost a deferred check and a FOR KEY SHARE lock per membership row written (6.5 s of
 a 17.5 s first evaluation of 180k members on the bench data set). What it guaranteed is
-kept by a trigger: a statement deleting customers waits for the membership writes running
-in the tenant — each holds an advisory lock shared from before it writes until it commits,
-and writes stays only for customers its own statement still finds
-(segments.engine.hold_customer_deletes) — then removes the deleted customers' stays. A
-writer that found a customer before the delete committed has committed its rows by then,
-and the trigger's DELETE (a new snapshot) sees them; one that starts writing after waits
-for the delete to commit, and no longer finds the customer.
+kept by a trigger (made here; 0006 has it also list the deleted ids): a statement deleting
+customers waits for the membership writes running in the tenant — each holds an advisory
+lock shared from before it writes until it commits, and writes stays only for customers
+still there when it took the lock (segments.engine.hold_customer_deletes) — then removes
+the deleted customers' stays. A writer that found a customer before the delete committed
+has committed its rows by then, and the trigger's DELETE (a new snapshot) sees them; one
+that starts writing after waits for the delete to commit, and leaves the customer out.
 """
 
 import django.db.models.deletion

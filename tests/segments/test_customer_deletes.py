@@ -15,7 +15,7 @@ from django_tenants.utils import schema_context
 
 from customers.models import Customer
 from segments import engine
-from segments.models import Membership, Segment
+from segments.models import DeletedCustomer, Membership, Segment
 from tenants.models import Tenant
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -34,11 +34,25 @@ def test_deleting_a_customer_removes_its_stays_whoever_deletes(in_tenant):
     evaluate(segment, T0.replace(hour=13))  # ada's stay is closed: history too must go with her
     assert Membership.objects.filter(customer_id=ada.pk).count() == 1
 
+    ada_id = ada.pk
     ada.delete()  # the ORM: Django no longer cascades (DO_NOTHING), the database does
     with connection.cursor() as cursor:  # plain SQL, as an identity merge deletes its losers
         cursor.execute("DELETE FROM customers_customer WHERE id = %s", [bob.pk])
 
     assert set(Membership.objects.values_list("customer_id", flat=True)) == {cy.pk}
+    assert set(DeletedCustomer.objects.values_list("customer_id", flat=True)) == {ada_id, bob.pk}
+
+
+def test_deleted_ids_are_kept_for_a_day(in_tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    DeletedCustomer.objects.create(customer_id=10**9, deleted_at=timezone.now() - timedelta(days=1, minutes=1))
+    DeletedCustomer.objects.create(customer_id=10**9 + 1, deleted_at=timezone.now() - timedelta(hours=23))
+    gone = Customer.objects.create(external_id="gone")
+    Customer.objects.filter(pk=gone.pk).delete()
+    assert set(DeletedCustomer.objects.values_list("customer_id", flat=True)) == {10**9 + 1, gone.pk}
 
 
 def test_the_trigger_removes_stays_of_its_own_schema_only(in_tenant, other_tenant):
