@@ -8,8 +8,17 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete
 
+        from customers.signals import customers_merged
+
         post_delete.connect(_pause_after_segment_deleted, sender="segments.Segment",
                             dispatch_uid="campaigns.segment_deleted")
+        customers_merged.connect(_move_arms_and_sends, dispatch_uid="campaigns.merged")
+
+
+def _move_arms_and_sends(sender, *, survivor, losers, **_):
+    from campaigns.services import customers_merged
+
+    customers_merged(survivor=survivor, losers=losers)
 
 
 def _pause_after_segment_deleted(sender, **_):

@@ -3,8 +3,9 @@
 Ids that belong together (identify with userId + anonymousId, alias, track with both) are
 united; the batch's known ids are matched to customers and those customers' rows locked,
 in id order, by one statement; new customers are created together with their identities
-by one statement; profiles that turn out to be one person are merged (events, identities
-and traits move to the survivor).
+by one statement; profiles that turn out to be one person are merged (events, identities,
+traits, survey answers and consents move to the survivor; other apps move their rows on
+`customers.signals.customers_merged`).
 
 Locking: every customer row a batch writes is locked before it is written, in id order,
 so two concurrent batches for overlapping customers queue instead of deadlocking — and
@@ -92,7 +93,7 @@ def resolve(messages: list[Message], now: datetime) -> Resolved:
     if merges or renames:
         resolved.locked |= lock_customers(set(existing.values()) | set(taken.values()), mode="UPDATE")
     for survivor, losers in merges:
-        _merge(survivor, losers)
+        _merge(survivor, losers, now)
         resolved.merged += len(losers)
     _rename(renames)
     _attach(new_pairs, now)
@@ -313,9 +314,13 @@ _MERGED_COLUMNS = ("email", "name", "gender", "income_band", "occupation", "coun
                    "annual_revenue", "birth_date")
 
 
-def _merge(survivor: int, losers: list[int]) -> None:
-    """Fold `losers` into `survivor`: their events and identities move; the survivor's own
-    traits win and the losers fill in what it lacks."""
+def _merge(survivor: int, losers: list[int], now: datetime) -> None:
+    """Fold `losers` into `survivor`: their events, identities, survey answers and consent
+    history move; the survivor's own traits win and the losers fill in what it lacks; per
+    consent channel the latest answer of any of them stands. Other apps move theirs on
+    `customers_merged` before the losers are deleted."""
+    from customers.signals import customers_merged
+
     fill = ", ".join(
         f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
         else f"{col} = COALESCE(s.{col}, l.{col})"
@@ -332,7 +337,29 @@ def _merge(survivor: int, losers: list[int]) -> None:
             "updated_at = now() FROM customers_customer l WHERE s.id = %s AND l.id = %s",
             [(survivor, loser) for loser in losers],
         )
+        _move_answers(cur, survivor, losers)
+        customers_merged.send(sender="customers.ingest", survivor=survivor, losers=list(losers), now=now)
         cur.execute("DELETE FROM customers_customer WHERE id = ANY(%s)", [losers])
+
+
+# The latest answer per channel among the profiles stands (a withdrawal after a grant on
+# another device is a withdrawal), the rest go; the history keeps every answer.
+_CONSENT_LATEST = """
+DELETE FROM customers_consent c WHERE c.customer_id = ANY(%(everyone)s) AND EXISTS (
+    SELECT 1 FROM customers_consent n WHERE n.customer_id = ANY(%(everyone)s) AND n.channel = c.channel
+      AND (n.changed_at, n.id) > (c.changed_at, c.id))
+"""
+
+
+def _move_answers(cur, survivor: int, losers: list[int]) -> None:
+    params = {"survivor": survivor, "losers": losers, "everyone": [survivor, *losers]}
+    for table in ("customers_surveyresponse", "customers_consentchange"):
+        cur.execute(f"UPDATE {table} SET customer_id = %(survivor)s WHERE customer_id = ANY(%(losers)s)", params)
+    cur.execute(_CONSENT_LATEST, params)
+    cur.execute("UPDATE customers_consent SET customer_id = %(survivor)s WHERE customer_id = ANY(%(losers)s)", params)
+    # Computed from the facts, which are the survivor's now: its next refresh counts them.
+    cur.execute("DELETE FROM customers_customermetrics WHERE customer_id = ANY(%(losers)s)", params)
+    cur.execute("DELETE FROM customers_generatortruth WHERE customer_id = ANY(%(losers)s)", params)
 
 
 def _rename(renames: dict[int, str]) -> None:

@@ -1,4 +1,5 @@
-"""What other apps may listen to. Sent after the data's transaction has committed."""
+"""What other apps may listen to. `customers_touched` is sent after the data's transaction
+has committed; `customers_merged` inside it, before the merged-away profiles are deleted."""
 
 from django.dispatch import Signal
 
@@ -7,6 +8,13 @@ from django.dispatch import Signal
 # the data was stored, or None). The segment engine re-checks those customers against
 # the segments such data can change.
 customers_touched = Signal()
+
+# Keyword arguments: survivor (int), losers (list[int]) and now. Profiles that turned out to
+# be one person are about to become `survivor`: the losers' rows are deleted once the
+# receivers return. Each app moves what it keeps per customer (segment stays, campaign
+# assignments and sends) onto the survivor, in the merge's transaction — a receiver that
+# raises rolls the whole batch back.
+customers_merged = Signal()
 
 
 def announce(*, sender: str, customer_ids, event_names=(), trait_keys=(), surveys=(), channels=(), now=None) -> None:

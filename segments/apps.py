@@ -6,9 +6,16 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
-        from customers.signals import customers_touched
+        from customers.signals import customers_merged, customers_touched
 
         customers_touched.connect(_queue_incremental_check, dispatch_uid="segments.incremental")
+        customers_merged.connect(_move_stays, dispatch_uid="segments.merged")
+
+
+def _move_stays(sender, *, survivor, losers, now, **_):
+    from segments.engine import customers_merged
+
+    customers_merged(survivor=survivor, losers=losers, now=now)
 
 
 def _queue_incremental_check(sender, *, customer_ids, event_names, trait_keys, surveys, channels, now, **_):
