@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 import structlog
 from django.db import connection, transaction
 
-from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot
+from segments.models import Membership, Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
 from segments.rules.parse import parse
 from segments.selectors import rule_registry

@@ -4,7 +4,6 @@ sends it through the tick → send_occasion tasks, and a duplicate delivery of t
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 
@@ -23,17 +22,9 @@ from segments import engine
 from segments.models import Segment
 from tenants.models import Tenant
 from tests.conftest import membership_of
+from tests.threads import wait_for
 
 pytestmark = pytest.mark.worker
-
-
-def wait_for(predicate, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture

@@ -109,3 +109,70 @@ def test_dynamic_segments_re_check_the_survivor_after_the_merge(in_tenant):
                             customer_ids=[known.pk])
     assert (check.entered, check.exited, check.size) == (0, 1, 0)
     assert not Membership.objects.filter(segment=segment, exited_at__isnull=True).exists()
+
+
+def test_a_merge_waits_for_an_evaluation_writing_the_same_segment(committed_db):
+    """The evaluation is opening the survivor's stay (uncommitted) when the merge comes to
+    move the loser's: the merge waits for the segment, then closes the loser's stay instead
+    of opening a second one for the survivor (which would fail the batch)."""
+    import threading
+    import time
+    import uuid
+
+    from django.db import transaction
+    from django_tenants.utils import schema_context
+
+    from tenants.models import Tenant
+    from tests.threads import in_thread
+
+    alpha = Tenant.objects.get(slug="alpha")
+    tag = uuid.uuid4().hex[:6]
+    user, anon = f"m-{tag}-u", f"m-{tag}-a"
+    with schema_context(alpha.schema_name):
+        ingest(msg("identify", user_id=user, traits={"plan": "free", "cohort": tag}))
+        ingest(msg("identify", anonymous_id=anon, traits={"plan": "pro", "cohort": tag}))
+        known = Customer.objects.get(external_id=user)
+        anonymous = Customer.objects.get(external_id=f"anon:{anon}")
+        pro = {"version": 1, "match": "all", "conditions": [
+            {"type": "trait", "field": "plan", "op": "eq", "value": "pro"},
+            {"type": "trait", "field": "traits.cohort", "op": "eq", "value": tag}]}
+        segment = Segment.objects.create(key=f"m-{tag}", name="Pro", definition=pro, definition_version=1)
+        first = engine.evaluate(segment_id=segment.pk, now=T, trigger="manual", clock=lambda: NOW)
+        assert (first.status, first.entered) == ("succeeded", 1), first.error  # the loser is in
+        Customer.objects.filter(pk=known.pk).update(plan="pro")
+    written, release = threading.Event(), threading.Event()
+
+    def evaluation() -> None:
+        with schema_context(alpha.schema_name), transaction.atomic():
+            assert engine.evaluate(segment_id=segment.pk, now=NOW, trigger="manual", clock=lambda: NOW).entered == 1
+            written.set()
+            release.wait(20)
+
+    def merging() -> None:
+        with schema_context(alpha.schema_name):
+            result = ingest(msg("alias", user_id=user, previous_id=anon), now=NOW + timedelta(minutes=1))
+            assert result.customers_merged == 1 and not result.problems
+
+    evaluating, evaluation_errors = in_thread(evaluation)
+    try:
+        assert written.wait(20)
+        merger, merge_errors = in_thread(merging)
+        time.sleep(1)
+        assert merger.is_alive()  # waiting for the segment the evaluation holds
+    finally:
+        release.set()
+        evaluating.join(20)
+    merger.join(30)
+    errors = evaluation_errors + merge_errors
+    try:
+        assert errors == []
+        with schema_context(alpha.schema_name):
+            stays = Membership.objects.filter(segment=segment)
+            assert list(stays.filter(exited_at__isnull=True).values_list("customer_id", flat=True)) == [known.pk]
+            assert stays.filter(customer=known, exited_at__isnull=False).count() == 1  # the loser's, moved and closed
+            segment.refresh_from_db()
+            assert segment.size == 1
+    finally:
+        with schema_context(alpha.schema_name):
+            Segment.objects.filter(key=f"m-{tag}").delete()
+            Customer.objects.filter(pk__in=[known.pk, anonymous.pk]).delete()

@@ -5,7 +5,6 @@ two connections where a delete races an evaluation)."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -17,6 +16,7 @@ from customers.models import Customer
 from segments import engine
 from segments.models import DeletedCustomer, Membership, Segment
 from tenants.models import Tenant
+from tests.threads import in_thread, wait_for
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 PRO = {"version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": "pro"}]}
@@ -81,35 +81,10 @@ def alpha(committed_db):
         Customer.objects.filter(external_id__startswith=f"d-{tag}").delete()
 
 
-def _in_thread(target) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            target()
-        except BaseException as error:  # reported by the test; a thread must not swallow it
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    return thread, errors
-
-
 def _waiting_on_advisory_lock(schema: str) -> bool:
     with schema_context(schema), connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
         return cursor.fetchone()[0] > 0
-
-
-def _eventually(predicate, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha):
@@ -131,11 +106,11 @@ def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha):
         with schema_context(tenant.schema_name):
             Customer.objects.filter(pk=ada.pk).delete()
 
-    evaluating, evaluation_errors = _in_thread(evaluation)
+    evaluating, evaluation_errors = in_thread(evaluation)
     assert written.wait(20)
-    deleting, delete_errors = _in_thread(delete)
+    deleting, delete_errors = in_thread(delete)
     try:
-        assert _eventually(lambda: _waiting_on_advisory_lock(tenant.schema_name))
+        assert wait_for(lambda: _waiting_on_advisory_lock(tenant.schema_name))
         assert deleting.is_alive()  # held back by the evaluation
     finally:
         release.set()
@@ -168,11 +143,11 @@ def test_an_evaluation_during_a_delete_waits_for_it_and_skips_the_customer(alpha
         with schema_context(tenant.schema_name):
             results.append(evaluate(segment))
 
-    deleting, delete_errors = _in_thread(delete)
+    deleting, delete_errors = in_thread(delete)
     assert deleted.wait(20)
-    evaluating, evaluation_errors = _in_thread(evaluation)
+    evaluating, evaluation_errors = in_thread(evaluation)
     try:
-        assert _eventually(lambda: _waiting_on_advisory_lock(tenant.schema_name))
+        assert wait_for(lambda: _waiting_on_advisory_lock(tenant.schema_name))
         assert evaluating.is_alive()
     finally:
         release.set()

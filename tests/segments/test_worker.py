@@ -4,7 +4,6 @@ no manual trigger, and a segment saved through the service is evaluated by the w
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -18,17 +17,9 @@ from segments import engine
 from segments.models import Membership, Segment
 from tenants.models import Tenant
 from tests.conftest import host_of
+from tests.threads import wait_for
 
 pytestmark = pytest.mark.worker
-
-
-def wait_for(predicate, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture
