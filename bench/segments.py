@@ -278,8 +278,11 @@ def _vacuum_analyze() -> float:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
+        # The outbox too: each run deletes the segments it made, and an unvacuumed outbox
+        # (8M dead rows after a few runs) made the next run's first-evaluation inserts
+        # 2.7–3.0 s instead of 2.0–2.5 s.
         for table in ("customers_customer", "customers_event", "customers_customermetrics", "customers_consent",
-                      "customers_surveyresponse", "segments_membership"):
+                      "customers_surveyresponse", "segments_membership", "segments_membershipchange"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
     return time.perf_counter() - started
 

@@ -196,6 +196,9 @@ class MembershipChange(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # (segment, at) serves the changes feed's ?since=. A BRIN on `at` instead would save
+        # 0.2–0.4 s of a 180k first evaluation, but the planner then reads the segment's whole
+        # history for a recent `since` (190 ms at 3M changes, against ~1 ms): kept a B-tree.
         indexes = [models.Index(fields=["segment", "id"], name="change_segment_idx"),
                    models.Index(fields=["segment", "at"], name="change_segment_at_idx")]
 
