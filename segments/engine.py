@@ -120,10 +120,11 @@ def hold_customer_deletes(cursor) -> None:
     """Make customer deletes in this tenant wait until the current transaction ends.
 
     Membership writes call this before the statement that decides which customers' stays
-    to open. A delete that committed before is not seen by that statement; one still
-    running waits, at its trigger, for this transaction, then removes the stays it wrote
-    for the customers it deleted — what the foreign key used to guarantee, for one lock per
-    evaluation instead of a check and a row lock per stay."""
+    to open (a full evaluation: after its compiled statement, then it drops the customers
+    deleted meanwhile; see _full_diff). A delete that committed before is not seen by that
+    statement; one still running waits, at its trigger, for this transaction, then removes
+    the stays it wrote for the customers it deleted — what the foreign key used to
+    guarantee, for one lock per evaluation instead of a check and a row lock per stay."""
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))",
                    [CUSTOMER_DELETES_LOCK, connection.schema_name])
 
