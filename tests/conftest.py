@@ -75,6 +75,28 @@ def committed_db(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def alpha_committed(committed_db):
+    """alpha with committed data, for tests with a worker or a second connection: `tag`
+    prefixes the test's segment keys, campaign names and external ids, and whatever carries
+    it is deleted afterwards."""
+    import uuid
+
+    from django_tenants.utils import schema_context
+
+    from campaigns.models import Campaign
+    from customers.models import Customer
+    from segments.models import Segment
+
+    tenant = Tenant.objects.get(slug="alpha")
+    tag = f"w-{uuid.uuid4().hex[:8]}"
+    yield tenant, tag
+    with schema_context(tenant.schema_name):
+        Campaign.objects.filter(name__startswith=tag).delete()
+        Segment.objects.filter(key__startswith=tag).delete()
+        Customer.objects.filter(external_id__startswith=tag).delete()
+
+
+@pytest.fixture
 def in_tenant(tenant):
     """Run the test body inside the `alpha` schema (as a task or request would)."""
     connection.set_tenant(tenant)

@@ -4,7 +4,6 @@ sends it through the tick → send_occasion tasks, and a duplicate delivery of t
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -20,40 +19,28 @@ from customers.models import Customer
 from ops.tasking import send_to_tenant
 from segments import engine
 from segments.models import Segment
-from tenants.models import Tenant
 from tests.conftest import membership_of
 from tests.threads import wait_for
 
 pytestmark = pytest.mark.worker
 
 
-@pytest.fixture
-def alpha(committed_db):
-    tenant = Tenant.objects.get(slug="alpha")
-    tag = uuid.uuid4().hex[:8]
-    yield tenant, tag
-    with schema_context(tenant.schema_name):
-        Campaign.objects.filter(name__startswith=f"w-{tag}").delete()
-        Segment.objects.filter(key__startswith=f"w-{tag}").delete()
-        Customer.objects.filter(external_id__startswith=f"w-{tag}").delete()
-
-
-def test_a_launched_campaign_is_sent_by_the_worker_and_a_redelivered_task_sends_nobody_twice(alpha, celery_worker):
-    tenant, tag = alpha
+def test_a_launched_campaign_is_sent_by_the_worker_and_a_redelivered_task_sends_nobody_twice(alpha_committed, celery_worker):
+    tenant, tag = alpha_committed
     now = timezone.now()
     with schema_context(tenant.schema_name):
-        people = [Customer.objects.create(external_id=f"w-{tag}-{i}", email=f"w-{tag}-{i}@example.com") for i in range(3)]
+        people = [Customer.objects.create(external_id=f"{tag}-{i}", email=f"{tag}-{i}@example.com") for i in range(3)]
         consents_record(changes=[ConsentChangeIn(customer_id=c.pk, channel="email", granted=True,
                                                  changed_at=now - timedelta(days=1)) for c in people])
-        segment = Segment.objects.create(key=f"w-{tag}-seg", name="Worker segment", kind="static")
+        segment = Segment.objects.create(key=f"{tag}-seg", name="Worker segment", kind="static")
         engine.members_add(segment=segment, customer_ids=[c.pk for c in people], now=now)
         admin = membership_of(tenant, "admin@alpha.test")
-        campaign = campaign_create(actor=admin, name=f"w-{tag}-once", segment_id=segment.pk, channel="email",
+        campaign = campaign_create(actor=admin, name=f"{tag}-once", segment_id=segment.pk, channel="email",
                                    schedule={"kind": "once", "at": (now - timedelta(minutes=1)).isoformat()},
                                    content={"subject": "Hi", "body": "Hello {{ first_name|default:'there' }}"})
         campaign_launch(actor=admin, campaign=campaign, now=now)  # enqueues the tick after commit
 
-    mine = lambda: [m for m in mail.outbox if m.to[0].startswith(f"w-{tag}-")]  # noqa: E731
+    mine = lambda: [m for m in mail.outbox if m.to[0].startswith(f"{tag}-")]  # noqa: E731
 
     def completed() -> bool:
         with schema_context(tenant.schema_name):

@@ -5,17 +5,14 @@ two connections where a delete races an evaluation)."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import datetime, timezone
 
-import pytest
 from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
 from customers.models import Customer
 from segments import engine
 from segments.models import DeletedCustomer, Membership, Segment
-from tenants.models import Tenant
 from tests.threads import in_thread, wait_for
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -71,29 +68,19 @@ def test_the_trigger_removes_stays_of_its_own_schema_only(in_tenant, other_tenan
         assert list(Membership.objects.values_list("customer_id", flat=True)) == [theirs.pk]
 
 
-@pytest.fixture
-def alpha(committed_db):
-    tenant = Tenant.objects.get(slug="alpha")
-    tag = uuid.uuid4().hex[:8]
-    yield tenant, tag
-    with schema_context(tenant.schema_name):
-        Segment.objects.filter(key__startswith=f"d-{tag}").delete()
-        Customer.objects.filter(external_id__startswith=f"d-{tag}").delete()
-
-
 def _waiting_on_advisory_lock(schema: str) -> bool:
     with schema_context(schema), connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
         return cursor.fetchone()[0] > 0
 
 
-def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha):
+def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha_committed):
     """The evaluation has read the customer and written its stay, uncommitted, when the
     delete comes: the delete waits, then removes the stay the evaluation committed."""
-    tenant, tag = alpha
+    tenant, tag = alpha_committed
     with schema_context(tenant.schema_name):
-        segment = Segment.objects.create(key=f"d-{tag}-pro", name="Pro", definition=PRO, definition_version=1)
-        ada = Customer.objects.create(external_id=f"d-{tag}-ada", plan="pro")
+        segment = Segment.objects.create(key=f"{tag}-pro", name="Pro", definition=PRO, definition_version=1)
+        ada = Customer.objects.create(external_id=f"{tag}-ada", plan="pro")
     written, release = threading.Event(), threading.Event()
 
     def evaluation() -> None:
@@ -122,14 +109,14 @@ def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha):
         assert not Membership.objects.filter(customer_id=ada.pk).exists()
 
 
-def test_an_evaluation_during_a_delete_waits_for_it_and_skips_the_customer(alpha):
+def test_an_evaluation_during_a_delete_waits_for_it_and_skips_the_customer(alpha_committed):
     """The delete is done but not committed when the evaluation comes to write: it waits,
     then finds the customer gone and opens no stay for them."""
-    tenant, tag = alpha
+    tenant, tag = alpha_committed
     with schema_context(tenant.schema_name):
-        segment = Segment.objects.create(key=f"d-{tag}-pro", name="Pro", definition=PRO, definition_version=1)
-        ada = Customer.objects.create(external_id=f"d-{tag}-ada", plan="pro")
-        bob = Customer.objects.create(external_id=f"d-{tag}-bob", plan="pro")
+        segment = Segment.objects.create(key=f"{tag}-pro", name="Pro", definition=PRO, definition_version=1)
+        ada = Customer.objects.create(external_id=f"{tag}-ada", plan="pro")
+        bob = Customer.objects.create(external_id=f"{tag}-bob", plan="pro")
     deleted, release = threading.Event(), threading.Event()
     results = []
 

@@ -4,7 +4,6 @@ no manual trigger, and a segment saved through the service is evaluated by the w
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from django.test import Client
@@ -15,32 +14,21 @@ from apikeys.selectors import write_key_current
 from customers.models import Customer
 from segments import engine
 from segments.models import Membership, Segment
-from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.threads import wait_for
 
 pytestmark = pytest.mark.worker
 
 
-@pytest.fixture
-def alpha(committed_db):
-    tenant = Tenant.objects.get(slug="alpha")
-    tag = uuid.uuid4().hex[:8]
-    yield tenant, tag
-    with schema_context(tenant.schema_name):
-        Segment.objects.filter(key__startswith=f"w-{tag}").delete()
-        Customer.objects.filter(external_id__startswith=f"w-{tag}").delete()
-
-
-def test_an_event_posted_to_v1_batch_moves_a_customer_into_a_segment(alpha, celery_worker):
-    tenant, tag = alpha
+def test_an_event_posted_to_v1_batch_moves_a_customer_into_a_segment(alpha_committed, celery_worker):
+    tenant, tag = alpha_committed
     with schema_context(tenant.schema_name):
         key = write_key_current().key
-        segment = Segment.objects.create(key=f"w-{tag}-logins", name="Logged in twice", definition_version=1,
+        segment = Segment.objects.create(key=f"{tag}-logins", name="Logged in twice", definition_version=1,
                                          definition={"version": 1, "match": "all", "conditions": [
                                              {"type": "event", "event": "login", "count": {"op": "gte", "value": 2}}]})
         engine.evaluate(segment_id=segment.pk, now=timezone.now(), trigger="manual", clock=timezone.now)
-    user = f"w-{tag}-ada"
+    user = f"{tag}-ada"
     batch = {"writeKey": key, "batch": [{"type": "track", "userId": user, "event": "login", "messageId": f"{user}-{i}"}
                                         for i in range(2)]}
     response = Client(HTTP_HOST=host_of(tenant)).post("/v1/batch", json.dumps(batch), content_type="application/json")
@@ -56,15 +44,15 @@ def test_an_event_posted_to_v1_batch_moves_a_customer_into_a_segment(alpha, cele
         assert (evaluation.incremental, evaluation.customers_checked, evaluation.entered) == (True, 1, 1)
 
 
-def test_a_segment_saved_through_the_service_is_evaluated_by_the_worker(alpha, celery_worker):
+def test_a_segment_saved_through_the_service_is_evaluated_by_the_worker(alpha_committed, celery_worker):
     from segments.services import segment_create
     from tests.conftest import membership_of
 
-    tenant, tag = alpha
+    tenant, tag = alpha_committed
     with schema_context(tenant.schema_name):
-        Customer.objects.create(external_id=f"w-{tag}-pro", plan="pro")
+        Customer.objects.create(external_id=f"{tag}-pro", plan="pro")
         admin = membership_of(tenant, "admin@alpha.test")
-        segment, _ = segment_create(actor=admin, key=f"w-{tag}-pro", name="Pro", now=timezone.now(), definition={
+        segment, _ = segment_create(actor=admin, key=f"{tag}-pro", name="Pro", now=timezone.now(), definition={
             "version": 1, "match": "all", "conditions": [
                 {"type": "trait", "field": "plan", "op": "eq", "value": "pro"}]})
 
@@ -74,5 +62,5 @@ def test_a_segment_saved_through_the_service_is_evaluated_by_the_worker(alpha, c
 
     assert wait_for(evaluated)
     with schema_context(tenant.schema_name):
-        assert Membership.objects.filter(segment=segment, customer__external_id=f"w-{tag}-pro").exists()
+        assert Membership.objects.filter(segment=segment, customer__external_id=f"{tag}-pro").exists()
         assert segment.evaluations.get().trigger == "edit"
