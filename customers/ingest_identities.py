@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from customers.ingest_sql import cursor, json_list
+from customers.signals import customers_merged
 
 if TYPE_CHECKING:
     from customers.ingest import Message
@@ -319,8 +320,6 @@ def _merge(survivor: int, losers: list[int], now: datetime) -> None:
     history move; the survivor's own traits win and the losers fill in what it lacks; per
     consent channel the latest answer of any of them stands. Other apps move theirs on
     `customers_merged` before the losers are deleted."""
-    from customers.signals import customers_merged
-
     fill = ", ".join(
         f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
         else f"{col} = COALESCE(s.{col}, l.{col})"

@@ -241,7 +241,7 @@ class SegmentSettings(models.Model):
 
 class DeletedCustomer(models.Model):
     """Ids of customers deleted in the last day, written by the delete trigger (migration
-    0006). A full evaluation reads customers for seconds before it may write; the ids here
+    0005). A full evaluation reads customers for seconds before it may write; the ids here
     are what it drops from its rows once it holds the delete lock — a lookup in a small
     table instead of re-reading every matched customer (1 s at 180k). Ids are never
     reused, so an id here is gone for good."""
