@@ -398,13 +398,16 @@ def _json_text(value: Any) -> str:
 
 
 def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None,
-                 only: list[int] | None = None) -> Sql:
+                 only: list[int] | None = None, only_sql: str | None = None) -> Sql:
     """One statement selecting the column `id`, each matching customer once, at `now`.
     `refs` maps each referenced segment key to its id (resolved by the caller); `only`
-    limits the statement to those customers (incremental evaluation)."""
+    limits the statement to those customers (incremental evaluation), `only_sql` to the
+    bigint[] an SQL expression without parameters computes (the preview's probes)."""
     builder = _Builder(now=now, refs=refs or {})
     if only is not None:
         builder.only = builder.p(list(only))
+    elif only_sql is not None:
+        builder.only = f"(({only_sql})::bigint[])"  # cast: an array, not `= ANY (subquery)` of rows
     lone = _lone_condition(group)
     if lone is not None and not lone[1] and _drives(lone[0], now):
         # The members are the semi-join's rows: reading customers_customer only to look

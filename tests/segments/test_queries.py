@@ -223,3 +223,23 @@ def test_preview_of_a_sparse_rule_takes_the_smallest_keys_of_the_buckets_and_fal
     two = queries.preview(definition=plan_is("free"), now=NOW, sample_size=2)
     assert set(two.sample_ids) <= {c.pk for c in free} and len(two.sample_ids) == 2
     assert queries.preview(definition=plan_is("nobody"), now=NOW).sample_ids == []
+
+
+def test_the_rule_registry_is_the_tenants_custom_traits_events_surveys_and_other_segments(in_tenant):
+    from customers.models import EventDefinition, Survey, TraitDefinition
+    from segments.selectors import rule_registry
+
+    builtins = set(TraitDefinition.objects.filter(is_builtin=True).values_list("key", flat=True))
+    TraitDefinition.objects.create(key="seats", type="number", category="firmographic")
+    EventDefinition.objects.create(name="purchase", first_seen_at=T0, last_seen_at=T0)
+    Survey.objects.create(key="onboarding", kind="custom", name="Onboarding")
+    Segment.objects.create(key="base", name="Base", definition=plan_is("pro"))
+    Segment.objects.create(key="vip", name="VIP", references=["base"])
+
+    registry = rule_registry(self_key="vip")
+
+    assert registry.traits == {"seats": "number"} and not builtins & set(registry.traits)
+    assert registry.events == {"purchase"}
+    assert registry.surveys == dict(Survey.objects.values_list("key", "kind")) and registry.surveys["onboarding"] == "custom"
+    assert registry.segments == {"base": set()} and registry.self_key == "vip"
+    assert rule_registry().segments == {"base": set(), "vip": {"base"}}
