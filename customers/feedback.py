@@ -6,6 +6,7 @@ resolve customers first (ingest's identities); these functions take customer ids
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -71,8 +72,10 @@ def consents_record(*, changes: list[ConsentChangeIn]) -> list[ItemProblem]:
             "WHERE customers_consent.changed_at <= EXCLUDED.changed_at",
             [(c.customer_id, c.channel, c.granted, c.changed_at, c.source[:64]) for c in latest.values()],
         )
-    announce(sender="customers.feedback", customer_ids=[c.customer_id for c in valid],
-             channels={c.channel for c in valid})
+    channels = defaultdict(set)
+    for change in valid:
+        channels[change.channel].add(change.customer_id)
+    announce(sender="customers.feedback", customer_ids=[c.customer_id for c in valid], channels=channels)
     return problems
 
 
@@ -104,12 +107,13 @@ def _answer_problem(answer: SurveyAnswerIn, surveys: dict[str, Survey]) -> ItemP
 def survey_answers_record(*, answers: list[SurveyAnswerIn]) -> tuple[int, list[ItemProblem]]:
     """Store valid answers (a repeated message_id is stored once); return (stored, problems)."""
     surveys = {s.key: s for s in Survey.objects.filter(key__in={a.survey for a in answers})}
-    problems, rows = [], []
+    problems, rows, reached = [], [], defaultdict(set)
     for answer in answers:
         problem = _answer_problem(answer, surveys)
         if problem:
             problems.append(problem)
             continue
+        reached[answer.survey].add(answer.customer_id)
         score = None if answer.score is None else Decimal(str(answer.score))
         rows.append((answer.customer_id, surveys[answer.survey].pk, answer.question, score, answer.comment[:5000],
                      answer.responded_at, answer.message_id))
@@ -124,5 +128,5 @@ def survey_answers_record(*, answers: list[SurveyAnswerIn]) -> tuple[int, list[I
             [list(column) for column in zip(*rows)],
         )
         stored = len(cursor.fetchall())
-    announce(sender="customers.feedback", customer_ids=[row[0] for row in rows], surveys={a.survey for a in answers})
+    announce(sender="customers.feedback", customer_ids=[row[0] for row in rows], surveys=reached)
     return stored, problems

@@ -368,6 +368,10 @@ def _owner(message: Message, mapping: dict[tuple[str, str], int]) -> int:
 def _announce(messages: list[Message], owners: list[int], now: datetime) -> None:
     """Tell listeners (the segment engine) which customers this batch touched, and with
     what, once it has committed; a rolled-back attempt announces nothing."""
-    announce(sender="customers.ingest", customer_ids=owners, now=now,
-             event_names={_event_name(m) for m in messages if m.type in EVENT_TYPES},
-             trait_keys={key for m in messages for key in m.traits})
+    events, traits = defaultdict(set), defaultdict(set)
+    for message, owner in zip(messages, owners):
+        if message.type in EVENT_TYPES:
+            events[_event_name(message)].add(owner)
+        for key in message.traits:
+            traits[key].add(owner)
+    announce(sender="customers.ingest", customer_ids=owners, events=events, traits=traits, now=now)

@@ -1,12 +1,14 @@
 """What other apps may listen to. `customers_touched` is sent after the data's transaction
 has committed; `customers_merged` inside it, before the merged-away profiles are deleted."""
 
+from collections.abc import Mapping
+
 from django.dispatch import Signal
 
-# Keyword arguments: customer_ids (list[int]) and what reached them — event_names,
-# trait_keys, surveys (survey keys), channels (consent channels) — and `now` (the moment
-# the data was stored, or None). The segment engine re-checks those customers against
-# the segments such data can change.
+# Keyword arguments: customer_ids (list[int]); what reached which of them — events (event
+# name → customer ids), traits (trait key → ids), surveys (survey key → ids), channels
+# (consent channel → ids); and `now` (the moment the data was stored, or None). The segment
+# engine re-checks, per segment, the customers that data the segment depends on reached.
 customers_touched = Signal()
 
 # Keyword arguments: survivor (int), losers (list[int]) and now. Profiles that turned out to
@@ -17,13 +19,20 @@ customers_touched = Signal()
 customers_merged = Signal()
 
 
-def announce(*, sender: str, customer_ids, event_names=(), trait_keys=(), surveys=(), channels=(), now=None) -> None:
+def announce(*, sender: str, customer_ids, events=(), traits=(), surveys=(), channels=(), now=None) -> None:
     """Send `customers_touched` once the current transaction commits (never for a batch
-    that rolls back)."""
+    that rolls back). Each of events, traits, surveys and channels is a mapping of name →
+    the customers it reached, or names that reached every one of `customer_ids`."""
     from django.db import transaction
 
-    payload = {"customer_ids": sorted(set(customer_ids)), "event_names": sorted(set(event_names)),
-               "trait_keys": sorted(set(trait_keys)), "surveys": sorted(set(surveys)),
-               "channels": sorted(set(channels)), "now": now}
-    if payload["customer_ids"]:
+    everyone = sorted(set(customer_ids))
+    payload = {"customer_ids": everyone, "events": _reach(events, everyone), "traits": _reach(traits, everyone),
+               "surveys": _reach(surveys, everyone), "channels": _reach(channels, everyone), "now": now}
+    if everyone:
         transaction.on_commit(lambda: customers_touched.send(sender=sender, **payload))
+
+
+def _reach(what, everyone: list[int]) -> dict[str, list[int]]:
+    if isinstance(what, Mapping):
+        return {name: sorted(set(ids)) for name, ids in sorted(what.items()) if ids}
+    return {name: everyone for name in sorted(set(what))}

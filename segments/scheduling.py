@@ -4,8 +4,8 @@ and after a referenced segment changed — always referenced segments first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -94,8 +94,8 @@ def evaluate_due(*, now: datetime, clock: Clock) -> int:
 
 
 @dataclass(frozen=True)
-class Touch:
-    """What an ingest batch or a survey/consent write brought."""
+class Needs:
+    """What a segment's membership depends on that new data can bring."""
 
     event_names: frozenset[str] = frozenset()
     trait_keys: frozenset[str] = frozenset()
@@ -103,7 +103,30 @@ class Touch:
     channels: frozenset[str] = frozenset()
 
 
-def sensitivity(segment: Segment) -> Touch:
+@dataclass(frozen=True)
+class Touch:
+    """What an ingest batch or a survey/consent write brought, and to whom: per event name,
+    trait key, survey and consent channel, the customers it reached."""
+
+    events: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    traits: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    surveys: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    channels: Mapping[str, frozenset[int]] = field(default_factory=dict)
+
+    @classmethod
+    def reaching(cls, customer_ids, **kinds) -> Touch:
+        """From each kind's mapping of name → ids, or names that reached all `customer_ids`."""
+        everyone = frozenset(customer_ids)
+
+        def reach(what) -> dict[str, frozenset[int]]:
+            if isinstance(what, Mapping):
+                return {name: frozenset(ids) for name, ids in what.items()}
+            return {name: everyone for name in what}
+
+        return cls(**{kind: reach(what) for kind, what in kinds.items()})
+
+
+def sensitivity(segment: Segment) -> Needs:
     """What arriving can change this segment's membership."""
     group, _ = parse(segment.definition, rule_registry(self_key=segment.key))
     events, traits, surveys, channels = set(), set(), set(), set()
@@ -119,29 +142,40 @@ def sensitivity(segment: Segment) -> Touch:
         elif isinstance(node, ConsentCondition):
             channels.add(node.channel)
     # An event changes only conditions on its own name, and the customer's last_seen_at
-    # (which `_affected_by` matches against every event). Re-checking every event segment
-    # for every batch made the worker fall behind sustained ingest (bench/freshness.py).
-    return Touch(frozenset(events), frozenset(traits), frozenset(surveys), frozenset(channels))
+    # (which `customers_to_check` matches against every event). Re-checking every event
+    # segment for every batch made the worker fall behind sustained ingest (bench/freshness.py).
+    return Needs(frozenset(events), frozenset(traits), frozenset(surveys), frozenset(channels))
 
 
-def _affected_by(needs: Touch, touch: Touch) -> bool:
-    return bool(needs.event_names & touch.event_names or needs.trait_keys & touch.trait_keys
-                or needs.surveys & touch.surveys or needs.channels & touch.channels
-                or ("last_seen_at" in needs.trait_keys and touch.event_names))
+def customers_to_check(needs: Needs, touch: Touch) -> set[int]:
+    """The customers whose membership the touch can have changed: those that data the
+    segment depends on reached. A segment on purchases re-checks the batch's buyers, not
+    everyone who logged in."""
+    reached = set()
+    for names, by_name in ((needs.event_names, touch.events), (needs.trait_keys, touch.traits),
+                           (needs.surveys, touch.surveys), (needs.channels, touch.channels)):
+        for name in names & by_name.keys():
+            reached |= by_name[name]
+    if "last_seen_at" in needs.trait_keys:  # every event moves it
+        for ids in touch.events.values():
+            reached |= ids
+    return reached
 
 
-def evaluate_touched(*, customer_ids: list[int], touch: Touch, now: datetime, clock: Clock) -> int:
-    """Re-check the customers new data touched against the dynamic segments it can change
-    (and, through them, the segments that reference those)."""
-    affected = []
+def evaluate_touched(*, touch: Touch, now: datetime, clock: Clock) -> int:
+    """Re-check, per dynamic segment new data can change, the customers that data reached
+    (and, through each segment, the segments that reference it)."""
+    affected, checks = [], {}
     for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE):
         try:
             needs = sensitivity(segment)
         except RuleError:  # a definition the registry no longer accepts: the schedule reports it
             continue
-        if _affected_by(needs, touch):
+        customers = customers_to_check(needs, touch)
+        if customers:
             affected.append(segment)
+            checks[segment.pk] = sorted(customers)
     for segment in in_dependency_order(affected):
         evaluate_with_dependents(segment_id=segment.pk, now=now, trigger=SegmentEvaluation.Trigger.INGEST,
-                                 clock=clock, customer_ids=list(customer_ids))
+                                 clock=clock, customer_ids=checks[segment.pk])
     return len(affected)

@@ -35,11 +35,16 @@ def evaluate_due(*, now_iso: str) -> int:
 
 
 @tenant_task(name="segments.evaluate_touched", **LIMITS)
-def evaluate_touched(*, customer_ids: list[int], event_names: list[str] = (), trait_keys: list[str] = (),
-                     surveys: list[str] = (), channels: list[str] = (), now_iso: str | None = None) -> int:
-    touch = scheduling.Touch(frozenset(event_names), frozenset(trait_keys), frozenset(surveys), frozenset(channels))
+def evaluate_touched(*, customer_ids: list[int], events=None, traits=None, surveys=None, channels=None,
+                     event_names=(), trait_keys=(), now_iso: str | None = None) -> int:
+    """`events`, `traits`, `surveys`, `channels`: name → the customer ids it reached (JSON
+    keeps no sets). Messages queued before that shape carry names that reached everyone
+    (event_names, trait_keys, and lists for surveys and channels)."""
+    touch = scheduling.Touch.reaching(customer_ids, events=events if events is not None else event_names,
+                                      traits=traits if traits is not None else trait_keys,
+                                      surveys=surveys or (), channels=channels or ())
     now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()  # see segments.apps
-    return scheduling.evaluate_touched(customer_ids=customer_ids, touch=touch, now=now, clock=timezone.now)
+    return scheduling.evaluate_touched(touch=touch, now=now, clock=timezone.now)
 
 
 @public_task(name="segments.dispatch_due", soft_time_limit=60, time_limit=90)

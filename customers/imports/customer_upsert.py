@@ -77,7 +77,7 @@ def upsert_customers(*, rows: list[tuple[int, dict[str, Any]]], plan: maps.Plan,
             result.unchanged += len(customer.rows)
     touched = set(created.values()) | changed
     keys = {key for c in customers.values() for key in (*c.builtin, *c.custom)}
-    announce(sender=SENDER, customer_ids=touched, trait_keys=keys, now=now)
+    announce(sender=SENDER, customer_ids=touched, traits=keys, now=now)
     return result
 
 

@@ -89,7 +89,7 @@ def test_a_change_is_announced_for_the_changed_customer_only(in_tenant, touched,
         result = upsert({"external_id": "u5", "trait:plan": "pro"}, {"external_id": "u6", "trait:plan": "free"})
     assert (result.imported, result.unchanged) == (1, 1)
     assert [payload["customer_ids"] for payload in touched] == [[Customer.objects.get(external_id="u5").pk]]
-    assert touched[0]["trait_keys"] == ["plan"]
+    assert touched[0]["traits"] == {"plan": [Customer.objects.get(external_id="u5").pk]}
 
 
 def test_a_value_contradicting_a_type_registered_meanwhile_refuses_its_row(in_tenant):

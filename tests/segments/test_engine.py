@@ -142,10 +142,40 @@ def test_new_events_re_check_only_the_segments_they_can_change(in_tenant):
         {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}}]})
     pro = dynamic("t-pro", pro_plan())
     someone = customer("t-ada")
-    scheduling.evaluate_touched(customer_ids=[someone.pk], touch=scheduling.Touch(event_names=frozenset({"login"})),
-                                now=T0, clock=clock)
+    scheduling.evaluate_touched(touch=scheduling.Touch(events={"login": frozenset({someone.pk})}), now=T0, clock=clock)
     checked = set(SegmentEvaluation.objects.filter(trigger="ingest").values_list("segment__key", flat=True))
     assert {logins.key, seen.key} <= checked and not checked & {buyers.key, pro.key}
+
+
+def test_each_segment_re_checks_only_the_customers_its_data_reached(in_tenant):
+    """One batch, a login for ada and a purchase for bob: the login segment checks ada, the
+    purchase segment bob, the last_seen segment both, and a segment built on the buyers
+    follows for bob alone."""
+    logins = dynamic("r-logins", logged_in_twice())
+    seen = dynamic("r-seen", {"version": 1, "match": "all", "conditions": [
+        {"type": "trait", "field": "last_seen_at", "op": "within_last", "value": "1d"}]})
+    buyers = dynamic("r-buyers", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}}]})
+    loyal = dynamic("r-loyal", {"version": 1, "match": "all", "conditions": [
+        {"type": "segment", "segment": "r-buyers", "op": "in"}]}, references=["r-buyers"])
+    ada, bob = customer("r-ada"), customer("r-bob")
+    bob.events.create(name="purchase", timestamp=T0 - HOUR, properties={})
+    touch = scheduling.Touch.reaching([ada.pk, bob.pk], events={"login": [ada.pk], "purchase": [bob.pk]})
+
+    assert scheduling.evaluate_touched(touch=touch, now=T0, clock=clock) == 3
+
+    checked = {key: n for key, n in SegmentEvaluation.objects.filter(incremental=True)
+               .values_list("segment__key", "customers_checked")}
+    assert checked == {logins.key: 1, seen.key: 2, buyers.key: 1, loyal.key: 1}
+    assert list(segment_members(segment=loyal).values_list("external_id", flat=True)) == ["r-bob"]
+
+
+def test_names_without_customers_reach_everyone_touched():
+    """The shape of messages queued before touches named their customers."""
+    touch = scheduling.Touch.reaching([3, 1], events=["login"], traits={"plan": [1]}, surveys=(), channels=())
+    assert touch.events == {"login": frozenset({1, 3})} and touch.traits == {"plan": frozenset({1})}
+    assert scheduling.customers_to_check(scheduling.Needs(trait_keys=frozenset({"last_seen_at"})), touch) == {1, 3}
+    assert scheduling.customers_to_check(scheduling.Needs(event_names=frozenset({"purchase"})), touch) == set()
 
 
 def test_a_failed_evaluation_is_recorded_and_leaves_memberships_alone(in_tenant):
@@ -259,11 +289,15 @@ def test_ingest_announces_the_customers_it_touched(in_tenant, django_capture_on_
         with django_capture_on_commit_callbacks(execute=True):
             ingest_messages(messages=[Message(type="track", user_id="zed", event="login", timestamp=T0, index=0, path=""),
                                       Message(type="identify", user_id="zed", traits={"plan": "pro"}, timestamp=T0,
-                                              index=1, path="")], source="test", now=T0)
+                                              index=1, path=""),
+                                      Message(type="track", user_id="amy", event="purchase", timestamp=T0, index=2,
+                                              path="")], source="test", now=T0)
     finally:
         customers_touched.disconnect(listen)
     [payload] = heard
-    assert payload["event_names"] == ["login"] and payload["trait_keys"] == ["plan"] and len(payload["customer_ids"]) == 1
+    zed, amy = (Customer.objects.get(external_id=key).pk for key in ("zed", "amy"))
+    assert payload["customer_ids"] == sorted([zed, amy])
+    assert payload["events"] == {"login": [zed], "purchase": [amy]} and payload["traits"] == {"plan": [zed]}
     assert connection.schema_name == "t_alpha"
 
 
