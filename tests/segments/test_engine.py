@@ -114,6 +114,28 @@ def test_incremental_evaluation_equals_full_evaluation(in_tenant):
     assert members(segment) == members(twin) == {"c2", "c3"}
 
 
+def test_an_incremental_check_enters_exits_and_keeps_as_a_full_run_would(in_tenant):
+    segment, twin = dynamic("pro-inc", pro_plan()), dynamic("pro-full", pro_plan())
+    for external_id, plan in (("stays", "pro"), ("leaves", "pro"), ("joins", "free"), ("never", "free"),
+                              ("unchecked", "free")):
+        customer(external_id, plan=plan)
+    run(segment, T0), run(twin, T0)
+    set_plan("leaves", "free"), set_plan("joins", "pro"), set_plan("unchecked", "pro")
+    checked = list(Customer.objects.exclude(external_id="unchecked").values_list("pk", flat=True))
+
+    check = run(segment, T0 + HOUR, customer_ids=checked)
+    run(twin, T0 + HOUR)
+
+    members = lambda s: set(segment_members(segment=s).values_list("external_id", flat=True))  # noqa: E731
+    assert (check.entered, check.exited, check.size) == (1, 1, 2)
+    assert members(segment) == {"stays", "joins"} and members(twin) == {"stays", "joins", "unchecked"}
+    ids = dict(Customer.objects.values_list("pk", "external_id"))
+    assert sorted((ids[c], change) for c, change in MembershipChange.objects.filter(evaluation=check)
+                  .values_list("customer_id", "change")) == [("joins", "entered"), ("leaves", "exited")]
+    again = run(segment, T0 + HOUR, customer_ids=checked)
+    assert (again.entered, again.exited, again.size) == (0, 0, 2)
+
+
 def test_the_incremental_limit_is_a_share_of_the_tenant_never_below_the_floor():
     """Small tenants keep the fixed floor; at 1M customers a 1% touch (10k) stays incremental."""
     assert engine.incremental_limit(0) == engine.incremental_limit(10_000) == engine.INCREMENTAL_LIMIT
