@@ -101,7 +101,9 @@ opened AS (
 """ + _OUTBOX_SQL
 
 
-# The open stays among a check's customers (the partial unique index on open rows).
+# The open stays among a check's customers: ~33 ms for 10k of them in a 180k-member segment,
+# whether the planner probes the partial unique index on open rows or reads the segment's
+# rows (the bench data set, where it chose the latter).
 _OPEN_AMONG_SQL = ("SELECT customer_id FROM segments_membership WHERE segment_id = %(e_segment)s "
                    "AND exited_at IS NULL AND customer_id = ANY(%(e_only)s)")
 
@@ -163,9 +165,9 @@ def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
     """A check of the customers a batch touched: their matched ids and their open stays
     come back to the engine (each at most the customers checked), which writes only the
     differences. Exact because the engine holds the segment row: nobody else opens or
-    closes its stays meanwhile. Against a temporary table of matched ids, emptied, filled
-    and analysed per check, then anti-joined both ways, this halved the diff (bench data
-    set, 10k customers, 2026-12-03)."""
+    closes its stays meanwhile. The diff of a 10k-customer check took ~33 ms this way,
+    40–85 ms with the matched ids in a temporary table emptied, filled and analysed per
+    check, then anti-joined both ways (bench data set, 2026-12-03)."""
     # The planner costs the scoped statement past jit_above_cost: compiling it took 135 ms
     # of a 0.83 s check of 10k customers (bench data set, purchase_sum). Full evaluations
     # keep PostgreSQL's default: JIT pays off when the rule aggregates millions of rows.
