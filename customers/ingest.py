@@ -354,7 +354,7 @@ def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> Inge
     events = sum(1 for m in valid if m.type in EVENT_TYPES)
     result.duplicates = events - inserted
     result.accepted = len(valid) - result.duplicates
-    _announce(valid, owners, now)
+    _announce(valid, owners, resolved.survivors, now)
     return result
 
 
@@ -365,13 +365,16 @@ def _owner(message: Message, mapping: dict[tuple[str, str], int]) -> int:
     return mapping[("anonymous_id", message.anonymous_id)]
 
 
-def _announce(messages: list[Message], owners: list[int], now: datetime) -> None:
+def _announce(messages: list[Message], owners: list[int], survivors: set[int], now: datetime) -> None:
     """Tell listeners (the segment engine) which customers this batch touched, and with
-    what, once it has committed; a rolled-back attempt announces nothing."""
+    what, once it has committed; a rolled-back attempt announces nothing. A merge's
+    survivor took over other profiles' events, traits, answers and consents: any of its
+    facts may have changed, whatever the batch said."""
     events, traits = defaultdict(set), defaultdict(set)
     for message, owner in zip(messages, owners):
         if message.type in EVENT_TYPES:
             events[_event_name(message)].add(owner)
         for key in message.traits:
             traits[key].add(owner)
-    announce(sender="customers.ingest", customer_ids=owners, events=events, traits=traits, now=now)
+    announce(sender="customers.ingest", customer_ids=owners, events=events, traits=traits, merged=survivors,
+             now=now)

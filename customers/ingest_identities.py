@@ -47,6 +47,7 @@ class Resolved:
     created: int = 0
     merged: int = 0
     locked: set[int] = field(default_factory=set)  # customers this batch holds: locked or created
+    survivors: set[int] = field(default_factory=set)  # customers other profiles were merged into
 
 
 def resolve(messages: list[Message], now: datetime) -> Resolved:
@@ -96,6 +97,7 @@ def resolve(messages: list[Message], now: datetime) -> Resolved:
     for survivor, losers in merges:
         _merge(survivor, losers, now)
         resolved.merged += len(losers)
+        resolved.survivors.add(survivor)
     _rename(renames)
     _attach(new_pairs, now)
     return resolved

@@ -7,8 +7,10 @@ from django.dispatch import Signal
 
 # Keyword arguments: customer_ids (list[int]); what reached which of them — events (event
 # name → customer ids), traits (trait key → ids), surveys (survey key → ids), channels
-# (consent channel → ids); and `now` (the moment the data was stored, or None). The segment
-# engine re-checks, per segment, the customers that data the segment depends on reached.
+# (consent channel → ids); merged (ids of customers other profiles were merged into: any of
+# their facts may have changed); and `now` (the moment the data was stored, or None). The
+# segment engine re-checks, per segment, the customers that data the segment depends on
+# reached, and the merged ones for every segment.
 customers_touched = Signal()
 
 # Keyword arguments: survivor (int), losers (list[int]) and now. Profiles that turned out to
@@ -19,15 +21,17 @@ customers_touched = Signal()
 customers_merged = Signal()
 
 
-def announce(*, sender: str, customer_ids, events=(), traits=(), surveys=(), channels=(), now=None) -> None:
+def announce(*, sender: str, customer_ids, events=(), traits=(), surveys=(), channels=(), merged=(),
+             now=None) -> None:
     """Send `customers_touched` once the current transaction commits (never for a batch
     that rolls back). Each of events, traits, surveys and channels is a mapping of name →
     the customers it reached, or names that reached every one of `customer_ids`."""
     from django.db import transaction
 
-    everyone = sorted(set(customer_ids))
+    everyone = sorted(set(customer_ids) | set(merged))
     payload = {"customer_ids": everyone, "events": _reach(events, everyone), "traits": _reach(traits, everyone),
-               "surveys": _reach(surveys, everyone), "channels": _reach(channels, everyone), "now": now}
+               "surveys": _reach(surveys, everyone), "channels": _reach(channels, everyone),
+               "merged": sorted(set(merged)), "now": now}
     if everyone:
         transaction.on_commit(lambda: customers_touched.send(sender=sender, **payload))
 

@@ -18,7 +18,7 @@ def _move_stays(sender, *, survivor, losers, now, **_):
     customers_merged(survivor=survivor, losers=losers, now=now)
 
 
-def _queue_incremental_check(sender, *, customer_ids, events, traits, surveys, channels, now, **_):
+def _queue_incremental_check(sender, *, customer_ids, events, traits, surveys, channels, merged, now, **_):
     """New data reached some customers: queue a re-check of them against the segments it
     can change — only when the tenant has a dynamic segment at all.
 
@@ -34,4 +34,4 @@ def _queue_incremental_check(sender, *, customer_ids, events, traits, surveys, c
     if not Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE).exists():
         return
     send_to_tenant(evaluate_touched, schema_name=connection.schema_name, customer_ids=customer_ids,
-                   events=events, traits=traits, surveys=surveys, channels=channels)
+                   events=events, traits=traits, surveys=surveys, channels=channels, merged=merged)

@@ -112,9 +112,10 @@ class Touch:
     traits: Mapping[str, frozenset[int]] = field(default_factory=dict)
     surveys: Mapping[str, frozenset[int]] = field(default_factory=dict)
     channels: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    merged: frozenset[int] = frozenset()  # survivors of identity merges: anything may have changed
 
     @classmethod
-    def reaching(cls, customer_ids, **kinds) -> Touch:
+    def reaching(cls, customer_ids, merged=(), **kinds) -> Touch:
         """From each kind's mapping of name → ids, or names that reached all `customer_ids`."""
         everyone = frozenset(customer_ids)
 
@@ -123,7 +124,7 @@ class Touch:
                 return {name: frozenset(ids) for name, ids in what.items()}
             return {name: everyone for name in what}
 
-        return cls(**{kind: reach(what) for kind, what in kinds.items()})
+        return cls(merged=frozenset(merged), **{kind: reach(what) for kind, what in kinds.items()})
 
 
 def sensitivity(segment: Segment) -> Needs:
@@ -150,8 +151,8 @@ def sensitivity(segment: Segment) -> Needs:
 def customers_to_check(needs: Needs, touch: Touch) -> set[int]:
     """The customers whose membership the touch can have changed: those that data the
     segment depends on reached. A segment on purchases re-checks the batch's buyers, not
-    everyone who logged in."""
-    reached = set()
+    everyone who logged in. A merge's survivor is checked by every segment."""
+    reached = set(touch.merged)
     for names, by_name in ((needs.event_names, touch.events), (needs.trait_keys, touch.traits),
                            (needs.surveys, touch.surveys), (needs.channels, touch.channels)):
         for name in names & by_name.keys():

@@ -172,3 +172,37 @@ def test_a_merge_waits_for_an_evaluation_writing_the_same_segment(alpha_committe
     finally:
         with schema_context(alpha.schema_name):  # not the fixture's: "anon:" leads its external id
             Customer.objects.filter(pk=anonymous.pk).delete()
+
+
+def test_a_merge_announces_its_survivor_and_every_segment_re_checks_it(in_tenant, django_capture_on_commit_callbacks):
+    """An alias brings no event and no trait, yet the survivor's facts are now both
+    profiles': it is announced as merged, and a segment on a trait re-checks it."""
+    from customers.signals import customers_touched
+    from segments import scheduling
+
+    known, anonymous = two_profiles()
+    anonymous_only = {"version": 1, "match": "all", "conditions": [
+        {"type": "trait", "field": "email", "op": "is_not_set"}]}
+    segment = Segment.objects.create(key="anon", name="Anonymous", definition=anonymous_only, definition_version=1)
+    engine.evaluate(segment_id=segment.pk, now=T, trigger="manual", clock=lambda: NOW)
+    heard = []
+
+    def listen(sender, **payload):
+        heard.append(payload)
+
+    customers_touched.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            merge()
+    finally:
+        customers_touched.disconnect(listen)
+
+    [payload] = heard
+    assert payload["merged"] == [known.pk] and payload["customer_ids"] == [known.pk]
+    assert payload["events"] == {} and payload["traits"] == {}
+    touch = scheduling.Touch.reaching(payload["customer_ids"], events=payload["events"], traits=payload["traits"],
+                                      surveys=payload["surveys"], channels=payload["channels"],
+                                      merged=payload["merged"])
+    assert scheduling.customers_to_check(scheduling.sensitivity(segment), touch) == {known.pk}
+    assert scheduling.evaluate_touched(touch=touch, now=NOW, clock=lambda: NOW) == 1
+    assert not Membership.objects.filter(segment=segment, exited_at__isnull=True).exists()
