@@ -185,3 +185,18 @@ def celery_worker(committed_db):
     app.control.purge()  # messages a crashed earlier run may have left
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
         yield worker
+
+
+@pytest.fixture
+def touched():
+    """The payloads of `customers_touched` sent during the test (after their commit)."""
+    from customers.signals import customers_touched
+
+    seen: list[dict] = []
+
+    def listen(sender, **payload):
+        seen.append(payload)
+
+    customers_touched.connect(listen)
+    yield seen
+    customers_touched.disconnect(listen)

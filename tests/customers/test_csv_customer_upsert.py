@@ -15,7 +15,6 @@ from customers.imports import mapping as maps
 from customers.imports.customer_upsert import upsert_customers
 from customers.ingest import Message, ingest_messages
 from customers.models import Customer, CustomerIdentity, TraitDefinition
-from customers.signals import customers_touched
 from customers.traits import TraitType
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
@@ -28,18 +27,6 @@ PLAN = maps.Plan(maps.CUSTOMERS, [
 
 def upsert(*rows: dict, plan: maps.Plan = PLAN):
     return upsert_customers(rows=[(i + 2, dict(values)) for i, values in enumerate(rows)], plan=plan, now=NOW)
-
-
-@pytest.fixture
-def touched():
-    seen: list[dict] = []
-
-    def listen(sender, **payload):
-        seen.append(payload)
-
-    customers_touched.connect(listen)
-    yield seen
-    customers_touched.disconnect(listen)
 
 
 def test_new_customers_get_their_values_identity_and_registered_traits(in_tenant):

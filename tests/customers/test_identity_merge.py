@@ -174,10 +174,10 @@ def test_a_merge_waits_for_an_evaluation_writing_the_same_segment(alpha_committe
             Customer.objects.filter(pk=anonymous.pk).delete()
 
 
-def test_a_merge_announces_its_survivor_and_every_segment_re_checks_it(in_tenant, django_capture_on_commit_callbacks):
+def test_a_merge_announces_its_survivor_and_every_segment_re_checks_it(in_tenant, touched,
+                                                                      django_capture_on_commit_callbacks):
     """An alias brings no event and no trait, yet the survivor's facts are now both
     profiles': it is announced as merged, and a segment on a trait re-checks it."""
-    from customers.signals import customers_touched
     from segments import scheduling
 
     known, anonymous = two_profiles()
@@ -185,19 +185,10 @@ def test_a_merge_announces_its_survivor_and_every_segment_re_checks_it(in_tenant
         {"type": "trait", "field": "email", "op": "is_not_set"}]}
     segment = Segment.objects.create(key="anon", name="Anonymous", definition=anonymous_only, definition_version=1)
     engine.evaluate(segment_id=segment.pk, now=T, trigger="manual", clock=lambda: NOW)
-    heard = []
+    with django_capture_on_commit_callbacks(execute=True):
+        merge()
 
-    def listen(sender, **payload):
-        heard.append(payload)
-
-    customers_touched.connect(listen)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            merge()
-    finally:
-        customers_touched.disconnect(listen)
-
-    [payload] = heard
+    [payload] = touched
     assert payload["merged"] == [known.pk] and payload["customer_ids"] == [known.pk]
     assert payload["events"] == {} and payload["traits"] == {}
     touch = scheduling.Touch.reaching(payload["customer_ids"], events=payload["events"], traits=payload["traits"],

@@ -298,25 +298,14 @@ def test_a_snapshot_freezes_the_members_at_a_moment(in_tenant):
     assert run(snapshot, T0 + 3 * HOUR).status == "skipped"  # snapshots are never re-evaluated
 
 
-def test_ingest_announces_the_customers_it_touched(in_tenant, django_capture_on_commit_callbacks):
-    from customers.signals import customers_touched
-
-    heard = []
-
-    def listen(sender, **kwargs):
-        heard.append(kwargs)
-
-    customers_touched.connect(listen)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            ingest_messages(messages=[Message(type="track", user_id="zed", event="login", timestamp=T0, index=0, path=""),
-                                      Message(type="identify", user_id="zed", traits={"plan": "pro"}, timestamp=T0,
-                                              index=1, path=""),
-                                      Message(type="track", user_id="amy", event="purchase", timestamp=T0, index=2,
-                                              path="")], source="test", now=T0)
-    finally:
-        customers_touched.disconnect(listen)
-    [payload] = heard
+def test_ingest_announces_the_customers_it_touched(in_tenant, touched, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_messages(messages=[Message(type="track", user_id="zed", event="login", timestamp=T0, index=0, path=""),
+                                  Message(type="identify", user_id="zed", traits={"plan": "pro"}, timestamp=T0,
+                                          index=1, path=""),
+                                  Message(type="track", user_id="amy", event="purchase", timestamp=T0, index=2,
+                                          path="")], source="test", now=T0)
+    [payload] = touched
     zed, amy = (Customer.objects.get(external_id=key).pk for key in ("zed", "amy"))
     assert payload["customer_ids"] == sorted([zed, amy])
     assert payload["events"] == {"login": [zed], "purchase": [amy]} and payload["traits"] == {"plan": [zed]}
