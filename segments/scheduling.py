@@ -13,7 +13,7 @@ from django.db.models import Q
 from segments import engine
 from segments.models import Segment, SegmentEvaluation
 from segments.rules.nodes import (
-    ConsentCondition, EventCondition, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
+    ConsentCondition, EventCondition, Registry, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
 )
 from segments.rules.parse import parse
 from segments.selectors import dependents_of, in_dependency_order, rule_registry
@@ -127,9 +127,11 @@ class Touch:
         return cls(merged=frozenset(merged), **{kind: reach(what) for kind, what in kinds.items()})
 
 
-def sensitivity(segment: Segment) -> Needs:
-    """What arriving can change this segment's membership."""
-    group, _ = parse(segment.definition, rule_registry(self_key=segment.key))
+def sensitivity(segment: Segment, registry: Registry | None = None) -> Needs:
+    """What arriving can change this segment's membership (`registry`: the tenant's, read
+    once for many segments)."""
+    registry = registry.for_segment(segment.key) if registry is not None else rule_registry(self_key=segment.key)
+    group, _ = parse(segment.definition, registry)
     events, traits, surveys, channels = set(), set(), set(), set()
     for node in group.walk():
         if isinstance(node, EventCondition):
@@ -166,10 +168,10 @@ def customers_to_check(needs: Needs, touch: Touch) -> set[int]:
 def evaluate_touched(*, touch: Touch, now: datetime, clock: Clock) -> int:
     """Re-check, per dynamic segment new data can change, the customers that data reached
     (and, through each segment, the segments that reference it)."""
-    affected, checks = [], {}
+    affected, checks, registry = [], {}, rule_registry()
     for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE):
         try:
-            needs = sensitivity(segment)
+            needs = sensitivity(segment, registry)
         except RuleError:  # a definition the registry no longer accepts: the schedule reports it
             continue
         customers = customers_to_check(needs, touch)

@@ -3,7 +3,7 @@ dates and datetimes are `Moment`s, numbers are Decimals (exact: 1 == 1.0)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Union
@@ -177,6 +177,10 @@ class Registry:
     # segment key → keys its definition references (for cycle detection)
     segments: dict[str, set[str]] = field(default_factory=dict)
     self_key: str | None = None  # the segment being defined (None for a preview of a new one)
+
+    def for_segment(self, key: str) -> Registry:
+        """The registry as `key`'s definition sees it: every other segment, itself as self."""
+        return replace(self, segments={k: refs for k, refs in self.segments.items() if k != key}, self_key=key)
 
 
 def number(value: Any) -> Decimal:

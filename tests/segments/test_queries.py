@@ -243,3 +243,12 @@ def test_the_rule_registry_is_the_tenants_custom_traits_events_surveys_and_other
     assert registry.surveys == dict(Survey.objects.values_list("key", "kind")) and registry.surveys["onboarding"] == "custom"
     assert registry.segments == {"base": set()} and registry.self_key == "vip"
     assert rule_registry().segments == {"base": set(), "vip": {"base"}}
+
+
+def test_the_registry_seen_by_one_segment_is_the_one_read_for_it(in_tenant):
+    from segments.selectors import rule_registry
+
+    Segment.objects.create(key="base", name="Base", definition=plan_is("pro"))
+    Segment.objects.create(key="vip", name="VIP", references=["base"])
+    assert rule_registry().for_segment("vip") == rule_registry(self_key="vip")
+    assert rule_registry().for_segment("new") == rule_registry(self_key="new")
