@@ -1,6 +1,8 @@
 """What other apps may listen to. `customers_touched` is sent after the data's transaction
 has committed; `customers_merged` inside it, before the merged-away profiles are deleted."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 
 from django.dispatch import Signal
@@ -21,22 +23,20 @@ customers_touched = Signal()
 customers_merged = Signal()
 
 
-def announce(*, sender: str, customer_ids, events=(), traits=(), surveys=(), channels=(), merged=(),
-             now=None) -> None:
+def announce(*, sender: str, customer_ids, events: Mapping | None = None, traits: Mapping | None = None,
+             surveys: Mapping | None = None, channels: Mapping | None = None, merged=(), now=None) -> None:
     """Send `customers_touched` once the current transaction commits (never for a batch
-    that rolls back). Each of events, traits, surveys and channels is a mapping of name →
-    the customers it reached, or names that reached every one of `customer_ids`."""
+    that rolls back). Each of events, traits, surveys and channels maps a name to the
+    customers it reached."""
     from django.db import transaction
 
     everyone = sorted(set(customer_ids) | set(merged))
-    payload = {"customer_ids": everyone, "events": _reach(events, everyone), "traits": _reach(traits, everyone),
-               "surveys": _reach(surveys, everyone), "channels": _reach(channels, everyone),
-               "merged": sorted(set(merged)), "now": now}
+    payload = {"customer_ids": everyone, "events": _listed(events), "traits": _listed(traits),
+               "surveys": _listed(surveys), "channels": _listed(channels), "merged": sorted(set(merged)), "now": now}
     if everyone:
         transaction.on_commit(lambda: customers_touched.send(sender=sender, **payload))
 
 
-def _reach(what, everyone: list[int]) -> dict[str, list[int]]:
-    if isinstance(what, Mapping):
-        return {name: sorted(set(ids)) for name, ids in sorted(what.items()) if ids}
-    return {name: everyone for name in sorted(set(what))}
+def _listed(reached: Mapping | None) -> dict[str, list[int]]:
+    """JSON-ready for the task the listener queues: sorted id lists, no empty names."""
+    return {name: sorted(set(ids)) for name, ids in sorted((reached or {}).items()) if ids}

@@ -115,16 +115,10 @@ class Touch:
     merged: frozenset[int] = frozenset()  # survivors of identity merges: anything may have changed
 
     @classmethod
-    def reaching(cls, customer_ids, merged=(), **kinds) -> Touch:
-        """From each kind's mapping of name → ids, or names that reached all `customer_ids`."""
-        everyone = frozenset(customer_ids)
-
-        def reach(what) -> dict[str, frozenset[int]]:
-            if isinstance(what, Mapping):
-                return {name: frozenset(ids) for name, ids in what.items()}
-            return {name: everyone for name in what}
-
-        return cls(merged=frozenset(merged), **{kind: reach(what) for kind, what in kinds.items()})
+    def of(cls, *, merged=(), **kinds: Mapping) -> Touch:
+        """From `customers_touched`'s payload: per kind, name → the ids it reached."""
+        return cls(merged=frozenset(merged),
+                   **{kind: {name: frozenset(ids) for name, ids in reached.items()} for kind, reached in kinds.items()})
 
 
 def sensitivity(segment: Segment, registry: Registry | None = None) -> Needs:

@@ -38,11 +38,13 @@ def evaluate_due(*, now_iso: str) -> int:
 def evaluate_touched(*, customer_ids: list[int], events=None, traits=None, surveys=None, channels=None,
                      merged=(), event_names=(), trait_keys=(), now_iso: str | None = None) -> int:
     """`events`, `traits`, `surveys`, `channels`: name → the customer ids it reached (JSON
-    keeps no sets). Messages queued before that shape carry names that reached everyone
-    (event_names, trait_keys, and lists for surveys and channels)."""
-    touch = scheduling.Touch.reaching(customer_ids, events=events if events is not None else event_names,
-                                      traits=traits if traits is not None else trait_keys,
-                                      surveys=surveys or (), channels=channels or (), merged=merged)
+    keeps no sets). Messages queued before that shape carry names that reached every one of
+    `customer_ids`: event_names, trait_keys, and lists for surveys and channels."""
+    def reached(new, old) -> dict:
+        return new if isinstance(new, dict) else {name: customer_ids for name in (new or old)}
+
+    touch = scheduling.Touch.of(events=reached(events, event_names), traits=reached(traits, trait_keys),
+                                surveys=reached(surveys, ()), channels=reached(channels, ()), merged=merged)
     now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()  # see segments.apps
     return scheduling.evaluate_touched(touch=touch, now=now, clock=timezone.now)
 

@@ -26,6 +26,7 @@ it, else *imported*.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,8 +77,13 @@ def upsert_customers(*, rows: list[tuple[int, dict[str, Any]]], plan: maps.Plan,
         else:
             result.unchanged += len(customer.rows)
     touched = set(created.values()) | changed
-    keys = {key for c in customers.values() for key in (*c.builtin, *c.custom)}
-    announce(sender=SENDER, customer_ids=touched, traits=keys, now=now)
+    traits = defaultdict(set)
+    for customer in customers.values():
+        customer_id = created.get(customer.external_id, customer.customer_id)
+        if customer_id in touched:
+            for key in (*customer.builtin, *customer.custom):
+                traits[key].add(customer_id)
+    announce(sender=SENDER, customer_ids=touched, traits=traits, now=now)
     return result
 
 

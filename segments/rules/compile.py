@@ -403,6 +403,8 @@ def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = N
     `refs` maps each referenced segment key to its id (resolved by the caller); `only`
     limits the statement to those customers (incremental evaluation), `only_sql` to the
     bigint[] an SQL expression without parameters computes (the preview's probes)."""
+    if only is not None and only_sql is not None:
+        raise ValueError("only or only_sql, not both")
     builder = _Builder(now=now, refs=refs or {})
     if only is not None:
         builder.only = builder.p(list(only))

@@ -140,3 +140,13 @@ def test_a_list_trait_that_shrinks_is_a_change(in_tenant):
     assert Customer.objects.get(external_id="l1").traits == {"tags": ["a"]}
     again = upsert({"external_id": "l1", "trait:tags": ["a"]}, plan=plan)
     assert (again.imported, again.unchanged) == (0, 1)
+
+
+def test_each_trait_is_announced_for_the_customers_whose_rows_carried_it(in_tenant, touched,
+                                                                        django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        upsert({"external_id": "u7", "trait:plan": "pro"}, {"external_id": "u8", "trait:seats": 3})
+    u7, u8 = (Customer.objects.get(external_id=key).pk for key in ("u7", "u8"))
+    [payload] = touched
+    assert payload["customer_ids"] == sorted([u7, u8])
+    assert payload["traits"]["plan"] == [u7] and payload["traits"]["seats"] == [u8]

@@ -191,9 +191,8 @@ def test_a_merge_announces_its_survivor_and_every_segment_re_checks_it(in_tenant
     [payload] = touched
     assert payload["merged"] == [known.pk] and payload["customer_ids"] == [known.pk]
     assert payload["events"] == {} and payload["traits"] == {}
-    touch = scheduling.Touch.reaching(payload["customer_ids"], events=payload["events"], traits=payload["traits"],
-                                      surveys=payload["surveys"], channels=payload["channels"],
-                                      merged=payload["merged"])
+    touch = scheduling.Touch.of(events=payload["events"], traits=payload["traits"], surveys=payload["surveys"],
+                                channels=payload["channels"], merged=payload["merged"])
     assert scheduling.customers_to_check(scheduling.sensitivity(segment), touch) == {known.pk}
     assert scheduling.evaluate_touched(touch=touch, now=NOW, clock=lambda: NOW) == 1
     assert not Membership.objects.filter(segment=segment, exited_at__isnull=True).exists()

@@ -182,7 +182,7 @@ def test_each_segment_re_checks_only_the_customers_its_data_reached(in_tenant):
         {"type": "segment", "segment": "r-buyers", "op": "in"}]}, references=["r-buyers"])
     ada, bob = customer("r-ada"), customer("r-bob")
     bob.events.create(name="purchase", timestamp=T0 - HOUR, properties={})
-    touch = scheduling.Touch.reaching([ada.pk, bob.pk], events={"login": [ada.pk], "purchase": [bob.pk]})
+    touch = scheduling.Touch.of(events={"login": [ada.pk], "purchase": [bob.pk]})
 
     assert scheduling.evaluate_touched(touch=touch, now=T0, clock=clock) == 3
 
@@ -192,12 +192,18 @@ def test_each_segment_re_checks_only_the_customers_its_data_reached(in_tenant):
     assert list(segment_members(segment=loyal).values_list("external_id", flat=True)) == ["r-bob"]
 
 
-def test_names_without_customers_reach_everyone_touched():
-    """The shape of messages queued before touches named their customers."""
-    touch = scheduling.Touch.reaching([3, 1], events=["login"], traits={"plan": [1]}, surveys=(), channels=())
-    assert touch.events == {"login": frozenset({1, 3})} and touch.traits == {"plan": frozenset({1})}
-    assert scheduling.customers_to_check(scheduling.Needs(trait_keys=frozenset({"last_seen_at"})), touch) == {1, 3}
-    assert scheduling.customers_to_check(scheduling.Needs(event_names=frozenset({"purchase"})), touch) == set()
+def test_a_check_queued_in_the_old_shape_re_checks_every_customer_it_names(in_tenant):
+    """Messages queued before touches named their customers carry names only: each reached
+    every customer of the message."""
+    from segments.tasks import evaluate_touched
+
+    logins = dynamic("o-logins", logged_in_twice())
+    buyers = dynamic("o-buyers", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}}]})
+    ada, bob = customer("o-ada"), customer("o-bob")
+    assert evaluate_touched(customer_ids=[ada.pk, bob.pk], event_names=["login"], now_iso=T0.isoformat()) == 1
+    checked = dict(SegmentEvaluation.objects.filter(incremental=True).values_list("segment__key", "customers_checked"))
+    assert checked == {logins.key: 2} and buyers.key not in checked
 
 
 def test_a_failed_evaluation_is_recorded_and_leaves_memberships_alone(in_tenant):
