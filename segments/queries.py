@@ -67,7 +67,10 @@ def _parse_definition(definition: Any, *, self_key: str | None) -> tuple[Group, 
     except RuleError as error:
         raise DomainError(problems=[Problem(f"definition.{p.path}" if p.path else "definition", p.code, p.message)
                                     for p in error.problems]) from None
-    refs = dict(Segment.objects.filter(key__in=references(group)).values_list("key", "id"))
+    keys = references(group)
+    # No query for a rule without references (most): building an empty one cost ~0.7 ms of a
+    # ~17 ms preview.
+    refs = dict(Segment.objects.filter(key__in=keys).values_list("key", "id")) if keys else {}
     return group, refs, [Warning(f"definition.{w.path}" if w.path else "definition", w.code, w.message)
                          for w in warnings]
 

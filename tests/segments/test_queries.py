@@ -195,6 +195,20 @@ def test_preview_of_a_dense_rule_samples_its_probes_and_counts_alone(pros, monke
     assert queries.preview(definition=plan_is("pro"), now=NOW).sample_ids == by_key
 
 
+def test_a_dense_preview_against_a_segment_counts_its_impact_on_the_open_memberships(pros, monkeypatch):
+    """The probes give a whole sample, so the statement is counted beside the open
+    memberships (2 of the 20 pros left the plan, 1 free customer joined it)."""
+    segment, pro, free = pros
+    engine.evaluate(segment_id=segment.pk, now=T0, trigger="manual", clock=lambda: T0)
+    Customer.objects.filter(pk__in=[pro[0].pk, pro[1].pk]).update(plan="free")
+    Customer.objects.filter(pk=free[0].pk).update(plan="pro")
+    segment.refresh_from_db()
+    monkeypatch.setattr(queries, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
+    result = queries.preview(definition=plan_is("pro"), now=NOW, segment=segment, sample_size=5)
+    assert (result.count, result.current_size, result.would_enter, result.would_exit) == (19, 20, 1, 2)
+    assert len(result.sample_ids) == 5
+
+
 def test_preview_probes_spread_over_a_large_id_range(pros, monkeypatch):
     """Fewer probes than ids: they are spread over the id range, and a dense rule's sample
     comes from them alone."""
