@@ -113,12 +113,16 @@ def machine() -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         (pg_version,) = cursor.fetchone()
+        # Random-access ratios (incremental checks) move with what the server caches itself.
+        cursor.execute("SHOW shared_buffers")
+        (shared_buffers,) = cursor.fetchone()
     uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     return {
         "uname": uname or platform.platform(),
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
         "postgresql": pg_version.split()[0],
+        "shared_buffers": shared_buffers,
     }
 
 
@@ -151,7 +155,8 @@ def record(results: list[Result], *, started: dt.datetime, server: str, load: fl
         f"- Command: `{command_line()}` (DATABASE_URL/REDIS_URL from "
         f"`python -m config.devservers exec --prefer-system`)",
         f"- Machine: `{info['uname']}`, {info['cpus']} CPUs, Python {info['python']}, "
-        f"PostgreSQL {info['postgresql']} ({server}, database `{BENCH_DATABASE}`); "
+        f"PostgreSQL {info['postgresql']} ({server}, database `{BENCH_DATABASE}`, "
+        f"shared_buffers {info['shared_buffers']}); "
         f"load average {load:.2f} at start (other work on the machine skews the numbers)"
         + (f"; {others} other session(s) on `{BENCH_DATABASE}` at start: another benchmark was "
            "running at the same time" if others else ""),
