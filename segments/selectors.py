@@ -34,6 +34,14 @@ def rule_registry(*, self_key: str | None = None) -> Registry:
                     segments={key: set(refs) for key, refs in segments.items()}, self_key=self_key)
 
 
+def reference_ids(keys) -> dict[str, int]:
+    """The ids of the segments a rule references, by key (what compile_rule's `refs` takes).
+    No query for a rule without references, most of them: building even an empty one cost
+    ~0.7 ms of a ~15 ms preview."""
+    keys = set(keys)
+    return dict(Segment.objects.filter(key__in=keys).values_list("key", "id")) if keys else {}
+
+
 def open_memberships(*, segment: Segment) -> QuerySet[Membership]:
     return Membership.objects.filter(segment=segment, exited_at__isnull=True)
 
