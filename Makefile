@@ -22,7 +22,7 @@ test-fast: install assets ## everything but the browser tests
 	$(DEV) exec --prefer-system -- $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
 
 bench: install ## benchmarks (not part of make test); results in bench/RESULTS.md
-	$(DEV) exec --prefer-system -- $(PY) -m bench $(BENCH_ARGS)
+	$(DEV) exec --bench -- $(PY) -m bench $(BENCH_ARGS)
 
 stop: ## stop the embedded PostgreSQL / Redis if a run left them up
 	$(PY) -m config.devservers stop

@@ -13,6 +13,10 @@ Command line (the process edge; settings only read the environment it exports):
     python -m config.devservers env [--prefer-system]   print `export` lines
     python -m config.devservers stop                    stop embedded servers
 
+`exec --bench` (used by `make bench`) runs PostgreSQL as the benchmarks' own embedded
+server, configured as a production host of this machine's size (bench_settings), and
+Redis as `--prefer-system` does.
+
 `--prefer-system` (used by `make test`) takes the machine's own servers on
 127.0.0.1:5432 / 6379 when they answer, embedded ones otherwise.
 """
@@ -137,8 +141,25 @@ def _forget_dead_pg_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
-def ensure_postgres(data_dir: Path = DATA_DIR) -> str:
-    """Start (or reuse) the embedded PostgreSQL and return a URL to the `strata` database."""
+def bench_settings(memory_bytes: int | None = None) -> dict[str, str]:
+    """The memory settings of a PostgreSQL host of this machine's size, as a production
+    deployment sizes them (the benchmarks' server, `exec --bench`): a quarter of the memory
+    for shared_buffers (at most 8 GB), half as the planner's cache estimate, 1 GB for index
+    builds, room for a bulk load's WAL between checkpoints. The machine's own server keeps
+    its distribution defaults (128 MB of shared_buffers) — fine for tests, not for a 1M-
+    customer tenant: there an incremental check's random reads of the event index and heap
+    came from the kernel's page cache, one pread per 8 kB page, 4.5× slower than from
+    PostgreSQL's buffers (2k customers: 83 ms against 18.5 ms; bench data set, 2026-12-04)."""
+    memory = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mb = memory // 2**20
+    return {"shared_buffers": f"{min(mb // 4, 8192)}MB", "effective_cache_size": f"{mb // 2}MB",
+            "maintenance_work_mem": f"{min(mb // 16, 1024)}MB", "max_wal_size": "8GB"}
+
+
+def ensure_postgres(data_dir: Path = DATA_DIR, settings: dict[str, str] | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a URL to the `strata` database;
+    `settings` (memory sizes) are written to the cluster's configuration, restarting it
+    when one differs from what runs."""
     pgdata = _pg_dir(data_dir)
     _check_pgdata(pgdata)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -158,11 +179,30 @@ def ensure_postgres(data_dir: Path = DATA_DIR) -> str:
             f"process holds {pgdata}, stop it (`make stop`) or set DATABASE_URL"
         ) from None
     _pg_handles[pgdata] = server
+    if settings:
+        _configure(server, pgdata, settings)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     socket_dir = server.get_postmaster_info().socket_dir
     return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+
+def _configure(server, pgdata: Path, settings: dict[str, str]) -> None:
+    statements = "".join(f"ALTER SYSTEM SET {name} = '{value}';" for name, value in settings.items())
+    server.psql(statements + "SELECT pg_reload_conf();")
+    # Compared as bytes: PostgreSQL shows '6GB' for '6144MB'. shared_buffers needs a
+    # restart; the others apply on reload (a reload not yet seen restarts too: harmless).
+    differ = " OR ".join(f"pg_size_bytes(current_setting('{name}')) <> pg_size_bytes('{value}')"
+                         for name, value in settings.items())
+    if "(1 row)" in server.psql(f"SELECT 1 WHERE {differ};"):
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-l", str(pgdata / "log"), "restart", "-m", "fast"], pgdata=pgdata, user=_pg_user(), timeout=120)
+
+
+def _pg_user() -> str | None:
+    return "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
 
 
 def stop_postgres(data_dir: Path = DATA_DIR) -> bool:
@@ -171,9 +211,8 @@ def stop_postgres(data_dir: Path = DATA_DIR) -> bool:
         return False
     from pgserver._commands import pg_ctl
 
-    user = "pgserver" if os.geteuid() == 0 else None
     with contextlib.suppress(subprocess.CalledProcessError):
-        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=_pg_user())
         return True
     return False
 
@@ -283,8 +322,10 @@ def stop_redis(data_dir: Path = DATA_DIR) -> bool:
 # ------------------------------------------------------------------------------ resolving
 
 
-def resolve(*, prefer_system: bool, data_dir: Path = DATA_DIR) -> tuple[Urls, list[str]]:
-    """Return URLs from the environment, the machine's servers, or embedded ones.
+def resolve(*, prefer_system: bool, bench: bool = False, data_dir: Path = DATA_DIR) -> tuple[Urls, list[str]]:
+    """Return URLs from the environment, the machine's servers, or embedded ones; with
+    `bench`, PostgreSQL is the benchmarks' own embedded server (bench_settings, data under
+    `bench/` of the data dir) unless DATABASE_URL names one.
 
     The second value lists the embedded servers this call started ("postgres", "redis"),
     which the caller owns and stops.
@@ -292,7 +333,10 @@ def resolve(*, prefer_system: bool, data_dir: Path = DATA_DIR) -> tuple[Urls, li
     started: list[str] = []
     database_url = os.environ.get("DATABASE_URL")
     if not database_url:
-        if prefer_system and port_open(*SYSTEM_POSTGRES):
+        if bench:
+            database_url = ensure_postgres(data_dir / "bench", settings=bench_settings())
+            started.append("postgres")
+        elif prefer_system and port_open(*SYSTEM_POSTGRES):
             host, port = SYSTEM_POSTGRES
             database_url = f"postgres://postgres@{host}:{port}/{DATABASE_NAME}"
         else:
@@ -347,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("exec", "env"):
         p = sub.add_parser(name)
         p.add_argument("--prefer-system", action="store_true")
+        p.add_argument("--bench", action="store_true",
+                       help="PostgreSQL: the benchmarks' embedded server, sized to the machine (Redis as --prefer-system)")
         if name == "exec":
             p.add_argument("command", nargs=argparse.REMAINDER)
     sub.add_parser("stop")
@@ -354,10 +400,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.action == "stop":
         stopped = [n for n, f in (("postgres", stop_postgres), ("redis", stop_redis)) if f(DATA_DIR)]
+        if stop_postgres(DATA_DIR / "bench"):
+            stopped.append("bench postgres")
         print("stopped: " + (", ".join(stopped) or "nothing was running"))
         return 0
     try:
-        urls, started = resolve(prefer_system=args.prefer_system)
+        urls, started = resolve(prefer_system=args.prefer_system or args.bench, bench=args.bench)
         _ensure_system_database(urls.database_url)
     except DevServerError as exc:
         print(f"strata: {exc}", file=sys.stderr)

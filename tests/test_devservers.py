@@ -32,6 +32,44 @@ def test_embedded_postgres_starts_answers_and_is_reused(data_dir):
     assert devservers.ensure_postgres(data_dir) == url  # a second start reuses it
 
 
+def test_settings_are_applied_with_a_restart_only_when_one_differs(data_dir):
+    settings = {"shared_buffers": "48MB", "maintenance_work_mem": "96MB"}  # the first needs a restart
+    url = devservers.ensure_postgres(data_dir, settings=settings)
+    conninfo = url.replace("postgres://", "postgresql://")
+
+    def running() -> tuple:
+        with psycopg.connect(conninfo) as conn:
+            return (conn.execute("SHOW shared_buffers").fetchone()[0], conn.execute("SHOW maintenance_work_mem").fetchone()[0],
+                    conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
+
+    shared, maintenance, started = running()
+    assert (shared, maintenance) == ("48MB", "96MB")
+    assert devservers.ensure_postgres(data_dir, settings={"shared_buffers": "48MB", "maintenance_work_mem": "0.125GB"}) == url
+    assert running() == ("48MB", "128MB", started)  # applied on reload: the same server
+
+
+def test_bench_settings_size_the_server_to_the_machine():
+    assert devservers.bench_settings(24 * 2**30) == {
+        "shared_buffers": "6144MB", "effective_cache_size": "12288MB", "maintenance_work_mem": "1024MB",
+        "max_wal_size": "8GB"}
+    assert devservers.bench_settings(64 * 2**30)["shared_buffers"] == "8192MB"  # capped
+    assert devservers.bench_settings(4 * 2**30)["maintenance_work_mem"] == "256MB"
+
+
+def test_the_bench_server_is_its_own_sized_cluster_unless_a_url_is_given(data_dir, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setattr(devservers, "bench_settings", lambda: {"shared_buffers": "40MB"})
+    try:
+        urls, started = devservers.resolve(prefer_system=True, bench=True, data_dir=data_dir)
+        assert "postgres" in started and (data_dir / "bench" / "pg" / "PG_VERSION").exists()
+        with psycopg.connect(urls.database_url.replace("postgres://", "postgresql://")) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone()[0] == "40MB"
+        monkeypatch.setenv("DATABASE_URL", "postgres://someone@db.example:5432/x")
+        assert devservers.resolve(prefer_system=True, bench=True, data_dir=data_dir)[0].database_url.endswith("/x")
+    finally:
+        devservers.stop_postgres(data_dir / "bench")
+
+
 def test_embedded_redis_starts_on_a_socket_and_is_reused(data_dir):
     url, started = devservers.ensure_redis(data_dir)
     assert started and url.startswith("unix://")
