@@ -392,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--prefer-system", action="store_true")
         p.add_argument("--bench", action="store_true",
-                       help="PostgreSQL: the benchmarks' embedded server, sized to the machine (Redis as --prefer-system)")
+                       help="PostgreSQL: the benchmarks' embedded server, sized to the machine "
+                            "(Redis as --prefer-system)")
         if name == "exec":
             p.add_argument("command", nargs=argparse.REMAINDER)
     sub.add_parser("stop")

@@ -39,12 +39,13 @@ def test_settings_are_applied_with_a_restart_only_when_one_differs(data_dir):
 
     def running() -> tuple:
         with psycopg.connect(conninfo) as conn:
-            return (conn.execute("SHOW shared_buffers").fetchone()[0], conn.execute("SHOW maintenance_work_mem").fetchone()[0],
-                    conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
+            return conn.execute("SELECT current_setting('shared_buffers'), current_setting('maintenance_work_mem'), "
+                                "pg_postmaster_start_time()").fetchone()
 
     shared, maintenance, started = running()
     assert (shared, maintenance) == ("48MB", "96MB")
-    assert devservers.ensure_postgres(data_dir, settings={"shared_buffers": "48MB", "maintenance_work_mem": "0.125GB"}) == url
+    again = {"shared_buffers": "48MB", "maintenance_work_mem": "0.125GB"}
+    assert devservers.ensure_postgres(data_dir, settings=again) == url
     assert running() == ("48MB", "128MB", started)  # applied on reload: the same server
 
 
