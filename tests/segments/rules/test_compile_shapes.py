@@ -1,7 +1,8 @@
 """The compiler's special shapes stay equal to the reference: counts that only ask "at least
 one" or "none" (EXISTS / NOT EXISTS instead of GROUP BY … HAVING) and two-step sequences
 (a semi-join with a correlated EXISTS), each near its boundaries, negated and nested; and a
-definition that is one semi-join (its rows alone, customers_customer not read)."""
+definition that is one semi-join (its rows alone, customers_customer not read); trait tests
+left bare (no COALESCE) where no NOT stands above them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from django.db import transaction
 from segments.rules.compile import compile_rule
 from segments.rules.parse import parse
 from tests.segments.rules.strategies import (
-    DURATIONS, EVENTS, NOW, consent_condition, event_condition, metric_condition, survey_condition, where_filter,
-    window, worlds,
+    DURATIONS, EVENTS, NOW, consent_condition, event_condition, metric_condition, survey_condition, trait_condition,
+    where_filter, window, worlds,
 )
 from tests.segments.rules.test_equivalence import REGISTRY, selected_by_reference, selected_by_sql, store
 
@@ -108,3 +109,41 @@ def test_a_lone_metric_condition_reads_customer_metrics_alone():
     assert "customers_customer c" not in sql.text and sql.text.startswith("SELECT d.customer_id AS id FROM")
     negated = compile_rule(parse({**doc, "negate": True}, REGISTRY)[0], now=NOW)
     assert negated.text.startswith("SELECT c.id FROM customers_customer c")
+
+
+@st.composite
+def trait_definition(draw) -> dict:
+    """Trait conditions only, negated or not, in groups negated or not: which tests stand
+    under no NOT (compiled bare) and which under one (two-valued) follows the nesting."""
+    def leaf(node):
+        return {**node, "negate": True} if draw(st.booleans()) else node
+    leaves = st.lists(trait_condition().map(leaf), min_size=1, max_size=3)
+    inner = st.builds(lambda match, negate, conditions: {"match": match, "negate": negate, "conditions": conditions},
+                      st.sampled_from(["all", "any"]), st.booleans(), leaves)
+    return {"version": 1, "match": draw(st.sampled_from(["all", "any"])), "negate": draw(st.booleans()),
+            "conditions": draw(st.lists(st.one_of(trait_condition().map(leaf), inner), min_size=1, max_size=3))}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(world=worlds(), docs=st.lists(trait_definition(), min_size=8, max_size=8))
+def test_trait_tests_bare_or_two_valued_equal_the_reference(in_tenant, world, docs):
+    with transaction.atomic():
+        ids = store(world)
+        for doc in docs:
+            expected = selected_by_reference(doc, ids)
+            assert selected_by_sql(doc) == expected, doc
+            some = ids[::2]
+            assert selected_by_sql(doc, only=some) == expected & set(some), doc
+        transaction.set_rollback(True)
+
+
+def test_a_trait_test_under_no_not_is_bare_so_the_planner_can_use_its_index():
+    plan = {"type": "trait", "field": "plan", "op": "in", "value": ["pro", "team"]}
+    doc = {"version": 1, "match": "all", "conditions": [plan]}
+    assert "COALESCE" not in compile_rule(parse(doc, REGISTRY)[0], now=NOW).text
+    for negated in ({**doc, "negate": True}, {**doc, "conditions": [{**plan, "negate": True}]},
+                    {**doc, "conditions": [{"match": "any", "negate": True, "conditions": [plan]}]}):
+        assert "NOT (COALESCE(" in compile_rule(parse(negated, REGISTRY)[0], now=NOW).text
+    twice = {**doc, "negate": True, "conditions": [{**plan, "negate": True}]}
+    assert "COALESCE" not in compile_rule(parse(twice, REGISTRY)[0], now=NOW).text
