@@ -2,7 +2,8 @@
 
 Every condition becomes a two-valued boolean over `c` (customers_customer): trait and
 metric comparisons read columns (wrapped in COALESCE(…, false) so a missing value is
-false, never NULL), behaviour becomes a semi-join `c.id IN (SELECT customer_id … GROUP BY
+false, never NULL — except a trait test under no NOT, where NULL filters the row out as
+false does and the bare column test can use its index), behaviour becomes a semi-join `c.id IN (SELECT customer_id … GROUP BY
 … HAVING …)`. A measure that a customer with no events satisfies (`count eq 0`, `sum lt
 5`) is compiled as the complement, `NOT (c.id IN (… HAVING NOT …))`, so customers with no
 events match without a per-customer loop. A count that only asks "at least one" (gte 1)
