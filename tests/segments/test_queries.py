@@ -264,5 +264,35 @@ def test_the_registry_seen_by_one_segment_is_the_one_read_for_it(in_tenant):
 
     Segment.objects.create(key="base", name="Base", definition=plan_is("pro"))
     Segment.objects.create(key="vip", name="VIP", references=["base"])
-    assert rule_registry().for_segment("vip") == rule_registry(self_key="vip")
-    assert rule_registry().for_segment("new") == rule_registry(self_key="new")
+    assert rule_registry().for_segment("vip") == rule_registry(self_key="vip").read()
+    assert rule_registry().for_segment("new") == rule_registry(self_key="new").read()
+
+
+def test_the_registry_is_read_only_when_the_definition_needs_it(pros):
+    """Metrics and built-in traits parse without it; an event condition reads it, once."""
+    reads = []
+
+    def count_reads(execute, sql, params, many, context):
+        reads.extend(["registry"] if "json_object_agg(key, type)" in sql else [])
+        return execute(sql, params, many, context)
+
+    metric = {"version": 1, "match": "all",
+              "conditions": [{"type": "metric", "metric": "rfm_segment", "op": "in", "value": ["champions"]}]}
+    event = {"version": 1, "match": "any", "conditions": [
+        {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}},
+        {"type": "event", "event": "signup", "count": {"op": "gte", "value": 1}}]}
+    with connection.execute_wrapper(count_reads):
+        assert queries.preview(definition=metric, now=NOW).count == 0
+        assert queries.preview(definition=plan_is("pro"), now=NOW).count == 20
+        assert reads == []
+        warnings = queries.preview(definition=event, now=NOW).warnings
+    assert reads == ["registry"] and {w.code for w in warnings} == {"unknown_event"}
+
+
+def test_a_registry_is_read_only_in_the_tenant_it_was_made_for(in_tenant, other_tenant):
+    from segments.selectors import rule_registry
+
+    registry = rule_registry()
+    connection.set_tenant(other_tenant)
+    with pytest.raises(RuntimeError, match="registry of schema"):
+        registry.events
