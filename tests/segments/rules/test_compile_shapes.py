@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from django.db import transaction
 
 from segments.rules.compile import compile_rule
 from segments.rules.parse import parse
@@ -16,7 +15,7 @@ from tests.segments.rules.strategies import (
     DURATIONS, EVENTS, NOW, consent_condition, event_condition, metric_condition, survey_condition, trait_condition,
     where_filter, window, worlds,
 )
-from tests.segments.rules.test_equivalence import REGISTRY, selected_by_reference, selected_by_sql, store
+from tests.segments.rules.test_equivalence import REGISTRY, assert_sql_equals_reference
 
 
 @st.composite
@@ -61,14 +60,7 @@ def shape_definition(draw) -> dict:
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(world=worlds(), docs=st.lists(shape_definition(), min_size=8, max_size=8))
 def test_existence_counts_and_two_step_sequences_equal_the_reference(in_tenant, world, docs):
-    with transaction.atomic():
-        ids = store(world)
-        for doc in docs:
-            expected = selected_by_reference(doc, ids)
-            assert selected_by_sql(doc) == expected, doc
-            some = ids[::2]
-            assert selected_by_sql(doc, only=some) == expected & set(some), doc
-        transaction.set_rollback(True)
+    assert_sql_equals_reference(world, docs)
 
 
 @st.composite
@@ -90,14 +82,7 @@ def lone_semi_join(draw) -> dict:
 def test_a_definition_of_one_semi_join_equals_the_reference(in_tenant, world, docs):
     """Whether it selects the semi-join's rows alone (positive) or tests customers (negated,
     or a measure that customers without rows pass), full and incremental."""
-    with transaction.atomic():
-        ids = store(world)
-        for doc in docs:
-            expected = selected_by_reference(doc, ids)
-            assert selected_by_sql(doc) == expected, doc
-            some = ids[::2]
-            assert selected_by_sql(doc, only=some) == expected & set(some), doc
-        transaction.set_rollback(True)
+    assert_sql_equals_reference(world, docs)
 
 
 def test_a_lone_metric_condition_reads_customer_metrics_alone():
@@ -128,14 +113,7 @@ def trait_definition(draw) -> dict:
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(world=worlds(), docs=st.lists(trait_definition(), min_size=8, max_size=8))
 def test_trait_tests_bare_or_two_valued_equal_the_reference(in_tenant, world, docs):
-    with transaction.atomic():
-        ids = store(world)
-        for doc in docs:
-            expected = selected_by_reference(doc, ids)
-            assert selected_by_sql(doc) == expected, doc
-            some = ids[::2]
-            assert selected_by_sql(doc, only=some) == expected & set(some), doc
-        transaction.set_rollback(True)
+    assert_sql_equals_reference(world, docs)
 
 
 def test_a_trait_test_under_no_not_is_bare_so_the_planner_can_use_its_index():
