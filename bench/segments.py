@@ -340,9 +340,8 @@ def _read_files(data_directory: Path, paths: list[str]) -> None:
     """What pg_prewarm's 'read' mode does, from this process: every segment file of the
     relations read once, so the kernel's page cache holds them."""
     for path in paths:
-        for segment in sorted(data_directory.glob(f"{path}*")):
-            if segment.name != Path(path).name and not segment.name.startswith(f"{Path(path).name}."):
-                continue  # another relation's file whose number starts with these digits
+        first = data_directory / path  # then its 1 GB segments: <relfilenode>.1, .2, …
+        for segment in [first, *first.parent.glob(f"{first.name}.*")]:
             with segment.open("rb", buffering=0) as file:
                 while file.read(8 << 20):
                     pass

@@ -46,24 +46,14 @@ class TenantRegistry:
             self._registry = _read_registry(self.self_key)
         return self._registry
 
-    @property
-    def traits(self) -> dict[str, str]:
-        return self.read().traits
+    def __getattr__(self, name: str):
+        """traits, events, surveys, segments and for_segment: the read registry's."""
+        if name not in _REGISTRY_READS:
+            raise AttributeError(name)
+        return getattr(self.read(), name)
 
-    @property
-    def events(self) -> set[str]:
-        return self.read().events
 
-    @property
-    def surveys(self) -> dict[str, str]:
-        return self.read().surveys
-
-    @property
-    def segments(self) -> dict[str, set[str]]:
-        return self.read().segments
-
-    def for_segment(self, key: str) -> Registry:
-        return self.read().for_segment(key)
+_REGISTRY_READS = {"traits", "events", "surveys", "segments", "for_segment"}
 
 
 def _read_registry(self_key: str | None) -> Registry:

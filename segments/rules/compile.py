@@ -134,9 +134,9 @@ class _Builder:
         planner combine the trait columns' indexes, where the COALESCE form was a filter on a
         scan of every customer (trait_filter in bench/segments.py: 0.35 s against 0.26 s
         by hand, which ANDs the plan and country indexes' bitmaps; 2026-12-04)."""
-        test = present if cmp.op in PRESENCE else f"{present} AND {self.compare(expr, cmp, json_list=json_list)}"
         if cmp.op == "is_not_set":
             return f"NOT COALESCE({present}, false)"
+        test = present if cmp.op == "is_set" else f"{present} AND {self.compare(expr, cmp, json_list=json_list)}"
         return f"({test})" if self.positive else f"COALESCE({test}, false)"
 
     def json_value(self, doc: str, key: str, cmp: Comparison) -> str:
