@@ -9,7 +9,7 @@ from django.db import transaction
 from apikeys.models import ApiKey, WriteKey
 from apikeys.secrets import api_key_new, key_hash, write_key_new
 from audit.services import audit_record
-from config.errors import DomainError, Problem
+from common.errors import Conflict, DomainError, Problem
 from tenants.access import ensure_permitted
 from tenants.permissions import SCOPES
 
@@ -49,7 +49,7 @@ def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
 def api_key_revoke(*, actor, key: ApiKey, now: datetime) -> ApiKey:
     ensure_permitted(actor, "api_keys.manage")
     if key.revoked_at is not None:
-        raise DomainError.single(path="key", code="already_revoked", status=409, message="This key is already revoked.")
+        raise Conflict.single(path="key", code="already_revoked", message="This key is already revoked.")
     key.revoked_at = now
     key.save(update_fields=["revoked_at", "updated_at"])
     audit_record(actor=actor, action="api_key.revoked", target=key)

@@ -9,12 +9,12 @@ server-side cursor, so a million members never sit in memory.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import itertools
 import re
 from collections.abc import Iterator
 
+from common.csv import stream_rows
 from segments.selectors import segment_members
 
 PHONE_TRAITS = ("phone", "phone_number", "mobile")
@@ -59,13 +59,5 @@ def audience_rows(*, segment, campaign=None) -> Iterator[tuple[str, str]]:
 
 def audience_csv(*, segment, campaign=None) -> Iterator[str]:
     """CSV text chunks (header first), for a StreamingHttpResponse."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["email_sha256", "phone_sha256"])
-    for index, row in enumerate(audience_rows(segment=segment, campaign=campaign), start=1):
-        writer.writerow(row)
-        if index % 1000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    yield from stream_rows(itertools.chain([("email_sha256", "phone_sha256")],
+                                           audience_rows(segment=segment, campaign=campaign)))

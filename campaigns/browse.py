@@ -11,7 +11,7 @@ from django.db.models import Count, Max, Q, QuerySet
 
 from audit.models import AuditEvent
 from campaigns.models import Assignment, Campaign, Send, WebhookDelivery
-from config.errors import Problem
+from common.errors import Problem
 from customers.models import Customer
 from segments.models import Segment
 from segments.selectors import segment_members

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from campaigns.models import Campaign, WebhookEndpoint
 from campaigns.services import LOCKED_AFTER_LAUNCH, MAX_VARIANTS
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 
 # The content fields of each channel as the editor names them: (HTML field, content key).
 CONTENT_INPUTS = {

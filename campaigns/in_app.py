@@ -22,7 +22,7 @@ from django.db.models import Q
 
 from campaigns import sending, templates
 from campaigns.models import Assignment, Campaign
-from config.errors import DomainError
+from common.errors import DomainError
 from customers.models import Consent, Customer, CustomerIdentity, Event
 from segments.models import Membership
 

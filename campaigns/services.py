@@ -18,7 +18,7 @@ from django.db.models import Max
 from audit.services import audit_record
 from campaigns import kpi, ssrf, templates, webhooks
 from campaigns.models import Campaign, Play, WebhookEndpoint
-from config.errors import DomainError, Problem
+from common.errors import Conflict, DomainError, Problem
 from customers.models import Consent, Customer
 from segments.models import MembershipChange, Segment
 from tenants.access import department_problems, ensure_permitted
@@ -422,7 +422,7 @@ def _transition(actor, campaign: Campaign, *, allowed: set[str], action: str) ->
     ensure_permitted(actor, "campaigns.launch")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in allowed:
-        raise DomainError.single(path="status", code="invalid_transition", status=409,
+        raise Conflict.single(path="status", code="invalid_transition",
                                  message=f"A {campaign.status} campaign cannot be {action}.")
     return campaign
 
@@ -433,7 +433,7 @@ def campaign_launch(*, actor, campaign: Campaign, now: datetime) -> Campaign:
     with the outbox's current end as their cursor: entries from now on, not the backlog."""
     campaign = _transition(actor, campaign, allowed={Campaign.Status.DRAFT, Campaign.Status.PAUSED}, action="launched")
     if campaign.segment_id is None:
-        raise DomainError.single(path="segment_id", code="segment_deleted", status=409,
+        raise Conflict.single(path="segment_id", code="segment_deleted",
                                  message="The campaign's segment was deleted: choose another segment in a new campaign.")
     before = campaign.status
     if campaign.launched_at is None:
@@ -448,7 +448,7 @@ def campaign_launch(*, actor, campaign: Campaign, now: datetime) -> Campaign:
         # tick; its sends are keyed by occasion, so resuming never repeats a recipient.
         first = next_occasion(campaign.schedule, after=now)
         if first is None:
-            raise DomainError.single(path="schedule", code="no_future_occasion", status=409,
+            raise Conflict.single(path="schedule", code="no_future_occasion",
                                      message="The schedule has no occasion left.")
         campaign.next_run_at = first
         campaign.status = Campaign.Status.SCHEDULED
@@ -622,7 +622,7 @@ def campaign_audience_export(*, actor, campaign: Campaign, now: datetime):
     ensure_permitted(actor, "data.export")
     ensure_permitted(actor, "segments.view")
     if campaign.segment_id is None:
-        raise DomainError.single(path="segment_id", code="segment_deleted", status=409,
+        raise Conflict.single(path="segment_id", code="segment_deleted",
                                  message="The campaign's segment was deleted: there is no audience to export.")
     assign_members(campaign=campaign, now=now)
     audit_record(actor=actor, action="campaign.audience_exported", target=campaign)

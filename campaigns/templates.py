@@ -27,7 +27,7 @@ from django.template import Context, Engine, Library, TemplateSyntaxError
 from django.template import defaultfilters, defaulttags
 from django.utils.html import strip_tags
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 
 SAFE_TAGS = ("autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "resetcycle",
              "spaceless", "templatetag", "verbatim", "with")

@@ -17,7 +17,7 @@ from apikeys.selectors import write_key_valid
 from campaigns.in_app import messages_for
 from campaigns.sending import unsubscribe_read
 from campaigns.services import unsubscribe_apply
-from config.errors import DomainError
+from common.errors import DomainError
 from customers.models import Consent, Customer
 from customers.tracking import write_key_from
 

@@ -21,7 +21,8 @@ from campaigns.models import Campaign, Play
 from campaigns.services import (
     CHANNEL_FIELDS, MAX_VARIANTS, campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_preview, campaign_update,
 )
-from config.errors import DomainError, Problem
+from common.api import page_status
+from common.errors import DomainError, Problem
 from customers.models import Customer
 from segments.browse import people_and_departments
 from segments.models import Segment
@@ -104,7 +105,7 @@ def _editor(request, campaign: Campaign | None):
         refuse_forbidden(error)
         context = _editor_context(request, campaign, values=forms.posted_values(request.POST), rows=rows,
                                   problems=error.problems)
-        return render(request, "campaigns/editor.html", context, status=error.status if error.status < 500 else 400)
+        return render(request, "campaigns/editor.html", context, status=page_status(error))
     messages.success(request, f"Saved “{saved.name}”." + (" Launch it when it is ready." if
                                                          saved.status == Campaign.Status.DRAFT else ""))
     return redirect("campaigns_detail", pk=saved.pk)
@@ -230,8 +231,8 @@ def _transition(request, pk: int, act, done: str):
         act(campaign)
     except DomainError as error:
         refuse_forbidden(error)
-        context = detail_context(request, campaign, action_error={"status": error.status, "problems": error.problems})
-        return render(request, "campaigns/detail.html", context, status=error.status)
+        context = detail_context(request, campaign, action_error={"status": page_status(error), "problems": error.problems})
+        return render(request, "campaigns/detail.html", context, status=page_status(error))
     messages.success(request, done)
     return redirect("campaigns_detail", pk=pk)
 

@@ -22,11 +22,11 @@ from campaigns import plan
 from campaigns.forms_plays import NO_DEPARTMENT, PlanFilterForm, PlayForm
 from campaigns.models import Play
 from campaigns.services import play_create, play_results, play_update
-from config.errors import DomainError
+from common.api import page_status
+from common.errors import DomainError
 from customers.models import EventDefinition
 from segments.models import Segment
 from tenants.authz import requires
-from tenants.forms_settings import error_status
 from tenants.models import Department
 
 PLAYS_PAGE = 50
@@ -131,7 +131,7 @@ def _save(request, play: Play | None):
             return redirect("plays_detail", pk=play.pk)
         except DomainError as error:
             form.add_problems(error)
-            status = error_status(error)
+            status = page_status(error)
     else:
         status = 400
     return render(request, "plays/form.html", _form_context(request, form, play), status=status)

@@ -13,8 +13,8 @@ from campaigns import browse, display
 from campaigns.models import Campaign, Send
 from campaigns.services import campaign_results
 from campaigns.views_campaigns import campaign_or_404, summary
-from config.errors import Problem
-from customers.api.serializers import mask_email
+from common.errors import Problem
+from common.masking import mask_email
 from tenants.authz import requires
 
 

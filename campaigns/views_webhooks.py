@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns import browse, display, forms
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services import webhook_endpoint_create, webhook_endpoint_update, webhook_send_test
-from config.errors import DomainError, Problem
+from common.api import page_status
+from common.errors import DomainError, Problem
 from tenants.authz import refuse_forbidden, requires
 
 
@@ -61,7 +62,7 @@ def campaigns_webhook_new(request):
         context = _list_context(request, errors=_errors(error.problems), problems=error.problems,
                                 values={"url": fields["url"], "events": fields["events"],
                                         "segment": request.POST.get("segment", "")}, form_open=True)
-        return render(request, "campaigns/webhooks.html", context, status=error.status)
+        return render(request, "campaigns/webhooks.html", context, status=page_status(error))
     # TRICKY: the secret is shown on this answer only (not after a redirect): reloading
     # the destination's page never shows it again. The API still hands it to editors.
     return render(request, "campaigns/webhook_created.html", {"endpoint": endpoint}, status=201)
@@ -109,7 +110,7 @@ def campaigns_webhook_edit(request, pk: int):
         refuse_forbidden(error)
         context = _detail_context(request, endpoint, errors=_errors(error.problems), problems=error.problems,
                                   values={"url": fields["url"], "events": fields["events"]})
-        return render(request, "campaigns/webhook_detail.html", context, status=error.status)
+        return render(request, "campaigns/webhook_detail.html", context, status=page_status(error))
     messages.success(request, "Destination saved.")
     return redirect("campaigns_webhook_detail", pk=pk)
 

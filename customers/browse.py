@@ -298,11 +298,3 @@ def customer_consents(*, customer: Customer) -> list[ConsentChannel]:
 def customer_metrics(*, customer: Customer) -> CustomerMetrics | None:
     return CustomerMetrics.objects.filter(customer=customer).first()
 
-
-def mask_properties(value: Any, hidden_keys: frozenset[str]) -> Any:
-    """Event properties with the values of personal keys replaced, at any depth."""
-    if isinstance(value, dict):
-        return {k: ("hidden" if k.lower() in hidden_keys else mask_properties(v, hidden_keys)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_properties(v, hidden_keys) for v in value]
-    return value

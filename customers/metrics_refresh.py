@@ -18,7 +18,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from audit.services import audit_record
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 
 from customers.metrics import rfm
 from customers.metrics.churn import PERIOD_DAYS, churn_by_period, period_starts

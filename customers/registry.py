@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from audit.services import audit_record
-from config.errors import DomainError, Problem
+from common.errors import DomainError, NotFound, Problem
 from customers.models import TraitDefinition
 from tenants.access import ensure_permitted
 
@@ -38,7 +38,7 @@ def trait_definition_update(*, actor, key: str, changes: dict[str, Any]) -> Trai
     ensure_permitted(actor, "settings.modify")
     trait = TraitDefinition.objects.select_for_update().filter(key=key).first()
     if trait is None:
-        raise DomainError.single(path="", code="not_found", message=f"No trait “{key}”.", status=404)
+        raise NotFound.single(path="", code="not_found", message=f"No trait “{key}”.")
     allowed = BUILTIN_EDITABLE if trait.is_builtin else EDITABLE
     problems = [Problem(field, "builtin_trait" if field in EDITABLE else "unknown_field",
                         f"The {field} of a built-in trait is fixed by the rule language." if field in EDITABLE

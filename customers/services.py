@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.services import audit_record
-from config.errors import DomainError, Problem
+from common.errors import DomainError, NotFound, Problem
 from customers.ingest import ANON_PREFIX, IngestResult, ItemProblem, Message, ingest_messages
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.models import Customer
@@ -45,7 +45,7 @@ def customer_upsert(*, actor, external_id: str, builtin: dict[str, Any], custom:
     existing = customer_get(external_id=external_id)
     if must_exist:
         if existing is None:
-            raise DomainError.single(path="", code="not_found", message="No customer has this external id.", status=404)
+            raise NotFound.single(path="", code="not_found", message="No customer has this external id.")
         # Held until commit, so a concurrent delete cannot be undone by this update.
         Customer.objects.select_for_update().filter(pk=existing.pk).first()
     flat_custom = flatten(custom)

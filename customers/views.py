@@ -20,12 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.errors import DomainError
-from customers.api.serializers import mask_email, mask_name
+from common.api import page_status
+from common.errors import DomainError
+from common.masking import mask_email, mask_name, mask_properties
 from customers.browse import (
     DEFAULT_SORT, PII_PROPERTY_KEYS, SORTS, customer_consents, customer_directory, customer_event_count, customer_events_page,
     customer_identities, customer_metrics, customer_survey_responses, customer_traits_by_category, decode_cursor,
-    directory_choices, directory_page, mask_properties,
+    directory_choices, directory_page,
 )
 from customers.forms import MAX_PAGE, SEEN_CHOICES, ConfirmForm, DirectoryForm
 from customers.models import Customer
@@ -66,7 +67,7 @@ def _customer_or_404(external_id: str) -> Customer:
 
 def _problem_status(error: DomainError) -> int:
     refuse_forbidden(error)
-    return error.status
+    return page_status(error)
 
 
 # ----------------------------------------------------------------------------- directory

@@ -12,13 +12,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.errors import DomainError
+from common.api import page_status
+from common.errors import DomainError
 from customers.metrics.rfm import GROUPS
 from customers.metrics_refresh import metrics_refresh_request, metrics_settings_get, metrics_settings_update
 from customers.models import MetricsSettings, MetricsSummary
 from ops.models import TaskRun
 from tenants.authz import requires
-from tenants.forms_settings import ProblemsForm, error_status
+from tenants.forms_settings import ProblemsForm
 
 GROUP_LABELS = {g: g.replace("_", " ").capitalize() for g in GROUPS}
 
@@ -120,7 +121,7 @@ def settings_metrics(request):
                 metrics_settings_update(actor=request.membership, **form.cleaned_data)
             except DomainError as error:
                 form.add_problems(error)
-                status = error_status(error)
+                status = page_status(error)
             else:
                 messages.success(request, "Metrics settings saved; they apply from the next refresh.")
                 return redirect("settings_metrics")

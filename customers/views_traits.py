@@ -7,11 +7,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from config.errors import DomainError
+from common.api import page_status
+from common.errors import DomainError
 from customers.models import TraitDefinition
 from customers.registry import BUILTIN_EDITABLE, trait_definition_update
 from tenants.authz import requires
-from tenants.forms_settings import error_status
 
 
 def _row(request, trait: TraitDefinition, *, errors=(), saved=False, status=200):
@@ -46,7 +46,7 @@ def settings_trait_edit(request, key: str):
         trait = trait_definition_update(actor=request.membership, key=key, changes=changes)
     except DomainError as error:
         trait.refresh_from_db()
-        errors, status = [p.message for p in error.problems], error_status(error)
+        errors, status = [p.message for p in error.problems], page_status(error)
         if request.htmx:
             return _row(request, trait, errors=errors, status=status)
         for message in errors:

@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce, Upper
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 from customers.models import Customer
 from customers.selectors import customers_by_external_ids
 from segments.models import Membership, Segment, SegmentSettings

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from audit.services import audit_record
-from config.errors import DomainError, Problem
+from common.errors import Conflict, DomainError, Problem
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.rules.nodes import RuleError
@@ -184,7 +184,7 @@ def segment_delete(*, actor, segment: Segment) -> None:
     users = list(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
                  .values_list("key", flat=True))
     if users:
-        raise DomainError.single(path="", code="referenced", status=409,
+        raise Conflict.single(path="", code="referenced",
                                  message=f"Used by {', '.join(sorted(users))}: change those segments first.")
     audit_record(actor=actor, action="segment.deleted", target=segment, target_label=segment.key)
     segment.delete()
@@ -199,7 +199,7 @@ def segment_evaluate_request(*, actor, segment: Segment, now: datetime) -> None:
 
 def ensure_static(segment: Segment) -> None:
     if segment.kind != Segment.Kind.STATIC:
-        raise DomainError.single(path="", code="not_static", status=409,
+        raise Conflict.single(path="", code="not_static",
                                  message="Members are added by hand only to static segments.")
 
 

@@ -20,8 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.errors import DomainError
-from customers.api.serializers import mask_email, mask_name
+from common.api import page_status
+from common.errors import DomainError
+from common.masking import mask_explain_tree
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
 from segments import browse, queries
@@ -266,16 +267,17 @@ def segments_members(request, key: str):
                                                       "can_edit": request.membership.has("segments.edit")})
 
 
-def _masked_tree(node: dict, hidden: frozenset[str]) -> dict:
+def _shown_tree(node: dict, hidden: frozenset[str]) -> dict:
+    """The explain tree as this member may see it, each fact also as JSON for the page."""
+    if hidden:
+        node = mask_explain_tree(node, other="Hidden")
+    return _with_fact_json(node)
+
+
+def _with_fact_json(node: dict) -> dict:
     node = dict(node)
     if "conditions" in node:
-        node["conditions"] = [_masked_tree(child, hidden) for child in node["conditions"]]
-    fact = node.get("fact")
-    if hidden and isinstance(fact, dict) and fact.get("pii"):
-        value, field = fact.get("value"), fact.get("field")
-        masked = (mask_email(value) if field == "email" and isinstance(value, str)
-                  else mask_name(value) if field == "name" and isinstance(value, str) else "Hidden")
-        node["fact"] = {**fact, "value": masked, "masked": True}
+        node["conditions"] = [_with_fact_json(child) for child in node["conditions"]]
     if isinstance(node.get("fact"), dict):
         node["fact_json"] = json.dumps({k: v for k, v in node["fact"].items() if k not in ("pii",)}, ensure_ascii=False)
     return node
@@ -302,7 +304,7 @@ def segments_explain(request, key: str, customer_id: int):
         else:
             facts = customer_facts(customer_ids=[customer.pk], now=now,
                                    segment_keys_at={customer.pk: queries.memberships_of(customer_id=customer.pk, now=now)})
-            tree = _masked_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys()), hidden)
+            tree = _shown_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys()), hidden)
     return render(request, "segments/_explain.html", {
         "segment": segment, **who(customer, hidden), "stay": stay, "last": last, "tree": tree, "error": error,
         "now": now})
@@ -369,7 +371,7 @@ def segments_status(request, key: str):
     except DomainError as error:
         refuse_forbidden(error)
         context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
-        return render(request, "segments/detail.html", context, status=error.status if error.status < 500 else 400)
+        return render(request, "segments/detail.html", context, status=page_status(error))
     messages.success(request, f"“{segment.name}” {STATUS_MESSAGES[status]}")
     return redirect("segments_detail", key=segment.key)
 
@@ -404,7 +406,7 @@ def segments_delete(request, key: str):
     except DomainError as error:
         refuse_forbidden(error)
         context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
-        return render(request, "segments/detail.html", context, status=error.status)
+        return render(request, "segments/detail.html", context, status=page_status(error))
     messages.success(request, f"Segment “{segment.name}” was deleted with its history.")
     return redirect("segments_list")
 
@@ -458,7 +460,7 @@ def segments_upload(request, key: str):
     except DomainError as error:
         refuse_forbidden(error)
         context = _detail_context(request, segment, upload_errors=[p.message for p in error.problems])
-        return render(request, "segments/detail.html", context, status=400 if error.status < 500 else error.status)
+        return render(request, "segments/detail.html", context, status=page_status(error))
     context = _detail_context(request, segment_or_404(key), upload_report={
         "rows": len(rows), "matched": len(rows) - len(unmatched), "added": added, "unmatched": unmatched[:100],
         "more": max(0, len(unmatched) - 100)})

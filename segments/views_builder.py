@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 from segments import browse, queries
 from segments.forms import PERSONA_FIELDS, SegmentForm
 from segments.models import Segment

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils import timezone
 
-from customers.api.serializers import mask_email, mask_name
+from common.masking import mask_email, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
 from segments import browse

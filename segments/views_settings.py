@@ -9,7 +9,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from config.errors import DomainError
+from common.api import page_status
+from common.errors import DomainError
 from segments import queries
 from tenants.authz import refuse_forbidden, requires
 
@@ -37,7 +38,7 @@ def settings_segments(request):
             except DomainError as error:
                 refuse_forbidden(error)
                 form.add_problems(error)
-                status = error.status
+                status = page_status(error)
             else:
                 messages.success(request, "Segment settings saved.")
                 return redirect("settings_segments")

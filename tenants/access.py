@@ -6,7 +6,7 @@ from typing import Protocol
 
 from typing import Any
 
-from config.errors import DomainError, Problem
+from common.errors import Forbidden, NotFound, Problem
 
 
 class Actor(Protocol):
@@ -17,8 +17,8 @@ class Actor(Protocol):
 
 def ensure_permitted(actor: Actor | None, permission: str) -> None:
     if actor is None or not actor.has(permission):
-        raise DomainError.single(
-            path="", code="permission_denied", status=403,
+        raise Forbidden.single(
+            path="", code="permission_denied",
             message=f"This needs the “{permission}” permission.",
         )
 
@@ -28,7 +28,7 @@ def ensure_same_tenant(actor, *objects) -> None:
     so ids from another tenant reveal nothing."""
     for obj in objects:
         if obj is not None and obj.tenant_id != actor.tenant_id:
-            raise DomainError.single(path="", code="not_found", message="Not found.", status=404)
+            raise NotFound.single(path="", code="not_found", message="Not found.")
 
 
 def department_problems(actor, department_id: Any, *, path: str = "department_id") -> list[Problem]:

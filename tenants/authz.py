@@ -11,6 +11,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
+from common.errors import Forbidden
 from tenants.selectors import membership_for
 
 ANY_MEMBER = "member"  # declared by pages every member may see
@@ -39,7 +40,7 @@ def requires(permission: str) -> Callable:
 def refuse_forbidden(error) -> None:
     """An HTML view's service said 403 (a DomainError): answer with Django's 403 page, as
     `requires` does, instead of rendering the form with the refusal as a field problem."""
-    if error.status == 403:
+    if isinstance(error, Forbidden):
         raise PermissionDenied(error.problems[0].message if error.problems else "")
 
 

@@ -11,16 +11,8 @@ from django import forms
 from django.utils import timezone
 
 from apikeys.models import ApiKey
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.permissions import CATALOGUE
-
-# Statuses a DomainError keeps on an HTML page; anything else (401, a stray 500) is a 400.
-_KEPT_STATUSES = frozenset({400, 403, 404, 409, 410})
-
-
-def error_status(error: DomainError) -> int:
-    return error.status if error.status in _KEPT_STATUSES else 400
-
 
 def problem_field(path: str) -> str:
     """`permissions[2]` → `permissions`, `name` → `name`, `` → ``."""

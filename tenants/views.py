@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.forms import SignupForm
 from tenants.handoff import handoff_token_create, handoff_token_redeem
 from tenants.models import Tenant

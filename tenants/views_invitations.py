@@ -16,9 +16,10 @@ from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.errors import DomainError
+from common.api import page_status
+from common.errors import DomainError
 from tenants.authz import requires
-from tenants.forms_settings import InvitationAcceptForm, error_status
+from tenants.forms_settings import InvitationAcceptForm
 from tenants.models import Invitation, Role, TenantMembership, User
 from tenants.services import invitation_accept, invitation_for_token, invitation_revoke, member_invite
 from tenants.views_settings import _department_or_none, invite_form_for, members_page
@@ -41,7 +42,7 @@ def invite(request):
                 now=timezone.now(), accept_url=request.build_absolute_uri("/invitations/"))
         except DomainError as error:
             form.add_problems(error)
-            status = error_status(error)
+            status = page_status(error)
         else:
             messages.success(request, f"Invitation sent to {invitation.email} as {role.name}.")
             return redirect("settings_members")
@@ -55,7 +56,7 @@ def invitation_revoke_view(request, pk: int):
     try:
         invitation_revoke(actor=request.membership, invitation=invitation, now=timezone.now())
     except DomainError as error:
-        return members_page(request, alerts=[problem.message for problem in error.problems], status=error_status(error))
+        return members_page(request, alerts=[problem.message for problem in error.problems], status=page_status(error))
     messages.success(request, f"Invitation for {invitation.email} revoked; its link no longer works.")
     return redirect("settings_members")
 
@@ -82,7 +83,7 @@ def invitation_accept_view(request, token: str):
         invitation = invitation_for_token(token=token, now=now, tenant_id=request.tenant.pk)
     except DomainError as error:
         context = {"problem": error.problems[0], "tenant": request.tenant}
-        return render(request, "tenants/invitation_accept.html", context, status=error_status(error))
+        return render(request, "tenants/invitation_accept.html", context, status=page_status(error))
     form = InvitationAcceptForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
@@ -95,7 +96,7 @@ def invitation_accept_view(request, token: str):
                     password=form.cleaned_data["password"], full_name=form.cleaned_data["full_name"])
             except DomainError as error:
                 form.add_problems(error)
-                status = error_status(error)
+                status = page_status(error)
             else:
                 login(request, membership.user, backend=BACKEND)
                 messages.success(request, f"Welcome to {request.tenant.name}! You joined as {membership.role.name}.")

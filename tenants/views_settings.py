@@ -8,7 +8,6 @@ Invitations (invite, revoke, accept) live in tenants.views_invitations.
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import datetime
 from typing import Any
@@ -24,16 +23,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tenants.utils import tenant_context
 
+from common.csv import stream_rows
 from apikeys.models import ApiKey
 from apikeys.selectors import api_keys, write_key_current
 from apikeys.services import api_key_create, api_key_revoke, write_key_rotate
 from audit.models import AuditEvent
 from audit.selectors import audit_actions, audit_events
-from config.errors import DomainError
+from common.api import page_status
+from common.errors import DomainError
 from tenants.authz import ANY_MEMBER, requires
 from tenants.context_processors import settings_pages_for
 from tenants.forms_settings import (
-    ApiKeyForm, AuditFilterForm, DepartmentForm, InviteForm, MemberForm, RoleForm, error_status,
+    ApiKeyForm, AuditFilterForm, DepartmentForm, InviteForm, MemberForm, RoleForm,
 )
 from tenants.models import Department, Invitation, Role, TenantMembership
 from tenants.permissions import BUILTIN_ROLES, CATALOGUE, SCOPES
@@ -142,7 +143,7 @@ def member_edit(request, pk: int):
             membership = member_update(actor=request.membership, membership=membership, role=role,
                                        department=department, clear_department=department is None)
         except DomainError as error:
-            errors, status = _messages_of(error), error_status(error)
+            errors, status = _messages_of(error), page_status(error)
         else:
             return _member_updated(request, membership)
     else:
@@ -177,7 +178,7 @@ def member_remove_view(request, pk: int):
     try:
         member_remove(actor=request.membership, membership=membership)
     except DomainError as error:
-        return members_page(request, row_errors={membership.pk: _messages_of(error)}, status=error_status(error))
+        return members_page(request, row_errors={membership.pk: _messages_of(error)}, status=page_status(error))
     if is_self:
         return redirect(public_url("/workspaces/"))
     messages.success(request, f"{email} was removed from {request.tenant.name}.")
@@ -250,7 +251,7 @@ def role_new(request):
                 role = role_create(actor=request.membership, **_role_args(form))
             except DomainError as error:
                 form.add_problems(error)
-                status = error_status(error)
+                status = page_status(error)
             else:
                 messages.success(request, f"Role “{role.name}” created.")
                 return redirect("settings_roles")
@@ -271,7 +272,7 @@ def role_edit(request, pk: int):
             role = role_update(actor=request.membership, role=role, **_role_args(form))
         except DomainError as error:
             form.add_problems(error)
-            status = error_status(error)
+            status = page_status(error)
             role = get_object_or_404(Role, pk=pk, tenant=request.tenant)  # as stored
         else:
             messages.success(request, f"Role “{role.name}” saved.")
@@ -287,7 +288,7 @@ def role_delete_view(request, pk: int):
     try:
         role_delete(actor=request.membership, role=role)
     except DomainError as error:
-        return roles_page(request, alerts=[f"“{name}”: {m}" for m in _messages_of(error)], status=error_status(error))
+        return roles_page(request, alerts=[f"“{name}”: {m}" for m in _messages_of(error)], status=page_status(error))
     messages.success(request, f"Role “{name}” deleted.")
     return redirect("settings_roles")
 
@@ -322,7 +323,7 @@ def departments(request):
             department = department_create(actor=request.membership, name=form.cleaned_data["name"])
         except DomainError as error:
             form.add_problems(error)
-            status = error_status(error)
+            status = page_status(error)
         else:
             messages.success(request, f"Department “{department.name}” added.")
             return redirect("settings_departments")
@@ -340,7 +341,7 @@ def department_rename_view(request, pk: int):
         department = department_rename(actor=request.membership, department=department,
                                        name=form.cleaned_data.get("name", ""))
     except DomainError as error:
-        return departments_page(request, row_errors={department.pk: _messages_of(error)}, status=error_status(error))
+        return departments_page(request, row_errors={department.pk: _messages_of(error)}, status=page_status(error))
     messages.success(request, f"Renamed “{before}” to “{department.name}”.")
     return redirect("settings_departments")
 
@@ -353,7 +354,7 @@ def department_delete_view(request, pk: int):
     try:
         department_delete(actor=request.membership, department=department)
     except DomainError as error:
-        return departments_page(request, row_errors={department.pk: _messages_of(error)}, status=error_status(error))
+        return departments_page(request, row_errors={department.pk: _messages_of(error)}, status=page_status(error))
     messages.success(request, f"Department “{name}” deleted.")
     return redirect("settings_departments")
 
@@ -406,7 +407,7 @@ def api_keys_view(request):
                                         expires_at=form.expires_at())
         except DomainError as error:
             form.add_problems(error)
-            status = error_status(error)
+            status = page_status(error)
         else:
             # TRICKY: the plain key goes into this response only — not a redirect URL, the
             # session or a flash message, which would store it server-side or in history.
@@ -422,7 +423,7 @@ def api_key_revoke_view(request, pk: int):
         api_key_revoke(actor=request.membership, key=key, now=timezone.now())
     except DomainError as error:
         return api_keys_page(request, alerts=[f"“{key.name}”: {m}" for m in _messages_of(error)],
-                             status=error_status(error))
+                             status=page_status(error))
     messages.success(request, f"API key “{key.name}” revoked; requests using it are now refused.")
     return redirect("settings_api_keys")
 
@@ -433,7 +434,7 @@ def write_key_rotate_view(request):
     try:
         write_key_rotate(actor=request.membership, now=timezone.now())
     except DomainError as error:
-        return api_keys_page(request, alerts=_messages_of(error), status=error_status(error))
+        return api_keys_page(request, alerts=_messages_of(error), status=page_status(error))
     messages.success(request, "New write key issued. Update your tracking snippets and SDKs: the old key no longer works.")
     return redirect("settings_api_keys")
 
@@ -492,13 +493,6 @@ def _export_query(request) -> str:
     return query.urlencode()
 
 
-class _Echo:
-    """csv.writer writes into this and gets the line back, so rows stream one by one."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 @requires("audit.view")
 @require_GET
 def audit_export(request):
@@ -515,17 +509,20 @@ def audit_export(request):
 
 
 def _audit_csv(events, tenant):
-    writer = csv.writer(_Echo())
     # TRICKY: a streaming body is produced after the view has returned, when the
     # connection's schema is no longer the request's business: pin it for the iteration.
     with tenant_context(tenant):
-        yield writer.writerow(AUDIT_CSV_HEADER)
-        for event in events.iterator(chunk_size=1000):
-            yield writer.writerow([
-                event.at.isoformat(), event.actor_kind, event.actor_label, event.action, event.target_type,
-                event.target_id, event.target_label, json.dumps(event.changes, sort_keys=True, default=str),
-                event.ip or "", event.user_agent,
-            ])
+        yield from stream_rows(_audit_rows(events))
+
+
+def _audit_rows(events):
+    yield AUDIT_CSV_HEADER
+    for event in events.iterator(chunk_size=1000):
+        yield [
+            event.at.isoformat(), event.actor_kind, event.actor_label, event.action, event.target_type,
+            event.target_id, event.target_label, json.dumps(event.changes, sort_keys=True, default=str),
+            event.ip or "", event.user_agent,
+        ]
 
 
 @requires("settings.modify")
@@ -537,7 +534,7 @@ def workspace(request):
         try:
             tenant = workspace_update(actor=request.membership, name=request.POST.get("name", ""))
         except DomainError as error:
-            errors, status = _messages_of(error), error_status(error)
+            errors, status = _messages_of(error), page_status(error)
         else:
             messages.success(request, f"Workspace renamed to “{tenant.name}”.")
             return redirect("settings_workspace")

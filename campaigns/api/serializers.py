@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
-from customers.api.serializers import StrictInput
+from common.api import StrictInput
 
 MAX_ID = 2**63 - 1
 

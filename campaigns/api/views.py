@@ -18,7 +18,8 @@ from rest_framework.views import APIView
 from campaigns import services
 from campaigns.api import serializers as s
 from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
-from config.errors import DomainError, Problem, ensure_body_within
+from common.errors import DomainError, Problem
+from common.api import ensure_body_within
 from customers.models import Customer
 from segments.models import Segment
 

@@ -7,7 +7,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 from customers.models import Consent, SurveyResponse
 from customers.services import consents_submit, survey_responses_submit
 

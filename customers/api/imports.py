@@ -23,7 +23,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import DomainError
+from common.errors import DomainError, TooLarge
 from customers.imports.models import ImportJob
 from customers.imports.selectors import import_get, imports_list
 from customers.imports.services import import_create, import_start, import_suggestion, max_upload_bytes
@@ -69,7 +69,7 @@ def _ensure_within_limit(request) -> None:
         length = 0
     limit = max_upload_bytes()
     if length > limit + 64 * 1024:  # the multipart envelope around the file
-        raise DomainError.single(path="file", code="too_large", status=413,
+        raise TooLarge.single(path="file", code="too_large",
                                  message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
 
 

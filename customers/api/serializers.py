@@ -11,7 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from config.errors import _drf_problems
+from common.api import StrictInput, drf_problems
+from common.masking import mask_email, mask_name
 from customers.ingest import ANON_PREFIX, ItemProblem
 from customers.models import Customer, Event
 from customers.services import NewEvent
@@ -19,27 +20,6 @@ from customers.traits import BUILTIN_TRAITS, TraitType, parse_datetime
 from customers.tracking import MAX_EVENT_BYTES
 
 MAX_EVENTS = 1000
-
-
-class StrictInput(serializers.Serializer):
-    # Refuses fields it does not know (code `unknown_field`) instead of ignoring them:
-    # a typo in a trait name must not look like success.
-
-    def to_internal_value(self, data):
-        errors: dict[str, Any] = {}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as error:
-            if not isinstance(error.detail, Mapping):
-                raise
-            errors, value = dict(error.detail), None
-        if isinstance(data, Mapping):
-            for key in data:
-                if key not in self.fields:
-                    errors[key] = [ErrorDetail("Unknown field.", code="unknown_field")]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
 
 
 # ------------------------------------------------------------------------------ customers
@@ -95,17 +75,6 @@ class CustomerPatchInput(CustomerTraitsInput):
         if value != self.context.get("external_id"):
             raise serializers.ValidationError("The external id cannot be changed.", code="immutable")
         return value
-
-
-def mask_email(value: str) -> str:
-    if not value:
-        return value
-    local, at, domain = value.partition("@")
-    return f"{local[:1]}***{at}{domain}"
-
-
-def mask_name(value: str) -> str:
-    return f"{value[:1]}***" if value else value
 
 
 class CustomerOutput(serializers.ModelSerializer):
@@ -232,7 +201,7 @@ def parse_events(body: Any) -> tuple[list[NewEvent], list[ItemProblem]]:
             events.append(NewEvent(index=index, **item_input.validated_data))
         else:
             problems += [ItemProblem(index, p.path, p.code, p.message)
-                         for p in _drf_problems(item_input.errors, path)]
+                         for p in drf_problems(item_input.errors, path)]
     return events, problems
 
 

@@ -7,7 +7,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import DomainError
+from common.errors import DomainError, NotFound
 from customers.models import TraitDefinition
 from customers.registry import trait_definition_update
 
@@ -47,7 +47,7 @@ class TraitDetailView(APIView):
     def get(self, request, key: str):
         trait = TraitDefinition.objects.filter(key=key).first()
         if trait is None:
-            raise DomainError.single(path="", code="not_found", message=f"No trait “{key}”.", status=404)
+            raise NotFound.single(path="", code="not_found", message=f"No trait “{key}”.")
         return Response(TraitOutput(trait).data)
 
     @extend_schema(request=TraitPatchInput, responses=TraitOutput)

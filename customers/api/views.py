@@ -12,7 +12,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 from customers.api.filters import CustomerFilter, EventFilter
 from customers.api.serializers import (
     CustomerOutput,

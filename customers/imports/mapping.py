@@ -23,7 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from config.errors import Problem
+from common.errors import Problem
 from customers.traits import (
     BUILTIN_TRAITS, CUSTOM_KEY, MAX_LIST, MAX_STRING, Category, TraitType, check_value, key_problem, parse_datetime,
 )

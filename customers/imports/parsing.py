@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem, TooLarge
 
 SNIFF_BYTES = 64 * 1024
 SAMPLE_ROWS = 20  # rows read at upload for the mapping screen and type inference
@@ -27,8 +27,8 @@ MAX_COLUMN_NAME = 255
 _VALUE_LIKE = re.compile(r"^\s*([+-]?\d+([.,]\d+)?|[^@\s]+@[^@\s]+\.[^@\s]+|\d{4}-\d{2}-\d{2}.*)\s*$")
 
 
-def _bad(path: str, code: str, message: str, status: int = 400) -> DomainError:
-    return DomainError.single(path=path, code=code, message=message, status=status)
+def _bad(path: str, code: str, message: str) -> DomainError:
+    return DomainError.single(path=path, code=code, message=message)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def scan(chunks: Iterable[bytes], *, max_bytes: int) -> Scan:
             first += chunk[:4]
         size += len(chunk)
         if size > max_bytes:
-            raise _bad("file", "too_large", f"Files may be at most {max_bytes // (1024 * 1024):,} MB.", status=413)
+            raise TooLarge.single(path="file", code="too_large",
+                                     message=f"Files may be at most {max_bytes // (1024 * 1024):,} MB.")
         digest.update(chunk)
         try:
             decoder.decode(chunk)

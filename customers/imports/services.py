@@ -12,7 +12,6 @@ skipped without touching the profile.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -30,7 +29,8 @@ from django.core.files.storage import default_storage
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 
-from config.errors import DomainError, Problem
+from common.csv import write_rows
+from common.errors import Conflict, DomainError, Problem, TooLarge
 from customers.feedback import SurveyAnswerIn, survey_answers_record
 from customers.imports import mapping as maps
 from customers.imports import parsing
@@ -95,7 +95,7 @@ def import_upload(*, actor, kind: str, upload, now: datetime) -> ImportJob:
         raise DomainError(problems=problems)
     limit = max_upload_bytes()
     if upload.size is not None and upload.size > limit:
-        raise DomainError.single(path="file", code="too_large", status=413,
+        raise TooLarge.single(path="file", code="too_large",
                                  message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
     upload.seek(0)
     scanned = parsing.scan(upload.chunks(), max_bytes=limit)
@@ -148,7 +148,7 @@ def import_start(*, actor, job: ImportJob, mapping: Any, now: datetime) -> Impor
         if job.is_started:
             if mapping == job.mapping:
                 return job
-            raise DomainError.single(path="mapping", code="already_started", status=409,
+            raise Conflict.single(path="mapping", code="already_started",
                                      message="This import has started; upload the file again to map it differently.")
         checked, problems, new_types = maps.plan(job.kind, job.header, mapping, targets_for(job.kind), job.sample)
         if problems:
@@ -501,7 +501,7 @@ def import_retry(*, actor, job: ImportJob) -> ImportJob:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         if job.status != ImportJob.Status.FAILED:
-            raise DomainError.single(path="", code="not_failed", status=409, message="Only a failed import can be retried.")
+            raise Conflict.single(path="", code="not_failed", message="Only a failed import can be retried.")
         job.status = ImportJob.Status.QUEUED
         job.error = ""
         job.save(update_fields=["status", "error", "updated_at"])
@@ -525,9 +525,7 @@ def _write_report(job: ImportJob) -> str:
     """The error report as a CSV file next to the upload; its storage name."""
     with tempfile.TemporaryFile(mode="w+b") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        for row in report_rows(job):
-            writer.writerow(row)
+        write_rows(text, report_rows(job))
         text.flush()
         raw.seek(0)
         name = str(PurePath(job.file.name).parent / "errors.csv")

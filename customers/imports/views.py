@@ -4,8 +4,6 @@ render; a DomainError becomes messages on the page with its 4xx status."""
 
 from __future__ import annotations
 
-import csv
-
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -13,12 +11,25 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.errors import DomainError
+from common.api import page_status
+from common.csv import stream_rows
+from common.errors import DomainError
 from customers.imports import mapping as maps
 from customers.imports.models import ImportJob
-from customers.imports.selectors import import_get, import_problems, import_problems_by_code, imports_list
+from customers.imports.selectors import (
+    import_get,
+    import_problems,
+    import_problems_by_code,
+    imports_list,
+)
 from customers.imports.services import (
-    import_previous, import_retry, import_start, import_suggestion, import_upload, max_upload_bytes, report_rows,
+    import_previous,
+    import_retry,
+    import_start,
+    import_suggestion,
+    import_upload,
+    max_upload_bytes,
+    report_rows,
     targets_for,
 )
 from customers.traits import TraitType
@@ -65,7 +76,7 @@ def imports_upload(request):
     try:
         job = import_upload(actor=request.membership, kind=kind, upload=request.FILES.get("file"), now=timezone.now())
     except DomainError as error:
-        return render(request, "customers/imports/list.html", _list_context(error.problems, kind), status=error.status)
+        return render(request, "customers/imports/list.html", _list_context(error.problems, kind), status=page_status(error))
     return redirect("imports_map", pk=job.pk)
 
 
@@ -127,7 +138,7 @@ def imports_map(request, pk: int):
                      now=timezone.now())
     except DomainError as error:
         return render(request, "customers/imports/map.html", _map_context(job, chosen, error.problems),
-                      status=error.status)
+                      status=page_status(error))
     return redirect("imports_detail", pk=job.pk)
 
 
@@ -165,13 +176,8 @@ def imports_retry(request, pk: int):
         import_retry(actor=request.membership, job=job)
     except DomainError as error:
         context = _detail_context(job) | {"retry_error": error.problems[0].message}
-        return render(request, "customers/imports/detail.html", context, status=error.status)
+        return render(request, "customers/imports/detail.html", context, status=page_status(error))
     return redirect("imports_detail", pk=job.pk)
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def error_report_response(job: ImportJob):
@@ -180,8 +186,7 @@ def error_report_response(job: ImportJob):
     if job.error_report and default_storage.exists(job.error_report.name):
         return FileResponse(default_storage.open(job.error_report.name, "rb"), as_attachment=True,
                             filename=filename, content_type="text/csv; charset=utf-8")
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in report_rows(job)),
+    response = StreamingHttpResponse(stream_rows(report_rows(job)),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

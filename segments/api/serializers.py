@@ -7,7 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from customers.api.serializers import StrictInput, mask_email, mask_name
+from common.api import StrictInput
+from common.masking import mask_email, mask_name
 from segments.models import MembershipChange, Segment, SegmentVersion
 from segments.queries import is_stale
 

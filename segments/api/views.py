@@ -14,14 +14,16 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework import exceptions as drf_exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import DomainError, Problem, ensure_body_within
-from customers.api.serializers import mask_email, mask_name
+from common.api import ensure_body_within
+from common.errors import DomainError, NotFound, Problem, TooLarge
+from common.csv import stream_rows
+from common.masking import mask_email, mask_explain_tree, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
 from segments import queries
@@ -122,7 +124,7 @@ class ByCustomer(CursorPagination):
     def decode_cursor(self, request):
         try:
             return super().decode_cursor(request)
-        except NotFound:
+        except drf_exceptions.NotFound:
             raise DomainError.single(path="cursor", code="invalid_cursor",
                                      message="This cursor is not one this list handed out.") from None
 
@@ -311,14 +313,6 @@ class SegmentMembersView(APIView):
                                                "unmatched": [p.as_dict() for p in unmatched]}).data)
 
 
-def _escape(cell):
-    """Spreadsheets run a cell starting with = + - @ (or a tab/CR before one) as a formula:
-    prefix text cells so with an apostrophe (OWASP CSV injection)."""
-    if isinstance(cell, str) and cell and cell[0] in "=+-@\t\r":
-        return "'" + cell
-    return cell
-
-
 class SegmentMembersExportView(APIView):
     """All members (now or `?at=`) as CSV: customer_id, external_id, email, name,
     entered_at. Needs `data.export`; personal data masked without `customers.view_pii`."""
@@ -333,24 +327,16 @@ class SegmentMembersExportView(APIView):
         segment_members_export(actor=request.actor, segment=segment, at=at, now=now)
         masked = _mask(request.actor)
 
-        def lines():
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(["customer_id", "external_id", "email", "name", "entered_at"])
-            for rows in queries.member_batches(segment=segment, at=at):
-                for row in rows:
+        def rows():
+            yield ["customer_id", "external_id", "email", "name", "entered_at"]
+            for batch in queries.member_batches(segment=segment, at=at):
+                for row in batch:
                     c = row.customer
                     email, name = (mask_email(c.email), mask_name(c.name)) if masked else (c.email, c.name)
-                    writer.writerow([row.customer_id, *map(_escape, (c.external_id, email, name)),
-                                     row.entered_at.isoformat()])
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-            if buffer.tell():
-                yield buffer.getvalue()
+                    yield [row.customer_id, c.external_id, email, name, row.entered_at.isoformat()]
 
         stamp = (at or now).strftime("%Y%m%d-%H%M")
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(stream_rows(rows()), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="segment-{segment.key}-{stamp}.csv"'
         return response
 
@@ -361,7 +347,7 @@ def read_upload(upload) -> list[queries.UploadRow]:
     if upload is None:
         raise DomainError.single(path="file", code="required", message="Upload a CSV file in the `file` field.")
     if upload.size > MAX_UPLOAD_BYTES:
-        raise DomainError.single(path="file", code="too_large", status=413,
+        raise TooLarge.single(path="file", code="too_large",
                                  message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
     try:
         text = upload.read().decode("utf-8-sig")
@@ -408,7 +394,7 @@ class SegmentMembersUploadView(APIView):
         except ValueError:
             length = 0
         if length > MAX_UPLOAD_BYTES + 64 * 1024:
-            raise DomainError.single(path="file", code="too_large", status=413,
+            raise TooLarge.single(path="file", code="too_large",
                                      message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
         rows = read_upload(request.FILES.get("file"))
         ids, unmatched = queries.resolve_upload(rows, by_email=request.actor.has("customers.view_pii"))
@@ -486,30 +472,13 @@ class SegmentVersionDiffView(APIView):
         missing = [Problem(name, "unknown_version", f"{segment.key} has no version {number}.")
                    for name, number in numbers.items() if number not in found]
         if missing:
-            raise DomainError(problems=missing, status=404)
+            raise NotFound(problems=missing)
         before, after = found[numbers["from"]], found[numbers["to"]]
         diff = queries.definition_diff(before, after, labels=(f"v{numbers['from']}", f"v{numbers['to']}"))
         return Response(s.DiffOutput({"key": segment.key, "from": numbers["from"], "to": numbers["to"], **diff}).data)
 
 
 # ------------------------------------------------------------------------------ explain
-
-
-def _masked_tree(node: dict, hidden: frozenset[str] | None) -> dict:
-    """The explain tree with personal trait values masked (explain marks them `pii`)."""
-    if hidden is None:
-        return node
-    node = dict(node)
-    if "conditions" in node:
-        node["conditions"] = [_masked_tree(child, hidden) for child in node["conditions"]]
-    fact = node.get("fact")
-    if isinstance(fact, dict) and fact.get("pii"):
-        value = fact.get("value")
-        field = fact.get("field")
-        masked = (mask_email(value) if field == "email" and isinstance(value, str)
-                  else mask_name(value) if field == "name" and isinstance(value, str) else None)
-        node["fact"] = {**fact, "value": masked, "masked": True}
-    return node
 
 
 class SegmentExplainView(APIView):
@@ -530,9 +499,9 @@ class SegmentExplainView(APIView):
             _, group, _ = queries.compile_definition(segment.definition, now=now, self_key=segment.key)
             facts = customer_facts(customer_ids=[customer.pk], now=now,
                                    segment_keys_at={customer.pk: queries.memberships_of(customer_id=customer.pk, now=now)})
-            pii = pii_trait_keys()
-            tree = explain(group, facts[customer.pk], now=now, pii_traits=pii)
-            tree = _masked_tree(tree, pii if _mask(request.actor) else None)
+            tree = explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys())
+            if _mask(request.actor):
+                tree = mask_explain_tree(tree, other=None)
             matches = tree["result"]
         mask = _mask(request.actor)
         return Response(s.ExplainOutput({

@@ -8,14 +8,14 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Union
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 
 
 class RuleError(DomainError):
     """Every problem of a definition, each with its path (e.g. `conditions[1].count.op`)."""
 
     def __init__(self, problems: list[Problem]):
-        super().__init__(problems=problems, status=400)
+        super().__init__(problems=problems)
 
 
 @dataclass(frozen=True)

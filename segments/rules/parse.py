@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from config.errors import Problem
+from common.errors import Problem
 from customers.traits import BUILTIN_TRAITS, parse_datetime
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter, Registry,

@@ -10,7 +10,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django_tenants.utils import get_public_schema_name
 
-from config.errors import DomainError, Problem
+from common.errors import DomainError, Problem
 from tenants.models import Department, Domain, Role, Tenant, TenantMembership, User
 from tenants.permissions import BUILTIN_ROLES
 

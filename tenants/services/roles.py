@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from audit.services import audit_record, changes_between
-from config.errors import DomainError, Problem
+from common.errors import Conflict, DomainError, Problem
 from tenants.access import ensure_permitted, ensure_same_tenant
 from tenants.models import Department, Role, Tenant, TenantMembership
 from tenants.permissions import CATALOGUE
@@ -26,7 +26,7 @@ def _role_problems(name: str, permissions: list[str]) -> list[Problem]:
 
 
 def _duplicate_name(name: str) -> DomainError:
-    return DomainError.single(path="name", code="duplicate_name", status=409,
+    return Conflict.single(path="name", code="duplicate_name",
                               message=f"A role or department called “{name}” already exists.")
 
 
@@ -63,7 +63,7 @@ def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: 
     ensure_permitted(actor, "roles.manage")
     ensure_same_tenant(actor, role)
     if role.is_builtin:
-        raise DomainError.single(path="role", code="builtin_role", status=409,
+        raise Conflict.single(path="role", code="builtin_role",
                                  message="Built-in roles cannot be changed; create a custom role instead.")
     name, given = (name or "").strip(), list(permissions or [])
     problems = _role_problems(name, given)
@@ -87,10 +87,10 @@ def role_delete(*, actor: TenantMembership, role: Role) -> None:
     ensure_permitted(actor, "roles.manage")
     ensure_same_tenant(actor, role)
     if role.is_builtin:
-        raise DomainError.single(path="role", code="builtin_role", status=409, message="Built-in roles cannot be deleted.")
+        raise Conflict.single(path="role", code="builtin_role", message="Built-in roles cannot be deleted.")
     in_use = role.memberships.count()
     if in_use:
-        raise DomainError.single(path="role", code="role_in_use", status=409,
+        raise Conflict.single(path="role", code="role_in_use",
                                  message=f"{in_use} member(s) have this role; give them another role first.")
     audit_record(actor=actor, action="role.deleted", target=role, changes={"permissions": [role.permissions, None]})
     role.delete()

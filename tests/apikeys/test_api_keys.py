@@ -1,5 +1,6 @@
 """API keys: shown once, stored hashed, scoped, tenant-bound; the tracking write key."""
 
+from common.api import http_status
 import io
 import logging
 from datetime import datetime, timedelta, timezone
@@ -16,9 +17,9 @@ from apikeys.secrets import api_key_parse, key_hash
 from apikeys.selectors import write_key_current
 from apikeys.services import api_key_create, api_key_revoke, write_key_rotate
 from audit.models import AuditEvent
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.services import member_remove
-from tests.conftest import host_of, make_member, membership_of
+from tests.conftest import host_of, make_member
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 
@@ -60,7 +61,7 @@ def test_a_marketers_read_key_cannot_see_what_the_marketer_cannot(in_tenant):
     marketer = make_member(in_tenant, "mk@alpha.test", "marketer").memberships.get()
     with pytest.raises(DomainError) as caught:
         api_key_create(actor=marketer, name="x", scopes=["read"], now=NOW)
-    assert caught.value.status == 403  # api_keys.manage is admin-only
+    assert http_status(caught.value) == 403  # api_keys.manage is admin-only
 
 
 def test_bad_key_input_is_reported_per_field(alpha_admin):

@@ -14,7 +14,7 @@ from campaigns.audience import normalise_phone
 from campaigns.models import Assignment
 from campaigns.services import (audience_export, campaign_create, campaign_launch, campaign_results, play_create,
                                 play_kpi, play_update)
-from config.errors import DomainError
+from common.errors import DomainError
 from customers.ingest import Message, ingest_messages
 from customers.models import Customer
 from tests.campaigns.conftest import T0, people, static_segment

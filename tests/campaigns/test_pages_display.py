@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from campaigns import display, forms
 from campaigns.lift import lift
-from config.errors import Problem
+from common.errors import Problem
 
 
 def test_schedules_read_as_one_sentence():

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from campaigns import holdout, lift, templates
-from config.errors import DomainError
+from common.errors import DomainError
 
 
 def test_holdout_assignment_is_deterministic_and_depends_on_the_salt():

@@ -4,14 +4,15 @@ MEDIA_ROOT). The HTTP side is in test_csv_import_http.py."""
 
 from __future__ import annotations
 
+from common.api import http_status
+
 from datetime import datetime, timezone
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.errors import DomainError
-from customers.imports import mapping as maps
+from common.errors import DomainError
 from customers.imports.models import ImportJob, ImportRowError
 from customers.imports.services import import_run, import_start, import_suggestion, import_upload
 from customers.models import Customer, Event, SurveyResponse, TraitDefinition
@@ -104,7 +105,7 @@ def test_unknown_kind_and_file_too_large(alpha_admin, settings):
     settings.IMPORT_MAX_BYTES = 10
     with pytest.raises(DomainError) as caught:
         upload(alpha_admin, "external_id\nu1\nu2\nu3\n")
-    assert codes(caught.value) == {("file", "too_large")} and caught.value.status == 413
+    assert codes(caught.value) == {("file", "too_large")} and http_status(caught.value) == 413
 
 
 def test_upload_needs_the_import_permission(in_tenant):
@@ -113,7 +114,7 @@ def test_upload_needs_the_import_permission(in_tenant):
     make_member(in_tenant, "viewer-imports@alpha.test", "viewer")
     with pytest.raises(DomainError) as caught:
         upload(membership_of(in_tenant, "viewer-imports@alpha.test"), "external_id\nu1\n")
-    assert caught.value.status == 403
+    assert http_status(caught.value) == 403
 
 
 # ------------------------------------------------------------------------------ mapping
@@ -157,7 +158,7 @@ def test_starting_twice_with_the_same_mapping_is_harmless_and_another_mapping_is
     assert again.task_run_id == started.task_run_id and TaskRun.objects.filter(kind="csv_import").count() == 1
     with pytest.raises(DomainError) as caught:
         import_start(actor=alpha_admin, job=job, mapping={"id": "external_id", "plan": "trait:plan"}, now=NOW)
-    assert caught.value.status == 409 and codes(caught.value) == {("mapping", "already_started")}
+    assert http_status(caught.value) == 409 and codes(caught.value) == {("mapping", "already_started")}
 
 
 # ------------------------------------------------------------------------------ running

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEvent
-from config.errors import DomainError
+from common.errors import DomainError
 from customers.models import Customer
 from segments import engine, queries
 from segments.models import Segment

@@ -1,12 +1,13 @@
 """Inviting, joining, changing and removing members; custom roles; departments."""
 
+from common.api import http_status
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core import mail
 
 from audit.models import AuditEvent
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.models import Department, Invitation, Role, TenantMembership, User
 from tenants.services import (
     department_create, department_delete, department_rename, invitation_accept, invitation_revoke,
@@ -49,7 +50,7 @@ def test_only_members_managers_can_invite(in_tenant):
     viewer = make_member(in_tenant, "v@alpha.test", "viewer").memberships.get()
     with pytest.raises(DomainError) as caught:
         invite(viewer)
-    assert codes(caught) == [("", "permission_denied")] and caught.value.status == 403
+    assert codes(caught) == [("", "permission_denied")] and http_status(caught.value) == 403
     assert not Invitation.objects.exists()
 
 
@@ -57,7 +58,7 @@ def test_duplicate_invitation_and_existing_member_are_refused(alpha_admin):
     invite(alpha_admin, "dup@example.test")
     with pytest.raises(DomainError) as caught:
         invite(alpha_admin, "DUP@example.test")
-    assert codes(caught) == [("email", "duplicate_invitation")] and caught.value.status == 409
+    assert codes(caught) == [("email", "duplicate_invitation")] and http_status(caught.value) == 409
     with pytest.raises(DomainError) as caught:
         invite(alpha_admin, "admin@alpha.test")
     assert codes(caught) == [("email", "already_member")]
@@ -76,7 +77,7 @@ def test_an_expired_invitation_can_be_replaced(alpha_admin):
 def test_another_tenants_role_is_not_found(alpha_admin, other_tenant):
     with pytest.raises(DomainError) as caught:
         member_invite(actor=alpha_admin, email="x@example.test", role=role(other_tenant, "admin"), department=None, now=NOW)
-    assert caught.value.status == 404 and not Invitation.objects.exists()
+    assert http_status(caught.value) == 404 and not Invitation.objects.exists()
 
 
 def test_accepting_creates_the_account_and_membership(alpha_admin):
@@ -127,7 +128,7 @@ def test_bad_acceptances_are_refused_with_a_code(alpha_admin, other_tenant, case
     members_before = TenantMembership.objects.count()
     with pytest.raises(DomainError) as caught:
         invitation_accept(**kwargs)
-    assert caught.value.problems[0].code == code and caught.value.status == status
+    assert caught.value.problems[0].code == code and http_status(caught.value) == status
     assert TenantMembership.objects.count() == members_before
 
 
@@ -172,7 +173,7 @@ def test_members_of_another_tenant_are_not_found(alpha_admin, other_tenant):
     stranger = membership_of(other_tenant, "admin@beta.test")
     with pytest.raises(DomainError) as caught:
         member_remove(actor=alpha_admin, membership=stranger)
-    assert caught.value.status == 404
+    assert http_status(caught.value) == 404
     assert TenantMembership.objects.filter(pk=stranger.pk).exists()
 
 
@@ -201,7 +202,7 @@ def test_role_names_are_unique_case_insensitively(alpha_admin):
     role_create(actor=alpha_admin, name="Growth", permissions=[])
     with pytest.raises(DomainError) as caught:
         role_create(actor=alpha_admin, name="growth", permissions=[])
-    assert codes(caught) == [("name", "duplicate_name")] and caught.value.status == 409
+    assert codes(caught) == [("name", "duplicate_name")] and http_status(caught.value) == 409
     with pytest.raises(DomainError):
         role_create(actor=alpha_admin, name="ADMIN", permissions=[])
 
@@ -224,7 +225,7 @@ def test_marketers_cannot_manage_roles(in_tenant):
     marketer = make_member(in_tenant, "mk@alpha.test", "marketer").memberships.get()
     with pytest.raises(DomainError) as caught:
         role_create(actor=marketer, name="Mine", permissions=[])
-    assert caught.value.status == 403
+    assert http_status(caught.value) == 403
 
 
 # ----------------------------------------------------------------------------- departments

@@ -2,7 +2,7 @@ import pytest
 from django.db import connection
 from hypothesis import given, settings as hsettings, strategies as st
 
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.models import Domain, Tenant, TenantMembership, User
 from tenants.services import schema_name_for, slug_format_problems, slug_problems, tenant_create
 

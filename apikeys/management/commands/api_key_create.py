@@ -3,7 +3,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apikeys.services import api_key_create
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.models import Tenant, User
 from tenants.selectors import membership_for
 

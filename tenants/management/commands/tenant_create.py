@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import DomainError
+from common.errors import DomainError
 from tenants.selectors import tenant_url
 from tenants.services import tenant_create
 

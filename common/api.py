@@ -1,0 +1,99 @@
+"""What every API shares: strict input, request limits, and the one place where domain
+errors become HTTP responses (`http_status`, `api_exception_handler`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_default_handler
+
+from common.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TooLarge, Unauthenticated
+
+_STATUS_BY_KIND: tuple[tuple[type[DomainError], int], ...] = (
+    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (Gone, 410), (TooLarge, 413),
+)
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status of a domain error's kind (400 for plain bad input)."""
+    for kind, status in _STATUS_BY_KIND:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+def page_status(error: DomainError) -> int:
+    """The status an HTML page answers with when it re-renders a form with the error: a page
+    has no use for 401 (the session middleware already asked for a login), so it is a 400."""
+    status = http_status(error)
+    return 400 if status == 401 else status
+
+
+class StrictInput(serializers.Serializer):
+    # Refuses fields it does not know (code `unknown_field`) instead of ignoring them:
+    # a typo in a trait name must not look like success.
+
+    def to_internal_value(self, data):
+        errors: dict[str, Any] = {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if not isinstance(error.detail, Mapping):
+                raise
+            errors, value = dict(error.detail), None
+        if isinstance(data, Mapping):
+            for key in data:
+                if key not in self.fields:
+                    errors[key] = [ErrorDetail("Unknown field.", code="unknown_field")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+def drf_problems(detail, path: str = "") -> list[Problem]:
+    """DRF's nested error detail as flat problems with dotted/indexed paths."""
+    if isinstance(detail, dict):
+        out: list[Problem] = []
+        for key, value in detail.items():
+            sub = key if key != "non_field_errors" else ""
+            out += drf_problems(value, f"{path}.{sub}".strip(".") if sub else path)
+        return out
+    if isinstance(detail, list):
+        if all(isinstance(item, ErrorDetail) for item in detail):
+            return [Problem(path=path, code=item.code, message=str(item)) for item in detail]
+        out = []
+        for index, item in enumerate(detail):
+            out += drf_problems(item, f"{path}[{index}]")
+        return out
+    return [Problem(path=path, code=getattr(detail, "code", "invalid"), message=str(detail))]
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(exc.as_payload(), status=http_status(exc))
+    if isinstance(exc, Http404):
+        return Response({"errors": [{"path": "", "code": "not_found", "message": "Not found."}]}, status=404)
+    if isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    response = drf_default_handler(exc, context)
+    if response is not None and isinstance(exc, drf_exceptions.APIException):
+        response.data = {"errors": [p.as_dict() for p in drf_problems(exc.detail)]}
+    return response
+
+
+def ensure_body_within(request, limit: int) -> None:
+    """API writes state their own body limit: DRF's parsers read the body as a stream, so
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not bound it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise TooLarge.single(path="", code="too_large", message=f"A request may carry at most {limit // 1024:,} KB.")
