@@ -10,16 +10,19 @@ DEV := $(PY) -m config.devservers
 FRONTEND_SOURCES := $(wildcard frontend/src/* frontend/tailwind.config.js) $(shell find templates -name '*.html' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast test-browser bench install assets browsers stop clean check-python
+.PHONY: run test test-fast test-browser lint bench install assets browsers stop clean check-python
 
 run: install assets ## install, build assets, start dev servers, migrate, seed, serve
 	$(DEV) exec -- $(PY) manage.py dev_up
 
-test: install assets browsers ## the whole suite against real PostgreSQL and Redis
+test: install assets browsers lint ## the architecture contracts, then the whole suite against real PostgreSQL and Redis
 	$(DEV) exec --prefer-system -- $(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install assets ## everything but the browser tests
+test-fast: install assets lint ## everything but the browser tests
 	$(DEV) exec --prefer-system -- $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: install ## the rooms of shared/DESIGN.md: import-linter contracts in pyproject.toml
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: install ## benchmarks (not part of make test); results in bench/RESULTS.md
 	$(DEV) exec --bench -- $(PY) -m bench $(BENCH_ARGS)

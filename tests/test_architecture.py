@@ -1,0 +1,83 @@
+"""The rooms of shared/DESIGN.md hold: import-linter's contracts pass, and they do catch a
+bad import when one is planted."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LINT_IMPORTS = pathlib.Path(sys.executable).with_name("lint-imports")
+
+
+def _root_packages() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return config["tool"]["importlinter"]["root_packages"]
+
+
+def _lint(cwd: pathlib.Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=cwd, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(cwd)}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def tree_copy(tmp_path_factory) -> pathlib.Path:
+    """The project's packages and contracts, copied so that a test may plant imports."""
+    copy = tmp_path_factory.mktemp("tree")
+    shutil.copy(ROOT / "pyproject.toml", copy)
+    for package in _root_packages():
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    return copy
+
+
+def test_the_tree_keeps_its_contracts():
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+@pytest.mark.parametrize(("module", "line", "contract"), [
+    ("common/planted.py", "import customers.models", "common imports no app"),
+    ("segments/rules/planted.py", "from django.db import connection", "The rule language is pure"),
+    ("segments/rules/planted.py", "from common.api import StrictInput", "The rule language is pure"),
+    ("customers/planted.py", "from segments.models import Segment", "Rooms import only the rooms below them"),
+    ("tenants/planted.py", "from customers.models import Customer", "Rooms import only the rooms below them"),
+    ("segments/planted.py", "from campaigns.models import Campaign", "Rooms import only the rooms below them"),
+    ("config/celery_planted.py", "import segments.models", None),
+])
+def test_a_planted_bad_import_is_caught(tree_copy, module, line, contract):
+    """Each contract fails, naming the planted import, when a module breaks it."""
+    planted = tree_copy / module
+    if contract is None:  # config.celery itself is the source module of its contract
+        planted = tree_copy / "config" / "celery.py"
+        original = planted.read_text()
+        planted.write_text(original + f"\n{line}\n")
+    else:
+        planted.write_text(f"{line}\n")
+    try:
+        result = _lint(tree_copy)
+    finally:
+        if contract is None:
+            planted.write_text(original)
+        else:
+            planted.unlink()
+    assert result.returncode == 1, result.stdout[-4000:]
+    assert f"{contract or 'Only config'}" in result.stdout and "BROKEN" in result.stdout
+
+
+def test_every_csv_is_written_by_the_one_safe_writer():
+    """Only common/csv.py makes a csv.writer: every export neutralises formula cells."""
+    writers = []
+    for package in _root_packages():
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Attribute) and node.attr in ("writer", "DictWriter")
+                        and isinstance(node.value, ast.Name) and node.value.id == "csv"):
+                    writers.append(str(path.relative_to(ROOT)))
+    assert set(writers) == {"common/csv.py"}
