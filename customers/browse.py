@@ -24,7 +24,7 @@ from django.db.models import F, Q, QuerySet
 from customers.models import (
     Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse, TraitDefinition,
 )
-from customers.traits import BUILTIN_TRAITS
+from segments.rules.vocabulary import BUILTIN_TRAITS
 
 PAGE_SIZE = 50
 EVENTS_PAGE_SIZE = 25

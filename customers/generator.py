@@ -32,7 +32,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from customers import generator_personas as P
 from customers.ingest import EVENT_REGISTRY_MERGE
-from customers.traits import infer_type
+from segments.rules.vocabulary import infer_type
 
 CUSTOMER_CHUNK = 20_000  # customers per chunk; part of the determinism (seeds are per chunk)
 WRITE_LINES = 50_000  # COPY lines per write() call

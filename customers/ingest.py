@@ -34,7 +34,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from customers.ingest_identities import ANON_PREFIX, ResolutionRace, lock_customers, resolve
 from customers.ingest_sql import cursor as _cursor
 from customers.signals import announce
-from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
+from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
 EVENT_TYPES = {"track", "page", "screen"}
 TRAIT_TYPES = {"identify", "group"}

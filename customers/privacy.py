@@ -20,7 +20,7 @@ from customers.models import (
     Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse,
 )
 from customers.selectors import PII_BUILTINS, pii_trait_keys
-from customers.traits import BUILTIN_TRAITS
+from segments.rules.vocabulary import BUILTIN_TRAITS
 from tenants.access import ensure_permitted
 
 EXPORT_FORMAT = "strata.customer-export/1"

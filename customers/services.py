@@ -14,11 +14,11 @@ from django.db import transaction
 
 from audit.services import audit_record
 from common.errors import DomainError, NotFound, Problem
-from customers.ingest import ANON_PREFIX, IngestResult, ItemProblem, Message, ingest_messages
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
+from customers.ingest import ANON_PREFIX, IngestResult, ItemProblem, Message, ingest_messages
 from customers.models import Customer
 from customers.selectors import customer_get, customers_by_external_ids
-from customers.traits import BUILTIN_TRAITS, flatten, parse_datetime
+from segments.rules.vocabulary import BUILTIN_TRAITS, flatten, parse_datetime
 from tenants.access import ensure_permitted
 
 

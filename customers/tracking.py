@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from customers.ingest import ItemProblem, Message
-from customers.traits import parse_datetime
+from segments.rules.vocabulary import parse_datetime
 
 MAX_BATCH_BYTES = 500 * 1024
 MAX_EVENT_BYTES = 32 * 1024

@@ -14,9 +14,8 @@ from django.db.models import (
 )
 
 from customers.models import Customer, EventDefinition, Survey, TraitDefinition
-from customers.traits import BUILTIN_TRAITS, Category
 from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot
-from segments.rules.parse import CHANNELS, METRICS, OPS_BY_TYPE, RFM_GROUPS
+from segments.rules.vocabulary import BUILTIN_TRAITS, CHANNELS, METRICS, OPS_BY_TYPE, RFM_GROUPS, Category
 
 SORTS = {"name": ("name", "id"), "size": ("size", "id"), "evaluated": ("last_evaluated_at", "id"),
          "created": ("created_at", "id")}

@@ -23,8 +23,7 @@ from django.db import connection, transaction
 
 from segments.models import Membership, Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
-from segments.rules.parse import parse
-from segments.selectors import reference_ids, rule_registry
+from segments.selectors import reference_ids, rule_context
 
 # Above this many touched customers an ingest-triggered check evaluates the whole segment:
 # one full statement is cheaper than a huge id list pushed into every subquery. The cost of
@@ -131,9 +130,8 @@ SELECT %(e_segment)s, customer_id, 'entered', %(e_now)s, %(e_evaluation)s, %(e_n
 
 def matching_sql(segment: Segment, *, now: datetime, only: list[int] | None = None):
     """The compiled statement of a dynamic segment's current definition."""
-    group, _ = parse(segment.definition, rule_registry(self_key=segment.key))
-    refs = reference_ids(segment.references)
-    return compile_rule(group, now=now, refs=refs, only=only)
+    rule = rule_context(definition=segment.definition, self_key=segment.key)
+    return compile_rule(rule.group, now=now, refs=reference_ids(segment.references), only=only)
 
 
 # The first key of the advisory lock that customer deletes take exclusively (the trigger of

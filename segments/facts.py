@@ -15,8 +15,8 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-from customers.traits import BUILTIN_TRAITS
 from segments.rules.reference import CustomerFacts, EventFact, SurveyFact
+from segments.rules.vocabulary import BUILTIN_TRAITS
 
 _COLUMNS = sorted(BUILTIN_TRAITS)
 _METRICS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_segment", "arpu", "ltv",

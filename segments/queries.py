@@ -18,14 +18,13 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce, Upper
 
-from common.errors import DomainError, Problem
+from common.errors import Problem
 from customers.models import Customer
 from customers.selectors import customers_by_external_ids
 from segments.models import Membership, Segment, SegmentSettings
 from segments.rules.compile import Sql, compile_rule
-from segments.rules.nodes import Group, RuleError
-from segments.rules.parse import parse, references
-from segments.selectors import reference_ids, rule_registry
+from segments.rules.nodes import Group
+from segments.selectors import rule_context
 
 SAMPLE_SIZE = 20
 NEAR_DUPLICATE = 0.9  # member Jaccard at or above which two segments are near-duplicates
@@ -56,20 +55,8 @@ def as_warnings(problems: list[Problem]) -> list[Warning]:
 def compile_definition(definition: Any, *, now: datetime, self_key: str | None) -> tuple[Sql, Group, list[Warning]]:
     """The statement of a (not necessarily saved) definition at `now`, with the parser's
     warnings; invalid definitions raise DomainError with paths under `definition.`."""
-    group, refs, warnings = _parse_definition(definition, self_key=self_key)
-    return compile_rule(group, now=now, refs=refs), group, warnings
-
-
-def _parse_definition(definition: Any, *, self_key: str | None) -> tuple[Group, dict[str, int], list[Warning]]:
-    """The parsed definition, the ids of the segments it references and its warnings."""
-    try:
-        group, warnings = parse(definition, rule_registry(self_key=self_key))
-    except RuleError as error:
-        raise DomainError(problems=[Problem(f"definition.{p.path}" if p.path else "definition", p.code, p.message)
-                                    for p in error.problems]) from None
-    refs = reference_ids(references(group))
-    return group, refs, [Warning(f"definition.{w.path}" if w.path else "definition", w.code, w.message)
-                         for w in warnings]
+    rule = rule_context(definition=definition, self_key=self_key)
+    return compile_rule(rule.group, now=now, refs=rule.reference_ids()), rule.group, as_warnings(rule.warnings)
 
 
 # ------------------------------------------------------------------ preview
@@ -127,7 +114,8 @@ def preview(*, definition: Any, now: datetime, segment: Segment | None = None,
     """How many customers `definition` matches at `now`, a sample of them (≤ 20, spread
     over the id range, stable between calls) and — against `segment`'s open memberships —
     how many would enter and exit if it were saved. Writes nothing."""
-    group, refs, warnings = _parse_definition(definition, self_key=segment.key if segment else None)
+    rule = rule_context(definition=definition, self_key=segment.key if segment else None)
+    group, refs, warnings = rule.group, rule.reference_ids(), as_warnings(rule.warnings)
     sql = compile_rule(group, now=now, refs=refs)
     size = min(sample_size, SAMPLE_SIZE)
     params = {**sql.params, "q_segment": segment.pk if segment else None, "q_sample": size}

@@ -15,8 +15,7 @@ from segments.models import Segment, SegmentEvaluation
 from segments.rules.nodes import (
     ConsentCondition, EventCondition, Registry, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
 )
-from segments.rules.parse import parse
-from segments.selectors import dependents_of, in_dependency_order, rule_registry
+from segments.selectors import dependents_of, in_dependency_order, rule_context, rule_registry
 
 # An evaluation "running" for longer than its task's hard time limit died with its worker.
 STUCK_AFTER = timedelta(minutes=35)
@@ -124,8 +123,8 @@ class Touch:
 def sensitivity(segment: Segment, registry: Registry | None = None) -> Needs:
     """What arriving can change this segment's membership (`registry`: the tenant's, read
     once for many segments)."""
-    registry = registry.for_segment(segment.key) if registry is not None else rule_registry(self_key=segment.key)
-    group, _ = parse(segment.definition, registry)
+    group = rule_context(definition=segment.definition, self_key=segment.key,
+                         registry=registry.for_segment(segment.key) if registry is not None else None).group
     events, traits, surveys, channels = set(), set(), set(), set()
     for node in group.walk():
         if isinstance(node, EventCondition):

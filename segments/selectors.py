@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from customers.models import Customer, EventDefinition, Survey, TraitDefinition
 from segments.models import Membership, MembershipChange, Segment
-from segments.rules.nodes import Registry
+from common.errors import Problem
+from segments.rules.nodes import Group, Registry, RuleError
+from segments.rules.parse import parse, references
 
 
 # One round trip instead of four: the registry is read before every parse (each preview
@@ -20,6 +24,38 @@ SELECT (SELECT coalesce(json_object_agg(key, type), '{{}}') FROM {traits} WHERE 
        (SELECT coalesce(json_object_agg(key, kind), '{{}}') FROM {surveys}),
        (SELECT coalesce(json_object_agg(key, "references"), '{{}}') FROM {segments} WHERE key <> %s)
 """
+
+
+@dataclass(frozen=True)
+class ParsedRule:
+    """A definition parsed against the tenant's registry: its tree and the parser's
+    warnings, each path under `definition.` as a request names it."""
+
+    group: Group
+    warnings: list[Problem]
+
+    @property
+    def references(self) -> frozenset[str]:
+        """Keys of the segments the rule refers to."""
+        return frozenset(references(self.group))
+
+    def reference_ids(self) -> dict[str, int]:
+        return reference_ids(self.references)
+
+
+def rule_context(*, definition: Any, self_key: str | None = None, registry: Registry | None = None) -> ParsedRule:
+    """The one place a definition is parsed against the tenant. `self_key`: the segment's
+    own key (a reference to it is a cycle); `registry`: one already read for many segments.
+    Raises RuleError with paths under `definition.`."""
+    try:
+        group, warnings = parse(definition, registry if registry is not None else rule_registry(self_key=self_key))
+    except RuleError as error:
+        raise error.prefixed("definition") from None
+    return ParsedRule(group=group, warnings=[_under_definition(w) for w in warnings])
+
+
+def _under_definition(problem: Problem) -> Problem:
+    return Problem(f"definition.{problem.path}" if problem.path else "definition", problem.code, problem.message)
 
 
 def rule_registry(*, self_key: str | None = None) -> TenantRegistry:

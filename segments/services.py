@@ -14,9 +14,7 @@ from audit.services import audit_record
 from common.errors import Conflict, DomainError, Problem
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
-from segments.rules.nodes import RuleError
-from segments.rules.parse import parse, references
-from segments.selectors import rule_registry
+from segments.selectors import rule_context
 from tenants.access import department_problems, ensure_permitted
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -27,19 +25,11 @@ MIN_INTERVAL, MAX_INTERVAL = timedelta(minutes=1), timedelta(days=7)
 MAX_TAGS = 20
 
 
-def _prefixed(error: RuleError, prefix: str) -> list[Problem]:
-    return [Problem(path=f"{prefix}.{p.path}" if p.path else prefix, code=p.code, message=p.message)
-            for p in error.problems]
-
-
 def definition_check(*, definition: Any, self_key: str | None) -> tuple[list[str], list[Problem]]:
     """(referenced keys, warnings) of a valid definition; a RuleError (paths under
     `definition.`) otherwise."""
-    try:
-        group, warnings = parse(definition, rule_registry(self_key=self_key))
-    except RuleError as error:
-        raise DomainError(problems=_prefixed(error, "definition")) from None
-    return sorted(references(group)), [Problem(f"definition.{w.path}", w.code, w.message) for w in warnings]
+    rule = rule_context(definition=definition, self_key=self_key)
+    return sorted(rule.references), rule.warnings
 
 
 def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refresh_minutes: Any) -> list[Problem]:

@@ -16,8 +16,8 @@ from common.masking import mask_email, mask_name
 from customers.ingest import ANON_PREFIX, ItemProblem
 from customers.models import Customer, Event
 from customers.services import NewEvent
-from customers.traits import BUILTIN_TRAITS, TraitType, parse_datetime
 from customers.tracking import MAX_EVENT_BYTES
+from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, parse_datetime
 
 MAX_EVENTS = 1000
 

@@ -37,7 +37,7 @@ from customers.imports import mapping as maps
 from customers.ingest_identities import ANON_PREFIX, lookup_locked
 from customers.ingest_sql import cursor, json_list
 from customers.signals import announce
-from customers.traits import BUILTIN_TRAITS, TraitType, check_value
+from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value
 
 SENDER = "customers.imports"
 

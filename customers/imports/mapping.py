@@ -24,8 +24,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from common.errors import Problem
-from customers.traits import (
-    BUILTIN_TRAITS, CUSTOM_KEY, MAX_LIST, MAX_STRING, Category, TraitType, check_value, key_problem, parse_datetime,
+from segments.rules.vocabulary import (
+    BUILTIN_TRAITS, CUSTOM_KEY, MAX_TRAIT_LIST, MAX_TRAIT_STRING, Category, TraitType, check_value, key_problem, parse_datetime,
 )
 
 CUSTOMERS, EVENTS, SURVEY_RESPONSES = "customers", "events", "survey_responses"
@@ -297,8 +297,8 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
     if not cell:
         return None, None
     if value_type is None or value_type is TraitType.STRING:
-        if len(cell) > MAX_STRING:
-            return None, CellProblem("too_long", f"Text holds at most {MAX_STRING} characters.")
+        if len(cell) > MAX_TRAIT_STRING:
+            return None, CellProblem("too_long", f"Text holds at most {MAX_TRAIT_STRING} characters.")
         return cell, None
     if value_type is TraitType.NUMBER:
         if _INT.match(cell):
@@ -334,8 +334,8 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
         normalised, problem = check_value(items, TraitType.LIST)
         if problem:
             return None, CellProblem(problem.code, problem.message)
-        if len(normalised) > MAX_LIST:  # pragma: no cover - check_value covers it
-            return None, CellProblem("too_long", f"Lists hold at most {MAX_LIST} items.")
+        if len(normalised) > MAX_TRAIT_LIST:  # pragma: no cover - check_value covers it
+            return None, CellProblem("too_long", f"Lists hold at most {MAX_TRAIT_LIST} items.")
         return normalised, None
     raise ValueError(value_type)
 

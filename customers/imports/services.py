@@ -40,10 +40,10 @@ from customers.ingest import ANON_PREFIX, Message, ingest_messages
 from customers.ingest_gc import collector_paused
 from customers.models import TraitDefinition
 from customers.selectors import customers_by_external_ids
-from customers.traits import BUILTIN_TRAITS, TraitType
 from ops.models import TaskRun
 from ops.services import task_run_create, task_run_finish, task_run_progress, task_run_start
 from ops.tasking import send_to_tenant
+from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType
 from tenants.access import ensure_permitted
 
 CHUNK_ROWS = 5000

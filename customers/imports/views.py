@@ -32,7 +32,7 @@ from customers.imports.services import (
     report_rows,
     targets_for,
 )
-from customers.traits import TraitType
+from segments.rules.vocabulary import TraitType
 from tenants.authz import requires
 
 PERMISSION = "data.import"

@@ -3,7 +3,7 @@ from django.db import migrations
 
 def register_builtins(apps, schema_editor):
     """Every tenant schema starts with the built-in traits in its registry."""
-    from customers.traits import BUILTIN_TRAITS
+    from segments.rules.vocabulary import BUILTIN_TRAITS
 
     TraitDefinition = apps.get_model("customers", "TraitDefinition")
     for spec in BUILTIN_TRAITS.values():

@@ -4,7 +4,7 @@ from django.db import migrations
 
 # Custom datetime traits and event properties are ISO strings inside JSON. PostgreSQL's own
 # cast accepts far more ("now", "tomorrow", "Jan 5") and raises on bad input; this accepts
-# exactly what customers.traits.parse_datetime accepts (an ISO date, or an ISO datetime
+# exactly what segments.rules.vocabulary.parse_datetime accepts (an ISO date, or an ISO datetime
 # with an optional offset, UTC when absent) and answers NULL for anything else, so a stored
 # value of the wrong shape is "missing", as the rule contract says.
 TIMESTAMPTZ = r"""

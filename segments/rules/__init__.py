@@ -1,6 +1,8 @@
 """The segment rule language (shared/specs/segment-rules.md, version 1). Pure: no queries,
-no tenant, no clock — whatever the rules need from the world is passed in.
+no tenant, no clock, no Django — whatever the rules need from the world is passed in; it
+imports only the standard library and common.errors (an import-linter contract).
 
+    vocabulary                                   trait types, built-in traits, operators, measures, limits
     parse(doc, registry) -> (Group, warnings)     raises RuleError with every problem
     compile_rule(group, now=, refs=) -> Sql      one parameterised statement of customer ids
     reference.evaluate(group, facts, now=)       the plain-Python oracle the SQL is tested against

@@ -28,15 +28,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from customers.traits import BUILTIN_TRAITS
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, SegmentCondition,
     SequenceCondition, SurveyCondition, TraitCondition, Window,
 )
-from segments.rules.parse import PRESENCE
-from segments.rules.reference import compare
+from segments.rules.vocabulary import PRESENCE, TEXT_BUILTINS
 
-_TEXT_BUILTINS = {key for key, spec in BUILTIN_TRAITS.items() if spec.type.value == "string"}
 _JSON_GUARD = {"string": "string", "number": "number", "boolean": "boolean", "datetime": "string", "list": "array"}
 
 
@@ -167,7 +164,7 @@ class _Builder:
         if key is not None:
             return self.json_value("c.traits", key, node.cmp)
         column = f"c.{node.field}"
-        if node.field in _TEXT_BUILTINS:
+        if node.field in TEXT_BUILTINS:
             present = f"{column} <> ''"
         elif node.field == "tech_stack":
             present = f"cardinality({column}) > 0"
@@ -353,7 +350,7 @@ def _event_shape(node: EventCondition, now: datetime) -> str:
     customer without events passes: the complement of those whose events fail)."""
     m = node.measure
     zero = Decimal(0) if m.kind in ("count", "distinct_days") or m.fn == "sum" else None
-    zero_passes = zero is not None and compare(m.cmp, zero, now)
+    zero_passes = zero is not None and _number_holds(m.cmp, zero)
     if m.kind in ("count", "distinct_days") and _same_for_every_positive_count(m.cmp, now, holds=not zero_passes):
         return "not_exists" if zero_passes else "exists"
     return "not_in" if zero_passes else "in"
@@ -361,7 +358,7 @@ def _event_shape(node: EventCondition, now: datetime) -> str:
 
 def _survey_complemented(node: SurveyCondition, now: datetime) -> bool:
     """A count of answers that 0 passes: customers without answers match too."""
-    return node.measure == "count" and compare(node.cmp, Decimal(0), now)
+    return node.measure == "count" and _number_holds(node.cmp, Decimal(0))
 
 
 def _drives(node, now: datetime) -> bool:
@@ -396,12 +393,26 @@ def _same_for_every_positive_count(cmp: Comparison, now: datetime, *, holds: boo
     """Whether `cmp` on a count is `holds` for every count 1, 2, 3 …: gte/gt are monotone
     rising, so true at 1 is true for all; lt/lte falling, so false at 1 is false for all;
     eq is false for all when it is true at 0 (the caller knows whether 0 passes)."""
-    one = compare(cmp, Decimal(1), now)
+    one = _number_holds(cmp, Decimal(1))
     if holds:
         return cmp.op in ("gte", "gt") and one
     if cmp.op == "eq":
-        return compare(cmp, Decimal(0), now)
+        return _number_holds(cmp, Decimal(0))
     return cmp.op in ("lt", "lte") and not one
+
+
+def _number_holds(cmp: Comparison, n: Decimal) -> bool:
+    """Whether a measure's numeric comparison holds for the constant `n`. The compiler
+    decides a statement's shape with it; it does not ask the reference evaluator, so that
+    the evaluator stays an independent check of the compiled SQL."""
+    op, value = cmp.op, cmp.value
+    if op == "between":
+        return value[0] <= n <= value[1]
+    if op in ("in", "not_in"):
+        return (n in value) == (op == "in")
+    if op in ("eq", "neq"):
+        return (n == value) == (op == "eq")
+    return {"gt": n > value, "gte": n >= value, "lt": n < value, "lte": n <= value}[op]
 
 
 def _json_text(value: Any) -> str:

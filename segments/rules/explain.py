@@ -21,14 +21,13 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from customers.traits import BUILTIN_TRAITS
 from segments.rules import reference
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter,
-    SegmentCondition, SequenceCondition, SurveyCondition, TraitCondition, Window,
+    SegmentCondition, SequenceCondition, SurveyCondition, TraitCondition, Window, child_path,
 )
-from segments.rules.parse import _at
 from segments.rules.reference import CustomerFacts, EventFact
+from segments.rules.vocabulary import BUILTIN_TRAITS
 
 SAMPLES = 5  # matching events / answers shown per condition
 _LISTED = 10  # values of an `in` list spelled out in a summary
@@ -46,7 +45,7 @@ def explain(group: Group, facts: CustomerFacts, *, now: datetime, pii_traits: Co
 
 def _node(node, facts: CustomerFacts, now: datetime, path: str, pii: frozenset[str]) -> dict:
     if isinstance(node, Group):
-        children = [_node(child, facts, now, _at(_at(path, "conditions"), index), pii)
+        children = [_node(child, facts, now, child_path(child_path(path, "conditions"), index), pii)
                     for index, child in enumerate(node.conditions)]
         results = [child["result"] for child in children]
         raw = all(results) if node.match == "all" else any(results)

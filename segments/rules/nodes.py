@@ -18,6 +18,13 @@ class RuleError(DomainError):
         super().__init__(problems=problems)
 
 
+def child_path(path: str, key: str | int) -> str:
+    """The path of a field or list item inside `path`: `conditions[1]`, `count.op`."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
 @dataclass(frozen=True)
 class Moment:
     """A date-only or a full datetime value. A date compares with the UTC calendar date of

@@ -8,77 +8,22 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from common.errors import Problem
-from customers.traits import BUILTIN_TRAITS, parse_datetime
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter, Registry,
-    RuleError, SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, number,
+    RuleError, SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, child_path, number,
+)
+from segments.rules.vocabulary import (
+    AGGREGATES, ALL_OPS, BUILTIN_TRAITS, CHANNELS, CONDITION_TYPES, EQUALITY, FILTER_OPS, LISTS, MAX_CONDITIONS,
+    MAX_DEPTH, MAX_DURATION, MAX_LIST, MAX_STEPS, MEASURES, MEASURE_OPS, METRICS, MIN_STEPS, OCCURRED, OPS_BY_TYPE,
+    ORDER, PRESENCE, RANGE, RELATIVE, RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT, VERSION, is_number, json_type,
+    parse_datetime,
 )
 
-VERSION = 1
-MAX_DEPTH = 5
-MAX_CONDITIONS = 50
-MAX_LIST = 1000
-MIN_STEPS, MAX_STEPS = 2, 10
-MAX_DURATION = timedelta(days=3650)
-
-EQUALITY = {"eq", "neq"}
-SETS = {"in", "not_in"}
-TEXT = {"contains", "not_contains", "starts_with", "ends_with"}
-ORDER = {"gt", "gte", "lt", "lte"}
-RANGE = {"between"}
-PRESENCE = {"is_set", "is_not_set"}
-RELATIVE = {"within_last", "more_than_ago"}
-LISTS = {"has_any", "has_all", "has_none"}
-OCCURRED = {"within_last", "more_than_ago", "before", "after"}
-ALL_OPS = EQUALITY | SETS | TEXT | ORDER | RANGE | PRESENCE | RELATIVE | LISTS | OCCURRED
-
-OPS_BY_TYPE = {
-    "string": EQUALITY | SETS | TEXT | PRESENCE,
-    "number": EQUALITY | SETS | ORDER | RANGE | PRESENCE,
-    "boolean": EQUALITY | PRESENCE,
-    "datetime": EQUALITY | ORDER | RANGE | RELATIVE | PRESENCE,
-    "list": LISTS | PRESENCE,
-}
-MEASURE_OPS = EQUALITY | SETS | ORDER | RANGE
-MEASURES = ("count", "distinct_days", "aggregate", "first_occurred", "last_occurred")
-AGGREGATES = ("sum", "avg", "min", "max")
-SURVEY_MEASURES = ("latest", "average", "count")
-CHANNELS = ("email", "sms", "push", "in_app", "ads")
-RFM_GROUPS = ("champions", "loyal", "potential_loyalist", "new_customer", "promising", "needs_attention",
-              "about_to_sleep", "at_risk", "cannot_lose", "hibernating", "lost")
-METRICS = {
-    "recency_days": "number", "frequency": "number", "monetary": "number", "r_score": "number",
-    "f_score": "number", "m_score": "number", "rfm_segment": "string", "arpu": "number", "ltv": "number",
-    "churn_risk": "number", "predicted_ltv": "number", "cluster": "string", "engagement_score": "number",
-}
-CONDITION_TYPES = ("trait", "event", "sequence", "metric", "survey", "segment", "consent")
 _DURATION = re.compile(r"^([1-9][0-9]{0,6})([mhdw])$")
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _at(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and value == value \
-        and value not in (float("inf"), float("-inf"))
-
-
-def json_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if _is_number(value):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
 
 
 class _Parser:
@@ -98,16 +43,16 @@ class _Parser:
             self.problem(path, "invalid_type", "Expected an object.")
             return False
         for key in sorted(set(node) - allowed, key=str):
-            self.problem(_at(path, str(key)), "unknown_field", f"“{key}” is not a field here.")
+            self.problem(child_path(path, str(key)), "unknown_field", f"“{key}” is not a field here.")
         for key in required:
             if key not in node:
-                self.problem(_at(path, key), "required", f"“{key}” is required.")
+                self.problem(child_path(path, key), "required", f"“{key}” is required.")
         return all(key in node for key in required)
 
     def negate(self, node: dict, path: str) -> bool:
         value = node.get("negate", False)
         if not isinstance(value, bool):
-            self.problem(_at(path, "negate"), "invalid_type", "`negate` is true or false.")
+            self.problem(child_path(path, "negate"), "invalid_type", "`negate` is true or false.")
             return False
         return value
 
@@ -127,20 +72,20 @@ class _Parser:
             return None
         match = node.get("match")
         if match not in ("all", "any") and "match" in node:
-            self.problem(_at(path, "match"), "invalid_value", "`match` is “all” or “any”.")
+            self.problem(child_path(path, "match"), "invalid_value", "`match` is “all” or “any”.")
         conditions = node.get("conditions")
         parsed = []
         if "conditions" not in node:
             pass  # reported as required by the caller
         elif not isinstance(conditions, list):
-            self.problem(_at(path, "conditions"), "invalid_type", "`conditions` is a list.")
+            self.problem(child_path(path, "conditions"), "invalid_type", "`conditions` is a list.")
         elif not conditions:
-            self.problem(_at(path, "conditions"), "required", "A group needs at least one condition.")
+            self.problem(child_path(path, "conditions"), "required", "A group needs at least one condition.")
         elif len(conditions) > MAX_CONDITIONS:
-            self.problem(_at(path, "conditions"), "too_many", f"At most {MAX_CONDITIONS} conditions per group.")
+            self.problem(child_path(path, "conditions"), "too_many", f"At most {MAX_CONDITIONS} conditions per group.")
         else:
             for index, child in enumerate(conditions):
-                parsed.append(self.node(child, _at(_at(path, "conditions"), index), depth))
+                parsed.append(self.node(child, child_path(child_path(path, "conditions"), index), depth))
         negate = self.negate(node, path)
         if not parsed or any(child is None for child in parsed) or match not in ("all", "any"):
             return None
@@ -156,7 +101,7 @@ class _Parser:
             return self.group(node, path, depth + 1)
         kind = node["type"]
         if kind not in CONDITION_TYPES:
-            self.problem(_at(path, "type"), "invalid_value", f"Condition types: {', '.join(CONDITION_TYPES)}.")
+            self.problem(child_path(path, "type"), "invalid_value", f"Condition types: {', '.join(CONDITION_TYPES)}.")
             return None
         return getattr(self, f"cond_{kind}")(node, path)
 
@@ -165,12 +110,12 @@ class _Parser:
     def op(self, node: dict, path: str, allowed: set[str], what: str) -> str | None:
         op = node.get("op")
         if op is None:
-            self.problem(_at(path, "op"), "required", "`op` is required.")
+            self.problem(child_path(path, "op"), "required", "`op` is required.")
             return None
         if not isinstance(op, str) or op not in allowed:
             known = op in ALL_OPS if isinstance(op, str) else False
             detail = f"“{op}” does not apply to {what}" if known else f"“{op}” is not an operator"
-            self.problem(_at(path, "op"), "invalid_op", f"{detail}; use one of {', '.join(sorted(allowed))}.")
+            self.problem(child_path(path, "op"), "invalid_op", f"{detail}; use one of {', '.join(sorted(allowed))}.")
             return None
         return op
 
@@ -197,7 +142,7 @@ class _Parser:
         if type_ == "datetime":
             return self.moment(raw, path)
         if type_ == "number":
-            if not _is_number(raw):
+            if not is_number(raw):
                 self.problem(path, "invalid_type", "Expected a number.")
                 return None
             return number(raw)
@@ -224,7 +169,7 @@ class _Parser:
         if len(raw) > MAX_LIST:
             self.problem(path, "too_many", f"At most {MAX_LIST} values.")
             return None
-        items = [self.scalar(type_, item, _at(path, i)) for i, item in enumerate(raw)]
+        items = [self.scalar(type_, item, child_path(path, i)) for i, item in enumerate(raw)]
         return None if any(item is None for item in items) else tuple(items)
 
     def comparison(self, node: dict, path: str, type_: str, ops: set[str], what: str,
@@ -233,7 +178,7 @@ class _Parser:
         op = self.op(node, path, ops, what)
         if op is None:
             return None
-        vpath = _at(path, "value")
+        vpath = child_path(path, "value")
         if op in PRESENCE:
             if node.get("value") is not None:
                 self.problem(vpath, "invalid_value", f"“{op}” takes no value.")
@@ -273,7 +218,7 @@ class _Parser:
             return None
         for i, item in enumerate(raw):
             if json_type(item) is None:
-                self.problem(_at(path, i), "invalid_type", "List values are strings, numbers or booleans.")
+                self.problem(child_path(path, i), "invalid_type", "List values are strings, numbers or booleans.")
                 return None
         return tuple(number(v) if json_type(v) == "number" else v for v in raw)
 
@@ -289,7 +234,7 @@ class _Parser:
         elif isinstance(field, str) and field in BUILTIN_TRAITS:
             type_ = BUILTIN_TRAITS[field].type.value
         if type_ is None:
-            self.problem(_at(path, "field"), "unknown_trait",
+            self.problem(child_path(path, "field"), "unknown_trait",
                          f"“{field}” is neither a built-in trait nor a registered custom trait (traits.<key>).")
             return None
         item = "string" if field == "tech_stack" else None
@@ -304,13 +249,13 @@ class _Parser:
             self.problem(path, "invalid_value", "A window is either {“last”} or {“from”, “to”}.")
             return None
         if "last" in raw:
-            last = self.duration(raw["last"], _at(path, "last"))
+            last = self.duration(raw["last"], child_path(path, "last"))
             return None if last is None else Window(last=last)
         if not ({"from", "to"} & set(raw)):
             self.problem(path, "required", "Give “last”, or “from” and/or “to”.")
             return None
-        start = self.moment(raw["from"], _at(path, "from")) if "from" in raw else None
-        end = self.moment(raw["to"], _at(path, "to")) if "to" in raw else None
+        start = self.moment(raw["from"], child_path(path, "from")) if "from" in raw else None
+        end = self.moment(raw["to"], child_path(path, "to")) if "to" in raw else None
         if ("from" in raw and start is None) or ("to" in raw and end is None):
             return None
         window = Window(start=start.start if start else None, end=end.end if end else None)
@@ -328,12 +273,12 @@ class _Parser:
             return None
         filters = []
         for index, item in enumerate(raw):
-            fpath = _at(path, index)
+            fpath = child_path(path, index)
             if not self.keys(item, fpath, {"property", "op", "value"}, ("property", "op")):
                 filters.append(None)
                 continue
             if not isinstance(item["property"], str) or not item["property"]:
-                self.problem(_at(fpath, "property"), "invalid_type", "Name the event property.")
+                self.problem(child_path(fpath, "property"), "invalid_type", "Name the event property.")
                 filters.append(None)
                 continue
             type_ = self.filter_type(item, fpath)
@@ -360,25 +305,25 @@ class _Parser:
         if op in ORDER | RANGE:
             if isinstance(sample, str) and parse_datetime(sample) is not None:
                 return "datetime"
-            if _is_number(sample):
+            if is_number(sample):
                 return "number"
-            self.problem(_at(path, "value"), "invalid_value", "Order operators compare numbers or ISO dates.")
+            self.problem(child_path(path, "value"), "invalid_value", "Order operators compare numbers or ISO dates.")
             return None
         kind = json_type(sample)
         if kind is None:
-            self.problem(_at(path, "value"), "invalid_type", "Compare with a string, a number or a boolean.")
+            self.problem(child_path(path, "value"), "invalid_type", "Compare with a string, a number or a boolean.")
             return None
         return kind
 
     def measure(self, node: dict, path: str) -> Measure | None:
         given = [kind for kind in MEASURES if kind in node]
         if not given:
-            self.problem(_at(path, "count"), "required", f"Give one measure: {', '.join(MEASURES)}.")
+            self.problem(child_path(path, "count"), "required", f"Give one measure: {', '.join(MEASURES)}.")
             return None
         if len(given) > 1:
-            self.problem(_at(path, given[1]), "invalid_value", "Give exactly one measure.")
+            self.problem(child_path(path, given[1]), "invalid_value", "Give exactly one measure.")
             return None
-        kind, mpath = given[0], _at(path, given[0])
+        kind, mpath = given[0], child_path(path, given[0])
         raw = node[kind]
         if kind in ("first_occurred", "last_occurred"):
             if not self.keys(raw, mpath, {"op", "value"}, ("op",)):
@@ -387,9 +332,9 @@ class _Parser:
             if op is None:
                 return None
             if raw.get("value") is None:
-                self.problem(_at(mpath, "value"), "required", f"“{op}” needs a value.")
+                self.problem(child_path(mpath, "value"), "required", f"“{op}” needs a value.")
                 return None
-            vpath = _at(mpath, "value")
+            vpath = child_path(mpath, "value")
             value = self.duration(raw["value"], vpath) if op in RELATIVE else self.moment(raw["value"], vpath)
             return None if value is None else Measure(kind, Comparison(op, value, "datetime"))
         allowed = {"op", "value"} | ({"fn", "property"} if kind == "aggregate" else set())
@@ -400,10 +345,10 @@ class _Parser:
         if kind == "aggregate":
             fn, prop = raw["fn"], raw["property"]
             if fn not in AGGREGATES:
-                self.problem(_at(mpath, "fn"), "invalid_value", f"`fn` is one of {', '.join(AGGREGATES)}.")
+                self.problem(child_path(mpath, "fn"), "invalid_value", f"`fn` is one of {', '.join(AGGREGATES)}.")
                 return None
             if not isinstance(prop, str) or not prop:
-                self.problem(_at(mpath, "property"), "invalid_type", "Name the numeric property.")
+                self.problem(child_path(mpath, "property"), "invalid_type", "Name the numeric property.")
                 return None
         cmp = self.comparison(raw, mpath, "number", MEASURE_OPS, kind)
         return None if cmp is None else Measure(kind, cmp, fn=fn, property=prop)
@@ -421,9 +366,9 @@ class _Parser:
         allowed = {"type", "event", "where", "window", "negate", *MEASURES}
         if not self.keys(node, path, allowed, ("event",)):
             return None
-        event = self.event_name(node["event"], _at(path, "event"))
-        where = self.where(node["where"], _at(path, "where")) if "where" in node else ()
-        window = self.window(node["window"], _at(path, "window")) if "window" in node else None
+        event = self.event_name(node["event"], child_path(path, "event"))
+        where = self.where(node["where"], child_path(path, "where")) if "where" in node else ()
+        window = self.window(node["window"], child_path(path, "window")) if "window" in node else None
         measure = self.measure(node, path)
         negate = self.negate(node, path)
         if event is None or where is None or measure is None or ("window" in node and window is None):
@@ -433,7 +378,7 @@ class _Parser:
     def cond_sequence(self, node: dict, path: str):
         if not self.keys(node, path, {"type", "steps", "within", "window", "negate"}, ("steps", "within")):
             return None
-        steps_raw, spath = node["steps"], _at(path, "steps")
+        steps_raw, spath = node["steps"], child_path(path, "steps")
         steps = []
         if not isinstance(steps_raw, list):
             self.problem(spath, "invalid_type", "`steps` is a list.")
@@ -443,15 +388,15 @@ class _Parser:
             self.problem(spath, "too_many", f"A sequence has at most {MAX_STEPS} steps.")
         else:
             for index, step in enumerate(steps_raw):
-                stpath = _at(spath, index)
+                stpath = child_path(spath, index)
                 if not self.keys(step, stpath, {"event", "where"}, ("event",)):
                     steps.append(None)
                     continue
-                name = self.event_name(step["event"], _at(stpath, "event"))
-                where = self.where(step["where"], _at(stpath, "where")) if "where" in step else ()
+                name = self.event_name(step["event"], child_path(stpath, "event"))
+                where = self.where(step["where"], child_path(stpath, "where")) if "where" in step else ()
                 steps.append(None if name is None or where is None else Step(name, where))
-        within = self.duration(node["within"], _at(path, "within"))
-        window = self.window(node["window"], _at(path, "window")) if "window" in node else None
+        within = self.duration(node["within"], child_path(path, "within"))
+        window = self.window(node["window"], child_path(path, "window")) if "window" in node else None
         negate = self.negate(node, path)
         if not steps or any(s is None for s in steps) or within is None or ("window" in node and window is None):
             return None
@@ -462,7 +407,7 @@ class _Parser:
             return None
         metric = node["metric"]
         if not isinstance(metric, str) or metric not in METRICS:
-            self.problem(_at(path, "metric"), "invalid_value", f"Metrics: {', '.join(METRICS)}.")
+            self.problem(child_path(path, "metric"), "invalid_value", f"Metrics: {', '.join(METRICS)}.")
             return None
         type_ = METRICS[metric]
         cmp = self.comparison(node, path, type_, OPS_BY_TYPE[type_], f"the {type_} metric {metric}")
@@ -470,7 +415,7 @@ class _Parser:
             names = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
             unknown = [n for n in names if n not in RFM_GROUPS]
             if unknown:
-                self.problem(_at(path, "value"), "invalid_value",
+                self.problem(child_path(path, "value"), "invalid_value",
                              f"“{unknown[0]}” is not an RFM group; use one of {', '.join(RFM_GROUPS)}.")
                 return None
         negate = self.negate(node, path)
@@ -483,13 +428,13 @@ class _Parser:
         survey, measure, question = node["survey"], node["measure"], node.get("question")
         ok = True
         if not isinstance(survey, str) or survey not in self.registry.surveys:
-            self.problem(_at(path, "survey"), "unknown_survey", f"No survey “{survey}” in this workspace.")
+            self.problem(child_path(path, "survey"), "unknown_survey", f"No survey “{survey}” in this workspace.")
             ok = False
         if measure not in SURVEY_MEASURES:
-            self.problem(_at(path, "measure"), "invalid_value", f"`measure` is one of {', '.join(SURVEY_MEASURES)}.")
+            self.problem(child_path(path, "measure"), "invalid_value", f"`measure` is one of {', '.join(SURVEY_MEASURES)}.")
             ok = False
         if question is not None and (not isinstance(question, str) or not question):
-            self.problem(_at(path, "question"), "invalid_type", "`question` is a question key.")
+            self.problem(child_path(path, "question"), "invalid_type", "`question` is a question key.")
             ok = False
         cmp = self.comparison(node, path, "number", MEASURE_OPS, f"a survey {measure}")
         negate = self.negate(node, path)
@@ -503,14 +448,14 @@ class _Parser:
         key, op = node["segment"], node["op"]
         negate = self.negate(node, path)
         if op not in ("in", "not_in"):
-            self.problem(_at(path, "op"), "invalid_op", "A segment condition's `op` is “in” or “not_in”.")
+            self.problem(child_path(path, "op"), "invalid_op", "A segment condition's `op` is “in” or “not_in”.")
             return None
         if not isinstance(key, str) or (key not in self.registry.segments and key != self.registry.self_key):
-            self.problem(_at(path, "segment"), "unknown_segment", f"No segment “{key}”.")
+            self.problem(child_path(path, "segment"), "unknown_segment", f"No segment “{key}”.")
             return None
         cycle = self.cycle_through(key)
         if cycle:
-            self.problem(_at(path, "segment"), "cycle", "Segments would reference each other: " + " → ".join(cycle) + ".")
+            self.problem(child_path(path, "segment"), "cycle", "Segments would reference each other: " + " → ".join(cycle) + ".")
             return None
         return SegmentCondition(segment=key, inside=op == "in", negate=negate)
 
@@ -537,16 +482,13 @@ class _Parser:
         channel, granted = node["channel"], node["granted"]
         ok = True
         if channel not in CHANNELS:
-            self.problem(_at(path, "channel"), "invalid_value", f"Channels: {', '.join(CHANNELS)}.")
+            self.problem(child_path(path, "channel"), "invalid_value", f"Channels: {', '.join(CHANNELS)}.")
             ok = False
         if not isinstance(granted, bool):
-            self.problem(_at(path, "granted"), "invalid_type", "`granted` is true or false.")
+            self.problem(child_path(path, "granted"), "invalid_type", "`granted` is true or false.")
             ok = False
         negate = self.negate(node, path)
         return ConsentCondition(channel=channel, granted=granted, negate=negate) if ok else None
-
-
-FILTER_OPS = ALL_OPS - {"before", "after"}
 
 
 def _filter_ops(type_: str) -> set[str]:

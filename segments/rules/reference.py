@@ -10,15 +10,13 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from customers.traits import BUILTIN_TRAITS, parse_datetime
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter,
     SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, utc_midnight,
 )
-from segments.rules.parse import PRESENCE, json_type
+from segments.rules.vocabulary import PRESENCE, TEXT_BUILTINS, json_type, parse_datetime
 
 # Built-in text columns store "" for unknown; tech_stack stores [] (see the package docs).
-_BUILTIN_TEXT = {key for key, spec in BUILTIN_TRAITS.items() if spec.type.value == "string"}
 
 
 @dataclass(frozen=True)
@@ -169,7 +167,7 @@ def trait_value(node: TraitCondition, facts: CustomerFacts) -> Any:
     if key is not None:
         return _as_compared(facts.traits.get(key), node.cmp)
     stored = facts.builtin.get(node.field)
-    if node.field in _BUILTIN_TEXT and stored == "":
+    if node.field in TEXT_BUILTINS and stored == "":
         return None
     if node.field == "tech_stack" and stored == []:
         return None

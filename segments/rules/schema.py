@@ -1,7 +1,7 @@
 """The version-1 rule language as JSON Schema (draft 2020-12), published at
 `GET /api/v1/segments/schema/` (shared/specs/segment-rules.md).
 
-Built from the parser's own tables (operators, measures, metrics, limits), so the two
+Built from the language's tables (segments.rules.vocabulary, the parser's too) (operators, measures, metrics, limits), so the two
 cannot drift apart. The schema accepts every definition the parser accepts and rejects
 whatever can be decided without the tenant: structure, unknown fields, operator fit for
 built-in traits and metrics, value shapes, durations (pattern and the 3650-day limit),
@@ -12,11 +12,10 @@ trait's type, reference cycles, real calendar dates, and low ≤ high / from ≤
 
 from __future__ import annotations
 
-from customers.traits import BUILTIN_TRAITS, CUSTOM_KEY
-from segments.rules.parse import (
-    AGGREGATES, CHANNELS, EQUALITY, LISTS, MAX_CONDITIONS, MAX_DEPTH, MAX_LIST, MAX_STEPS, MEASURE_OPS, METRICS,
-    MIN_STEPS, OCCURRED, OPS_BY_TYPE, ORDER, PRESENCE, RANGE, RELATIVE, RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT,
-    VERSION, FILTER_OPS,
+from segments.rules.vocabulary import (
+    AGGREGATES, BUILTIN_TRAITS, CHANNELS, CUSTOM_KEY, EQUALITY, FILTER_OPS, LISTS, MAX_CONDITIONS, MAX_DEPTH, MAX_LIST,
+    MAX_STEPS, MEASURE_OPS, MEASURES, METRICS, MIN_STEPS, OCCURRED, OPS_BY_TYPE, ORDER, PRESENCE, RANGE, RELATIVE,
+    RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT, VERSION,
 )
 
 SCHEMA_ID = "urn:strata:segment-definition:1"
@@ -161,7 +160,6 @@ def _measure(kind: str) -> dict:
             "allOf": _typed_values("number")}
 
 
-_MEASURES = ("count", "distinct_days", "aggregate", "first_occurred", "last_occurred")
 
 
 def _event_name() -> dict:
@@ -191,9 +189,9 @@ def definition_schema() -> dict:
     conditions = {
         "trait": _trait(),
         "event": _condition("event", {"event": _event_name(), "where": REF["where"], "window": REF["window"],
-                                      **{kind: {"$ref": f"#/$defs/measure_{kind}"} for kind in _MEASURES}},
-                            ["event"], [{"oneOf": [{"required": [kind]} for kind in _MEASURES]}],
-                            "Behaviour: one measure (exactly one of " + ", ".join(_MEASURES) + ") over the "
+                                      **{kind: {"$ref": f"#/$defs/measure_{kind}"} for kind in MEASURES}},
+                            ["event"], [{"oneOf": [{"required": [kind]} for kind in MEASURES]}],
+                            "Behaviour: one measure (exactly one of " + ", ".join(MEASURES) + ") over the "
                             "events that pass `where` inside `window` (default: all time before now)."),
         "sequence": _condition("sequence", {
             "steps": {"type": "array", "minItems": MIN_STEPS, "maxItems": MAX_STEPS, "items": {
@@ -233,7 +231,7 @@ def definition_schema() -> dict:
                       "allOf": [{"if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
                                  "then": {"$ref": f"#/$defs/{kind}_condition"}} for kind in sorted(conditions)]},
         **{f"{kind}_condition": schema for kind, schema in conditions.items()},
-        **{f"measure_{kind}": _measure(kind) for kind in _MEASURES},
+        **{f"measure_{kind}": _measure(kind) for kind in MEASURES},
         **{f"group_{depth}": _group(depth) for depth in range(2, MAX_DEPTH + 1)},
     }
     return {

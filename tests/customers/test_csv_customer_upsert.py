@@ -15,7 +15,7 @@ from customers.imports import mapping as maps
 from customers.imports.customer_upsert import upsert_customers
 from customers.ingest import Message, ingest_messages
 from customers.models import Customer, CustomerIdentity, TraitDefinition
-from customers.traits import TraitType
+from segments.rules.vocabulary import TraitType
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 PLAN = maps.Plan(maps.CUSTOMERS, [

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from customers.traits import parse_datetime
 from segments.rules.nodes import Registry, RuleError
 from segments.rules.parse import _Parser, parse
 from segments.rules.schema import definition_schema, duration_pattern
+from segments.rules.vocabulary import parse_datetime
 from tests.segments.rules.strategies import CUSTOM, DATE_VALUES, EVENTS, definitions
 
 REGISTRY = Registry(traits=dict(CUSTOM), events=set(EVENTS), segments={"s1": set(), "s2": set(), "vip": set()})

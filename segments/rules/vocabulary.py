@@ -1,7 +1,9 @@
-"""The trait registry's rules: types, categories, built-in traits, inference and checks.
+"""The rule language's vocabulary: trait types and categories, the built-in traits, the
+operators each type takes, measures, metrics, channels and limits, and how a value is
+checked against a trait's type.
 
-Pure (no database): ingestion, CSV import, the API and the rule parser all ask this module
-what a trait is and whether a value fits. Follows shared/specs/segment-rules.md: JSON types
+Pure (no database): ingestion, CSV import, the API, the trait registry and the rule parser
+all ask this module what a trait is, whether a value fits and which operators apply. Follows shared/specs/segment-rules.md: JSON types
 are never coerced ("5" is not 5, true is not 1), and a value that contradicts a registered
 type is refused with a code rather than stored.
 """
@@ -11,7 +13,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -76,8 +79,8 @@ BUILTIN_TRAITS: dict[str, TraitSpec] = dict([
 ])
 
 CUSTOM_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
-MAX_STRING = 2000
-MAX_LIST = 200
+MAX_TRAIT_STRING = 2000
+MAX_TRAIT_LIST = 200
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -136,8 +139,8 @@ def check_value(value: Any, trait_type: TraitType) -> tuple[Any, ValueProblem | 
     if trait_type is TraitType.STRING:
         if not isinstance(value, str):
             return None, _mismatch(value, trait_type)
-        if len(value) > MAX_STRING:
-            return None, ValueProblem("too_long", f"Text traits hold at most {MAX_STRING} characters.")
+        if len(value) > MAX_TRAIT_STRING:
+            return None, ValueProblem("too_long", f"Text traits hold at most {MAX_TRAIT_STRING} characters.")
         return value, None
     if trait_type is TraitType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -155,8 +158,8 @@ def check_value(value: Any, trait_type: TraitType) -> tuple[Any, ValueProblem | 
     if trait_type is TraitType.LIST:
         if not isinstance(value, list):
             return None, _mismatch(value, trait_type)
-        if len(value) > MAX_LIST:
-            return None, ValueProblem("too_long", f"Lists hold at most {MAX_LIST} items.")
+        if len(value) > MAX_TRAIT_LIST:
+            return None, ValueProblem("too_long", f"Lists hold at most {MAX_TRAIT_LIST} items.")
         if not all(isinstance(item, str) or (isinstance(item, (int, float)) and not isinstance(item, bool))
                    for item in value):
             return None, ValueProblem("invalid_value", "List items must be text or numbers.")
@@ -193,3 +196,62 @@ def flatten(traits: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+# ------------------------------------------------------------------ the language's tables
+
+VERSION = 1
+MAX_DEPTH = 5
+MAX_CONDITIONS = 50
+MAX_LIST = 1000  # values of an in/not_in/has_* list in a rule
+MIN_STEPS, MAX_STEPS = 2, 10
+MAX_DURATION = timedelta(days=3650)
+
+EQUALITY = {"eq", "neq"}
+SETS = {"in", "not_in"}
+TEXT = {"contains", "not_contains", "starts_with", "ends_with"}
+ORDER = {"gt", "gte", "lt", "lte"}
+RANGE = {"between"}
+PRESENCE = {"is_set", "is_not_set"}
+RELATIVE = {"within_last", "more_than_ago"}
+LISTS = {"has_any", "has_all", "has_none"}
+OCCURRED = {"within_last", "more_than_ago", "before", "after"}
+ALL_OPS = EQUALITY | SETS | TEXT | ORDER | RANGE | PRESENCE | RELATIVE | LISTS | OCCURRED
+
+OPS_BY_TYPE = {
+    "string": EQUALITY | SETS | TEXT | PRESENCE,
+    "number": EQUALITY | SETS | ORDER | RANGE | PRESENCE,
+    "boolean": EQUALITY | PRESENCE,
+    "datetime": EQUALITY | ORDER | RANGE | RELATIVE | PRESENCE,
+    "list": LISTS | PRESENCE,
+}
+MEASURE_OPS = EQUALITY | SETS | ORDER | RANGE
+MEASURES = ("count", "distinct_days", "aggregate", "first_occurred", "last_occurred")
+AGGREGATES = ("sum", "avg", "min", "max")
+SURVEY_MEASURES = ("latest", "average", "count")
+CHANNELS = ("email", "sms", "push", "in_app", "ads")
+RFM_GROUPS = ("champions", "loyal", "potential_loyalist", "new_customer", "promising", "needs_attention",
+              "about_to_sleep", "at_risk", "cannot_lose", "hibernating", "lost")
+METRICS = {
+    "recency_days": "number", "frequency": "number", "monetary": "number", "r_score": "number",
+    "f_score": "number", "m_score": "number", "rfm_segment": "string", "arpu": "number", "ltv": "number",
+    "churn_risk": "number", "predicted_ltv": "number", "cluster": "string", "engagement_score": "number",
+}
+CONDITION_TYPES = ("trait", "event", "sequence", "metric", "survey", "segment", "consent")
+FILTER_OPS = ALL_OPS - {"before", "after"}
+TEXT_BUILTINS = frozenset(key for key, spec in BUILTIN_TRAITS.items() if spec.type is TraitType.STRING)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and value == value \
+        and value not in (float("inf"), float("-inf"))
+
+
+def json_type(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None

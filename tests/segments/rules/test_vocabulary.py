@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, strategies as st
 
-from customers.traits import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem, parse_datetime
+from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem, parse_datetime
 
 json_scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40)
 json_values = json_scalars | st.lists(st.text(max_size=10) | st.integers(), max_size=5)
