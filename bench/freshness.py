@@ -181,7 +181,7 @@ def _set_up(schema: str, customers: int, events: int):
     from django_tenants.utils import schema_context
 
     from bench.segments import definitions
-    from customers.generator import generate
+    from demo.generator import generate
     from segments import engine
     from segments.models import Segment
 

@@ -1,4 +1,4 @@
-"""Rows per second of `customers.generator.generate`, against raw COPY of the same rows.
+"""Rows per second of `demo.generator.generate`, against raw COPY of the same rows.
 
 Thing: `generate(customers=N, events=M)` inside a fresh bench tenant, timed from call to
 return: drawing the personas, formatting every row and COPYing customers, identities,
@@ -50,7 +50,7 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 
 def _tables() -> list[tuple[str, tuple[str, ...]]]:
     """(table, columns) in the order the generator writes them; ids kept where rows refer to them."""
-    from customers import generator as g
+    from demo import generator as g
 
     return [
         ("customers_customer", g.CUSTOMER_COLUMNS),
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     from tqdm import tqdm
 
     from bench.support import admin_email_for, dataset_slug, drop_tenants, new_run_id
-    from customers.generator import generate
+    from demo.generator import generate
     from tenants.services import tenant_create
 
     customers = args.customers or (QUICK_CUSTOMERS if args.quick else DEFAULT_CUSTOMERS)

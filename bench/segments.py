@@ -244,7 +244,7 @@ def _dataset(customers: int, events: int):
     from django_tenants.utils import schema_context
 
     from bench.support import admin_email_for, dataset_slug, find_dataset
-    from customers.generator import generate
+    from demo.generator import generate
     from tenants.services import tenant_create
 
     connection.set_schema_to_public()

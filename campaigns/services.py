@@ -16,7 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from audit.services import audit_record
-from campaigns import kpi, ssrf, templates, webhooks
+from campaigns import ssrf, templates, webhooks
+from campaigns.plays import kpi
 from campaigns.models import Campaign, Play, WebhookEndpoint
 from common.errors import Conflict, DomainError, Problem
 from customers.models import Consent, Customer

@@ -4,7 +4,9 @@ Every name starts with `campaigns_` (the main navigation highlights the section 
 
 from django.urls import path
 
-from campaigns import views_campaigns, views_results, views_webhooks
+from campaigns.views import campaigns as views_campaigns
+from campaigns.views import results as views_results
+from campaigns.views import webhooks as views_webhooks
 
 urlpatterns = [
     path("", views_campaigns.campaigns_list, name="campaigns_list"),

@@ -1,5 +1,5 @@
-"""What every API shares: strict input, request limits, and the one place where domain
-errors become HTTP responses (`http_status`, `api_exception_handler`)."""
+"""What every API shares: strict input, request limits, and the exception handler that
+turns domain errors into responses (their status: common.http). Pages: common.pages."""
 
 from __future__ import annotations
 
@@ -14,27 +14,8 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
-from common.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TooLarge, Unauthenticated
-
-_STATUS_BY_KIND: tuple[tuple[type[DomainError], int], ...] = (
-    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (Gone, 410), (TooLarge, 413),
-)
-
-
-def http_status(error: DomainError) -> int:
-    """The HTTP status of a domain error's kind (400 for plain bad input)."""
-    for kind, status in _STATUS_BY_KIND:
-        if isinstance(error, kind):
-            return status
-    return 400
-
-
-def page_status(error: DomainError) -> int:
-    """The status an HTML page answers with when it re-renders a form with the error: a page
-    has no use for 401 (the session middleware already asked for a login), so it is a 400."""
-    status = http_status(error)
-    return 400 if status == 401 else status
-
+from common.errors import DomainError, Problem, TooLarge
+from common.http import http_status
 
 class StrictInput(serializers.Serializer):
     # Refuses fields it does not know (code `unknown_field`) instead of ignoring them:

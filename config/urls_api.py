@@ -16,7 +16,8 @@ from customers.api.views import CustomerDetailView, CustomerListView, EventListV
 from tenants.api.views import MeView, MemberListView
 from rest_framework.settings import api_settings
 
-from tenants.authz import ANY_MEMBER, TenantPermission
+from common.pages import ANY_MEMBER
+from tenants.authz import TenantPermission
 
 
 class SchemaView(SpectacularAPIView):

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from ops.views import healthz
-from tenants import views
+from tenants.views import public as views
 
 urlpatterns = [
     path("", views.landing, name="landing"),

@@ -2,13 +2,18 @@
 
 from django.urls import include, path
 
-from campaigns import views as campaign_views
-from customers import views as customer_views
-from customers import views_metrics, views_traits
+from apikeys import views as apikey_views
+from audit import views as audit_views
+from campaigns.views import public as campaign_views
+from customers.views import home as customer_home
+from customers.views import profiles as customer_views
+from customers.views import metrics as views_metrics
+from customers.views import traits as views_traits
 from ops.views import healthz, task_run_view
-from segments import views_settings as segment_settings_views
-from tenants import views, views_invitations, views_settings
-from tenants.workspace import workspace_home
+from segments.views import settings as segment_settings_views
+from tenants.views import invitations as views_invitations
+from tenants.views import public as views
+from tenants.views import settings as views_settings
 
 # The settings area (HTML, for admins); each view declares its permission with @requires.
 settings_patterns = [
@@ -32,11 +37,11 @@ settings_patterns = [
     path("settings/traits/", views_traits.settings_traits, name="settings_traits"),
     path("settings/traits/<str:key>/", views_traits.settings_trait_edit, name="settings_trait_edit"),
     path("settings/segments/", segment_settings_views.settings_segments, name="settings_segments"),
-    path("settings/api-keys/", views_settings.api_keys_view, name="settings_api_keys"),
-    path("settings/api-keys/<int:pk>/revoke/", views_settings.api_key_revoke_view, name="settings_api_key_revoke"),
-    path("settings/write-key/rotate/", views_settings.write_key_rotate_view, name="settings_write_key_rotate"),
-    path("settings/audit/", views_settings.audit, name="settings_audit"),
-    path("settings/audit/export.csv", views_settings.audit_export, name="settings_audit_export"),
+    path("settings/api-keys/", apikey_views.api_keys_view, name="settings_api_keys"),
+    path("settings/api-keys/<int:pk>/revoke/", apikey_views.api_key_revoke_view, name="settings_api_key_revoke"),
+    path("settings/write-key/rotate/", apikey_views.write_key_rotate_view, name="settings_write_key_rotate"),
+    path("settings/audit/", audit_views.audit, name="settings_audit"),
+    path("settings/audit/export.csv", audit_views.audit_export, name="settings_audit_export"),
 ]
 
 # The customer pages (HTML + htmx partials). TRICKY: `customers/<str:external_id>/` matches
@@ -53,7 +58,7 @@ customer_patterns = [
 ]
 
 urlpatterns = [
-    path("", workspace_home, name="workspace_home"),
+    path("", customer_home.workspace_home, name="workspace_home"),
     path("auth/handoff/", views.handoff, name="tenant_handoff"),
     path("accounts/", include("allauth.urls")),
     path("healthz", healthz, name="healthz"),
@@ -65,9 +70,9 @@ urlpatterns = [
     path("tasks/<int:pk>/", task_run_view, name="task_run"),
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
-    path("segments/", include("segments.urls")),  # the segment pages (segments/views.py)
-    path("plays/", include("campaigns.urls_plays")),  # the activation plan (campaigns/views_plays.py)
-    path("campaigns/", include("campaigns.urls")),  # campaign and webhook pages (campaigns/views_*.py)
+    path("segments/", include("segments.urls")),  # the segment pages (segments/views/)
+    path("plays/", include("campaigns.plays.urls")),  # the activation plan (campaigns/plays/views.py)
+    path("campaigns/", include("campaigns.urls")),  # campaign and webhook pages (campaigns/views/)
     *settings_patterns,
     path("customers/imports/", include("customers.imports.urls")),  # CSV import (before customer_patterns)
     *customer_patterns,  # keep after every other customers/… route (see above)

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from campaigns.views import in_app_messages
-from customers.views_tracking import tracking
+from campaigns.views.public import in_app_messages
+from customers.views.tracking import tracking
 
 urlpatterns = [
     path("batch", tracking, name="tracking_batch"),

@@ -1,6 +1,6 @@
 """Tracking requests go straight to their view, past the browser middleware.
 
-/v1/ on a tenant host (customers/views_tracking.py) is authenticated by the write key in
+/v1/ on a tenant host (customers/views/tracking.py) is authenticated by the write key in
 the body or the Authorization header, never by a cookie, and answers JSON. What the
 middleware below this one would do for it is nothing it needs: sessions, auth, allauth
 and messages are cookie state it never reads; CSRF does not apply (write-key auth, the

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from ops.models import TaskRun
 from ops.selectors import task_run_get
-from tenants.authz import ANY_MEMBER
+from common.pages import ANY_MEMBER
 
 
 class TaskRunOutput(serializers.ModelSerializer):

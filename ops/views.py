@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 from ops import health
 from ops.models import TaskRun
 from ops.selectors import task_run_get
-from tenants.authz import ANY_MEMBER, requires
+from common.pages import ANY_MEMBER, requires
 
 # Who may watch a run of each kind: the permission its work needs.
 KIND_PERMISSIONS = {

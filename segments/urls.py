@@ -4,7 +4,9 @@ digit). TRICKY: `new/` shadows a segment keyed "new" — its detail is reachable
 
 from django.urls import path
 
-from segments import views, views_builder, views_overlap
+from segments.views import builder as views_builder
+from segments.views import overlap as views_overlap
+from segments.views import pages as views
 
 urlpatterns = [
     path("", views.segments_list, name="segments_list"),

@@ -1,48 +1,14 @@
-"""Permission checks at the interfaces: `@requires` for HTML views, `TenantPermission`
-for API views. Services check again (tenants.access.ensure_permitted)."""
+"""Permission checks of the API: `TenantPermission` (HTML views use common.pages.requires).
+Services check again (tenants.access.ensure_permitted)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-from common.errors import Forbidden
+from common.pages import ANY_MEMBER
 from tenants.selectors import membership_for
-
-ANY_MEMBER = "member"  # declared by pages every member may see
-
-
-def requires(permission: str) -> Callable:
-    """Declare and enforce the permission an HTML view needs on a tenant host.
-    TenantAccessMiddleware has already turned away anonymous users and non-members."""
-
-    def decorate(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def wrapped(request, *args, **kwargs):
-            membership = getattr(request, "membership", None)
-            if membership is None:
-                raise Http404("Not a member of this workspace")
-            if permission != ANY_MEMBER and not membership.has(permission):
-                raise PermissionDenied(permission)
-            return view(request, *args, **kwargs)
-
-        wrapped.required_permission = permission
-        return wrapped
-
-    return decorate
-
-
-def refuse_forbidden(error) -> None:
-    """An HTML view's service said 403 (a DomainError): answer with Django's 403 page, as
-    `requires` does, instead of rendering the form with the refusal as a field problem."""
-    if isinstance(error, Forbidden):
-        raise PermissionDenied(error.problems[0].message if error.problems else "")
-
 
 def api_actor(request):
     """The member or API key behind an API request, or None (→ 404: no such workspace for you)."""

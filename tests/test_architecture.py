@@ -48,6 +48,7 @@ def test_the_tree_keeps_its_contracts():
     ("customers/planted.py", "from segments.models import Segment", "Rooms import only the rooms below them"),
     ("tenants/planted.py", "from customers.models import Customer", "Rooms import only the rooms below them"),
     ("segments/planted.py", "from campaigns.models import Campaign", "Rooms import only the rooms below them"),
+    ("segments/planted.py", "from demo.seed import DEMO_USERS", "Nothing imports demo"),
     ("config/celery_planted.py", "import segments.models", None),
 ])
 def test_a_planted_bad_import_is_caught(tree_copy, module, line, contract):

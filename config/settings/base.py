@@ -40,6 +40,7 @@ SHARED_APPS = [
     "django_htmx",
     "django_structlog",
     "corsheaders",
+    "demo",  # commands only (no models): the generator and the demo tenant
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from common.api import page_status
 from common.csv import stream_rows
 from common.errors import DomainError
 from customers.imports import mapping as maps
@@ -33,7 +32,7 @@ from customers.imports.services import (
     targets_for,
 )
 from segments.rules.vocabulary import TraitType
-from tenants.authz import requires
+from common.pages import page_status, requires
 
 PERMISSION = "data.import"
 KIND_HELP = {

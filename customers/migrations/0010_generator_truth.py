@@ -1,5 +1,5 @@
 """GeneratorTruth: the persona and churn the data generator planted per generated customer
-(customers/generator.py), in its own table so segmentation and clustering features never
+(demo/generator.py), in its own table so segmentation and clustering features never
 see it; tests of clustering and churn prediction read it."""
 
 import django.db.models.deletion

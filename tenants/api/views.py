@@ -5,7 +5,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.authz import ANY_MEMBER
+from common.pages import ANY_MEMBER
 from tenants.models import TenantMembership
 
 

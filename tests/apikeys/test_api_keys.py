@@ -1,6 +1,6 @@
 """API keys: shown once, stored hashed, scoped, tenant-bound; the tracking write key."""
 
-from common.api import http_status
+from common.http import http_status
 import io
 import logging
 from datetime import datetime, timedelta, timezone

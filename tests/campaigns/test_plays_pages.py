@@ -214,7 +214,7 @@ def test_a_play_with_nothing_to_measure_says_so(tenant, plan):
 
 
 def test_the_kpi_trend_is_the_kpi_as_of_each_week(tenant, plan):
-    from campaigns.plan import kpi_trend
+    from campaigns.plays.plan import kpi_trend
 
     connection.set_tenant(tenant)
     points = kpi_trend(Play.objects.get(pk=plan["play"].pk), now=NOW, weeks=6)

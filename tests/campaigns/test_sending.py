@@ -4,7 +4,7 @@ mid-batch, on-entry campaigns once per entry, unsubscribe, a deleted segment pau
 
 from __future__ import annotations
 
-from common.api import http_status
+from common.http import http_status
 
 from datetime import timedelta
 

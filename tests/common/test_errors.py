@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.api import http_status, page_status
+from common.http import http_status
 from common.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TooLarge, Unauthenticated
+from common.pages import page_status
 
 
 @pytest.mark.parametrize(("kind", "status"), [

@@ -4,7 +4,7 @@ MEDIA_ROOT). The HTTP side is in test_csv_import_http.py."""
 
 from __future__ import annotations
 
-from common.api import http_status
+from common.http import http_status
 
 from datetime import datetime, timezone
 

@@ -3,7 +3,7 @@ the services, the REST API and the profile's buttons; permissions, audit, isolat
 
 from __future__ import annotations
 
-from common.api import http_status
+from common.http import http_status
 
 import json
 from decimal import Decimal

@@ -8,7 +8,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from customers.models import Customer, Event
-from tenants.demo import DEMO_USERS
+from demo.seed import DEMO_USERS
 from tenants.models import Tenant, TenantMembership, User
 
 
@@ -54,7 +54,7 @@ def test_seed_demo_is_idempotent_and_resets_passwords(db, settings):
         assert segments.count() == 5 and all(s.last_evaluated_at for s in segments)
         assert Segment.objects.get(key="reachable-promoters").references == ["nps-promoters"]
         # …and an activation plan over them, once, that leaves one segment to flag.
-        from campaigns.plan import segments_without_play
+        from campaigns.plays.plan import segments_without_play
 
         assert Play.objects.count() == 4
         assert [s.key for s in segments_without_play()] == ["nps-promoters"]

@@ -1,6 +1,6 @@
 """Inviting, joining, changing and removing members; custom roles; departments."""
 
-from common.api import http_status
+from common.http import http_status
 from datetime import datetime, timedelta, timezone
 
 import pytest

@@ -1,0 +1,57 @@
+"""Settings → Traits: the registry of built-in and custom traits, editable in place."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from common.errors import DomainError
+from customers.models import TraitDefinition
+from customers.registry import BUILTIN_EDITABLE, trait_definition_update
+from common.pages import page_status, requires
+
+
+def _row(request, trait: TraitDefinition, *, errors=(), saved=False, status=200):
+    return render(request, "settings/_trait_row.html", {"trait": trait, "errors": list(errors), "saved": saved,
+                                                        "types": TraitDefinition.Type.choices,
+                                                        "categories": TraitDefinition.Category.choices},
+                  status=status)
+
+
+@require_GET
+@requires("settings.modify")
+def settings_traits(request):
+    traits = list(TraitDefinition.objects.all())
+    groups = [(label, [t for t in traits if t.category == value]) for value, label in TraitDefinition.Category.choices]
+    return render(request, "settings/traits.html", {
+        "section": "traits", "groups": [(label, rows) for label, rows in groups if rows],
+        "types": TraitDefinition.Type.choices, "categories": TraitDefinition.Category.choices})
+
+
+@require_POST
+@requires("settings.modify")
+def settings_trait_edit(request, key: str):
+    trait = TraitDefinition.objects.filter(key=key).first()
+    if trait is None:
+        raise Http404("No such trait")
+    fields = BUILTIN_EDITABLE if trait.is_builtin else {"type", "category", "description", "is_pii"}
+    changes = {"is_pii": request.POST.get("is_pii") == "on"} if "is_pii" in fields else {}
+    for field in fields - {"is_pii"}:
+        if field in request.POST:
+            changes[field] = request.POST[field]
+    try:
+        trait = trait_definition_update(actor=request.membership, key=key, changes=changes)
+    except DomainError as error:
+        trait.refresh_from_db()
+        errors, status = [p.message for p in error.problems], page_status(error)
+        if request.htmx:
+            return _row(request, trait, errors=errors, status=status)
+        for message in errors:
+            messages.error(request, message)
+        return redirect("settings_traits")
+    if request.htmx:
+        return _row(request, trait, saved=True)
+    messages.success(request, f"Trait “{trait.key}” saved.")
+    return redirect("settings_traits")
