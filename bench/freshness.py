@@ -14,7 +14,7 @@ A probe: one batch of two `probe_clicked` track events for a random generated cu
 userId), POSTed with the write key; the clock starts before the POST and stops when this
 process first sees the customer's open membership of the probe segment (polled every 20 ms
 on its own connection). Everything in between is the production path: ingest, the
-customers_touched announcement after commit, the `segments.evaluate_touched` task through
+hand-off after commit (customers.touch → segments.tasks.customers_touched), the `segments.evaluate_touched` task through
 Redis, the incremental evaluation of every segment the batch can change, its commit.
 
 Two phases, `--probes` probes each, one after another: idle (the probes alone), and under

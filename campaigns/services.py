@@ -502,8 +502,8 @@ def campaigns_segment_gone(*, now: datetime) -> int:
     """Pause live campaigns whose segment was deleted (segment FK set to NULL), with a
     reason naming it; disable webhook endpoints likewise. Returns campaigns paused.
 
-    Segments are deleted by segments.services.segment_delete, which does not know about
-    campaigns; the tick calls this every minute (and segment_delete may call it directly)."""
+    Segments are deleted by segments.services.segment_delete, which knows nothing of
+    campaigns: the campaigns tick calls this every minute, before it sends anything."""
     live = Campaign.objects.select_for_update().filter(
         segment__isnull=True, status__in=(Campaign.Status.SCHEDULED, Campaign.Status.RUNNING))
     paused = 0
@@ -652,9 +652,9 @@ WHERE s.customer_id = ANY(%(losers)s) AND EXISTS (
 """
 
 
-def customers_merged(*, survivor: int, losers: list[int]) -> None:
-    """Profiles that are one person became `survivor` (an identity merge; the losers are
-    deleted next): their arms and sends become the survivor's, so holdout results count the
+def customers_merged(*, survivor: int, losers: list[int], now: datetime) -> None:
+    """customers.touch's merge handler (settings.CUSTOMER_MERGE_HANDLERS): profiles that are
+    one person became `survivor` (an identity merge; the losers are deleted next): their arms and sends become the survivor's, so holdout results count the
     person once and frequency caps and "once" occasions see everything they were sent."""
     params = {"survivor": survivor, "losers": list(losers), "everyone": [survivor, *losers]}
     with connection.cursor() as cursor:

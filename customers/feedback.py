@@ -15,7 +15,7 @@ from django.db import connection, transaction
 
 from customers.ingest import ItemProblem
 from customers.models import Consent, Survey
-from customers.signals import announce
+from customers.touch import Touch, touched
 
 SCALES = {"nps": (0, 10), "csat": (1, 5)}
 
@@ -75,7 +75,7 @@ def consents_record(*, changes: list[ConsentChangeIn]) -> list[ItemProblem]:
     channels = defaultdict(set)
     for change in valid:
         channels[change.channel].add(change.customer_id)
-    announce(sender="customers.feedback", customer_ids=[c.customer_id for c in valid], channels=channels)
+    touched(Touch.of(customer_ids=[c.customer_id for c in valid], channels=channels))
     return problems
 
 
@@ -128,5 +128,5 @@ def survey_answers_record(*, answers: list[SurveyAnswerIn]) -> tuple[int, list[I
             [list(column) for column in zip(*rows)],
         )
         stored = len(cursor.fetchall())
-    announce(sender="customers.feedback", customer_ids=[row[0] for row in rows], surveys=reached)
+    touched(Touch.of(customer_ids=[row[0] for row in rows], surveys=reached))
     return stored, problems

@@ -33,7 +33,7 @@ from django.db import IntegrityError, OperationalError, transaction
 
 from customers.ingest_identities import ANON_PREFIX, ResolutionRace, lock_customers, resolve
 from customers.ingest_sql import cursor as _cursor
-from customers.signals import announce
+from customers.touch import Touch, touched
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
 EVENT_TYPES = {"track", "page", "screen"}
@@ -366,8 +366,8 @@ def _owner(message: Message, mapping: dict[tuple[str, str], int]) -> int:
 
 
 def _announce(messages: list[Message], owners: list[int], survivors: set[int], now: datetime) -> None:
-    """Tell listeners (the segment engine) which customers this batch touched, and with
-    what, once it has committed; a rolled-back attempt announces nothing. A merge's
+    """Hand over which customers this batch touched, and with what (customers.touch: after
+    the commit; a rolled-back attempt announces nothing). A merge's
     survivor took over other profiles' events, traits, answers and consents: any of its
     facts may have changed, whatever the batch said."""
     events, traits = defaultdict(set), defaultdict(set)
@@ -376,5 +376,4 @@ def _announce(messages: list[Message], owners: list[int], survivors: set[int], n
             events[_event_name(message)].add(owner)
         for key in message.traits:
             traits[key].add(owner)
-    announce(sender="customers.ingest", customer_ids=owners, events=events, traits=traits, merged=survivors,
-             now=now)
+    touched(Touch.of(customer_ids=owners, events=events, traits=traits, merged=survivors))

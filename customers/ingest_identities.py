@@ -5,7 +5,7 @@ united; the batch's known ids are matched to customers and those customers' rows
 in id order, by one statement; new customers are created together with their identities
 by one statement; profiles that turn out to be one person are merged (events, identities,
 traits, survey answers and consents move to the survivor; other apps move their rows on
-`customers.signals.customers_merged`).
+`customers.touch.merged`).
 
 Locking: every customer row a batch writes is locked before it is written, in id order,
 so two concurrent batches for overlapping customers queue instead of deadlocking — and
@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from customers.ingest_sql import cursor, json_list
-from customers.signals import customers_merged
+from customers import touch
 
 if TYPE_CHECKING:
     from customers.ingest import Message
@@ -320,8 +320,8 @@ _MERGED_COLUMNS = ("email", "name", "gender", "income_band", "occupation", "coun
 def _merge(survivor: int, losers: list[int], now: datetime) -> None:
     """Fold `losers` into `survivor`: their events, identities, survey answers and consent
     history move; the survivor's own traits win and the losers fill in what it lacks; per
-    consent channel the latest answer of any of them stands. Other apps move theirs on
-    `customers_merged` before the losers are deleted."""
+    consent channel the latest answer of any of them stands. Other rooms move theirs
+    (customers.touch.merged) before the losers are deleted."""
     fill = ", ".join(
         f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
         else f"{col} = COALESCE(s.{col}, l.{col})"
@@ -339,7 +339,7 @@ def _merge(survivor: int, losers: list[int], now: datetime) -> None:
             [(survivor, loser) for loser in losers],
         )
         _move_answers(cur, survivor, losers)
-        customers_merged.send(sender="customers.ingest", survivor=survivor, losers=list(losers), now=now)
+        touch.merged(survivor=survivor, losers=list(losers), now=now)
         cur.execute("DELETE FROM customers_customer WHERE id = ANY(%s)", [losers])
 
 

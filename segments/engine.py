@@ -439,8 +439,8 @@ UNION ALL SELECT segment_id, %(survivor)s, 'entered', %(now)s, %(now)s FROM move
 
 
 def customers_merged(*, survivor: int, losers: list[int], now: datetime) -> None:
-    """Profiles that are one person became `survivor` (an identity merge; the losers are
-    deleted next): their stays, open and closed, become the survivor's history, one open
+    """customers.touch's merge handler (settings.CUSTOMER_MERGE_HANDLERS): profiles that are
+    one person became `survivor` (an identity merge; the losers are deleted next): their stays, open and closed, become the survivor's history, one open
     stay per segment. Dynamic segments then re-check the survivor with the batch's other
     customers, as for any new data."""
     params = {"survivor": survivor, "losers": list(losers), "everyone": [survivor, *losers], "now": now}

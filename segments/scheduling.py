@@ -4,12 +4,13 @@ and after a referenced segment changed — always referenced segments first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
 
+from customers.touch import Touch
 from segments import engine
 from segments.models import Segment, SegmentEvaluation
 from segments.rules.nodes import (
@@ -102,24 +103,6 @@ class Needs:
     channels: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Touch:
-    """What an ingest batch or a survey/consent write brought, and to whom: per event name,
-    trait key, survey and consent channel, the customers it reached."""
-
-    events: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    traits: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    surveys: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    channels: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    merged: frozenset[int] = frozenset()  # survivors of identity merges: anything may have changed
-
-    @classmethod
-    def of(cls, *, merged=(), **kinds: Mapping) -> Touch:
-        """From `customers_touched`'s payload: per kind, name → the ids it reached."""
-        return cls(merged=frozenset(merged),
-                   **{kind: {name: frozenset(ids) for name, ids in reached.items()} for kind, reached in kinds.items()})
-
-
 def sensitivity(segment: Segment, registry: Registry | None = None) -> Needs:
     """What arriving can change this segment's membership (`registry`: the tenant's, read
     once for many segments)."""
@@ -156,6 +139,12 @@ def customers_to_check(needs: Needs, touch: Touch) -> set[int]:
         for ids in touch.events.values():
             reached |= ids
     return reached
+
+
+def checks_wanted() -> bool:
+    """Whether new customer data can change any membership: the tenant has an active
+    dynamic segment. Asked before a re-check is queued at all."""
+    return Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE).exists()
 
 
 def evaluate_touched(*, touch: Touch, now: datetime, clock: Clock) -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
-from ops.tasking import for_each_tenant, public_task, tenant_task
+from customers.touch import Touch
+
+from ops.tasking import for_each_tenant, public_task, send_to_tenant, tenant_task
 from segments import scheduling
 from segments.models import SegmentEvaluation
 
@@ -35,18 +38,21 @@ def evaluate_due(*, now_iso: str) -> int:
 
 
 @tenant_task(name="segments.evaluate_touched", **LIMITS)
-def evaluate_touched(*, customer_ids: list[int], events=None, traits=None, surveys=None, channels=None,
-                     merged=(), event_names=(), trait_keys=(), now_iso: str | None = None) -> int:
-    """`events`, `traits`, `surveys`, `channels`: name → the customer ids it reached (JSON
-    keeps no sets). Messages queued before that shape carry names that reached every one of
-    `customer_ids`: event_names, trait_keys, and lists for surveys and channels."""
-    def reached(new, old) -> dict:
-        return new if isinstance(new, dict) else {name: customer_ids for name in (new or old)}
+def evaluate_touched(*, now_iso: str | None = None, **touch) -> int:
+    """`touch`: a customers.touch.Touch as its payload (name → the customer ids it reached).
 
-    touch = scheduling.Touch.of(events=reached(events, event_names), traits=reached(traits, trait_keys),
-                                surveys=reached(surveys, ()), channels=reached(channels, ()), merged=merged)
-    now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()  # see segments.apps
-    return scheduling.evaluate_touched(touch=touch, now=now, clock=timezone.now)
+    TRICKY: the check runs as of when the worker runs it, not as of the write: an event
+    stamped with its arrival time is not yet in the world of an evaluation at that same
+    instant (the rules ignore events at or after `now`)."""
+    now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+    return scheduling.evaluate_touched(touch=Touch.from_payload(touch), now=now, clock=timezone.now)
+
+
+def customers_touched(touch: Touch) -> None:
+    """customers.touch's handler (settings.CUSTOMER_TOUCH_HANDLERS), after the write commits:
+    queue the re-check when scheduling says the tenant has segments to check."""
+    if scheduling.checks_wanted():
+        send_to_tenant(evaluate_touched, schema_name=connection.schema_name, **touch.as_payload())
 
 
 @public_task(name="segments.dispatch_due", soft_time_limit=60, time_limit=90)

@@ -187,16 +187,19 @@ def celery_worker(committed_db):
         yield worker
 
 
+_touches: list[dict] = []
+
+
+def record_touch(touch) -> None:
+    """A touch handler for tests (the `touched` fixture names it in the settings)."""
+    _touches.append(touch.as_payload())
+
+
 @pytest.fixture
-def touched():
-    """The payloads of `customers_touched` sent during the test (after their commit)."""
-    from customers.signals import customers_touched
-
-    seen: list[dict] = []
-
-    def listen(sender, **payload):
-        seen.append(payload)
-
-    customers_touched.connect(listen)
-    yield seen
-    customers_touched.disconnect(listen)
+def touched(settings):
+    """The Touch payloads handed over during the test (after their commit), beside the
+    configured handlers."""
+    _touches.clear()
+    settings.CUSTOMER_TOUCH_HANDLERS = [*settings.CUSTOMER_TOUCH_HANDLERS, "tests.conftest.record_touch"]
+    yield _touches
+    _touches.clear()

@@ -14,7 +14,7 @@ Per chunk, in the chunk's transaction (a savepoint of it, see services._write_ro
    the new customers with their values and identities; one statement updates the known
    ones, only where a value differs from what is stored (re-importing a file writes
    nothing and leaves updated_at alone), returning which changed;
-5. `customers_touched` is announced for the customers created or changed.
+5. The customers created or changed are handed over (customers.touch.touched).
 
 Statements are planned per chunk, not prepared: 5,000 rows make planning negligible, and
 a generic plan made while a new workspace's tables are nearly empty would stay a
@@ -36,10 +36,9 @@ import orjson
 from customers.imports import mapping as maps
 from customers.ingest_identities import ANON_PREFIX, lookup_locked
 from customers.ingest_sql import cursor, json_list
-from customers.signals import announce
+from customers.touch import Touch, touched
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value
 
-SENDER = "customers.imports"
 
 
 @dataclass
@@ -76,14 +75,14 @@ def upsert_customers(*, rows: list[tuple[int, dict[str, Any]]], plan: maps.Plan,
             result.imported += len(customer.rows)
         else:
             result.unchanged += len(customer.rows)
-    touched = set(created.values()) | changed
+    changed_ids = set(created.values()) | changed
     traits = defaultdict(set)
     for customer in customers.values():
         customer_id = created.get(customer.external_id, customer.customer_id)
-        if customer_id in touched:
+        if customer_id in changed_ids:
             for key in (*customer.builtin, *customer.custom):
                 traits[key].add(customer_id)
-    announce(sender=SENDER, customer_ids=touched, traits=traits, now=now)
+    touched(Touch.of(customer_ids=changed_ids, traits=traits))
     return result
 
 

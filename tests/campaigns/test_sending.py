@@ -216,15 +216,20 @@ def test_a_campaign_whose_segment_is_deleted_pauses_with_a_clear_reason(alpha_ad
     assert error.value.problems[0].code == "segment_deleted"
 
 
-def test_deleting_a_segment_pauses_its_campaigns_when_the_delete_commits(alpha_admin,
-                                                                          django_capture_on_commit_callbacks):
+def test_deleting_a_segment_pauses_its_campaigns_at_the_next_tick(alpha_admin, django_capture_on_commit_callbacks):
+    """segments know nothing of campaigns: the campaigns tick (every minute) finds the
+    campaigns whose segment is gone and pauses them before it sends anything."""
+    from campaigns import scheduling
+
     segment = static_segment("doomed", people(2))
     campaign = email_campaign(alpha_admin, segment, schedule={"kind": "recurring", "every": "daily", "time": "09:00"})
     campaign_launch(actor=alpha_admin, campaign=campaign, now=T0)
     with django_capture_on_commit_callbacks(execute=True):
         segment_delete(actor=alpha_admin, segment=segment)
+    assert scheduling.tick(now=T0)["paused"] == 1
     campaign.refresh_from_db()
     assert campaign.status == "paused" and "was deleted" in campaign.pause_reason
+    assert not Send.objects.filter(campaign=campaign).exists()
 
 
 def test_bad_input_is_every_problem_with_its_path_and_nothing_is_written(alpha_admin):

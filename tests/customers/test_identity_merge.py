@@ -10,6 +10,7 @@ from decimal import Decimal
 from campaigns.models import Assignment, Campaign, Send
 from customers.ingest import Message, ingest_messages
 from customers.models import Consent, ConsentChange, Customer, CustomerMetrics, Survey, SurveyResponse
+from customers.touch import Touch
 from segments import engine
 from segments.models import Membership, MembershipChange, Segment
 
@@ -191,8 +192,7 @@ def test_a_merge_announces_its_survivor_and_every_segment_re_checks_it(in_tenant
     [payload] = touched
     assert payload["merged"] == [known.pk] and payload["customer_ids"] == [known.pk]
     assert payload["events"] == {} and payload["traits"] == {}
-    touch = scheduling.Touch.of(events=payload["events"], traits=payload["traits"], surveys=payload["surveys"],
-                                channels=payload["channels"], merged=payload["merged"])
+    touch = Touch.from_payload(payload)
     assert scheduling.customers_to_check(scheduling.sensitivity(segment), touch) == {known.pk}
     assert scheduling.evaluate_touched(touch=touch, now=NOW, clock=lambda: NOW) == 1
     assert not Membership.objects.filter(segment=segment, exited_at__isnull=True).exists()

@@ -10,6 +10,7 @@ from django.db import connection
 
 from customers.ingest import Message, ingest_messages
 from customers.models import Customer
+from customers.touch import Touch
 from segments import engine, scheduling
 from segments.models import Membership, MembershipChange, Segment, SegmentEvaluation, SegmentSizeSnapshot
 from segments.selectors import segment_changes, segment_members
@@ -164,7 +165,7 @@ def test_new_events_re_check_only_the_segments_they_can_change(in_tenant):
         {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}}]})
     pro = dynamic("t-pro", pro_plan())
     someone = customer("t-ada")
-    scheduling.evaluate_touched(touch=scheduling.Touch(events={"login": frozenset({someone.pk})}), now=T0, clock=clock)
+    scheduling.evaluate_touched(touch=Touch(events={"login": frozenset({someone.pk})}), now=T0, clock=clock)
     checked = set(SegmentEvaluation.objects.filter(trigger="ingest").values_list("segment__key", flat=True))
     assert {logins.key, seen.key} <= checked and not checked & {buyers.key, pro.key}
 
@@ -182,7 +183,7 @@ def test_each_segment_re_checks_only_the_customers_its_data_reached(in_tenant):
         {"type": "segment", "segment": "r-buyers", "op": "in"}]}, references=["r-buyers"])
     ada, bob = customer("r-ada"), customer("r-bob")
     bob.events.create(name="purchase", timestamp=T0 - HOUR, properties={})
-    touch = scheduling.Touch.of(events={"login": [ada.pk], "purchase": [bob.pk]})
+    touch = Touch.of(events={"login": [ada.pk], "purchase": [bob.pk]})
 
     assert scheduling.evaluate_touched(touch=touch, now=T0, clock=clock) == 3
 
@@ -192,16 +193,17 @@ def test_each_segment_re_checks_only_the_customers_its_data_reached(in_tenant):
     assert list(segment_members(segment=loyal).values_list("external_id", flat=True)) == ["r-bob"]
 
 
-def test_a_check_queued_in_the_old_shape_re_checks_every_customer_it_names(in_tenant):
-    """Messages queued before touches named their customers carry names only: each reached
-    every customer of the message."""
+def test_the_task_carries_a_touch_as_its_payload(in_tenant):
+    """The queued check is the Touch's JSON payload; the worker rebuilds the same Touch."""
     from segments.tasks import evaluate_touched
 
     logins = dynamic("o-logins", logged_in_twice())
     buyers = dynamic("o-buyers", {"version": 1, "match": "all", "conditions": [
         {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}}]})
     ada, bob = customer("o-ada"), customer("o-bob")
-    assert evaluate_touched(customer_ids=[ada.pk, bob.pk], event_names=["login"], now_iso=T0.isoformat()) == 1
+    touch = Touch.of(customer_ids=[ada.pk, bob.pk], events={"login": [ada.pk, bob.pk]})
+    assert Touch.from_payload(touch.as_payload()) == touch
+    assert evaluate_touched(**touch.as_payload(), now_iso=T0.isoformat()) == 1
     checked = dict(SegmentEvaluation.objects.filter(incremental=True).values_list("segment__key", "customers_checked"))
     assert checked == {logins.key: 2} and buyers.key not in checked
 
