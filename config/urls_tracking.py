@@ -1,4 +1,4 @@
-"""Segment HTTP tracking API on a tenant host (write-key auth; see customers/tracking.py)."""
+"""Segment HTTP tracking API on a tenant host (write-key auth; see customers/ingest/tracking.py)."""
 
 from django.urls import path
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from customers.ingest import ItemProblem
+from customers.ingest.message import ItemProblem
 from customers.models import Consent, Survey
 from customers.touch import Touch, touched
 

@@ -1,7 +1,7 @@
 from django.db import connection
 from django.db.models import QuerySet
 
-from customers.ingest import ANON_PREFIX
+from customers.ingest.message import ANON_PREFIX
 from customers.models import Customer, CustomerIdentity, Event, TraitDefinition
 
 # Always personal data, whatever the registry says (the `customers.view_pii` permission

@@ -15,7 +15,8 @@ from django.db import transaction
 from audit.services import audit_record
 from common.errors import DomainError, NotFound, Problem
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
-from customers.ingest import ANON_PREFIX, IngestResult, ItemProblem, Message, ingest_messages
+from customers.ingest.message import ANON_PREFIX, ItemProblem, Message
+from customers.ingest.store import IngestResult, ingest_messages
 from customers.models import Customer
 from customers.selectors import customer_get, customers_by_external_ids
 from segments.rules.vocabulary import BUILTIN_TRAITS, flatten, parse_datetime

@@ -30,7 +30,7 @@ import numpy as np
 from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
-from customers.ingest import EVENT_REGISTRY_MERGE
+from customers.ingest.store import EVENT_REGISTRY_MERGE
 from customers.models import Survey, TraitDefinition
 from demo import personas as P
 from segments.rules.vocabulary import infer_type

@@ -19,7 +19,7 @@ from campaigns.sending import unsubscribe_read
 from campaigns.services import unsubscribe_apply
 from common.errors import DomainError
 from customers.models import Consent, Customer
-from customers.tracking import write_key_from
+from customers.ingest.tracking import write_key_from
 
 MAX_USER_ID = 255
 

@@ -13,10 +13,10 @@ from rest_framework.exceptions import ErrorDetail
 
 from common.api import StrictInput, drf_problems
 from common.masking import mask_email, mask_name
-from customers.ingest import ANON_PREFIX, ItemProblem
+from customers.ingest.message import ANON_PREFIX, ItemProblem
 from customers.models import Customer, Event
 from customers.services import NewEvent
-from customers.tracking import MAX_EVENT_BYTES
+from customers.ingest.tracking import MAX_EVENT_BYTES
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, parse_datetime
 
 MAX_EVENTS = 1000

@@ -34,8 +34,9 @@ from typing import Any
 import orjson
 
 from customers.imports import mapping as maps
-from customers.ingest_identities import ANON_PREFIX, lookup_locked
-from customers.ingest_sql import cursor, json_list
+from customers.ingest.identities import lookup_locked
+from customers.ingest.message import ANON_PREFIX
+from customers.ingest.sql import cursor, json_list
 from customers.touch import Touch, touched
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value
 

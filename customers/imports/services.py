@@ -36,8 +36,9 @@ from customers.imports import mapping as maps
 from customers.imports import parsing
 from customers.imports.customer_upsert import upsert_customers
 from customers.imports.models import ImportJob, ImportRowError
-from customers.ingest import ANON_PREFIX, Message, ingest_messages
-from customers.ingest_gc import collector_paused
+from customers.ingest.message import ANON_PREFIX, Message
+from customers.ingest.store import ingest_messages
+from customers.ingest.gc import collector_paused
 from customers.models import TraitDefinition
 from customers.selectors import customers_by_external_ids
 from ops.models import TaskRun
@@ -452,7 +453,7 @@ def import_run(*, job_id: int, clock: Callable[[], datetime], chunk_rows: int | 
                 job = ImportJob.objects.select_for_update().get(pk=job.pk)
                 if after <= job.rows_processed:
                     continue  # another delivery got here first
-                with collector_paused():  # 5,000 rows of cells and values: see customers/ingest_gc.py
+                with collector_paused():  # 5,000 rows of cells and values: see customers/ingest/gc.py
                     outcome = _write_rows_isolating(rows, plan, clock(), default_time)
                 _store_problems(job.pk, outcome.problems)
                 ImportJob.objects.filter(pk=job.pk).update(

@@ -1,7 +1,7 @@
 """Segment-compatible tracking endpoints on a tenant host: POST /v1/batch, /v1/track, …
 
 Authenticated by the tenant's write key (not a session), so CSRF does not apply; see
-customers/tracking.py for what happens to bad input."""
+customers/ingest/tracking.py for what happens to bad input."""
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
@@ -10,8 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apikeys.selectors import write_key_valid
-from customers.ingest import ingest_messages
-from customers.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
+from customers.ingest.store import ingest_messages
+from customers.ingest.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
 
 
 def _rejected(error: RequestRejected) -> JsonResponse:

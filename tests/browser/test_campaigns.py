@@ -19,7 +19,8 @@ from playwright.sync_api import expect
 
 from campaigns.models import Assignment, Campaign, Send
 from customers.feedback import ConsentChangeIn, consents_record
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer, Event
 from segments import engine
 from segments.models import Segment

@@ -17,7 +17,8 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer, CustomerMetrics
 from tenants.models import Tenant, User
 from tenants.services import tenant_create

@@ -9,7 +9,8 @@ from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.metrics_refresh import metrics_refresh
 from tests.browser.test_settings import log_in, workspace, workspace_url  # noqa: F401  (fixture)
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from tenants.models import Tenant, User
 from tenants.services import tenant_create
 from tests.browser.test_settings import log_in, workspace_url

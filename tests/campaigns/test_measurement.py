@@ -15,7 +15,8 @@ from campaigns.models import Assignment
 from campaigns.services import (audience_export, campaign_create, campaign_launch, campaign_results, play_create,
                                 play_kpi, play_update)
 from common.errors import DomainError
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer
 from tests.campaigns.conftest import T0, people, static_segment
 

@@ -13,7 +13,8 @@ from decimal import Decimal
 from django.db import connection
 
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer, CustomerMetrics, TraitDefinition
 from tests.conftest import session
 

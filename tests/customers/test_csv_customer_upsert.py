@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from customers.imports import customer_upsert
 from customers.imports import mapping as maps
 from customers.imports.customer_upsert import upsert_customers
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer, CustomerIdentity, TraitDefinition
 from segments.rules.vocabulary import TraitType
 

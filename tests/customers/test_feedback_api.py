@@ -6,7 +6,8 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Consent, ConsentChange, SurveyResponse
 from tests.conftest import host_of, make_member, membership_of
 

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from campaigns.models import Assignment, Campaign, Send
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Consent, ConsentChange, Customer, CustomerMetrics, Survey, SurveyResponse
 from customers.touch import Touch
 from segments import engine

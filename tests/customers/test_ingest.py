@@ -2,7 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer, CustomerIdentity, Event, EventDefinition, TraitDefinition
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)

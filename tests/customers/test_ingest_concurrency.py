@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer, Event
 from tenants.models import Tenant
 

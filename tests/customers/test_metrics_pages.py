@@ -11,7 +11,8 @@ from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEvent
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.metrics_refresh import metrics_refresh, metrics_settings_get
 from customers.models import CustomerMetrics, MetricsSettings, MetricsSummary
 from ops.models import TaskRun

@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.metrics_refresh import metrics_refresh, metrics_settings_get
 from customers.models import Customer, CustomerMetrics, MetricsSummary
 

@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 
 from apikeys.selectors import write_key_current
 from customers.models import Customer, Event
-from customers.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, segment_traits, write_key_from
+from customers.ingest.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, segment_traits, write_key_from
 from tests.conftest import host_of
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from audit.models import AuditEvent
 from customers.models import Customer
 from segments import engine
 from segments.models import Membership, MembershipChange, Segment, SegmentEvaluation, SegmentVersion
-from segments.services import segment_create, static_members_add
+from segments.services import segment_create
 from tenants.services import role_create
 from tests.conftest import host_of, make_member, membership_of, session
 

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection
 
-from customers.ingest import Message, ingest_messages
+from customers.ingest.message import Message
+from customers.ingest.store import ingest_messages
 from customers.models import Customer
 from customers.touch import Touch
 from segments import engine, scheduling

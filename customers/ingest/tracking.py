@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from customers.ingest import ItemProblem, Message
+from customers.ingest.message import ItemProblem, Message
 from segments.rules.vocabulary import parse_datetime
 
 MAX_BATCH_BYTES = 500 * 1024

@@ -1,7 +1,7 @@
 """How the ingestion statements reach PostgreSQL: a server-binding cursor on Django's
 connection, prepared statements for the per-batch shapes, and compact list parameters.
 
-Shared by customers/ingest.py, customers/ingest_identities.py and the CSV import's
+Shared by customers/ingest/store.py, customers/ingest/identities.py and the CSV import's
 customer upsert (customers/imports/customer_upsert.py)."""
 
 from __future__ import annotations

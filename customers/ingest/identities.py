@@ -1,4 +1,4 @@
-"""Which customer each userId / anonymousId of a batch names (step 2 of customers/ingest.py).
+"""Which customer each userId / anonymousId of a batch names (step 2 of customers/ingest/store.py).
 
 Ids that belong together (identify with userId + anonymousId, alias, track with both) are
 united; the batch's known ids are matched to customers and those customers' rows locked,
@@ -11,7 +11,7 @@ Locking: every customer row a batch writes is locked before it is written, in id
 so two concurrent batches for overlapping customers queue instead of deadlocking — and
 as late as possible, since a lock is held until COMMIT: the lookup takes none; a batch
 that merges profiles locks its known customers (FOR UPDATE: losers are deleted) before the
-merge; one that sets traits locks its customers before the UPDATE (customers/ingest.py);
+merge; one that sets traits locks its customers before the UPDATE (customers/ingest/store.py);
 a track-only batch locks them inside the statement that stores its events. FOR NO KEY
 UPDATE where nothing is deleted: it does not block the foreign-key checks (FOR KEY SHARE)
 of another batch's event inserts. A customer merged away between the lookup and its lock
@@ -24,15 +24,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from customers.ingest_sql import cursor, json_list
+from customers.ingest.message import ANON_PREFIX, Message
+from customers.ingest.sql import cursor, json_list
 from customers import touch
 
-if TYPE_CHECKING:
-    from customers.ingest import Message
-
-ANON_PREFIX = "anon:"
 Pair = tuple[str, str]  # (kind, value): ("user_id", "u-1") or ("anonymous_id", "a-1")
 
 
@@ -171,7 +167,7 @@ def _external_id_for(ids: list[Pair]) -> str:
 
 # Known ids → customers, from the identities alone (a customer's row is read only when a
 # merge needs it); `lookup_locked` also locks those customers' rows in id order (LockRows
-# runs above the Sort). Lists arrive as JSON text (see ingest_sql.json_list).
+# runs above the Sort). Lists arrive as JSON text (see customers.ingest.sql.json_list).
 _PAIRS = "ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) AS p(kind, value)"
 _LOOKUP = f"""
 SELECT p.kind, p.value, i.customer_id

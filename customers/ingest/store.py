@@ -5,7 +5,7 @@ calls `ingest_messages` once per batch, inside one transaction:
 
 1. traits are checked against the registry (one query); an item with a bad trait is
    refused as a whole, with a path per problem — the other items go on;
-2. identities are resolved for the whole batch (customers/ingest_identities.py, which also
+2. identities are resolved for the whole batch (customers/ingest/identities.py, which also
    says when rows are locked): known ids are matched to customers by one statement, new
    customers are created with their identities by one statement, profiles of one person
    are merged;
@@ -16,7 +16,7 @@ calls `ingest_messages` once per batch, inside one transaction:
 5. the trait registry is upserted once per new key.
 
 A steady-state track batch (every customer known) is 3 round trips: lookup, store
-(which locks), COMMIT. Statements go through `ingest_sql.cursor()`, which binds parameters
+(which locks), COMMIT. Statements go through `customers.ingest.sql.cursor()`, which binds parameters
 on the server and prepares the per-batch shapes (see there).
 """
 
@@ -31,8 +31,9 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, OperationalError, transaction
 
-from customers.ingest_identities import ANON_PREFIX, ResolutionRace, lock_customers, resolve
-from customers.ingest_sql import cursor as _cursor
+from customers.ingest.identities import ResolutionRace, lock_customers, resolve
+from customers.ingest.message import ItemProblem, Message
+from customers.ingest.sql import cursor as _cursor
 from customers.touch import Touch, touched
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
@@ -56,29 +57,6 @@ _COLUMN_SQL = {
 # Text columns are NOT NULL in the model ("" means unknown); null clears them to "".
 _TEXT_COLUMNS = {"email", "name", "gender", "income_band", "occupation", "country", "region", "city",
                  "language", "timezone", "company", "industry", "device_type", "os", "plan"}
-
-
-@dataclass
-class Message:
-    type: str
-    timestamp: datetime
-    message_id: str | None = None
-    user_id: str | None = None
-    anonymous_id: str | None = None
-    event: str | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
-    previous_id: str | None = None
-    index: int = 0  # position in the caller's batch, for problem paths
-    path: str = ""  # e.g. "batch[3]"
-
-
-@dataclass(frozen=True)
-class ItemProblem:
-    index: int
-    path: str
-    code: str
-    message: str
 
 
 @dataclass
