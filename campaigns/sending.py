@@ -41,6 +41,7 @@ from campaigns import holdout, templates
 from campaigns.models import Assignment, Campaign, Send
 from customers.models import Consent, Customer
 from segments.models import Membership
+from tenants.selectors import tenant_url
 
 UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
 COUNTED_FOR_CAP = (Send.Status.SENT, Send.Status.UNKNOWN, Send.Status.QUEUED)
@@ -75,8 +76,6 @@ def unsubscribe_read(token: str) -> dict | None:
 
 
 def unsubscribe_url(token: str) -> str:
-    from tenants.selectors import tenant_url
-
     return tenant_url(connection.tenant, f"/unsubscribe/{token}/")
 
 

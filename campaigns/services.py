@@ -16,12 +16,17 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from audit.services import audit_record
-from campaigns import ssrf, templates, webhooks
-from campaigns.plays import kpi
+from campaigns import sending, ssrf, templates, webhooks
+from campaigns.audience import audience_csv
 from campaigns.models import Campaign, Play, WebhookEndpoint
+from campaigns.plays import kpi
+from campaigns.sending import assign_members, unsubscribe_read
 from common.errors import Conflict, DomainError, Problem
+from customers.feedback import ConsentChangeIn, consents_record
 from customers.models import Consent, Customer
+from ops.tasking import send_to_tenant
 from segments.models import MembershipChange, Segment
+from segments.selectors import segment_members
 from tenants.access import department_problems, ensure_permitted
 
 EVERY = ("daily", "weekly", "hours")
@@ -401,9 +406,6 @@ def campaign_update(*, actor, campaign: Campaign, **fields) -> Campaign:
 
 def campaign_preview(*, actor, campaign: Campaign, customer: Customer | None = None, variant: str = "") -> dict:
     """The rendered content for one customer (a segment member by default, else a sample)."""
-    from campaigns import sending
-    from segments.selectors import segment_members
-
     ensure_permitted(actor, "campaigns.view")
     if customer is None and campaign.segment_id:
         customer = segment_members(segment=campaign.segment).order_by("id").first()
@@ -424,7 +426,7 @@ def _transition(actor, campaign: Campaign, *, allowed: set[str], action: str) ->
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in allowed:
         raise Conflict.single(path="status", code="invalid_transition",
-                                 message=f"A {campaign.status} campaign cannot be {action}.")
+                              message=f"A {campaign.status} campaign cannot be {action}.")
     return campaign
 
 
@@ -435,7 +437,7 @@ def campaign_launch(*, actor, campaign: Campaign, now: datetime) -> Campaign:
     campaign = _transition(actor, campaign, allowed={Campaign.Status.DRAFT, Campaign.Status.PAUSED}, action="launched")
     if campaign.segment_id is None:
         raise Conflict.single(path="segment_id", code="segment_deleted",
-                                 message="The campaign's segment was deleted: choose another segment in a new campaign.")
+                              message="The campaign's segment was deleted: choose another segment in a new campaign.")
     before = campaign.status
     if campaign.launched_at is None:
         campaign.launched_at = now
@@ -450,7 +452,7 @@ def campaign_launch(*, actor, campaign: Campaign, now: datetime) -> Campaign:
         first = next_occasion(campaign.schedule, after=now)
         if first is None:
             raise Conflict.single(path="schedule", code="no_future_occasion",
-                                     message="The schedule has no occasion left.")
+                                  message="The schedule has no occasion left.")
         campaign.next_run_at = first
         campaign.status = Campaign.Status.SCHEDULED
     campaign.pause_reason = ""
@@ -490,11 +492,8 @@ def campaign_results(*, actor, campaign: Campaign, now: datetime) -> dict:
 
 
 def _dispatch_after_commit() -> None:
-    from campaigns.tasks import tick
-    from ops.tasking import send_to_tenant
-
     schema = connection.schema_name
-    transaction.on_commit(lambda: send_to_tenant(tick, schema_name=schema))
+    transaction.on_commit(lambda: send_to_tenant("campaigns.tick", schema_name=schema))
 
 
 @transaction.atomic
@@ -528,9 +527,6 @@ def campaigns_segment_gone(*, now: datetime) -> int:
 def unsubscribe_apply(*, token: str, now: datetime) -> dict:
     """Withdraw the email consent the link was made for. Idempotent: a second click (or a
     mail client's link prefetch) records nothing new. Bad or foreign tokens → 400."""
-    from campaigns.sending import unsubscribe_read
-    from customers.feedback import ConsentChangeIn, consents_record
-
     data = unsubscribe_read(token)
     customer = Customer.objects.filter(pk=data["u"]).first() if data else None
     if customer is None:
@@ -606,8 +602,6 @@ def webhook_send_test(*, actor, endpoint: WebhookEndpoint, now: datetime) -> dic
 
 def audience_export(*, actor, segment: Segment):
     """CSV chunks of hashed identifiers (data.export); audited when started."""
-    from campaigns.audience import audience_csv
-
     ensure_permitted(actor, "data.export")
     ensure_permitted(actor, "segments.view")
     audit_record(actor=actor, action="segment.audience_exported", target=segment, target_label=segment.key)
@@ -617,14 +611,11 @@ def audience_export(*, actor, segment: Segment):
 def campaign_audience_export(*, actor, campaign: Campaign, now: datetime):
     """CSV chunks of the campaign's treatment members, hashed (data.export); audited.
     Members not assigned yet get their arm now, so the holdout stays out of every upload."""
-    from campaigns.audience import audience_csv
-    from campaigns.sending import assign_members
-
     ensure_permitted(actor, "data.export")
     ensure_permitted(actor, "segments.view")
     if campaign.segment_id is None:
         raise Conflict.single(path="segment_id", code="segment_deleted",
-                                 message="The campaign's segment was deleted: there is no audience to export.")
+                              message="The campaign's segment was deleted: there is no audience to export.")
     assign_members(campaign=campaign, now=now)
     audit_record(actor=actor, action="campaign.audience_exported", target=campaign)
     return audience_csv(segment=campaign.segment, campaign=campaign)

@@ -17,7 +17,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = CeleryApp("strata")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(related_name="metrics_tasks")
 app.autodiscover_tasks(["customers.imports"])  # customers/imports/tasks.py
 # Task logs carry task_id (django-structlog) and the tenant the task runs for.
 app.steps["worker"].add(DjangoStructLogInitStep)

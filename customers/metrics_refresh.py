@@ -289,11 +289,9 @@ STALE_RUN = timedelta(hours=2)
 
 
 def metrics_refresh_enqueue(*, created_by_id: int | None, now: datetime) -> TaskRun:
-    from customers.metrics_tasks import refresh_metrics
-
     run = task_run_create(kind=TaskRun.Kind.METRICS_REFRESH, label="Metrics refresh", created_by_id=created_by_id)
     schema = connection.schema_name
-    transaction.on_commit(lambda: send_to_tenant(refresh_metrics, schema_name=schema, run_id=run.pk,
+    transaction.on_commit(lambda: send_to_tenant("customers.refresh_metrics", schema_name=schema, run_id=run.pk,
                                                  now_iso=now.isoformat()))
     return run
 

@@ -6,9 +6,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.pages import ANY_MEMBER
 from ops.models import TaskRun
 from ops.selectors import task_run_get
-from common.pages import ANY_MEMBER
+from ops.views import KIND_PERMISSIONS
 
 
 class TaskRunOutput(serializers.ModelSerializer):
@@ -29,7 +30,6 @@ class TaskRunView(APIView):
 
     @extend_schema(responses=TaskRunOutput)
     def get(self, request, pk: int):
-        from ops.views import KIND_PERMISSIONS
 
         run = task_run_get(run_id=pk)
         if run is None:

@@ -9,6 +9,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from config.celery import app
+
 BEAT_KEY = "strata:beat:last"  # global on purpose: beat serves every tenant
 
 
@@ -39,8 +41,6 @@ def check_redis() -> dict:
 
 
 def check_celery(timeout: float = 1.0) -> dict:
-    from config.celery import app
-
     replies = app.control.ping(timeout=timeout) or []
     workers = sorted(name for reply in replies for name in reply)
     if not workers:

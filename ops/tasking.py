@@ -12,10 +12,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from celery import Task
+
 from django.db import connection
 from django_tenants.utils import get_public_schema_name
 
 from config.celery import app
+from tenants.selectors import tenants_active
 
 DEFAULTS = {"acks_late": True, "reject_on_worker_lost": True, "soft_time_limit": 300, "time_limit": 360}
 
@@ -44,14 +47,16 @@ def public_task(*, name: str, **options) -> Callable:
     return decorate
 
 
-def send_to_tenant(task, *, schema_name: str, **kwargs):
-    return task.apply_async(kwargs=kwargs, headers={"_schema_name": schema_name})
+def send_to_tenant(task: str | Task, *, schema_name: str, **kwargs):
+    """Enqueue a task to run in a tenant's schema. A service names the task it queues
+    ("segments.evaluate_segment") rather than importing its tasks module, which imports the
+    service: the registered name is the contract between the two."""
+    name = task if isinstance(task, str) else task.name
+    return app.send_task(name, kwargs=kwargs, headers={"_schema_name": schema_name})
 
 
 def for_each_tenant(task, **kwargs) -> int:
     """Enqueue `task(**kwargs)` once per active tenant; returns how many were sent."""
-    from tenants.selectors import tenants_active
-
     sent = 0
     for schema_name in tenants_active().values_list("schema_name", flat=True).iterator():
         send_to_tenant(task, schema_name=schema_name, **kwargs)

@@ -15,7 +15,9 @@ from django.db.models import (
 
 from customers.models import Customer, EventDefinition, Survey, TraitDefinition
 from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot
+from segments.queries import overlap
 from segments.rules.vocabulary import BUILTIN_TRAITS, CHANNELS, METRICS, OPS_BY_TYPE, RFM_GROUPS, Category
+from tenants.models import Department, User
 
 SORTS = {"name": ("name", "id"), "size": ("size", "id"), "evaluated": ("last_evaluated_at", "id"),
          "created": ("created_at", "id")}
@@ -107,8 +109,6 @@ def size_trends(*, segment_ids: list[int], now: datetime, days: int = TREND_DAYS
 def near_duplicates(segments: list[Segment]) -> dict[int, list[tuple[Segment, float]]]:
     """Pairs among `segments` whose current members have Jaccard ≥ 0.9. Only segments of
     comparable stored size can qualify, so the overlap statement runs over those alone."""
-    from segments.queries import overlap
-
     live = [s for s in segments if s.size > 0 and s.kind != Segment.Kind.SNAPSHOT]
     candidates = {a.pk: a for a in live
                   if any(b.pk != a.pk and min(a.size, b.size) >= NEAR_DUPLICATE * max(a.size, b.size) for b in live)}
@@ -126,8 +126,6 @@ def near_duplicates(segments: list[Segment]) -> dict[int, list[tuple[Segment, fl
 
 
 def people_and_departments(*, owner_ids: set[int], department_ids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
-    from tenants.models import Department, User
-
     owners = dict(User.objects.filter(pk__in=owner_ids).values_list("pk", "email"))
     departments = dict(Department.objects.filter(pk__in=department_ids).values_list("pk", "name"))
     return owners, departments

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from audit.services import audit_record
 from common.errors import Conflict, DomainError, Problem
+from ops.tasking import send_to_tenant
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.selectors import rule_context
@@ -51,12 +52,9 @@ def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refr
 
 
 def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> None:
-    from segments.tasks import evaluate_segment  # tasks import services' callers; avoid a cycle
-    from ops.tasking import send_to_tenant
-
     schema = connection.schema_name
-    transaction.on_commit(lambda: send_to_tenant(evaluate_segment, schema_name=schema, segment_id=segment.pk,
-                                                 now_iso=now.isoformat(), trigger=trigger))
+    transaction.on_commit(lambda: send_to_tenant("segments.evaluate_segment", schema_name=schema,
+                                                 segment_id=segment.pk, now_iso=now.isoformat(), trigger=trigger))
 
 
 @transaction.atomic
@@ -175,7 +173,7 @@ def segment_delete(*, actor, segment: Segment) -> None:
                  .values_list("key", flat=True))
     if users:
         raise Conflict.single(path="", code="referenced",
-                                 message=f"Used by {', '.join(sorted(users))}: change those segments first.")
+                              message=f"Used by {', '.join(sorted(users))}: change those segments first.")
     audit_record(actor=actor, action="segment.deleted", target=segment, target_label=segment.key)
     segment.delete()
 
@@ -190,7 +188,7 @@ def segment_evaluate_request(*, actor, segment: Segment, now: datetime) -> None:
 def ensure_static(segment: Segment) -> None:
     if segment.kind != Segment.Kind.STATIC:
         raise Conflict.single(path="", code="not_static",
-                                 message="Members are added by hand only to static segments.")
+                              message="Members are added by hand only to static segments.")
 
 
 def static_members_add(*, actor, segment: Segment, customer_ids: list[int], now: datetime,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from typing import Any
+from typing import Any, Protocol
 
 from common.errors import Forbidden, NotFound, Problem
+from tenants.models import Department
 
 
 class Actor(Protocol):
@@ -34,8 +33,6 @@ def ensure_same_tenant(actor, *objects) -> None:
 def department_problems(actor, department_id: Any, *, path: str = "department_id") -> list[Problem]:
     """A department named by id must be one of the actor's workspace (department ids are
     global, in the public schema)."""
-    from tenants.models import Department
-
     if department_id is None:
         return []
     if (isinstance(department_id, bool) or not isinstance(department_id, int)

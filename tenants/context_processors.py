@@ -2,6 +2,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from tenants.models import Tenant, TenantMembership
+from tenants.selectors import public_url
+
 
 @dataclass(frozen=True)
 class SettingsPage:
@@ -37,8 +40,6 @@ def other_workspaces(request, current) -> list[dict]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return []
-    from tenants.models import Tenant, TenantMembership
-    from tenants.selectors import public_url
 
     memberships = (TenantMembership.objects.filter(user=user, tenant__status=Tenant.Status.ACTIVE)
                    .exclude(tenant=current).select_related("tenant").order_by("tenant__name"))
@@ -46,8 +47,6 @@ def other_workspaces(request, current) -> list[dict]:
 
 
 def _public_workspaces_url() -> str:
-    from tenants.selectors import public_url
-
     return public_url("/workspaces/")
 
 

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
 
+from tenants.permissions import BUILTIN_ROLES
+
 
 class Tenant(TenantMixin):
     class Status(models.TextChoices):
@@ -107,7 +109,6 @@ class Role(models.Model):
         return self.name
 
     def permission_set(self) -> frozenset[str]:
-        from tenants.permissions import BUILTIN_ROLES
 
         if self.is_builtin and self.key in BUILTIN_ROLES:
             return BUILTIN_ROLES[self.key][2]

@@ -82,3 +82,34 @@ def test_every_csv_is_written_by_the_one_safe_writer():
                         and isinstance(node.value, ast.Name) and node.value.id == "csv"):
                     writers.append(str(path.relative_to(ROOT)))
     assert set(writers) == {"common/csv.py"}
+
+
+def _first_party_imports_inside_functions() -> list[str]:
+    roots = tuple(_root_packages())
+    found = []
+    for package in roots:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            source = path.read_text()
+            lines = source.split("\n")
+            for node in ast.walk(ast.parse(source)):
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.ImportFrom) and (inner.module or "").split(".")[0] in roots:
+                        names = [inner.module]
+                    elif isinstance(inner, ast.Import):
+                        names = [alias.name for alias in inner.names if alias.name.split(".")[0] in roots]
+                    else:
+                        continue
+                    marked = "# TRICKY:" in lines[inner.lineno - 1] or "# TRICKY:" in lines[inner.lineno - 2]
+                    if names and not marked:
+                        found.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
+    return found
+
+
+def test_imports_sit_at_the_top_of_their_module():
+    """An import inside a function hides a dependency (usually a cycle): each one that must
+    stay says why in a `# TRICKY:` comment."""
+    assert _first_party_imports_inside_functions() == []

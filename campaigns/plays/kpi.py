@@ -30,6 +30,7 @@ from django.db.models import Count
 
 from campaigns import lift
 from campaigns.models import Campaign, Play, Send
+from customers.models import MetricsSettings
 
 LOWER_IS_BETTER = {Play.Kpi.CHURN_RATE, Play.Kpi.CAC}
 
@@ -76,7 +77,6 @@ def play_kpi_actual(*, play: Play, now: datetime) -> dict:
             [start, segment_id, end, start, play.kpi_event, timedelta(days=play.kpi_days or 0)])
         value = _ratio(numerator, denominator)
     elif play.kpi == Play.Kpi.CHURN_RATE and segment_id:
-        from customers.models import MetricsSettings
 
         settings = MetricsSettings.objects.first()
         inactivity = timedelta(days=settings.churn_inactivity_days if settings else 30)

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from campaigns.plays import kpi
 from campaigns.models import Play
+from campaigns.plays import kpi
 from segments.models import Segment
+from tenants.models import Department
 
 LIVE = (Play.Status.PLANNED, Play.Status.ACTIVE)
 TREND_WEEKS = 8
@@ -73,8 +74,6 @@ def kpi_trend(play: Play, *, now: datetime, weeks: int = TREND_WEEKS) -> list[tu
 
 
 def play_lines(plays, *, now: datetime, trend: bool = False) -> list[PlayLine]:
-    from tenants.models import Department
-
     plays = list(plays)
     names = dict(Department.objects.filter(pk__in={p.department_id for p in plays if p.department_id})
                  .values_list("pk", "name"))
@@ -117,8 +116,6 @@ def department_cards(tenant) -> list[DepartmentCard]:
     and live ones, then the plays without a department. Counts only: KPIs are computed on
     the department's own page."""
     from django.db.models import Count, Q
-
-    from tenants.models import Department
 
     counts = {row["department_id"]: row for row in plays_query().values("department_id").annotate(
         n=Count("id"), live=Count("id", filter=Q(status__in=LIVE)))}

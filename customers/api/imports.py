@@ -70,7 +70,7 @@ def _ensure_within_limit(request) -> None:
     limit = max_upload_bytes()
     if length > limit + 64 * 1024:  # the multipart envelope around the file
         raise TooLarge.single(path="file", code="too_large",
-                                 message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
+                              message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
 
 
 def _mapping_of(raw):

@@ -55,7 +55,7 @@ def scan(chunks: Iterable[bytes], *, max_bytes: int) -> Scan:
         size += len(chunk)
         if size > max_bytes:
             raise TooLarge.single(path="file", code="too_large",
-                                     message=f"Files may be at most {max_bytes // (1024 * 1024):,} MB.")
+                                  message=f"Files may be at most {max_bytes // (1024 * 1024):,} MB.")
         digest.update(chunk)
         try:
             decoder.decode(chunk)

@@ -36,9 +36,9 @@ from customers.imports import mapping as maps
 from customers.imports import parsing
 from customers.imports.customer_upsert import upsert_customers
 from customers.imports.models import ImportJob, ImportRowError
+from customers.ingest.gc import collector_paused
 from customers.ingest.message import ANON_PREFIX, Message
 from customers.ingest.store import ingest_messages
-from customers.ingest.gc import collector_paused
 from customers.models import TraitDefinition
 from customers.selectors import customers_by_external_ids
 from ops.models import TaskRun
@@ -97,7 +97,7 @@ def import_upload(*, actor, kind: str, upload, now: datetime) -> ImportJob:
     limit = max_upload_bytes()
     if upload.size is not None and upload.size > limit:
         raise TooLarge.single(path="file", code="too_large",
-                                 message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
+                              message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
     upload.seek(0)
     scanned = parsing.scan(upload.chunks(), max_bytes=limit)
     upload.seek(0)
@@ -150,7 +150,7 @@ def import_start(*, actor, job: ImportJob, mapping: Any, now: datetime) -> Impor
             if mapping == job.mapping:
                 return job
             raise Conflict.single(path="mapping", code="already_started",
-                                     message="This import has started; upload the file again to map it differently.")
+                                  message="This import has started; upload the file again to map it differently.")
         checked, problems, new_types = maps.plan(job.kind, job.header, mapping, targets_for(job.kind), job.sample)
         if problems:
             raise DomainError(problems=problems)
@@ -166,10 +166,8 @@ def import_start(*, actor, job: ImportJob, mapping: Any, now: datetime) -> Impor
 
 
 def import_enqueue(*, job: ImportJob) -> None:
-    from customers.imports.tasks import run_import
-
     schema, job_id = connection.schema_name, job.pk
-    transaction.on_commit(lambda: send_to_tenant(run_import, schema_name=schema, import_id=job_id))
+    transaction.on_commit(lambda: send_to_tenant("customers.run_import", schema_name=schema, import_id=job_id))
 
 
 # ------------------------------------------------------------------------------ rows → writes

@@ -5,8 +5,6 @@ and explanations is masked for actors without `customers.view_pii`."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
 
 from django.http import Http404, StreamingHttpResponse
@@ -21,8 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ensure_body_within
-from common.errors import DomainError, NotFound, Problem, TooLarge
 from common.csv import stream_rows
+from common.errors import DomainError, NotFound, Problem, TooLarge
 from common.masking import mask_email, mask_explain_tree, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
@@ -31,17 +29,16 @@ from segments.api import serializers as s
 from segments.facts import customer_facts
 from segments.models import Membership, Segment, SegmentVersion
 from segments.rules.explain import explain
+from segments.rules.schema import definition_schema
 from segments.selectors import segment_changes
 from segments.services import (
     ensure_static, segment_create, segment_delete, segment_evaluate_request, segment_mark_used,
     segment_members_export, segment_update, snapshot_create, static_members_change,
 )
+from segments.uploads import MAX_UPLOAD_BYTES, read_upload
 
 MAX_BODY_BYTES = 1024 * 1024
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_UPLOAD_ROWS = 100_000
 MAX_PAGE = 1000
-HEADER_NAMES = {"external_id", "external id", "email", "id", "customer", "customer_id"}
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -341,42 +338,6 @@ class SegmentMembersExportView(APIView):
         return response
 
 
-def read_upload(upload) -> list[queries.UploadRow]:
-    """The values of a one-column CSV of external ids or emails, with their row numbers;
-    a first row naming the column (external_id, email, …) is a header."""
-    if upload is None:
-        raise DomainError.single(path="file", code="required", message="Upload a CSV file in the `file` field.")
-    if upload.size > MAX_UPLOAD_BYTES:
-        raise TooLarge.single(path="file", code="too_large",
-                                 message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
-    try:
-        text = upload.read().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DomainError.single(path="file", code="not_utf8", message="The file must be UTF-8 text.") from None
-    rows = []
-    try:
-        for number, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-            values = [c.strip() for c in cells]
-            while values and not values[-1]:
-                values.pop()
-            if not values:
-                continue
-            if len(values) > 1:
-                raise DomainError.single(path=f"file.row[{number}]", code="too_many_columns",
-                                         message="Upload one column: external ids or emails.")
-            if not rows and number == 1 and values[0].lower() in HEADER_NAMES:
-                continue
-            rows.append(queries.UploadRow(row=number, value=values[0]))
-            if len(rows) > MAX_UPLOAD_ROWS:
-                raise DomainError.single(path="file", code="too_many_rows",
-                                         message=f"Upload at most {MAX_UPLOAD_ROWS:,} rows at once.")
-    except csv.Error as error:
-        raise DomainError.single(path="file", code="invalid_csv", message=f"Not a CSV file: {error}.") from None
-    if not rows:
-        raise DomainError.single(path="file", code="empty", message="The file names no customers.")
-    return rows
-
-
 class SegmentMembersUploadView(APIView):
     """Add the customers of a one-column CSV (external ids, or emails for actors who may
     see personal data) to a static segment; unmatched rows are reported with their row."""
@@ -395,7 +356,7 @@ class SegmentMembersUploadView(APIView):
             length = 0
         if length > MAX_UPLOAD_BYTES + 64 * 1024:
             raise TooLarge.single(path="file", code="too_large",
-                                     message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+                                  message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
         rows = read_upload(request.FILES.get("file"))
         ids, unmatched = queries.resolve_upload(rows, by_email=request.actor.has("customers.view_pii"))
         if not ids:
@@ -566,6 +527,4 @@ class SegmentSchemaView(APIView):
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="JSON Schema of a definition")})
     def get(self, request):
         """The rule language as JSON Schema (shared/specs/segment-rules.md), for builders and validators."""
-        from segments.rules.schema import definition_schema
-
         return Response(definition_schema())

@@ -17,20 +17,19 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.errors import DomainError, Problem
+from common.pages import refuse_forbidden, requires
 from segments import browse, queries
 from segments.forms import PERSONA_FIELDS, SegmentForm
 from segments.models import Segment
 from segments.services import segment_create, segment_update
 from segments.views.common import hidden_fields, segment_or_404, who
-from common.pages import refuse_forbidden, requires
+from tenants.models import Department
 
 EMPTY_DEFINITION = {"version": 1, "match": "all", "conditions": []}
 
 
 
 def _builder_context(request, *, segment: Segment | None, form: SegmentForm, definition, errors: list[Problem]) -> dict:
-    from tenants.models import Department
-
     initial_persona = {key: (form.data.get(f"persona_{key}") if form.is_bound else (segment.persona.get(key, "")
                                                                                     if segment else "")) or ""
                        for key, _ in PERSONA_FIELDS}

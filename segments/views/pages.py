@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import DomainError
 from common.masking import mask_explain_tree
+from common.pages import page_status, refuse_forbidden, requires
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
 from segments import browse, queries
@@ -32,8 +33,9 @@ from segments.rules.explain import explain
 from segments.services import (
     segment_delete, segment_evaluate_request, segment_update, snapshot_create, static_members_change,
 )
+from segments.uploads import read_upload
 from segments.views.common import hidden_fields, segment_or_404, who
-from common.pages import page_status, refuse_forbidden, requires
+from tenants.models import Department
 
 MEMBERS_PAGE = 25
 HISTORY_DAYS = 90
@@ -103,8 +105,6 @@ def _encode(params: dict) -> str:
 
 
 def _directory_context(request) -> tuple[dict, int]:
-    from tenants.models import Department
-
     form = DirectoryForm(request.GET)
     form.is_valid()
     problems = form.problems()
@@ -448,8 +448,6 @@ def segments_static(request, key: str):
 def segments_upload(request, key: str):
     """A one-column CSV of external ids (or emails, for members who may read them) added
     to a static segment; rows naming nobody come back as a report."""
-    from segments.api.views import read_upload
-
     segment = segment_or_404(key)
     try:
         rows = read_upload(request.FILES.get("file"))

@@ -10,8 +10,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from common.errors import DomainError
-from segments import queries
 from common.pages import page_status, refuse_forbidden, requires
+from segments import queries
+from segments.services import segment_settings_update
 
 
 class SegmentSettingsForm(forms.Form):
@@ -25,8 +26,6 @@ class SegmentSettingsForm(forms.Form):
 @requires("settings.modify")
 @require_http_methods(["GET", "POST"])
 def settings_segments(request):
-    from segments.services import segment_settings_update
-
     current = queries.segment_settings()
     form = SegmentSettingsForm(request.POST or None, initial={"min_size": current.min_size})
     status = 200

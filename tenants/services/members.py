@@ -57,7 +57,7 @@ def member_invite(*, actor: TenantMembership, email: str, role: Role, department
             )
     except IntegrityError:
         raise Conflict.single(path="email", code="duplicate_invitation",
-                                 message=f"{email} already has an open invitation.") from None
+                              message=f"{email} already has an open invitation.") from None
     audit_record(actor=actor, action="member.invited", target=invitation,
                  changes={"email": [None, email], "role": [None, role.key],
                           "department": [None, department.name if department else None]})
@@ -82,7 +82,7 @@ def invitation_revoke(*, actor: TenantMembership, invitation: Invitation, now: d
     ensure_same_tenant(actor, invitation)
     if invitation.accepted_at or invitation.revoked_at:
         raise Conflict.single(path="invitation", code="not_open",
-                                 message="This invitation was already accepted or revoked.")
+                              message="This invitation was already accepted or revoked.")
     invitation.revoked_at = now
     invitation.save(update_fields=["revoked_at", "updated_at"])
     audit_record(actor=actor, action="member.invitation_revoked", target=invitation)
@@ -95,16 +95,16 @@ def invitation_for_token(*, token: str, now: datetime, tenant_id: int) -> Invita
                   .filter(token_hash=_token_hash(token or ""), tenant_id=tenant_id).first())
     if invitation is None:
         raise NotFound.single(path="token", code="invalid_token",
-                                 message="This invitation link is not valid.")
+                              message="This invitation link is not valid.")
     if invitation.accepted_at:
         raise Gone.single(path="token", code="used_token",
-                                 message="This invitation has already been used.")
+                          message="This invitation has already been used.")
     if invitation.revoked_at:
         raise Gone.single(path="token", code="revoked_token",
-                                 message="This invitation was withdrawn.")
+                          message="This invitation was withdrawn.")
     if invitation.expires_at <= now:
         raise Gone.single(path="token", code="expired_token",
-                                 message="This invitation has expired; ask for a new one.")
+                          message="This invitation has expired; ask for a new one.")
     return invitation
 
 
@@ -118,14 +118,14 @@ def invitation_accept(*, token: str, tenant_id: int, now: datetime, user: User |
     invitation = Invitation.objects.select_for_update(of=("self",)).select_related("role", "department").get(pk=found.pk)
     if invitation.accepted_at:
         raise Gone.single(path="token", code="used_token",
-                                 message="This invitation has already been used.")
+                          message="This invitation has already been used.")
     if user is not None and user.is_authenticated:
         if user.email.lower() != invitation.email.lower():
             raise Forbidden.single(path="token", code="email_mismatch",
-                                     message=f"This invitation is for {invitation.email}; log out and open the link again.")
+                                   message=f"This invitation is for {invitation.email}; log out and open the link again.")
     elif User.objects.filter(email__iexact=invitation.email).exists():
         raise Unauthenticated.single(path="token", code="login_required",
-                                 message=f"{invitation.email} already has a Strata account: log in to accept.")
+                                     message=f"{invitation.email} already has a Strata account: log in to accept.")
     else:
         try:
             validate_password(password, User(email=invitation.email, full_name=full_name))
@@ -135,7 +135,7 @@ def invitation_accept(*, token: str, tenant_id: int, now: datetime, user: User |
         user = user_get_or_create(email=invitation.email, password=password, full_name=full_name.strip()[:200])
     if TenantMembership.objects.filter(tenant_id=tenant_id, user=user).exists():
         raise Conflict.single(path="token", code="already_member",
-                                 message="You are already a member of this workspace.")
+                              message="You are already a member of this workspace.")
     membership = TenantMembership.objects.create(
         user=user, tenant_id=tenant_id, role=invitation.role, department=invitation.department)
     invitation.accepted_at, invitation.accepted_by = now, user
@@ -157,7 +157,7 @@ def _lock_admins(tenant_id: int) -> int:
 def _ensure_not_last_admin(membership: TenantMembership) -> None:
     if membership.is_admin and _lock_admins(membership.tenant_id) <= 1:
         raise Conflict.single(path="role", code="last_admin",
-                                 message="A workspace needs at least one admin; make someone else admin first.")
+                              message="A workspace needs at least one admin; make someone else admin first.")
 
 
 @transaction.atomic

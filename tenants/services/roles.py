@@ -27,7 +27,7 @@ def _role_problems(name: str, permissions: list[str]) -> list[Problem]:
 
 def _duplicate_name(name: str) -> DomainError:
     return Conflict.single(path="name", code="duplicate_name",
-                              message=f"A role or department called “{name}” already exists.")
+                           message=f"A role or department called “{name}” already exists.")
 
 
 @transaction.atomic
@@ -64,7 +64,7 @@ def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: 
     ensure_same_tenant(actor, role)
     if role.is_builtin:
         raise Conflict.single(path="role", code="builtin_role",
-                                 message="Built-in roles cannot be changed; create a custom role instead.")
+                              message="Built-in roles cannot be changed; create a custom role instead.")
     name, given = (name or "").strip(), list(permissions or [])
     problems = _role_problems(name, given)
     if problems:
@@ -91,7 +91,7 @@ def role_delete(*, actor: TenantMembership, role: Role) -> None:
     in_use = role.memberships.count()
     if in_use:
         raise Conflict.single(path="role", code="role_in_use",
-                                 message=f"{in_use} member(s) have this role; give them another role first.")
+                              message=f"{in_use} member(s) have this role; give them another role first.")
     audit_record(actor=actor, action="role.deleted", target=role, changes={"permissions": [role.permissions, None]})
     role.delete()
 

@@ -1,9 +1,13 @@
-"""Celery tasks of the metrics refresher (found by config.celery's autodiscovery)."""
+"""Celery tasks of customers: the metrics refresher, on demand and nightly (CSV imports' task
+is customers/imports/tasks.py)."""
 
 from datetime import datetime
 
 from django.utils import timezone
 
+from customers.metrics_refresh import metrics_run
+from ops.models import TaskRun
+from ops.services import task_run_create
 from ops.tasking import for_each_tenant, public_task, tenant_task
 
 # 1M customers / 20M events take minutes; the default 5-minute limit would kill it.
@@ -12,18 +16,12 @@ REFRESH_LIMITS = {"soft_time_limit": 3600, "time_limit": 3700}
 
 @tenant_task(name="customers.refresh_metrics", **REFRESH_LIMITS)
 def refresh_metrics(*, run_id: int, now_iso: str) -> None:
-    from customers.metrics_refresh import metrics_run
-
     metrics_run(run_id=run_id, now=datetime.fromisoformat(now_iso), clock=timezone.now)
 
 
 @tenant_task(name="customers.refresh_metrics_nightly", **REFRESH_LIMITS)
 def refresh_metrics_nightly(*, now_iso: str) -> None:
     """Beat's nightly refresh of one tenant, with a run of its own so the UI shows it."""
-    from customers.metrics_refresh import metrics_run
-    from ops.models import TaskRun
-    from ops.services import task_run_create
-
     run = task_run_create(kind=TaskRun.Kind.METRICS_REFRESH, label="Nightly metrics refresh")
     metrics_run(run_id=run.pk, now=datetime.fromisoformat(now_iso), clock=timezone.now)
 
