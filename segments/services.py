@@ -60,8 +60,10 @@ def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> 
 @transaction.atomic
 def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAMIC, definition: Any = None,
                    description: str = "", tags: list | None = None, refresh_minutes: int | None = None,
-                   department_id: int | None = None, note: str = "", now: datetime) -> tuple[Segment, list[Problem]]:
-    """A new segment (and its version 1 when dynamic); returns it with the definition's warnings."""
+                   department_id: int | None = None, persona: dict | None = None, note: str = "",
+                   now: datetime) -> tuple[Segment, list[Problem]]:
+    """A new segment (and its version 1 when dynamic), with its persona card if given;
+    returns it with the definition's warnings."""
     ensure_permitted(actor, "segments.edit")
     tags = [] if tags is None else tags
     problems = _attributes(key=key, name=name, description=description, tags=tags, refresh_minutes=refresh_minutes)
@@ -70,6 +72,8 @@ def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAM
     if isinstance(key, str) and Segment.objects.filter(key=key).exists():
         problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
     problems += department_problems(actor, department_id)
+    if persona is not None and not _persona_ok(persona):
+        problems.append(Problem("persona", "invalid_value", PERSONA_MESSAGE))
     refs, warnings = [], []
     if kind == Segment.Kind.DYNAMIC:
         try:
@@ -84,7 +88,7 @@ def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAM
         key=key, name=name.strip(), description=description, kind=kind, definition=definition,
         definition_version=1 if kind == Segment.Kind.DYNAMIC else 0, references=refs, tags=tags,
         refresh_interval=timedelta(minutes=refresh_minutes or 15), owner_id=getattr(actor, "user_id", None),
-        department_id=department_id, next_evaluation_at=now)
+        department_id=department_id, persona=persona or {}, next_evaluation_at=now)
     if kind == Segment.Kind.DYNAMIC:
         SegmentVersion.objects.create(segment=segment, version=1, definition=definition,
                                       author_id=getattr(actor, "user_id", None), note=note[:500])
@@ -110,8 +114,7 @@ def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = 
     if "status" in attributes:
         problems += _status_problems(segment, attributes["status"])
     if "persona" in attributes and not _persona_ok(attributes["persona"]):
-        problems.append(Problem("persona", "invalid_value",
-                                "A persona has name, goals, challenges, needs, preferred_features and notes (text)."))
+        problems.append(Problem("persona", "invalid_value", PERSONA_MESSAGE))
     warnings, refs = [], segment.references
     changed_definition = definition is not None and definition != segment.definition
     if definition is not None and segment.kind != Segment.Kind.DYNAMIC:
@@ -158,6 +161,9 @@ def _status_problems(segment: Segment, status: Any) -> list[Problem]:
 
 
 _PERSONA_KEYS = {"name", "goals", "challenges", "needs", "preferred_features", "notes"}
+
+
+PERSONA_MESSAGE = "A persona has name, goals, challenges, needs, preferred_features and notes (text)."
 
 
 def _persona_ok(persona: Any) -> bool:

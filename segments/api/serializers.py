@@ -23,6 +23,15 @@ class DefinitionField(serializers.JSONField):
     """Handed to the rule parser unchanged: it reports every problem with its path."""
 
 
+class PersonaInput(StrictInput):
+    name = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    goals = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    challenges = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    needs = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    preferred_features = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
 class SegmentCreateInput(StrictInput):
     key = serializers.CharField(max_length=64, help_text="Lower-case letters, digits, - and _; never changes.")
     name = serializers.CharField(max_length=200)
@@ -32,17 +41,9 @@ class SegmentCreateInput(StrictInput):
     tags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=20, required=False, default=list)
     refresh_minutes = serializers.IntegerField(required=False, allow_null=True, help_text="1 to 10080 (default 15).")
     department_id = serializers.IntegerField(required=False, allow_null=True)
+    persona = PersonaInput(required=False, help_text="The persona card shown with the segment.")
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="",
                                  help_text="Recorded with the version.")
-
-
-class PersonaInput(StrictInput):
-    name = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    goals = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    challenges = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    needs = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    preferred_features = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
 class SegmentUpdateInput(StrictInput):

@@ -9,7 +9,6 @@ import copy
 import json
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -61,20 +60,15 @@ def _save(request, segment: Segment | None, form: SegmentForm) -> tuple[Segment,
                   "refresh_minutes": data["refresh_minutes"], "department_id": data["department"]}
     now = timezone.now()
     persona = form.persona()
-    with transaction.atomic():
-        if segment is None:
-            kind = data["kind"] or Segment.Kind.DYNAMIC
-            segment, warnings = segment_create(
-                actor=request.membership, key=data["key"].strip(), kind=kind,
-                definition=data["definition"] if kind == Segment.Kind.DYNAMIC else None, note=data["note"], now=now,
-                **attributes)
-            if persona:
-                segment, _ = segment_update(actor=request.membership, segment=segment, now=now, persona=persona)
-        else:
-            definition = data["definition"] if segment.kind == Segment.Kind.DYNAMIC else None
-            segment, warnings = segment_update(actor=request.membership, segment=segment, now=now,
-                                               definition=definition, note=data["note"], persona=persona, **attributes)
-    return segment, warnings
+    if segment is None:
+        kind = data["kind"] or Segment.Kind.DYNAMIC
+        return segment_create(
+            actor=request.membership, key=data["key"].strip(), kind=kind,
+            definition=data["definition"] if kind == Segment.Kind.DYNAMIC else None, note=data["note"], now=now,
+            persona=persona or None, **attributes)
+    definition = data["definition"] if segment.kind == Segment.Kind.DYNAMIC else None
+    return segment_update(actor=request.membership, segment=segment, now=now, definition=definition,
+                          note=data["note"], persona=persona, **attributes)
 
 
 def _builder(request, segment: Segment | None):

@@ -131,6 +131,9 @@ def test_create_answers_201_with_version_1_parser_and_hygiene_warnings(tenant, d
     ({"key": "x", "name": "X", "kind": "static", "definition": plan_is("pro")}, {("definition", "invalid_value")}),
     ({"key": "x", "name": "X", "kind": "snapshot"}, {("kind", "invalid_choice")}),
     ({"key": "x", "name": "X", "definition": plan_is("pro"), "department_id": 999999}, {("department_id", "unknown_department")}),
+    ({"key": "x", "name": "X", "definition": plan_is("pro"), "persona": {"name": "Ada", "age": 3}},
+     {("persona.age", "unknown_field")}),
+    ({"key": "x", "name": "X", "definition": plan_is("pro"), "persona": "Ada"}, {("persona", "invalid")}),
 ])
 def test_bad_create_input_is_a_coded_400_and_nothing_is_saved(tenant, body, expected):
     """Malformed JSON, wrong types, unknown fields and invalid rules (paths under
@@ -140,6 +143,16 @@ def test_bad_create_input_is_a_coded_400_and_nothing_is_saved(tenant, body, expe
     assert expected <= problems(response)
     in_schema(tenant)
     assert not Segment.objects.exists() and not SegmentVersion.objects.exists()
+
+
+def test_create_with_a_persona_saves_the_card_with_the_segment(tenant):
+    """One call, one transaction: the segment and its persona card."""
+    persona = {"name": "Builder Ben", "goals": "Ship weekly", "needs": "Fast feedback"}
+    response = post(session(tenant), URL, {"key": "builders", "name": "Builders", "definition": plan_is("pro"),
+                                           "persona": persona})
+    assert response.status_code == 201, response.content
+    in_schema(tenant)
+    assert Segment.objects.get(key="builders").persona == persona
 
 
 def test_create_with_an_existing_key_is_refused(tenant):
