@@ -1,2 +1,3 @@
-"""The bottom layer: errors, strict API input, masking of personal data, safe CSV, shared
-helpers. Every app may import it; it imports no app (an import-linter contract holds that)."""
+"""The bottom room: errors and their kinds, the HTTP status of each kind, strict API input,
+page helpers (@requires), masking of personal data, the one safe CSV writer.
+Imports no app (import-linter: `common`); every app may import it."""
