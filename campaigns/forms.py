@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 from campaigns.models import Campaign, WebhookEndpoint
-from campaigns.services import LOCKED_AFTER_LAUNCH, MAX_VARIANTS
+from campaigns.services.campaigns import LOCKED_AFTER_LAUNCH, MAX_VARIANTS
 from common.errors import DomainError, Problem
 
 # The content fields of each channel as the editor names them: (HTML field, content key).
@@ -23,7 +23,7 @@ CONTENT_INPUTS = {
     Campaign.Channel.IN_APP: (("inapp_title", "title"), ("inapp_body", "body"), ("inapp_cta_label", "cta_label"),
                               ("inapp_cta_url", "cta_url")),
 }
-# What a variant may override, per channel (campaigns.services.CHANNEL_FIELDS).
+# What a variant may override, per channel (campaigns.services.campaigns.CHANNEL_FIELDS).
 VARIANT_INPUTS = {Campaign.Channel.EMAIL: ("subject", "body"), Campaign.Channel.IN_APP: ("title", "body")}
 SCHEDULE_INPUTS = {"kind": "schedule_kind", "at": "schedule_at", "every": "schedule_every", "time": "schedule_time",
                    "weekday": "schedule_weekday", "hours": "schedule_hours", "until": "schedule_until",

@@ -10,7 +10,8 @@ from django.db import connection, transaction
 
 from campaigns import sending
 from campaigns.models import Campaign
-from campaigns.services import campaigns_segment_gone, next_occasion
+from campaigns.services.campaigns import campaigns_segment_gone
+from campaigns.services.schedules import next_occasion
 from segments.models import MembershipChange
 
 ENTRY_BATCH = 1000

@@ -11,7 +11,7 @@ from django_tenants.utils import schema_context
 
 from campaigns import sending
 from campaigns.models import Play
-from campaigns.services import campaign_create, campaign_launch
+from campaigns.services.campaigns import campaign_create, campaign_launch
 from customers.metrics_refresh import metrics_refresh
 from customers.models import Customer
 from demo.generator import generate

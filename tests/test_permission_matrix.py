@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from apikeys.services import api_key_create
 from campaigns.models import WebhookEndpoint
-from campaigns.services import campaign_cancel, campaign_create, play_create
+from campaigns.plays.services import play_create
+from campaigns.services.campaigns import campaign_cancel, campaign_create
 from customers.imports.models import ImportJob
 from customers.services import customer_upsert
 from customers.models import TraitDefinition

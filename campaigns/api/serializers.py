@@ -22,7 +22,7 @@ def IdField(**kwargs) -> serializers.IntegerField:  # noqa: N802 — a field fac
 @extend_schema_field({"type": "object", "description": "once: {kind, at}; recurring: {kind, every: daily|weekly|"
                                                        "hours, time, weekday, hours, start, until}; on_entry: {kind}"})
 class ScheduleField(serializers.JSONField):
-    """Handed to campaigns.services.schedule_clean unchanged (problems at schedule.*)."""
+    """Handed to campaigns.services.schedules.schedule_clean unchanged (problems at schedule.*)."""
 
 
 @extend_schema_field({"type": "object", "description": "email: {subject, body, format: text|html, from_email?}; "

@@ -1,5 +1,5 @@
 """/api/v1/plays/, /api/v1/campaigns/, /api/v1/webhooks/ and the ad-audience exports: thin
-views over campaigns.services. Objects are named by id; an id of another workspace is
+views over campaigns.services and campaigns.plays.services. Objects are named by id; an id of another workspace is
 simply unknown here (404). Business rules and their coded problems live in the services."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns import services
+from campaigns.plays import services as play_services
+from campaigns.services import campaigns as campaign_services
+from campaigns.services import endpoints, exports
 from campaigns.api import serializers as s
 from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
 from common.errors import DomainError, Problem
@@ -121,7 +123,7 @@ class PlayListView(APIView):
 
     @extend_schema(request=s.PlayInput, responses={201: s.PlayOutput})
     def post(self, request):
-        play = services.play_create(actor=request.actor, **_input(s.PlayInput, request))
+        play = play_services.play_create(actor=request.actor, **_input(s.PlayInput, request))
         return Response(s.PlayOutput(play).data, status=status.HTTP_201_CREATED)
 
 
@@ -136,7 +138,7 @@ class PlayDetailView(APIView):
     @extend_schema(request=s.PlayUpdateInput, responses=s.PlayOutput)
     def patch(self, request, pk: int):
         play = _get(Play, pk)
-        play = services.play_update(actor=request.actor, play=play, **_input(s.PlayUpdateInput, request))
+        play = play_services.play_update(actor=request.actor, play=play, **_input(s.PlayUpdateInput, request))
         return Response(s.PlayOutput(_get(Play, play.pk, related=["segment"])).data)
 
 
@@ -148,7 +150,7 @@ class PlayKpiView(APIView):
     @extend_schema(responses=s.KpiOutput)
     def get(self, request, pk: int):
         play = _get(Play, pk)
-        return Response(s.KpiOutput(services.play_kpi(actor=request.actor, play=play, now=timezone.now())).data)
+        return Response(s.KpiOutput(play_services.play_kpi(actor=request.actor, play=play, now=timezone.now())).data)
 
 
 # ------------------------------------------------------------------------------ campaigns
@@ -186,7 +188,7 @@ class CampaignListView(APIView):
 
     @extend_schema(request=s.CampaignInput, responses={201: s.CampaignOutput})
     def post(self, request):
-        campaign = services.campaign_create(actor=request.actor, **_input(s.CampaignInput, request))
+        campaign = campaign_services.campaign_create(actor=request.actor, **_input(s.CampaignInput, request))
         return Response(s.CampaignOutput(_get(Campaign, campaign.pk, related=["segment"])).data,
                         status=status.HTTP_201_CREATED)
 
@@ -201,7 +203,7 @@ class CampaignDetailView(APIView):
 
     @extend_schema(request=s.CampaignUpdateInput, responses=s.CampaignOutput)
     def patch(self, request, pk: int):
-        campaign = services.campaign_update(actor=request.actor, campaign=_get(Campaign, pk),
+        campaign = campaign_services.campaign_update(actor=request.actor, campaign=_get(Campaign, pk),
                                             **_input(s.CampaignUpdateInput, request))
         return Response(s.CampaignOutput(_get(Campaign, campaign.pk, related=["segment"])).data)
 
@@ -213,7 +215,7 @@ class CampaignLaunchView(APIView):
 
     @extend_schema(request=None, responses=s.CampaignOutput)
     def post(self, request, pk: int):
-        campaign = services.campaign_launch(actor=request.actor, campaign=_get(Campaign, pk), now=timezone.now())
+        campaign = campaign_services.campaign_launch(actor=request.actor, campaign=_get(Campaign, pk), now=timezone.now())
         return Response(s.CampaignOutput(_get(Campaign, campaign.pk, related=["segment"])).data)
 
 
@@ -227,7 +229,7 @@ class CampaignPauseView(APIView):
     def post(self, request, pk: int):
         campaign = _get(Campaign, pk)
         data = _input(s.PauseInput, request)
-        campaign = services.campaign_pause(actor=request.actor, campaign=campaign, reason=data["reason"])
+        campaign = campaign_services.campaign_pause(actor=request.actor, campaign=campaign, reason=data["reason"])
         return Response(s.CampaignOutput(_get(Campaign, campaign.pk, related=["segment"])).data)
 
 
@@ -238,7 +240,7 @@ class CampaignCancelView(APIView):
 
     @extend_schema(request=None, responses=s.CampaignOutput)
     def post(self, request, pk: int):
-        campaign = services.campaign_cancel(actor=request.actor, campaign=_get(Campaign, pk), now=timezone.now())
+        campaign = campaign_services.campaign_cancel(actor=request.actor, campaign=_get(Campaign, pk), now=timezone.now())
         return Response(s.CampaignOutput(_get(Campaign, campaign.pk, related=["segment"])).data)
 
 
@@ -261,7 +263,7 @@ class CampaignPreviewView(APIView):
                                          message="No such customer in this workspace.")
         if data["variant"] and data["variant"] not in {v.get("key") for v in campaign.variants or []}:
             raise DomainError.single(path="variant", code="unknown_variant", message="No such variant in this campaign.")
-        rendered = services.campaign_preview(actor=request.actor, campaign=campaign, customer=customer,
+        rendered = campaign_services.campaign_preview(actor=request.actor, campaign=campaign, customer=customer,
                                              variant=data["variant"])
         return Response(s.CampaignPreviewOutput({"channel": campaign.channel, "customer_id": data.get("customer_id"),
                                          "variant": data["variant"], "rendered": rendered}).data)
@@ -276,7 +278,7 @@ class CampaignResultsView(APIView):
     @extend_schema(responses=s.ResultsOutput)
     def get(self, request, pk: int):
         campaign = _get(Campaign, pk)
-        return Response(s.ResultsOutput(services.campaign_results(actor=request.actor, campaign=campaign,
+        return Response(s.ResultsOutput(campaign_services.campaign_results(actor=request.actor, campaign=campaign,
                                                                   now=timezone.now())).data)
 
 
@@ -309,7 +311,7 @@ class CampaignAudienceView(APIView):
     def get(self, request, pk: int):
         campaign = _get(Campaign, pk, related=["segment"])
         now = timezone.now()
-        chunks = services.campaign_audience_export(actor=request.actor, campaign=campaign, now=now)
+        chunks = exports.campaign_audience_export(actor=request.actor, campaign=campaign, now=now)
         return _csv(chunks, f"campaign-{campaign.pk}-audience-{now:%Y%m%d-%H%M}.csv")
 
 
@@ -324,7 +326,7 @@ class SegmentAudienceView(APIView):
         segment = Segment.objects.filter(key=key).first()
         if segment is None:
             raise Http404
-        chunks = services.audience_export(actor=request.actor, segment=segment)
+        chunks = exports.audience_export(actor=request.actor, segment=segment)
         return _csv(chunks, f"segment-{segment.key}-audience-{timezone.now():%Y%m%d-%H%M}.csv")
 
 
@@ -351,7 +353,7 @@ class WebhookListView(APIView):
 
     @extend_schema(request=s.WebhookInput, responses={201: s.WebhookOutput})
     def post(self, request):
-        endpoint = services.webhook_endpoint_create(actor=request.actor, **_input(s.WebhookInput, request))
+        endpoint = endpoints.webhook_endpoint_create(actor=request.actor, **_input(s.WebhookInput, request))
         return Response(s.WebhookOutput(endpoint, context=_webhook_context(request)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -367,7 +369,7 @@ class WebhookDetailView(APIView):
 
     @extend_schema(request=s.WebhookUpdateInput, responses=s.WebhookOutput)
     def patch(self, request, pk: int):
-        endpoint = services.webhook_endpoint_update(actor=request.actor, endpoint=_get(WebhookEndpoint, pk),
+        endpoint = endpoints.webhook_endpoint_update(actor=request.actor, endpoint=_get(WebhookEndpoint, pk),
                                                     **_input(s.WebhookUpdateInput, request))
         return Response(s.WebhookOutput(_get(WebhookEndpoint, endpoint.pk, related=["segment"]),
                                         context=_webhook_context(request)).data)
@@ -381,7 +383,7 @@ class WebhookTestView(APIView):
     @extend_schema(request=None, responses=s.WebhookTestOutput)
     def post(self, request, pk: int):
         endpoint = _get(WebhookEndpoint, pk)
-        return Response(s.WebhookTestOutput(services.webhook_send_test(actor=request.actor, endpoint=endpoint,
+        return Response(s.WebhookTestOutput(endpoints.webhook_send_test(actor=request.actor, endpoint=endpoint,
                                                                        now=timezone.now())).data)
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from campaigns.plays import plan
 from campaigns.plays.forms import NO_DEPARTMENT, PlanFilterForm, PlayForm
 from campaigns.models import Play
-from campaigns.services import play_create, play_results, play_update
+from campaigns.plays.services import play_create, play_results, play_update
 from common.errors import DomainError
 from customers.models import EventDefinition
 from segments.models import Segment

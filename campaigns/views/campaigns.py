@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from campaigns import browse, display, forms, templates
 from campaigns.models import Campaign, Play
-from campaigns.services import (
+from campaigns.services.campaigns import (
     CHANNEL_FIELDS, MAX_VARIANTS, campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_preview, campaign_update,
 )
 from common.errors import DomainError, Problem

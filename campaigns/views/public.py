@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apikeys.selectors import write_key_valid
 from campaigns.in_app import messages_for
 from campaigns.sending import unsubscribe_read
-from campaigns.services import unsubscribe_apply
+from campaigns.services.unsubscribe import unsubscribe_apply
 from common.errors import DomainError
 from customers.models import Consent, Customer
 from customers.ingest.tracking import write_key_from

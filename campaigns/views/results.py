@@ -1,7 +1,7 @@
 """A campaign's results page: treatment vs holdout, lift with its 95% interval and a verdict
 in plain words, per variant, the send log's status counts and its pages (keyset, newest
-first). The numbers are campaigns.services.campaign_results (intention-to-treat, see
-campaigns/kpi.py); this module only arranges them."""
+first). The numbers are campaigns.services.campaigns.campaign_results (intention-to-treat, see
+campaigns/selectors.py); this module only arranges them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from campaigns import browse, display
 from campaigns.models import Campaign, Send
-from campaigns.services import campaign_results
+from campaigns.services.campaigns import campaign_results
 from campaigns.views.campaigns import campaign_or_404, summary
 from common.errors import Problem
 from common.masking import mask_email

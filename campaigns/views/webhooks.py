@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import browse, display, forms
 from campaigns.models import WebhookDelivery, WebhookEndpoint
-from campaigns.services import webhook_endpoint_create, webhook_endpoint_update, webhook_send_test
+from campaigns.services.endpoints import webhook_endpoint_create, webhook_endpoint_update, webhook_send_test
 from common.errors import DomainError, Problem
 from common.pages import page_status, refuse_forbidden, requires
 

@@ -110,7 +110,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 # Who hears of customer data (customers/touch.py): after a write commits, each touch handler
 # gets the Touch; inside a merge's transaction, each merge handler moves its rows.
 CUSTOMER_TOUCH_HANDLERS = ["segments.tasks.customers_touched"]
-CUSTOMER_MERGE_HANDLERS = ["segments.engine.customers_merged", "campaigns.services.customers_merged"]
+CUSTOMER_MERGE_HANDLERS = ["segments.engine.customers_merged", "campaigns.services.merges.customers_merged"]
 
 # --------------------------------------------------------------------------- data stores
 def database_config(url: str) -> dict:

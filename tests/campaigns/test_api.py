@@ -269,7 +269,8 @@ def test_audience_exports_are_hashed_and_a_campaigns_leaves_out_its_holdout(alph
 def test_another_workspaces_ids_are_not_found(alpha, other_tenant):
     connection.set_tenant(other_tenant)
     beta_admin = membership_of(other_tenant, "admin@beta.test")
-    from campaigns.services import campaign_create, play_create
+    from campaigns.plays.services import play_create
+    from campaigns.services.campaigns import campaign_create
 
     segment = static_segment("beta-seg", [])
     campaign = campaign_create(actor=beta_admin, **campaign_body(segment))

@@ -16,7 +16,7 @@ from django.test import Client
 
 from apikeys.selectors import write_key_current
 from campaigns.models import Assignment
-from campaigns.services import campaign_create, campaign_launch, campaign_pause
+from campaigns.services.campaigns import campaign_create, campaign_launch, campaign_pause
 from customers.feedback import ConsentChangeIn, consents_record
 from customers.models import Event
 from segments import engine

@@ -12,8 +12,9 @@ import pytest
 from campaigns import lift, sending
 from campaigns.audience import normalise_phone
 from campaigns.models import Assignment
-from campaigns.services import (audience_export, campaign_create, campaign_launch, campaign_results, play_create,
-                                play_kpi, play_update)
+from campaigns.plays.services import play_create, play_kpi, play_update
+from campaigns.services.campaigns import campaign_create, campaign_launch, campaign_results
+from campaigns.services.exports import audience_export
 from common.errors import DomainError
 from customers.ingest.message import Message
 from customers.ingest.store import ingest_messages

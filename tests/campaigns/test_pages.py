@@ -14,7 +14,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from campaigns.models import Assignment, Campaign, Send
-from campaigns.services import campaign_create, campaign_launch, campaigns_segment_gone
+from campaigns.services.campaigns import campaign_create, campaign_launch, campaigns_segment_gone
 from customers.models import Event
 from tests.campaigns.conftest import T0, people, send, session, static_segment
 from tests.conftest import host_of, make_member, membership_of
@@ -77,7 +77,7 @@ def test_an_in_app_campaign_lists_its_assigned_customers_not_sends(alpha):
     """In-app messages are pulled by the app: nothing is 'sent', so the list shows who was
     assigned (both arms) instead of a send count that would always read 0."""
     from campaigns import sending
-    from campaigns.services import campaign_launch
+    from campaigns.services.campaigns import campaign_launch
 
     segment = static_segment("trial", people(3))
     nudge = make_campaign(alpha, segment, name="Nudge", channel="in_app", content={"title": "Hey", "body": "Try it"},

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from campaigns.models import WebhookDelivery, WebhookEndpoint
-from campaigns.services import webhook_endpoint_create
+from campaigns.services.endpoints import webhook_endpoint_create
 from tests.campaigns.conftest import T0, people, send, session, static_segment
 from tests.conftest import membership_of
 

@@ -15,7 +15,8 @@ from django.db import connection
 
 from campaigns import sending
 from campaigns.models import Assignment, Play
-from campaigns.services import campaign_create, campaign_launch, play_create
+from campaigns.plays.services import play_create
+from campaigns.services.campaigns import campaign_create, campaign_launch
 from tenants.models import Department
 from tests.campaigns.conftest import T0, people, static_segment
 from tests.campaigns.test_measurement import track

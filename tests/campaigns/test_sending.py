@@ -14,8 +14,10 @@ from django.core import mail
 from audit.models import AuditEvent
 from campaigns import scheduling, sending
 from campaigns.models import Assignment, Campaign, Send
-from campaigns.services import (campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_update,
-                                campaigns_segment_gone, unsubscribe_apply)
+from campaigns.services.campaigns import (
+    campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_update, campaigns_segment_gone,
+)
+from campaigns.services.unsubscribe import unsubscribe_apply
 from campaigns.tasks import send_occasion
 from common.errors import DomainError
 from customers.models import Consent, ConsentChange

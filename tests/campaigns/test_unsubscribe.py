@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import Client
 
 from campaigns import sending
-from campaigns.services import campaign_create
+from campaigns.services.campaigns import campaign_create
 from customers.models import Consent, ConsentChange
 from tests.campaigns.conftest import T0, people, static_segment
 from tests.conftest import host_of, membership_of

@@ -15,7 +15,7 @@ import pytest
 
 from campaigns import ssrf, webhooks
 from campaigns.models import WebhookDelivery
-from campaigns.services import webhook_endpoint_create, webhook_send_test
+from campaigns.services.endpoints import webhook_endpoint_create, webhook_send_test
 from common.errors import DomainError
 from segments import engine
 from tests.campaigns.conftest import T0, as_json, people, static_segment

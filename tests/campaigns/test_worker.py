@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from campaigns.models import Campaign, Send
-from campaigns.services import campaign_create, campaign_launch
+from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.tasks import send_occasion
 from customers.feedback import ConsentChangeIn, consents_record
 from customers.models import Customer

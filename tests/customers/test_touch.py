@@ -79,7 +79,7 @@ def test_the_configured_handlers_are_the_rooms_that_keep_per_customer_rows(setti
     assert touch_module._handlers(tuple(names))  # every name imports
     assert settings.CUSTOMER_TOUCH_HANDLERS == ["segments.tasks.customers_touched"]
     assert set(settings.CUSTOMER_MERGE_HANDLERS) == {"segments.engine.customers_merged",
-                                                     "campaigns.services.customers_merged"}
+                                                     "campaigns.services.merges.customers_merged"}
 
 
 def test_scheduling_wants_checks_only_with_an_active_dynamic_segment(in_tenant):
