@@ -20,10 +20,6 @@ from common.pages import page_status, requires
 from tenants.permissions import SCOPES
 
 
-def _messages_of(error: DomainError) -> list[str]:
-    return [problem.message for problem in error.problems]
-
-
 
 def _key_status(key: ApiKey, now: datetime) -> str:
     if key.revoked_at is not None:
@@ -85,7 +81,7 @@ def api_key_revoke_view(request, pk: int):
     try:
         api_key_revoke(actor=request.membership, key=key, now=timezone.now())
     except DomainError as error:
-        return api_keys_page(request, alerts=[f"“{key.name}”: {m}" for m in _messages_of(error)],
+        return api_keys_page(request, alerts=[f"“{key.name}”: {m}" for m in error.messages],
                              status=page_status(error))
     messages.success(request, f"API key “{key.name}” revoked; requests using it are now refused.")
     return redirect("settings_api_keys")
@@ -97,6 +93,6 @@ def write_key_rotate_view(request):
     try:
         write_key_rotate(actor=request.membership, now=timezone.now())
     except DomainError as error:
-        return api_keys_page(request, alerts=_messages_of(error), status=page_status(error))
+        return api_keys_page(request, alerts=error.messages, status=page_status(error))
     messages.success(request, "New write key issued. Update your tracking snippets and SDKs: the old key no longer works.")
     return redirect("settings_api_keys")

@@ -26,7 +26,7 @@ where the server lacks it; see _warm_cache).
    customers and for the engine's limit in this tenant (`tenant_incremental_limit`), alternating
    with full re-evaluations (issue 6 target for 1% of customers: ≤ 0.05; above the limit
    the engine evaluates in full by design, reported as `incremental=0`).
-5. naive loop: per customer, load its facts (`segments.facts.customer_facts`, one customer
+5. naive loop: per customer, load its facts (`segments.selectors.facts.customer_facts`, one customer
    per call, as a per-customer loop would) and run the reference evaluator, on
    `--naive-sample` customers, extrapolated to the data set, against the compiled
    statement over everyone (issue 6 target: ≥ 1,000× faster). Reported for purchase_sum,
@@ -415,7 +415,7 @@ def _metrics(now: datetime, force: bool) -> list[Result]:
 def _compare(now: datetime, repeat: int, only: set[str], explain: bool) -> tuple[list[Result], dict]:
     from segments.rules.compile import compile_rule
     from segments.rules.parse import parse
-    from segments.selectors import rule_registry
+    from segments.selectors.rules import rule_registry
 
     registry = rule_registry()
     results, compiled_times = [], {}
@@ -452,10 +452,10 @@ def _compare(now: datetime, repeat: int, only: set[str], explain: bool) -> tuple
 def _preview(now: datetime, repeat: int, only: set[str]) -> list[Result]:
     """The builder's live preview (count + sample + impact in one statement) against a bare
     `SELECT count(*)` of the same compiled statement (target ≤ 1.2)."""
-    from segments.queries import preview
+    from segments.selectors.preview import preview
     from segments.rules.compile import compile_rule
     from segments.rules.parse import parse
-    from segments.selectors import rule_registry
+    from segments.selectors.rules import rule_registry
 
     registry = rule_registry()
     results = []
@@ -656,11 +656,11 @@ def _naive(now: datetime, sample: int, customers: int, compiled_times: dict[str,
     compiled SELECT (from the comparison above, else timed here)."""
     from django.db import connection
 
-    from segments.facts import customer_facts
+    from segments.selectors.facts import customer_facts
     from segments.rules import reference
     from segments.rules.compile import compile_rule
     from segments.rules.parse import parse
-    from segments.selectors import rule_registry
+    from segments.selectors.rules import rule_registry
 
     registry = rule_registry()
     groups = {name: parse(definition, registry)[0] for name, (definition, _, _) in definitions(now).items()

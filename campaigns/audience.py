@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 
 from common.csv import stream_rows
-from segments.selectors import segment_members
+from segments.selectors.members import segment_members
 
 PHONE_TRAITS = ("phone", "phone_number", "mobile")
 _NON_DIGITS = re.compile(r"\D")

@@ -14,7 +14,7 @@ from campaigns.models import Assignment, Campaign, Send, WebhookDelivery
 from common.errors import Problem
 from customers.models import Customer
 from segments.models import Segment
-from segments.selectors import segment_members
+from segments.selectors.members import segment_members
 
 LOG_PAGE = 50
 HISTORY_ACTIONS = ("campaign.created", "campaign.updated", "campaign.launched", "campaign.paused",

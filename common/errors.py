@@ -31,6 +31,11 @@ class DomainError(Exception):
     def __str__(self) -> str:
         return "; ".join(f"{p.path}: {p.code}: {p.message}" for p in self.problems)
 
+    @property
+    def messages(self) -> list[str]:
+        """The problems' messages, for a page that lists them above a form."""
+        return [problem.message for problem in self.problems]
+
     def as_payload(self) -> dict:
         return {"errors": [p.as_dict() for p in self.problems]}
 

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 
 from segments.models import Membership, Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
-from segments.selectors import reference_ids, rule_context
+from segments.selectors.rules import reference_ids, rule_context
 
 # Above this many touched customers an ingest-triggered check evaluates the whole segment:
 # one full statement is cheaper than a huge id list pushed into every subquery. The cost of

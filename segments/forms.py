@@ -7,8 +7,8 @@ import json
 
 from django import forms
 
-from segments.browse import DEFAULT_SORT, FRESHNESS, SORTS, DirectoryQuery
 from segments.models import Segment
+from segments.selectors.directory import DEFAULT_SORT, FRESHNESS, SORTS, DirectoryQuery
 
 PERSONA_FIELDS = (("name", "Persona name"), ("goals", "Goals"), ("challenges", "Challenges"), ("needs", "Needs"),
                   ("preferred_features", "Preferred features"), ("notes", "Notes"))

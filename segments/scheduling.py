@@ -16,7 +16,7 @@ from segments.models import Segment, SegmentEvaluation
 from segments.rules.nodes import (
     ConsentCondition, EventCondition, Registry, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
 )
-from segments.selectors import dependents_of, in_dependency_order, rule_context, rule_registry
+from segments.selectors.rules import dependents_of, in_dependency_order, rule_context, rule_registry
 
 # An evaluation "running" for longer than its task's hard time limit died with its worker.
 STUCK_AFTER = timedelta(minutes=35)

@@ -15,7 +15,7 @@ from common.errors import Conflict, DomainError, Problem
 from ops.tasking import send_to_tenant
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
-from segments.selectors import rule_context
+from segments.selectors.rules import rule_context
 from tenants.access import department_problems, ensure_permitted
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

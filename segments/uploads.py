@@ -7,7 +7,7 @@ import csv
 import io
 
 from common.errors import DomainError, TooLarge
-from segments.queries import UploadRow
+from segments.selectors.members import UploadRow
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_ROWS = 100_000

@@ -20,7 +20,7 @@ from common.errors import Conflict, DomainError, Problem
 from customers.models import Customer
 from ops.tasking import send_to_tenant
 from segments.models import MembershipChange
-from segments.selectors import segment_members
+from segments.selectors.members import segment_members
 from tenants.access import ensure_permitted
 
 CHANNEL_FIELDS = {Campaign.Channel.EMAIL: ("subject", "body"), Campaign.Channel.IN_APP: ("title", "body")}

@@ -22,10 +22,10 @@ from campaigns.services.campaigns import (
     CHANNEL_FIELDS, MAX_VARIANTS, campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_preview, campaign_update,
 )
 from common.errors import DomainError, Problem
-from customers.models import Customer
-from segments.browse import people_and_departments
-from segments.models import Segment
 from common.pages import page_status, refuse_forbidden, requires
+from customers.models import Customer
+from segments.models import Segment
+from segments.selectors.directory import people_and_departments
 
 LIST_PAGE = 50
 FINISHED = {Campaign.Status.COMPLETED, Campaign.Status.CANCELLED}

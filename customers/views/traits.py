@@ -8,9 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import DomainError
+from common.pages import page_status, requires
 from customers.models import TraitDefinition
 from customers.registry import BUILTIN_EDITABLE, trait_definition_update
-from common.pages import page_status, requires
 
 
 def _row(request, trait: TraitDefinition, *, errors=(), saved=False, status=200):
@@ -45,7 +45,7 @@ def settings_trait_edit(request, key: str):
         trait = trait_definition_update(actor=request.membership, key=key, changes=changes)
     except DomainError as error:
         trait.refresh_from_db()
-        errors, status = [p.message for p in error.problems], page_status(error)
+        errors, status = error.messages, page_status(error)
         if request.htmx:
             return _row(request, trait, errors=errors, status=status)
         for message in errors:

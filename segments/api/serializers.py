@@ -10,7 +10,7 @@ from rest_framework import serializers
 from common.api import StrictInput
 from common.masking import mask_email, mask_name
 from segments.models import MembershipChange, Segment, SegmentVersion
-from segments.queries import is_stale
+from segments.selectors.hygiene import is_stale
 
 MAX_ITEMS = 10_000
 

@@ -1,5 +1,5 @@
-"""/api/v1/segments/: thin views over segments.services (writes) and segments.queries /
-segments.selectors (reads). Segments are named by key; a key of another workspace is
+"""/api/v1/segments/: thin views over segments.services (writes) and segments.selectors
+(reads). Segments are named by key; a key of another workspace is
 simply unknown here (404). Personal data (email, name, personal traits) in member rows
 and explanations is masked for actors without `customers.view_pii`."""
 
@@ -24,13 +24,17 @@ from common.errors import DomainError, NotFound, Problem, TooLarge
 from common.masking import mask_email, mask_explain_tree, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
-from segments import queries
 from segments.api import serializers as s
-from segments.facts import customer_facts
 from segments.models import Membership, Segment, SegmentVersion
 from segments.rules.explain import explain
 from segments.rules.schema import definition_schema
-from segments.selectors import segment_changes
+from segments.selectors.facts import customer_facts
+from segments.selectors.hygiene import MAX_OVERLAP, hygiene, overlap, stale_segments
+from segments.selectors.members import (
+    member_batches, member_rows, memberships_of, resolve_customers, resolve_upload, segment_changes,
+)
+from segments.selectors.preview import Preview, as_warnings, compile_definition, customers_in_order, preview
+from segments.selectors.versions import definition_diff
 from segments.services import (
     ensure_static, segment_create, segment_delete, segment_evaluate_request, segment_mark_used,
     segment_members_export, segment_update, snapshot_create, static_members_change,
@@ -166,7 +170,7 @@ class SegmentListView(APIView):
         if params.get("review"):
             if params["review"] != "stale":
                 problems.append(Problem("review", "invalid_value", "review=stale lists segments for the quarterly review."))
-            segments = segments.filter(pk__in=queries.stale_segments(now=now).values("pk"))
+            segments = segments.filter(pk__in=stale_segments(now=now).values("pk"))
         if problems:
             raise DomainError(problems=problems)
         paginator = ByKey()
@@ -180,7 +184,7 @@ class SegmentListView(APIView):
         data = _input(s.SegmentCreateInput, request)
         now = timezone.now()
         segment, warnings = segment_create(actor=request.actor, now=now, **data)
-        return _written(segment, queries.as_warnings(warnings) + queries.hygiene(segment=segment, now=now),
+        return _written(segment, as_warnings(warnings) + hygiene(segment=segment, now=now),
                         status_code=status.HTTP_201_CREATED)
 
 
@@ -202,8 +206,8 @@ class SegmentDetailView(APIView):
             data["persona"] = dict(data["persona"])
         now = timezone.now()
         segment, warnings = segment_update(actor=request.actor, segment=segment, now=now, **data)
-        hygiene = queries.hygiene(segment=segment, now=now, use_memberships="definition" not in data)
-        return _written(segment, queries.as_warnings(warnings) + hygiene)
+        flags = hygiene(segment=segment, now=now, use_memberships="definition" not in data)
+        return _written(segment, as_warnings(warnings) + flags)
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="Other segments reference it (`referenced`)")})
     def delete(self, request, key: str):
@@ -212,8 +216,8 @@ class SegmentDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _preview_response(request, preview: queries.Preview) -> Response:
-    sample = queries.customers_in_order(preview.sample_ids)
+def _preview_response(request, preview: Preview) -> Response:
+    sample = customers_in_order(preview.sample_ids)
     return Response(s.PreviewOutput({
         "count": preview.count,
         "sample": sample,
@@ -232,7 +236,7 @@ class SegmentPreviewNewView(APIView):
     @extend_schema(request=s.NewPreviewInput, responses=s.PreviewOutput, operation_id="segments_preview_new")
     def post(self, request):
         data = _input(s.NewPreviewInput, request)
-        return _preview_response(request, queries.preview(definition=data["definition"], now=timezone.now()))
+        return _preview_response(request, preview(definition=data["definition"], now=timezone.now()))
 
 
 class SegmentPreviewView(APIView):
@@ -251,7 +255,7 @@ class SegmentPreviewView(APIView):
             raise DomainError.single(path="definition", code="required",
                                      message="This segment has no rule: send a definition to preview.")
         now = timezone.now()
-        result = queries.preview(definition=definition, now=now, segment=segment)
+        result = preview(definition=definition, now=now, segment=segment)
         segment_mark_used(segment=segment, now=now)
         return _preview_response(request, result)
 
@@ -286,7 +290,7 @@ class SegmentMembersView(APIView):
         at = parse_moment(request.query_params.get("at"), path="at", now=now)
         _int_param(request, "limit", default=None, low=1, high=MAX_PAGE)
         paginator = ByCustomer()
-        page = paginator.paginate_queryset(queries.member_rows(segment=segment, at=at), request, view=self)
+        page = paginator.paginate_queryset(member_rows(segment=segment, at=at), request, view=self)
         segment_mark_used(segment=segment, now=now)
         return paginator.get_paginated_response(s.SegmentMemberOutput(page, many=True,
                                                                context={"mask_pii": _mask(request.actor)}).data)
@@ -298,8 +302,8 @@ class SegmentMembersView(APIView):
         segment = _segment(key)
         ensure_static(segment)
         data = _input(s.StaticMembersInput, request)
-        add = queries.resolve_customers(data["add"], path="add")
-        remove = queries.resolve_customers(data["remove"], path="remove")
+        add = resolve_customers(data["add"], path="add")
+        remove = resolve_customers(data["remove"], path="remove")
         unmatched = add.unmatched + remove.unmatched
         if not add.customer_ids and not remove.customer_ids:
             raise DomainError(problems=unmatched)  # nobody named exists: nothing to do
@@ -326,7 +330,7 @@ class SegmentMembersExportView(APIView):
 
         def rows():
             yield ["customer_id", "external_id", "email", "name", "entered_at"]
-            for batch in queries.member_batches(segment=segment, at=at):
+            for batch in member_batches(segment=segment, at=at):
                 for row in batch:
                     c = row.customer
                     email, name = (mask_email(c.email), mask_name(c.name)) if masked else (c.email, c.name)
@@ -358,7 +362,7 @@ class SegmentMembersUploadView(APIView):
             raise TooLarge.single(path="file", code="too_large",
                                   message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
         rows = read_upload(request.FILES.get("file"))
-        ids, unmatched = queries.resolve_upload(rows, by_email=request.actor.has("customers.view_pii"))
+        ids, unmatched = resolve_upload(rows, by_email=request.actor.has("customers.view_pii"))
         if not ids:
             raise DomainError(problems=[Problem(f"file.row[{u['row']}]", u["code"], u["message"]) for u in unmatched])
         added, _ = static_members_change(actor=request.actor, segment=segment, add=ids, remove=[], now=timezone.now(),
@@ -435,7 +439,7 @@ class SegmentVersionDiffView(APIView):
         if missing:
             raise NotFound(problems=missing)
         before, after = found[numbers["from"]], found[numbers["to"]]
-        diff = queries.definition_diff(before, after, labels=(f"v{numbers['from']}", f"v{numbers['to']}"))
+        diff = definition_diff(before, after, labels=(f"v{numbers['from']}", f"v{numbers['to']}"))
         return Response(s.DiffOutput({"key": segment.key, "from": numbers["from"], "to": numbers["to"], **diff}).data)
 
 
@@ -457,9 +461,9 @@ class SegmentExplainView(APIView):
         stay = Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).first()
         tree = matches = None
         if segment.kind == Segment.Kind.DYNAMIC and segment.definition:
-            _, group, _ = queries.compile_definition(segment.definition, now=now, self_key=segment.key)
+            _, group, _ = compile_definition(segment.definition, now=now, self_key=segment.key)
             facts = customer_facts(customer_ids=[customer.pk], now=now,
-                                   segment_keys_at={customer.pk: queries.memberships_of(customer_id=customer.pk, now=now)})
+                                   segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
             tree = explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys())
             if _mask(request.actor):
                 tree = mask_explain_tree(tree, other=None)
@@ -495,7 +499,7 @@ class SegmentOverlapView(APIView):
     required_permissions = {"GET": "segments.view"}
 
     @extend_schema(parameters=[OpenApiParameter("keys", OpenApiTypes.STR, required=True,
-                                                description=f"2 to {queries.MAX_OVERLAP} keys, comma-separated"), AT],
+                                                description=f"2 to {MAX_OVERLAP} keys, comma-separated"), AT],
                    responses=s.OverlapOutput)
     def get(self, request):
         """Pairwise intersections (a matrix; the diagonal is each size), Jaccard, each
@@ -504,9 +508,9 @@ class SegmentOverlapView(APIView):
         keys = [k.strip() for k in raw.split(",")] if raw.strip() else []
         if len(keys) < 2:
             raise DomainError.single(path="keys", code="required", message="Name at least two segments: ?keys=a,b.")
-        if len(keys) > queries.MAX_OVERLAP:
+        if len(keys) > MAX_OVERLAP:
             raise DomainError.single(path="keys", code="too_many",
-                                     message=f"Compare at most {queries.MAX_OVERLAP} segments at once.")
+                                     message=f"Compare at most {MAX_OVERLAP} segments at once.")
         at = parse_moment(request.query_params.get("at"), path="at", now=timezone.now())
         found = {seg.key: seg for seg in Segment.objects.filter(key__in=keys)}
         problems, seen = [], set()
@@ -518,7 +522,7 @@ class SegmentOverlapView(APIView):
             seen.add(key)
         if problems:
             raise DomainError(problems=problems)
-        return Response(s.OverlapOutput(queries.overlap(segments=[found[k] for k in keys], at=at)).data)
+        return Response(s.OverlapOutput(overlap(segments=[found[k] for k in keys], at=at)).data)
 
 
 class SegmentSchemaView(APIView):

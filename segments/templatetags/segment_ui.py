@@ -3,7 +3,7 @@ The profile (customers) names the tag; segments fills it, so customers never rea
 
 from django import template
 
-from segments.browse import customer_memberships
+from segments.selectors.members import customer_memberships
 
 register = template.Library()
 

@@ -17,9 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common.errors import DomainError, Problem
 from common.pages import refuse_forbidden, requires
-from segments import browse, queries
 from segments.forms import PERSONA_FIELDS, SegmentForm
 from segments.models import Segment
+from segments.selectors.directory import builder_catalogue, trait_values
+from segments.selectors.hygiene import hygiene
+from segments.selectors.preview import customers_in_order, preview
 from segments.services import segment_create, segment_update
 from segments.views.common import hidden_fields, segment_or_404, who
 from tenants.models import Department
@@ -34,7 +36,7 @@ def _builder_context(request, *, segment: Segment | None, form: SegmentForm, def
                        for key, _ in PERSONA_FIELDS}
     return {
         "segment": segment, "form": form, "is_new": segment is None,
-        "catalogue": browse.builder_catalogue(self_key=segment.key if segment else None),
+        "catalogue": builder_catalogue(self_key=segment.key if segment else None),
         "state": {"definition": definition or EMPTY_DEFINITION,
                   "errors": [p.as_dict() for p in errors if p.path == "definition" or p.path.startswith("definition.")],
                   "kind": (form.data.get("kind") if form.is_bound else None) or (segment.kind if segment else "dynamic")},
@@ -138,16 +140,16 @@ def segments_preview(request):
     definition = body.get("definition")
     now = timezone.now()
     try:
-        result = queries.preview(definition=definition, now=now, segment=segment)
+        result = preview(definition=definition, now=now, segment=segment)
     except DomainError as error:
         return _preview_errors(request, error.problems)
     hidden = hidden_fields(request)
-    sample = [who(c, hidden) for c in queries.customers_in_order(result.sample_ids)[:8]]
+    sample = [who(c, hidden) for c in customers_in_order(result.sample_ids)[:8]]
     draft = copy.copy(segment) if segment else Segment(pk=0, key="", kind=Segment.Kind.DYNAMIC, created_at=now)
     draft.definition = definition
-    hygiene = [w for w in queries.hygiene(segment=draft, now=now) if w.code != "stale"]
+    flags = [w for w in hygiene(segment=draft, now=now) if w.code != "stale"]
     return render(request, "segments/_preview.html", {
-        "preview": result, "sample": sample, "segment": segment, "hygiene": hygiene, "errors": [], "errors_json": "[]",
+        "preview": result, "sample": sample, "segment": segment, "hygiene": flags, "errors": [], "errors_json": "[]",
         "warnings": [w.as_dict() for w in result.warnings],
         "delta": result.count - result.current_size if segment else None})
 
@@ -158,5 +160,5 @@ def segments_values(request):
     """Known values of a trait for the builder's typeahead: {"values": [...]}."""
     field = request.GET.get("field", "")[:80]
     prefix = request.GET.get("q", "")[:100]
-    return JsonResponse({"field": field, "values": browse.trait_values(field=field, prefix=prefix,
+    return JsonResponse({"field": field, "values": trait_values(field=field, prefix=prefix,
                                                                        hidden=hidden_fields(request))})

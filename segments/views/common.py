@@ -9,12 +9,12 @@ from django.utils import timezone
 from common.masking import mask_email, mask_name
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
-from segments import browse
 from segments.models import Segment
+from segments.selectors.directory import with_freshness
 
 
 def segment_or_404(key: str) -> Segment:
-    segment = browse.with_freshness(Segment.objects.filter(key=key), now=timezone.now()).first()
+    segment = with_freshness(Segment.objects.filter(key=key), now=timezone.now()).first()
     if segment is None:
         raise Http404("No segment has this key.")
     return segment

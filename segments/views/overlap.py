@@ -1,5 +1,5 @@
 """Overlap: pick segments → a heatmap of their pairwise overlaps and each one's
-exclusive members (segments.queries.overlap, one statement)."""
+exclusive members (segments.overlap, one statement)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from segments import queries
-from segments.models import Segment
 from common.pages import requires
+from segments.models import Segment
+from segments.selectors.hygiene import MAX_OVERLAP, overlap
 
 
 def _heatmap(result: dict) -> str:
@@ -47,16 +47,16 @@ def segments_overlap(request):
     error, result = None, None
     if unknown:
         error = f"No segment “{unknown[0]}” in this workspace."
-    elif len(keys) > queries.MAX_OVERLAP:
-        error = f"Compare at most {queries.MAX_OVERLAP} segments at once."
+    elif len(keys) > MAX_OVERLAP:
+        error = f"Compare at most {MAX_OVERLAP} segments at once."
     elif len(keys) >= 2:
-        result = queries.overlap(segments=[found[k] for k in keys])
+        result = overlap(segments=[found[k] for k in keys])
     context = {
         "all_segments": Segment.objects.exclude(status=Segment.Status.ARCHIVED).order_by("name"),
         "chosen": set(keys), "error": error, "result": result,
         "heatmap": _heatmap(result) if result else None,
         "rows": [{**s, "share": round(100 * s["exclusive"] / s["size"], 1) if s["size"] else None}
                  for s in result["segments"]] if result else [],
-        "max_keys": queries.MAX_OVERLAP,
+        "max_keys": MAX_OVERLAP,
     }
     return render(request, "segments/overlap.html", context, status=400 if error else 200)

@@ -25,11 +25,18 @@ from common.masking import mask_explain_tree
 from common.pages import page_status, refuse_forbidden, requires
 from customers.models import Customer
 from customers.selectors import pii_trait_keys
-from segments import browse, queries
-from segments.facts import customer_facts
 from segments.forms import PERSONA_FIELDS, DirectoryForm
 from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot, SegmentVersion
 from segments.rules.explain import explain
+from segments.selectors.directory import (
+    DEFAULT_SORT, FRESHNESS, SORTS, all_tags, near_duplicates, people_and_departments, segment_directory,
+    size_trends,
+)
+from segments.selectors.facts import customer_facts
+from segments.selectors.hygiene import hygiene, is_stale, segment_settings
+from segments.selectors.members import member_page, memberships_of, resolve_customers, resolve_upload
+from segments.selectors.preview import compile_definition
+from segments.selectors.versions import definition_diff
 from segments.services import (
     segment_delete, segment_evaluate_request, segment_update, snapshot_create, static_members_change,
 )
@@ -70,12 +77,12 @@ def _decorate(segments: list[Segment], *, now) -> list[dict]:
     """Rows of the directory: each segment with its badges, trend, owner, department and
     hygiene flags (too small by stored size, stale, near-duplicates among these)."""
     ids = [s.pk for s in segments]
-    trends = browse.size_trends(segment_ids=ids, now=now)
-    owners, departments = browse.people_and_departments(
+    trends = size_trends(segment_ids=ids, now=now)
+    owners, departments = people_and_departments(
         owner_ids={s.owner_id for s in segments if s.owner_id}, department_ids={s.department_id for s in segments
                                                                                 if s.department_id})
-    minimum = queries.segment_settings().min_size
-    duplicates = browse.near_duplicates(segments)
+    minimum = segment_settings().min_size
+    duplicates = near_duplicates(segments)
     rows = []
     for s in segments:
         warnings = []
@@ -85,7 +92,7 @@ def _decorate(segments: list[Segment], *, now) -> list[dict]:
         for other, jaccard in duplicates.get(s.pk, []):
             warnings.append({"code": "near_duplicate", "label": "Near duplicate",
                              "message": f"Nearly the same customers as “{other.name}” (Jaccard {jaccard:.2f})."})
-        if queries.is_stale(s, now=now):
+        if is_stale(s, now=now):
             warnings.append({"code": "stale", "label": "Unused 90 days",
                              "message": "Neither changed nor used for 90 days: listed for the quarterly review."})
         rows.append({"segment": s, "sparkline": _sparkline(trends.get(s.pk, [])), "warnings": warnings,
@@ -110,20 +117,20 @@ def _directory_context(request) -> tuple[dict, int]:
     problems = form.problems()
     query = form.query()
     now = timezone.now()
-    segments = list(browse.segment_directory(query=query, now=now)[:201])
+    segments = list(segment_directory(query=query, now=now)[:201])
     more = len(segments) > 200
-    params = {k: v for k, v in request.GET.items() if v and (k, v) != ("sort", browse.DEFAULT_SORT)}
+    params = {k: v for k, v in request.GET.items() if v and (k, v) != ("sort", DEFAULT_SORT)}
     sort_links = {}
-    for name in browse.SORTS:
+    for name in SORTS:
         state = "asc" if query.sort == name else ("desc" if query.sort == f"-{name}" else "")
         first = name if name == "name" else f"-{name}"
         target = {"asc": f"-{name}", "desc": name}.get(state, first)
         sort_links[name] = {"query": _encode({**params, "sort": target}), "state": state}
     context = {
         "form": form, "query": query, "problems": problems, "rows": _decorate(segments[:200], now=now), "more": more,
-        "tags": browse.all_tags(), "departments": Department.objects.filter(tenant=request.tenant),
+        "tags": all_tags(), "departments": Department.objects.filter(tenant=request.tenant),
         "sort_links": sort_links, "query_string": _encode(params), "kinds": Segment.Kind.choices,
-        "freshness_choices": [(f, FRESHNESS_LABELS[f]) for f in browse.FRESHNESS],
+        "freshness_choices": [(f, FRESHNESS_LABELS[f]) for f in FRESHNESS],
         "statuses": Segment.Status.choices,
         "can_edit": request.membership.has("segments.edit"), "total": Segment.objects.count(),
     }
@@ -186,19 +193,19 @@ def _every(interval: timedelta) -> str:
 
 def _versions(segment: Segment) -> list[dict]:
     versions = list(SegmentVersion.objects.filter(segment=segment).order_by("-version")[:50])
-    authors, _ = browse.people_and_departments(owner_ids={v.author_id for v in versions if v.author_id},
+    authors, _ = people_and_departments(owner_ids={v.author_id for v in versions if v.author_id},
                                                department_ids=set())
     return [{"version": v, "author": authors.get(v.author_id)} for v in versions]
 
 
 def _detail_context(request, segment: Segment, **extra) -> dict:
     now = timezone.now()
-    owners, departments = browse.people_and_departments(
+    owners, departments = people_and_departments(
         owner_ids={segment.owner_id} if segment.owner_id else set(),
         department_ids={segment.department_id} if segment.department_id else set())
     size_chart, flow_chart = _history_charts(segment, now)
     try:
-        warnings = queries.hygiene(segment=segment, now=now)
+        warnings = hygiene(segment=segment, now=now)
     except DomainError:
         warnings = []  # a definition that no longer parses (e.g. a trait retyped): the evaluation log says why
     versions = _versions(segment)
@@ -240,7 +247,7 @@ def _members_context(request, segment: Segment) -> dict:
     except ValueError:
         page = 1
     hidden = hidden_fields(request)
-    rows = browse.member_page(segment=segment, search=search, can_see_pii=not hidden,
+    rows = member_page(segment=segment, search=search, can_see_pii=not hidden,
                               offset=(page - 1) * MEMBERS_PAGE, limit=MEMBERS_PAGE)
     more = len(rows) > MEMBERS_PAGE
     return {"members": [{**who(r.customer, hidden), "stay": r} for r in rows[:MEMBERS_PAGE]],
@@ -297,12 +304,12 @@ def segments_explain(request, key: str, customer_id: int):
     tree, error = None, None
     if segment.kind == Segment.Kind.DYNAMIC and segment.definition:
         try:
-            _, group, _ = queries.compile_definition(segment.definition, now=now, self_key=segment.key)
+            _, group, _ = compile_definition(segment.definition, now=now, self_key=segment.key)
         except DomainError as problem:
             error = "; ".join(p.message for p in problem.problems)
         else:
             facts = customer_facts(customer_ids=[customer.pk], now=now,
-                                   segment_keys_at={customer.pk: queries.memberships_of(customer_id=customer.pk, now=now)})
+                                   segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
             tree = _shown_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys()), hidden)
     return render(request, "segments/_explain.html", {
         "segment": segment, **who(customer, hidden), "stay": stay, "last": last, "tree": tree, "error": error,
@@ -324,7 +331,7 @@ def segments_diff(request, key: str):
         return render(request, "segments/_diff.html",
                       {"error": f"{segment.name} has no version {missing[0]}."}, status=404)
     before, after = found[numbers[0]], found[numbers[1]]
-    diff = queries.definition_diff(before, after, labels=(f"v{numbers[0]}", f"v{numbers[1]}"))
+    diff = definition_diff(before, after, labels=(f"v{numbers[0]}", f"v{numbers[1]}"))
     lines = []
     for line in diff["text"].splitlines():
         kind = ("meta" if line.startswith(("---", "+++", "@@")) else "add" if line.startswith("+")
@@ -369,7 +376,7 @@ def segments_status(request, key: str):
         segment_update(actor=request.membership, segment=segment, now=timezone.now(), status=status)
     except DomainError as error:
         refuse_forbidden(error)
-        context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
+        context = _detail_context(request, segment, action_errors=error.messages)
         return render(request, "segments/detail.html", context, status=page_status(error))
     messages.success(request, f"“{segment.name}” {STATUS_MESSAGES[status]}")
     return redirect("segments_detail", key=segment.key)
@@ -386,7 +393,7 @@ def segments_snapshot(request, key: str):
         snapshot = snapshot_create(actor=request.membership, source=segment, key=new_key, name=name[:200], now=now)
     except DomainError as error:
         refuse_forbidden(error)
-        context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
+        context = _detail_context(request, segment, action_errors=error.messages)
         return render(request, "segments/detail.html", context, status=400)
     messages.success(request, f"Frozen {snapshot.size:,} members into “{snapshot.name}”.")
     return redirect("segments_detail", key=snapshot.key)
@@ -404,7 +411,7 @@ def segments_delete(request, key: str):
         segment_delete(actor=request.membership, segment=segment)
     except DomainError as error:
         refuse_forbidden(error)
-        context = _detail_context(request, segment, action_errors=[p.message for p in error.problems])
+        context = _detail_context(request, segment, action_errors=error.messages)
         return render(request, "segments/detail.html", context, status=page_status(error))
     messages.success(request, f"Segment “{segment.name}” was deleted with its history.")
     return redirect("segments_list")
@@ -423,8 +430,8 @@ def segments_static(request, key: str):
     problems = []
     if not add and not remove:
         problems.append("List at least one external id to add or remove.")
-    found_add = queries.resolve_customers(add, path="add")
-    found_remove = queries.resolve_customers(remove, path="remove")
+    found_add = resolve_customers(add, path="add")
+    found_remove = resolve_customers(remove, path="remove")
     problems += [p.message for p in found_add.unmatched + found_remove.unmatched]
     if not problems:
         try:
@@ -433,7 +440,7 @@ def segments_static(request, key: str):
                                                    now=timezone.now())
         except DomainError as error:
             refuse_forbidden(error)
-            problems += [p.message for p in error.problems]
+            problems += error.messages
         else:
             messages.success(request, f"{added:,} added, {removed:,} removed.")
             return redirect("segments_detail", key=segment.key)
@@ -451,12 +458,12 @@ def segments_upload(request, key: str):
     segment = segment_or_404(key)
     try:
         rows = read_upload(request.FILES.get("file"))
-        ids, unmatched = queries.resolve_upload(rows, by_email=request.membership.has("customers.view_pii"))
+        ids, unmatched = resolve_upload(rows, by_email=request.membership.has("customers.view_pii"))
         added, _ = static_members_change(actor=request.membership, segment=segment, add=ids, remove=[],
                                          now=timezone.now(), source=Membership.Source.IMPORT)
     except DomainError as error:
         refuse_forbidden(error)
-        context = _detail_context(request, segment, upload_errors=[p.message for p in error.problems])
+        context = _detail_context(request, segment, upload_errors=error.messages)
         return render(request, "segments/detail.html", context, status=page_status(error))
     context = _detail_context(request, segment_or_404(key), upload_report={
         "rows": len(rows), "matched": len(rows) - len(unmatched), "added": added, "unmatched": unmatched[:100],

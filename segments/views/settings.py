@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from common.errors import DomainError
 from common.pages import page_status, refuse_forbidden, requires
-from segments import queries
+from segments.selectors.hygiene import segment_settings, stale_segments
 from segments.services import segment_settings_update
 
 
@@ -26,7 +26,7 @@ class SegmentSettingsForm(forms.Form):
 @requires("settings.modify")
 @require_http_methods(["GET", "POST"])
 def settings_segments(request):
-    current = queries.segment_settings()
+    current = segment_settings()
     form = SegmentSettingsForm(request.POST or None, initial={"min_size": current.min_size})
     status = 200
     if request.method == "POST":
@@ -43,5 +43,5 @@ def settings_segments(request):
         else:
             status = 400
     return render(request, "settings/segments.html", {
-        "section": "segments", "form": form, "stale": list(queries.stale_segments(now=timezone.now())[:200])},
+        "section": "segments", "form": form, "stale": list(stale_segments(now=timezone.now())[:200])},
         status=status)

@@ -55,7 +55,7 @@ def invitation_revoke_view(request, pk: int):
     try:
         invitation_revoke(actor=request.membership, invitation=invitation, now=timezone.now())
     except DomainError as error:
-        return members_page(request, alerts=[problem.message for problem in error.problems], status=page_status(error))
+        return members_page(request, alerts=error.messages, status=page_status(error))
     messages.success(request, f"Invitation for {invitation.email} revoked; its link no longer works.")
     return redirect("settings_members")
 

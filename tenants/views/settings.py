@@ -35,10 +35,6 @@ from tenants.services import (
 _GROUP_LABELS = {"api_keys": "API keys"}
 
 
-def _messages_of(error: DomainError) -> list[str]:
-    return [problem.message for problem in error.problems]
-
-
 def _department_or_none(request, department_id: int | None) -> Department | None:
     if not department_id:
         return None
@@ -128,7 +124,7 @@ def member_edit(request, pk: int):
             membership = member_update(actor=request.membership, membership=membership, role=role,
                                        department=department, clear_department=department is None)
         except DomainError as error:
-            errors, status = _messages_of(error), page_status(error)
+            errors, status = error.messages, page_status(error)
         else:
             return _member_updated(request, membership)
     else:
@@ -163,7 +159,7 @@ def member_remove_view(request, pk: int):
     try:
         member_remove(actor=request.membership, membership=membership)
     except DomainError as error:
-        return members_page(request, row_errors={membership.pk: _messages_of(error)}, status=page_status(error))
+        return members_page(request, row_errors={membership.pk: error.messages}, status=page_status(error))
     if is_self:
         return redirect(public_url("/workspaces/"))
     messages.success(request, f"{email} was removed from {request.tenant.name}.")
@@ -273,7 +269,7 @@ def role_delete_view(request, pk: int):
     try:
         role_delete(actor=request.membership, role=role)
     except DomainError as error:
-        return roles_page(request, alerts=[f"“{name}”: {m}" for m in _messages_of(error)], status=page_status(error))
+        return roles_page(request, alerts=[f"“{name}”: {m}" for m in error.messages], status=page_status(error))
     messages.success(request, f"Role “{name}” deleted.")
     return redirect("settings_roles")
 
@@ -326,7 +322,7 @@ def department_rename_view(request, pk: int):
         department = department_rename(actor=request.membership, department=department,
                                        name=form.cleaned_data.get("name", ""))
     except DomainError as error:
-        return departments_page(request, row_errors={department.pk: _messages_of(error)}, status=page_status(error))
+        return departments_page(request, row_errors={department.pk: error.messages}, status=page_status(error))
     messages.success(request, f"Renamed “{before}” to “{department.name}”.")
     return redirect("settings_departments")
 
@@ -339,7 +335,7 @@ def department_delete_view(request, pk: int):
     try:
         department_delete(actor=request.membership, department=department)
     except DomainError as error:
-        return departments_page(request, row_errors={department.pk: _messages_of(error)}, status=page_status(error))
+        return departments_page(request, row_errors={department.pk: error.messages}, status=page_status(error))
     messages.success(request, f"Department “{name}” deleted.")
     return redirect("settings_departments")
 
@@ -353,7 +349,7 @@ def workspace(request):
         try:
             tenant = workspace_update(actor=request.membership, name=request.POST.get("name", ""))
         except DomainError as error:
-            errors, status = _messages_of(error), page_status(error)
+            errors, status = error.messages, page_status(error)
         else:
             messages.success(request, f"Workspace renamed to “{tenant.name}”.")
             return redirect("settings_workspace")

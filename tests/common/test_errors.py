@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.http import http_status
 from common.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TooLarge, Unauthenticated
+from common.http import http_status
 from common.pages import page_status
 
 
@@ -44,3 +44,8 @@ def test_errors_module_needs_no_django():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not any(name.split(".")[0] == "django" or name.startswith("rest_framework") for name in imported)
+
+
+def test_messages_lists_every_problem_for_a_page():
+    error = DomainError(problems=[Problem("a", "x", "First."), Problem("b", "y", "Second.")])
+    assert error.messages == ["First.", "Second."]

@@ -19,6 +19,7 @@ from audit.models import AuditEvent
 from customers.models import Customer
 from segments import engine
 from segments.models import Membership, MembershipChange, Segment, SegmentEvaluation, SegmentVersion
+from segments.selectors.members import member_batches
 from segments.services import segment_create
 from tenants.services import role_create
 from tests.conftest import host_of, make_member, membership_of, session
@@ -393,9 +394,7 @@ def test_csv_export_at_a_past_time_streams_many_batches(tenant):
     rows = _csv(session(tenant).get(f"{URL}pros/members/export/", {"at": (T0 + HOUR).isoformat()}))
     assert [r[1] for r in rows[1:]] == ["a", "c", "d"]
     in_schema(tenant)
-    from segments import queries
-
-    batches = list(queries.member_batches(segment=segment, batch=1))
+    batches = list(member_batches(segment=segment, batch=1))
     assert [[r.customer.external_id for r in b] for b in batches] == [["a"], ["b"], ["c"], ["d"]]
 
 

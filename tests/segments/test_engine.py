@@ -14,7 +14,7 @@ from customers.models import Customer
 from customers.touch import Touch
 from segments import engine, scheduling
 from segments.models import Membership, MembershipChange, Segment, SegmentEvaluation, SegmentSizeSnapshot
-from segments.selectors import segment_changes, segment_members
+from segments.selectors.members import segment_changes, segment_members
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)

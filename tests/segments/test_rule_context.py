@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from segments.models import Segment
 from segments.rules.nodes import RuleError
-from segments.selectors import rule_context, rule_registry
+from segments.selectors.rules import rule_context, rule_registry
 
 
 def _trait(field: str, value) -> dict:

@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 from django.db import connection, transaction
 
 from customers.models import Consent, Customer, CustomerMetrics, Event, Survey, SurveyResponse
-from segments.facts import customer_facts, segment_keys_at
 from segments.models import Membership, Segment
 from segments.rules import reference
 from segments.rules.compile import compile_rule
 from segments.rules.nodes import Registry
 from segments.rules.parse import parse
+from segments.selectors.facts import customer_facts, segment_keys_at
 from tests.segments.rules.strategies import CUSTOM, EVENTS, NOW, World, definitions, worlds
 
 REGISTRY = Registry(traits=dict(CUSTOM), events=set(EVENTS), segments={"s1": set(), "s2": set()})

@@ -1,20 +1,20 @@
-"""Reads of segments: the rule registry, members now or at a past time, changes, overlap."""
+"""Reading the rule language's world: a definition parsed against the tenant (rule_context),
+the registry it is parsed against, referenced segments and the order dependents evaluate in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
 
-from customers.models import Customer, EventDefinition, Survey, TraitDefinition
-from segments.models import Membership, MembershipChange, Segment
 from common.errors import Problem
+from customers.models import EventDefinition, Survey, TraitDefinition
+from segments.models import (
+    Segment,
+)
 from segments.rules.nodes import Group, Registry, RuleError
 from segments.rules.parse import parse, references
-
 
 # One round trip instead of four: the registry is read before every parse (each preview
 # keystroke in the builder, each evaluation), and the reads cost their latency, not their rows.
@@ -108,29 +108,6 @@ def reference_ids(keys) -> dict[str, int]:
     ~0.7 ms of a ~15 ms preview."""
     keys = set(keys)
     return dict(Segment.objects.filter(key__in=keys).values_list("key", "id")) if keys else {}
-
-
-def open_memberships(*, segment: Segment) -> QuerySet[Membership]:
-    return Membership.objects.filter(segment=segment, exited_at__isnull=True)
-
-
-def segment_members(*, segment: Segment, at: datetime | None = None) -> QuerySet[Customer]:
-    """Customers in the segment now, or at a past moment `at` (from the history)."""
-    if at is None:
-        stays = Membership.objects.filter(segment=segment, exited_at__isnull=True)
-    else:
-        stays = Membership.objects.filter(Q(exited_at__isnull=True) | Q(exited_at__gt=at), segment=segment,
-                                          entered_at__lte=at)
-    return Customer.objects.filter(id__in=stays.values("customer_id"))
-
-
-def segment_changes(*, segment: Segment, since: datetime | None = None, after_id: int | None = None):
-    changes = MembershipChange.objects.filter(segment=segment)
-    if since is not None:
-        changes = changes.filter(at__gte=since)
-    if after_id is not None:
-        changes = changes.filter(id__gt=after_id)
-    return changes.order_by("id")
 
 
 def dependents_of(keys: set[str]) -> list[Segment]:

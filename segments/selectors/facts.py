@@ -9,14 +9,15 @@ from datetime import datetime
 
 from django.db import connection
 
+from segments.rules.reference import CustomerFacts, EventFact, SurveyFact
+from segments.rules.vocabulary import BUILTIN_TRAITS
+
+
 # TRICKY: Django's psycopg backend hands jsonb to the ORM undecoded (JSONField decodes it),
 # so raw queries see text.
 def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
-
-from segments.rules.reference import CustomerFacts, EventFact, SurveyFact
-from segments.rules.vocabulary import BUILTIN_TRAITS
 
 _COLUMNS = sorted(BUILTIN_TRAITS)
 _METRICS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_segment", "arpu", "ltv",

@@ -1,7 +1,6 @@
-"""Reads behind the segment pages (house rule 2): the directory with freshness, size trends
-and cheap hygiene flags, the builder's catalogue of fields, events and metrics, typeahead
-values, members pages and a customer's memberships. Set-based: one query per kind of
-fact for a whole page, never one per segment or customer."""
+"""The segment directory and the builder: freshness, size trends and cheap hygiene flags
+for a page of segments, the builder's catalogue of fields, events and metrics, and
+typeahead values. One query per kind of fact for a whole page."""
 
 from __future__ import annotations
 
@@ -9,14 +8,29 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import (
-    Case, CharField, DateTimeField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Value, When,
+    Case,
+    CharField,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
 )
 
-from customers.models import Customer, EventDefinition, Survey, TraitDefinition
-from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot
-from segments.queries import overlap
+from customers.models import EventDefinition, Survey, TraitDefinition
+from segments.models import (
+    Segment,
+    SegmentEvaluation,
+    SegmentSizeSnapshot,
+)
 from segments.rules.vocabulary import BUILTIN_TRAITS, CHANNELS, METRICS, OPS_BY_TYPE, RFM_GROUPS, Category
+from segments.selectors.hygiene import NEAR_DUPLICATE, overlap
 from tenants.models import Department, User
 
 SORTS = {"name": ("name", "id"), "size": ("size", "id"), "evaluated": ("last_evaluated_at", "id"),
@@ -24,7 +38,6 @@ SORTS = {"name": ("name", "id"), "size": ("size", "id"), "evaluated": ("last_eva
 DEFAULT_SORT = "name"
 FRESHNESS = ("fresh", "stale", "failed", "pending")
 TREND_DAYS = 30
-NEAR_DUPLICATE = 0.9
 
 
 @dataclass(frozen=True)
@@ -131,9 +144,6 @@ def people_and_departments(*, owner_ids: set[int], department_ids: set[int]) -> 
     return owners, departments
 
 
-# --------------------------------------------------------------------------- builder
-
-
 CATEGORY_LABELS = {c.value: c.value.capitalize() for c in Category}
 METRIC_LABELS = {
     "recency_days": "Recency (days since last event)", "frequency": "Frequency (orders)", "monetary": "Monetary (revenue)",
@@ -183,7 +193,6 @@ MAX_VALUES = 20
 def trait_values(*, field: str, prefix: str = "", hidden: frozenset[str]) -> list[str]:
     """Up to 20 distinct known values of a string or list trait, most common first, for
     the builder's typeahead; nothing for personal traits the member may not read."""
-    from django.db import connection
 
     custom = field.startswith("traits.")
     key = field[len("traits."):] if custom else field
@@ -220,24 +229,3 @@ def trait_values(*, field: str, prefix: str = "", hidden: frozenset[str]) -> lis
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
-
-
-# --------------------------------------------------------------------------- members
-
-
-def member_page(*, segment: Segment, search: str, can_see_pii: bool, offset: int, limit: int) -> list[Membership]:
-    """One page of open stays with their customers, newest entries first; search matches
-    the start of the external id (and email or name for members who may read them)."""
-    rows = Membership.objects.filter(segment=segment, exited_at__isnull=True).select_related("customer")
-    if search:
-        match = Q(customer__external_id__istartswith=search)
-        if can_see_pii:
-            match |= Q(customer__email__istartswith=search) | Q(customer__name__istartswith=search)
-        rows = rows.filter(match)
-    return list(rows.order_by("-entered_at", "-id")[offset:offset + limit + 1])
-
-
-def customer_memberships(*, customer: Customer, limit: int = 100) -> list[Membership]:
-    """The customer's stays in segments, open ones first, then newest."""
-    return list(Membership.objects.filter(customer=customer).select_related("segment")
-                .order_by(F("exited_at").desc(nulls_first=True), "-entered_at")[:limit])
