@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import RegexValidator
 
-from customers.browse import DEFAULT_SORT, SORTS, DirectoryQuery
+from customers.selectors import DEFAULT_SORT, SORTS, DirectoryQuery
 
 MAX_PAGE = 1000  # OFFSET beyond 50,000 rows gets slow; filters narrow faster than paging
 SEEN_CHOICES = [("", "Any time"), ("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days"),

@@ -15,11 +15,10 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from audit.services import audit_record
-from customers.browse import PII_PROPERTY_KEYS
 from customers.models import (
     Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse,
 )
-from customers.selectors import PII_BUILTINS, pii_trait_keys
+from customers.selectors import PII_BUILTINS, PII_PROPERTY_KEYS, pii_trait_keys
 from segments.rules.vocabulary import BUILTIN_TRAITS
 from tenants.access import ensure_permitted
 

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import browse, display, forms, templates
+from campaigns import display, forms, selectors, templates
 from campaigns.models import Campaign, Play
 from campaigns.services.campaigns import (
     CHANNEL_FIELDS, MAX_VARIANTS, campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_preview, campaign_update,
@@ -54,16 +54,16 @@ def summary(campaign: Campaign) -> dict:
 @requires("campaigns.view")
 @require_GET
 def campaigns_list(request):
-    query, problems = browse.campaign_query(request.GET)
-    page = Paginator(browse.campaign_list(query=query), LIST_PAGE).get_page(request.GET.get("page"))
+    query, problems = selectors.campaign_query(request.GET)
+    page = Paginator(selectors.campaign_list(query=query), LIST_PAGE).get_page(request.GET.get("page"))
     ids = [c.pk for c in page]
-    counts, assigned = browse.send_summaries(campaign_ids=ids), browse.assignment_counts(campaign_ids=ids)
+    counts, assigned = selectors.send_summaries(campaign_ids=ids), selectors.assignment_counts(campaign_ids=ids)
     rows = [{**summary(c), "sends": counts.get(c.pk, {}), "assigned": assigned.get(c.pk, 0)} for c in page]
     params = {k: v for k, v in request.GET.items() if k != "page" and v}
     return render(request, "campaigns/list.html", {
         "rows": rows, "page": page, "query": query, "problems": problems, "params": params,
         "statuses": Campaign.Status.choices, "channels": Campaign.Channel.choices,
-        "segments": browse.visible_segments(request.membership), "can_edit": request.membership.has("campaigns.edit"),
+        "segments": selectors.visible_segments(request.membership), "can_edit": request.membership.has("campaigns.edit"),
     }, status=400 if problems else 200)
 
 
@@ -81,7 +81,7 @@ def _editor_context(request, campaign: Campaign | None, *, values: dict, rows, p
         "campaign": campaign, "is_new": campaign is None, "values": values, "rows": _padded(rows),
         "shown_rows": len(rows), "errors": placed, "problems": problems, "form_problems": placed.get("", []),
         "locked": bool(campaign and campaign.launched_at), "finished": bool(campaign and campaign.status in FINISHED),
-        "segments": browse.visible_segments(request.membership), "plays": Play.objects.order_by("name"),
+        "segments": selectors.visible_segments(request.membership), "plays": Play.objects.order_by("name"),
         "channels": Campaign.Channel.choices, "schedule_kinds": Campaign.ScheduleKind.choices,
         "weekdays": list(enumerate(forms.WEEKDAYS)), "max_variants": MAX_VARIANTS,
     }
@@ -184,7 +184,7 @@ def campaigns_preview(request):
     return render(request, "campaigns/_preview.html", {
         "rendered": rendered, "problems": problems, "channel": draft.channel, "draft": draft,
         # Members are listed only to those who may see the segment (a saved campaign's is not re-checked above).
-        "customers": browse.preview_customers(segment=draft.segment if request.membership.has("segments.view")
+        "customers": selectors.preview_customers(segment=draft.segment if request.membership.has("segments.view")
                                               else None), "can_see_pii": can_see_pii,
         "chosen": request.POST.get("preview_customer", ""), "external_id": request.POST.get("preview_external_id", ""),
         "variant": variant, "variant_keys": [v.get("key") for v in draft.variants or [] if v.get("key")],
@@ -200,7 +200,7 @@ def detail_context(request, campaign: Campaign, **extra) -> dict:
                                        department_ids=set())
     membership = request.membership
     status = campaign.status
-    history = browse.campaign_history(campaign=campaign)
+    history = selectors.campaign_history(campaign=campaign)
     return {
         **summary(campaign), "owner": owners.get(campaign.owner_id), "history": history,
         "can_edit": membership.has("campaigns.edit") and status not in FINISHED,

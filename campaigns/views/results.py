@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from campaigns import browse, display
+from campaigns import display, selectors
 from campaigns.models import Campaign, Send
 from campaigns.services.campaigns import campaign_results
 from campaigns.views.campaigns import campaign_or_404, summary
@@ -32,7 +32,7 @@ def campaigns_results(request, pk: int):
     results = campaign_results(actor=request.membership, campaign=campaign, now=timezone.now())
     rows = display.arms(results)
     status, problems = _log_filter(request)
-    sends, older = browse.send_page(campaign=campaign, status=status, before=request.GET.get("before", ""))
+    sends, older = selectors.send_page(campaign=campaign, status=status, before=request.GET.get("before", ""))
     can_see_pii = request.membership.has("customers.view_pii")
     log = [{"send": s, "badge": display.SEND_BADGES.get(s.status, "badge-slate"),
             "email": s.customer.email if can_see_pii else mask_email(s.customer.email or "")} for s in sends]

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from campaigns import browse, display, forms
+from campaigns import display, forms, selectors
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services.endpoints import webhook_endpoint_create, webhook_endpoint_update, webhook_send_test
 from common.errors import DomainError, Problem
@@ -38,7 +38,7 @@ def _errors(problems: list[Problem]) -> dict[str, list[Problem]]:
 
 def _list_context(request, **extra) -> dict:
     return {"endpoints": list(WebhookEndpoint.objects.select_related("segment")[:200]),
-            "segments": browse.visible_segments(request.membership), "event_choices": forms.EVENT_CHOICES,
+            "segments": selectors.visible_segments(request.membership), "event_choices": forms.EVENT_CHOICES,
             "can_edit": request.membership.has("campaigns.edit"), "values": {"events": ["entered", "exited"]},
             "errors": {}, **extra}
 
@@ -74,7 +74,7 @@ def _detail_context(request, endpoint: WebhookEndpoint, **extra) -> dict:
         problems.append(Problem("status", "invalid_choice",
                                 f"Status is one of {', '.join(WebhookDelivery.Status.values)}."))
         status = ""
-    deliveries, older = browse.delivery_page(endpoint=endpoint, status=status, before=request.GET.get("before", ""))
+    deliveries, older = selectors.delivery_page(endpoint=endpoint, status=status, before=request.GET.get("before", ""))
     return {"endpoint": endpoint, "event_choices": forms.EVENT_CHOICES,
             "deliveries": [{"delivery": d, "badge": display.DELIVERY_BADGES.get(d.status, "badge-slate")}
                            for d in deliveries],

@@ -1,4 +1,4 @@
-"""Indexes for the customer list at a million customers (customers/browse.py).
+"""Indexes for the customer list at a million customers (customers/selectors.py).
 
 - customer_created_idx: the default order, ORDER BY created_at DESC, id DESC LIMIT 51
   (also the REST API's cursor pagination), read backwards without a sort;

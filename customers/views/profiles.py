@@ -22,17 +22,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import DomainError
 from common.masking import mask_email, mask_name, mask_properties
-from customers.browse import (
-    DEFAULT_SORT, PII_PROPERTY_KEYS, SORTS, customer_consents, customer_directory, customer_event_count, customer_events_page,
-    customer_identities, customer_metrics, customer_survey_responses, customer_traits_by_category, decode_cursor,
-    directory_choices, directory_page,
-)
+from common.pages import page_status, refuse_forbidden, requires
 from customers.forms import MAX_PAGE, SEEN_CHOICES, ConfirmForm, DirectoryForm
 from customers.models import Customer
 from customers.privacy import customer_anonymise, customer_export
-from customers.selectors import customer_get, pii_trait_keys
+from customers.selectors import (
+    DEFAULT_SORT, PII_PROPERTY_KEYS, SORTS, customer_consents, customer_directory, customer_event_count,
+    customer_events_page, customer_get, customer_identities, customer_metrics, customer_survey_responses,
+    customer_traits_by_category, decode_cursor, directory_choices, directory_page, pii_trait_keys,
+)
 from customers.services import customer_delete
-from common.pages import page_status, refuse_forbidden, requires
 
 HIDDEN = "Hidden"
 # List columns that can be filtered, by the query's field name → the trait they read.

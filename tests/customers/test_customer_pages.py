@@ -12,7 +12,7 @@ import time_machine
 from django.db import connection
 from django.urls import resolve, reverse
 
-from customers import browse
+from customers import selectors
 from customers.models import Customer, CustomerMetrics, Event
 from tenants.services import role_create
 from tests.conftest import host_of, make_member, membership_of
@@ -210,7 +210,7 @@ def test_pages_without_counting_the_whole_table(tenant, monkeypatch):
     assert 'rel="prev"' in html(second) and 'rel="next"' not in html(second)
     assert "51–55" in html(second)
 
-    monkeypatch.setattr(browse, "COUNT_CAP", 20)
+    monkeypatch.setattr(selectors, "COUNT_CAP", 20)
     capped = html(client.get(LIST, {"country": "NL"}))
     assert re.search(r"of\s*<span[^>]*>20\+</span>\s*matching", capped)
     beyond = client.get(LIST, {"page": "9"})
@@ -227,7 +227,7 @@ def test_the_unfiltered_total_is_the_planner_estimate_on_big_tables(tenant, monk
     client = client_as(tenant, "viewer")
     exact = re.search(r'data-testid="result-summary">(.*?)</p>', html(client.get(LIST)), re.S).group(1)
     assert "about" not in exact and re.search(r"of\s*<span[^>]*>60</span>", exact)
-    monkeypatch.setattr(browse, "ESTIMATE_ABOVE", 0)
+    monkeypatch.setattr(selectors, "ESTIMATE_ABOVE", 0)
     estimated = re.search(r'data-testid="result-summary">(.*?)</p>', html(client.get(LIST)), re.S).group(1)
     assert re.search(r"of\s*<span[^>]*>about 60</span>", estimated)
 
@@ -453,9 +453,9 @@ def test_search_and_default_order_can_use_the_indexes_of_migration_0008(tenant, 
     expression indexes, and the default order reads customer_created_idx: with sequential
     scans ruled out, the plan names them (at 1M rows the planner picks them by itself)."""
     connection.set_tenant(tenant)
-    query = browse.DirectoryQuery(search="zoe")
-    searched = browse.customer_directory(query=query, can_see_pii=True, now=NOW)[:51]
-    newest = browse.customer_directory(query=browse.DirectoryQuery(), can_see_pii=True, now=NOW)[:51]
+    query = selectors.DirectoryQuery(search="zoe")
+    searched = selectors.customer_directory(query=query, can_see_pii=True, now=NOW)[:51]
+    newest = selectors.customer_directory(query=selectors.DirectoryQuery(), can_see_pii=True, now=NOW)[:51]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = searched.explain()
