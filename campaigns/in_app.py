@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
-from campaigns import sending, templates
+from campaigns import personalisation, sending
 from campaigns.models import Assignment, Campaign
 from common.errors import DomainError
 from customers.models import Consent, Customer, CustomerIdentity, Event
@@ -60,7 +60,7 @@ def messages_for(*, user_id: str, now: datetime) -> list[dict]:
     campaigns = list(Campaign.objects.filter(channel=Campaign.Channel.IN_APP, status=Campaign.Status.RUNNING,
                                              segment_id__in=open_segments).order_by("launched_at", "id"))
     out = []
-    data = templates.customer_context(customer)
+    data = personalisation.customer_context(customer)
     for campaign in campaigns:
         sending.assignments_ensure(campaign=campaign, customer_ids=[customer.pk], now=now)
         arm = Assignment.objects.get(campaign=campaign, customer=customer)
@@ -72,7 +72,7 @@ def messages_for(*, user_id: str, now: datetime) -> list[dict]:
                 customer, IMPRESSION, campaign, since=now - timedelta(days=campaign.cap_days)) >= campaign.cap_max_sends:
             continue
         try:
-            rendered = templates.render_in_app(sending._content_for(campaign, arm.variant), data)
+            rendered = personalisation.render_in_app(sending._content_for(campaign, arm.variant), data)
         except DomainError:  # a trait that breaks a filter: skip this message, not the others
             continue
         out.append({"id": message_id(campaign, arm.variant), "campaign": campaign.pk,

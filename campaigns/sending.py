@@ -37,7 +37,7 @@ from django.core import mail, signing
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Subquery
 
-from campaigns import holdout, templates
+from campaigns import holdout, personalisation
 from campaigns.models import Assignment, Campaign, Send
 from customers.models import Consent, Customer
 from segments.models import Membership
@@ -282,8 +282,8 @@ def _send_one(campaign, person, occasion, result: RunResult, backend, clock) -> 
         return suppress("frequency_cap")
     unsubscribe = unsubscribe_url(unsubscribe_token(campaign, person))
     try:
-        rendered = templates.render_email(_content_for(campaign, variant),
-                                          templates.customer_context(person, extra={"unsubscribe_url": unsubscribe}))
+        rendered = personalisation.render_email(_content_for(campaign, variant),
+                                          personalisation.customer_context(person, extra={"unsubscribe_url": unsubscribe}))
     except Exception as error:  # DomainError from the template: this recipient fails, unclaimed → failed row
         if _claim(campaign=campaign, customer_id=person.pk, occasion=occasion, variant=variant,
                   status=Send.Status.FAILED, error=str(error), now=now):

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from audit.services import audit_record
-from campaigns import selectors, sending, templates
+from campaigns import personalisation, selectors, sending
 from campaigns.models import Campaign, Play, WebhookEndpoint
 from campaigns.services.input import actor_user_id, clean_decimal, clean_positive_int, clean_text, segment_problems
 from campaigns.services.schedules import next_occasion, schedule_clean
@@ -60,13 +60,13 @@ def _variants_clean(variants: Any, channel: str, content: dict) -> list[Problem]
 
 def _content_render_problems(content: dict, fields: tuple[str, ...], *, prefix: str) -> list[Problem]:
     """Compile, then render for the sample customer (a filter can fail only at render time)."""
-    problems = templates.compile_content(content, fields, prefix=prefix)
+    problems = personalisation.compile_content(content, fields, prefix=prefix)
     if problems:
         return problems
-    data = templates.SAMPLE | {"unsubscribe_url": "https://example.com/unsubscribe/sample/"}
+    data = personalisation.SAMPLE | {"unsubscribe_url": "https://example.com/unsubscribe/sample/"}
     for field in fields:
         try:
-            templates.render(content[field], data, html=content.get("format") == "html", path=f"{prefix}.{field}")
+            personalisation.render(content[field], data, html=content.get("format") == "html", path=f"{prefix}.{field}")
         except DomainError as error:
             problems += error.problems
     return problems
@@ -178,15 +178,15 @@ def campaign_preview(*, actor, campaign: Campaign, customer: Customer | None = N
     ensure_permitted(actor, "campaigns.view")
     if customer is None and campaign.segment_id:
         customer = segment_members(segment=campaign.segment).order_by("id").first()
-    data = templates.customer_context(customer) if customer is not None else dict(templates.SAMPLE)
+    data = personalisation.customer_context(customer) if customer is not None else dict(personalisation.SAMPLE)
     if not actor.has("customers.view_pii"):
-        data = dict(templates.SAMPLE) | {"country": data.get("country", ""), "plan": data.get("plan", "")}
+        data = dict(personalisation.SAMPLE) | {"country": data.get("country", ""), "plan": data.get("plan", "")}
     data["unsubscribe_url"] = "https://example.com/unsubscribe/preview/"
     content = sending._content_for(campaign, variant)
     if campaign.channel == Campaign.Channel.EMAIL:
-        return templates.render_email(content, data)
+        return personalisation.render_email(content, data)
     if campaign.channel == Campaign.Channel.IN_APP:
-        return templates.render_in_app(content, data)
+        return personalisation.render_in_app(content, data)
     return {}
 
 

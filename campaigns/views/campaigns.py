@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import display, forms, selectors, templates
+from campaigns import display, forms, personalisation, selectors
 from campaigns.models import Campaign, Play
 from campaigns.services.campaigns import (
     CHANNEL_FIELDS, MAX_VARIANTS, campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_preview, campaign_update,
@@ -171,7 +171,7 @@ def campaigns_preview(request):
     if variant and variant not in overrides:
         problems.append(Problem("preview_variant", "unknown_variant", "No such variant in this campaign."))
     # An unsaved draft may lack a subject or not compile: say so at its field, as saving would.
-    problems += templates.compile_content({**(draft.content or {}), **overrides.get(variant, {})},
+    problems += personalisation.compile_content({**(draft.content or {}), **overrides.get(variant, {})},
                                           CHANNEL_FIELDS.get(draft.channel, ()))
     rendered = {}
     if not problems:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from campaigns import holdout, lift, templates
+from campaigns import holdout, lift, personalisation
 from common.errors import DomainError
 
 
@@ -70,11 +70,11 @@ def test_a_small_difference_is_not_significant_and_empty_groups_give_no_lift():
 
 def test_templates_personalise_with_a_default_and_escape_html():
     data = {"first_name": "<script>x</script>", "name": "", "traits": {}, "unsubscribe_url": "https://u/1"}
-    out = templates.render_email({"subject": "Hi {{ first_name|default:'there' }}", "format": "html",
+    out = personalisation.render_email({"subject": "Hi {{ first_name|default:'there' }}", "format": "html",
                                   "body": "<p>Hello {{ first_name }}</p>"}, data)
     assert "&lt;script&gt;" in out["html"] and "<script>" not in out["html"]
     assert "https://u/1" in out["html"]  # the unsubscribe link is appended when the body lacks it
-    plain = templates.render_email({"subject": "Hi {{ first_name|default:'there' }}", "body": "Hi"},
+    plain = personalisation.render_email({"subject": "Hi {{ first_name|default:'there' }}", "body": "Hi"},
                                    {"first_name": "", "unsubscribe_url": "https://u/2"})
     assert plain["subject"] == "Hi there" and "Unsubscribe: https://u/2" in plain["text"]
 
@@ -85,16 +85,16 @@ def test_templates_personalise_with_a_default_and_escape_html():
     "{% if %}",
 ])
 def test_the_sandbox_refuses_tags_filters_and_lookups_outside_the_allow_list(source):
-    problems = templates.compile_content({"body": source}, ("body",))
+    problems = personalisation.compile_content({"body": source}, ("body",))
     assert [(p.path, p.code) for p in problems] == [("content.body", "template_syntax")]
 
 
 def test_a_render_error_is_a_coded_problem_with_the_field_path():
     with pytest.raises(DomainError) as error:
-        templates.render("{% if %}", {}, html=False, path="content.subject")
+        personalisation.render("{% if %}", {}, html=False, path="content.subject")
     assert error.value.problems[0].path == "content.subject" and error.value.problems[0].code == "template_syntax"
 
 
 def test_subjects_lose_line_breaks():
-    out = templates.render_email({"subject": "Hi\nBcc: evil@example.com", "body": "x"}, {})
+    out = personalisation.render_email({"subject": "Hi\nBcc: evil@example.com", "body": "x"}, {})
     assert "\n" not in out["subject"]

@@ -13,9 +13,6 @@ The sandbox, and why each part is there:
 - HTML bodies render with autoescape on; subjects and plain-text bodies with it off
   (escaping would show "&amp;" to the reader), and subjects lose their line breaks
   (a header injection guard on top of Django's own BadHeaderError).
-
-# TRICKY: this is a module named templates.py; if the app ever gets a templates/
-# directory for HTML (no __init__.py), `import campaigns.templates` still finds this file.
 """
 
 from __future__ import annotations
@@ -52,7 +49,7 @@ class _SandboxEngine(Engine):
     default_builtins = []
 
 
-_ENGINE = _SandboxEngine(loaders=[], libraries={}, builtins=["campaigns.templates"], autoescape=True, debug=False,
+_ENGINE = _SandboxEngine(loaders=[], libraries={}, builtins=["campaigns.personalisation"], autoescape=True, debug=False,
                          string_if_invalid="")
 
 # Customer columns a template may use, by the name it uses them under.
