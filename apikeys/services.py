@@ -10,8 +10,8 @@ from apikeys.models import ApiKey, WriteKey
 from apikeys.secrets import api_key_new, key_hash, write_key_new
 from audit.services import audit_record
 from common.errors import Conflict, DomainError, Problem
-from tenants.access import ensure_permitted
 from tenants.permissions import SCOPES
+from tenants.permissions import ensure_permitted
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from tenants.api.views import MeView, MemberListView
 from rest_framework.settings import api_settings
 
 from common.pages import ANY_MEMBER
-from tenants.authz import TenantPermission
+from tenants.api.permissions import TenantPermission
 
 
 class SchemaView(SpectacularAPIView):

@@ -28,7 +28,7 @@ from customers.models import MetricsSettings, MetricsSummary
 from ops.models import TaskRun
 from ops.services import task_run_create, task_run_finish, task_run_progress, task_run_start
 from ops.tasking import send_to_tenant
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 CHUNK_CUSTOMERS = 50_000
 PERIODS_SHOWN = 12

@@ -20,7 +20,7 @@ from customers.models import (
 )
 from customers.selectors import PII_BUILTINS, PII_PROPERTY_KEYS, pii_trait_keys
 from segments.rules.vocabulary import BUILTIN_TRAITS
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 EXPORT_FORMAT = "strata.customer-export/1"
 ANONYMISED_PREFIX = "anonymised-"

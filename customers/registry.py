@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from audit.services import audit_record
 from common.errors import DomainError, NotFound, Problem
 from customers.models import TraitDefinition
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 EDITABLE = {"type", "category", "description", "is_pii"}
 BUILTIN_EDITABLE = {"description", "is_pii"}

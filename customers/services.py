@@ -20,7 +20,7 @@ from customers.ingest.store import IngestResult, ingest_messages
 from customers.models import Customer
 from customers.selectors import customer_get, customers_by_external_ids
 from segments.rules.vocabulary import BUILTIN_TRAITS, flatten, parse_datetime
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 
 def identity_of(external_id: str) -> tuple[str | None, str | None]:

@@ -16,7 +16,8 @@ from ops.tasking import send_to_tenant
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.selectors.rules import rule_context
-from tenants.access import department_problems, ensure_permitted
+from tenants.permissions import ensure_permitted
+from tenants.selectors import department_problems
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Fixed routes beside /api/v1/segments/<key>/ and /segments/<key>/ (the builder's

@@ -109,7 +109,6 @@ class Role(models.Model):
         return self.name
 
     def permission_set(self) -> frozenset[str]:
-
         if self.is_builtin and self.key in BUILTIN_ROLES:
             return BUILTIN_ROLES[self.key][2]
         return frozenset(self.permissions)

@@ -1,11 +1,18 @@
-"""The permission catalogue and the built-in roles (house rule 14).
+"""Who may do what (house rule 14): the permission catalogue, the built-in roles, what an
+API key's scope can grant, and the checks services make (ensure_permitted,
+ensure_same_tenant).
 
-Permissions are named strings; a role is a set of them. Views and API endpoints declare
-the permission they need, and services check it again, so a permission cannot be skipped
-by calling a service from a new interface.
+Permissions are named strings; a role is a set of them. Pages declare the permission they
+need with common.pages.requires, API views with `required_permissions` (enforced by
+tenants.api.permissions.TenantPermission), and services check it again, so a permission
+cannot be skipped by calling a service from a new interface.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
+
+from common.errors import Forbidden, NotFound
 
 CATALOGUE: dict[str, str] = {
     "members.manage": "Invite people, change their role or department, remove them",
@@ -54,3 +61,25 @@ SCOPES: dict[str, frozenset[str]] = {
 
 def unknown_permissions(permissions) -> list[str]:
     return sorted(set(permissions) - set(CATALOGUE))
+
+
+class Actor(Protocol):
+    """A member (TenantMembership) or an API key acting in one tenant."""
+
+    def has(self, permission: str) -> bool: ...
+
+
+def ensure_permitted(actor: Actor | None, permission: str) -> None:
+    if actor is None or not actor.has(permission):
+        raise Forbidden.single(
+            path="", code="permission_denied",
+            message=f"This needs the “{permission}” permission.",
+        )
+
+
+def ensure_same_tenant(actor, *objects) -> None:
+    """Objects named by id in a request must belong to the actor's tenant: else 404,
+    so ids from another tenant reveal nothing."""
+    for obj in objects:
+        if obj is not None and obj.tenant_id != actor.tenant_id:
+            raise NotFound.single(path="", code="not_found", message="Not found.")

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db.models import QuerySet
+from django_tenants.utils import get_public_schema_name
 
-from tenants.models import Tenant, TenantMembership, User
+from common.errors import Problem
+from tenants.models import Department, Tenant, TenantMembership, User
 
 
 def membership_for(*, user: User, tenant: Tenant) -> TenantMembership | None:
@@ -20,8 +24,6 @@ def memberships_of(*, user: User) -> QuerySet[TenantMembership]:
 
 
 def tenants_active() -> QuerySet[Tenant]:
-    from django_tenants.utils import get_public_schema_name
-
     return Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(
         status=Tenant.Status.ACTIVE
     )
@@ -37,3 +39,14 @@ def tenant_url(tenant: Tenant, path: str = "/") -> str:
 def public_url(path: str = "/") -> str:
     port = f":{settings.PUBLIC_PORT}" if settings.PUBLIC_PORT else ""
     return f"{settings.PUBLIC_SCHEME}://{settings.BASE_DOMAIN}{port}{path}"
+
+
+def department_problems(actor, department_id: Any, *, path: str = "department_id") -> list[Problem]:
+    """A department named by id must be one of the actor's workspace (department ids are
+    global, in the public schema)."""
+    if department_id is None:
+        return []
+    if (isinstance(department_id, bool) or not isinstance(department_id, int)
+            or not Department.objects.filter(pk=department_id, tenant_id=getattr(actor, "tenant_id", None)).exists()):
+        return [Problem(path, "unknown_department", "No such department in this workspace.")]
+    return []

@@ -12,7 +12,8 @@ from campaigns.models import Play
 from campaigns.plays import kpi
 from campaigns.services.input import actor_user_id, clean_date, clean_decimal, clean_positive_int, clean_text, segment_problems
 from common.errors import DomainError, Problem
-from tenants.access import department_problems, ensure_permitted
+from tenants.permissions import ensure_permitted
+from tenants.selectors import department_problems
 
 
 PLAY_FIELDS = ("name", "segment_id", "department_id", "tactic", "tactic_type", "kpi", "kpi_event", "kpi_days",

@@ -21,7 +21,7 @@ from customers.models import Customer
 from ops.tasking import send_to_tenant
 from segments.models import MembershipChange
 from segments.selectors.members import segment_members
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 CHANNEL_FIELDS = {Campaign.Channel.EMAIL: ("subject", "body"), Campaign.Channel.IN_APP: ("title", "body")}
 SENDABLE = {Campaign.Channel.EMAIL}  # the channels campaigns.sending delivers (in-app is pulled)

@@ -14,7 +14,7 @@ from campaigns.models import WebhookEndpoint
 from campaigns.services.input import actor_user_id, segment_problems
 from common.errors import DomainError, Problem
 from segments.models import MembershipChange, Segment
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 
 def _webhook_clean(actor, *, url: Any, events: Any, segment_id: Any, check_segment: bool,

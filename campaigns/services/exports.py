@@ -11,7 +11,7 @@ from campaigns.models import Campaign
 from campaigns.sending import assign_members
 from common.errors import Conflict
 from segments.models import Segment
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 
 def audience_export(*, actor, segment: Segment):

@@ -221,7 +221,7 @@ REST_FRAMEWORK = {
         "apikeys.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.authz.TenantPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.permissions.TenantPermission"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -45,7 +45,7 @@ from ops.models import TaskRun
 from ops.services import task_run_create, task_run_finish, task_run_progress, task_run_start
 from ops.tasking import send_to_tenant
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType
-from tenants.access import ensure_permitted
+from tenants.permissions import ensure_permitted
 
 CHUNK_ROWS = 5000
 DEFAULT_MAX_BYTES = 1024**3

@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record, changes_between
 from common.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Problem, Unauthenticated
-from tenants.access import ensure_permitted, ensure_same_tenant
 from tenants.models import Department, Invitation, Role, TenantMembership, User
+from tenants.permissions import ensure_permitted, ensure_same_tenant
 from tenants.services.provisioning import _email_problems, user_get_or_create
 
 INVITATION_DAYS = 7

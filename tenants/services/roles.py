@@ -7,9 +7,9 @@ from django.utils.text import slugify
 
 from audit.services import audit_record, changes_between
 from common.errors import Conflict, DomainError, Problem
-from tenants.access import ensure_permitted, ensure_same_tenant
 from tenants.models import Department, Role, Tenant, TenantMembership
 from tenants.permissions import CATALOGUE
+from tenants.permissions import ensure_permitted, ensure_same_tenant
 
 
 def _role_problems(name: str, permissions: list[str]) -> list[Problem]:

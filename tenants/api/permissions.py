@@ -1,14 +1,15 @@
-"""Permission checks of the API: `TenantPermission` (HTML views use common.pages.requires).
-Services check again (tenants.access.ensure_permitted)."""
+"""The API's permission check: `TenantPermission` (DRF's DEFAULT_PERMISSION_CLASSES) finds
+the member or key behind a request and enforces the view's `required_permissions`. Pages use
+common.pages.requires; services check again (tenants.permissions.ensure_permitted)."""
 
 from __future__ import annotations
-
 
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from common.pages import ANY_MEMBER
 from tenants.selectors import membership_for
+
 
 def api_actor(request):
     """The member or API key behind an API request, or None (→ 404: no such workspace for you)."""
