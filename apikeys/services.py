@@ -9,13 +9,14 @@ from django.db import transaction
 from apikeys.models import ApiKey, WriteKey
 from apikeys.secrets import api_key_new, key_hash, write_key_new
 from audit.services import audit_record
+from common.actors import Actor
 from common.errors import Conflict, DomainError, Problem
 from tenants.permissions import SCOPES
 from tenants.permissions import ensure_permitted
 
 
 @transaction.atomic
-def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
+def api_key_create(*, actor: Actor, name: str, scopes: list[str], now: datetime,
                    expires_at: datetime | None = None) -> tuple[ApiKey, str]:
     """Returns the key and its plain text, which is never stored or shown again."""
     ensure_permitted(actor, "api_keys.manage")
@@ -46,7 +47,7 @@ def api_key_create(*, actor, name: str, scopes: list[str], now: datetime,
 
 
 @transaction.atomic
-def api_key_revoke(*, actor, key: ApiKey, now: datetime) -> ApiKey:
+def api_key_revoke(*, actor: Actor, key: ApiKey, now: datetime) -> ApiKey:
     ensure_permitted(actor, "api_keys.manage")
     if key.revoked_at is not None:
         raise Conflict.single(path="key", code="already_revoked", message="This key is already revoked.")
@@ -57,7 +58,7 @@ def api_key_revoke(*, actor, key: ApiKey, now: datetime) -> ApiKey:
 
 
 @transaction.atomic
-def write_key_rotate(*, actor, now: datetime) -> WriteKey:
+def write_key_rotate(*, actor: Actor, now: datetime) -> WriteKey:
     """Issue a new write key and revoke the old one (SDKs must be given the new key)."""
     ensure_permitted(actor, "api_keys.manage")
     old = list(WriteKey.objects.select_for_update().filter(revoked_at__isnull=True))

@@ -7,6 +7,7 @@ from django_tenants.utils import get_public_schema_name
 
 from audit.context import request_meta
 from audit.models import AuditEvent
+from common.actors import Actor
 
 
 def changes_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -15,7 +16,7 @@ def changes_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
             if before.get(key) != after.get(key)}
 
 
-def audit_record(*, actor, action: str, target=None, target_type: str = "", target_id: Any = "",
+def audit_record(*, actor: Actor | None, action: str, target=None, target_type: str = "", target_id: Any = "",
                  target_label: str = "", changes: dict | None = None) -> AuditEvent:
     """Append one event to the current tenant's audit log.
 
@@ -37,7 +38,7 @@ def audit_record(*, actor, action: str, target=None, target_type: str = "", targ
     )
 
 
-def _actor(actor) -> tuple[str, int | None, str]:
+def _actor(actor: Actor) -> tuple[str, int | None, str]:
     if actor is None:
         return AuditEvent.ActorKind.SYSTEM, None, "system"
     if getattr(actor, "is_api_key", False):

@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from audit.models import AuditEvent
 from campaigns import lift
 from campaigns.models import Assignment, Campaign, Send, WebhookDelivery
+from common.actors import Actor
 from common.errors import Problem
 from customers.models import Customer
 from segments.models import Segment
@@ -146,7 +147,7 @@ def delivery_page(*, endpoint, status: str = "", before: str = "") -> tuple[list
     return rows[:LOG_PAGE], rows[LOG_PAGE - 1].pk if len(rows) > LOG_PAGE else None
 
 
-def visible_segments(actor) -> QuerySet[Segment]:
+def visible_segments(actor: Actor) -> QuerySet[Segment]:
     """The segments the editor offers: none without segments.view (the service refuses them too)."""
     if not actor.has("segments.view"):
         return Segment.objects.none()

@@ -18,6 +18,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from audit.services import audit_record
+from common.actors import Actor
 from common.errors import DomainError, Problem
 
 from customers.metrics import rfm
@@ -235,7 +236,7 @@ MAX_LIFESPAN_MONTHS = 600
 MAX_INACTIVITY_DAYS = 3650
 
 
-def metrics_settings_update(*, actor, revenue_event: str, revenue_property: str, gross_margin: Decimal,
+def metrics_settings_update(*, actor: Actor, revenue_event: str, revenue_property: str, gross_margin: Decimal,
                             expected_lifespan_months: Decimal, churn_period: str,
                             churn_inactivity_days: int) -> MetricsSettings:
     """Change how metrics are computed (takes effect at the next refresh); audited."""
@@ -271,7 +272,7 @@ def metrics_settings_update(*, actor, revenue_event: str, revenue_property: str,
     return settings
 
 
-def metrics_refresh_request(*, actor, now: datetime) -> TaskRun:
+def metrics_refresh_request(*, actor: Actor, now: datetime) -> TaskRun:
     """Queue a refresh, or hand back the one already queued or running (two at once
     would only do the same work twice)."""
     ensure_permitted(actor, "data.import")

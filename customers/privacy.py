@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from audit.services import audit_record
+from common.actors import Actor
 from customers.models import (
     Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse,
 )
@@ -27,7 +28,7 @@ ANONYMISED_PREFIX = "anonymised-"
 _CHUNK = 2000
 
 
-def customer_export(*, actor, customer: Customer) -> dict[str, Any]:
+def customer_export(*, actor: Actor, customer: Customer) -> dict[str, Any]:
     """Everything about one customer: profile with every trait, identities, events,
     survey answers, consent with its history and computed metrics. Personal data is
     included unmasked, so it needs both `data.export` and `customers.view_pii`."""
@@ -67,7 +68,7 @@ def customer_export(*, actor, customer: Customer) -> dict[str, Any]:
 
 
 @transaction.atomic
-def customer_anonymise(*, actor, customer: Customer, now: datetime) -> Customer:
+def customer_anonymise(*, actor: Actor, customer: Customer, now: datetime) -> Customer:
     """Irreversibly strip what identifies the person and keep what aggregates need.
 
     Cleared: email, name, birth date and every trait the registry marks as PII; all

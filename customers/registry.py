@@ -8,6 +8,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from audit.services import audit_record
+from common.actors import Actor
 from common.errors import DomainError, NotFound, Problem
 from customers.models import TraitDefinition
 from tenants.permissions import ensure_permitted
@@ -34,7 +35,7 @@ def _contradicting(key: str, type_: str) -> int:
 
 
 @transaction.atomic
-def trait_definition_update(*, actor, key: str, changes: dict[str, Any]) -> TraitDefinition:
+def trait_definition_update(*, actor: Actor, key: str, changes: dict[str, Any]) -> TraitDefinition:
     ensure_permitted(actor, "settings.modify")
     trait = TraitDefinition.objects.select_for_update().filter(key=key).first()
     if trait is None:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.services import audit_record
+from common.actors import Actor
 from common.errors import DomainError, NotFound, Problem
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.ingest.message import ANON_PREFIX, ItemProblem, Message
@@ -34,7 +35,7 @@ def identity_of(external_id: str) -> tuple[str | None, str | None]:
 
 
 @transaction.atomic
-def customer_upsert(*, actor, external_id: str, builtin: dict[str, Any], custom: dict[str, Any], now: datetime,
+def customer_upsert(*, actor: Actor, external_id: str, builtin: dict[str, Any], custom: dict[str, Any], now: datetime,
                     must_exist: bool = False) -> tuple[Customer, bool]:
     """Create or update the customer known by `external_id`; returns (customer, created).
 
@@ -83,7 +84,7 @@ def _request_path(path: str) -> str:
 
 
 @transaction.atomic
-def customer_delete(*, actor, customer: Customer) -> None:
+def customer_delete(*, actor: Actor, customer: Customer) -> None:
     """Delete the profile with its events, identities, consents and survey answers."""
     ensure_permitted(actor, "customers.edit")
     # By external id, never by email or name: the audit log must not keep personal data
@@ -104,7 +105,7 @@ class NewEvent:
     message_id: str | None = None
 
 
-def events_record(*, actor, events: list[NewEvent], now: datetime) -> IngestResult:
+def events_record(*, actor: Actor, events: list[NewEvent], now: datetime) -> IngestResult:
     """Store a batch of events (a missing timestamp is `now`); an item ingestion refuses
     comes back in `problems` with its path (events[3].…) and the rest are stored."""
     ensure_permitted(actor, "data.import")
@@ -167,7 +168,7 @@ def _known_customers(items: list) -> dict[str, int]:
     return customers_by_external_ids(ids)
 
 
-def survey_responses_submit(*, actor, body: Any, now: datetime) -> tuple[int, list[ItemProblem]]:
+def survey_responses_submit(*, actor: Actor, body: Any, now: datetime) -> tuple[int, list[ItemProblem]]:
     """`{"responses": [{external_id, survey, score, question?, comment?, responded_at?, message_id?}]}`:
     valid answers are stored, each bad one is reported with its path."""
     ensure_permitted(actor, "data.import")
@@ -190,7 +191,7 @@ def survey_responses_submit(*, actor, body: Any, now: datetime) -> tuple[int, li
     return stored, sorted(problems + refused, key=lambda p: p.index)
 
 
-def consents_submit(*, actor, body: Any, now: datetime) -> tuple[int, list[ItemProblem]]:
+def consents_submit(*, actor: Actor, body: Any, now: datetime) -> tuple[int, list[ItemProblem]]:
     """`{"consents": [{external_id, channel, granted, changed_at?, source?}]}`."""
     ensure_permitted(actor, "data.import")
     items = _feedback_items(body, "consents")

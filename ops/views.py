@@ -5,10 +5,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from common.actors import Actor
+from common.pages import ANY_MEMBER, requires
 from ops import health
 from ops.models import TaskRun
 from ops.selectors import task_run_get
-from common.pages import ANY_MEMBER, requires
 
 # Who may watch a run of each kind: the permission its work needs.
 KIND_PERMISSIONS = {
@@ -24,7 +25,7 @@ def healthz(request):
     return JsonResponse(body, status=200 if healthy else 503)
 
 
-def visible_kinds(actor) -> set[str]:
+def visible_kinds(actor: Actor) -> set[str]:
     return {kind for kind, permission in KIND_PERMISSIONS.items() if actor.has(permission)}
 
 

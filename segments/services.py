@@ -11,7 +11,9 @@ from typing import Any
 from django.db import connection, transaction
 
 from audit.services import audit_record
+from common.actors import Actor
 from common.errors import Conflict, DomainError, Problem
+from common.fields import UNSET, Unset, given
 from ops.tasking import send_to_tenant
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
@@ -59,7 +61,7 @@ def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> 
 
 
 @transaction.atomic
-def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAMIC, definition: Any = None,
+def segment_create(*, actor: Actor, key: str, name: str, kind: str = Segment.Kind.DYNAMIC, definition: Any = None,
                    description: str = "", tags: list | None = None, refresh_minutes: int | None = None,
                    department_id: int | None = None, persona: dict | None = None, note: str = "",
                    now: datetime) -> tuple[Segment, list[Problem]]:
@@ -99,17 +101,19 @@ def segment_create(*, actor, key: str, name: str, kind: str = Segment.Kind.DYNAM
 
 
 @transaction.atomic
-def segment_update(*, actor, segment: Segment, now: datetime, definition: Any = None, note: str = "",
-                   **attributes) -> tuple[Segment, list[Problem]]:
-    """Change attributes and/or the definition; a changed definition is a new version and
-    is evaluated once this commits."""
+def segment_update(*, actor: Actor, segment: Segment, now: datetime, definition: Any = None, note: str = "",
+                   name: str | Unset = UNSET, description: str | Unset = UNSET, tags: list[str] | Unset = UNSET,
+                   refresh_minutes: int | None | Unset = UNSET, department_id: int | None | Unset = UNSET,
+                   status: str | Unset = UNSET, persona: dict | Unset = UNSET) -> tuple[Segment, list[Problem]]:
+    """Change the attributes passed and/or the definition; a changed definition is a new
+    version and is evaluated once this commits."""
     ensure_permitted(actor, "segments.edit")
+    attributes = given(name=name, description=description, tags=tags, refresh_minutes=refresh_minutes,
+                       department_id=department_id, status=status, persona=persona)
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
     merged = {"name": segment.name, "description": segment.description, "tags": list(segment.tags),
               "refresh_minutes": None, **attributes}
     problems = _attributes(key=None, **{k: merged[k] for k in ("name", "description", "tags", "refresh_minutes")})
-    unknown = set(attributes) - {"name", "description", "tags", "refresh_minutes", "department_id", "status", "persona"}
-    problems += [Problem(k, "unknown_field", f"“{k}” cannot be changed.") for k in sorted(unknown)]
     if "department_id" in attributes:
         problems += department_problems(actor, attributes["department_id"])
     if "status" in attributes:
@@ -173,7 +177,7 @@ def _persona_ok(persona: Any) -> bool:
 
 
 @transaction.atomic
-def segment_delete(*, actor, segment: Segment) -> None:
+def segment_delete(*, actor: Actor, segment: Segment) -> None:
     """Delete a segment with its history; refused while other segments reference it."""
     ensure_permitted(actor, "segments.edit")
     users = list(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
@@ -185,7 +189,7 @@ def segment_delete(*, actor, segment: Segment) -> None:
     segment.delete()
 
 
-def segment_evaluate_request(*, actor, segment: Segment, now: datetime) -> None:
+def segment_evaluate_request(*, actor: Actor, segment: Segment, now: datetime) -> None:
     ensure_permitted(actor, "segments.edit")
     if segment.kind != Segment.Kind.DYNAMIC:
         raise DomainError.single(path="", code="not_dynamic", message="Only dynamic segments are evaluated.")
@@ -198,7 +202,7 @@ def ensure_static(segment: Segment) -> None:
                               message="Members are added by hand only to static segments.")
 
 
-def static_members_add(*, actor, segment: Segment, customer_ids: list[int], now: datetime,
+def static_members_add(*, actor: Actor, segment: Segment, customer_ids: list[int], now: datetime,
                        source: str = "manual") -> int:
     ensure_permitted(actor, "segments.edit")
     ensure_static(segment)
@@ -208,7 +212,7 @@ def static_members_add(*, actor, segment: Segment, customer_ids: list[int], now:
     return added
 
 
-def static_members_remove(*, actor, segment: Segment, customer_ids: list[int], now: datetime) -> int:
+def static_members_remove(*, actor: Actor, segment: Segment, customer_ids: list[int], now: datetime) -> int:
     ensure_permitted(actor, "segments.edit")
     ensure_static(segment)
     removed = engine.members_remove(segment=segment, customer_ids=customer_ids, now=now)
@@ -218,7 +222,7 @@ def static_members_remove(*, actor, segment: Segment, customer_ids: list[int], n
 
 
 @transaction.atomic
-def snapshot_create(*, actor, source: Segment, key: str, name: str, now: datetime) -> Segment:
+def snapshot_create(*, actor: Actor, source: Segment, key: str, name: str, now: datetime) -> Segment:
     """Freeze `source`'s members at `now` into a new snapshot segment."""
     ensure_permitted(actor, "segments.edit")
     problems = _attributes(key=key, name=name, description="", tags=[], refresh_minutes=None)
@@ -238,7 +242,7 @@ def snapshot_create(*, actor, source: Segment, key: str, name: str, now: datetim
 
 
 @transaction.atomic
-def static_members_change(*, actor, segment: Segment, add: list[int], remove: list[int], now: datetime,
+def static_members_change(*, actor: Actor, segment: Segment, add: list[int], remove: list[int], now: datetime,
                           source: str = "manual") -> tuple[int, int]:
     """Add and remove hand-picked members together: both happen or neither."""
     ensure_permitted(actor, "segments.edit")
@@ -268,7 +272,7 @@ def segment_mark_used(*, segment: Segment, now: datetime) -> None:
     segment.last_used_at = now
 
 
-def segment_members_export(*, actor, segment: Segment, at: datetime | None, now: datetime) -> None:
+def segment_members_export(*, actor: Actor, segment: Segment, at: datetime | None, now: datetime) -> None:
     """Allow and record an export of the segment's members (the caller streams the rows)."""
     ensure_permitted(actor, "segments.view")
     ensure_permitted(actor, "data.export")
@@ -281,7 +285,7 @@ MAX_MIN_SIZE = 10_000_000
 
 
 @transaction.atomic
-def segment_settings_update(*, actor, min_size: Any) -> SegmentSettings:
+def segment_settings_update(*, actor: Actor, min_size: Any) -> SegmentSettings:
     """Change the tenant's hygiene thresholds; audited."""
     ensure_permitted(actor, "settings.modify")
     if isinstance(min_size, bool) or not isinstance(min_size, int) or not 0 <= min_size <= MAX_MIN_SIZE:

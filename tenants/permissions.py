@@ -10,8 +10,7 @@ cannot be skipped by calling a service from a new interface.
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from common.actors import Actor
 from common.errors import Forbidden, NotFound
 
 CATALOGUE: dict[str, str] = {
@@ -63,11 +62,6 @@ def unknown_permissions(permissions) -> list[str]:
     return sorted(set(permissions) - set(CATALOGUE))
 
 
-class Actor(Protocol):
-    """A member (TenantMembership) or an API key acting in one tenant."""
-
-    def has(self, permission: str) -> bool: ...
-
 
 def ensure_permitted(actor: Actor | None, permission: str) -> None:
     if actor is None or not actor.has(permission):
@@ -77,7 +71,7 @@ def ensure_permitted(actor: Actor | None, permission: str) -> None:
         )
 
 
-def ensure_same_tenant(actor, *objects) -> None:
+def ensure_same_tenant(actor: Actor, *objects) -> None:
     """Objects named by id in a request must belong to the actor's tenant: else 404,
     so ids from another tenant reveal nothing."""
     for obj in objects:

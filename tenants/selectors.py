@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
+from common.actors import Actor
 from common.errors import Problem
 from tenants.models import Department, Tenant, TenantMembership, User
 
@@ -41,7 +42,7 @@ def public_url(path: str = "/") -> str:
     return f"{settings.PUBLIC_SCHEME}://{settings.BASE_DOMAIN}{port}{path}"
 
 
-def department_problems(actor, department_id: Any, *, path: str = "department_id") -> list[Problem]:
+def department_problems(actor: Actor, department_id: Any, *, path: str = "department_id") -> list[Problem]:
     """A department named by id must be one of the actor's workspace (department ids are
     global, in the public schema)."""
     if department_id is None:

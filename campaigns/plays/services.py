@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from datetime import datetime
 from decimal import Decimal
 
@@ -10,8 +12,12 @@ from django.db import transaction
 from audit.services import audit_record
 from campaigns.models import Play
 from campaigns.plays import kpi
-from campaigns.services.input import actor_user_id, clean_date, clean_decimal, clean_positive_int, clean_text, segment_problems
+from campaigns.services.input import (
+    actor_user_id, clean_date, clean_decimal, clean_positive_int, clean_text, segment_problems,
+)
+from common.actors import Actor
 from common.errors import DomainError, Problem
+from common.fields import UNSET, Unset, given
 from tenants.permissions import ensure_permitted
 from tenants.selectors import department_problems
 
@@ -20,8 +26,8 @@ PLAY_FIELDS = ("name", "segment_id", "department_id", "tactic", "tactic_type", "
                "target", "spend", "status", "starts_on", "ends_on")
 
 
-def _play_clean(actor, data: dict, *, current: Play | None) -> tuple[dict, list[Problem]]:
-    problems = [Problem(k, "unknown_field", f"“{k}” is not a field of a play.") for k in sorted(set(data) - set(PLAY_FIELDS))]
+def _play_clean(actor: Actor, data: dict, *, current: Play | None) -> tuple[dict, list[Problem]]:
+    problems: list[Problem] = []
     merged = {f: getattr(current, f) for f in PLAY_FIELDS} if current else {}
     merged |= {k: v for k, v in data.items() if k in PLAY_FIELDS}
     problems += clean_text(merged.get("name"), "name", required=True, limit=200)
@@ -58,8 +64,13 @@ def _play_clean(actor, data: dict, *, current: Play | None) -> tuple[dict, list[
 
 
 @transaction.atomic
-def play_create(*, actor, name: str, segment_id: int, tactic_type: str, kpi: str, **fields) -> Play:
+def play_create(*, actor: Actor, name: str, segment_id: int, tactic_type: str, kpi: str,
+                department_id: int | None | Unset = UNSET, tactic: str | Unset = UNSET,
+                kpi_event: str | Unset = UNSET, kpi_days: int | Unset = UNSET, target: Any = UNSET, spend: Any = UNSET,
+                status: str | Unset = UNSET, starts_on: Any = UNSET, ends_on: Any = UNSET) -> Play:
     ensure_permitted(actor, "campaigns.edit")
+    fields = given(department_id=department_id, tactic=tactic, kpi_event=kpi_event, kpi_days=kpi_days,
+                   target=target, spend=spend, status=status, starts_on=starts_on, ends_on=ends_on)
     data, problems = _play_clean(actor, {"name": name, "segment_id": segment_id, "tactic_type": tactic_type,
                                          "kpi": kpi, **fields}, current=None)
     if problems:
@@ -71,8 +82,17 @@ def play_create(*, actor, name: str, segment_id: int, tactic_type: str, kpi: str
 
 
 @transaction.atomic
-def play_update(*, actor, play: Play, **fields) -> Play:
+def play_update(*, actor: Actor, play: Play, name: str | Unset = UNSET, segment_id: int | Unset = UNSET,
+                department_id: int | None | Unset = UNSET, tactic: str | Unset = UNSET,
+                tactic_type: str | Unset = UNSET, kpi: str | Unset = UNSET, kpi_event: str | Unset = UNSET,
+                kpi_days: int | Unset = UNSET, target: Any = UNSET, spend: Any = UNSET, status: str | Unset = UNSET,
+                starts_on: Any = UNSET, ends_on: Any = UNSET) -> Play:
+    """Change the fields passed; `target`, `spend` and the dates take what the API and forms
+    send (numbers or text, ISO dates) and are checked here."""
     ensure_permitted(actor, "campaigns.edit")
+    fields = given(name=name, segment_id=segment_id, department_id=department_id, tactic=tactic,
+                   tactic_type=tactic_type, kpi=kpi, kpi_event=kpi_event, kpi_days=kpi_days, target=target,
+                   spend=spend, status=status, starts_on=starts_on, ends_on=ends_on)
     play = Play.objects.select_for_update().get(pk=play.pk)
     data, problems = _play_clean(actor, fields, current=play)
     if problems:
@@ -84,11 +104,11 @@ def play_update(*, actor, play: Play, **fields) -> Play:
     return play
 
 
-def play_kpi(*, actor, play: Play, now: datetime) -> dict:
+def play_kpi(*, actor: Actor, play: Play, now: datetime) -> dict:
     ensure_permitted(actor, "campaigns.view")
     return kpi.play_kpi_actual(play=play, now=now)
 
 
-def play_results(*, actor, play: Play, now: datetime) -> dict:
+def play_results(*, actor: Actor, play: Play, now: datetime) -> dict:
     ensure_permitted(actor, "campaigns.view")
     return kpi.play_results(play=play, now=now)

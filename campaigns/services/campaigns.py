@@ -16,7 +16,9 @@ from campaigns import personalisation, selectors, sending
 from campaigns.models import Campaign, Play, WebhookEndpoint
 from campaigns.services.input import actor_user_id, clean_decimal, clean_positive_int, clean_text, segment_problems
 from campaigns.services.schedules import next_occasion, schedule_clean
+from common.actors import Actor
 from common.errors import Conflict, DomainError, Problem
+from common.fields import UNSET, Unset, given
 from customers.models import Customer
 from ops.tasking import send_to_tenant
 from segments.models import MembershipChange
@@ -72,9 +74,8 @@ def _content_render_problems(content: dict, fields: tuple[str, ...], *, prefix: 
     return problems
 
 
-def _campaign_clean(actor, data: dict, *, current: Campaign | None) -> tuple[dict, list[Problem]]:
-    problems = [Problem(k, "unknown_field", f"“{k}” is not a field of a campaign.")
-                for k in sorted(set(data) - set(CAMPAIGN_FIELDS))]
+def _campaign_clean(actor: Actor, data: dict, *, current: Campaign | None) -> tuple[dict, list[Problem]]:
+    problems: list[Problem] = []
     if current is not None and current.launched_at is not None:
         problems += [Problem(k, "locked_after_launch", "This cannot change once the campaign has been launched.")
                      for k in sorted(LOCKED_AFTER_LAUNCH & set(data))
@@ -141,9 +142,14 @@ def _campaign_attributes(data: dict) -> dict:
 
 
 @transaction.atomic
-def campaign_create(*, actor, name: str, segment_id: int, channel: str, schedule: dict, content: dict | None = None,
-                    **fields) -> Campaign:
+def campaign_create(*, actor: Actor, name: str, segment_id: int, channel: str, schedule: dict,
+                    content: dict | None = None, play_id: int | None | Unset = UNSET, variants: Any = UNSET,
+                    holdout_percent: Any = UNSET, cap_max_sends: int | None | Unset = UNSET,
+                    cap_days: int | None | Unset = UNSET, goal_event: str | Unset = UNSET,
+                    goal_days: int | Unset = UNSET) -> Campaign:
     ensure_permitted(actor, "campaigns.edit")
+    fields = given(play_id=play_id, variants=variants, holdout_percent=holdout_percent, cap_max_sends=cap_max_sends,
+                   cap_days=cap_days, goal_event=goal_event, goal_days=goal_days)
     data, problems = _campaign_clean(actor, {"name": name, "segment_id": segment_id, "channel": channel,
                                              "schedule": schedule, "content": content or {}, **fields}, current=None)
     if problems:
@@ -157,8 +163,16 @@ def campaign_create(*, actor, name: str, segment_id: int, channel: str, schedule
 
 
 @transaction.atomic
-def campaign_update(*, actor, campaign: Campaign, **fields) -> Campaign:
+def campaign_update(*, actor: Actor, campaign: Campaign, name: str | Unset = UNSET, play_id: int | None | Unset = UNSET,
+                    segment_id: int | Unset = UNSET, channel: str | Unset = UNSET, schedule: Any = UNSET,
+                    content: Any = UNSET, variants: Any = UNSET, holdout_percent: Any = UNSET,
+                    cap_max_sends: int | None | Unset = UNSET, cap_days: int | None | Unset = UNSET,
+                    goal_event: str | Unset = UNSET, goal_days: int | Unset = UNSET) -> Campaign:
+    """Change the fields passed; some are locked once the campaign has been launched."""
     ensure_permitted(actor, "campaigns.edit")
+    fields = given(name=name, play_id=play_id, segment_id=segment_id, channel=channel, schedule=schedule,
+                   content=content, variants=variants, holdout_percent=holdout_percent, cap_max_sends=cap_max_sends,
+                   cap_days=cap_days, goal_event=goal_event, goal_days=goal_days)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     data, problems = _campaign_clean(actor, fields, current=campaign)
     if problems:
@@ -173,7 +187,7 @@ def campaign_update(*, actor, campaign: Campaign, **fields) -> Campaign:
     return campaign
 
 
-def campaign_preview(*, actor, campaign: Campaign, customer: Customer | None = None, variant: str = "") -> dict:
+def campaign_preview(*, actor: Actor, campaign: Campaign, customer: Customer | None = None, variant: str = "") -> dict:
     """The rendered content for one customer (a segment member by default, else a sample)."""
     ensure_permitted(actor, "campaigns.view")
     if customer is None and campaign.segment_id:
@@ -190,7 +204,7 @@ def campaign_preview(*, actor, campaign: Campaign, customer: Customer | None = N
     return {}
 
 
-def _transition(actor, campaign: Campaign, *, allowed: set[str], action: str) -> Campaign:
+def _transition(actor: Actor, campaign: Campaign, *, allowed: set[str], action: str) -> Campaign:
     ensure_permitted(actor, "campaigns.launch")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in allowed:
@@ -200,7 +214,7 @@ def _transition(actor, campaign: Campaign, *, allowed: set[str], action: str) ->
 
 
 @transaction.atomic
-def campaign_launch(*, actor, campaign: Campaign, now: datetime) -> Campaign:
+def campaign_launch(*, actor: Actor, campaign: Campaign, now: datetime) -> Campaign:
     """Draft/paused → scheduled (a future slot) or running. On-entry campaigns start
     with the outbox's current end as their cursor: entries from now on, not the backlog."""
     campaign = _transition(actor, campaign, allowed={Campaign.Status.DRAFT, Campaign.Status.PAUSED}, action="launched")
@@ -233,7 +247,7 @@ def campaign_launch(*, actor, campaign: Campaign, now: datetime) -> Campaign:
 
 
 @transaction.atomic
-def campaign_pause(*, actor, campaign: Campaign, reason: str = "") -> Campaign:
+def campaign_pause(*, actor: Actor, campaign: Campaign, reason: str = "") -> Campaign:
     campaign = _transition(actor, campaign, allowed={Campaign.Status.SCHEDULED, Campaign.Status.RUNNING},
                            action="paused")
     before = campaign.status
@@ -244,7 +258,7 @@ def campaign_pause(*, actor, campaign: Campaign, reason: str = "") -> Campaign:
 
 
 @transaction.atomic
-def campaign_cancel(*, actor, campaign: Campaign, now: datetime) -> Campaign:
+def campaign_cancel(*, actor: Actor, campaign: Campaign, now: datetime) -> Campaign:
     campaign = _transition(actor, campaign, allowed={Campaign.Status.DRAFT, Campaign.Status.SCHEDULED,
                                                      Campaign.Status.RUNNING, Campaign.Status.PAUSED},
                            action="cancelled")
@@ -255,7 +269,7 @@ def campaign_cancel(*, actor, campaign: Campaign, now: datetime) -> Campaign:
     return campaign
 
 
-def campaign_results(*, actor, campaign: Campaign, now: datetime) -> dict:
+def campaign_results(*, actor: Actor, campaign: Campaign, now: datetime) -> dict:
     ensure_permitted(actor, "campaigns.view")
     return selectors.campaign_results(campaign=campaign, now=now)
 

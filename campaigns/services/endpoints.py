@@ -12,12 +12,13 @@ from audit.services import audit_record
 from campaigns import ssrf, webhooks
 from campaigns.models import WebhookEndpoint
 from campaigns.services.input import actor_user_id, segment_problems
+from common.actors import Actor
 from common.errors import DomainError, Problem
 from segments.models import MembershipChange, Segment
 from tenants.permissions import ensure_permitted
 
 
-def _webhook_clean(actor, *, url: Any, events: Any, segment_id: Any, check_segment: bool,
+def _webhook_clean(actor: Actor, *, url: Any, events: Any, segment_id: Any, check_segment: bool,
                    check_url: bool = True) -> tuple[Segment | None, list]:
     problems, segment = [], None
     if check_segment:
@@ -33,7 +34,7 @@ def _webhook_clean(actor, *, url: Any, events: Any, segment_id: Any, check_segme
 
 
 @transaction.atomic
-def webhook_endpoint_create(*, actor, segment_id: int, url: str, events: list[str]) -> WebhookEndpoint:
+def webhook_endpoint_create(*, actor: Actor, segment_id: int, url: str, events: list[str]) -> WebhookEndpoint:
     """Subscribe a URL to a segment's changes from now on (the cursor starts at the outbox's end)."""
     ensure_permitted(actor, "campaigns.edit")
     segment, problems = _webhook_clean(actor, url=url, events=events, segment_id=segment_id, check_segment=True)
@@ -48,7 +49,7 @@ def webhook_endpoint_create(*, actor, segment_id: int, url: str, events: list[st
 
 
 @transaction.atomic
-def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None = None,
+def webhook_endpoint_update(*, actor: Actor, endpoint: WebhookEndpoint, url: str | None = None,
                             events: list[str] | None = None, active: bool | None = None) -> WebhookEndpoint:
     ensure_permitted(actor, "campaigns.edit")
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
@@ -70,6 +71,6 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
     return endpoint
 
 
-def webhook_send_test(*, actor, endpoint: WebhookEndpoint, now: datetime) -> dict:
+def webhook_send_test(*, actor: Actor, endpoint: WebhookEndpoint, now: datetime) -> dict:
     ensure_permitted(actor, "campaigns.edit")
     return webhooks.send_test(endpoint=endpoint, now=now)

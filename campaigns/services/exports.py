@@ -9,12 +9,13 @@ from audit.services import audit_record
 from campaigns.audience import audience_csv
 from campaigns.models import Campaign
 from campaigns.sending import assign_members
+from common.actors import Actor
 from common.errors import Conflict
 from segments.models import Segment
 from tenants.permissions import ensure_permitted
 
 
-def audience_export(*, actor, segment: Segment):
+def audience_export(*, actor: Actor, segment: Segment):
     """CSV chunks of hashed identifiers (data.export); audited when started."""
     ensure_permitted(actor, "data.export")
     ensure_permitted(actor, "segments.view")
@@ -22,7 +23,7 @@ def audience_export(*, actor, segment: Segment):
     return audience_csv(segment=segment)
 
 
-def campaign_audience_export(*, actor, campaign: Campaign, now: datetime):
+def campaign_audience_export(*, actor: Actor, campaign: Campaign, now: datetime):
     """CSV chunks of the campaign's treatment members, hashed (data.export); audited.
     Members not assigned yet get their arm now, so the holdout stays out of every upload."""
     ensure_permitted(actor, "data.export")

@@ -7,15 +7,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
+from common.actors import Actor
 from common.errors import Problem
 from segments.models import Segment
 
 
-def actor_user_id(actor) -> int | None:
+def actor_user_id(actor: Actor) -> int | None:
     return getattr(actor, "user_id", None)
 
 
-def segment_problems(actor, segment_id: Any, path: str = "segment_id") -> tuple[Segment | None, list[Problem]]:
+def segment_problems(actor: Actor, segment_id: Any, path: str = "segment_id") -> tuple[Segment | None, list[Problem]]:
     """The segment, if it exists in this workspace and the actor may see segments."""
     if segment_id is None:
         return None, [Problem(path, "required", "Choose a segment.")]

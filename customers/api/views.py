@@ -12,6 +12,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.actors import Actor
 from common.errors import DomainError, Problem
 from customers.api.filters import CustomerFilter, EventFilter
 from customers.api.serializers import (
@@ -42,11 +43,11 @@ def _ensure_body_within(request, limit: int) -> None:
         raise DomainError.single(path="", code="too_large", message=f"A request may carry at most {limit // 1024} KB.")
 
 
-def _output_context(actor) -> dict:
+def _output_context(actor: Actor) -> dict:
     return {"pii_hidden": frozenset() if actor.has("customers.view_pii") else pii_trait_keys()}
 
 
-def _written(actor, customer) -> dict:
+def _written(actor: Actor, customer) -> dict:
     """The stored customer; only its external id for an actor that may write but not read."""
     if not actor.has("customers.view"):
         return CustomerWrittenOutput(customer).data

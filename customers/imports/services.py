@@ -29,6 +29,7 @@ from django.core.files.storage import default_storage
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 
+from common.actors import Actor
 from common.csv import write_rows
 from common.errors import Conflict, DomainError, Problem, TooLarge
 from customers.feedback import SurveyAnswerIn, survey_answers_record
@@ -58,7 +59,7 @@ def max_upload_bytes() -> int:
     return int(getattr(settings, "IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
-def _actor_user_id(actor) -> int | None:
+def _actor_user_id(actor: Actor) -> int | None:
     user = getattr(actor, "user", None)
     return getattr(user, "pk", None)
 
@@ -82,7 +83,7 @@ def _safe_name(name: str) -> str:
     return cleaned[-100:]
 
 
-def import_upload(*, actor, kind: str, upload, now: datetime) -> ImportJob:
+def import_upload(*, actor: Actor, kind: str, upload, now: datetime) -> ImportJob:
     """Store an uploaded CSV and read its header and first rows. The whole file is
     checked (size, UTF-8) before it is kept; problems are DomainErrors with paths
     `kind`, `file`, `header[i]`."""
@@ -113,7 +114,7 @@ def import_upload(*, actor, kind: str, upload, now: datetime) -> ImportJob:
     )
 
 
-def import_create(*, actor, kind: str, upload, mapping: Any = None, now: datetime) -> ImportJob:
+def import_create(*, actor: Actor, kind: str, upload, mapping: Any = None, now: datetime) -> ImportJob:
     """Upload, and start at once when a mapping is given. A mapping that does not fit
     leaves nothing behind: no job, no stored file."""
     with transaction.atomic():
@@ -140,7 +141,7 @@ def import_previous(*, job: ImportJob) -> ImportJob | None:
 # ------------------------------------------------------------------------------ start
 
 
-def import_start(*, actor, job: ImportJob, mapping: Any, now: datetime) -> ImportJob:
+def import_start(*, actor: Actor, job: ImportJob, mapping: Any, now: datetime) -> ImportJob:
     """Check the mapping and queue the import. Starting a started job again with the same
     mapping hands it back (a retried request is harmless); another mapping is a 409."""
     ensure_permitted(actor, "data.import")
@@ -494,7 +495,7 @@ def import_counts(job: ImportJob) -> dict[str, int | None]:
             "unchanged": job.rows_unchanged, "failed": job.rows_failed}
 
 
-def import_retry(*, actor, job: ImportJob) -> ImportJob:
+def import_retry(*, actor: Actor, job: ImportJob) -> ImportJob:
     """Queue a failed import again; it continues after the last committed chunk."""
     ensure_permitted(actor, "data.import")
     with transaction.atomic():

@@ -18,6 +18,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.actors import Actor
 from common.api import ensure_body_within
 from common.csv import stream_rows
 from common.errors import DomainError, NotFound, Problem, TooLarge
@@ -99,7 +100,7 @@ def _int_param(request, name: str, *, default: int | None, low: int, high: int |
     return value
 
 
-def _mask(actor) -> bool:
+def _mask(actor: Actor) -> bool:
     return not actor.has("customers.view_pii")
 
 
@@ -458,7 +459,7 @@ class SegmentExplainView(APIView):
         if customer is None:
             raise Http404("No such customer.")
         now = timezone.now()
-        stay = Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).first()
+        membership = Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).first()
         tree = matches = None
         if segment.kind == Segment.Kind.DYNAMIC and segment.definition:
             _, group, _ = compile_definition(segment.definition, now=now, self_key=segment.key)
@@ -470,8 +471,8 @@ class SegmentExplainView(APIView):
             matches = tree["result"]
         mask = _mask(request.actor)
         return Response(s.ExplainOutput({
-            "segment": segment.key, "customer": customer, "now": now, "member": stay is not None,
-            "entered_at": stay.entered_at if stay else None, "matches": matches, "tree": tree,
+            "segment": segment.key, "customer": customer, "now": now, "member": membership is not None,
+            "entered_at": membership.entered_at if membership else None, "matches": matches, "tree": tree,
         }, context={"mask_pii": mask}).data)
 
 
