@@ -100,14 +100,14 @@ opened AS (
 """ + _OUTBOX_SQL
 
 
-# The open stays among a check's customers: one probe of the partial unique index on open
+# The open memberships among a check's customers: one probe of the partial unique index on open
 # rows per customer checked (LATERAL … LIMIT 1 keeps the plan a nested loop of probes), so
 # the cost follows the customers checked, not the segment's size. As `customer_id =
 # ANY(…)` the planner chose to read all the segment's rows: 58–142 ms for 10k customers in
 # a 180k-member segment, against 37 ms cold / ~16 ms warm this way (bench data set,
 # 2026-12-03) — and that scan grows with the segment.
 _OPEN_AMONG_SQL = ("SELECT u.id FROM unnest(%(e_only)s::bigint[]) AS u(id), LATERAL (SELECT 1 FROM segments_membership o "
-                   "WHERE o.segment_id = %(e_segment)s AND o.exited_at IS NULL AND o.customer_id = u.id LIMIT 1) stay")
+                   "WHERE o.segment_id = %(e_segment)s AND o.exited_at IS NULL AND o.customer_id = u.id LIMIT 1) found")
 
 
 # A segment with no open memberships (a first evaluation, or one that matched nobody):
@@ -142,12 +142,12 @@ CUSTOMER_DELETES_LOCK = 20261202
 def hold_customer_deletes(cursor) -> None:
     """Make customer deletes in this tenant wait until the current transaction ends.
 
-    Membership writes call this before the statement that decides which customers' stays
+    Membership writes call this before the statement that decides which customers' memberships
     to open (a full evaluation: after its compiled statement, then it drops the customers
     deleted meanwhile; see _full_diff). A delete that committed before is not seen by that
     statement; one still running waits, at its trigger, for this transaction, then removes
-    the stays it wrote for the customers it deleted — what the foreign key used to
-    guarantee, for one lock per evaluation instead of a check and a row lock per stay."""
+    the memberships it wrote for the customers it deleted — what the foreign key used to
+    guarantee, for one lock per evaluation instead of a check and a row lock per membership."""
     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))",
                    [CUSTOMER_DELETES_LOCK, connection.schema_name])
 
@@ -163,10 +163,10 @@ def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: 
 
 
 def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
-    """A check of the customers a batch touched: their matched ids and their open stays
+    """A check of the customers a batch touched: their matched ids and their open memberships
     come back to the engine (each at most the customers checked), which writes only the
     differences. Exact because the engine holds the segment row: nobody else opens or
-    closes its stays meanwhile. The diff of a 10k-customer check took ~33 ms this way,
+    closes its memberships meanwhile. The diff of a 10k-customer check took ~33 ms this way,
     40–85 ms with the matched ids in a temporary table emptied, filled and analysed per
     check, then anti-joined both ways (bench data set, 2026-12-03)."""
     # The planner costs the scoped statement past jit_above_cost: compiling it took 135 ms
@@ -186,7 +186,7 @@ def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
         entered, exited = cursor.fetchone()
     # No count of the open rows (75 ms of a 0.6 s check of 10k customers in a 180k-member
     # segment): the engine holds the segment row, and every write of its memberships keeps
-    # the size. The one exception is a customer delete, which removes stays without
+    # the size. The one exception is a customer delete, which removes memberships without
     # touching sizes (its trigger cannot wait for the segment rows evaluations hold); the
     # next full evaluation, at most a refresh interval away, counts them again.
     if segment.last_evaluated_at is None:  # no full evaluation has set the size yet
@@ -411,9 +411,9 @@ def snapshot_fill(*, snapshot: Segment, source: Segment, now: datetime) -> int:
 
 # ------------------------------------------------------------------ merged customers
 
-# Per segment, the stay the merged person keeps: the survivor's open one, else the lowest
+# Per segment, the membership the merged person keeps: the survivor's open one, else the lowest
 # loser's, which moves to the survivor below. The others close. For consumers keyed by
-# customer id (campaigns, webhooks) each loser id exits and, where a loser's stay moves,
+# customer id (campaigns, webhooks) each loser id exits and, where a loser's membership moves,
 # the survivor enters.
 _MERGE_STAYS_SQL = """
 WITH open AS (
@@ -440,14 +440,15 @@ UNION ALL SELECT segment_id, %(survivor)s, 'entered', %(now)s, %(now)s FROM move
 
 def customers_merged(*, survivor: int, losers: list[int], now: datetime) -> None:
     """customers.touch's merge handler (settings.CUSTOMER_MERGE_HANDLERS): profiles that are
-    one person became `survivor` (an identity merge; the losers are deleted next): their stays, open and closed, become the survivor's history, one open
-    stay per segment. Dynamic segments then re-check the survivor with the batch's other
+    one person became `survivor` (an identity merge; the losers are deleted next). Their
+    memberships, open and closed, become the survivor's history, one open membership per
+    segment. Dynamic segments then re-check the survivor with the batch's other
     customers, as for any new data."""
     params = {"survivor": survivor, "losers": list(losers), "everyone": [survivor, *losers], "now": now}
     with connection.cursor() as cursor:
-        # Evaluations of these segments write their open stays holding the segment row: wait
-        # for them, and keep the next out, so no one opens a stay that this move would clash
-        # with (one open stay per customer and segment). In id order, as the engine locks.
+        # Evaluations of these segments write their open memberships holding the segment row: wait
+        # for them, and keep the next out, so no one opens a membership that this move would clash
+        # with (one open membership per customer and segment). In id order, as the engine locks.
         cursor.execute("SELECT id FROM segments_segment WHERE id IN (SELECT segment_id FROM segments_membership "
                        "WHERE customer_id = ANY(%(losers)s) AND exited_at IS NULL) ORDER BY id FOR UPDATE", params)
         cursor.execute(_MERGE_STAYS_SQL, params)

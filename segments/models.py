@@ -77,7 +77,7 @@ class SegmentVersion(models.Model):
 
 
 class Membership(models.Model):
-    """One stay of a customer in a segment: [entered_at, exited_at). Leaving closes the row;
+    """One membership of a customer in a segment: [entered_at, exited_at). Leaving closes the row;
     coming back opens a new one; rows are never rewritten otherwise."""
 
     class Source(models.TextChoices):
@@ -91,12 +91,12 @@ class Membership(models.Model):
     # the bench data set: 6.5 s of a 17.5 s first evaluation of 180k members, for the
     # customer's key alone). Neither key is declared in the database. The segment's writers
     # (segments.engine, the only one) hold the segment row FOR UPDATE while they write, and
-    # Django cascades deletes itself. For the customer's, what the key guaranteed — no stay
+    # Django cascades deletes itself. For the customer's, what the key guaranteed — no membership
     # outlives its customer, even when the delete races an evaluation — is kept by the
-    # trigger of migration 0005, which removes a deleted customer's stays once the
+    # trigger of migration 0005, which removes a deleted customer's memberships once the
     # membership writes running in the tenant have committed (engine.hold_customer_deletes).
     # DO_NOTHING: the trigger is the cascade, for ORM and SQL deletes alike; a cascade from
-    # Django would lock the stays before the trigger waits, and could deadlock with an
+    # Django would lock the memberships before the trigger waits, and could deadlock with an
     # evaluation closing one of them. Neither key has its own index:
     # membership_entered_idx / membership_customer_idx lead with the same column.
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships",
@@ -111,7 +111,7 @@ class Membership(models.Model):
     class Meta:
         ordering = ["-entered_at", "-id"]
         constraints = [
-            # At most one open stay per customer and segment; its index also serves the
+            # At most one open membership per customer and segment; its index also serves the
             # engine's diff and "members now" (WHERE segment_id = %s AND exited_at IS NULL).
             models.UniqueConstraint(fields=["segment", "customer"], condition=Q(exited_at__isnull=True),
                                     name="membership_one_open_row"),

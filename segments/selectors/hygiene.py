@@ -39,7 +39,7 @@ SELECT 'any', NULL, NULL, count(*) FROM m
 def overlap(*, segments: list[Segment], at: datetime | None = None) -> dict:
     """Pairwise intersections of the segments' members (now, or at `at`), each segment's
     exclusive count (members of no other listed segment) and the union — one statement:
-    group the listed segments' stays by customer, then count the pairs of each
+    group the listed segments' memberships by customer, then count the pairs of each
     customer's segment list."""
     ids = [s.pk for s in segments]
     when = "exited_at IS NULL" if at is None else "entered_at <= %(at)s AND (exited_at IS NULL OR exited_at > %(at)s)"

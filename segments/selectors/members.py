@@ -31,11 +31,11 @@ def open_memberships(*, segment: Segment) -> QuerySet[Membership]:
 def segment_members(*, segment: Segment, at: datetime | None = None) -> QuerySet[Customer]:
     """Customers in the segment now, or at a past moment `at` (from the history)."""
     if at is None:
-        stays = Membership.objects.filter(segment=segment, exited_at__isnull=True)
+        rows = Membership.objects.filter(segment=segment, exited_at__isnull=True)
     else:
-        stays = Membership.objects.filter(Q(exited_at__isnull=True) | Q(exited_at__gt=at), segment=segment,
+        rows = Membership.objects.filter(Q(exited_at__isnull=True) | Q(exited_at__gt=at), segment=segment,
                                           entered_at__lte=at)
-    return Customer.objects.filter(id__in=stays.values("customer_id"))
+    return Customer.objects.filter(id__in=rows.values("customer_id"))
 
 
 def segment_changes(*, segment: Segment, since: datetime | None = None, after_id: int | None = None):
@@ -48,9 +48,9 @@ def segment_changes(*, segment: Segment, since: datetime | None = None, after_id
 
 
 def member_rows(*, segment: Segment, at: datetime | None = None) -> QuerySet[Membership]:
-    """The stays that make `segment`'s members now (open rows) or at a past moment `at`
+    """The memberships that make `segment`'s members now (open rows) or at a past moment `at`
     (rows with entered_at ≤ at < exited_at), with their customers, by customer id (the
-    keyset the API pages on). A customer has at most one stay covering any instant.
+    keyset the API pages on). A customer has at most one membership covering any instant.
 
     Index: now → the partial unique index (segment_id, customer_id) WHERE exited_at IS
     NULL serves `segment_id = %s AND exited_at IS NULL AND customer_id > %s ORDER BY
@@ -142,7 +142,7 @@ def resolve_upload(rows: list[UploadRow], *, by_email: bool) -> tuple[list[int],
 
 
 def member_page(*, segment: Segment, search: str, can_see_pii: bool, offset: int, limit: int) -> list[Membership]:
-    """One page of open stays with their customers, newest entries first; search matches
+    """One page of open memberships with their customers, newest entries first; search matches
     the start of the external id (and email or name for members who may read them)."""
     rows = Membership.objects.filter(segment=segment, exited_at__isnull=True).select_related("customer")
     if search:
@@ -154,6 +154,6 @@ def member_page(*, segment: Segment, search: str, can_see_pii: bool, offset: int
 
 
 def customer_memberships(*, customer: Customer, limit: int = 100) -> list[Membership]:
-    """The customer's stays in segments, open ones first, then newest."""
+    """The customer's memberships in segments, open ones first, then newest."""
     return list(Membership.objects.filter(customer=customer).select_related("segment")
                 .order_by(F("exited_at").desc(nulls_first=True), "-entered_at")[:limit])

@@ -10,7 +10,7 @@ register = template.Library()
 
 @register.inclusion_tag("segments/_customer_memberships.html", takes_context=True)
 def customer_segments(context, customer) -> dict:
-    """Every stay of the customer, open ones first, for a member who may see segments;
+    """Every membership of the customer, open ones first, for a member who may see segments;
     nothing at all for one who may not."""
     membership = getattr(context.get("request"), "membership", None)
     visible = membership is not None and membership.has("segments.view")

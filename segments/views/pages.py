@@ -250,7 +250,7 @@ def _members_context(request, segment: Segment) -> dict:
     rows = member_page(segment=segment, search=search, can_see_pii=not hidden,
                               offset=(page - 1) * MEMBERS_PAGE, limit=MEMBERS_PAGE)
     more = len(rows) > MEMBERS_PAGE
-    return {"members": [{**who(r.customer, hidden), "stay": r} for r in rows[:MEMBERS_PAGE]],
+    return {"members": [{**who(r.customer, hidden), "membership": r} for r in rows[:MEMBERS_PAGE]],
             "members_search": search, "members_page": page, "members_more": more,
             "members_pii_search": not hidden}
 
@@ -299,7 +299,7 @@ def segments_explain(request, key: str, customer_id: int):
         raise Http404("No such customer.")
     now = timezone.now()
     hidden = hidden_fields(request)
-    stay = Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).first()
+    membership = Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).first()
     last = Membership.objects.filter(segment=segment, customer=customer).order_by("-entered_at").first()
     tree, error = None, None
     if segment.kind == Segment.Kind.DYNAMIC and segment.definition:
@@ -312,8 +312,8 @@ def segments_explain(request, key: str, customer_id: int):
                                    segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
             tree = _shown_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys()), hidden)
     return render(request, "segments/_explain.html", {
-        "segment": segment, **who(customer, hidden), "stay": stay, "last": last, "tree": tree, "error": error,
-        "now": now})
+        "segment": segment, **who(customer, hidden), "membership": membership, "last": last, "tree": tree,
+        "error": error, "now": now})
 
 
 @requires("segments.view")

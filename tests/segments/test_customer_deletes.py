@@ -1,4 +1,4 @@
-"""No stay outlives its customer: what the membership → customer foreign key guaranteed,
+"""No membership outlives its customer: what the membership → customer foreign key guaranteed,
 kept by the trigger of segments/0005 and the engine's advisory lock (real PostgreSQL,
 two connections where a delete races an evaluation)."""
 
@@ -28,7 +28,7 @@ def test_deleting_a_customer_removes_its_stays_whoever_deletes(in_tenant):
     ada, bob, cy = (Customer.objects.create(external_id=x, plan="pro") for x in ("ada", "bob", "cy"))
     evaluate(segment)
     Customer.objects.filter(pk=ada.pk).update(plan="free")
-    evaluate(segment, T0.replace(hour=13))  # ada's stay is closed: history too must go with her
+    evaluate(segment, T0.replace(hour=13))  # ada's membership is closed: history too must go with her
     assert Membership.objects.filter(customer_id=ada.pk).count() == 1
 
     ada_id = ada.pk
@@ -75,8 +75,8 @@ def _waiting_on_advisory_lock(schema: str) -> bool:
 
 
 def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha_committed):
-    """The evaluation has read the customer and written its stay, uncommitted, when the
-    delete comes: the delete waits, then removes the stay the evaluation committed."""
+    """The evaluation has read the customer and written its membership, uncommitted, when the
+    delete comes: the delete waits, then removes the membership the evaluation committed."""
     tenant, tag = alpha_committed
     with schema_context(tenant.schema_name):
         segment = Segment.objects.create(key=f"{tag}-pro", name="Pro", definition=PRO, definition_version=1)
@@ -111,7 +111,7 @@ def test_a_delete_during_an_evaluation_waits_for_it_and_leaves_no_stay(alpha_com
 
 def test_an_evaluation_during_a_delete_waits_for_it_and_skips_the_customer(alpha_committed):
     """The delete is done but not committed when the evaluation comes to write: it waits,
-    then finds the customer gone and opens no stay for them."""
+    then finds the customer gone and opens no membership for them."""
     tenant, tag = alpha_committed
     with schema_context(tenant.schema_name):
         segment = Segment.objects.create(key=f"{tag}-pro", name="Pro", definition=PRO, definition_version=1)

@@ -58,9 +58,9 @@ def test_enter_exit_and_reenter_are_three_facts_and_history_is_kept(in_tenant):
     set_plan("ada", "pro")
     third = run(segment, T0 + 2 * HOUR)
     assert [(e.entered, e.exited, e.size) for e in (first, second, third)] == [(1, 0, 1), (0, 1, 0), (1, 0, 1)]
-    stays = list(Membership.objects.filter(segment=segment, customer=ada).order_by("entered_at")
+    history = list(Membership.objects.filter(segment=segment, customer=ada).order_by("entered_at")
                  .values_list("entered_at", "exited_at"))
-    assert stays == [(T0, T0 + HOUR), (T0 + 2 * HOUR, None)]
+    assert history == [(T0, T0 + HOUR), (T0 + 2 * HOUR, None)]
     assert [(c.change, c.at) for c in segment_changes(segment=segment)] == [
         ("entered", T0), ("exited", T0 + HOUR), ("entered", T0 + 2 * HOUR)]
 

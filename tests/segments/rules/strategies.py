@@ -68,9 +68,10 @@ def customer(draw, index: int) -> dict:
         "r_score": st.one_of(st.none(), st.integers(1, 5)), "rfm_segment": st.sampled_from(["", "champions", "lost"]),
         "cluster": st.sampled_from(["", "k1"]), "churn_risk": st.one_of(st.none(), st.sampled_from([0.1, 0.5])),
     })))
-    stays = draw(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), moment, st.one_of(st.none(), moment)), max_size=2))
+    memberships = draw(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), moment, st.one_of(st.none(), moment)),
+                                max_size=2))
     return {
-        "memberships": [(key, min(a, b), max(a, b)) if b else (key, a, None) for key, a, b in stays],
+        "memberships": [(key, min(a, b), max(a, b)) if b else (key, a, None) for key, a, b in memberships],
         "external_id": f"c{index}",
         "country": draw(st.sampled_from(["US", "us", "GB", ""])),
         "plan": draw(st.sampled_from(["free", "pro", "Pro", ""])),

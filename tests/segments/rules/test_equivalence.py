@@ -31,8 +31,8 @@ def store(world: World) -> list[int]:
     for spec in world.customers:
         customer = Customer.objects.create(**{k: v for k, v in spec.items()
                                               if k not in ("events", "surveys", "consents", "metrics", "memberships")})
-        # Stays in the referenced segments, some open, some closed, around `now`; at most
-        # one open stay per segment (as the engine guarantees).
+        # Memberships of the referenced segments, some open, some closed, around `now`; at most
+        # one open membership per segment (as the engine guarantees).
         open_in = set()
         for key, entered, exited in spec["memberships"]:
             if exited is None and key in open_in:

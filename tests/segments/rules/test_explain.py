@@ -29,7 +29,7 @@ BUILTIN = ("country", "plan", "city", "company_size", "annual_revenue", "signed_
 
 def facts_of(spec: dict, index: int) -> CustomerFacts:
     """A generated customer (strategies.customer) as the facts loader would give it:
-    segments are those with a stay open at `now` (entered ≤ now < exited)."""
+    segments are those with a membership open at `now` (entered ≤ now < exited)."""
     return CustomerFacts(
         id=index,
         builtin={key: spec[key] for key in BUILTIN},
