@@ -10,7 +10,7 @@ from apikeys.models import ApiKey, WriteKey
 from apikeys.secrets import api_key_new, key_hash, write_key_new
 from audit.services import audit_record
 from common.actors import Actor
-from common.errors import Conflict, DomainError, Problem
+from common.errors import Code, Conflict, DomainError, Problem, TenantCode
 from tenants.permissions import SCOPES
 from tenants.permissions import ensure_permitted
 
@@ -24,16 +24,17 @@ def api_key_create(*, actor: Actor, name: str, scopes: list[str], now: datetime,
     scopes = sorted(set(given))
     problems = []
     if not name:
-        problems.append(Problem(path="name", code="required", message="Name the key after what uses it."))
+        problems.append(Problem(path="name", code=Code.REQUIRED, message="Name the key after what uses it."))
     elif len(name) > 100:
-        problems.append(Problem(path="name", code="too_long", message="Use at most 100 characters."))
+        problems.append(Problem(path="name", code=Code.TOO_LONG, message="Use at most 100 characters."))
     if not scopes:
-        problems.append(Problem(path="scopes", code="required", message="Choose at least one scope."))
+        problems.append(Problem(path="scopes", code=Code.REQUIRED, message="Choose at least one scope."))
     for index, scope in enumerate(given):  # paths index what the caller sent
         if scope not in SCOPES:
-            problems.append(Problem(path=f"scopes[{index}]", code="unknown_scope", message=f"“{scope}” is not a scope."))
+            problems.append(Problem(path=f"scopes[{index}]", code=TenantCode.UNKNOWN_SCOPE,
+                                    message=f"“{scope}” is not a scope."))
     if expires_at is not None and expires_at <= now:
-        problems.append(Problem(path="expires_at", code="in_the_past", message="Choose an expiry in the future."))
+        problems.append(Problem(path="expires_at", code=Code.IN_THE_PAST, message="Choose an expiry in the future."))
     if problems:
         raise DomainError(problems=problems)
     prefix, plain = api_key_new()
@@ -50,7 +51,7 @@ def api_key_create(*, actor: Actor, name: str, scopes: list[str], now: datetime,
 def api_key_revoke(*, actor: Actor, key: ApiKey, now: datetime) -> ApiKey:
     ensure_permitted(actor, "api_keys.manage")
     if key.revoked_at is not None:
-        raise Conflict.single(path="key", code="already_revoked", message="This key is already revoked.")
+        raise Conflict.single(path="key", code=TenantCode.ALREADY_REVOKED, message="This key is already revoked.")
     key.revoked_at = now
     key.save(update_fields=["revoked_at", "updated_at"])
     audit_record(actor=actor, action="api_key.revoked", target=key)

@@ -24,7 +24,7 @@ from django.template import Context, Engine, Library, TemplateSyntaxError
 from django.template import defaultfilters, defaulttags
 from django.utils.html import strip_tags
 
-from common.errors import DomainError, Problem
+from common.errors import CampaignCode, Code, DomainError, Problem
 
 SAFE_TAGS = ("autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "resetcycle",
              "spaceless", "templatetag", "verbatim", "with")
@@ -78,15 +78,15 @@ def compile_content(content: dict, fields: tuple[str, ...], *, prefix: str = "co
         source = content.get(field)
         path = f"{prefix}.{field}"
         if not isinstance(source, str) or not source.strip():
-            problems.append(Problem(path, "required", f"Write the {field.replace('_', ' ')}."))
+            problems.append(Problem(path, Code.REQUIRED, f"Write the {field.replace('_', ' ')}."))
             continue
         if len(source) > MAX_SOURCE.get(field, 10_000):
-            problems.append(Problem(path, "too_long", f"At most {MAX_SOURCE.get(field, 10_000):,} characters."))
+            problems.append(Problem(path, Code.TOO_LONG, f"At most {MAX_SOURCE.get(field, 10_000):,} characters."))
             continue
         try:
             _ENGINE.from_string(source)
         except TemplateSyntaxError as error:
-            problems.append(Problem(path, "template_syntax", f"The template does not compile: {error}"))
+            problems.append(Problem(path, CampaignCode.TEMPLATE_SYNTAX, f"The template does not compile: {error}"))
     return problems
 
 
@@ -94,9 +94,10 @@ def render(source: str, data: dict, *, html: bool, path: str) -> str:
     try:
         return _ENGINE.from_string(source).render(Context(data, autoescape=html))
     except TemplateSyntaxError as error:
-        raise DomainError.single(path=path, code="template_syntax", message=f"The template does not compile: {error}")
+        raise DomainError.single(path=path, code=CampaignCode.TEMPLATE_SYNTAX,
+                                 message=f"The template does not compile: {error}")
     except Exception as error:  # a filter given a bad argument at render time
-        raise DomainError.single(path=path, code="template_render",
+        raise DomainError.single(path=path, code=CampaignCode.TEMPLATE_RENDER,
                                  message=f"The template failed to render: {type(error).__name__}: {error}")
 
 

@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from campaigns import lift
 from campaigns.models import Assignment, Campaign, Send, WebhookDelivery
 from common.actors import Actor
-from common.errors import Problem
+from common.errors import Code, Problem
 from customers.models import Customer
 from segments.models import Segment
 from segments.selectors.members import segment_members
@@ -73,7 +73,7 @@ def campaign_query(params) -> tuple[CampaignQuery, list[Problem]]:
     for name, choices in (("status", Campaign.Status.values), ("channel", Campaign.Channel.values)):
         value = params.get(name, "")
         if value and value not in choices:
-            problems.append(Problem(name, "invalid_choice", f"{name.capitalize()} is one of {', '.join(choices)}."))
+            problems.append(Problem(name, Code.INVALID_CHOICE, f"{name.capitalize()} is one of {', '.join(choices)}."))
             value = ""
         values[name] = value
     segment = params.get("segment", "")
@@ -82,7 +82,7 @@ def campaign_query(params) -> tuple[CampaignQuery, list[Problem]]:
         if segment.isdigit() and len(segment) < 19:
             values["segment_id"] = int(segment)
         else:
-            problems.append(Problem("segment", "invalid_value", "A segment is named by its id."))
+            problems.append(Problem("segment", Code.INVALID_VALUE, "A segment is named by its id."))
     return CampaignQuery(**values), problems
 
 

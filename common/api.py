@@ -14,7 +14,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
-from common.errors import DomainError, Problem, TooLarge
+from common.errors import Code, DomainError, Problem, TooLarge
 from common.http import http_status
 
 class StrictInput(serializers.Serializer):
@@ -32,7 +32,7 @@ class StrictInput(serializers.Serializer):
         if isinstance(data, Mapping):
             for key in data:
                 if key not in self.fields:
-                    errors[key] = [ErrorDetail("Unknown field.", code="unknown_field")]
+                    errors[key] = [ErrorDetail("Unknown field.", code=Code.UNKNOWN_FIELD)]
         if errors:
             raise serializers.ValidationError(errors)
         return value
@@ -77,4 +77,5 @@ def ensure_body_within(request, limit: int) -> None:
     except ValueError:
         length = 0
     if length > limit:
-        raise TooLarge.single(path="", code="too_large", message=f"A request may carry at most {limit // 1024:,} KB.")
+        raise TooLarge.single(path="", code=Code.TOO_LARGE,
+                              message=f"A request may carry at most {limit // 1024:,} KB.")

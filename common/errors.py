@@ -6,6 +6,7 @@ failure it is by its class; `common.api.http_status` maps the kind to HTTP, in o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,131 @@ class Gone(DomainError):
 
 class TooLarge(DomainError):
     """The request carries more than the limit."""
+
+
+# ---------------------------------------------------------------------------- codes
+# A problem's machine-readable code: a member of its domain's enum (a str, so payloads and
+# comparisons with plain strings are unchanged).
+
+class Code(StrEnum):
+    """Codes every domain uses: a value's shape, presence, range or a missing object."""
+
+    CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
+    EMPTY = "empty"
+    INVALID = "invalid"
+    INVALID_CHOICE = "invalid_choice"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_DATE = "invalid_date"
+    INVALID_DATETIME = "invalid_datetime"
+    INVALID_EMAIL = "invalid_email"
+    INVALID_JSON = "invalid_json"
+    INVALID_KEY = "invalid_key"
+    INVALID_RANGE = "invalid_range"
+    INVALID_TIME = "invalid_time"
+    INVALID_TOKEN = "invalid_token"
+    INVALID_TYPE = "invalid_type"
+    INVALID_VALUE = "invalid_value"
+    IN_FUTURE = "in_future"
+    IN_THE_PAST = "in_the_past"
+    NOT_FOUND = "not_found"
+    NOT_UTF8 = "not_utf8"
+    OUT_OF_RANGE = "out_of_range"
+    PERMISSION_DENIED = "permission_denied"
+    REQUIRED = "required"
+    RESERVED = "reserved"
+    TOO_LARGE = "too_large"
+    TOO_LONG = "too_long"
+    TOO_MANY = "too_many"
+    TOO_MANY_COLUMNS = "too_many_columns"
+    TOO_SHORT = "too_short"
+    TYPE_MISMATCH = "type_mismatch"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    UNKNOWN_FIELD = "unknown_field"
+    UNKNOWN_SEGMENT = "unknown_segment"
+    UNKNOWN_SURVEY = "unknown_survey"
+
+
+class TenantCode(StrEnum):
+    """Workspaces, members, invitations, roles, departments, API keys."""
+
+    ALREADY_MEMBER = "already_member"
+    ALREADY_REVOKED = "already_revoked"
+    BUILTIN_ROLE = "builtin_role"
+    DUPLICATE_INVITATION = "duplicate_invitation"
+    DUPLICATE_NAME = "duplicate_name"
+    EMAIL_MISMATCH = "email_mismatch"
+    EXPIRED_TOKEN = "expired_token"
+    LAST_ADMIN = "last_admin"
+    LOGIN_REQUIRED = "login_required"
+    NOT_OPEN = "not_open"
+    REVOKED_TOKEN = "revoked_token"
+    ROLE_IN_USE = "role_in_use"
+    TAKEN = "taken"
+    UNKNOWN_DEPARTMENT = "unknown_department"
+    UNKNOWN_PERMISSION = "unknown_permission"
+    UNKNOWN_SCOPE = "unknown_scope"
+    UPPERCASE = "uppercase"
+    USED_TOKEN = "used_token"
+    WEAK_PASSWORD = "weak_password"
+
+
+class CustomerCode(StrEnum):
+    """Customer data: traits, events, surveys, consent, CSV imports."""
+
+    ALREADY_STARTED = "already_started"
+    AMBIGUOUS = "ambiguous"
+    BLANK_COLUMN = "blank_column"
+    BUILTIN_TRAIT = "builtin_trait"
+    DUPLICATE_COLUMN = "duplicate_column"
+    DUPLICATE_TARGET = "duplicate_target"
+    EMPTY_FILE = "empty_file"
+    INVALID_BODY = "invalid_body"
+    MISSING_TARGET = "missing_target"
+    NO_HEADER = "no_header"
+    NO_ROWS = "no_rows"
+    NOT_A_LIST = "not_a_list"
+    NOT_FAILED = "not_failed"
+    NOT_TEXT = "not_text"
+    TYPE_CONFLICT = "type_conflict"
+    UNKNOWN_COLUMN = "unknown_column"
+    UNKNOWN_KIND = "unknown_kind"
+    UNKNOWN_QUESTION = "unknown_question"
+
+
+class SegmentCode(StrEnum):
+    """Segments and the rule language."""
+
+    CYCLE = "cycle"
+    INVALID_CSV = "invalid_csv"
+    INVALID_DURATION = "invalid_duration"
+    INVALID_OP = "invalid_op"
+    NOT_DYNAMIC = "not_dynamic"
+    NOT_STATIC = "not_static"
+    REFERENCED = "referenced"
+    TOO_DEEP = "too_deep"
+    TOO_MANY_ROWS = "too_many_rows"
+    UNKNOWN_EVENT = "unknown_event"
+    UNKNOWN_TRAIT = "unknown_trait"
+    UNKNOWN_VERSION = "unknown_version"
+
+
+class CampaignCode(StrEnum):
+    """Plays, campaigns, schedules, content, webhooks."""
+
+    BEFORE_START = "before_start"
+    FINISHED = "finished"
+    INCOMPLETE_CAP = "incomplete_cap"
+    INVALID_FOR_CHANNEL = "invalid_for_channel"
+    INVALID_TRANSITION = "invalid_transition"
+    INVALID_URL = "invalid_url"
+    LOCKED_AFTER_LAUNCH = "locked_after_launch"
+    NAIVE_DATETIME = "naive_datetime"
+    NO_FUTURE_OCCASION = "no_future_occasion"
+    NULL_CHARACTERS_NOT_ALLOWED = "null_characters_not_allowed"
+    SEGMENT_DELETED = "segment_deleted"
+    TEMPLATE_RENDER = "template_render"
+    TEMPLATE_SYNTAX = "template_syntax"
+    UNKNOWN_ENDPOINT = "unknown_endpoint"
+    UNKNOWN_PLAY = "unknown_play"
+    UNKNOWN_VARIANT = "unknown_variant"

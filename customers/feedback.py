@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from common.errors import Code, CustomerCode
 from customers.ingest.message import ItemProblem
 from customers.models import Consent, Survey
 from customers.touch import Touch, touched
@@ -85,21 +86,22 @@ def _answer_problem(answer: SurveyAnswerIn, surveys: dict[str, Survey]) -> ItemP
 
     survey = surveys.get(answer.survey)
     if survey is None:
-        return problem("survey", "unknown_survey", f"There is no survey “{answer.survey}”.")
+        return problem("survey", Code.UNKNOWN_SURVEY, f"There is no survey “{answer.survey}”.")
     score = answer.score
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-        return problem("score", "invalid_type", "The score must be a number.")
+        return problem("score", Code.INVALID_TYPE, "The score must be a number.")
     if survey.kind in SCALES:
         low, high = SCALES[survey.kind]
         if score is None or score != int(score) or not low <= score <= high:
-            return problem("score", "out_of_range", f"{survey.name} scores are whole numbers from {low} to {high}.")
+            return problem("score", Code.OUT_OF_RANGE, f"{survey.name} scores are whole numbers from {low} to {high}.")
         return None
     questions = {q.get("key"): q for q in survey.questions if isinstance(q, dict)}
     if answer.question not in questions:
-        return problem("question", "unknown_question", f"{survey.name} has no question “{answer.question}”.")
+        return problem("question", CustomerCode.UNKNOWN_QUESTION, f"{survey.name} has no question “{answer.question}”.")
     spec = questions[answer.question]
     if score is not None and not spec.get("min", float("-inf")) <= score <= spec.get("max", float("inf")):
-        return problem("score", "out_of_range", f"Scores for this question go from {spec.get('min')} to {spec.get('max')}.")
+        return problem("score", Code.OUT_OF_RANGE,
+                       f"Scores for this question go from {spec.get('min')} to {spec.get('max')}.")
     return None
 
 

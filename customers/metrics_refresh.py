@@ -19,7 +19,7 @@ from django.db import connection, transaction
 
 from audit.services import audit_record
 from common.actors import Actor
-from common.errors import DomainError, Problem
+from common.errors import Code, DomainError, Problem
 
 from customers.metrics import rfm
 from customers.metrics.churn import PERIOD_DAYS, churn_by_period, period_starts
@@ -243,18 +243,19 @@ def metrics_settings_update(*, actor: Actor, revenue_event: str, revenue_propert
     ensure_permitted(actor, "settings.modify")
     problems = []
     if not revenue_event.strip() or len(revenue_event) > 200:
-        problems.append(Problem("revenue_event", "invalid_value", "Name the event that carries revenue (≤ 200 characters)."))
+        problems.append(Problem("revenue_event", Code.INVALID_VALUE,
+                                "Name the event that carries revenue (≤ 200 characters)."))
     if not revenue_property.strip() or len(revenue_property) > 200:
-        problems.append(Problem("revenue_property", "invalid_value", "Name the property that holds the amount."))
+        problems.append(Problem("revenue_property", Code.INVALID_VALUE, "Name the property that holds the amount."))
     if not Decimal(0) < gross_margin <= Decimal(1):
-        problems.append(Problem("gross_margin", "invalid_range", "Gross margin is a share: more than 0, at most 1."))
+        problems.append(Problem("gross_margin", Code.INVALID_RANGE, "Gross margin is a share: more than 0, at most 1."))
     if not Decimal(0) < expected_lifespan_months <= MAX_LIFESPAN_MONTHS:
-        problems.append(Problem("expected_lifespan_months", "invalid_range",
+        problems.append(Problem("expected_lifespan_months", Code.INVALID_RANGE,
                                 f"Expected lifespan is more than 0 and at most {MAX_LIFESPAN_MONTHS} months."))
     if churn_period not in MetricsSettings.Period.values:
-        problems.append(Problem("churn_period", "invalid_value", "Choose week, month or quarter."))
+        problems.append(Problem("churn_period", Code.INVALID_VALUE, "Choose week, month or quarter."))
     if not 1 <= churn_inactivity_days <= MAX_INACTIVITY_DAYS:
-        problems.append(Problem("churn_inactivity_days", "invalid_range",
+        problems.append(Problem("churn_inactivity_days", Code.INVALID_RANGE,
                                 f"Inactivity is 1 to {MAX_INACTIVITY_DAYS} days."))
     if problems:
         raise DomainError(problems=problems)

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from audit.services import audit_record
 from common.actors import Actor
-from common.errors import DomainError, NotFound, Problem
+from common.errors import Code, CustomerCode, DomainError, NotFound, Problem
 from customers.models import TraitDefinition
 from tenants.permissions import ensure_permitted
 
@@ -39,25 +39,25 @@ def trait_definition_update(*, actor: Actor, key: str, changes: dict[str, Any]) 
     ensure_permitted(actor, "settings.modify")
     trait = TraitDefinition.objects.select_for_update().filter(key=key).first()
     if trait is None:
-        raise NotFound.single(path="", code="not_found", message=f"No trait “{key}”.")
+        raise NotFound.single(path="", code=Code.NOT_FOUND, message=f"No trait “{key}”.")
     allowed = BUILTIN_EDITABLE if trait.is_builtin else EDITABLE
     problems = [Problem(field, "builtin_trait" if field in EDITABLE else "unknown_field",
                         f"The {field} of a built-in trait is fixed by the rule language." if field in EDITABLE
                         else f"“{field}” is not a field of a trait.")
                 for field in sorted(set(changes) - allowed)]
     if "type" in changes and changes["type"] not in TraitDefinition.Type.values:
-        problems.append(Problem("type", "invalid_value", f"Types: {', '.join(TraitDefinition.Type.values)}."))
+        problems.append(Problem("type", Code.INVALID_VALUE, f"Types: {', '.join(TraitDefinition.Type.values)}."))
     if "category" in changes and changes["category"] not in TraitDefinition.Category.values:
-        problems.append(Problem("category", "invalid_value",
+        problems.append(Problem("category", Code.INVALID_VALUE,
                                 f"Categories: {', '.join(TraitDefinition.Category.values)}."))
     if "description" in changes and (not isinstance(changes["description"], str) or len(changes["description"]) > 300):
-        problems.append(Problem("description", "invalid_value", "A description is text of at most 300 characters."))
+        problems.append(Problem("description", Code.INVALID_VALUE, "A description is text of at most 300 characters."))
     if "is_pii" in changes and not isinstance(changes["is_pii"], bool):
-        problems.append(Problem("is_pii", "invalid_type", "`is_pii` is true or false."))
+        problems.append(Problem("is_pii", Code.INVALID_TYPE, "`is_pii` is true or false."))
     if not problems and "type" in changes and changes["type"] != trait.type:
         conflicts = _contradicting(key, changes["type"])
         if conflicts:
-            problems.append(Problem("type", "type_conflict",
+            problems.append(Problem("type", CustomerCode.TYPE_CONFLICT,
                                     f"{conflicts:,} customers hold a “{key}” that is not a {changes['type']}; "
                                     "correct or clear those values first."))
     if problems:

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from audit.services import audit_record
 from common.actors import Actor
-from common.errors import DomainError, NotFound, Problem
+from common.errors import Code, CustomerCode, DomainError, NotFound, Problem
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.ingest.message import ANON_PREFIX, ItemProblem, Message
 from customers.ingest.store import IngestResult, ingest_messages
@@ -47,16 +47,17 @@ def customer_upsert(*, actor: Actor, external_id: str, builtin: dict[str, Any], 
     existing = customer_get(external_id=external_id)
     if must_exist:
         if existing is None:
-            raise NotFound.single(path="", code="not_found", message="No customer has this external id.")
+            raise NotFound.single(path="", code=Code.NOT_FOUND, message="No customer has this external id.")
         # Held until commit, so a concurrent delete cannot be undone by this update.
         Customer.objects.select_for_update().filter(pk=existing.pk).first()
     flat_custom = flatten(custom)
-    problems = [Problem(path=f"traits.{key}", code="builtin_trait",
+    problems = [Problem(path=f"traits.{key}", code=CustomerCode.BUILTIN_TRAIT,
                         message=f"“{key}” is a built-in trait: send it at the top level.")
                 for key in flat_custom if key in BUILTIN_TRAITS]
     # ingest flattens objects into dotted custom keys: a built-in given as an object
     # would silently become custom traits.
-    problems += [Problem(path=key, code="type_mismatch", message=f"Expected {BUILTIN_TRAITS[key].type.value}, got object.")
+    problems += [Problem(path=key, code=Code.TYPE_MISMATCH,
+                         message=f"Expected {BUILTIN_TRAITS[key].type.value}, got object.")
                  for key, value in builtin.items() if isinstance(value, dict)]
     if problems:
         raise DomainError(problems=problems)
@@ -132,9 +133,10 @@ MAX_FEEDBACK_ITEMS = 1000
 
 def _feedback_items(body: Any, key: str) -> list[dict]:
     if not isinstance(body, dict) or not isinstance(body.get(key), list) or not body[key]:
-        raise DomainError.single(path=key, code="required", message=f"Send a non-empty `{key}` list.")
+        raise DomainError.single(path=key, code=Code.REQUIRED, message=f"Send a non-empty `{key}` list.")
     if len(body[key]) > MAX_FEEDBACK_ITEMS:
-        raise DomainError.single(path=key, code="too_many", message=f"At most {MAX_FEEDBACK_ITEMS} items per request.")
+        raise DomainError.single(path=key, code=Code.TOO_MANY,
+                                 message=f"At most {MAX_FEEDBACK_ITEMS} items per request.")
     return body[key]
 
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from audit.services import audit_record
 from common.actors import Actor
-from common.errors import Conflict, DomainError, Problem
+from common.errors import Code, Conflict, DomainError, Problem, SegmentCode
 from common.fields import UNSET, Unset, given
 from ops.tasking import send_to_tenant
 from segments import engine
@@ -39,18 +39,19 @@ def definition_check(*, definition: Any, self_key: str | None) -> tuple[list[str
 def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refresh_minutes: Any) -> list[Problem]:
     problems = []
     if key is not None and (not isinstance(key, str) or not KEY.match(key)):
-        problems.append(Problem("key", "invalid_value", "Keys use lower-case letters, digits, - and _ (≤ 64)."))
+        problems.append(Problem("key", Code.INVALID_VALUE, "Keys use lower-case letters, digits, - and _ (≤ 64)."))
     elif key in RESERVED_KEYS:
-        problems.append(Problem("key", "reserved", f"“{key}” is reserved; choose another key."))
+        problems.append(Problem("key", Code.RESERVED, f"“{key}” is reserved; choose another key."))
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        problems.append(Problem("name", "required", "Name the segment (≤ 200 characters)."))
+        problems.append(Problem("name", Code.REQUIRED, "Name the segment (≤ 200 characters)."))
     if not isinstance(description, str) or len(description) > 5000:
-        problems.append(Problem("description", "invalid_type", "A description is text (≤ 5,000 characters)."))
+        problems.append(Problem("description", Code.INVALID_TYPE, "A description is text (≤ 5,000 characters)."))
     if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
-        problems.append(Problem("tags", "invalid_value", f"Tags are up to {MAX_TAGS} short strings."))
+        problems.append(Problem("tags", Code.INVALID_VALUE, f"Tags are up to {MAX_TAGS} short strings."))
     if refresh_minutes is not None and (isinstance(refresh_minutes, bool) or not isinstance(refresh_minutes, int)
                                         or not MIN_INTERVAL <= timedelta(minutes=refresh_minutes) <= MAX_INTERVAL):
-        problems.append(Problem("refresh_minutes", "invalid_range", "Refresh every 1 minute to 7 days (10080 minutes)."))
+        problems.append(Problem("refresh_minutes", Code.INVALID_RANGE,
+                                "Refresh every 1 minute to 7 days (10080 minutes)."))
     return problems
 
 
@@ -71,12 +72,13 @@ def segment_create(*, actor: Actor, key: str, name: str, kind: str = Segment.Kin
     tags = [] if tags is None else tags
     problems = _attributes(key=key, name=name, description=description, tags=tags, refresh_minutes=refresh_minutes)
     if kind not in (Segment.Kind.DYNAMIC, Segment.Kind.STATIC):
-        problems.append(Problem("kind", "invalid_value", "Create a dynamic or a static segment (snapshots are frozen from one)."))
+        problems.append(Problem("kind", Code.INVALID_VALUE,
+                                "Create a dynamic or a static segment (snapshots are frozen from one)."))
     if isinstance(key, str) and Segment.objects.filter(key=key).exists():
-        problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
+        problems.append(Problem("key", Code.DUPLICATE, f"A segment “{key}” exists."))
     problems += department_problems(actor, department_id)
     if persona is not None and not _persona_ok(persona):
-        problems.append(Problem("persona", "invalid_value", PERSONA_MESSAGE))
+        problems.append(Problem("persona", Code.INVALID_VALUE, PERSONA_MESSAGE))
     refs, warnings = [], []
     if kind == Segment.Kind.DYNAMIC:
         try:
@@ -84,7 +86,7 @@ def segment_create(*, actor: Actor, key: str, name: str, kind: str = Segment.Kin
         except DomainError as error:
             problems += error.problems
     elif definition is not None:
-        problems.append(Problem("definition", "invalid_value", "Static segments have no rule."))
+        problems.append(Problem("definition", Code.INVALID_VALUE, "Static segments have no rule."))
     if problems:
         raise DomainError(problems=problems)
     segment = Segment.objects.create(
@@ -119,11 +121,11 @@ def segment_update(*, actor: Actor, segment: Segment, now: datetime, definition:
     if "status" in attributes:
         problems += _status_problems(segment, attributes["status"])
     if "persona" in attributes and not _persona_ok(attributes["persona"]):
-        problems.append(Problem("persona", "invalid_value", PERSONA_MESSAGE))
+        problems.append(Problem("persona", Code.INVALID_VALUE, PERSONA_MESSAGE))
     warnings, refs = [], segment.references
     changed_definition = definition is not None and definition != segment.definition
     if definition is not None and segment.kind != Segment.Kind.DYNAMIC:
-        problems.append(Problem("definition", "invalid_value", "Only dynamic segments have a rule."))
+        problems.append(Problem("definition", Code.INVALID_VALUE, "Only dynamic segments have a rule."))
     elif changed_definition:
         try:
             refs, warnings = definition_check(definition=definition, self_key=segment.key)
@@ -156,12 +158,13 @@ def _status_problems(segment: Segment, status: Any) -> list[Problem]:
     the directory — refused while a segment still in use references them (its members
     would freeze under the rules that read them)."""
     if status not in Segment.Status.values:
-        return [Problem("status", "invalid_value", "Status is active, paused or archived.")]
+        return [Problem("status", Code.INVALID_VALUE, "Status is active, paused or archived.")]
     if status == Segment.Status.ARCHIVED and segment.status != Segment.Status.ARCHIVED:
         users = sorted(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
                        .exclude(status=Segment.Status.ARCHIVED).values_list("key", flat=True))
         if users:
-            return [Problem("status", "referenced", f"Used by {', '.join(users)}: change those segments first.")]
+            return [Problem("status", SegmentCode.REFERENCED,
+                            f"Used by {', '.join(users)}: change those segments first.")]
     return []
 
 
@@ -183,7 +186,7 @@ def segment_delete(*, actor: Actor, segment: Segment) -> None:
     users = list(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
                  .values_list("key", flat=True))
     if users:
-        raise Conflict.single(path="", code="referenced",
+        raise Conflict.single(path="", code=SegmentCode.REFERENCED,
                               message=f"Used by {', '.join(sorted(users))}: change those segments first.")
     audit_record(actor=actor, action="segment.deleted", target=segment, target_label=segment.key)
     segment.delete()
@@ -192,13 +195,13 @@ def segment_delete(*, actor: Actor, segment: Segment) -> None:
 def segment_evaluate_request(*, actor: Actor, segment: Segment, now: datetime) -> None:
     ensure_permitted(actor, "segments.edit")
     if segment.kind != Segment.Kind.DYNAMIC:
-        raise DomainError.single(path="", code="not_dynamic", message="Only dynamic segments are evaluated.")
+        raise DomainError.single(path="", code=SegmentCode.NOT_DYNAMIC, message="Only dynamic segments are evaluated.")
     _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.MANUAL)
 
 
 def ensure_static(segment: Segment) -> None:
     if segment.kind != Segment.Kind.STATIC:
-        raise Conflict.single(path="", code="not_static",
+        raise Conflict.single(path="", code=SegmentCode.NOT_STATIC,
                               message="Members are added by hand only to static segments.")
 
 
@@ -227,7 +230,7 @@ def snapshot_create(*, actor: Actor, source: Segment, key: str, name: str, now: 
     ensure_permitted(actor, "segments.edit")
     problems = _attributes(key=key, name=name, description="", tags=[], refresh_minutes=None)
     if isinstance(key, str) and Segment.objects.filter(key=key).exists():
-        problems.append(Problem("key", "duplicate", f"A segment “{key}” exists."))
+        problems.append(Problem("key", Code.DUPLICATE, f"A segment “{key}” exists."))
     if problems:
         raise DomainError(problems=problems)
     snapshot = Segment.objects.create(key=key, name=name.strip(), kind=Segment.Kind.SNAPSHOT, source=source,
@@ -248,7 +251,8 @@ def static_members_change(*, actor: Actor, segment: Segment, add: list[int], rem
     ensure_permitted(actor, "segments.edit")
     ensure_static(segment)
     if set(add) & set(remove):
-        raise DomainError.single(path="remove", code="conflict", message="A customer cannot be added and removed at once.")
+        raise DomainError.single(path="remove", code=Code.CONFLICT,
+                                 message="A customer cannot be added and removed at once.")
     added = static_members_add(actor=actor, segment=segment, customer_ids=add, now=now, source=source) if add else 0
     removed = static_members_remove(actor=actor, segment=segment, customer_ids=remove, now=now) if remove else 0
     return added, removed
@@ -289,7 +293,7 @@ def segment_settings_update(*, actor: Actor, min_size: Any) -> SegmentSettings:
     """Change the tenant's hygiene thresholds; audited."""
     ensure_permitted(actor, "settings.modify")
     if isinstance(min_size, bool) or not isinstance(min_size, int) or not 0 <= min_size <= MAX_MIN_SIZE:
-        raise DomainError.single(path="min_size", code="invalid_range",
+        raise DomainError.single(path="min_size", code=Code.INVALID_RANGE,
                                  message=f"The minimum size is a whole number from 0 to {MAX_MIN_SIZE:,}.")
     settings = SegmentSettings.objects.select_for_update().order_by("id").first() or SegmentSettings()
     before = settings.min_size if settings.pk else None

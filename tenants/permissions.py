@@ -11,7 +11,7 @@ cannot be skipped by calling a service from a new interface.
 from __future__ import annotations
 
 from common.actors import Actor
-from common.errors import Forbidden, NotFound
+from common.errors import Code, Forbidden, NotFound
 
 CATALOGUE: dict[str, str] = {
     "members.manage": "Invite people, change their role or department, remove them",
@@ -66,7 +66,7 @@ def unknown_permissions(permissions) -> list[str]:
 def ensure_permitted(actor: Actor | None, permission: str) -> None:
     if actor is None or not actor.has(permission):
         raise Forbidden.single(
-            path="", code="permission_denied",
+            path="", code=Code.PERMISSION_DENIED,
             message=f"This needs the “{permission}” permission.",
         )
 
@@ -76,4 +76,4 @@ def ensure_same_tenant(actor: Actor, *objects) -> None:
     so ids from another tenant reveal nothing."""
     for obj in objects:
         if obj is not None and obj.tenant_id != actor.tenant_id:
-            raise NotFound.single(path="", code="not_found", message="Not found.")
+            raise NotFound.single(path="", code=Code.NOT_FOUND, message="Not found.")

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
 from common.actors import Actor
-from common.errors import Problem
+from common.errors import Problem, TenantCode
 from tenants.models import Department, Tenant, TenantMembership, User
 
 
@@ -49,5 +49,5 @@ def department_problems(actor: Actor, department_id: Any, *, path: str = "depart
         return []
     if (isinstance(department_id, bool) or not isinstance(department_id, int)
             or not Department.objects.filter(pk=department_id, tenant_id=getattr(actor, "tenant_id", None)).exists()):
-        return [Problem(path, "unknown_department", "No such department in this workspace.")]
+        return [Problem(path, TenantCode.UNKNOWN_DEPARTMENT, "No such department in this workspace.")]
     return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LINT_IMPORTS = pathlib.Path(sys.executable).with_name("lint-imports")
+CODE = re.compile(r"[a-z][a-z0-9_]*")  # what a code looks like (a path or a message does not)
 
 
 def _root_packages() -> list[str]:
@@ -111,3 +113,29 @@ def test_imports_sit_at_the_top_of_their_module():
     """An import inside a function hides a dependency (usually a cycle): each one that must
     stay says why in a `# TRICKY:` comment."""
     assert _first_party_imports_inside_functions() == []
+
+
+def test_error_codes_are_enum_members_not_string_literals():
+    """Services, views and the rule language name a problem's code by its enum
+    (common/errors.py), so a code cannot be misspelt in one place."""
+    calls = {"single", "Problem", "problem", "ValueProblem", "CellProblem", "ErrorDetail", "_bad"}
+    literals = []
+    for package in _root_packages():
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name not in calls:
+                    continue
+                candidates = [kw.value for kw in node.keywords if kw.arg == "code"]
+                if name in ("ValueProblem", "CellProblem", "ErrorDetail") or (name == "problem" and len(node.args) == 2):
+                    candidates += node.args[:1] if name != "ErrorDetail" else []
+                elif name in ("Problem", "problem", "_bad"):
+                    candidates += node.args[1:2]
+                for code in candidates:
+                    if isinstance(code, ast.Constant) and isinstance(code.value, str) and CODE.fullmatch(code.value):
+                        literals.append(f"{path.relative_to(ROOT)}:{node.lineno} {code.value}")
+    assert literals == []

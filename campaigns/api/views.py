@@ -15,13 +15,13 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.api import serializers as s
+from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
 from campaigns.plays import services as play_services
 from campaigns.services import campaigns as campaign_services
 from campaigns.services import endpoints, exports
-from campaigns.api import serializers as s
-from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
-from common.errors import DomainError, Problem
 from common.api import ensure_body_within
+from common.errors import CampaignCode, Code, DomainError, Problem
 from customers.models import Customer
 from segments.models import Segment
 
@@ -57,7 +57,7 @@ class Newest(CursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound:
-            raise DomainError.single(path="cursor", code="invalid_cursor",
+            raise DomainError.single(path="cursor", code=Code.INVALID_CURSOR,
                                      message="This cursor is not one this list handed out.") from None
 
 
@@ -77,7 +77,7 @@ def _choice(params, name: str, choices, problems: list[Problem]) -> str | None:
     if value in (None, ""):
         return None
     if value not in choices:
-        problems.append(Problem(name, "invalid_choice", f"{name} is one of {', '.join(choices)}."))
+        problems.append(Problem(name, Code.INVALID_CHOICE, f"{name} is one of {', '.join(choices)}."))
         return None
     return value
 
@@ -112,7 +112,7 @@ class PlayListView(APIView):
             plays = plays.filter(segment__key=params["segment"])
         if params.get("department_id"):
             if not params["department_id"].isdigit() or int(params["department_id"]) > s.MAX_ID:
-                problems.append(Problem("department_id", "invalid_value", "A department id."))
+                problems.append(Problem("department_id", Code.INVALID_VALUE, "A department id."))
             else:
                 plays = plays.filter(department_id=int(params["department_id"]))
         if (value := _choice(params, "status", Play.Status.values, problems)) is not None:
@@ -179,7 +179,7 @@ class CampaignListView(APIView):
             campaigns = campaigns.filter(segment__key=params["segment"])
         if params.get("play_id"):
             if not params["play_id"].isdigit() or int(params["play_id"]) > s.MAX_ID:
-                problems.append(Problem("play_id", "invalid_value", "A play id."))
+                problems.append(Problem("play_id", Code.INVALID_VALUE, "A play id."))
             else:
                 campaigns = campaigns.filter(play_id=int(params["play_id"]))
         if problems:
@@ -259,10 +259,11 @@ class CampaignPreviewView(APIView):
         if data.get("customer_id") is not None:
             customer = Customer.objects.filter(pk=data["customer_id"]).first()
             if customer is None:
-                raise DomainError.single(path="customer_id", code="unknown_customer",
+                raise DomainError.single(path="customer_id", code=Code.UNKNOWN_CUSTOMER,
                                          message="No such customer in this workspace.")
         if data["variant"] and data["variant"] not in {v.get("key") for v in campaign.variants or []}:
-            raise DomainError.single(path="variant", code="unknown_variant", message="No such variant in this campaign.")
+            raise DomainError.single(path="variant", code=CampaignCode.UNKNOWN_VARIANT,
+                                     message="No such variant in this campaign.")
         rendered = campaign_services.campaign_preview(actor=request.actor, campaign=campaign, customer=customer,
                                              variant=data["variant"])
         return Response(s.CampaignPreviewOutput({"channel": campaign.channel, "customer_id": data.get("customer_id"),

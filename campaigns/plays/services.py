@@ -16,7 +16,7 @@ from campaigns.services.input import (
     actor_user_id, clean_date, clean_decimal, clean_positive_int, clean_text, segment_problems,
 )
 from common.actors import Actor
-from common.errors import DomainError, Problem
+from common.errors import CampaignCode, Code, DomainError, Problem
 from common.fields import UNSET, Unset, given
 from tenants.permissions import ensure_permitted
 from tenants.selectors import department_problems
@@ -33,11 +33,11 @@ def _play_clean(actor: Actor, data: dict, *, current: Play | None) -> tuple[dict
     problems += clean_text(merged.get("name"), "name", required=True, limit=200)
     problems += clean_text(merged.get("tactic", ""), "tactic", required=False, limit=10_000)
     if merged.get("tactic_type") not in Play.TacticType.values:
-        problems.append(Problem("tactic_type", "invalid_choice", f"One of {', '.join(Play.TacticType.values)}."))
+        problems.append(Problem("tactic_type", Code.INVALID_CHOICE, f"One of {', '.join(Play.TacticType.values)}."))
     if merged.get("kpi") not in Play.Kpi.values:
-        problems.append(Problem("kpi", "invalid_choice", f"One of {', '.join(Play.Kpi.values)}."))
+        problems.append(Problem("kpi", Code.INVALID_CHOICE, f"One of {', '.join(Play.Kpi.values)}."))
     if merged.get("status", Play.Status.PLANNED) not in Play.Status.values:
-        problems.append(Problem("status", "invalid_choice", f"One of {', '.join(Play.Status.values)}."))
+        problems.append(Problem("status", Code.INVALID_CHOICE, f"One of {', '.join(Play.Status.values)}."))
     segment = None
     if "segment_id" in data or current is None:
         segment, found = segment_problems(actor, merged.get("segment_id"))
@@ -48,16 +48,16 @@ def _play_clean(actor: Actor, data: dict, *, current: Play | None) -> tuple[dict
     if merged.get("kpi") in event_kpis:
         problems += clean_text(merged.get("kpi_event"), "kpi_event", required=True, limit=200)
     if merged.get("kpi") == Play.Kpi.CUSTOM and merged.get("kpi_days") is None:
-        problems.append(Problem("kpi_days", "required", "A custom KPI counts an event within N days: give N."))
+        problems.append(Problem("kpi_days", Code.REQUIRED, "A custom KPI counts an event within N days: give N."))
     problems += clean_positive_int(merged.get("kpi_days"), "kpi_days")
     merged["target"] = clean_decimal(merged.get("target"), "target", problems, low=Decimal(0))
     merged["spend"] = clean_decimal(merged.get("spend"), "spend", problems, low=Decimal(0))
     if merged.get("kpi") == Play.Kpi.CAC and merged.get("spend") is None and "spend" not in [p.path for p in problems]:
-        problems.append(Problem("spend", "required", "CAC is spend ÷ customers acquired: enter the spend."))
+        problems.append(Problem("spend", Code.REQUIRED, "CAC is spend ÷ customers acquired: enter the spend."))
     merged["starts_on"] = clean_date(merged.get("starts_on"), "starts_on", problems)
     merged["ends_on"] = clean_date(merged.get("ends_on"), "ends_on", problems)
     if merged["starts_on"] and merged["ends_on"] and merged["ends_on"] < merged["starts_on"]:
-        problems.append(Problem("ends_on", "before_start", "A play ends on or after its start."))
+        problems.append(Problem("ends_on", CampaignCode.BEFORE_START, "A play ends on or after its start."))
     if segment is not None:
         merged["segment_label"] = segment.name
     return merged, problems

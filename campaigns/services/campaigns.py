@@ -17,7 +17,7 @@ from campaigns.models import Campaign, Play, WebhookEndpoint
 from campaigns.services.input import actor_user_id, clean_decimal, clean_positive_int, clean_text, segment_problems
 from campaigns.services.schedules import next_occasion, schedule_clean
 from common.actors import Actor
-from common.errors import Conflict, DomainError, Problem
+from common.errors import CampaignCode, Code, Conflict, DomainError, Problem
 from common.fields import UNSET, Unset, given
 from customers.models import Customer
 from ops.tasking import send_to_tenant
@@ -38,22 +38,22 @@ def _variants_clean(variants: Any, channel: str, content: dict) -> list[Problem]
     if variants in (None, []):
         return []
     if not isinstance(variants, list) or len(variants) > MAX_VARIANTS:
-        return [Problem("variants", "invalid_value", f"A list of up to {MAX_VARIANTS} variants.")]
+        return [Problem("variants", Code.INVALID_VALUE, f"A list of up to {MAX_VARIANTS} variants.")]
     problems, keys = [], set()
     for index, variant in enumerate(variants):
         path = f"variants[{index}]"
         if not isinstance(variant, dict):
-            problems.append(Problem(path, "invalid_type", "A variant is an object with key, weight and content."))
+            problems.append(Problem(path, Code.INVALID_TYPE, "A variant is an object with key, weight and content."))
             continue
         key, weight = variant.get("key"), variant.get("weight")
         if not isinstance(key, str) or not key.strip() or len(key) > 64 or key in keys:
-            problems.append(Problem(f"{path}.key", "invalid_value", "A unique key of at most 64 characters."))
+            problems.append(Problem(f"{path}.key", Code.INVALID_VALUE, "A unique key of at most 64 characters."))
         keys.add(key)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 100:
-            problems.append(Problem(f"{path}.weight", "invalid_range", "A weight above 0, at most 100."))
+            problems.append(Problem(f"{path}.weight", Code.INVALID_RANGE, "A weight above 0, at most 100."))
         overrides = variant.get("content") or {}
         if not isinstance(overrides, dict):
-            problems.append(Problem(f"{path}.content", "invalid_type", "Content overrides are an object."))
+            problems.append(Problem(f"{path}.content", Code.INVALID_TYPE, "Content overrides are an object."))
             continue
         fields = tuple(f for f in CHANNEL_FIELDS.get(channel, ()) if f in overrides)
         problems += _content_render_problems({**content, **overrides}, fields, prefix=f"{path}.content")
@@ -77,18 +77,19 @@ def _content_render_problems(content: dict, fields: tuple[str, ...], *, prefix: 
 def _campaign_clean(actor: Actor, data: dict, *, current: Campaign | None) -> tuple[dict, list[Problem]]:
     problems: list[Problem] = []
     if current is not None and current.launched_at is not None:
-        problems += [Problem(k, "locked_after_launch", "This cannot change once the campaign has been launched.")
+        problems += [Problem(k, CampaignCode.LOCKED_AFTER_LAUNCH,
+                             "This cannot change once the campaign has been launched.")
                      for k in sorted(LOCKED_AFTER_LAUNCH & set(data))
                      if data[k] != (getattr(current, k) if k != "holdout_percent" else current.holdout_percent)]
     if current is not None and current.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED):
-        problems.append(Problem("", "finished", "A completed or cancelled campaign cannot change."))
+        problems.append(Problem("", CampaignCode.FINISHED, "A completed or cancelled campaign cannot change."))
     merged = {f: getattr(current, f) for f in CAMPAIGN_FIELDS} if current else {
         "content": {}, "variants": [], "holdout_percent": 0, "goal_event": "", "goal_days": 7}
     merged |= {k: v for k, v in data.items() if k in CAMPAIGN_FIELDS}
     problems += clean_text(merged.get("name"), "name", required=True, limit=200)
     channel = merged.get("channel")
     if channel not in Campaign.Channel.values:
-        problems.append(Problem("channel", "invalid_choice", f"One of {', '.join(Campaign.Channel.values)}."))
+        problems.append(Problem("channel", Code.INVALID_CHOICE, f"One of {', '.join(Campaign.Channel.values)}."))
     if "segment_id" in data or current is None:
         segment, found = segment_problems(actor, merged.get("segment_id"))
         problems += found
@@ -98,26 +99,27 @@ def _campaign_clean(actor: Actor, data: dict, *, current: Campaign | None) -> tu
     # An id that is not an integer (a tampered form field) is unknown too, not a query error.
     if play_id is not None and (isinstance(play_id, bool) or not isinstance(play_id, int)
                                 or not Play.objects.filter(pk=play_id).exists()):
-        problems.append(Problem("play_id", "unknown_play", "No such play in this workspace."))
+        problems.append(Problem("play_id", CampaignCode.UNKNOWN_PLAY, "No such play in this workspace."))
     schedule, schedule_problems = schedule_clean(merged.get("schedule"), channel=channel)
     problems += schedule_problems
     merged["schedule"] = schedule
     content = merged.get("content")
     if not isinstance(content, dict):
-        problems.append(Problem("content", "invalid_type", "Content is an object."))
+        problems.append(Problem("content", Code.INVALID_TYPE, "Content is an object."))
         content = {}
     if content.get("format", "text") not in ("text", "html"):
-        problems.append(Problem("content.format", "invalid_choice", "text or html."))
+        problems.append(Problem("content.format", Code.INVALID_CHOICE, "text or html."))
     if channel in CHANNEL_FIELDS:
         problems += _content_render_problems(content, CHANNEL_FIELDS[channel], prefix="content")
     if channel == Campaign.Channel.IN_APP and content.get("cta_url"):
         if not str(content["cta_url"]).startswith(("https://", "http://", "/")):
-            problems.append(Problem("content.cta_url", "invalid_url", "A link starting with https://, http:// or /."))
+            problems.append(Problem("content.cta_url", CampaignCode.INVALID_URL,
+                                    "A link starting with https://, http:// or /."))
     if channel == Campaign.Channel.WEBHOOK:
         endpoint = content.get("endpoint_id")
         if isinstance(endpoint, bool) or not isinstance(endpoint, int) or not WebhookEndpoint.objects.filter(
                 pk=endpoint, segment_id=merged.get("segment_id")).exists():
-            problems.append(Problem("content.endpoint_id", "unknown_endpoint",
+            problems.append(Problem("content.endpoint_id", CampaignCode.UNKNOWN_ENDPOINT,
                                     "Choose a webhook endpoint subscribed to this campaign's segment."))
     problems += _variants_clean(merged.get("variants"), channel, content)
     merged["holdout_percent"] = clean_decimal(merged.get("holdout_percent"), "holdout_percent", problems,
@@ -125,7 +127,8 @@ def _campaign_clean(actor: Actor, data: dict, *, current: Campaign | None) -> tu
     problems += clean_positive_int(merged.get("cap_max_sends"), "cap_max_sends", high=1000)
     problems += clean_positive_int(merged.get("cap_days"), "cap_days")
     if (merged.get("cap_max_sends") is None) != (merged.get("cap_days") is None):
-        problems.append(Problem("cap_days", "incomplete_cap", "A frequency cap needs both a count and a number of days."))
+        problems.append(Problem("cap_days", CampaignCode.INCOMPLETE_CAP,
+                                "A frequency cap needs both a count and a number of days."))
     problems += clean_text(merged.get("goal_event") or "", "goal_event", required=False, limit=200)
     problems += clean_positive_int(merged.get("goal_days"), "goal_days", high=365)
     merged["content"], merged["channel"] = content, channel
@@ -208,7 +211,7 @@ def _transition(actor: Actor, campaign: Campaign, *, allowed: set[str], action: 
     ensure_permitted(actor, "campaigns.launch")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in allowed:
-        raise Conflict.single(path="status", code="invalid_transition",
+        raise Conflict.single(path="status", code=CampaignCode.INVALID_TRANSITION,
                               message=f"A {campaign.status} campaign cannot be {action}.")
     return campaign
 
@@ -219,7 +222,7 @@ def campaign_launch(*, actor: Actor, campaign: Campaign, now: datetime) -> Campa
     with the outbox's current end as their cursor: entries from now on, not the backlog."""
     campaign = _transition(actor, campaign, allowed={Campaign.Status.DRAFT, Campaign.Status.PAUSED}, action="launched")
     if campaign.segment_id is None:
-        raise Conflict.single(path="segment_id", code="segment_deleted",
+        raise Conflict.single(path="segment_id", code=CampaignCode.SEGMENT_DELETED,
                               message="The campaign's segment was deleted: choose another segment in a new campaign.")
     before = campaign.status
     if campaign.launched_at is None:
@@ -234,7 +237,7 @@ def campaign_launch(*, actor: Actor, campaign: Campaign, now: datetime) -> Campa
         # tick; its sends are keyed by occasion, so resuming never repeats a recipient.
         first = next_occasion(campaign.schedule, after=now)
         if first is None:
-            raise Conflict.single(path="schedule", code="no_future_occasion",
+            raise Conflict.single(path="schedule", code=CampaignCode.NO_FUTURE_OCCASION,
                                   message="The schedule has no occasion left.")
         campaign.next_run_at = first
         campaign.status = Campaign.Status.SCHEDULED

@@ -13,7 +13,7 @@ from campaigns import ssrf, webhooks
 from campaigns.models import WebhookEndpoint
 from campaigns.services.input import actor_user_id, segment_problems
 from common.actors import Actor
-from common.errors import DomainError, Problem
+from common.errors import CampaignCode, Code, DomainError, Problem
 from segments.models import MembershipChange, Segment
 from tenants.permissions import ensure_permitted
 
@@ -29,7 +29,7 @@ def _webhook_clean(actor: Actor, *, url: Any, events: Any, segment_id: Any, chec
     except ssrf.UnsafeURL as error:
         problems.append(Problem("url", error.code, error.message))
     if not isinstance(events, list) or not events or not set(events) <= set(WebhookEndpoint.Event.values):
-        problems.append(Problem("events", "invalid_choice", "Choose entered, exited or both."))
+        problems.append(Problem("events", Code.INVALID_CHOICE, "Choose entered, exited or both."))
     return segment, problems
 
 
@@ -59,7 +59,7 @@ def webhook_endpoint_update(*, actor: Actor, endpoint: WebhookEndpoint, url: str
     # The stored URL is checked again at every delivery (campaigns.webhooks.attempt), so an
     # endpoint whose URL the guard now refuses can still be renamed or switched off.
     if active and endpoint.segment_id is None:
-        problems.append(Problem("active", "segment_deleted", "Its segment was deleted."))
+        problems.append(Problem("active", CampaignCode.SEGMENT_DELETED, "Its segment was deleted."))
     if problems:
         raise DomainError(problems=problems)
     endpoint.url = url if url is not None else endpoint.url

@@ -10,7 +10,7 @@ from campaigns.audience import audience_csv
 from campaigns.models import Campaign
 from campaigns.sending import assign_members
 from common.actors import Actor
-from common.errors import Conflict
+from common.errors import CampaignCode, Conflict
 from segments.models import Segment
 from tenants.permissions import ensure_permitted
 
@@ -29,7 +29,7 @@ def campaign_audience_export(*, actor: Actor, campaign: Campaign, now: datetime)
     ensure_permitted(actor, "data.export")
     ensure_permitted(actor, "segments.view")
     if campaign.segment_id is None:
-        raise Conflict.single(path="segment_id", code="segment_deleted",
+        raise Conflict.single(path="segment_id", code=CampaignCode.SEGMENT_DELETED,
                               message="The campaign's segment was deleted: there is no audience to export.")
     assign_members(campaign=campaign, now=now)
     audit_record(actor=actor, action="campaign.audience_exported", target=campaign)

@@ -8,7 +8,7 @@ from typing import Any
 
 
 from common.actors import Actor
-from common.errors import Problem
+from common.errors import CampaignCode, Code, Problem
 from segments.models import Segment
 
 
@@ -19,21 +19,21 @@ def actor_user_id(actor: Actor) -> int | None:
 def segment_problems(actor: Actor, segment_id: Any, path: str = "segment_id") -> tuple[Segment | None, list[Problem]]:
     """The segment, if it exists in this workspace and the actor may see segments."""
     if segment_id is None:
-        return None, [Problem(path, "required", "Choose a segment.")]
+        return None, [Problem(path, Code.REQUIRED, "Choose a segment.")]
     if isinstance(segment_id, bool) or not isinstance(segment_id, int):
-        return None, [Problem(path, "invalid_type", "A segment is named by its id.")]
+        return None, [Problem(path, Code.INVALID_TYPE, "A segment is named by its id.")]
     segment = Segment.objects.filter(pk=segment_id).first()
     if segment is None or actor is None or not actor.has("segments.view"):
         # Same answer for "absent" and "not yours to see": ids reveal nothing.
-        return None, [Problem(path, "unknown_segment", "No such segment in this workspace.")]
+        return None, [Problem(path, Code.UNKNOWN_SEGMENT, "No such segment in this workspace.")]
     return segment, []
 
 
 def clean_text(value: Any, path: str, *, required: bool, limit: int) -> list[Problem]:
     if value is None or value == "":
-        return [Problem(path, "required", "This is required.")] if required else []
+        return [Problem(path, Code.REQUIRED, "This is required.")] if required else []
     if not isinstance(value, str) or len(value) > limit:
-        return [Problem(path, "invalid_value", f"Text of at most {limit:,} characters.")]
+        return [Problem(path, Code.INVALID_VALUE, f"Text of at most {limit:,} characters.")]
     return []
 
 
@@ -41,7 +41,7 @@ def clean_positive_int(value: Any, path: str, *, low: int = 1, high: int = 3650)
     if value is None:
         return []
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        return [Problem(path, "invalid_range", f"A whole number from {low} to {high}.")]
+        return [Problem(path, Code.INVALID_RANGE, f"A whole number from {low} to {high}.")]
     return []
 
 
@@ -55,7 +55,7 @@ def clean_decimal(value: Any, path: str, problems: list[Problem], *, low=None, h
     if number is None or not number.is_finite() or (low is not None and number < low) or \
             (high is not None and number > high):
         bounds = f" from {low} to {high}" if low is not None and high is not None else ""
-        problems.append(Problem(path, "invalid_range", f"A number{bounds}."))
+        problems.append(Problem(path, Code.INVALID_RANGE, f"A number{bounds}."))
         return None
     return number
 
@@ -68,7 +68,7 @@ def clean_date(value: Any, path: str, problems: list[Problem]):
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError):
-        problems.append(Problem(path, "invalid_date", "A date as YYYY-MM-DD."))
+        problems.append(Problem(path, Code.INVALID_DATE, "A date as YYYY-MM-DD."))
         return None
 
 
@@ -76,9 +76,10 @@ def clean_aware(value: Any, path: str, problems: list[Problem]) -> datetime | No
     try:
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        problems.append(Problem(path, "invalid_datetime", "A date and time in ISO 8601, with its offset."))
+        problems.append(Problem(path, Code.INVALID_DATETIME, "A date and time in ISO 8601, with its offset."))
         return None
     if moment.tzinfo is None:
-        problems.append(Problem(path, "naive_datetime", "Give the time zone offset (e.g. 2026-06-01T09:00:00+00:00)."))
+        problems.append(Problem(path, CampaignCode.NAIVE_DATETIME,
+                                "Give the time zone offset (e.g. 2026-06-01T09:00:00+00:00)."))
         return None
     return moment

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import transaction
 
 from campaigns.sending import unsubscribe_read
-from common.errors import DomainError
+from common.errors import Code, DomainError
 from customers.feedback import ConsentChangeIn, consents_record
 from customers.models import Consent, Customer
 
@@ -19,7 +19,7 @@ def unsubscribe_apply(*, token: str, now: datetime) -> dict:
     data = unsubscribe_read(token)
     customer = Customer.objects.filter(pk=data["u"]).first() if data else None
     if customer is None:
-        raise DomainError.single(path="token", code="invalid_token", message="This unsubscribe link is not valid.")
+        raise DomainError.single(path="token", code=Code.INVALID_TOKEN, message="This unsubscribe link is not valid.")
     current = Consent.objects.filter(customer=customer, channel=Consent.Channel.EMAIL).first()
     if current is not None and not current.granted:
         return {"changed": False, "customer_id": customer.pk}

@@ -21,7 +21,7 @@ from campaigns.models import Campaign, Play
 from campaigns.services.campaigns import (
     CHANNEL_FIELDS, MAX_VARIANTS, campaign_cancel, campaign_create, campaign_launch, campaign_pause, campaign_preview, campaign_update,
 )
-from common.errors import DomainError, Problem
+from common.errors import CampaignCode, Code, DomainError, Problem
 from common.pages import page_status, refuse_forbidden, requires
 from customers.models import Customer
 from segments.models import Segment
@@ -130,11 +130,11 @@ def _preview_customer(post) -> tuple[Customer | None, list[Problem]]:
     chosen = post.get("preview_customer", "").strip()
     if external_id:
         customer = Customer.objects.filter(external_id=external_id[:255]).first()
-        return customer, [] if customer else [Problem("preview_external_id", "unknown_customer",
+        return customer, [] if customer else [Problem("preview_external_id", Code.UNKNOWN_CUSTOMER,
                                                       "No customer has this external id.")]
     if chosen:
         customer = Customer.objects.filter(pk=int(chosen)).first() if chosen.isdigit() and len(chosen) < 19 else None
-        return customer, [] if customer else [Problem("preview_customer", "unknown_customer",
+        return customer, [] if customer else [Problem("preview_customer", Code.UNKNOWN_CUSTOMER,
                                                       "No such customer in this workspace.")]
     return None, []
 
@@ -169,7 +169,7 @@ def campaigns_preview(request):
     variant = request.POST.get("preview_variant", "")
     overrides = {v.get("key"): v.get("content") or {} for v in draft.variants or [] if isinstance(v, dict)}
     if variant and variant not in overrides:
-        problems.append(Problem("preview_variant", "unknown_variant", "No such variant in this campaign."))
+        problems.append(Problem("preview_variant", CampaignCode.UNKNOWN_VARIANT, "No such variant in this campaign."))
     # An unsaved draft may lack a subject or not compile: say so at its field, as saving would.
     problems += personalisation.compile_content({**(draft.content or {}), **overrides.get(variant, {})},
                                           CHANNEL_FIELDS.get(draft.channel, ()))

@@ -13,7 +13,7 @@ from campaigns import display, selectors
 from campaigns.models import Campaign, Send
 from campaigns.services.campaigns import campaign_results
 from campaigns.views.campaigns import campaign_or_404, summary
-from common.errors import Problem
+from common.errors import Code, Problem
 from common.masking import mask_email
 from common.pages import requires
 
@@ -21,7 +21,7 @@ from common.pages import requires
 def _log_filter(request) -> tuple[str, list[Problem]]:
     status = request.GET.get("status", "")
     if status and status not in Send.Status.values:
-        return "", [Problem("status", "invalid_choice", f"Status is one of {', '.join(Send.Status.values)}.")]
+        return "", [Problem("status", Code.INVALID_CHOICE, f"Status is one of {', '.join(Send.Status.values)}.")]
     return status, []
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from campaigns import display, forms, selectors
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services.endpoints import webhook_endpoint_create, webhook_endpoint_update, webhook_send_test
-from common.errors import DomainError, Problem
+from common.errors import Code, DomainError, Problem
 from common.pages import page_status, refuse_forbidden, requires
 
 
@@ -71,7 +71,7 @@ def _detail_context(request, endpoint: WebhookEndpoint, **extra) -> dict:
     status = request.GET.get("status", "")
     problems = []
     if status and status not in WebhookDelivery.Status.values:
-        problems.append(Problem("status", "invalid_choice",
+        problems.append(Problem("status", Code.INVALID_CHOICE,
                                 f"Status is one of {', '.join(WebhookDelivery.Status.values)}."))
         status = ""
     deliveries, older = selectors.delivery_page(endpoint=endpoint, status=status, before=request.GET.get("before", ""))

@@ -23,7 +23,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import DomainError, TooLarge
+from common.errors import Code, DomainError, TooLarge
 from customers.imports.models import ImportJob
 from customers.imports.selectors import import_get, imports_list
 from customers.imports.services import import_create, import_start, import_suggestion, max_upload_bytes
@@ -69,7 +69,7 @@ def _ensure_within_limit(request) -> None:
         length = 0
     limit = max_upload_bytes()
     if length > limit + 64 * 1024:  # the multipart envelope around the file
-        raise TooLarge.single(path="file", code="too_large",
+        raise TooLarge.single(path="file", code=Code.TOO_LARGE,
                               message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
 
 
@@ -81,7 +81,7 @@ def _mapping_of(raw):
     try:
         return json.loads(raw)
     except ValueError:
-        raise DomainError.single(path="mapping", code="invalid_json", message="The mapping must be JSON.") from None
+        raise DomainError.single(path="mapping", code=Code.INVALID_JSON, message="The mapping must be JSON.") from None
 
 
 class ImportListView(ListAPIView):
@@ -133,7 +133,8 @@ class ImportDetailView(APIView):
         job = _job(pk)
         body = request.data if isinstance(request.data, dict) else {}
         if "mapping" not in body:
-            raise DomainError.single(path="mapping", code="required", message="Send the mapping to start the import.")
+            raise DomainError.single(path="mapping", code=Code.REQUIRED,
+                                     message="Send the mapping to start the import.")
         job = import_start(actor=request.actor, job=job, mapping=_mapping_of(body["mapping"]), now=timezone.now())
         return Response(ImportOutput(job).data, status=status.HTTP_202_ACCEPTED)
 

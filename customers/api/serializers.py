@@ -12,11 +12,12 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from common.api import StrictInput, drf_problems
+from common.errors import Code, CustomerCode
 from common.masking import mask_email, mask_name
 from customers.ingest.message import ANON_PREFIX, ItemProblem
+from customers.ingest.tracking import MAX_EVENT_BYTES
 from customers.models import Customer, Event
 from customers.services import NewEvent
-from customers.ingest.tracking import MAX_EVENT_BYTES
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, parse_datetime
 
 MAX_EVENTS = 1000
@@ -145,10 +146,10 @@ class EventInput(StrictInput):
         external_id, anonymous_id = attrs.get("external_id"), attrs.get("anonymous_id")
         if not external_id and not anonymous_id:
             raise serializers.ValidationError({"external_id": [
-                ErrorDetail("Send an external_id or an anonymous_id.", code="required")]})
+                ErrorDetail("Send an external_id or an anonymous_id.", code=Code.REQUIRED)]})
         if external_id and anonymous_id and external_id.startswith(ANON_PREFIX):
             raise serializers.ValidationError({"anonymous_id": [
-                ErrorDetail("An “anon:” external id already names the anonymous id.", code="ambiguous")]})
+                ErrorDetail("An “anon:” external id already names the anonymous id.", code=CustomerCode.AMBIGUOUS)]})
         return attrs
 
 
@@ -176,17 +177,17 @@ def parse_events(body: Any) -> tuple[list[NewEvent], list[ItemProblem]]:
     batch at all raises ValidationError (→ 400, nothing stored)."""
     if not isinstance(body, Mapping):
         raise serializers.ValidationError({"": [ErrorDetail("Send a JSON object with an `events` list.",
-                                                            code="invalid_body")]})
-    errors = {key: [ErrorDetail("Unknown field.", code="unknown_field")] for key in body if key != "events"}
+                                                            code=CustomerCode.INVALID_BODY)]})
+    errors = {key: [ErrorDetail("Unknown field.", code=Code.UNKNOWN_FIELD)] for key in body if key != "events"}
     items = body.get("events")
     if items is None:
-        errors["events"] = [ErrorDetail("Send the events in an `events` list.", code="required")]
+        errors["events"] = [ErrorDetail("Send the events in an `events` list.", code=Code.REQUIRED)]
     elif not isinstance(items, list):
-        errors["events"] = [ErrorDetail("`events` must be a list.", code="not_a_list")]
+        errors["events"] = [ErrorDetail("`events` must be a list.", code=CustomerCode.NOT_A_LIST)]
     elif not items:
-        errors["events"] = [ErrorDetail("Send at least one event.", code="empty")]
+        errors["events"] = [ErrorDetail("Send at least one event.", code=Code.EMPTY)]
     elif len(items) > MAX_EVENTS:
-        errors["events"] = [ErrorDetail(f"Send at most {MAX_EVENTS} events per request.", code="too_many")]
+        errors["events"] = [ErrorDetail(f"Send at most {MAX_EVENTS} events per request.", code=Code.TOO_MANY)]
     if errors:
         raise serializers.ValidationError(errors)
     events, problems = [], []

@@ -7,7 +7,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.errors import DomainError, NotFound
+from common.errors import Code, DomainError, NotFound
 from customers.models import TraitDefinition
 from customers.registry import trait_definition_update
 
@@ -47,13 +47,13 @@ class TraitDetailView(APIView):
     def get(self, request, key: str):
         trait = TraitDefinition.objects.filter(key=key).first()
         if trait is None:
-            raise NotFound.single(path="", code="not_found", message=f"No trait “{key}”.")
+            raise NotFound.single(path="", code=Code.NOT_FOUND, message=f"No trait “{key}”.")
         return Response(TraitOutput(trait).data)
 
     @extend_schema(request=TraitPatchInput, responses=TraitOutput)
     def patch(self, request, key: str):
         # Unknown fields reach the service, which names them (a serializer would drop them).
         if not isinstance(request.data, dict):
-            raise DomainError.single(path="", code="invalid_type", message="Send a JSON object.")
+            raise DomainError.single(path="", code=Code.INVALID_TYPE, message="Send a JSON object.")
         trait = trait_definition_update(actor=request.actor, key=key, changes=dict(request.data))
         return Response(TraitOutput(trait).data)

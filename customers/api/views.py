@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.actors import Actor
+from common.api import ensure_body_within
 from common.errors import DomainError, Problem
 from customers.api.filters import CustomerFilter, EventFilter
 from customers.api.serializers import (
@@ -32,15 +33,6 @@ from customers.services import customer_delete, customer_upsert, events_record
 # not bound it: each write endpoint states its own limit.
 MAX_CUSTOMER_BYTES = 256 * 1024
 MAX_EVENTS_BYTES = 5 * 1024 * 1024
-
-
-def _ensure_body_within(request, limit: int) -> None:
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        raise DomainError.single(path="", code="too_large", message=f"A request may carry at most {limit // 1024} KB.")
 
 
 def _output_context(actor: Actor) -> dict:
@@ -88,7 +80,7 @@ class CustomerListView(ListAPIView):
     def post(self, request):
         """Upsert by external id: traits sent are set (null clears one), others are kept.
         Trait values must fit the registered types; new custom traits are registered."""
-        _ensure_body_within(request, MAX_CUSTOMER_BYTES)
+        ensure_body_within(request, MAX_CUSTOMER_BYTES)
         data = CustomerUpsertInput(data=request.data)
         data.is_valid(raise_exception=True)
         builtin, custom = data.split()
@@ -116,7 +108,7 @@ class CustomerDetailView(APIView):
     @extend_schema(request=CustomerPatchInput, responses=CustomerOutput)
     def patch(self, request, external_id: str):
         """Change traits of an existing customer (as POST to the list, but never creates)."""
-        _ensure_body_within(request, MAX_CUSTOMER_BYTES)
+        ensure_body_within(request, MAX_CUSTOMER_BYTES)
         self._customer(external_id)
         data = CustomerPatchInput(data=request.data, context={"external_id": external_id})
         data.is_valid(raise_exception=True)
@@ -149,7 +141,7 @@ class EventListView(ListAPIView):
         """Valid events are stored and bad ones reported in `rejected` (with paths like
         `events[3].name`); 400 when the body is not a batch or no event is valid.
         Events naming an unknown customer create it."""
-        _ensure_body_within(request, MAX_EVENTS_BYTES)
+        ensure_body_within(request, MAX_EVENTS_BYTES)
         events, problems = parse_events(request.data)
         result = events_record(actor=request.actor, events=events, now=timezone.now())
         rejected = sorted(problems + result.problems, key=lambda p: p.index)

@@ -23,7 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from common.errors import Problem
+from common.errors import Code, CustomerCode, Problem
 from segments.rules.vocabulary import (
     BUILTIN_TRAITS, CUSTOM_KEY, MAX_TRAIT_LIST, MAX_TRAIT_STRING, Category, TraitType, check_value, key_problem, parse_datetime,
 )
@@ -213,7 +213,7 @@ def plan(kind: str, header: list[str], mapping: Any, targets: Targets, sample: l
     the problems (paths `mapping`, `mapping.<column>`) and the types of new custom traits."""
     problems: list[Problem] = []
     if not isinstance(mapping, dict):
-        return None, [Problem("mapping", "invalid", "The mapping must be an object of column → target.")], {}
+        return None, [Problem("mapping", Code.INVALID, "The mapping must be an object of column → target.")], {}
     index_of = {name: i for i, name in enumerate(header)}
     by_target: dict[str, str] = {}
     columns: list[Column] = []
@@ -221,15 +221,15 @@ def plan(kind: str, header: list[str], mapping: Any, targets: Targets, sample: l
     for column, target in mapping.items():
         path = f"mapping.{column}"
         if column not in index_of:
-            problems.append(Problem(path, "unknown_column", f"The file has no column “{column}”."))
+            problems.append(Problem(path, CustomerCode.UNKNOWN_COLUMN, f"The file has no column “{column}”."))
             continue
         if target is None or target == IGNORE or target == "ignore":
             continue
         if not isinstance(target, str):
-            problems.append(Problem(path, "invalid", "A target must be text."))
+            problems.append(Problem(path, Code.INVALID, "A target must be text."))
             continue
         if target in by_target:
-            problems.append(Problem(path, "duplicate_target",
+            problems.append(Problem(path, CustomerCode.DUPLICATE_TARGET,
                                     f"“{by_target[target]}” is already mapped to {target}; map each target once."))
             continue
         value_type, problem = _target_type(kind, target, targets, [row[index_of[column]] for row in sample
@@ -244,7 +244,7 @@ def plan(kind: str, header: list[str], mapping: Any, targets: Targets, sample: l
     missing = [t for t in REQUIRED[kind] if t not in by_target]
     for target in missing:
         label = {**EVENT_FIELDS, **SURVEY_FIELDS}.get(target, target)
-        problems.append(Problem("mapping", "missing_target", f"Map a column to “{label}” ({target})."))
+        problems.append(Problem("mapping", CustomerCode.MISSING_TARGET, f"Map a column to “{label}” ({target})."))
     if problems:
         return None, problems, {}
     used_new = {k: v for k, v in new_types.items() if TRAIT + k in by_target}
@@ -298,7 +298,7 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
         return None, None
     if value_type is None or value_type is TraitType.STRING:
         if len(cell) > MAX_TRAIT_STRING:
-            return None, CellProblem("too_long", f"Text holds at most {MAX_TRAIT_STRING} characters.")
+            return None, CellProblem(Code.TOO_LONG, f"Text holds at most {MAX_TRAIT_STRING} characters.")
         return cell, None
     if value_type is TraitType.NUMBER:
         if _INT.match(cell):
@@ -307,35 +307,35 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
             number = float(cell)
             if math.isfinite(number):
                 return number, None
-        return None, CellProblem("type_mismatch", f"Expected a number, got “{cell[:40]}”.")
+        return None, CellProblem(Code.TYPE_MISMATCH, f"Expected a number, got “{cell[:40]}”.")
     if value_type is TraitType.BOOLEAN:
         lowered = cell.lower()
         if lowered in _TRUE:
             return True, None
         if lowered in _FALSE:
             return False, None
-        return None, CellProblem("type_mismatch", f"Expected yes/no (true, false, 1, 0), got “{cell[:40]}”.")
+        return None, CellProblem(Code.TYPE_MISMATCH, f"Expected yes/no (true, false, 1, 0), got “{cell[:40]}”.")
     if value_type is TraitType.DATETIME:
         try:
             parsed = parse_datetime(cell)
         except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
             parsed = None
         if parsed is None:
-            return None, CellProblem("type_mismatch", f"Expected an ISO 8601 date or datetime, got “{cell[:40]}”.")
+            return None, CellProblem(Code.TYPE_MISMATCH, f"Expected an ISO 8601 date or datetime, got “{cell[:40]}”.")
         return parsed.isoformat(), None
     if value_type is TraitType.LIST:
         if cell.startswith("["):
             try:
                 items = json.loads(cell)
             except ValueError:
-                return None, CellProblem("type_mismatch", "Expected a JSON list or values separated by |.")
+                return None, CellProblem(Code.TYPE_MISMATCH, "Expected a JSON list or values separated by |.")
         else:
             items = [item.strip() for item in cell.split("|") if item.strip()]
         normalised, problem = check_value(items, TraitType.LIST)
         if problem:
             return None, CellProblem(problem.code, problem.message)
         if len(normalised) > MAX_TRAIT_LIST:  # pragma: no cover - check_value covers it
-            return None, CellProblem("too_long", f"Lists hold at most {MAX_TRAIT_LIST} items.")
+            return None, CellProblem(Code.TOO_LONG, f"Lists hold at most {MAX_TRAIT_LIST} items.")
         return normalised, None
     raise ValueError(value_type)
 
@@ -354,21 +354,21 @@ def check_builtin(key: str, value: Any) -> CellProblem | None:
     if value is None:
         return None
     if key == "country" and not re.fullmatch(r"[A-Za-z]{2}", value):
-        return CellProblem("invalid_value", "Countries are two-letter ISO 3166-1 codes, e.g. DE.")
+        return CellProblem(Code.INVALID_VALUE, "Countries are two-letter ISO 3166-1 codes, e.g. DE.")
     limit = BUILTIN_MAX_LENGTH.get(key)
     if limit and isinstance(value, str) and len(value) > limit:
-        return CellProblem("too_long", f"{key} holds at most {limit} characters.")
+        return CellProblem(Code.TOO_LONG, f"{key} holds at most {limit} characters.")
     if key == "email" and not _PLAIN_EMAIL.match(value):
         try:
             validate_email(value)
         except ValidationError:
-            return CellProblem("invalid_email", f"“{value[:60]}” is not an email address.")
+            return CellProblem(Code.INVALID_EMAIL, f"“{value[:60]}” is not an email address.")
     if key == "company_size" and (value != int(value) or not 0 <= value <= INT32):
-        return CellProblem("invalid_value", "Company size is a whole number of employees.")
+        return CellProblem(Code.INVALID_VALUE, "Company size is a whole number of employees.")
     if key == "annual_revenue" and not abs(value) < MAX_REVENUE:
-        return CellProblem("invalid_value", "Annual revenue is too large.")
+        return CellProblem(Code.INVALID_VALUE, "Annual revenue is too large.")
     if key == "tech_stack" and any(len(str(item)) > 64 for item in value):
-        return CellProblem("too_long", "Each technology holds at most 64 characters.")
+        return CellProblem(Code.TOO_LONG, "Each technology holds at most 64 characters.")
     return None
 
 

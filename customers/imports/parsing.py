@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from common.errors import DomainError, Problem, TooLarge
+from common.errors import Code, CustomerCode, DomainError, Problem, TooLarge
 
 SNIFF_BYTES = 64 * 1024
 SAMPLE_ROWS = 20  # rows read at upload for the mapping screen and type inference
@@ -49,30 +49,31 @@ def scan(chunks: Iterable[bytes], *, max_bytes: int) -> Scan:
         if not chunk:
             continue
         if size == 0 and chunk[:2] in _UTF16_BOMS:
-            raise _bad("file", "not_utf8", "The file is UTF-16; save it as CSV UTF-8 and upload it again.")
+            raise _bad("file", Code.NOT_UTF8, "The file is UTF-16; save it as CSV UTF-8 and upload it again.")
         if len(first) < 4:
             first += chunk[:4]
         size += len(chunk)
         if size > max_bytes:
-            raise TooLarge.single(path="file", code="too_large",
+            raise TooLarge.single(path="file", code=Code.TOO_LARGE,
                                   message=f"Files may be at most {max_bytes // (1024 * 1024):,} MB.")
         digest.update(chunk)
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as error:
             line = lines + chunk[: error.start].count(b"\n") + 1
-            raise _bad("file", "not_utf8", f"Line {line:,} is not valid UTF-8 text; save the file as CSV UTF-8 "
+            raise _bad("file", Code.NOT_UTF8, f"Line {line:,} is not valid UTF-8 text; save the file as CSV UTF-8 "
                                            "and upload it again.") from None
         if b"\x00" in chunk:
-            raise _bad("file", "not_text", "The file contains NUL bytes: it is not a CSV text file.")
+            raise _bad("file", CustomerCode.NOT_TEXT, "The file contains NUL bytes: it is not a CSV text file.")
         lines += chunk.count(b"\n")
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise _bad("file", "not_utf8", "The file ends in the middle of a character: it is not valid UTF-8.") from None
+        raise _bad("file", Code.NOT_UTF8,
+                   "The file ends in the middle of a character: it is not valid UTF-8.") from None
     has_bom = first.startswith(UTF8_BOM)
     if size == 0 or size == len(UTF8_BOM) and has_bom:
-        raise _bad("file", "empty_file", "The file is empty.")
+        raise _bad("file", CustomerCode.EMPTY_FILE, "The file is empty.")
     return Scan(size=size, sha256=digest.hexdigest(), has_bom=has_bom)
 
 
@@ -130,38 +131,39 @@ def detect(head: bytes, *, truncated: bool) -> Detected:
     `truncated`: `head` is not the whole file (its last line may be cut)."""
     text = _complete_lines(_text_of_head(head), truncated)
     if not text.strip():
-        raise _bad("file", "empty_file", "The file is empty.")
+        raise _bad("file", CustomerCode.EMPTY_FILE, "The file is empty.")
     delimiter = sniff_delimiter(text)
     rows = _rows_with(text, delimiter, SAMPLE_ROWS)
     if not rows:
-        raise _bad("file", "empty_file", "The file is empty.")
+        raise _bad("file", CustomerCode.EMPTY_FILE, "The file is empty.")
     header = [cell.strip() for cell in rows[0]]
     check_header(header)
     sample = [row for row in rows[1 : SAMPLE_ROWS + 1] if any(cell.strip() for cell in row)]
     if not sample:
-        raise _bad("file", "no_rows", "The file has a header but no rows to import.")
+        raise _bad("file", CustomerCode.NO_ROWS, "The file has a header but no rows to import.")
     return Detected(delimiter=delimiter, header=header, sample=sample)
 
 
 def check_header(header: list[str]) -> None:
     problems = []
     if len(header) > MAX_COLUMNS:
-        raise _bad("header", "too_many_columns", f"Files may have at most {MAX_COLUMNS} columns.")
+        raise _bad("header", Code.TOO_MANY_COLUMNS, f"Files may have at most {MAX_COLUMNS} columns.")
     if all(not name for name in header):
-        raise _bad("header", "no_header", "The first row must name the columns; it is empty.")
+        raise _bad("header", CustomerCode.NO_HEADER, "The first row must name the columns; it is empty.")
     looks_like_data = [name for name in header if _VALUE_LIKE.match(name)]
     if looks_like_data:
-        raise _bad("header", "no_header", f"The first row must name the columns; “{looks_like_data[0][:40]}” "
+        raise _bad("header", CustomerCode.NO_HEADER,
+                   f"The first row must name the columns; “{looks_like_data[0][:40]}” "
                                           "looks like a value. Add a header row.")
     seen: dict[str, int] = {}
     for index, name in enumerate(header):
         path = f"header[{index}]"
         if not name:
-            problems.append(Problem(path, "blank_column", f"Column {index + 1} has no name."))
+            problems.append(Problem(path, CustomerCode.BLANK_COLUMN, f"Column {index + 1} has no name."))
         elif len(name) > MAX_COLUMN_NAME:
-            problems.append(Problem(path, "too_long", f"Column names may be at most {MAX_COLUMN_NAME} characters."))
+            problems.append(Problem(path, Code.TOO_LONG, f"Column names may be at most {MAX_COLUMN_NAME} characters."))
         elif name.casefold() in seen:
-            problems.append(Problem(path, "duplicate_column",
+            problems.append(Problem(path, CustomerCode.DUPLICATE_COLUMN,
                                     f"“{name}” is also column {seen[name.casefold()] + 1}: name each column once."))
         else:
             seen[name.casefold()] = index

@@ -31,7 +31,7 @@ from django.db.models import F
 
 from common.actors import Actor
 from common.csv import write_rows
-from common.errors import Conflict, DomainError, Problem, TooLarge
+from common.errors import Code, Conflict, CustomerCode, DomainError, Problem, TooLarge
 from customers.feedback import SurveyAnswerIn, survey_answers_record
 from customers.imports import mapping as maps
 from customers.imports import parsing
@@ -90,14 +90,15 @@ def import_upload(*, actor: Actor, kind: str, upload, now: datetime) -> ImportJo
     ensure_permitted(actor, "data.import")
     problems = []
     if kind not in maps.KINDS:
-        problems.append(Problem("kind", "unknown_kind", f"Choose what the file holds: {', '.join(maps.KINDS)}."))
+        problems.append(Problem("kind", CustomerCode.UNKNOWN_KIND,
+                                f"Choose what the file holds: {', '.join(maps.KINDS)}."))
     if upload is None:
-        problems.append(Problem("file", "required", "Choose a CSV file to upload."))
+        problems.append(Problem("file", Code.REQUIRED, "Choose a CSV file to upload."))
     if problems:
         raise DomainError(problems=problems)
     limit = max_upload_bytes()
     if upload.size is not None and upload.size > limit:
-        raise TooLarge.single(path="file", code="too_large",
+        raise TooLarge.single(path="file", code=Code.TOO_LARGE,
                               message=f"Files may be at most {limit // (1024 * 1024):,} MB.")
     upload.seek(0)
     scanned = parsing.scan(upload.chunks(), max_bytes=limit)
@@ -150,7 +151,7 @@ def import_start(*, actor: Actor, job: ImportJob, mapping: Any, now: datetime) -
         if job.is_started:
             if mapping == job.mapping:
                 return job
-            raise Conflict.single(path="mapping", code="already_started",
+            raise Conflict.single(path="mapping", code=CustomerCode.ALREADY_STARTED,
                                   message="This import has started; upload the file again to map it differently.")
         checked, problems, new_types = maps.plan(job.kind, job.header, mapping, targets_for(job.kind), job.sample)
         if problems:
@@ -254,7 +255,7 @@ def _prepare(rows: list[tuple[int, Any]], plan: maps.Plan) -> tuple[list[_Prepar
                 if cell.builtin:
                     problem = check_builtin(cell.builtin, value)
                 elif cell.limit and isinstance(value, str) and len(value) > cell.limit:
-                    problem = maps.CellProblem("too_long", f"At most {cell.limit} characters.")
+                    problem = maps.CellProblem(Code.TOO_LONG, f"At most {cell.limit} characters.")
             if problem:
                 bad.append(RowProblem(row, cell.name, problem.code, problem.message))
             elif value is not None:
@@ -501,7 +502,7 @@ def import_retry(*, actor: Actor, job: ImportJob) -> ImportJob:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         if job.status != ImportJob.Status.FAILED:
-            raise Conflict.single(path="", code="not_failed", message="Only a failed import can be retried.")
+            raise Conflict.single(path="", code=CustomerCode.NOT_FAILED, message="Only a failed import can be retried.")
         job.status = ImportJob.Status.QUEUED
         job.error = ""
         job.save(update_fields=["status", "error", "updated_at"])

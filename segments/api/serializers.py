@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api import StrictInput
+from common.errors import Code
 from common.masking import mask_email, mask_name
 from segments.models import MembershipChange, Segment, SegmentVersion
 from segments.selectors.hygiene import is_stale
@@ -83,9 +84,9 @@ class StaticMembersInput(StrictInput):
             for index, item in enumerate(attrs[name]):
                 if isinstance(item, bool) or not isinstance(item, (int, str)) or (isinstance(item, str) and not item):
                     errors[f"{name}[{index}]"] = [serializers.ErrorDetail(
-                        "Name a customer by id (a number) or external id (a string).", code="invalid_type")]
+                        "Name a customer by id (a number) or external id (a string).", code=Code.INVALID_TYPE)]
         if not errors and not attrs["add"] and not attrs["remove"]:
-            errors[""] = [serializers.ErrorDetail("Send customers to `add` or `remove`.", code="required")]
+            errors[""] = [serializers.ErrorDetail("Send customers to `add` or `remove`.", code=Code.REQUIRED)]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from common.errors import Problem
+from common.errors import Code, Problem, SegmentCode
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter, Registry,
     RuleError, SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, child_path, number,
@@ -40,19 +40,19 @@ class _Parser:
     def keys(self, node: Any, path: str, allowed: set[str], required: tuple[str, ...]) -> bool:
         """Is `node` an object with every required key and no unknown one?"""
         if not isinstance(node, dict):
-            self.problem(path, "invalid_type", "Expected an object.")
+            self.problem(path, Code.INVALID_TYPE, "Expected an object.")
             return False
         for key in sorted(set(node) - allowed, key=str):
-            self.problem(child_path(path, str(key)), "unknown_field", f"“{key}” is not a field here.")
+            self.problem(child_path(path, str(key)), Code.UNKNOWN_FIELD, f"“{key}” is not a field here.")
         for key in required:
             if key not in node:
-                self.problem(child_path(path, key), "required", f"“{key}” is required.")
+                self.problem(child_path(path, key), Code.REQUIRED, f"“{key}” is required.")
         return all(key in node for key in required)
 
     def negate(self, node: dict, path: str) -> bool:
         value = node.get("negate", False)
         if not isinstance(value, bool):
-            self.problem(child_path(path, "negate"), "invalid_type", "`negate` is true or false.")
+            self.problem(child_path(path, "negate"), Code.INVALID_TYPE, "`negate` is true or false.")
             return False
         return value
 
@@ -62,27 +62,28 @@ class _Parser:
         if not isinstance(doc, dict):
             return None
         if "version" in doc and (doc["version"] != VERSION or isinstance(doc["version"], bool)):
-            self.problem("version", "invalid_value", f"Only version {VERSION} exists.")
+            self.problem("version", Code.INVALID_VALUE, f"Only version {VERSION} exists.")
         group = self.group(doc, "", depth=1)
         return group if complete else None
 
     def group(self, node: dict, path: str, depth: int) -> Group | None:
         if depth > MAX_DEPTH:
-            self.problem(path, "too_deep", f"Groups nest at most {MAX_DEPTH} deep.")
+            self.problem(path, SegmentCode.TOO_DEEP, f"Groups nest at most {MAX_DEPTH} deep.")
             return None
         match = node.get("match")
         if match not in ("all", "any") and "match" in node:
-            self.problem(child_path(path, "match"), "invalid_value", "`match` is “all” or “any”.")
+            self.problem(child_path(path, "match"), Code.INVALID_VALUE, "`match` is “all” or “any”.")
         conditions = node.get("conditions")
         parsed = []
         if "conditions" not in node:
             pass  # reported as required by the caller
         elif not isinstance(conditions, list):
-            self.problem(child_path(path, "conditions"), "invalid_type", "`conditions` is a list.")
+            self.problem(child_path(path, "conditions"), Code.INVALID_TYPE, "`conditions` is a list.")
         elif not conditions:
-            self.problem(child_path(path, "conditions"), "required", "A group needs at least one condition.")
+            self.problem(child_path(path, "conditions"), Code.REQUIRED, "A group needs at least one condition.")
         elif len(conditions) > MAX_CONDITIONS:
-            self.problem(child_path(path, "conditions"), "too_many", f"At most {MAX_CONDITIONS} conditions per group.")
+            self.problem(child_path(path, "conditions"), Code.TOO_MANY,
+                         f"At most {MAX_CONDITIONS} conditions per group.")
         else:
             for index, child in enumerate(conditions):
                 parsed.append(self.node(child, child_path(child_path(path, "conditions"), index), depth))
@@ -93,7 +94,7 @@ class _Parser:
 
     def node(self, node: Any, path: str, depth: int):
         if not isinstance(node, dict):
-            self.problem(path, "invalid_type", "Expected a group or a condition (an object).")
+            self.problem(path, Code.INVALID_TYPE, "Expected a group or a condition (an object).")
             return None
         if "type" not in node:  # a group
             if not self.keys(node, path, {"match", "conditions", "negate"}, ("match", "conditions")):
@@ -101,7 +102,8 @@ class _Parser:
             return self.group(node, path, depth + 1)
         kind = node["type"]
         if kind not in CONDITION_TYPES:
-            self.problem(child_path(path, "type"), "invalid_value", f"Condition types: {', '.join(CONDITION_TYPES)}.")
+            self.problem(child_path(path, "type"), Code.INVALID_VALUE,
+                         f"Condition types: {', '.join(CONDITION_TYPES)}.")
             return None
         return getattr(self, f"cond_{kind}")(node, path)
 
@@ -110,30 +112,31 @@ class _Parser:
     def op(self, node: dict, path: str, allowed: set[str], what: str) -> str | None:
         op = node.get("op")
         if op is None:
-            self.problem(child_path(path, "op"), "required", "`op` is required.")
+            self.problem(child_path(path, "op"), Code.REQUIRED, "`op` is required.")
             return None
         if not isinstance(op, str) or op not in allowed:
             known = op in ALL_OPS if isinstance(op, str) else False
             detail = f"“{op}” does not apply to {what}" if known else f"“{op}” is not an operator"
-            self.problem(child_path(path, "op"), "invalid_op", f"{detail}; use one of {', '.join(sorted(allowed))}.")
+            self.problem(child_path(path, "op"), SegmentCode.INVALID_OP,
+                         f"{detail}; use one of {', '.join(sorted(allowed))}.")
             return None
         return op
 
     def duration(self, raw: Any, path: str) -> timedelta | None:
         match = _DURATION.match(raw) if isinstance(raw, str) else None
         if not match:
-            self.problem(path, "invalid_duration", "A duration is <n><unit>, unit m, h, d or w: “30d”.")
+            self.problem(path, SegmentCode.INVALID_DURATION, "A duration is <n><unit>, unit m, h, d or w: “30d”.")
             return None
         value = timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
         if value > MAX_DURATION:
-            self.problem(path, "invalid_duration", "Durations are at most 3650 days.")
+            self.problem(path, SegmentCode.INVALID_DURATION, "Durations are at most 3650 days.")
             return None
         return value
 
     def moment(self, raw: Any, path: str) -> Moment | None:
         parsed = parse_datetime(raw) if isinstance(raw, str) else None
         if parsed is None:
-            self.problem(path, "invalid_value", "Use an ISO 8601 date (2024-01-31) or datetime.")
+            self.problem(path, Code.INVALID_VALUE, "Use an ISO 8601 date (2024-01-31) or datetime.")
             return None
         return Moment(parsed, is_date=len(raw.strip()) == 10)
 
@@ -143,31 +146,31 @@ class _Parser:
             return self.moment(raw, path)
         if type_ == "number":
             if not is_number(raw):
-                self.problem(path, "invalid_type", "Expected a number.")
+                self.problem(path, Code.INVALID_TYPE, "Expected a number.")
                 return None
             return number(raw)
         if type_ == "boolean":
             if not isinstance(raw, bool):
-                self.problem(path, "invalid_type", "Expected true or false.")
+                self.problem(path, Code.INVALID_TYPE, "Expected true or false.")
                 return None
             return raw
         if not isinstance(raw, str):
-            self.problem(path, "invalid_type", "Expected a string.")
+            self.problem(path, Code.INVALID_TYPE, "Expected a string.")
             return None
         return raw
 
     def values(self, type_: str, raw: Any, path: str, *, exact: int | None = None):
         if not isinstance(raw, list):
-            self.problem(path, "invalid_type", "Expected a list.")
+            self.problem(path, Code.INVALID_TYPE, "Expected a list.")
             return None
         if exact is not None and len(raw) != exact:
-            self.problem(path, "invalid_value", f"Expected exactly {exact} values.")
+            self.problem(path, Code.INVALID_VALUE, f"Expected exactly {exact} values.")
             return None
         if not raw:
-            self.problem(path, "invalid_value", "The list needs at least one value.")
+            self.problem(path, Code.INVALID_VALUE, "The list needs at least one value.")
             return None
         if len(raw) > MAX_LIST:
-            self.problem(path, "too_many", f"At most {MAX_LIST} values.")
+            self.problem(path, Code.TOO_MANY, f"At most {MAX_LIST} values.")
             return None
         items = [self.scalar(type_, item, child_path(path, i)) for i, item in enumerate(raw)]
         return None if any(item is None for item in items) else tuple(items)
@@ -181,11 +184,11 @@ class _Parser:
         vpath = child_path(path, "value")
         if op in PRESENCE:
             if node.get("value") is not None:
-                self.problem(vpath, "invalid_value", f"“{op}” takes no value.")
+                self.problem(vpath, Code.INVALID_VALUE, f"“{op}” takes no value.")
                 return None
             return Comparison(op, None, type_)
         if "value" not in node or node["value"] is None:
-            self.problem(vpath, "required", f"“{op}” needs a value.")
+            self.problem(vpath, Code.REQUIRED, f"“{op}” needs a value.")
             return None
         raw = node["value"]
         if op in RELATIVE:
@@ -195,7 +198,7 @@ class _Parser:
         elif op in RANGE:
             value = self.values(type_, raw, vpath, exact=2)
             if value is not None and _low(value[0]) > _low(value[1]):
-                self.problem(vpath, "invalid_range", "`between` needs low ≤ high.")
+                self.problem(vpath, Code.INVALID_RANGE, "`between` needs low ≤ high.")
                 return None
         elif op in LISTS:
             value = self.values(list_item, raw, vpath) if list_item else self.list_values(raw, vpath)
@@ -214,11 +217,11 @@ class _Parser:
                          "Expected a non-empty list.")
             return None
         if len(raw) > MAX_LIST:
-            self.problem(path, "too_many", f"At most {MAX_LIST} values.")
+            self.problem(path, Code.TOO_MANY, f"At most {MAX_LIST} values.")
             return None
         for i, item in enumerate(raw):
             if json_type(item) is None:
-                self.problem(child_path(path, i), "invalid_type", "List values are strings, numbers or booleans.")
+                self.problem(child_path(path, i), Code.INVALID_TYPE, "List values are strings, numbers or booleans.")
                 return None
         return tuple(number(v) if json_type(v) == "number" else v for v in raw)
 
@@ -234,7 +237,7 @@ class _Parser:
         elif isinstance(field, str) and field in BUILTIN_TRAITS:
             type_ = BUILTIN_TRAITS[field].type.value
         if type_ is None:
-            self.problem(child_path(path, "field"), "unknown_trait",
+            self.problem(child_path(path, "field"), SegmentCode.UNKNOWN_TRAIT,
                          f"“{field}” is neither a built-in trait nor a registered custom trait (traits.<key>).")
             return None
         item = "string" if field == "tech_stack" else None
@@ -246,13 +249,13 @@ class _Parser:
         if not self.keys(raw, path, {"last", "from", "to"}, ()):
             return None
         if "last" in raw and ({"from", "to"} & set(raw)):
-            self.problem(path, "invalid_value", "A window is either {“last”} or {“from”, “to”}.")
+            self.problem(path, Code.INVALID_VALUE, "A window is either {“last”} or {“from”, “to”}.")
             return None
         if "last" in raw:
             last = self.duration(raw["last"], child_path(path, "last"))
             return None if last is None else Window(last=last)
         if not ({"from", "to"} & set(raw)):
-            self.problem(path, "required", "Give “last”, or “from” and/or “to”.")
+            self.problem(path, Code.REQUIRED, "Give “last”, or “from” and/or “to”.")
             return None
         start = self.moment(raw["from"], child_path(path, "from")) if "from" in raw else None
         end = self.moment(raw["to"], child_path(path, "to")) if "to" in raw else None
@@ -260,16 +263,16 @@ class _Parser:
             return None
         window = Window(start=start.start if start else None, end=end.end if end else None)
         if window.start and window.end and window.start > window.end:
-            self.problem(path, "invalid_range", "“from” is after “to”.")
+            self.problem(path, Code.INVALID_RANGE, "“from” is after “to”.")
             return None
         return window
 
     def where(self, raw: Any, path: str) -> tuple[PropertyFilter, ...] | None:
         if not isinstance(raw, list):
-            self.problem(path, "invalid_type", "`where` is a list of property filters.")
+            self.problem(path, Code.INVALID_TYPE, "`where` is a list of property filters.")
             return None
         if len(raw) > MAX_CONDITIONS:
-            self.problem(path, "too_many", f"At most {MAX_CONDITIONS} property filters.")
+            self.problem(path, Code.TOO_MANY, f"At most {MAX_CONDITIONS} property filters.")
             return None
         filters = []
         for index, item in enumerate(raw):
@@ -278,7 +281,7 @@ class _Parser:
                 filters.append(None)
                 continue
             if not isinstance(item["property"], str) or not item["property"]:
-                self.problem(child_path(fpath, "property"), "invalid_type", "Name the event property.")
+                self.problem(child_path(fpath, "property"), Code.INVALID_TYPE, "Name the event property.")
                 filters.append(None)
                 continue
             type_ = self.filter_type(item, fpath)
@@ -307,21 +310,21 @@ class _Parser:
                 return "datetime"
             if is_number(sample):
                 return "number"
-            self.problem(child_path(path, "value"), "invalid_value", "Order operators compare numbers or ISO dates.")
+            self.problem(child_path(path, "value"), Code.INVALID_VALUE, "Order operators compare numbers or ISO dates.")
             return None
         kind = json_type(sample)
         if kind is None:
-            self.problem(child_path(path, "value"), "invalid_type", "Compare with a string, a number or a boolean.")
+            self.problem(child_path(path, "value"), Code.INVALID_TYPE, "Compare with a string, a number or a boolean.")
             return None
         return kind
 
     def measure(self, node: dict, path: str) -> Measure | None:
         given = [kind for kind in MEASURES if kind in node]
         if not given:
-            self.problem(child_path(path, "count"), "required", f"Give one measure: {', '.join(MEASURES)}.")
+            self.problem(child_path(path, "count"), Code.REQUIRED, f"Give one measure: {', '.join(MEASURES)}.")
             return None
         if len(given) > 1:
-            self.problem(child_path(path, given[1]), "invalid_value", "Give exactly one measure.")
+            self.problem(child_path(path, given[1]), Code.INVALID_VALUE, "Give exactly one measure.")
             return None
         kind, mpath = given[0], child_path(path, given[0])
         raw = node[kind]
@@ -332,7 +335,7 @@ class _Parser:
             if op is None:
                 return None
             if raw.get("value") is None:
-                self.problem(child_path(mpath, "value"), "required", f"“{op}” needs a value.")
+                self.problem(child_path(mpath, "value"), Code.REQUIRED, f"“{op}” needs a value.")
                 return None
             vpath = child_path(mpath, "value")
             value = self.duration(raw["value"], vpath) if op in RELATIVE else self.moment(raw["value"], vpath)
@@ -345,20 +348,20 @@ class _Parser:
         if kind == "aggregate":
             fn, prop = raw["fn"], raw["property"]
             if fn not in AGGREGATES:
-                self.problem(child_path(mpath, "fn"), "invalid_value", f"`fn` is one of {', '.join(AGGREGATES)}.")
+                self.problem(child_path(mpath, "fn"), Code.INVALID_VALUE, f"`fn` is one of {', '.join(AGGREGATES)}.")
                 return None
             if not isinstance(prop, str) or not prop:
-                self.problem(child_path(mpath, "property"), "invalid_type", "Name the numeric property.")
+                self.problem(child_path(mpath, "property"), Code.INVALID_TYPE, "Name the numeric property.")
                 return None
         cmp = self.comparison(raw, mpath, "number", MEASURE_OPS, kind)
         return None if cmp is None else Measure(kind, cmp, fn=fn, property=prop)
 
     def event_name(self, raw: Any, path: str) -> str | None:
         if not isinstance(raw, str) or not raw.strip() or len(raw) > 200:
-            self.problem(path, "invalid_type", "Name the event (a non-empty string, ≤ 200 characters).")
+            self.problem(path, Code.INVALID_TYPE, "Name the event (a non-empty string, ≤ 200 characters).")
             return None
         if raw not in self.registry.events:
-            self.warnings.append(Problem(path=path, code="unknown_event",
+            self.warnings.append(Problem(path=path, code=SegmentCode.UNKNOWN_EVENT,
                                          message=f"No “{raw}” event has arrived yet; the condition matches once it does."))
         return raw
 
@@ -381,11 +384,11 @@ class _Parser:
         steps_raw, spath = node["steps"], child_path(path, "steps")
         steps = []
         if not isinstance(steps_raw, list):
-            self.problem(spath, "invalid_type", "`steps` is a list.")
+            self.problem(spath, Code.INVALID_TYPE, "`steps` is a list.")
         elif len(steps_raw) < MIN_STEPS:
-            self.problem(spath, "invalid_value", f"A sequence has at least {MIN_STEPS} steps.")
+            self.problem(spath, Code.INVALID_VALUE, f"A sequence has at least {MIN_STEPS} steps.")
         elif len(steps_raw) > MAX_STEPS:
-            self.problem(spath, "too_many", f"A sequence has at most {MAX_STEPS} steps.")
+            self.problem(spath, Code.TOO_MANY, f"A sequence has at most {MAX_STEPS} steps.")
         else:
             for index, step in enumerate(steps_raw):
                 stpath = child_path(spath, index)
@@ -407,7 +410,7 @@ class _Parser:
             return None
         metric = node["metric"]
         if not isinstance(metric, str) or metric not in METRICS:
-            self.problem(child_path(path, "metric"), "invalid_value", f"Metrics: {', '.join(METRICS)}.")
+            self.problem(child_path(path, "metric"), Code.INVALID_VALUE, f"Metrics: {', '.join(METRICS)}.")
             return None
         type_ = METRICS[metric]
         cmp = self.comparison(node, path, type_, OPS_BY_TYPE[type_], f"the {type_} metric {metric}")
@@ -415,7 +418,7 @@ class _Parser:
             names = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
             unknown = [n for n in names if n not in RFM_GROUPS]
             if unknown:
-                self.problem(child_path(path, "value"), "invalid_value",
+                self.problem(child_path(path, "value"), Code.INVALID_VALUE,
                              f"“{unknown[0]}” is not an RFM group; use one of {', '.join(RFM_GROUPS)}.")
                 return None
         negate = self.negate(node, path)
@@ -428,13 +431,14 @@ class _Parser:
         survey, measure, question = node["survey"], node["measure"], node.get("question")
         ok = True
         if not isinstance(survey, str) or survey not in self.registry.surveys:
-            self.problem(child_path(path, "survey"), "unknown_survey", f"No survey “{survey}” in this workspace.")
+            self.problem(child_path(path, "survey"), Code.UNKNOWN_SURVEY, f"No survey “{survey}” in this workspace.")
             ok = False
         if measure not in SURVEY_MEASURES:
-            self.problem(child_path(path, "measure"), "invalid_value", f"`measure` is one of {', '.join(SURVEY_MEASURES)}.")
+            self.problem(child_path(path, "measure"), Code.INVALID_VALUE,
+                         f"`measure` is one of {', '.join(SURVEY_MEASURES)}.")
             ok = False
         if question is not None and (not isinstance(question, str) or not question):
-            self.problem(child_path(path, "question"), "invalid_type", "`question` is a question key.")
+            self.problem(child_path(path, "question"), Code.INVALID_TYPE, "`question` is a question key.")
             ok = False
         cmp = self.comparison(node, path, "number", MEASURE_OPS, f"a survey {measure}")
         negate = self.negate(node, path)
@@ -448,14 +452,16 @@ class _Parser:
         key, op = node["segment"], node["op"]
         negate = self.negate(node, path)
         if op not in ("in", "not_in"):
-            self.problem(child_path(path, "op"), "invalid_op", "A segment condition's `op` is “in” or “not_in”.")
+            self.problem(child_path(path, "op"), SegmentCode.INVALID_OP,
+                         "A segment condition's `op` is “in” or “not_in”.")
             return None
         if not isinstance(key, str) or (key not in self.registry.segments and key != self.registry.self_key):
-            self.problem(child_path(path, "segment"), "unknown_segment", f"No segment “{key}”.")
+            self.problem(child_path(path, "segment"), Code.UNKNOWN_SEGMENT, f"No segment “{key}”.")
             return None
         cycle = self.cycle_through(key)
         if cycle:
-            self.problem(child_path(path, "segment"), "cycle", "Segments would reference each other: " + " → ".join(cycle) + ".")
+            self.problem(child_path(path, "segment"), SegmentCode.CYCLE,
+                         "Segments would reference each other: " + " → ".join(cycle) + ".")
             return None
         return SegmentCondition(segment=key, inside=op == "in", negate=negate)
 
@@ -482,10 +488,10 @@ class _Parser:
         channel, granted = node["channel"], node["granted"]
         ok = True
         if channel not in CHANNELS:
-            self.problem(child_path(path, "channel"), "invalid_value", f"Channels: {', '.join(CHANNELS)}.")
+            self.problem(child_path(path, "channel"), Code.INVALID_VALUE, f"Channels: {', '.join(CHANNELS)}.")
             ok = False
         if not isinstance(granted, bool):
-            self.problem(child_path(path, "granted"), "invalid_type", "`granted` is true or false.")
+            self.problem(child_path(path, "granted"), Code.INVALID_TYPE, "`granted` is true or false.")
             ok = False
         negate = self.negate(node, path)
         return ConsentCondition(channel=channel, granted=granted, negate=negate) if ok else None
@@ -505,7 +511,7 @@ def parse(doc: Any, registry: Registry | None = None) -> tuple[Group, list[Probl
     parser = _Parser(registry or Registry())
     group = parser.root(doc)
     if parser.problems or group is None:
-        raise RuleError(parser.problems or [Problem("", "invalid_value", "Not a definition.")])
+        raise RuleError(parser.problems or [Problem("", Code.INVALID_VALUE, "Not a definition.")])
     return group, parser.warnings
 
 

@@ -18,6 +18,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from common.errors import Code
+
 
 class TraitType(StrEnum):
     STRING = "string"
@@ -95,7 +97,7 @@ def key_problem(key: str) -> ValueProblem | None:
     if key in BUILTIN_TRAITS:
         return None
     if not isinstance(key, str) or not CUSTOM_KEY.match(key):
-        return ValueProblem("invalid_key", "Trait keys start with a letter and use letters, digits, _ . - (≤ 64).")
+        return ValueProblem(Code.INVALID_KEY, "Trait keys start with a letter and use letters, digits, _ . - (≤ 64).")
     return None
 
 
@@ -140,35 +142,35 @@ def check_value(value: Any, trait_type: TraitType) -> tuple[Any, ValueProblem | 
         if not isinstance(value, str):
             return None, _mismatch(value, trait_type)
         if len(value) > MAX_TRAIT_STRING:
-            return None, ValueProblem("too_long", f"Text traits hold at most {MAX_TRAIT_STRING} characters.")
+            return None, ValueProblem(Code.TOO_LONG, f"Text traits hold at most {MAX_TRAIT_STRING} characters.")
         return value, None
     if trait_type is TraitType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, _mismatch(value, trait_type)
         if isinstance(value, float) and not math.isfinite(value):
-            return None, ValueProblem("invalid_value", "Numbers must be finite.")
+            return None, ValueProblem(Code.INVALID_VALUE, "Numbers must be finite.")
         return value, None
     if trait_type is TraitType.BOOLEAN:
         return (value, None) if isinstance(value, bool) else (None, _mismatch(value, trait_type))
     if trait_type is TraitType.DATETIME:
         parsed = parse_datetime(value) if isinstance(value, str) else None
         if parsed is None:
-            return None, ValueProblem("type_mismatch", "Expected an ISO 8601 date or datetime.")
+            return None, ValueProblem(Code.TYPE_MISMATCH, "Expected an ISO 8601 date or datetime.")
         return parsed.isoformat(), None
     if trait_type is TraitType.LIST:
         if not isinstance(value, list):
             return None, _mismatch(value, trait_type)
         if len(value) > MAX_TRAIT_LIST:
-            return None, ValueProblem("too_long", f"Lists hold at most {MAX_TRAIT_LIST} items.")
+            return None, ValueProblem(Code.TOO_LONG, f"Lists hold at most {MAX_TRAIT_LIST} items.")
         if not all(isinstance(item, str) or (isinstance(item, (int, float)) and not isinstance(item, bool))
                    for item in value):
-            return None, ValueProblem("invalid_value", "List items must be text or numbers.")
+            return None, ValueProblem(Code.INVALID_VALUE, "List items must be text or numbers.")
         return value, None
     raise ValueError(trait_type)  # unreachable: TraitType is closed
 
 
 def _mismatch(value: Any, trait_type: TraitType) -> ValueProblem:
-    return ValueProblem("type_mismatch", f"Expected {trait_type.value}, got {_json_type(value)}.")
+    return ValueProblem(Code.TYPE_MISMATCH, f"Expected {trait_type.value}, got {_json_type(value)}.")
 
 
 def _json_type(value: Any) -> str:

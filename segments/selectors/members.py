@@ -14,7 +14,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Upper
 
-from common.errors import Problem
+from common.errors import Code, Problem
 from customers.models import Customer
 from customers.selectors import customers_by_external_ids
 from segments.models import (
@@ -97,7 +97,7 @@ def resolve_customers(items: list[Any], *, path: str) -> Resolved:
     for index, item in enumerate(items):
         found = item if isinstance(item, int) and item in known else by_external.get(item) if isinstance(item, str) else None
         if found is None:
-            unmatched.append(Problem(f"{path}[{index}]", "unknown_customer", f"No customer is known as {item!r}."))
+            unmatched.append(Problem(f"{path}[{index}]", Code.UNKNOWN_CUSTOMER, f"No customer is known as {item!r}."))
         else:
             ids.append(found)
     return Resolved(customer_ids=list(dict.fromkeys(ids)), unmatched=unmatched)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from common.errors import DomainError, Problem
+from common.errors import Code, DomainError, Problem
 from common.pages import refuse_forbidden, requires
 from segments.forms import PERSONA_FIELDS, SegmentForm
 from segments.models import Segment
@@ -89,7 +89,7 @@ def _builder(request, segment: Segment | None):
                                  if saved.kind == Segment.Kind.DYNAMIC else f"Saved “{saved.name}”.{note}")
                 return redirect("segments_detail", key=saved.key)
         else:
-            errors = [Problem("definition" if name == "definition" else name, "invalid", " ".join(messages_))
+            errors = [Problem("definition" if name == "definition" else name, Code.INVALID, " ".join(messages_))
                       for name, messages_ in form.errors.items()]
         try:
             definition = json.loads(request.POST.get("definition") or "null")
@@ -135,7 +135,7 @@ def segments_preview(request):
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict):
-        return _preview_errors(request, [Problem("definition", "invalid_json", "The definition is not valid JSON.")])
+        return _preview_errors(request, [Problem("definition", Code.INVALID_JSON, "The definition is not valid JSON.")])
     segment = Segment.objects.filter(key=body.get("segment") or "").first() if body.get("segment") else None
     definition = body.get("definition")
     now = timezone.now()

@@ -15,7 +15,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record, changes_between
-from common.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Problem, Unauthenticated
+from common.errors import Code, Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TenantCode, Unauthenticated
 from tenants.models import Department, Invitation, Role, TenantMembership, User
 from tenants.permissions import ensure_permitted, ensure_same_tenant
 from tenants.services.provisioning import _email_problems, user_get_or_create
@@ -41,7 +41,7 @@ def member_invite(*, actor: TenantMembership, email: str, role: Role, department
     email = (email or "").strip().lower()
     problems = _email_problems(email, "email")
     if not problems and TenantMembership.objects.filter(tenant_id=actor.tenant_id, user__email__iexact=email).exists():
-        problems.append(Problem(path="email", code="already_member", message=f"{email} is already a member."))
+        problems.append(Problem(path="email", code=TenantCode.ALREADY_MEMBER, message=f"{email} is already a member."))
     if problems:
         raise DomainError(problems=problems)
     # An expired invitation no longer counts, but still holds the "one open invitation"
@@ -56,7 +56,7 @@ def member_invite(*, actor: TenantMembership, email: str, role: Role, department
                 token_hash=_token_hash(token), invited_by=actor.user, expires_at=now + timedelta(days=INVITATION_DAYS),
             )
     except IntegrityError:
-        raise Conflict.single(path="email", code="duplicate_invitation",
+        raise Conflict.single(path="email", code=TenantCode.DUPLICATE_INVITATION,
                               message=f"{email} already has an open invitation.") from None
     audit_record(actor=actor, action="member.invited", target=invitation,
                  changes={"email": [None, email], "role": [None, role.key],
@@ -81,7 +81,7 @@ def invitation_revoke(*, actor: TenantMembership, invitation: Invitation, now: d
     ensure_permitted(actor, "members.manage")
     ensure_same_tenant(actor, invitation)
     if invitation.accepted_at or invitation.revoked_at:
-        raise Conflict.single(path="invitation", code="not_open",
+        raise Conflict.single(path="invitation", code=TenantCode.NOT_OPEN,
                               message="This invitation was already accepted or revoked.")
     invitation.revoked_at = now
     invitation.save(update_fields=["revoked_at", "updated_at"])
@@ -94,16 +94,16 @@ def invitation_for_token(*, token: str, now: datetime, tenant_id: int) -> Invita
     invitation = (Invitation.objects.select_related("tenant", "role", "department")
                   .filter(token_hash=_token_hash(token or ""), tenant_id=tenant_id).first())
     if invitation is None:
-        raise NotFound.single(path="token", code="invalid_token",
+        raise NotFound.single(path="token", code=Code.INVALID_TOKEN,
                               message="This invitation link is not valid.")
     if invitation.accepted_at:
-        raise Gone.single(path="token", code="used_token",
+        raise Gone.single(path="token", code=TenantCode.USED_TOKEN,
                           message="This invitation has already been used.")
     if invitation.revoked_at:
-        raise Gone.single(path="token", code="revoked_token",
+        raise Gone.single(path="token", code=TenantCode.REVOKED_TOKEN,
                           message="This invitation was withdrawn.")
     if invitation.expires_at <= now:
-        raise Gone.single(path="token", code="expired_token",
+        raise Gone.single(path="token", code=TenantCode.EXPIRED_TOKEN,
                           message="This invitation has expired; ask for a new one.")
     return invitation
 
@@ -117,24 +117,24 @@ def invitation_accept(*, token: str, tenant_id: int, now: datetime, user: User |
     # Row lock: of two simultaneous acceptances, the second sees accepted_at and fails.
     invitation = Invitation.objects.select_for_update(of=("self",)).select_related("role", "department").get(pk=found.pk)
     if invitation.accepted_at:
-        raise Gone.single(path="token", code="used_token",
+        raise Gone.single(path="token", code=TenantCode.USED_TOKEN,
                           message="This invitation has already been used.")
     if user is not None and user.is_authenticated:
         if user.email.lower() != invitation.email.lower():
-            raise Forbidden.single(path="token", code="email_mismatch",
+            raise Forbidden.single(path="token", code=TenantCode.EMAIL_MISMATCH,
                                    message=f"This invitation is for {invitation.email}; log out and open the link again.")
     elif User.objects.filter(email__iexact=invitation.email).exists():
-        raise Unauthenticated.single(path="token", code="login_required",
+        raise Unauthenticated.single(path="token", code=TenantCode.LOGIN_REQUIRED,
                                      message=f"{invitation.email} already has a Strata account: log in to accept.")
     else:
         try:
             validate_password(password, User(email=invitation.email, full_name=full_name))
         except ValidationError as error:
-            raise DomainError(problems=[Problem(path="password", code="weak_password", message=m)
+            raise DomainError(problems=[Problem(path="password", code=TenantCode.WEAK_PASSWORD, message=m)
                                         for m in error.messages]) from None
         user = user_get_or_create(email=invitation.email, password=password, full_name=full_name.strip()[:200])
     if TenantMembership.objects.filter(tenant_id=tenant_id, user=user).exists():
-        raise Conflict.single(path="token", code="already_member",
+        raise Conflict.single(path="token", code=TenantCode.ALREADY_MEMBER,
                               message="You are already a member of this workspace.")
     membership = TenantMembership.objects.create(
         user=user, tenant_id=tenant_id, role=invitation.role, department=invitation.department)
@@ -156,7 +156,7 @@ def _lock_admins(tenant_id: int) -> int:
 
 def _ensure_not_last_admin(membership: TenantMembership) -> None:
     if membership.is_admin and _lock_admins(membership.tenant_id) <= 1:
-        raise Conflict.single(path="role", code="last_admin",
+        raise Conflict.single(path="role", code=TenantCode.LAST_ADMIN,
                               message="A workspace needs at least one admin; make someone else admin first.")
 
 

@@ -10,7 +10,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django_tenants.utils import get_public_schema_name
 
-from common.errors import DomainError, Problem
+from common.errors import Code, DomainError, Problem, TenantCode
 from tenants.models import Department, Domain, Role, Tenant, TenantMembership, User
 from tenants.permissions import BUILTIN_ROLES
 
@@ -24,32 +24,32 @@ def slug_problems(slug: str) -> list[Problem]:
     """Every reason `slug` cannot name a new tenant (empty when it can)."""
     problems = slug_format_problems(slug)
     if not problems and Tenant.objects.filter(slug=slug).exists():
-        problems = [Problem(path="slug", code="taken", message=f"“{slug}” is already taken.")]
+        problems = [Problem(path="slug", code=TenantCode.TAKEN, message=f"“{slug}” is already taken.")]
     return problems
 
 
 def slug_format_problems(slug: str) -> list[Problem]:
     """The pure part of slug validation: format and reserved names (no query)."""
 
-    def problem(code: str, message: str) -> list[Problem]:
+    def problem(code: Code | TenantCode, message: str) -> list[Problem]:
         return [Problem(path="slug", code=code, message=message)]
 
     if not slug:
-        return problem("required", "Choose a subdomain.")
+        return problem(Code.REQUIRED, "Choose a subdomain.")
     if len(slug) < SLUG_MIN:
-        return problem("too_short", f"Use at least {SLUG_MIN} characters.")
+        return problem(Code.TOO_SHORT, f"Use at least {SLUG_MIN} characters.")
     if len(slug) > SLUG_MAX:
-        return problem("too_long", f"Use at most {SLUG_MAX} characters.")
+        return problem(Code.TOO_LONG, f"Use at most {SLUG_MAX} characters.")
     if slug != slug.lower():
-        return problem("uppercase", "Use lower-case letters only.")
+        return problem(TenantCode.UPPERCASE, "Use lower-case letters only.")
     if not _SLUG_RE.match(slug) or "--" in slug:
         return problem(
-            "invalid",
+            Code.INVALID,
             "Use lower-case letters, digits and single hyphens; start with a letter and "
             "end with a letter or digit.",
         )
     if slug in settings.RESERVED_SLUGS:
-        return problem("reserved", f"“{slug}” is reserved; choose another subdomain.")
+        return problem(Code.RESERVED, f"“{slug}” is reserved; choose another subdomain.")
     return []
 
 
@@ -66,7 +66,7 @@ def _email_problems(email: str, path: str) -> list[Problem]:
     try:
         validate_email(email)
     except ValidationError:
-        return [Problem(path=path, code="invalid_email", message="Enter a valid email address.")]
+        return [Problem(path=path, code=Code.INVALID_EMAIL, message="Enter a valid email address.")]
     return []
 
 
@@ -89,9 +89,9 @@ def tenant_create(
     admin_email = (admin_email or "").strip().lower()
     problems = slug_problems(slug)
     if not name:
-        problems.append(Problem(path="name", code="required", message="Enter the company name."))
+        problems.append(Problem(path="name", code=Code.REQUIRED, message="Enter the company name."))
     elif len(name) > 200:
-        problems.append(Problem(path="name", code="too_long", message="Use at most 200 characters."))
+        problems.append(Problem(path="name", code=Code.TOO_LONG, message="Use at most 200 characters."))
     problems += _email_problems(admin_email, "admin_email")
     if problems:
         raise DomainError(problems=problems)
@@ -100,7 +100,7 @@ def tenant_create(
         with transaction.atomic():
             tenant = Tenant.objects.create(schema_name=schema_name_for(slug), slug=slug, name=name)
     except IntegrityError:
-        raise DomainError.single(path="slug", code="taken", message=f"“{slug}” is already taken.") from None
+        raise DomainError.single(path="slug", code=TenantCode.TAKEN, message=f"“{slug}” is already taken.") from None
     tenant.create_schema(check_if_exists=False, verbosity=0)
     Domain.objects.create(domain=tenant_domain_for(slug), tenant=tenant, is_primary=True)
     roles_seed(tenant=tenant)
@@ -150,7 +150,7 @@ def membership_set(*, user: User, tenant: Tenant, role: str, department: Departm
 
 def tenant_set_status(*, tenant: Tenant, status: str) -> Tenant:
     if status not in Tenant.Status.values:
-        raise DomainError.single(path="status", code="invalid_choice", message=f"Unknown status {status!r}.")
+        raise DomainError.single(path="status", code=Code.INVALID_CHOICE, message=f"Unknown status {status!r}.")
     tenant.status = status
     tenant.save(update_fields=["status", "updated_at"])
     return tenant

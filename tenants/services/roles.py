@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from audit.services import audit_record, changes_between
-from common.errors import Conflict, DomainError, Problem
+from common.errors import Code, Conflict, DomainError, Problem, TenantCode
 from tenants.models import Department, Role, Tenant, TenantMembership
 from tenants.permissions import CATALOGUE
 from tenants.permissions import ensure_permitted, ensure_same_tenant
@@ -15,18 +15,18 @@ from tenants.permissions import ensure_permitted, ensure_same_tenant
 def _role_problems(name: str, permissions: list[str]) -> list[Problem]:
     problems = []
     if not name:
-        problems.append(Problem(path="name", code="required", message="Give the role a name."))
+        problems.append(Problem(path="name", code=Code.REQUIRED, message="Give the role a name."))
     elif len(name) > 100:
-        problems.append(Problem(path="name", code="too_long", message="Use at most 100 characters."))
+        problems.append(Problem(path="name", code=Code.TOO_LONG, message="Use at most 100 characters."))
     for index, permission in enumerate(permissions):
         if permission not in CATALOGUE:
-            problems.append(Problem(path=f"permissions[{index}]", code="unknown_permission",
+            problems.append(Problem(path=f"permissions[{index}]", code=TenantCode.UNKNOWN_PERMISSION,
                                     message=f"“{permission}” is not a permission."))
     return problems
 
 
 def _duplicate_name(name: str) -> DomainError:
-    return Conflict.single(path="name", code="duplicate_name",
+    return Conflict.single(path="name", code=TenantCode.DUPLICATE_NAME,
                            message=f"A role or department called “{name}” already exists.")
 
 
@@ -63,7 +63,7 @@ def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: 
     ensure_permitted(actor, "roles.manage")
     ensure_same_tenant(actor, role)
     if role.is_builtin:
-        raise Conflict.single(path="role", code="builtin_role",
+        raise Conflict.single(path="role", code=TenantCode.BUILTIN_ROLE,
                               message="Built-in roles cannot be changed; create a custom role instead.")
     name, given = (name or "").strip(), list(permissions or [])
     problems = _role_problems(name, given)
@@ -87,10 +87,10 @@ def role_delete(*, actor: TenantMembership, role: Role) -> None:
     ensure_permitted(actor, "roles.manage")
     ensure_same_tenant(actor, role)
     if role.is_builtin:
-        raise Conflict.single(path="role", code="builtin_role", message="Built-in roles cannot be deleted.")
+        raise Conflict.single(path="role", code=TenantCode.BUILTIN_ROLE, message="Built-in roles cannot be deleted.")
     in_use = role.memberships.count()
     if in_use:
-        raise Conflict.single(path="role", code="role_in_use",
+        raise Conflict.single(path="role", code=TenantCode.ROLE_IN_USE,
                               message=f"{in_use} member(s) have this role; give them another role first.")
     audit_record(actor=actor, action="role.deleted", target=role, changes={"permissions": [role.permissions, None]})
     role.delete()
@@ -139,9 +139,9 @@ def workspace_update(*, actor: TenantMembership, name: str) -> "Tenant":
     ensure_permitted(actor, "settings.modify")
     name = (name or "").strip()
     if not name:
-        raise DomainError.single(path="name", code="required", message="Give the workspace a name.")
+        raise DomainError.single(path="name", code=Code.REQUIRED, message="Give the workspace a name.")
     if len(name) > 200:
-        raise DomainError.single(path="name", code="too_long", message="Use at most 200 characters.")
+        raise DomainError.single(path="name", code=Code.TOO_LONG, message="Use at most 200 characters.")
     tenant = Tenant.objects.select_for_update().get(pk=actor.tenant_id)
     before = tenant.name
     if name != before:
@@ -154,7 +154,7 @@ def workspace_update(*, actor: TenantMembership, name: str) -> "Tenant":
 def _department_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise DomainError.single(path="name", code="required", message="Give the department a name.")
+        raise DomainError.single(path="name", code=Code.REQUIRED, message="Give the department a name.")
     if len(name) > 100:
-        raise DomainError.single(path="name", code="too_long", message="Use at most 100 characters.")
+        raise DomainError.single(path="name", code=Code.TOO_LONG, message="Use at most 100 characters.")
     return name

@@ -49,3 +49,15 @@ def test_errors_module_needs_no_django():
 def test_messages_lists_every_problem_for_a_page():
     error = DomainError(problems=[Problem("a", "x", "First."), Problem("b", "y", "Second.")])
     assert error.messages == ["First.", "Second."]
+
+
+def test_every_code_is_its_enum_name_in_lower_case_and_means_one_thing():
+    """A code is written once, as an enum member; no two domains define the same code."""
+    from common.errors import CampaignCode, Code, CustomerCode, SegmentCode, TenantCode
+
+    seen: dict[str, str] = {}
+    for enum in (Code, TenantCode, CustomerCode, SegmentCode, CampaignCode):
+        for member in enum:
+            assert member.value == member.name.lower()
+            assert member.value not in seen, f"{member.value} is in {seen.get(member.value)} and {enum.__name__}"
+            seen[member.value] = enum.__name__

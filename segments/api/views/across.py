@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from common.errors import DomainError, Problem
+from common.errors import Code, DomainError, Problem
 from segments.api import serializers as s
 from segments.api.views.common import AT, parse_moment
 from segments.models import Segment
@@ -27,18 +27,18 @@ class SegmentOverlapView(APIView):
         raw = request.query_params.get("keys", "")
         keys = [k.strip() for k in raw.split(",")] if raw.strip() else []
         if len(keys) < 2:
-            raise DomainError.single(path="keys", code="required", message="Name at least two segments: ?keys=a,b.")
+            raise DomainError.single(path="keys", code=Code.REQUIRED, message="Name at least two segments: ?keys=a,b.")
         if len(keys) > MAX_OVERLAP:
-            raise DomainError.single(path="keys", code="too_many",
+            raise DomainError.single(path="keys", code=Code.TOO_MANY,
                                      message=f"Compare at most {MAX_OVERLAP} segments at once.")
         at = parse_moment(request.query_params.get("at"), path="at", now=timezone.now())
         found = {seg.key: seg for seg in Segment.objects.filter(key__in=keys)}
         problems, seen = [], set()
         for index, key in enumerate(keys):
             if key in seen:
-                problems.append(Problem(f"keys[{index}]", "duplicate", f"“{key}” is listed twice."))
+                problems.append(Problem(f"keys[{index}]", Code.DUPLICATE, f"“{key}” is listed twice."))
             elif key not in found:
-                problems.append(Problem(f"keys[{index}]", "unknown_segment", f"No segment has the key “{key}”."))
+                problems.append(Problem(f"keys[{index}]", Code.UNKNOWN_SEGMENT, f"No segment has the key “{key}”."))
             seen.add(key)
         if problems:
             raise DomainError(problems=problems)

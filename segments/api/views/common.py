@@ -13,7 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from common.actors import Actor
 from common.api import ensure_body_within
-from common.errors import DomainError
+from common.errors import Code, DomainError
 from segments.api import serializers as s
 from segments.models import Segment
 
@@ -51,11 +51,11 @@ def parse_moment(raw: str | None, *, path: str, now: datetime) -> datetime | Non
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=dt_timezone.utc)
     except ValueError:
-        raise DomainError.single(path=path, code="invalid_datetime",
+        raise DomainError.single(path=path, code=Code.INVALID_DATETIME,
                                  message="Use an ISO 8601 date (2026-05-31) or datetime (2026-05-31T12:00:00Z).") from None
     start = moment if len(raw) != 10 else moment - timedelta(days=1) + timedelta(microseconds=1)
     if start > now:
-        raise DomainError.single(path=path, code="in_future", message="History does not reach into the future.")
+        raise DomainError.single(path=path, code=Code.IN_FUTURE, message="History does not reach into the future.")
     return min(moment, now)  # today, as a date: as of now
 
 
@@ -69,7 +69,8 @@ def int_param(request, name: str, *, default: int | None, low: int, high: int | 
         value = None
     if value is None or value < low or (high is not None and value > high):
         bound = f" to {high:,}" if high is not None else " or more"
-        raise DomainError.single(path=name, code="invalid_value", message=f"`{name}` is a whole number from {low}{bound}.")
+        raise DomainError.single(path=name, code=Code.INVALID_VALUE,
+                                 message=f"`{name}` is a whole number from {low}{bound}.")
     return value
 
 
@@ -100,7 +101,7 @@ class ByCustomer(CursorPagination):
         try:
             return super().decode_cursor(request)
         except drf_exceptions.NotFound:
-            raise DomainError.single(path="cursor", code="invalid_cursor",
+            raise DomainError.single(path="cursor", code=Code.INVALID_CURSOR,
                                      message="This cursor is not one this list handed out.") from None
 
 

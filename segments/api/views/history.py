@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from common.errors import DomainError, NotFound, Problem
+from common.errors import Code, DomainError, NotFound, Problem, SegmentCode
 from segments.api import serializers as s
 from segments.api.views.common import int_param, segment_or_404
 from segments.models import SegmentVersion
@@ -35,7 +35,7 @@ class SegmentVersionDiffView(APIView):
         numbers, problems = {}, []
         for name in ("from", "to"):
             if request.query_params.get(name) in (None, ""):
-                problems.append(Problem(name, "required", f"Name the version in ?{name}=."))
+                problems.append(Problem(name, Code.REQUIRED, f"Name the version in ?{name}=."))
                 continue
             try:
                 numbers[name] = int_param(request, name, default=None, low=1)
@@ -45,7 +45,7 @@ class SegmentVersionDiffView(APIView):
             raise DomainError(problems=problems)
         found = dict(SegmentVersion.objects.filter(segment=segment, version__in=set(numbers.values()))
                      .values_list("version", "definition"))
-        missing = [Problem(name, "unknown_version", f"{segment.key} has no version {number}.")
+        missing = [Problem(name, SegmentCode.UNKNOWN_VERSION, f"{segment.key} has no version {number}.")
                    for name, number in numbers.items() if number not in found]
         if missing:
             raise NotFound(problems=missing)

@@ -12,7 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from common.csv import stream_rows
-from common.errors import DomainError, Problem, TooLarge
+from common.errors import Code, DomainError, Problem, TooLarge
 from common.masking import mask_email, mask_name
 from customers.models import Customer
 from segments.api import serializers as s
@@ -113,7 +113,7 @@ class SegmentMembersUploadView(APIView):
         except ValueError:
             length = 0
         if length > MAX_UPLOAD_BYTES + 64 * 1024:
-            raise TooLarge.single(path="file", code="too_large",
+            raise TooLarge.single(path="file", code=Code.TOO_LARGE,
                                   message=f"Files may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
         rows = read_upload(request.FILES.get("file"))
         ids, unmatched = resolve_upload(rows, by_email=request.actor.has("customers.view_pii"))

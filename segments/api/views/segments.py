@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from common.errors import DomainError, Problem
+from common.errors import Code, DomainError, Problem
 from segments.api import serializers as s
 from segments.api.views.common import ByKey, masks_pii, segment_or_404, validated, written
 from segments.models import Segment
@@ -40,11 +40,11 @@ class SegmentListView(APIView):
         problems = []
         if params.get("kind"):
             if params["kind"] not in Segment.Kind.values:
-                problems.append(Problem("kind", "invalid_value", "kind is dynamic, static or snapshot."))
+                problems.append(Problem("kind", Code.INVALID_VALUE, "kind is dynamic, static or snapshot."))
             segments = segments.filter(kind=params["kind"])
         if params.get("status"):
             if params["status"] not in Segment.Status.values:
-                problems.append(Problem("status", "invalid_value", "status is active, paused or archived."))
+                problems.append(Problem("status", Code.INVALID_VALUE, "status is active, paused or archived."))
             segments = segments.filter(status=params["status"])
         if params.get("tag"):
             segments = segments.filter(tags__contains=[params["tag"]])
@@ -53,7 +53,8 @@ class SegmentListView(APIView):
             segments = segments.filter(key__startswith=term.lower()) | segments.filter(name__istartswith=term)
         if params.get("review"):
             if params["review"] != "stale":
-                problems.append(Problem("review", "invalid_value", "review=stale lists segments for the quarterly review."))
+                problems.append(Problem("review", Code.INVALID_VALUE,
+                                        "review=stale lists segments for the quarterly review."))
             segments = segments.filter(pk__in=stale_segments(now=now).values("pk"))
         if problems:
             raise DomainError(problems=problems)
@@ -136,7 +137,7 @@ class SegmentPreviewView(APIView):
         data = validated(s.PreviewInput, request)
         definition = data.get("definition", segment.definition)
         if definition is None:
-            raise DomainError.single(path="definition", code="required",
+            raise DomainError.single(path="definition", code=Code.REQUIRED,
                                      message="This segment has no rule: send a definition to preview.")
         now = timezone.now()
         result = preview(definition=definition, now=now, segment=segment)
