@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
-from campaigns.api.views import SegmentAudienceView
+from campaigns.api.views.campaigns import SegmentAudienceView
 from customers.api.feedback import ConsentListView, SurveyResponseListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
 from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
@@ -55,7 +55,7 @@ urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="api_metrics"),
     path("metrics/refresh/", MetricsRefreshView.as_view(), name="api_metrics_refresh"),
     path("tasks/<int:pk>/", TaskRunView.as_view(), name="api_task_run"),
-    # The ad-audience export of a segment (campaigns/api/views.py), before the segments API's routes.
+    # The ad-audience export of a segment (campaigns/api/views/campaigns.py), before the segments API's routes.
     path("segments/<slug:key>/audience.csv", SegmentAudienceView.as_view(), name="api_segment_audience"),
     path("segments/", include("segments.api.urls")),
     path("", include("campaigns.api.urls")),  # plays/, campaigns/, webhooks/
