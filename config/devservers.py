@@ -147,9 +147,9 @@ def bench_settings(memory_bytes: int | None = None) -> dict[str, str]:
     for shared_buffers (at most 8 GB), half as the planner's cache estimate, 1 GB for index
     builds, room for a bulk load's WAL between checkpoints. The machine's own server keeps
     its distribution defaults (128 MB of shared_buffers) — fine for tests, not for a 1M-
-    customer tenant: there an incremental check's random reads of the event index and heap
-    came from the kernel's page cache, one pread per 8 kB page, 4.5× slower than from
-    PostgreSQL's buffers (2k customers: 83 ms against 18.5 ms; bench data set, 2026-12-04)."""
+    customer tenant, where an incremental check's random reads of the event index and heap
+    would come from the kernel's page cache, one pread per 8 kB page, several times slower
+    than from PostgreSQL's buffers (bench/RESULTS.md)."""
     memory = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     mb = memory // 2**20
     return {"shared_buffers": f"{min(mb // 4, 8192)}MB", "effective_cache_size": f"{mb // 2}MB",

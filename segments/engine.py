@@ -28,15 +28,14 @@ from segments.selectors.rules import reference_ids, rule_context
 # Above this many touched customers an ingest-triggered check evaluates the whole segment:
 # one full statement is cheaper than a huge id list pushed into every subquery. The cost of
 # a full evaluation grows with the tenant, that of a check with the customers checked, so
-# the limit is a share of the tenant's customers, never below the fixed floor (measured:
-# bench/segments.py, incremental_<n>).
+# the limit is a share of the tenant's customers, never below the fixed floor
+# (bench/segments.py incremental_<n> measures where the two cross).
 INCREMENTAL_LIMIT = 5_000
 INCREMENTAL_SHARE = 0.02
 # An evaluation that changes this many memberships has the table analysed once it commits.
 # Until then the planner knows nothing of the segment's new rows (a new segment id is in no
-# statistics, and autovacuum waits for 10% of a large table to change): an incremental
-# check of 10k customers right after a 180k-member first evaluation took 9.2 s, 0.9 s
-# after ANALYZE (bench data set, 2026-12-01).
+# statistics, and autovacuum waits for 10% of a large table to change), and plans the next
+# incremental check on that ignorance: ten times slower than after ANALYZE.
 ANALYZE_AFTER_CHANGES = 10_000
 logger = structlog.get_logger(__name__)
 
@@ -64,8 +63,8 @@ SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM closed)"""
 # A full evaluation's diff. TRICKY: its matched ids are in a temporary table with a primary
 # key. As a CTE they had no index, and right after a first evaluation filled
 # segments_membership (before autovacuum analysed it) the planner chose a nested-loop anti
-# join of open rows × matched ids for `closed`: measured 5.8 s at 5.6k members, hours at
-# 180k. With the key each probe is an index lookup whatever the statistics say.
+# join of open rows × matched ids for `closed`, quadratic in the segment's size. With the
+# key each probe is an index lookup whatever the statistics say.
 _DIFF_SQL = """
 WITH closed AS (
     UPDATE segments_membership o SET exited_at = %(e_now)s
@@ -103,9 +102,8 @@ opened AS (
 # The open memberships among a check's customers: one probe of the partial unique index on open
 # rows per customer checked (LATERAL … LIMIT 1 keeps the plan a nested loop of probes), so
 # the cost follows the customers checked, not the segment's size. As `customer_id =
-# ANY(…)` the planner chose to read all the segment's rows: 58–142 ms for 10k customers in
-# a 180k-member segment, against 37 ms cold / ~16 ms warm this way (bench data set,
-# 2026-12-03) — and that scan grows with the segment.
+# ANY(…)` the planner chose to read all the segment's rows, a scan that grows with the
+# segment.
 _OPEN_AMONG_SQL = ("SELECT u.id FROM unnest(%(e_only)s::bigint[]) AS u(id), LATERAL (SELECT 1 FROM segments_membership o "
                    "WHERE o.segment_id = %(e_segment)s AND o.exited_at IS NULL AND o.customer_id = u.id LIMIT 1) found")
 
@@ -166,12 +164,11 @@ def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
     """A check of the customers a batch touched: their matched ids and their open memberships
     come back to the engine (each at most the customers checked), which writes only the
     differences. Exact because the engine holds the segment row: nobody else opens or
-    closes its memberships meanwhile. The diff of a 10k-customer check took ~33 ms this way,
-    40–85 ms with the matched ids in a temporary table emptied, filled and analysed per
-    check, then anti-joined both ways (bench data set, 2026-12-03)."""
-    # The planner costs the scoped statement past jit_above_cost: compiling it took 135 ms
-    # of a 0.83 s check of 10k customers (bench data set, purchase_sum). Full evaluations
-    # keep PostgreSQL's default: JIT pays off when the rule aggregates millions of rows.
+    closes its memberships meanwhile. No temporary table: emptying, filling and analysing
+    one per check cost more than the diff itself."""
+    # The planner costs the scoped statement past jit_above_cost, and compiling it costs a
+    # sixth of a whole check. Full evaluations keep PostgreSQL's default: JIT pays off when
+    # the rule aggregates millions of rows.
     cursor.execute("SET LOCAL jit = off")
     # Short enough to hold deletes for: the lock comes before the statement reads customers.
     hold_customer_deletes(cursor)
@@ -184,9 +181,8 @@ def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
         cursor.execute(_APPLY_SQL, {**params, "e_entries": sorted(matched - members),
                                     "e_exits": sorted(members - matched)})
         entered, exited = cursor.fetchone()
-    # No count of the open rows (75 ms of a 0.6 s check of 10k customers in a 180k-member
-    # segment): the engine holds the segment row, and every write of its memberships keeps
-    # the size. The one exception is a customer delete, which removes memberships without
+    # No count of the open rows (it would read the whole segment): the engine holds the
+    # segment row, and every write of its memberships keeps the size. The one exception is a customer delete, which removes memberships without
     # touching sizes (its trigger cannot wait for the segment rows evaluations hold); the
     # next full evaluation, at most a refresh interval away, counts them again.
     if segment.last_evaluated_at is None:  # no full evaluation has set the size yet
@@ -196,18 +192,17 @@ def _scoped_diff(cursor, segment: Segment, sql, params: dict) -> Diff:
 
 def _full_diff(cursor, sql, params: dict) -> Diff:
     """A full evaluation: the compiled rows go to a temporary table made by CREATE TABLE AS,
-    which PostgreSQL runs with parallel workers — INSERT … SELECT never does. Measured on the
-    bench data set (purchase_sum, 180k members): filling the table 5.0–6.5 s by INSERT, 3.7–3.9
-    s this way (the bare SELECT: 4.0–4.3 s). The key is added after the rows, for the diff's
-    probes; a first evaluation needs none."""
+    which PostgreSQL runs with parallel workers — INSERT … SELECT never does, and takes
+    longer than the bare SELECT. The key is added after the rows, for the diff's probes; a
+    first evaluation needs none."""
     cursor.execute("DROP TABLE IF EXISTS segment_matched_full")  # an enclosing transaction's earlier evaluation
     cursor.execute(f"CREATE TEMP TABLE segment_matched_full ON COMMIT DROP AS {sql.text}", sql.params)
     matched = cursor.rowcount
     # Deletes are held from here on, not during the statement (seconds on a large tenant,
     # and an identity merge in an ingest batch deletes customers): a customer deleted while
     # it ran is dropped from its rows now, by a statement that sees every delete committed
-    # before the lock — in the trigger's list of deleted ids (segments.DeletedCustomer;
-    # checking every matched id against customers instead took 1 s at 180k).
+    # before the lock — in the trigger's list of deleted ids (segments.DeletedCustomer), far
+    # fewer than the matched ids it would take to check against customers.
     hold_customer_deletes(cursor)
     cursor.execute("DELETE FROM segment_matched_full m USING segments_deletedcustomer d "
                    "WHERE d.customer_id = m.id")

@@ -87,9 +87,9 @@ class Membership(models.Model):
         SNAPSHOT = "snapshot", "Snapshot"
 
     # TRICKY: the engine writes 100k+ rows per evaluation, and a foreign key costs a deferred
-    # check per row at commit, which also locks the referenced row FOR KEY SHARE (measured on
-    # the bench data set: 6.5 s of a 17.5 s first evaluation of 180k members, for the
-    # customer's key alone). Neither key is declared in the database. The segment's writers
+    # check per row at commit, which also locks the referenced row FOR KEY SHARE — a third of
+    # a large first evaluation for the customer's key alone. Neither key is declared in the
+    # database. The segment's writers
     # (segments.engine, the only one) hold the segment row FOR UPDATE while they write, and
     # Django cascades deletes itself. For the customer's, what the key guaranteed — no membership
     # outlives its customer, even when the delete races an evaluation — is kept by the

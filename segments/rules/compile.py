@@ -128,9 +128,9 @@ class _Builder:
     def value_test(self, present: str, expr: str, cmp: Comparison, *, json_list: bool = False) -> str:
         """Presence ops test `present`; value ops need it and the comparison. Two-valued
         (COALESCE) unless the condition is `positive`: `c.plan = ANY(…)` bare lets the
-        planner combine the trait columns' indexes, where the COALESCE form was a filter on a
-        scan of every customer (trait_filter in bench/segments.py: 0.35 s against 0.26 s
-        by hand, which ANDs the plan and country indexes' bitmaps; 2026-12-04)."""
+        planner AND the trait columns' index bitmaps, where the COALESCE form is a filter on
+        a scan of every customer (bench/segments.py trait_filter holds it to the hand-written
+        statement)."""
         if cmp.op == "is_not_set":
             return f"NOT COALESCE({present}, false)"
         test = present if cmp.op == "is_set" else f"{present} AND {self.compare(expr, cmp, json_list=json_list)}"
@@ -437,8 +437,8 @@ def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = N
     lone = _lone_condition(group)
     if lone is not None and not lone[1] and _drives(lone[0], now):
         # The members are the semi-join's rows: reading customers_customer only to look
-        # each id up again (1M-row scan + hash join) cost 2–4× the rows alone (metric_rfm in
-        # bench/segments.py). Every customer_id there is a customer: foreign keys.
+        # each id up again would add a scan of every customer and a hash join (bench/segments.py
+        # metric_rfm). Every customer_id there is a customer: foreign keys.
         return Sql(f"SELECT d.customer_id AS id FROM ({builder.driving_rows(lone[0])}) d", builder.params)
     where = builder.node(group)
     scope = f"c.id = ANY({builder.only}) AND " if builder.only else ""

@@ -70,10 +70,10 @@ class Preview:
 # TRICKY: the buckets come from a join with generate_series, not GROUP BY the expression: the
 # planner has no statistics for `hashint8(id) & 255`, guessed one group per row and chose a
 # single-process hash aggregate; with the series it knows there are 256 groups and runs the
-# pass with parallel workers. But that join and aggregate cost ~1 µs per matched row: at
-# 365k matches of a metric rule the pass took 2.0–2.2× the bare count, 1.4–1.5× for an
-# anti-join matching 758k customers — hence the dense path, 1.1× on both; sparse rules have
-# few rows to group, and there the pass is 1.0–1.1× (bench/segments.py preview_*, 2026-12-02).
+# pass with parallel workers. That join and aggregate still cost per matched row, up to twice
+# the bare count for rules matching hundreds of thousands — hence the dense path (probes,
+# then the count alone); sparse rules have few rows to group, and the pass costs about the
+# count (bench/segments.py preview_*).
 SAMPLE_PROBES = 256
 SAMPLE_BUCKETS = 256
 _KEY_SHIFT = 39

@@ -66,9 +66,9 @@ def rule_registry(*, self_key: str | None = None) -> TenantRegistry:
 
 class TenantRegistry:
     """The current tenant's Registry, read on first use: a definition of metrics, consents
-    and built-in traits alone parses without it (the read was ~0.8 ms of a metric rule's
-    ~15 ms preview, bench/segments.py preview_metric_rfm, 2026-12-04). Bound to the schema
-    it was made in: read in another tenant it would answer for the wrong one."""
+    and built-in traits alone parses without it (a round trip every builder keystroke would
+    pay). Bound to the schema it was made in: read in another tenant it would answer for
+    the wrong one."""
 
     def __init__(self, *, self_key: str | None = None):
         self.self_key = self_key
