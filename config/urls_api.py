@@ -2,22 +2,21 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.settings import api_settings
 
 from apikeys.api.views import ApiKeyDetailView, ApiKeyListView
 from audit.api.views import AuditEventListView
 from campaigns.api.views.campaigns import SegmentAudienceView
+from common.pages import ANY_MEMBER
 from customers.api.feedback import ConsentListView, SurveyResponseListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
-from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
 from customers.api.metrics import MetricsRefreshView, MetricsView
+from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
 from customers.api.traits import TraitDetailView, TraitListView
-from ops.api import TaskRunView
 from customers.api.views import CustomerDetailView, CustomerListView, EventListView
-from tenants.api.views import MeView, MemberListView
-from rest_framework.settings import api_settings
-
-from common.pages import ANY_MEMBER
+from ops.api import TaskRunView
 from tenants.api.permissions import TenantPermission
+from tenants.api.views import MeView, MemberListView
 
 
 class SchemaView(SpectacularAPIView):

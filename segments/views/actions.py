@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+
 from common.errors import DomainError
 from common.pages import page_status, refuse_forbidden, requires
 from segments.models import Membership, Segment

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+
 from common.errors import DomainError
 from common.masking import mask_explain_tree
 from common.pages import requires

@@ -4,10 +4,12 @@ freshness, trend sparkline and hygiene flags (htmx swaps the table alone)."""
 from __future__ import annotations
 
 import json
+
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+
 from common.pages import requires
 from segments.forms import DirectoryForm
 from segments.models import Segment

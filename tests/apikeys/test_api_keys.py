@@ -1,6 +1,5 @@
 """API keys: shown once, stored hashed, scoped, tenant-bound; the tracking write key."""
 
-from common.http import http_status
 import io
 import logging
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,7 @@ from apikeys.selectors import write_key_current
 from apikeys.services import api_key_create, api_key_revoke, write_key_rotate
 from audit.models import AuditEvent
 from common.errors import DomainError
+from common.http import http_status
 from tenants.services import member_remove
 from tests.conftest import host_of, make_member
 

@@ -4,8 +4,6 @@ mid-batch, on-entry campaigns once per entry, unsubscribe, a deleted segment pau
 
 from __future__ import annotations
 
-from common.http import http_status
-
 from datetime import timedelta
 
 import pytest
@@ -20,6 +18,7 @@ from campaigns.services.campaigns import (
 from campaigns.services.unsubscribe import unsubscribe_apply
 from campaigns.tasks import send_occasion
 from common.errors import DomainError
+from common.http import http_status
 from customers.models import Consent, ConsentChange
 from segments import engine
 from segments.services import segment_delete

@@ -4,8 +4,6 @@ MEDIA_ROOT). The HTTP side is in test_csv_import_http.py."""
 
 from __future__ import annotations
 
-from common.http import http_status
-
 from datetime import datetime, timezone
 
 import pytest
@@ -13,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from common.errors import DomainError
+from common.http import http_status
 from customers.imports.models import ImportJob, ImportRowError
 from customers.imports.services import import_run, import_start, import_suggestion, import_upload
 from customers.models import Customer, Event, SurveyResponse, TraitDefinition

@@ -3,8 +3,6 @@ the services, the REST API and the profile's buttons; permissions, audit, isolat
 
 from __future__ import annotations
 
-from common.http import http_status
-
 import json
 from decimal import Decimal
 
@@ -17,6 +15,7 @@ from django_tenants.utils import schema_context
 from apikeys.services import api_key_create
 from audit.models import AuditEvent
 from common.errors import DomainError
+from common.http import http_status
 from customers.models import (
     Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse,
 )

@@ -1,6 +1,5 @@
 """Inviting, joining, changing and removing members; custom roles; departments."""
 
-from common.http import http_status
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -8,6 +7,7 @@ from django.core import mail
 
 from audit.models import AuditEvent
 from common.errors import DomainError
+from common.http import http_status
 from tenants.models import Department, Invitation, Role, TenantMembership, User
 from tenants.services import (
     department_create, department_delete, department_rename, invitation_accept, invitation_revoke,

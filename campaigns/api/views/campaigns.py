@@ -11,6 +11,7 @@ from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from campaigns.api import serializers as s
 from campaigns.api.views.common import CSV, choice_param, csv_response, cursor_page, Log, object_or_404, validated
 from campaigns.models import Campaign, Send

@@ -7,6 +7,7 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
+
 from common.api import ensure_body_within
 from common.errors import Code, DomainError, Problem
 

@@ -9,6 +9,7 @@ from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from campaigns.api import serializers as s
 from campaigns.api.views.common import choice_param, cursor_page, object_or_404, validated
 from campaigns.models import Play

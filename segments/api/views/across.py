@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from common.errors import Code, DomainError, Problem
 from segments.api import serializers as s
 from segments.api.views.common import AT, parse_moment

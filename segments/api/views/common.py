@@ -4,6 +4,7 @@ moments and integers from the query string, cursor pages, the written-segment an
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+
 from common.actors import Actor
 from common.api import ensure_body_within
 from common.errors import Code, DomainError

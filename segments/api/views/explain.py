@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from common.masking import mask_explain_tree
 from customers.models import Customer
 from customers.selectors import pii_trait_keys

@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from common.errors import Code, DomainError, NotFound, Problem, SegmentCode
 from segments.api import serializers as s
 from segments.api.views.common import int_param, segment_or_404

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from common.csv import stream_rows
 from common.errors import Code, DomainError, Problem, TooLarge
 from common.masking import mask_email, mask_name

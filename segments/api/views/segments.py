@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
 from common.errors import Code, DomainError, Problem
 from segments.api import serializers as s
 from segments.api.views.common import ByKey, masks_pii, segment_or_404, validated, written
