@@ -22,19 +22,15 @@ _EXPLICIT_ONLY = sys.maxsize
 
 @contextmanager
 def cursor() -> Iterator[psycopg.Cursor]:
-    """A cursor on Django's connection (same transaction) that binds parameters on the server.
+    """A cursor on Django's connection (same transaction) that binds parameters on the
+    server — a batch's id array as one parameter, not a literal PostgreSQL plans element by
+    element — and prepares the statements run with `prepare=True` once per connection.
 
-    Django's psycopg cursors bind client-side: a batch's 500-element id array becomes a
-    literal that PostgreSQL plans element by element (the row-lock query took 12 ms that
-    way, 2 ms with the array bound as a parameter).
-
-    Statements executed with `prepare=True` are prepared once per connection: planning the
-    identity lookup alone took ~2 ms of every batch. Django turns psycopg's automatic
-    preparation off (prepare_threshold=None, for transaction-pooling proxies); that also
+    Django turns psycopg's automatic preparation off (prepare_threshold=None), which also
     refuses explicit requests, so the threshold is raised to "never automatically" instead.
-    TRICKY: a prepared statement is re-planned by PostgreSQL when search_path changes, so
-    one connection serving several tenant schemas is safe; there is no pooler in front of
-    PostgreSQL here (a transaction-pooling PgBouncer older than 1.21 would break this)."""
+    TRICKY: PostgreSQL re-plans a prepared statement when search_path changes, so one
+    connection serving several tenant schemas is safe; a transaction-pooling PgBouncer older
+    than 1.21 in front of PostgreSQL would break this."""
     # TRICKY: opening (and closing) Django's cursor first is what makes django-tenants issue
     # the tenant's `SET search_path` on this connection; a bare psycopg cursor would not.
     connection.cursor().close()
