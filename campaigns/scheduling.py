@@ -3,7 +3,6 @@ segment, start due occasions, feed on-entry campaigns from the segment outbox.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -12,6 +11,7 @@ from campaigns import sending
 from campaigns.models import Campaign
 from campaigns.services.campaigns import campaigns_segment_gone
 from campaigns.services.schedules import next_occasion
+from common.clock import Clock
 from segments.models import MembershipChange
 
 ENTRY_BATCH = 1000
@@ -56,7 +56,7 @@ def on_entry_campaigns() -> list[int]:
                                         segment__isnull=False).values_list("pk", flat=True))
 
 
-def run_entries(*, campaign_id: int, now: datetime, clock: Callable[[], datetime]) -> dict:
+def run_entries(*, campaign_id: int, now: datetime, clock: Clock) -> dict:
     """Send once per `entered` change after the campaign's cursor, then move the cursor.
 
     A crash before the cursor moves replays the same changes: their Send rows (occasion

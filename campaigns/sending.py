@@ -39,6 +39,7 @@ from django.db.models import Count, Exists, OuterRef, Subquery
 
 from campaigns import holdout, personalisation
 from campaigns.models import Assignment, Campaign, Send
+from common.clock import Clock
 from customers.models import Consent, Customer
 from segments.models import Membership
 from tenants.selectors import tenant_url
@@ -215,7 +216,7 @@ def _deliver(backend, message: mail.EmailMessage) -> int:
     return backend.send_messages([message])
 
 
-def run_occasion(*, campaign_id: int, occasion: str, now: datetime, clock: Callable[[], datetime],
+def run_occasion(*, campaign_id: int, occasion: str, now: datetime, clock: Clock,
                  only_ids: list[int] | None = None, max_seconds: float = 240.0,
                  sleep: Callable[[float], None] = time.sleep, batch: int | None = None,
                  rate: float | None = None) -> RunResult:

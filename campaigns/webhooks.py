@@ -14,13 +14,13 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import transaction
 
 from campaigns import ssrf
 from campaigns.models import WebhookDelivery, WebhookEndpoint
+from common.clock import Clock
 from customers.models import Customer
 from segments.models import MembershipChange
 
@@ -117,7 +117,7 @@ def attempt(*, delivery_id: int, now: datetime, resolver: ssrf.Resolver | None =
         return delivery.status
 
 
-def deliver_due(*, now: datetime, clock: Callable[[], datetime], limit: int = 200,
+def deliver_due(*, now: datetime, clock: Clock, limit: int = 200,
                 resolver: ssrf.Resolver | None = None) -> dict[str, int]:
     """Enqueue new changes of every active endpoint, then attempt what is due."""
     for endpoint_id in WebhookEndpoint.objects.filter(active=True, segment__isnull=False).values_list("pk", flat=True):

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from audit.services import audit_record
 from common.actors import Actor
+from common.clock import Clock
 from common.errors import Code, DomainError, Problem
 
 from customers.metrics import rfm
@@ -298,7 +299,7 @@ def metrics_refresh_enqueue(*, created_by_id: int | None, now: datetime) -> Task
     return run
 
 
-def metrics_run(*, run_id: int, now: datetime, clock: Callable[[], datetime]) -> None:
+def metrics_run(*, run_id: int, now: datetime, clock: Clock) -> None:
     """Run one queued refresh as of `now`, reporting progress on its TaskRun; `clock`
     stamps when it finished. A failure is recorded on the run and re-raised so Celery
     logs it."""

@@ -14,13 +14,13 @@ Static and snapshot segments change only through `members_add` / `members_remove
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
 from django.db import connection, transaction
 
+from common.clock import Clock
 from segments.models import Membership, Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
 from segments.selectors.rules import reference_ids, rule_context
@@ -241,7 +241,7 @@ def _record_day(segment: Segment, now: datetime, diff: Diff) -> None:
 
 
 def _finish(segment: Segment, evaluation: SegmentEvaluation, diff: Diff, *, now: datetime, full: bool,
-            clock: Callable[[], datetime], started: float) -> None:
+            clock: Clock, started: float) -> None:
     fields = {"size": diff.size}
     if full:
         fields.update(last_evaluated_at=now, next_evaluation_at=now + segment.refresh_interval)
@@ -254,7 +254,7 @@ def _finish(segment: Segment, evaluation: SegmentEvaluation, diff: Diff, *, now:
         duration_ms=int((time.perf_counter() - started) * 1000), finished_at=clock(), error="")
 
 
-def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Callable[[], datetime],
+def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Clock,
              customer_ids: list[int] | None = None, evaluation_id: int | None = None) -> SegmentEvaluation:
     """Bring a dynamic segment's memberships to what its rule says at `now`; with
     `customer_ids`, only for those customers (an ingest-triggered check). Returns the

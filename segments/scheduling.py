@@ -4,12 +4,12 @@ and after a referenced segment changed — always referenced segments first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
 
+from common.clock import Clock
 from customers.touch import Touch
 from segments import engine
 from segments.models import Segment, SegmentEvaluation
@@ -20,7 +20,6 @@ from segments.selectors.rules import dependents_of, in_dependency_order, rule_co
 
 # An evaluation "running" for longer than its task's hard time limit died with its worker.
 STUCK_AFTER = timedelta(minutes=35)
-Clock = Callable[[], datetime]
 
 
 def retry_delay(retries: int) -> timedelta:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any
@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from common.actors import Actor
+from common.clock import Clock
 from common.csv import write_rows
 from common.errors import Code, Conflict, CustomerCode, DomainError, Problem, TooLarge
 from customers.imports import mapping as maps
@@ -185,7 +186,7 @@ def _progress_message(job: ImportJob) -> str:
     return f"{job.rows_imported:,} imported · {job.rows_unchanged:,} unchanged · {job.rows_failed:,} with problems"
 
 
-def import_run(*, job_id: int, clock: Callable[[], datetime], chunk_rows: int | None = None) -> ImportJob | None:
+def import_run(*, job_id: int, clock: Clock, chunk_rows: int | None = None) -> ImportJob | None:
     """Import a queued job's file, chunk by chunk, resuming after the last committed chunk.
     `clock` stamps the start, the finish and the write time of each chunk."""
     job = ImportJob.objects.filter(pk=job_id).select_related("task_run").first()
