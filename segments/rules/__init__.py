@@ -4,7 +4,7 @@ imports only the standard library and common.errors (an import-linter contract).
 
     vocabulary                                   trait types, built-in traits, operators, measures, limits
     parse(doc, registry) -> (Group, warnings)     raises RuleError with every problem
-    compile_rule(group, now=, refs=) -> Sql      one parameterised statement of customer ids
+    compile_rule(group, now=, refs=) -> Sql      one parameterised statement of customer ids (shapes: which form)
     reference.evaluate(group, facts, now=)       the plain-Python oracle the SQL is tested against
     explain(group, facts, now=)                  the tree with each node's truth and deciding facts
 

@@ -32,7 +32,9 @@ from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, SegmentCondition,
     SequenceCondition, SurveyCondition, TraitCondition, Window,
 )
+from segments.rules.shapes import drives, event_shape, lone_condition, survey_complemented
 from segments.rules.vocabulary import PRESENCE, TEXT_BUILTINS
+
 
 _JSON_GUARD = {"string": "string", "number": "number", "boolean": "boolean", "datetime": "string", "list": "array"}
 
@@ -208,7 +210,7 @@ class _Builder:
         """A count that only asks "did it" (every count ≥ 1 passes) is an EXISTS test, one
         that asks "never" (no count ≥ 1 passes) its negation: no GROUP BY to aggregate, and
         the planner gets a semi-join / anti-join instead of a hashed subplan."""
-        shape = _event_shape(node, self.now)
+        shape = event_shape(node, self.now)
         where, agg = self.event_rows(node)
         if shape in ("exists", "not_exists"):
             exists = f"EXISTS (SELECT 1 FROM customers_event e WHERE e.customer_id = c.id AND {where})"
@@ -288,7 +290,7 @@ class _Builder:
             return f"c.id IN ({self.survey_latest_rows(node)})"
         agg = "count(*)" if node.measure == "count" else "avg(r.score)"
         grouped = f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id"
-        return self.having(grouped, agg, node.cmp, complement=_survey_complemented(node, self.now))
+        return self.having(grouped, agg, node.cmp, complement=survey_complemented(node, self.now))
 
     def segment(self, node: SegmentCondition) -> str:
         now = self.p(self.now)
@@ -306,7 +308,7 @@ class _Builder:
         return granted if node.granted else f"NOT ({granted})"
 
     def driving_rows(self, node) -> str:
-        """The customer ids of a condition that `_drives` (one row per customer)."""
+        """The customer ids of a condition that `drives` (one row per customer)."""
         if isinstance(node, MetricCondition):
             return self.metric_rows(node)
         if isinstance(node, ConsentCondition):
@@ -344,77 +346,6 @@ _METHOD = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: 
            ConsentCondition: "consent"}
 
 
-def _event_shape(node: EventCondition, now: datetime) -> str:
-    """How an event condition compiles: "exists" / "not_exists" (a count that asks only
-    "did it" / "never"), "in" (the customers whose events pass, grouped) or "not_in" (a
-    customer without events passes: the complement of those whose events fail)."""
-    m = node.measure
-    zero = Decimal(0) if m.kind in ("count", "distinct_days") or m.fn == "sum" else None
-    zero_passes = zero is not None and _number_holds(m.cmp, zero)
-    if m.kind in ("count", "distinct_days") and _same_for_every_positive_count(m.cmp, now, holds=not zero_passes):
-        return "not_exists" if zero_passes else "exists"
-    return "not_in" if zero_passes else "in"
-
-
-def _survey_complemented(node: SurveyCondition, now: datetime) -> bool:
-    """A count of answers that 0 passes: customers without answers match too."""
-    return node.measure == "count" and _number_holds(node.cmp, Decimal(0))
-
-
-def _drives(node, now: datetime) -> bool:
-    """Whether a condition, not negated, is a semi-join whose rows alone are its members,
-    each customer once: a metric (one CustomerMetrics row per customer), a granted consent,
-    a grouped event measure or survey answer that a customer without rows fails. Segment
-    references and sequences are not: their rows may repeat a customer."""
-    if isinstance(node, MetricCondition):
-        return node.cmp.op != "is_not_set"
-    if isinstance(node, ConsentCondition):
-        return node.granted
-    if isinstance(node, SurveyCondition):
-        return not _survey_complemented(node, now)
-    if isinstance(node, EventCondition):
-        return _event_shape(node, now) == "in"
-    return False
-
-
-def _lone_condition(group: Group):
-    """The root's only condition and whether it ends up negated, through groups of one
-    child (`all` or `any` of one is that child); None when the root combines several."""
-    node, negated = group, False
-    while isinstance(node, Group):
-        negated = negated != node.negate
-        if len(node.conditions) != 1:
-            return None
-        node = node.conditions[0]
-    return node, negated != node.negate
-
-
-def _same_for_every_positive_count(cmp: Comparison, now: datetime, *, holds: bool) -> bool:
-    """Whether `cmp` on a count is `holds` for every count 1, 2, 3 …: gte/gt are monotone
-    rising, so true at 1 is true for all; lt/lte falling, so false at 1 is false for all;
-    eq is false for all when it is true at 0 (the caller knows whether 0 passes)."""
-    one = _number_holds(cmp, Decimal(1))
-    if holds:
-        return cmp.op in ("gte", "gt") and one
-    if cmp.op == "eq":
-        return _number_holds(cmp, Decimal(0))
-    return cmp.op in ("lt", "lte") and not one
-
-
-def _number_holds(cmp: Comparison, n: Decimal) -> bool:
-    """Whether a measure's numeric comparison holds for the constant `n`. The compiler
-    decides a statement's shape with it; it does not ask the reference evaluator, so that
-    the evaluator stays an independent check of the compiled SQL."""
-    op, value = cmp.op, cmp.value
-    if op == "between":
-        return value[0] <= n <= value[1]
-    if op in ("in", "not_in"):
-        return (n in value) == (op == "in")
-    if op in ("eq", "neq"):
-        return (n == value) == (op == "eq")
-    return {"gt": n > value, "gte": n >= value, "lt": n < value, "lte": n <= value}[op]
-
-
 def _json_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
@@ -434,8 +365,8 @@ def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = N
         builder.only = builder.p(list(only))
     elif only_sql is not None:
         builder.only = f"(({only_sql})::bigint[])"  # cast: an array, not `= ANY (subquery)` of rows
-    lone = _lone_condition(group)
-    if lone is not None and not lone[1] and _drives(lone[0], now):
+    lone = lone_condition(group)
+    if lone is not None and not lone[1] and drives(lone[0], now):
         # The members are the semi-join's rows: reading customers_customer only to look
         # each id up again would add a scan of every customer and a hash join (bench/segments.py
         # metric_rfm). Every customer_id there is a customer: foreign keys.
