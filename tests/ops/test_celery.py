@@ -106,3 +106,22 @@ def test_task_logs_carry_the_task_id_and_tenant(celery_worker, source, caplog):
     started = [r for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "task_started"]
     assert started and started[-1].msg["tenant"] == alpha.schema_name
     assert started[-1].msg["task_id"] == result.id
+
+
+def test_every_task_a_service_queues_by_name_is_registered():
+    """Services name the task they queue (send_to_tenant("segments.evaluate_segment", …))
+    instead of importing its module; a misspelt name would be queued and never run."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    app.loader.import_default_modules()  # autodiscovery, as the worker does at start
+    named = set()
+    for package in ("apikeys", "audit", "campaigns", "customers", "ops", "segments", "tenants"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "send_to_tenant"
+                        and node.args and isinstance(node.args[0], ast.Constant)):
+                    named.add(node.args[0].value)
+    assert named >= {"segments.evaluate_segment", "customers.run_import", "customers.refresh_metrics", "campaigns.tick"}
+    assert named <= set(app.tasks), named - set(app.tasks)
