@@ -4,16 +4,19 @@ MEDIA_ROOT). The HTTP side is in test_csv_import_http.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timezone
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from common.csv import stream_rows
 from common.errors import DomainError
 from common.http import http_status
 from customers.imports.models import ImportJob, ImportRowError
-from customers.imports.services import import_run, import_start, import_suggestion, import_upload
+from customers.imports.services import import_run, import_start, import_suggestion, import_upload, report_rows
 from customers.models import Customer, Event, SurveyResponse, TraitDefinition
 from ops.models import TaskRun
 
@@ -331,3 +334,14 @@ def test_a_row_the_database_refuses_is_isolated_and_the_rest_of_the_chunk_lands(
     assert (job.rows_imported, job.rows_failed) == (8, 1)
     assert [(row, code) for row, _, code in problems_of(job)] == [(6, "rejected")]
     assert set(Customer.objects.values_list("external_id", flat=True)) == {f"u{i}" for i in range(9)} - {"u4"}
+
+
+def test_the_error_report_neutralises_a_header_a_spreadsheet_would_run(alpha_admin):
+    """The `column` cell carries the uploaded header: one that starts like a formula is
+    written with a leading apostrophe, in the stored report and the live one alike."""
+    job = upload(alpha_admin, "id,=HYPERLINK(\"http://x\")\nu1,not-an-email\n")
+    job = run(alpha_admin, job, mapping={"id": "external_id", '=HYPERLINK("http://x")': "trait:email"})
+    assert problems_of(job) == [(2, '=HYPERLINK("http://x")', "invalid_email")]
+    stored = list(csv.reader(io.StringIO(default_storage.open(job.error_report.name).read().decode())))
+    live = list(csv.reader(io.StringIO("".join(stream_rows(report_rows(job))))))
+    assert stored == live and stored[1][1] == "'=HYPERLINK(\"http://x\")"

@@ -752,6 +752,15 @@ def test_audit_csv_export(tenant, admin_client):
     assert {"member.updated", "role.created"} <= {row[3] for row in unfiltered[1:]}
 
 
+def test_audit_csv_export_neutralises_cells_a_spreadsheet_would_run(tenant, admin_client):
+    """A user agent or a target name that starts like a formula (= + - @, tab, CR) comes
+    out with a leading apostrophe: the audit log records what outsiders typed."""
+    add_events(tenant, {"action": "campaign.created", "target_label": "@SUM(1)", "ip": "10.0.0.2",
+                        "user_agent": '=HYPERLINK("http://x","y")', "at": datetime(2026, 3, 1, 12, tzinfo=dt_timezone.utc)})
+    rows = csv_rows(admin_client.get("/settings/audit/export.csv?since=2026-03-01&until=2026-03-01"))
+    assert rows[1][6] == "'@SUM(1)" and rows[1][9] == "'=HYPERLINK(\"http://x\",\"y\")"
+
+
 def test_workspace_settings_rename_is_audited_and_validated(tenant):
     from django_tenants.utils import schema_context
     from audit.models import AuditEvent
