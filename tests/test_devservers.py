@@ -10,8 +10,8 @@ import psycopg
 import pytest
 import redis
 
-from config import devservers
-from config.devservers import DevServerError
+from config import devservers, embedded, embedded_postgres, embedded_redis
+from config.embedded import DevServerError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,22 +19,22 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def data_dir(tmp_path):
     yield tmp_path
-    devservers.stop_redis(tmp_path)
-    devservers.stop_postgres(tmp_path)
+    embedded_redis.stop_redis(tmp_path)
+    embedded_postgres.stop_postgres(tmp_path)
 
 
 def test_embedded_postgres_starts_answers_and_is_reused(data_dir):
-    url = devservers.ensure_postgres(data_dir)
+    url = embedded_postgres.ensure_postgres(data_dir)
     conninfo = url.replace("postgres://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
         assert conn.execute("SELECT current_database()").fetchone()[0] == "strata"
         assert conn.execute("SHOW listen_addresses").fetchone()[0] == ""  # socket only
-    assert devservers.ensure_postgres(data_dir) == url  # a second start reuses it
+    assert embedded_postgres.ensure_postgres(data_dir) == url  # a second start reuses it
 
 
 def test_settings_are_applied_with_a_restart_only_when_one_differs(data_dir):
     settings = {"shared_buffers": "48MB", "maintenance_work_mem": "96MB"}  # the first needs a restart
-    url = devservers.ensure_postgres(data_dir, settings=settings)
+    url = embedded_postgres.ensure_postgres(data_dir, settings=settings)
     conninfo = url.replace("postgres://", "postgresql://")
 
     def running() -> tuple:
@@ -45,7 +45,7 @@ def test_settings_are_applied_with_a_restart_only_when_one_differs(data_dir):
     shared, maintenance, started = running()
     assert (shared, maintenance) == ("48MB", "96MB")
     again = {"shared_buffers": "48MB", "maintenance_work_mem": "0.125GB"}
-    assert devservers.ensure_postgres(data_dir, settings=again) == url
+    assert embedded_postgres.ensure_postgres(data_dir, settings=again) == url
     assert running() == ("48MB", "128MB", started)  # applied on reload: the same server
 
 
@@ -68,30 +68,30 @@ def test_the_bench_server_is_its_own_sized_cluster_unless_a_url_is_given(data_di
         monkeypatch.setenv("DATABASE_URL", "postgres://someone@db.example:5432/x")
         assert devservers.resolve(prefer_system=True, bench=True, data_dir=data_dir)[0].database_url.endswith("/x")
     finally:
-        devservers.stop_postgres(data_dir / "bench")
+        embedded_postgres.stop_postgres(data_dir / "bench")
 
 
 def test_embedded_redis_starts_on_a_socket_and_is_reused(data_dir):
-    url, started = devservers.ensure_redis(data_dir)
+    url, started = embedded_redis.ensure_redis(data_dir)
     assert started and url.startswith("unix://")
     client = redis.Redis.from_url(url)
     assert client.ping()
     assert client.config_get("port")["port"] == "0"  # never binds a TCP port
-    assert devservers.ensure_redis(data_dir) == (url, False)
+    assert embedded_redis.ensure_redis(data_dir) == (url, False)
 
 
 def test_stale_redis_socket_from_a_killed_run_is_recovered(data_dir):
-    sock = devservers.redis_socket_path(data_dir)
+    sock = embedded_redis.redis_socket_path(data_dir)
     sock.parent.mkdir(parents=True)
     sock.write_text("left behind by a killed server")
-    url, started = devservers.ensure_redis(data_dir)
+    url, started = embedded_redis.ensure_redis(data_dir)
     assert started and redis.Redis.from_url(url).ping()
 
 
 def test_machine_servers_on_default_ports_are_left_alone(data_dir):
     before = devservers.port_open(*devservers.SYSTEM_REDIS), devservers.port_open(*devservers.SYSTEM_POSTGRES)
-    devservers.ensure_redis(data_dir)
-    devservers.stop_redis(data_dir)
+    embedded_redis.ensure_redis(data_dir)
+    embedded_redis.stop_redis(data_dir)
     after = devservers.port_open(*devservers.SYSTEM_REDIS), devservers.port_open(*devservers.SYSTEM_POSTGRES)
     assert before == after
 
@@ -99,7 +99,7 @@ def test_machine_servers_on_default_ports_are_left_alone(data_dir):
 def test_a_file_where_the_data_dir_should_be_is_one_clear_error(tmp_path):
     (tmp_path / "pg").write_text("oops")
     with pytest.raises(DevServerError) as caught:
-        devservers.ensure_postgres(tmp_path)
+        embedded_postgres.ensure_postgres(tmp_path)
     message = str(caught.value)
     assert "\n" not in message and "is a file" in message and "remove it" in message
 
@@ -108,12 +108,12 @@ def test_a_cluster_of_another_version_is_one_clear_error(tmp_path):
     (tmp_path / "pg").mkdir()
     (tmp_path / "pg" / "PG_VERSION").write_text("15\n")
     with pytest.raises(DevServerError, match="holds a PostgreSQL 15 cluster .* set DATABASE_URL"):
-        devservers.ensure_postgres(tmp_path)
+        embedded_postgres.ensure_postgres(tmp_path)
 
 
 def test_long_data_paths_get_a_short_socket(tmp_path):
     deep = tmp_path / ("x" * 60) / ("y" * 60)
-    assert len(str(devservers.redis_socket_path(deep))) <= devservers.MAX_SOCKET_PATH
+    assert len(str(embedded_redis.redis_socket_path(deep))) <= embedded.MAX_SOCKET_PATH
 
 
 def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -131,9 +131,9 @@ def test_exec_exports_urls_runs_the_command_and_stops_what_it_started(data_dir):
     assert done.returncode == 3, done.stderr  # the command's exit code comes through
     database_url, redis_url = done.stdout.split()
     assert database_url.startswith("postgres://postgres@/strata?host=")
-    assert redis_url == f"unix://{devservers.redis_socket_path(data_dir)}"
+    assert redis_url == f"unix://{embedded_redis.redis_socket_path(data_dir)}"
     assert not (data_dir / "pg" / "postmaster.pid").exists()  # stopped on exit
-    assert not devservers._redis_ping(devservers.redis_socket_path(data_dir))
+    assert not embedded_redis.redis_ping(embedded_redis.redis_socket_path(data_dir))
 
 
 def test_exec_failure_is_one_line_without_a_traceback(tmp_path):
@@ -161,16 +161,16 @@ def test_servers_left_by_a_killed_run_are_adopted_and_stopped_by_the_next(data_d
         env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         | {"STRATA_DATA_DIR": str(data_dir)},
     )
-    sock = devservers.redis_socket_path(data_dir)
+    sock = embedded_redis.redis_socket_path(data_dir)
     for _ in range(300):
-        if devservers._redis_ping(sock) and (data_dir / "pg" / "postmaster.pid").exists():
+        if embedded_redis.redis_ping(sock) and (data_dir / "pg" / "postmaster.pid").exists():
             break
         time.sleep(0.1)
     killed.kill()
     killed.wait()
-    assert devservers._redis_ping(sock)  # orphaned, still running
+    assert embedded_redis.redis_ping(sock)  # orphaned, still running
 
     done = run_cli(data_dir, "exec", "--", "true")
     assert done.returncode == 0, done.stderr
-    assert not devservers._redis_ping(sock)
+    assert not embedded_redis.redis_ping(sock)
     assert not (data_dir / "pg" / "postmaster.pid").exists()

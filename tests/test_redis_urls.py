@@ -5,7 +5,7 @@ import redis
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from config import devservers
+from config import embedded_redis
 from config.settings.base import celery_broker_url, redis_url_with_db
 
 
@@ -19,9 +19,9 @@ def test_url_helpers_keep_the_socket_path_and_pick_the_database():
 
 @pytest.fixture
 def socket_redis(tmp_path):
-    url, _ = devservers.ensure_redis(tmp_path)
+    url, _ = embedded_redis.ensure_redis(tmp_path)
     yield url
-    devservers.stop_redis(tmp_path)
+    embedded_redis.stop_redis(tmp_path)
 
 
 def test_logical_databases_are_separate_over_the_socket(socket_redis):
