@@ -103,3 +103,24 @@ def test_the_openapi_schema_and_docs_are_served_offline(tenant):
     # the page embeds a random CSRF token, which now and then contains those letters.)
     assets = re.findall(r'(?:src|href)="([^"]*)"', docs.content.decode())
     assert assets and all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+
+
+def test_every_write_input_names_only_what_its_service_takes():
+    """API views hand a validated input to its service as keyword arguments; a field the
+    service does not take would be a TypeError (a 500), not a coded 400."""
+    import inspect
+
+    from campaigns.api import serializers as campaign_inputs
+    from campaigns.plays.services import play_create, play_update
+    from campaigns.services.campaigns import campaign_create, campaign_update
+    from campaigns.services.endpoints import webhook_endpoint_create, webhook_endpoint_update
+    from segments.api import serializers as segment_inputs
+    from segments.services import segment_create, segment_update
+
+    pairs = [(campaign_inputs.PlayInput, play_create), (campaign_inputs.PlayUpdateInput, play_update),
+             (campaign_inputs.CampaignInput, campaign_create), (campaign_inputs.CampaignUpdateInput, campaign_update),
+             (campaign_inputs.WebhookInput, webhook_endpoint_create),
+             (campaign_inputs.WebhookUpdateInput, webhook_endpoint_update),
+             (segment_inputs.SegmentCreateInput, segment_create), (segment_inputs.SegmentUpdateInput, segment_update)]
+    for serializer, service in pairs:
+        assert set(serializer().fields) <= set(inspect.signature(service).parameters), (serializer, service)

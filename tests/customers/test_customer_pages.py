@@ -464,3 +464,21 @@ def test_search_and_default_order_can_use_the_indexes_of_migration_0008(tenant, 
     for index in ("customer_xid_prefix_idx", "customer_email_prefix_idx", "customer_name_prefix_idx"):
         assert index in plan, plan
     assert "customer_created_idx" in order_plan, order_plan
+
+
+def test_the_segments_panel_shows_only_to_a_role_that_may_see_segments(tenant, ada):
+    """The profile's segments panel (a segments template tag) is left out for a role with
+    customers.view but not segments.view."""
+    viewer = html(client_as(tenant, "viewer").get("/customers/ada-1/"))
+    assert 'data-testid="memberships"' in viewer
+    connection.set_tenant(tenant)
+    role = role_create(actor=membership_of(tenant, "admin@alpha.test"), name="Support", permissions=["customers.view"])
+    connection.set_schema_to_public()
+    user = make_member(tenant, "support@alpha.test", "viewer")
+    membership = user.memberships.get(tenant=tenant)
+    membership.role = role
+    membership.save()
+    client = client_as(tenant, "viewer")
+    client.force_login(user)
+    response = client.get("/customers/ada-1/")
+    assert response.status_code == 200 and 'data-testid="memberships"' not in html(response)
