@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from campaigns.models import Campaign, WebhookEndpoint
 from campaigns.services.campaigns import LOCKED_AFTER_LAUNCH, MAX_VARIANTS
-from common.errors import CampaignCode, DomainError, Problem
+from common.errors import Code, DomainError, Problem
 
 # The content fields of each channel as the editor names them: (HTML field, content key).
 CONTENT_INPUTS = {
@@ -41,7 +41,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 def ensure_no_nul(post) -> None:
     """PostgreSQL text cannot hold NUL: refuse it here, coded at its field, as DRF's and
     Django's own form fields do (the services never see such a value)."""
-    problems = [Problem(name, CampaignCode.NULL_CHARACTERS_NOT_ALLOWED, "Remove the NUL character from this field.")
+    problems = [Problem(name, Code.NULL_CHARACTERS_NOT_ALLOWED, "Remove the NUL character from this field.")
                 for name, values in post.lists() if any("\x00" in value for value in values)]
     if problems:
         raise DomainError(problems=problems)

@@ -10,18 +10,38 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
-from rest_framework.exceptions import ErrorDetail
+from rest_framework.exceptions import ErrorDetail, ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
 from common.errors import Code, DomainError, Problem, TooLarge
 from common.http import http_status
+from common.jsonvalues import loads, value_problem
+
+
+class JsonBody(JSONParser):
+    """Every API body: parsed by common.jsonvalues.loads, so nesting past the parsers'
+    recursion is a 400 naming the path (never a RecursionError), and NaN or a lone
+    surrogate reaches the input checks to be refused there with its path."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return loads(stream.read())
+        except ValueError as error:
+            raise ParseError(f"The body is not valid JSON: {error}") from None
+
 
 class StrictInput(serializers.Serializer):
     # Refuses fields it does not know (code `unknown_field`) instead of ignoring them:
-    # a typo in a trait name must not look like success.
+    # a typo in a trait name must not look like success. Refuses first what PostgreSQL
+    # cannot hold (NUL, lone surrogates, NaN, nesting past MAX_DEPTH), with its path.
 
     def to_internal_value(self, data):
+        hostile = value_problem(data)
+        if hostile:
+            raise serializers.ValidationError({hostile.path or "non_field_errors": [
+                ErrorDetail(hostile.message, code=hostile.code)]})
         errors: dict[str, Any] = {}
         try:
             value = super().to_internal_value(data)

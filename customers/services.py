@@ -15,12 +15,13 @@ from django.db import transaction
 from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, CustomerCode, DomainError, NotFound, Problem
+from common.jsonvalues import value_problem
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.ingest.message import ANON_PREFIX, ItemProblem, Message
 from customers.ingest.store import IngestResult, ingest_messages
 from customers.models import Customer
 from customers.selectors import customer_get, customers_by_external_ids
-from segments.rules.vocabulary import BUILTIN_TRAITS, flatten, parse_datetime
+from segments.rules.vocabulary import BUILTIN_TRAITS, MOMENT_RANGE, flatten, in_range, parse_datetime
 from tenants.permissions import ensure_permitted
 
 
@@ -147,6 +148,8 @@ def _when(item: dict, field_name: str, path: str, now: datetime) -> datetime:
     parsed = parse_datetime(raw) if isinstance(raw, str) else None
     if parsed is None:
         raise _Bad(f"{path}.{field_name}", "invalid_timestamp", "Use an ISO 8601 date or datetime.")
+    if not in_range(parsed):
+        raise _Bad(f"{path}.{field_name}", Code.OUT_OF_RANGE, f"Times must be {MOMENT_RANGE}.")
     return parsed
 
 
@@ -154,6 +157,12 @@ class _Bad(Exception):
     def __init__(self, path: str, code: str, message: str) -> None:
         super().__init__(message)
         self.problem = ItemProblem(0, path, code, message)
+
+
+def _refuse_hostile(item: dict, path: str) -> None:
+    hostile = value_problem(item, path)
+    if hostile:
+        raise _Bad(hostile.path, hostile.code, hostile.message)
 
 
 def _customer_id(item: dict, path: str, known: dict[str, int]) -> int:
@@ -181,6 +190,7 @@ def survey_responses_submit(*, actor: Actor, body: Any, now: datetime) -> tuple[
         try:
             if not isinstance(item, dict):
                 raise _Bad(path, "invalid_item", "Each response must be an object.")
+            _refuse_hostile(item, path)
             answers.append(SurveyAnswerIn(
                 customer_id=_customer_id(item, path, known), survey=str(item.get("survey", "")),
                 score=item.get("score"), responded_at=_when(item, "responded_at", path, now),
@@ -203,6 +213,7 @@ def consents_submit(*, actor: Actor, body: Any, now: datetime) -> tuple[int, lis
         try:
             if not isinstance(item, dict):
                 raise _Bad(path, "invalid_item", "Each consent must be an object.")
+            _refuse_hostile(item, path)
             customer_id = _customer_id(item, path, known)
             if not isinstance(item.get("granted"), bool):
                 raise _Bad(f"{path}.granted", "invalid_type", "`granted` must be true or false.")

@@ -19,10 +19,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonBody
 from common.errors import Code, DomainError, TooLarge
 from customers.imports.models import ImportJob
 from customers.imports.selectors import import_get, imports_list
@@ -121,7 +122,7 @@ class ImportDetailView(APIView):
     """One import with its counts. POST {"mapping": {…}} starts an uploaded import."""
 
     required_permissions = {"GET": "data.import", "POST": "data.import"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(responses=ImportOutput)
     def get(self, request, pk: int):

@@ -13,10 +13,10 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonBody
 from customers.privacy import customer_anonymise, customer_export
 from customers.selectors import customer_get
 
@@ -60,7 +60,7 @@ class CustomerAnonymiseView(APIView):
     audited with the new id only."""
 
     required_permissions = {"POST": "customers.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(request=None, responses=AnonymisedOutput)
     def post(self, request, external_id: str):

@@ -13,12 +13,13 @@ from rest_framework.exceptions import ErrorDetail
 
 from common.api import StrictInput, drf_problems
 from common.errors import Code, CustomerCode
+from common.jsonvalues import value_problem
 from common.masking import mask_email, mask_name
 from customers.ingest.message import ANON_PREFIX, ItemProblem
 from customers.ingest.tracking import MAX_EVENT_BYTES
 from customers.models import Customer, Event
 from customers.services import NewEvent
-from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, parse_datetime
+from segments.rules.vocabulary import BUILTIN_TRAITS, MOMENT_RANGE, TraitType, in_range, parse_datetime
 
 MAX_EVENTS = 1000
 
@@ -119,12 +120,14 @@ class CustomerWrittenOutput(serializers.Serializer):
 class IsoTimestampField(serializers.Field):
     """ISO 8601 as the tracking endpoints read it (no offset = UTC, a date = its midnight)."""
 
-    default_error_messages = {"invalid": "Use an ISO 8601 timestamp."}
+    default_error_messages = {"invalid": "Use an ISO 8601 timestamp.", Code.OUT_OF_RANGE: f"Times must be {MOMENT_RANGE}."}
 
     def to_internal_value(self, data):
         parsed = parse_datetime(data) if isinstance(data, str) else None
         if parsed is None:
             self.fail("invalid")
+        if not in_range(parsed):
+            self.fail(Code.OUT_OF_RANGE)
         return parsed
 
     def to_representation(self, value):
@@ -193,6 +196,10 @@ def parse_events(body: Any) -> tuple[list[NewEvent], list[ItemProblem]]:
     events, problems = [], []
     for index, item in enumerate(items):
         path = f"events[{index}]"
+        hostile = value_problem(item, path)  # first: a deep item must not reach the size measure
+        if hostile:
+            problems.append(ItemProblem(index, hostile.path, hostile.code, hostile.message))
+            continue
         if len(json.dumps(item, separators=(",", ":"))) > MAX_EVENT_BYTES:
             problems.append(ItemProblem(index, path, "event_too_large",
                                         f"An event may be at most {MAX_EVENT_BYTES // 1024} KB."))

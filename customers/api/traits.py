@@ -3,10 +3,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonBody
 from common.errors import Code, DomainError, NotFound
 from customers.models import TraitDefinition
 from customers.registry import trait_definition_update
@@ -41,7 +41,7 @@ class TraitListView(ListAPIView):
 
 class TraitDetailView(APIView):
     required_permissions = {"GET": "customers.view", "PATCH": "settings.modify"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(responses=TraitOutput)
     def get(self, request, key: str):

@@ -8,12 +8,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.actors import Actor
-from common.api import ensure_body_within
+from common.api import JsonBody, ensure_body_within
 from common.errors import DomainError, Problem
 from customers.api.filters import CustomerFilter, EventFilter
 from customers.api.serializers import (
@@ -58,7 +57,7 @@ class CustomerListView(ListAPIView):
     """Customers, newest first. POST creates or updates one by `external_id`."""
 
     required_permissions = {"GET": "customers.view", "POST": "customers.edit"}
-    parser_classes = [JSONParser]  # traits are typed JSON values; form fields would all be text
+    parser_classes = [JsonBody]  # traits are typed JSON values; form fields would all be text
     serializer_class = CustomerOutput
     filterset_class = CustomerFilter
     pagination_class = NewestFirst
@@ -91,7 +90,7 @@ class CustomerListView(ListAPIView):
 
 class CustomerDetailView(APIView):
     required_permissions = {"GET": "customers.view", "PATCH": "customers.edit", "DELETE": "customers.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @staticmethod
     def _customer(external_id: str):
@@ -128,7 +127,7 @@ class EventListView(ListAPIView):
     """Events, latest first. POST stores a batch of up to 1,000."""
 
     required_permissions = {"GET": "customers.view", "POST": "data.import"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
     serializer_class = EventOutput
     filterset_class = EventFilter
     pagination_class = LatestFirst

@@ -108,7 +108,7 @@ def _fit_registry(rows, plan: maps.Plan, now: datetime, result: UpsertResult):
         for key, trait_type in differing.items():
             if maps.TRAIT + key not in values:
                 continue
-            normalised, problem = check_value(values[maps.TRAIT + key], trait_type)
+            normalised, problem = check_value(values[maps.TRAIT + key], trait_type, key)
             if problem:
                 problems.append((row, column_of[key].name, problem.code, problem.message))
             else:

@@ -24,8 +24,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from common.errors import Code, CustomerCode, Problem
+from common.jsonvalues import text_problem
 from segments.rules.vocabulary import (
-    BUILTIN_TRAITS, CUSTOM_KEY, MAX_TRAIT_LIST, MAX_TRAIT_STRING, Category, TraitType, check_value, key_problem, parse_datetime,
+    BUILTIN_TRAITS, CUSTOM_KEY, MAX_TRAIT_LIST, MAX_TRAIT_STRING, Category, TraitType, check_value, column_problem,
+    in_range, key_problem, MOMENT_RANGE, parse_datetime,
 )
 
 CUSTOMERS, EVENTS, SURVEY_RESPONSES = "customers", "events", "survey_responses"
@@ -54,18 +56,11 @@ SURVEY_FIELDS = {
     "message_id": "Message id (deduplication)",
 }
 # Length limits of the columns values end up in (a longer value would fail the whole chunk).
-BUILTIN_MAX_LENGTH = {
-    "email": 254, "name": 255, "gender": 32, "income_band": 32, "occupation": 128, "country": 2, "region": 128,
-    "city": 128, "language": 16, "timezone": 64, "company": 255, "industry": 128, "device_type": 32, "os": 64,
-    "plan": 64,
-}
 MAX_EXTERNAL_ID = 255
 MAX_EVENT_NAME = 200
 MAX_MESSAGE_ID = 255
 MAX_QUESTION = 64
 MAX_COMMENT = 5000
-INT32 = 2**31 - 1
-MAX_REVENUE = 10**14
 
 _SYNONYMS = {
     "external_id": {"external_id", "externalid", "id", "user_id", "userid", "customer_id", "customerid", "customer",
@@ -299,7 +294,8 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
     if value_type is None or value_type is TraitType.STRING:
         if len(cell) > MAX_TRAIT_STRING:
             return None, CellProblem(Code.TOO_LONG, f"Text holds at most {MAX_TRAIT_STRING} characters.")
-        return cell, None
+        found = text_problem(cell)
+        return (None, CellProblem(*found)) if found else (cell, None)
     if value_type is TraitType.NUMBER:
         if _INT.match(cell):
             return int(cell), None
@@ -316,12 +312,11 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
             return False, None
         return None, CellProblem(Code.TYPE_MISMATCH, f"Expected yes/no (true, false, 1, 0), got “{cell[:40]}”.")
     if value_type is TraitType.DATETIME:
-        try:
-            parsed = parse_datetime(cell)
-        except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
-            parsed = None
+        parsed = parse_datetime(cell)
         if parsed is None:
             return None, CellProblem(Code.TYPE_MISMATCH, f"Expected an ISO 8601 date or datetime, got “{cell[:40]}”.")
+        if not in_range(parsed):
+            return None, CellProblem(Code.OUT_OF_RANGE, f"Dates must be {MOMENT_RANGE}.")
         return parsed.isoformat(), None
     if value_type is TraitType.LIST:
         if cell.startswith("["):
@@ -355,20 +350,14 @@ def check_builtin(key: str, value: Any) -> CellProblem | None:
         return None
     if key == "country" and not re.fullmatch(r"[A-Za-z]{2}", value):
         return CellProblem(Code.INVALID_VALUE, "Countries are two-letter ISO 3166-1 codes, e.g. DE.")
-    limit = BUILTIN_MAX_LENGTH.get(key)
-    if limit and isinstance(value, str) and len(value) > limit:
-        return CellProblem(Code.TOO_LONG, f"{key} holds at most {limit} characters.")
+    column = column_problem(key, value)
+    if column:
+        return CellProblem(column.code, column.message)
     if key == "email" and not _PLAIN_EMAIL.match(value):
         try:
             validate_email(value)
         except ValidationError:
             return CellProblem(Code.INVALID_EMAIL, f"“{value[:60]}” is not an email address.")
-    if key == "company_size" and (value != int(value) or not 0 <= value <= INT32):
-        return CellProblem(Code.INVALID_VALUE, "Company size is a whole number of employees.")
-    if key == "annual_revenue" and not abs(value) < MAX_REVENUE:
-        return CellProblem(Code.INVALID_VALUE, "Annual revenue is too large.")
-    if key == "tech_stack" and any(len(str(item)) > 64 for item in value):
-        return CellProblem(Code.TOO_LONG, "Each technology holds at most 64 characters.")
     return None
 
 

@@ -40,7 +40,7 @@ from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value, fl
 EVENT_TYPES = {"track", "page", "screen"}
 TRAIT_TYPES = {"identify", "group"}
 PAGE_EVENT, SCREEN_EVENT = "page_viewed", "screen_viewed"
-__all__ = ["ANON_PREFIX", "IngestResult", "ItemProblem", "Message", "ingest_messages"]
+__all__ = ["IngestResult", "ItemProblem", "Message", "ingest_messages"]
 # Built-in columns and the SQL that reads each from a JSON document of changes.
 _COLUMN_SQL = {
     "email": "doc->>'email'", "name": "doc->>'name'", "gender": "doc->>'gender'",
@@ -98,7 +98,7 @@ def _check_traits(messages: list[Message], result: IngestResult) -> tuple[list[M
             trait_type = TraitType(known) if known else infer_type(value)
             if trait_type is None:
                 continue  # null for a never-seen key: nothing to register or store
-            normalised, problem = check_value(value, trait_type)
+            normalised, problem = check_value(value, trait_type, key)
             if problem:
                 problems.append(ItemProblem(message.index, f"{message.path}.traits.{key}", problem.code, problem.message))
             else:

@@ -24,8 +24,10 @@ from typing import Any
 
 import orjson
 
+from common.errors import Code
+from common.jsonvalues import loads, value_problem
 from customers.ingest.message import ItemProblem, Message
-from segments.rules.vocabulary import parse_datetime
+from segments.rules.vocabulary import MOMENT_RANGE, in_range, parse_datetime
 
 MAX_BATCH_BYTES = 500 * 1024
 MAX_EVENT_BYTES = 32 * 1024
@@ -48,15 +50,9 @@ def read_body(raw: bytes, content_encoding: str) -> dict[str, Any]:
     if len(raw) > MAX_BATCH_BYTES:
         raise RequestRejected(400, "", "batch_too_large", f"A request may carry at most {MAX_BATCH_BYTES // 1024} KB.")
     try:
-        body = orjson.loads(raw or b"null")  # a 500-event batch: ~0.6 ms, json.loads ~1.1 ms
-    except orjson.JSONDecodeError:
-        # TRICKY: orjson refuses a few things the json module has always accepted (NaN and
-        # Infinity, integers beyond 64 bits, UTF-16 bodies, lone surrogates); ask json so
-        # such bodies are answered as before.
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise RequestRejected(400, "", "invalid_json", "The body is not valid JSON.") from None
+        body = loads(raw or b"null")  # orjson: a 500-event batch in ~0.6 ms, json.loads ~1.1 ms
+    except ValueError:  # UnicodeDecodeError is one
+        raise RequestRejected(400, "", "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise RequestRejected(400, "", "invalid_body", "The body must be a JSON object.")
     return body
@@ -124,6 +120,9 @@ class _ItemError(Exception):
 def _message(item: Any, index: int, path: str, now: datetime) -> Message:
     if not isinstance(item, dict):
         raise _ItemError("", "invalid_item", "Each item must be a JSON object.")
+    hostile = value_problem(item)  # first: a deep item must not reach the size measure
+    if hostile:
+        raise _ItemError(hostile.path, hostile.code, hostile.message)
     if _too_large(item):
         raise _ItemError("", "event_too_large", f"An item may be at most {MAX_EVENT_BYTES // 1024} KB.")
     kind = item.get("type")
@@ -174,22 +173,27 @@ def _timestamp(item: dict, now: datetime) -> datetime:
     device's clock skew using `sentAt`; else the time it was received."""
     stamp = item.get("timestamp")
     if stamp is not None and item.get("originalTimestamp") is None and item.get("sentAt") is None:
-        parsed_stamp = parse_datetime(stamp)  # the usual item (server-side SDKs): one field
-        if parsed_stamp is None:
-            raise _ItemError("timestamp", "invalid_timestamp", "Use an ISO 8601 timestamp.")
-        return parsed_stamp
-    parsed = {}
-    for key in ("timestamp", "originalTimestamp", "sentAt"):
-        if item.get(key) is not None:
-            parsed[key] = parse_datetime(item[key])  # each parsed once: this runs per item
-            if parsed[key] is None:
-                raise _ItemError(key, "invalid_timestamp", "Use an ISO 8601 timestamp.")
+        return _moment(stamp, "timestamp")  # the usual item (server-side SDKs): one field
+    parsed = {key: _moment(item[key], key)  # each parsed once: this runs per item
+              for key in ("timestamp", "originalTimestamp", "sentAt") if item.get(key) is not None}
     if parsed.get("timestamp"):
         return parsed["timestamp"]
     original, sent = parsed.get("originalTimestamp"), parsed.get("sentAt")
     if original and sent:
-        return now - (sent - original)
+        corrected = now - (sent - original)
+        if not in_range(corrected):
+            raise _ItemError("sentAt", Code.OUT_OF_RANGE, f"Corrected for sentAt, the time is not {MOMENT_RANGE}.")
+        return corrected
     return original or now
+
+
+def _moment(value: Any, key: str) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise _ItemError(key, "invalid_timestamp", "Use an ISO 8601 timestamp.")
+    if not in_range(parsed):
+        raise _ItemError(key, Code.OUT_OF_RANGE, f"Times must be {MOMENT_RANGE}.")
+    return parsed
 
 
 def _id(item: dict, key: str) -> str | None:

@@ -19,12 +19,19 @@ def _rejected(error: RequestRejected) -> JsonResponse:
                         status=error.status)
 
 
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise RequestRejected(400, "", "invalid_content_length", "Content-Length must be a number of bytes.") from None
+
+
 @csrf_exempt
 @require_POST
 def tracking(request, kind: str | None = None):
     now = timezone.now()
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BATCH_BYTES:
+        if _declared_length(request) > MAX_BATCH_BYTES:
             raise RequestRejected(400, "", "batch_too_large", f"A request may carry at most {MAX_BATCH_BYTES // 1024} KB.")
         try:
             raw = request.body

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from common.errors import Code, Problem, SegmentCode
+from common.jsonvalues import value_problem
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter, Registry,
     RuleError, SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, child_path, number,
@@ -19,7 +20,7 @@ from segments.rules.vocabulary import (
     AGGREGATES, ALL_OPS, BUILTIN_TRAITS, CHANNELS, CONDITION_TYPES, EQUALITY, FILTER_OPS, LISTS, MAX_CONDITIONS,
     MAX_DEPTH, MAX_DURATION, MAX_LIST, MAX_STEPS, MEASURES, MEASURE_OPS, METRICS, MIN_STEPS, OCCURRED, OPS_BY_TYPE,
     ORDER, PRESENCE, RANGE, RELATIVE, RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT, VERSION, is_number, json_type,
-    parse_datetime,
+    MOMENT_RANGE, in_range, parse_datetime,
 )
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,6})([mhdw])$")
@@ -68,7 +69,7 @@ class _Parser:
 
     def group(self, node: dict, path: str, depth: int) -> Group | None:
         if depth > MAX_DEPTH:
-            self.problem(path, SegmentCode.TOO_DEEP, f"Groups nest at most {MAX_DEPTH} deep.")
+            self.problem(path, Code.TOO_DEEP, f"Groups nest at most {MAX_DEPTH} deep.")
             return None
         match = node.get("match")
         if match not in ("all", "any") and "match" in node:
@@ -137,6 +138,9 @@ class _Parser:
         parsed = parse_datetime(raw) if isinstance(raw, str) else None
         if parsed is None:
             self.problem(path, Code.INVALID_VALUE, "Use an ISO 8601 date (2024-01-31) or datetime.")
+            return None
+        if not in_range(parsed):
+            self.problem(path, Code.OUT_OF_RANGE, f"Dates must be {MOMENT_RANGE}.")
             return None
         return Moment(parsed, is_date=len(raw.strip()) == 10)
 
@@ -508,6 +512,9 @@ def _low(value):
 
 
 def parse(doc: Any, registry: Registry | None = None) -> tuple[Group, list[Problem]]:
+    hostile = value_problem(doc)  # text PostgreSQL cannot hold, NaN, absurd nesting
+    if hostile:
+        raise RuleError([hostile])
     parser = _Parser(registry or Registry())
     group = parser.root(doc)
     if parser.problems or group is None:

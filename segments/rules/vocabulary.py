@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from common.errors import Code
+from common.jsonvalues import text_problem
 
 
 class TraitType(StrEnum):
@@ -87,6 +88,26 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
+# The instants any value may name (traits, event times, rule values): wide enough for any
+# birth date or a contract's end, narrow enough that no offset, clock-skew correction or
+# rule window overflows Python's datetime.
+EARLIEST = datetime(1800, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+MOMENT_RANGE = "between 1800-01-01 and 2200-12-31"
+
+# Built-in traits live in typed columns and take only what the column holds (a value past
+# it would make PostgreSQL refuse the whole statement): text columns' lengths, company_size
+# a whole number in an integer column, annual_revenue a numeric(16, 2), tech_stack's items
+# varchar(64).
+BUILTIN_MAX_LENGTH = {
+    "email": 254, "name": 255, "gender": 32, "income_band": 32, "occupation": 128, "country": 2, "region": 128,
+    "city": 128, "language": 16, "timezone": 64, "company": 255, "industry": 128, "device_type": 32, "os": 64,
+    "plan": 64, "tech_stack": 64,
+}
+MAX_COMPANY_SIZE = 2**31 - 1
+MAX_REVENUE = 10**14  # exclusive
+
+
 @dataclass(frozen=True)
 class ValueProblem:
     code: str
@@ -115,7 +136,16 @@ def parse_datetime(value: str) -> datetime | None:
             return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
     except ValueError:
         return None
+    except OverflowError:
+        # An instant past year 9999 or before year 1 once its offset is applied
+        # (9999-12-31T23:59:59-12:00): a datetime, but out of any range, so the caller's
+        # range check names it.
+        return (datetime.max if text[:4] == "9999" else datetime.min).replace(tzinfo=timezone.utc)
     return None
+
+
+def in_range(moment: datetime) -> bool:
+    return EARLIEST <= moment <= LATEST
 
 
 def infer_type(value: Any) -> TraitType | None:
@@ -128,14 +158,16 @@ def infer_type(value: Any) -> TraitType | None:
         return TraitType.NUMBER
     if isinstance(value, list):
         return TraitType.LIST
-    if isinstance(value, str) and parse_datetime(value) is not None:
-        return TraitType.DATETIME
+    if isinstance(value, str):
+        moment = parse_datetime(value)
+        if moment is not None and in_range(moment):
+            return TraitType.DATETIME
     return TraitType.STRING
 
 
-def check_value(value: Any, trait_type: TraitType) -> tuple[Any, ValueProblem | None]:
-    """(normalised value, None) when `value` fits `trait_type`, else (None, problem).
-    Null always fits: it clears the trait."""
+def check_value(value: Any, trait_type: TraitType, key: str = "") -> tuple[Any, ValueProblem | None]:
+    """(normalised value, None) when `value` fits `trait_type` (and, for a built-in `key`,
+    its column), else (None, problem). Null always fits: it clears the trait."""
     if value is None:
         return None, None
     if trait_type is TraitType.STRING:
@@ -143,30 +175,67 @@ def check_value(value: Any, trait_type: TraitType) -> tuple[Any, ValueProblem | 
             return None, _mismatch(value, trait_type)
         if len(value) > MAX_TRAIT_STRING:
             return None, ValueProblem(Code.TOO_LONG, f"Text traits hold at most {MAX_TRAIT_STRING} characters.")
-        return value, None
+        normalised, problem = _text(value)
+        return (None, problem) if problem else (normalised, column_problem(key, value) if key in BUILTIN_TRAITS else None)
     if trait_type is TraitType.NUMBER:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None, _mismatch(value, trait_type)
-        if isinstance(value, float) and not math.isfinite(value):
-            return None, ValueProblem(Code.INVALID_VALUE, "Numbers must be finite.")
-        return value, None
+        return _number(value, key)
     if trait_type is TraitType.BOOLEAN:
         return (value, None) if isinstance(value, bool) else (None, _mismatch(value, trait_type))
     if trait_type is TraitType.DATETIME:
         parsed = parse_datetime(value) if isinstance(value, str) else None
         if parsed is None:
             return None, ValueProblem(Code.TYPE_MISMATCH, "Expected an ISO 8601 date or datetime.")
+        if not in_range(parsed):
+            return None, ValueProblem(Code.OUT_OF_RANGE, f"Dates must be {MOMENT_RANGE}.")
         return parsed.isoformat(), None
     if trait_type is TraitType.LIST:
-        if not isinstance(value, list):
-            return None, _mismatch(value, trait_type)
-        if len(value) > MAX_TRAIT_LIST:
-            return None, ValueProblem(Code.TOO_LONG, f"Lists hold at most {MAX_TRAIT_LIST} items.")
-        if not all(isinstance(item, str) or (isinstance(item, (int, float)) and not isinstance(item, bool))
-                   for item in value):
-            return None, ValueProblem(Code.INVALID_VALUE, "List items must be text or numbers.")
-        return value, None
+        return _list(value, key)
     raise ValueError(trait_type)  # unreachable: TraitType is closed
+
+
+def _text(value: str) -> tuple[Any, ValueProblem | None]:
+    found = text_problem(value)
+    return (None, ValueProblem(*found)) if found else (value, None)
+
+
+def _number(value: Any, key: str) -> tuple[Any, ValueProblem | None]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, _mismatch(value, TraitType.NUMBER)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, ValueProblem(Code.INVALID_VALUE, "Numbers must be finite.")
+    return value, column_problem(key, value) if key in BUILTIN_TRAITS else None
+
+
+def _list(value: Any, key: str) -> tuple[Any, ValueProblem | None]:
+    if not isinstance(value, list):
+        return None, _mismatch(value, TraitType.LIST)
+    if len(value) > MAX_TRAIT_LIST:
+        return None, ValueProblem(Code.TOO_LONG, f"Lists hold at most {MAX_TRAIT_LIST} items.")
+    if not all(isinstance(item, str) or (isinstance(item, (int, float)) and not isinstance(item, bool)
+                                         and math.isfinite(item)) for item in value):
+        return None, ValueProblem(Code.INVALID_VALUE, "List items must be text or finite numbers.")
+    for item in value:
+        if isinstance(item, str):
+            if len(item) > MAX_TRAIT_STRING:
+                return None, ValueProblem(Code.TOO_LONG, f"List items hold at most {MAX_TRAIT_STRING} characters.")
+            _, problem = _text(item)
+            if problem:
+                return None, problem
+    return value, column_problem(key, value) if key in BUILTIN_TRAITS else None
+
+
+def column_problem(key: str, value: Any) -> ValueProblem | None:
+    """What the built-in `key`'s column cannot hold of a value of the trait's type."""
+    limit = BUILTIN_MAX_LENGTH.get(key)
+    if limit and isinstance(value, str) and len(value) > limit:
+        return ValueProblem(Code.TOO_LONG, f"{key} holds at most {limit} characters.")
+    if limit and isinstance(value, list) and any(len(str(item)) > limit for item in value):
+        return ValueProblem(Code.TOO_LONG, f"Each item of {key} holds at most {limit} characters.")
+    if key == "company_size" and (value != int(value) or not 0 <= value <= MAX_COMPANY_SIZE):
+        return ValueProblem(Code.OUT_OF_RANGE, f"Company size is a whole number of employees, 0 to {MAX_COMPANY_SIZE:,}.")
+    if key == "annual_revenue" and not abs(value) < MAX_REVENUE:
+        return ValueProblem(Code.OUT_OF_RANGE, f"Annual revenue must be below {MAX_REVENUE:,} in size.")
+    return None
 
 
 def _mismatch(value: Any, trait_type: TraitType) -> ValueProblem:

@@ -8,7 +8,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +16,7 @@ from campaigns.api.views.common import CSV, choice_param, csv_response, cursor_p
 from campaigns.models import Campaign, Send
 from campaigns.services import campaigns as campaign_services
 from campaigns.services import exports
+from common.api import JsonBody
 from common.errors import CampaignCode, Code, DomainError, Problem
 from customers.models import Customer
 from segments.models import Segment
@@ -26,7 +26,7 @@ class CampaignListView(APIView):
     """Campaigns, newest first. Filters: ?status=, ?channel=, ?segment=<key>, ?play_id=."""
 
     required_permissions = {"GET": "campaigns.view", "POST": "campaigns.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Campaign.Status.values),
                                OpenApiParameter("channel", OpenApiTypes.STR, enum=Campaign.Channel.values),
@@ -61,7 +61,7 @@ class CampaignListView(APIView):
 
 class CampaignDetailView(APIView):
     required_permissions = {"GET": "campaigns.view", "PATCH": "campaigns.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(responses=s.CampaignOutput)
     def get(self, request, pk: int):
@@ -89,7 +89,7 @@ class CampaignPauseView(APIView):
     """Scheduled or running → paused (sending stops between batches). Audited."""
 
     required_permissions = {"POST": "campaigns.launch"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(request=s.PauseInput, responses=s.CampaignOutput)
     def post(self, request, pk: int):
@@ -115,7 +115,7 @@ class CampaignPreviewView(APIView):
     member, else a sample. Personal data is the sample's without `customers.view_pii`."""
 
     required_permissions = {"POST": "campaigns.view"}  # a read, sent as POST for its body
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(request=s.CampaignPreviewInput, responses=s.CampaignPreviewOutput)
     def post(self, request, pk: int):

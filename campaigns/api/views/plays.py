@@ -6,7 +6,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from campaigns.api import serializers as s
 from campaigns.api.views.common import choice_param, cursor_page, object_or_404, validated
 from campaigns.models import Play
 from campaigns.plays import services as play_services
+from common.api import JsonBody
 from common.errors import Code, DomainError, Problem
 
 
@@ -21,7 +21,7 @@ class PlayListView(APIView):
     """The activation plan: plays, newest first. Filters: ?segment=<key>, ?department_id=, ?status=."""
 
     required_permissions = {"GET": "campaigns.view", "POST": "campaigns.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(parameters=[OpenApiParameter("segment", OpenApiTypes.STR, description="A segment key"),
                                OpenApiParameter("department_id", OpenApiTypes.INT),
@@ -52,7 +52,7 @@ class PlayListView(APIView):
 
 class PlayDetailView(APIView):
     required_permissions = {"GET": "campaigns.view", "PATCH": "campaigns.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(responses=s.PlayOutput)
     def get(self, request, pk: int):

@@ -7,7 +7,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,6 +14,7 @@ from campaigns.api import serializers as s
 from campaigns.api.views.common import choice_param, cursor_page, Log, object_or_404, validated
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services import endpoints
+from common.api import JsonBody
 from common.errors import DomainError, Problem
 
 
@@ -26,7 +26,7 @@ class WebhookListView(APIView):
     """Webhook endpoints subscribed to segments' entered/exited changes. Filter: ?segment=<key>."""
 
     required_permissions = {"GET": "campaigns.view", "POST": "campaigns.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(parameters=[OpenApiParameter("segment", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT)],
                    responses=s.WebhookOutput(many=True))
@@ -45,7 +45,7 @@ class WebhookListView(APIView):
 
 class WebhookDetailView(APIView):
     required_permissions = {"GET": "campaigns.view", "PATCH": "campaigns.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(responses=s.WebhookOutput)
     def get(self, request, pk: int):

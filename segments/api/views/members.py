@@ -8,10 +8,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonBody
 from common.csv import stream_rows
 from common.errors import Code, DomainError, Problem, TooLarge
 from common.masking import mask_email, mask_name
@@ -36,7 +37,7 @@ class SegmentMembersView(APIView):
     POST (static segments): {"add": [...], "remove": [...]} customer ids or external ids."""
 
     required_permissions = {"GET": "segments.view", "POST": "segments.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(parameters=[AT, LIMIT], responses=s.SegmentMemberOutput(many=True))
     def get(self, request, key: str):

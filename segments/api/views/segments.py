@@ -7,10 +7,10 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import JsonBody
 from common.errors import Code, DomainError, Problem
 from segments.api import serializers as s
 from segments.api.views.common import ByKey, masks_pii, segment_or_404, validated, written
@@ -28,7 +28,7 @@ class SegmentListView(APIView):
     ?review=stale (neither changed nor used for 90 days: the quarterly review list)."""
 
     required_permissions = {"GET": "segments.view", "POST": "segments.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR), OpenApiParameter("status", OpenApiTypes.STR),
                                OpenApiParameter("tag", OpenApiTypes.STR), OpenApiParameter("search", OpenApiTypes.STR),
@@ -76,7 +76,7 @@ class SegmentListView(APIView):
 
 class SegmentDetailView(APIView):
     required_permissions = {"GET": "segments.view", "PATCH": "segments.edit", "DELETE": "segments.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(responses=s.SegmentDetailOutput)
     def get(self, request, key: str):
@@ -117,7 +117,7 @@ class SegmentPreviewNewView(APIView):
     """Preview a definition before saving a new segment: count and sample (nothing is written)."""
 
     required_permissions = {"POST": "segments.view"}  # a read, sent as POST for its body
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(request=s.NewPreviewInput, responses=s.PreviewOutput, operation_id="segments_preview_new")
     def post(self, request):
@@ -130,7 +130,7 @@ class SegmentPreviewView(APIView):
     and impact — how many would enter and exit versus its current members."""
 
     required_permissions = {"POST": "segments.view"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(request=s.PreviewInput, responses=s.PreviewOutput)
     def post(self, request, key: str):
@@ -161,7 +161,7 @@ class SegmentEvaluateView(APIView):
 
 class SegmentSnapshotView(APIView):
     required_permissions = {"POST": "segments.edit"}
-    parser_classes = [JSONParser]
+    parser_classes = [JsonBody]
 
     @extend_schema(request=s.SnapshotInput, responses={201: s.SegmentWrittenOutput})
     def post(self, request, key: str):
