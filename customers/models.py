@@ -14,35 +14,37 @@ from django.db.models.functions import Upper
 
 
 class Customer(models.Model):
+    # Built-in traits: NULL is missing (never sent, or cleared with null); "" and an empty
+    # tech_stack are values a client sent (shared/specs/segment-rules.md, "Clarified").
     external_id = models.CharField(max_length=255, unique=True)
     anonymous_ids = ArrayField(models.CharField(max_length=255), default=list, blank=True)
-    email = models.EmailField(max_length=254, blank=True)
-    name = models.CharField(max_length=255, blank=True)
+    email = models.EmailField(max_length=254, null=True, blank=True)
+    name = models.CharField(max_length=255, null=True, blank=True)
     # demographic
     birth_date = models.DateField(null=True, blank=True)
-    gender = models.CharField(max_length=32, blank=True)
-    income_band = models.CharField(max_length=32, blank=True)
-    occupation = models.CharField(max_length=128, blank=True)
+    gender = models.CharField(max_length=32, null=True, blank=True)
+    income_band = models.CharField(max_length=32, null=True, blank=True)
+    occupation = models.CharField(max_length=128, null=True, blank=True)
     # geographic
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    region = models.CharField(max_length=128, blank=True)
-    city = models.CharField(max_length=128, blank=True)
-    language = models.CharField(max_length=16, blank=True)
-    timezone = models.CharField(max_length=64, blank=True)
+    country = models.CharField(max_length=2, null=True, blank=True, help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=128, null=True, blank=True)
+    city = models.CharField(max_length=128, null=True, blank=True)
+    language = models.CharField(max_length=16, null=True, blank=True)
+    timezone = models.CharField(max_length=64, null=True, blank=True)
     # firmographic
-    company = models.CharField(max_length=255, blank=True)
-    industry = models.CharField(max_length=128, blank=True)
+    company = models.CharField(max_length=255, null=True, blank=True)
+    industry = models.CharField(max_length=128, null=True, blank=True)
     company_size = models.IntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     # technographic
-    device_type = models.CharField(max_length=32, blank=True)
-    os = models.CharField(max_length=64, blank=True)
-    tech_stack = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    device_type = models.CharField(max_length=32, null=True, blank=True)
+    os = models.CharField(max_length=64, null=True, blank=True)
+    tech_stack = ArrayField(models.CharField(max_length=64), null=True, blank=True)
     # lifecycle
-    plan = models.CharField(max_length=64, blank=True)
+    plan = models.CharField(max_length=64, null=True, blank=True)
     signed_up_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
-    email_opt_in = models.BooleanField(default=False)
+    email_opt_in = models.BooleanField(null=True, blank=True)
     traits = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

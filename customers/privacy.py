@@ -10,8 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from django.contrib.postgres.fields import ArrayField
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from audit.services import audit_record
@@ -87,7 +86,7 @@ def customer_anonymise(*, actor: Actor, customer: Customer, now: datetime) -> Cu
 
     cleared_columns = []
     for key in sorted(pii_keys & set(BUILTIN_TRAITS)):
-        setattr(customer, key, _empty_value(Customer._meta.get_field(key)))
+        setattr(customer, key, None)  # every built-in column is NULL when the trait is missing
         cleared_columns.append(key)
     traits = dict(customer.traits or {})
     removed_traits = sorted(key for key in traits if key in pii_keys)
@@ -124,17 +123,6 @@ def customer_anonymise(*, actor: Actor, customer: Customer, now: datetime) -> Cu
                      "at": now.isoformat(),
                  })
     return customer
-
-
-def _empty_value(field) -> Any:
-    """What a built-in column holds when it is unknown."""
-    if field.null:
-        return None
-    if isinstance(field, ArrayField):
-        return []
-    if isinstance(field, models.CharField):  # EmailField too; text columns are NOT NULL, "" = unknown
-        return ""
-    return field.get_default()
 
 
 def _scrub_event_properties(*, customer: Customer, hidden: frozenset[str]) -> int:

@@ -211,16 +211,10 @@ _STAGING_DDL = (
     + ", custom jsonb) ON COMMIT DELETE ROWS")
 
 
-def _default(column: str) -> str:
-    """What a new customer holds for a built-in the file does not set (the model's defaults)."""
-    type_ = _COLUMNS[column]
-    return {"text": "''", "varchar[]": "'{}'", "boolean": "false"}.get(type_, "NULL")
-
-
 _CREATE = f"""
 WITH created AS (
     INSERT INTO customers_customer (external_id, anonymous_ids, {", ".join(_COLUMNS)}, traits, created_at, updated_at)
-    SELECT s.external_id, '{{}}', {", ".join(f"COALESCE(s.{c}, {_default(c)})" for c in _COLUMNS)}, s.custom,
+    SELECT s.external_id, '{{}}', {", ".join(f"s.{c}" for c in _COLUMNS)}, s.custom,
            %(now)s, %(now)s
     FROM import_customer_stage s WHERE s.customer_id IS NULL ORDER BY s.external_id
     ON CONFLICT (external_id) DO NOTHING

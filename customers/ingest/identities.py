@@ -28,6 +28,7 @@ from datetime import datetime
 from customers.ingest.message import ANON_PREFIX, Message
 from customers.ingest.sql import cursor, json_list
 from customers import touch
+from segments.rules.vocabulary import BUILTIN_TRAITS
 
 Pair = tuple[str, str]  # (kind, value): ("user_id", "u-1") or ("anonymous_id", "a-1")
 
@@ -186,10 +187,9 @@ SELECT c.id FROM customers_customer c JOIN json_array_elements_text(%s::json) AS
 ORDER BY c.id FOR {mode} OF c
 """
 
-_NEW_CUSTOMER_COLUMNS = (
-    "external_id, anonymous_ids, email, name, gender, income_band, occupation, country, region, city, language, "
-    "timezone, company, industry, device_type, os, tech_stack, plan, email_opt_in, traits, created_at, updated_at")
-_NEW_CUSTOMER_VALUES = "'{}', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '{}', '', false, '{}'"
+# A new customer's built-in traits are all missing (NULL): their columns take their default.
+_NEW_CUSTOMER_COLUMNS = "external_id, anonymous_ids, traits, created_at, updated_at"
+_NEW_CUSTOMER_VALUES = "'{}', '{}'"
 
 # New customers and their identities in one statement. ON CONFLICT covers a customer
 # another batch (or the CSV import, or the API) created meanwhile: it is not returned,
@@ -306,11 +306,8 @@ def _attach(pairs: dict[Pair, int], now: datetime) -> None:
                               json_list(r[1] for r in rows)])
 
 
-_TEXT_COLUMNS = {"email", "name", "gender", "income_band", "occupation", "country", "region", "city", "language",
-                 "timezone", "company", "industry", "device_type", "os", "plan"}
-_MERGED_COLUMNS = ("email", "name", "gender", "income_band", "occupation", "country", "region", "city", "language",
-                   "timezone", "company", "industry", "device_type", "os", "plan", "signed_up_at", "company_size",
-                   "annual_revenue", "birth_date")
+# The survivor's built-ins win where present (not NULL); last_seen_at is the later of both.
+_MERGED_COLUMNS = tuple(key for key in BUILTIN_TRAITS if key != "last_seen_at")
 
 
 def _merge(survivor: int, losers: list[int], now: datetime) -> None:
@@ -318,19 +315,14 @@ def _merge(survivor: int, losers: list[int], now: datetime) -> None:
     history move; the survivor's own traits win and the losers fill in what it lacks; per
     consent channel the latest answer of any of them stands. Other rooms move theirs
     (customers.touch.merged) before the losers are deleted."""
-    fill = ", ".join(
-        f"{col} = CASE WHEN s.{col} = '' THEN l.{col} ELSE s.{col} END" if col in _TEXT_COLUMNS
-        else f"{col} = COALESCE(s.{col}, l.{col})"
-        for col in _MERGED_COLUMNS
-    )
+    fill = ", ".join(f"{col} = COALESCE(s.{col}, l.{col})" for col in _MERGED_COLUMNS)
     with cursor() as cur:
         cur.execute("UPDATE customers_event SET customer_id = %s WHERE customer_id = ANY(%s)", [survivor, losers])
         cur.execute("UPDATE customers_customeridentity SET customer_id = %s WHERE customer_id = ANY(%s)",
                     [survivor, losers])
         cur.executemany(
             f"UPDATE customers_customer s SET {fill}, traits = l.traits || s.traits, "
-            "anonymous_ids = s.anonymous_ids || l.anonymous_ids, tech_stack = CASE WHEN s.tech_stack = '{}' "
-            "THEN l.tech_stack ELSE s.tech_stack END, last_seen_at = GREATEST(s.last_seen_at, l.last_seen_at), "
+            "anonymous_ids = s.anonymous_ids || l.anonymous_ids, last_seen_at = GREATEST(s.last_seen_at, l.last_seen_at), "
             "updated_at = now() FROM customers_customer l WHERE s.id = %s AND l.id = %s",
             [(survivor, loser) for loser in losers],
         )

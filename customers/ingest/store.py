@@ -52,11 +52,9 @@ _COLUMN_SQL = {
     "signed_up_at": "(doc->>'signed_up_at')::timestamptz", "last_seen_at": "(doc->>'last_seen_at')::timestamptz",
     "company_size": "(doc->>'company_size')::numeric::integer", "annual_revenue": "(doc->>'annual_revenue')::numeric",
     "email_opt_in": "(doc->>'email_opt_in')::boolean",
-    "tech_stack": "ARRAY(SELECT jsonb_array_elements_text(doc->'tech_stack'))",
+    "tech_stack": "CASE WHEN jsonb_typeof(doc->'tech_stack') = 'array' "
+                  "THEN ARRAY(SELECT jsonb_array_elements_text(doc->'tech_stack')) END",
 }
-# Text columns are NOT NULL in the model ("" means unknown); null clears them to "".
-_TEXT_COLUMNS = {"email", "name", "gender", "income_band", "occupation", "country", "region", "city",
-                 "language", "timezone", "company", "industry", "device_type", "os", "plan"}
 
 
 @dataclass
@@ -137,7 +135,7 @@ def _apply_traits(messages: list[Message], owners: list[int], now: datetime) -> 
     if not changes:
         return
     sets = ", ".join(
-        f"{col} = CASE WHEN doc ? '{col}' THEN COALESCE({sql}, {_empty(col)}) ELSE {col} END"
+        f"{col} = CASE WHEN doc ? '{col}' THEN {sql} ELSE {col} END"  # JSON null → NULL: missing
         for col, sql in _COLUMN_SQL.items()
     )
     rows = []
@@ -151,16 +149,6 @@ def _apply_traits(messages: list[Message], owners: list[int], now: datetime) -> 
             "FROM (SELECT %s::jsonb AS doc, %s::jsonb AS custom) AS v WHERE id = %s",
             [(now, builtin, custom, customer) for builtin, custom, now, customer in rows],
         )
-
-
-def _empty(column: str) -> str:
-    if column in _TEXT_COLUMNS:
-        return "''"
-    if column == "tech_stack":
-        return "'{}'"
-    if column == "email_opt_in":
-        return "false"
-    return "NULL"
 
 
 # ------------------------------------------------------------------------------ events
@@ -213,7 +201,9 @@ WITH inserted AS (
 ), locked AS (
     SELECT c.id, v.ts
     FROM customers_customer c
-    JOIN (SELECT customer_id, max(timestamp) AS ts FROM inserted GROUP BY customer_id) AS v ON v.customer_id = c.id
+    -- A future-dated event does not make the customer seen later than it was received.
+    JOIN (SELECT customer_id, LEAST(max(timestamp), %(now)s) AS ts FROM inserted GROUP BY customer_id) AS v
+      ON v.customer_id = c.id
     WHERE c.last_seen_at IS NULL OR c.last_seen_at < v.ts
     ORDER BY c.id
     FOR NO KEY UPDATE OF c

@@ -10,11 +10,11 @@ imports only the standard library and common.errors (an import-linter contract).
 
 Where the contract leaves storage open, this implementation settles it so (and the README
 says so):
-- Built-in text columns store "" for unknown and `tech_stack` stores [] for unknown (the
-  customer table has no NULLs there), so for built-ins "" and [] are *missing*; in custom
-  traits, metrics and event properties "" and [] are present, as the contract says.
+- A built-in trait's column is NULL when the trait is missing (never sent, or cleared with
+  null); "" and [] a client sent are present, everywhere, as the contract's "Clarified"
+  section says (an empty CSV cell is "not provided" and changes nothing).
 - `rfm_segment` and `cluster` of CustomerMetrics store "" when unscored: missing.
-- Survey measures consider responses that carry a score (comment-only answers do not count).
+- Survey `count` counts every response; `latest` and `average` read those with a score.
 """
 
 from segments.rules.nodes import Group, RuleError  # noqa: F401

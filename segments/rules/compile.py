@@ -33,7 +33,7 @@ from segments.rules.nodes import (
     SequenceCondition, SurveyCondition, TraitCondition, Window,
 )
 from segments.rules.shapes import drives, event_shape, lone_condition, survey_complemented
-from segments.rules.vocabulary import PRESENCE, TEXT_BUILTINS
+from segments.rules.vocabulary import PRESENCE
 
 
 _JSON_GUARD = {"string": "string", "number": "number", "boolean": "boolean", "datetime": "string", "list": "array"}
@@ -166,12 +166,7 @@ class _Builder:
         if key is not None:
             return self.json_value("c.traits", key, node.cmp)
         column = f"c.{node.field}"
-        if node.field in TEXT_BUILTINS:
-            present = f"{column} <> ''"
-        elif node.field == "tech_stack":
-            present = f"cardinality({column}) > 0"
-        else:
-            present = f"{column} IS NOT NULL"
+        present = f"{column} IS NOT NULL"  # "" and an empty tech_stack are present values
         if node.field == "birth_date":
             column = "(c.birth_date::timestamp AT TIME ZONE 'UTC')"
         return self.value_test(present, column, node.cmp)
@@ -274,8 +269,9 @@ class _Builder:
         return f"NOT (c.id IN ({rows}))" if node.cmp.op == "is_not_set" else f"c.id IN ({rows})"
 
     def survey_where(self, node: SurveyCondition) -> str:
+        scored = "" if node.measure == "count" else " AND r.score IS NOT NULL"  # count: every response
         where = (f"FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id "
-                 f"WHERE s.key = {self.p(node.survey)} AND r.score IS NOT NULL AND r.responded_at < {self.p(self.now)}")
+                 f"WHERE s.key = {self.p(node.survey)}{scored} AND r.responded_at < {self.p(self.now)}")
         if node.question is not None:
             where += f" AND r.question = {self.p(node.question)}"
         return where + self.restrict("r.customer_id")

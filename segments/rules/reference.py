@@ -14,10 +14,7 @@ from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter,
     SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, utc_midnight,
 )
-from segments.rules.vocabulary import PRESENCE, TEXT_BUILTINS, json_type, parse_datetime
-
-# Built-in text columns store "" for unknown; tech_stack stores [] (see the package docs).
-
+from segments.rules.vocabulary import PRESENCE, json_type, parse_datetime
 
 @dataclass(frozen=True)
 class EventFact:
@@ -166,12 +163,7 @@ def trait_value(node: TraitCondition, facts: CustomerFacts) -> Any:
     key = node.custom_key
     if key is not None:
         return _as_compared(facts.traits.get(key), node.cmp)
-    stored = facts.builtin.get(node.field)
-    if node.field in TEXT_BUILTINS and stored == "":
-        return None
-    if node.field == "tech_stack" and stored == []:
-        return None
-    return _as_compared(stored, node.cmp)
+    return _as_compared(facts.builtin.get(node.field), node.cmp)
 
 
 def _in_window(t: datetime, window: Window | None, now: datetime) -> bool:
@@ -249,8 +241,10 @@ def sequence_done(node: SequenceCondition, facts: CustomerFacts, now: datetime) 
 
 
 def survey_answers(node: SurveyCondition, facts: CustomerFacts, now: datetime) -> list[SurveyFact]:
-    """The scored responses a survey condition measures."""
-    return [s for s in facts.surveys if s.survey == node.survey and s.score is not None and s.responded_at < now
+    """The responses a survey condition measures: `count` counts every response, `latest`
+    and `average` read those that carry a score."""
+    return [s for s in facts.surveys if s.survey == node.survey and s.responded_at < now
+            and (s.score is not None or node.measure == "count")
             and (node.question is None or s.question == node.question)]
 
 

@@ -310,7 +310,6 @@ METRICS = {
 }
 CONDITION_TYPES = ("trait", "event", "sequence", "metric", "survey", "segment", "consent")
 FILTER_OPS = ALL_OPS - {"before", "after"}
-TEXT_BUILTINS = frozenset(key for key, spec in BUILTIN_TRAITS.items() if spec.type is TraitType.STRING)
 
 
 def is_number(value: Any) -> bool:

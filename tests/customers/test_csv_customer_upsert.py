@@ -34,7 +34,7 @@ def test_new_customers_get_their_values_identity_and_registered_traits(in_tenant
     result = upsert({"external_id": "u1", "trait:plan": "pro", "trait:seats": 3}, {"external_id": "anon:a9"})
     assert (result.imported, result.unchanged, result.problems) == (2, 0, [])
     u1 = Customer.objects.get(external_id="u1")
-    assert (u1.plan, u1.traits, u1.email, u1.tech_stack, u1.email_opt_in) == ("pro", {"seats": 3}, "", [], False)
+    assert (u1.plan, u1.traits, u1.email, u1.tech_stack, u1.email_opt_in) == ("pro", {"seats": 3}, None, None, None)
     assert CustomerIdentity.objects.get(kind="user_id", value="u1").customer == u1
     anonymous = CustomerIdentity.objects.get(kind="anonymous_id", value="a9").customer
     assert anonymous.external_id == "anon:a9"

@@ -72,7 +72,7 @@ def test_post_creates_201_then_updates_200_through_ingestion(tenant):
     updated = post(admin, {"external_id": "u1", "plan": "team", "country": None, "traits": {"nps_last": None}})
     assert updated.status_code == 200, updated.content
     body = updated.json()
-    assert (body["plan"], body["country"], body["email"]) == ("team", "", "ada@example.test")
+    assert (body["plan"], body["country"], body["email"]) == ("team", None, "ada@example.test")
     assert body["traits"] == {"address.zip": "N1"}
     with schema_context(tenant.schema_name):
         assert Customer.objects.filter(external_id="u1").count() == 1
@@ -107,7 +107,7 @@ def test_a_value_against_the_registry_is_a_400_with_the_requests_path(tenant):
     assert problems(response) == {("traits.bad key", "invalid_key")}
     with schema_context(tenant.schema_name):
         customer = Customer.objects.get(external_id="u1")
-        assert (customer.plan, customer.country, customer.traits) == ("pro", "", {"nps_last": 9})
+        assert (customer.plan, customer.country, customer.traits) == ("pro", None, {"nps_last": 9})
         assert not TraitDefinition.objects.filter(key__in=["bad key", "country.code"]).exists()
 
 
@@ -305,7 +305,7 @@ def test_roles_decide_who_may_write(tenant):
         assert client.delete(f"{URL}u1/").status_code == 403
     assert post(key_client(tenant, ["ingest"]), {"external_id": "u2"}).status_code == 403
     with schema_context(tenant.schema_name):
-        assert list(Customer.objects.values_list("external_id", "plan")) == [("u1", "")]
+        assert list(Customer.objects.values_list("external_id", "plan")) == [("u1", None)]
 
 
 def test_another_tenants_customers_are_invisible(tenant, other_tenant):

@@ -56,7 +56,7 @@ def test_a_trait_contradicting_its_type_refuses_that_item_only(in_tenant):
                     msg("track", i=1, user_id="u3", event="login"))
     assert [(p.path, p.code) for p in result.problems] == [("batch[0].traits.nps_last", "type_mismatch")]
     c = Customer.objects.get(external_id="u3")
-    assert c.traits == {"nps_last": 9} and c.plan == ""  # nothing of the bad item was written
+    assert c.traits == {"nps_last": 9} and c.plan is None  # nothing of the bad item was written
     assert Event.objects.filter(customer=c, name="login").exists()  # the good item was
 
 
@@ -64,7 +64,7 @@ def test_null_clears_a_trait(in_tenant):
     ingest(msg("identify", user_id="u4", traits={"plan": "pro", "colour": "red"}))
     ingest(msg("identify", user_id="u4", traits={"plan": None, "colour": None}))
     c = Customer.objects.get(external_id="u4")
-    assert c.plan == "" and c.traits == {}
+    assert c.plan is None and c.traits == {}
 
 
 def test_identify_after_anonymous_activity_keeps_the_history(in_tenant):
@@ -117,3 +117,10 @@ def test_an_older_event_leaves_last_seen_at_alone(in_tenant):
     ingest(msg(user_id="u-late", event="login", timestamp=T + timedelta(minutes=5)))
     assert Customer.objects.get(external_id="u-late").last_seen_at == T + timedelta(minutes=5)
     assert Customer.objects.get(external_id="u-late").events.count() == 3
+
+
+def test_a_future_dated_event_is_stored_but_last_seen_at_stops_at_its_arrival(in_tenant):
+    ingest(msg(user_id="u-future", event="login", timestamp=NOW + timedelta(days=30)))
+    customer = Customer.objects.get(external_id="u-future")
+    assert customer.last_seen_at == NOW  # received now: not seen in the future
+    assert customer.events.get().timestamp == NOW + timedelta(days=30)

@@ -168,10 +168,13 @@ def test_a_trait_gives_the_stored_value_and_whether_it_is_personal_data():
 
 
 def test_a_missing_trait_fails_even_a_negative_operator_and_says_it_is_missing():
-    """An empty built-in is missing: `plan neq "pro"` is false; negated `plan eq "pro"` true."""
-    facts = customer(builtin={"plan": ""}, traits={"score": "5"})
+    """A built-in never sent is missing: `plan neq "pro"` is false; negated `plan eq "pro"`
+    true. "" is a value a client sent: present (the contract's "Clarified" section)."""
+    facts = customer(builtin={"plan": None}, traits={"score": "5"})
     neq = one({"type": "trait", "field": "plan", "op": "neq", "value": "pro"}, facts)
-    assert (neq["raw_result"], neq["result"], neq["fact"]["missing"], neq["fact"]["value"]) == (False, False, True, "")
+    assert (neq["raw_result"], neq["result"], neq["fact"]["missing"], neq["fact"]["value"]) == (False, False, True, None)
+    sent_empty = one({"type": "trait", "field": "plan", "op": "neq", "value": "pro"}, customer(builtin={"plan": ""}))
+    assert (sent_empty["result"], sent_empty["fact"]["missing"]) == (True, False)
     negated = one({"type": "trait", "field": "plan", "op": "eq", "value": "pro", "negate": True}, facts)
     assert (negated["raw_result"], negated["result"], negated["summary"]) == (False, True, "not (plan is pro)")
     wrong_type = one({"type": "trait", "field": "traits.score", "op": "gt", "value": 1}, facts)
@@ -412,3 +415,13 @@ def test_describe_reads_as_a_sentence(condition, summary):
     node = root(condition).conditions[0]
     assert describe(node) == summary
     assert one(condition, customer())["summary"] == summary
+
+
+def test_survey_count_counts_every_response_and_the_scores_come_from_scored_ones():
+    """The contract: `count` counts responses, with or without a score; `latest` and
+    `average` read responses that carry a score."""
+    facts = customer(surveys=[SurveyFact("nps", Decimal(9), NOW - timedelta(days=3), id=1),
+                              SurveyFact("nps", None, NOW - timedelta(days=1), id=2)])  # a comment alone
+    assert one({"type": "survey", "survey": "nps", "measure": "count", "op": "eq", "value": 2}, facts)["result"]
+    assert one({"type": "survey", "survey": "nps", "measure": "latest", "op": "eq", "value": 9}, facts)["result"]
+    assert one({"type": "survey", "survey": "nps", "measure": "average", "op": "eq", "value": 9}, facts)["result"]
