@@ -86,6 +86,13 @@ def pii_trait_keys() -> frozenset[str]:
     return PII_BUILTINS | frozenset(marked)
 
 
+def personal_property_keys() -> frozenset[str]:
+    """Event property keys (lower-case) whose values are personal data: the usual personal
+    names and the key of every personal trait (a tenant marks a trait personal in the
+    registry, and the same key in event properties follows)."""
+    return frozenset(key.lower() for key in PII_PROPERTY_KEYS | pii_trait_keys())
+
+
 def customers_by_external_ids(external_ids: set[str]) -> dict[str, int]:
     """{external id: customer id} for the ids that name a customer, directly or through an
     identity merged into them. Two queries whatever the count."""

@@ -17,6 +17,7 @@ from common.fields import UNSET, Unset, given
 from ops.tasking import send_to_tenant
 from segments import engine
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
+from segments.selectors.personal import ensure_rule_readable
 from segments.selectors.rules import rule_context
 from tenants.permissions import ensure_permitted
 from tenants.selectors import department_problems
@@ -69,6 +70,8 @@ def segment_create(*, actor: Actor, key: str, name: str, kind: str = Segment.Kin
     """A new segment (and its version 1 when dynamic), with its persona card if given;
     returns it with the definition's warnings."""
     ensure_permitted(actor, "segments.edit")
+    if kind == Segment.Kind.DYNAMIC:
+        ensure_rule_readable(actor, definition)
     tags = [] if tags is None else tags
     problems = _attributes(key=key, name=name, description=description, tags=tags, refresh_minutes=refresh_minutes)
     if kind not in (Segment.Kind.DYNAMIC, Segment.Kind.STATIC):
@@ -124,6 +127,8 @@ def segment_update(*, actor: Actor, segment: Segment, now: datetime, definition:
         problems.append(Problem("persona", Code.INVALID_VALUE, PERSONA_MESSAGE))
     warnings, refs = [], segment.references
     changed_definition = definition is not None and definition != segment.definition
+    if changed_definition:
+        ensure_rule_readable(actor, definition)
     if definition is not None and segment.kind != Segment.Kind.DYNAMIC:
         problems.append(Problem("definition", Code.INVALID_VALUE, "Only dynamic segments have a rule."))
     elif changed_definition:
@@ -196,6 +201,7 @@ def segment_evaluate_request(*, actor: Actor, segment: Segment, now: datetime) -
     ensure_permitted(actor, "segments.edit")
     if segment.kind != Segment.Kind.DYNAMIC:
         raise DomainError.single(path="", code=SegmentCode.NOT_DYNAMIC, message="Only dynamic segments are evaluated.")
+    ensure_rule_readable(actor, segment.definition)
     _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.MANUAL)
 
 

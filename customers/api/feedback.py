@@ -13,8 +13,19 @@ from customers.services import consents_submit, survey_responses_submit
 
 
 class SurveyResponseOutput(serializers.ModelSerializer):
+    """An answer. A comment is free text a person wrote (names, emails, phone numbers): it
+    is null for readers without `customers.view_pii` (context["pii_hidden"]), as on the
+    profile page."""
+
     external_id = serializers.CharField(source="customer.external_id")
     survey = serializers.CharField(source="survey.key")
+    comment = serializers.CharField(allow_null=True, help_text="Null without customers.view_pii")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("pii_hidden", True):  # fails closed: no reader named, nothing shown
+            data["comment"] = None
+        return data
 
     class Meta:
         model = SurveyResponse
@@ -51,6 +62,10 @@ class SurveyResponseListView(ListAPIView):
     required_permissions = {"GET": "customers.view", "POST": "data.import"}
     serializer_class = SurveyResponseOutput
     pagination_class = ById
+
+    def get_serializer_context(self):
+        actor = getattr(self.request, "actor", None)
+        return {**super().get_serializer_context(), "pii_hidden": actor is None or not actor.has("customers.view_pii")}
 
     def get_queryset(self):
         responses = SurveyResponse.objects.select_related("customer", "survey")

@@ -14,10 +14,11 @@ from rest_framework.exceptions import ErrorDetail
 from common.api import StrictInput, drf_problems
 from common.errors import Code, CustomerCode
 from common.jsonvalues import value_problem
-from common.masking import mask_email, mask_name
+from common.masking import mask_email, mask_name, mask_properties
 from customers.ingest.message import ANON_PREFIX, ItemProblem
 from customers.ingest.tracking import MAX_EVENT_BYTES
 from customers.models import Customer, Event
+from customers.selectors import personal_property_keys
 from customers.services import NewEvent
 from segments.rules.vocabulary import BUILTIN_TRAITS, MOMENT_RANGE, TraitType, in_range, parse_datetime
 
@@ -214,7 +215,17 @@ def parse_events(body: Any) -> tuple[list[NewEvent], list[ItemProblem]]:
 
 
 class EventOutput(serializers.ModelSerializer):
+    """An event. Without `customers.view_pii` the values of personal property keys (email,
+    phone, name, … and the keys of personal traits) read "hidden", at any depth."""
+
     customer = serializers.CharField(source="customer.external_id", help_text="The customer's external id.")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        hidden = self.context.get("pii_properties")
+        if hidden is None or hidden:  # fails closed: no reader named, personal keys hidden
+            data["properties"] = mask_properties(data["properties"], hidden or personal_property_keys())
+        return data
 
     class Meta:
         model = Event

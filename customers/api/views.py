@@ -25,7 +25,7 @@ from customers.api.serializers import (
     EventOutput,
     parse_events,
 )
-from customers.selectors import customer_get, customers_list, events_list, pii_trait_keys
+from customers.selectors import customer_get, customers_list, events_list, personal_property_keys, pii_trait_keys
 from customers.services import customer_delete, customer_upsert, events_record
 
 # DRF's parsers read the body as a stream, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE does
@@ -35,7 +35,9 @@ MAX_EVENTS_BYTES = 5 * 1024 * 1024
 
 
 def _output_context(actor: Actor) -> dict:
-    return {"pii_hidden": frozenset() if actor.has("customers.view_pii") else pii_trait_keys()}
+    if actor.has("customers.view_pii"):
+        return {"pii_hidden": frozenset(), "pii_properties": frozenset()}
+    return {"pii_hidden": pii_trait_keys(), "pii_properties": personal_property_keys()}
 
 
 def _written(actor: Actor, customer) -> dict:
@@ -134,6 +136,13 @@ class EventListView(ListAPIView):
 
     def get_queryset(self):
         return events_list()
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        actor = getattr(self.request, "actor", None)
+        if actor is not None:  # None only while the schema is generated
+            context.update(_output_context(actor))
+        return context
 
     @extend_schema(request=EventBatchInput, responses=EventBatchOutput)
     def post(self, request):

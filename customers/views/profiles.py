@@ -27,7 +27,7 @@ from customers.forms import MAX_PAGE, SEEN_CHOICES, ConfirmForm, DirectoryForm
 from customers.models import Customer
 from customers.privacy import customer_anonymise, customer_export
 from customers.selectors import (
-    DEFAULT_SORT, PII_PROPERTY_KEYS, SORTS, customer_consents, customer_directory, customer_event_count,
+    DEFAULT_SORT, SORTS, customer_consents, customer_directory, customer_event_count, personal_property_keys,
     customer_events_page, customer_get, customer_identities, customer_metrics, customer_survey_responses,
     customer_traits_by_category, decode_cursor, directory_choices, directory_page, pii_trait_keys,
 )
@@ -159,7 +159,7 @@ def customers_table(request):
 
 def _event_rows(request, events) -> list[dict]:
     hidden = _hidden_keys(request)
-    hidden_props = frozenset(k.lower() for k in PII_PROPERTY_KEYS | hidden) if hidden else frozenset()
+    hidden_props = personal_property_keys() if hidden else frozenset()
     rows = []
     for event in events:
         properties = mask_properties(event.properties, hidden_props) if hidden_props else event.properties

@@ -12,6 +12,7 @@ from common.errors import Code
 from common.masking import mask_email, mask_name
 from segments.models import MembershipChange, Segment, SegmentVersion
 from segments.selectors.hygiene import is_stale
+from segments.selectors.personal import definition_shown
 
 MAX_ITEMS = 10_000
 
@@ -107,7 +108,17 @@ class WarningOutput(serializers.Serializer):
     details = serializers.DictField(help_text="near_duplicate: segment, jaccard, intersection; too_small: size, min_size")
 
 
+class ShownDefinition(serializers.JSONField):
+    """A definition as its reader may see it (context["actor"]): the literals of conditions
+    on personal data masked without `customers.view_pii`."""
+
+    def to_representation(self, value):
+        return definition_shown(self.context.get("actor"), super().to_representation(value))
+
+
 class SegmentOutput(serializers.ModelSerializer):
+    definition = ShownDefinition(allow_null=True, help_text="The rule; personal literals masked without "
+                                                            "customers.view_pii")
     refresh_minutes = serializers.SerializerMethodField()
     source = serializers.CharField(source="source.key", default=None, allow_null=True,
                                    help_text="What a snapshot froze")
@@ -237,6 +248,8 @@ class ChangesOutput(serializers.Serializer):
 
 
 class VersionOutput(serializers.ModelSerializer):
+    definition = ShownDefinition()
+
     class Meta:
         model = SegmentVersion
         fields = ["version", "definition", "author_id", "note", "created_at"]

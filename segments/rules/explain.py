@@ -36,23 +36,25 @@ KINDS = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "s
          SurveyCondition: "survey", SegmentCondition: "segment", ConsentCondition: "consent"}
 
 
-def explain(group: Group, facts: CustomerFacts, *, now: datetime, pii_traits: Collection[str] = frozenset()) -> dict:
+def explain(group: Group, facts: CustomerFacts, *, now: datetime, pii_traits: Collection[str] = frozenset(),
+            shown: Group | None = None) -> dict:
     """The tree for one customer at `now`. Every node has `path` (the parser's path syntax),
     `kind`, `negate`, `summary`, `raw_result` (before negate) and `result` (after); groups
-    add `match` and `conditions`, conditions add `fact` (what decided them)."""
-    return _node(group, facts, now, "", frozenset(pii_traits))
+    add `match` and `conditions`, conditions add `fact` (what decided them). `shown`: the
+    same rule as its reader may see it (personal.mask_group), which the summaries describe."""
+    return _node(group, shown or group, facts, now, "", frozenset(pii_traits))
 
 
-def _node(node, facts: CustomerFacts, now: datetime, path: str, pii: frozenset[str]) -> dict:
+def _node(node, shown, facts: CustomerFacts, now: datetime, path: str, pii: frozenset[str]) -> dict:
     if isinstance(node, Group):
-        children = [_node(child, facts, now, child_path(child_path(path, "conditions"), index), pii)
-                    for index, child in enumerate(node.conditions)]
+        children = [_node(child, shown_child, facts, now, child_path(child_path(path, "conditions"), index), pii)
+                    for index, (child, shown_child) in enumerate(zip(node.conditions, shown.conditions))]
         results = [child["result"] for child in children]
         raw = all(results) if node.match == "all" else any(results)
-        return {"path": path, "kind": "group", "match": node.match, "negate": node.negate, "summary": describe(node),
+        return {"path": path, "kind": "group", "match": node.match, "negate": node.negate, "summary": describe(shown),
                 "raw_result": raw, "result": raw != node.negate, "conditions": children}
     raw, value = reference.condition_value(node, facts, now)
-    return {"path": path, "kind": KINDS[type(node)], "negate": node.negate, "summary": describe(node),
+    return {"path": path, "kind": KINDS[type(node)], "negate": node.negate, "summary": describe(shown),
             "raw_result": raw, "result": raw != node.negate, "fact": _fact(node, value, facts, now, pii)}
 
 

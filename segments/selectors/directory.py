@@ -29,6 +29,7 @@ from segments.models import (
     SegmentEvaluation,
     SegmentSizeSnapshot,
 )
+from segments.rules.personal import Personal
 from segments.rules.vocabulary import BUILTIN_TRAITS, CHANNELS, METRICS, OPS_BY_TYPE, RFM_GROUPS, Category
 from segments.selectors.hygiene import NEAR_DUPLICATE, overlap
 from tenants.models import Department, User
@@ -153,23 +154,27 @@ METRIC_LABELS = {
 }
 
 
-def builder_catalogue(*, self_key: str | None) -> dict:
+def builder_catalogue(*, self_key: str | None, hidden: Personal | None = None) -> dict:
     """Everything the builder offers, as JSON: traits by category with their types, known
     events with their properties, metrics, surveys, other segments, consent channels and
-    the operators each type allows (the parser's own table)."""
+    the operators each type allows (the parser's own table). Personal traits and event
+    properties in `hidden` are left out: the member may not write rules on them."""
     registered = {t.key: t for t in TraitDefinition.objects.all()}
     traits = []
     for key, spec in BUILTIN_TRAITS.items():
         row = registered.get(key)
+        if hidden is not None and hidden.trait(key):
+            continue
         traits.append({"field": key, "label": key.replace("_", " ").capitalize(), "type": spec.type.value,
                        "category": (row.category if row else spec.category.value), "description": spec.description,
                        "builtin": True})
     for key, row in sorted(registered.items()):
-        if row.is_builtin or key in BUILTIN_TRAITS:
+        if row.is_builtin or key in BUILTIN_TRAITS or (hidden is not None and hidden.trait(key)):
             continue
         traits.append({"field": f"traits.{key}", "label": key, "type": row.type, "category": row.category,
                        "description": row.description, "builtin": False})
-    events = [{"name": e.name, "properties": e.properties or {}, "volume": e.volume}
+    events = [{"name": e.name, "volume": e.volume,
+               "properties": {k: t for k, t in (e.properties or {}).items() if hidden is None or not hidden.property(k)}}
               for e in EventDefinition.objects.order_by("-volume", "name")[:500]]
     surveys = [{"key": s.key, "kind": s.kind, "name": s.name, "questions": s.questions or []}
                for s in Survey.objects.order_by("key")]

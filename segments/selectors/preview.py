@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import connection
 
+from common.actors import Actor
 from common.errors import Problem
 from customers.models import Customer
 from segments.models import (
@@ -16,6 +17,7 @@ from segments.models import (
 )
 from segments.rules.compile import Sql, compile_rule
 from segments.rules.nodes import Group
+from segments.selectors.personal import ensure_rule_readable
 from segments.selectors.rules import rule_context
 
 SAMPLE_SIZE = 20
@@ -92,11 +94,13 @@ SELECT m.id FROM ({matched}) m ORDER BY ((hashint8(m.id) >> 8)::bigint << {shift
 """
 
 
-def preview(*, definition: Any, now: datetime, segment: Segment | None = None,
+def preview(*, actor: Actor, definition: Any, now: datetime, segment: Segment | None = None,
             sample_size: int = SAMPLE_SIZE) -> Preview:
     """How many customers `definition` matches at `now`, a sample of them (≤ 20, spread
     over the id range, stable between calls) and — against `segment`'s open memberships —
-    how many would enter and exit if it were saved. Writes nothing."""
+    how many would enter and exit if it were saved. Writes nothing. A rule over personal
+    data is refused to an actor who may not read it (its counts would spell it out)."""
+    ensure_rule_readable(actor, definition)
     rule = rule_context(definition=definition, self_key=segment.key if segment else None)
     group, refs, warnings = rule.group, rule.reference_ids(), as_warnings(rule.warnings)
     sql = compile_rule(group, now=now, refs=refs)

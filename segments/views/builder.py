@@ -21,6 +21,7 @@ from segments.forms import PERSONA_FIELDS, SegmentForm
 from segments.models import Segment
 from segments.selectors.directory import builder_catalogue, trait_values
 from segments.selectors.hygiene import hygiene
+from segments.selectors.personal import definition_shown, hidden_from
 from segments.selectors.preview import customers_in_order, preview
 from segments.services import segment_create, segment_update
 from segments.views.common import hidden_fields, segment_or_404, who
@@ -36,8 +37,8 @@ def _builder_context(request, *, segment: Segment | None, form: SegmentForm, def
                        for key, _ in PERSONA_FIELDS}
     return {
         "segment": segment, "form": form, "is_new": segment is None,
-        "catalogue": builder_catalogue(self_key=segment.key if segment else None),
-        "state": {"definition": definition or EMPTY_DEFINITION,
+        "catalogue": builder_catalogue(self_key=segment.key if segment else None, hidden=hidden_from(request.membership)),
+        "state": {"definition": definition_shown(request.membership, definition) or EMPTY_DEFINITION,
                   "errors": [p.as_dict() for p in errors if p.path == "definition" or p.path.startswith("definition.")],
                   "kind": (form.data.get("kind") if form.is_bound else None) or (segment.kind if segment else "dynamic")},
         "field_errors": {p.path: p.message for p in errors if not p.path.startswith("definition")},
@@ -140,7 +141,7 @@ def segments_preview(request):
     definition = body.get("definition")
     now = timezone.now()
     try:
-        result = preview(definition=definition, now=now, segment=segment)
+        result = preview(actor=request.membership, definition=definition, now=now, segment=segment)
     except DomainError as error:
         return _preview_errors(request, error.problems)
     hidden = hidden_fields(request)

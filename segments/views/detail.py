@@ -26,6 +26,7 @@ from segments.selectors.directory import (
 from segments.selectors.facts import customer_facts
 from segments.selectors.hygiene import hygiene
 from segments.selectors.members import member_page, memberships_of
+from segments.selectors.personal import definition_shown, group_shown
 from segments.selectors.preview import compile_definition
 from segments.selectors.versions import definition_diff
 from segments.views.common import hidden_fields, segment_or_404, who
@@ -96,7 +97,8 @@ def detail_context(request, segment: Segment, **extra) -> dict:
         "evaluations": list(SegmentEvaluation.objects.filter(segment=segment).order_by("-created_at", "-id")[:20]),
         "persona": [(label, segment.persona.get(key)) for key, label in PERSONA_FIELDS if segment.persona.get(key)],
         "persona_name": segment.persona.get("name", ""),
-        "definition_json": json.dumps(segment.definition, indent=2, ensure_ascii=False) if segment.definition else "",
+        "definition_json": (json.dumps(definition_shown(membership, segment.definition), indent=2, ensure_ascii=False)
+                            if segment.definition else ""),
         "can_edit": membership.has("segments.edit"), "can_export": membership.has("data.export"),
         "can_see_pii": membership.has("customers.view_pii"),
         "dependents": sorted(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
@@ -188,7 +190,8 @@ def segments_explain(request, key: str, customer_id: int):
         else:
             facts = customer_facts(customer_ids=[customer.pk], now=now,
                                    segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
-            tree = _shown_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys()), hidden)
+            tree = _shown_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys(),
+                                       shown=group_shown(request.membership, group)), hidden)
     return render(request, "segments/_explain.html", {
         "segment": segment, **who(customer, hidden), "membership": membership, "last": last, "tree": tree,
         "error": error, "now": now})
@@ -208,7 +211,7 @@ def segments_diff(request, key: str):
     if missing:
         return render(request, "segments/_diff.html",
                       {"error": f"{segment.name} has no version {missing[0]}."}, status=404)
-    before, after = found[numbers[0]], found[numbers[1]]
+    before, after = (definition_shown(request.membership, found[number]) for number in numbers)
     diff = definition_diff(before, after, labels=(f"v{numbers[0]}", f"v{numbers[1]}"))
     lines = []
     for line in diff["text"].splitlines():

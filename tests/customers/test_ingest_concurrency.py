@@ -72,7 +72,7 @@ def test_track_only_writers_in_opposite_orders_lock_in_the_store_statement(commi
                     stamp = NOW + timedelta(minutes=2 * round_ + offset)
                     ingest_messages(messages=[Message(type="track", timestamp=stamp, user_id=u, event="view",
                                                       message_id=f"{prefix}-{tag}-{round_}-{u}", index=i)
-                                              for i, u in enumerate(order)], source="test", now=NOW)
+                                              for i, u in enumerate(order)], source="test", now=stamp)
         except BaseException as error:  # reported below; a thread must not swallow it
             errors.append(error)
         finally:

@@ -28,6 +28,19 @@ NOW = datetime(2026, 6, 10, 12, tzinfo=timezone.utc)
 T0 = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
 
+class _Everyone:
+    """An actor that may read everything (these tests are about the preview's numbers)."""
+
+    tenant_id = 0
+
+    @staticmethod
+    def has(permission: str) -> bool:
+        return True
+
+
+SYSTEM = _Everyone()
+
+
 def plan_is(plan: str) -> dict:
     return {"version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": plan}]}
 
@@ -147,7 +160,7 @@ def test_preview_writes_nothing_and_overlap_reads_the_past(pros):
     segment, pro, _ = pros
     engine.evaluate(segment_id=segment.pk, now=T0, trigger="manual", clock=lambda: T0)
     hand = static("hand", pro[:5], now=T0 + timedelta(hours=1))
-    result = preview(definition=plan_is("free"), now=NOW, segment=segment)
+    result = preview(actor=SYSTEM, definition=plan_is("free"), now=NOW, segment=segment)
     assert (result.count, result.would_enter, result.would_exit, result.current_size) == (5, 5, 20, 20)
     assert Segment.objects.get(pk=segment.pk).size == 20
     now = overlap(segments=[segment, hand])
@@ -191,12 +204,12 @@ def test_preview_of_a_dense_rule_samples_its_probes_and_counts_alone(pros, monke
         by_key = [row[0] for row in cursor.fetchall()]
     real_bucketed = _PREVIEW_SQL
     monkeypatch.setattr(preview_module, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
-    first = preview(definition=plan_is("pro"), now=NOW)
+    first = preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW)
     assert first.count == 20 and set(first.sample_ids) == ids and first.sample_ids == by_key
-    assert preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == by_key[:3]
+    assert preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == by_key[:3]
     monkeypatch.setattr(preview_module, "_PREVIEW_SQL", real_bucketed)
     monkeypatch.setattr(preview_module, "SAMPLE_PROBES", 0)  # the sparse way: every match a bucket minimum, or the fallback
-    assert preview(definition=plan_is("pro"), now=NOW).sample_ids == by_key
+    assert preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW).sample_ids == by_key
 
 
 def test_a_dense_preview_against_a_segment_counts_its_impact_on_the_open_memberships(pros, monkeypatch):
@@ -208,7 +221,7 @@ def test_a_dense_preview_against_a_segment_counts_its_impact_on_the_open_members
     Customer.objects.filter(pk=free[0].pk).update(plan="pro")
     segment.refresh_from_db()
     monkeypatch.setattr(preview_module, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
-    result = preview(definition=plan_is("pro"), now=NOW, segment=segment, sample_size=5)
+    result = preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW, segment=segment, sample_size=5)
     assert (result.count, result.current_size, result.would_enter, result.would_exit) == (19, 20, 1, 2)
     assert len(result.sample_ids) == 5
 
@@ -219,7 +232,7 @@ def test_preview_probes_spread_over_a_large_id_range(pros, monkeypatch):
     _, pro, _ = pros
     monkeypatch.setattr(preview_module, "SAMPLE_PROBES", 7)  # 7 of 25 ids; 6 of them on the pro plan
     monkeypatch.setattr(preview_module, "_PREVIEW_SQL", "SELECT 1/0 FROM ({matched}) m")  # must not run
-    result = preview(definition=plan_is("pro"), now=NOW, sample_size=5)
+    result = preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW, sample_size=5)
     assert result.count == 20 and len(result.sample_ids) == 5 and set(result.sample_ids) <= {c.pk for c in pro}
     assert max(result.sample_ids) - min(result.sample_ids) >= 10  # spread, not the 5 smallest ids
 
@@ -232,15 +245,15 @@ def test_preview_of_a_sparse_rule_takes_the_smallest_keys_of_the_buckets_and_fal
     _, pro, free = pros
     ids = {c.pk for c in pro}
     monkeypatch.setattr(preview_module, "SAMPLE_PROBES", 0)
-    first = preview(definition=plan_is("pro"), now=NOW)
+    first = preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW)
     assert first.count == 20 and set(first.sample_ids) == ids
     monkeypatch.setattr(preview_module, "SAMPLE_BUCKETS", 2)
-    few = preview(definition=plan_is("pro"), now=NOW, sample_size=3)
+    few = preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW, sample_size=3)
     assert len(few.sample_ids) == 3 and set(few.sample_ids) <= ids  # two minima < 3: the fallback
-    assert preview(definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == few.sample_ids
-    two = preview(definition=plan_is("free"), now=NOW, sample_size=2)
+    assert preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW, sample_size=3).sample_ids == few.sample_ids
+    two = preview(actor=SYSTEM, definition=plan_is("free"), now=NOW, sample_size=2)
     assert set(two.sample_ids) <= {c.pk for c in free} and len(two.sample_ids) == 2
-    assert preview(definition=plan_is("nobody"), now=NOW).sample_ids == []
+    assert preview(actor=SYSTEM, definition=plan_is("nobody"), now=NOW).sample_ids == []
 
 
 def test_the_rule_registry_is_the_tenants_custom_traits_events_surveys_and_other_segments(in_tenant):
@@ -286,10 +299,10 @@ def test_the_registry_is_read_only_when_the_definition_needs_it(pros):
         {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}},
         {"type": "event", "event": "signup", "count": {"op": "gte", "value": 1}}]}
     with connection.execute_wrapper(count_reads):
-        assert preview(definition=metric, now=NOW).count == 0
-        assert preview(definition=plan_is("pro"), now=NOW).count == 20
+        assert preview(actor=SYSTEM, definition=metric, now=NOW).count == 0
+        assert preview(actor=SYSTEM, definition=plan_is("pro"), now=NOW).count == 20
         assert reads == []
-        warnings = preview(definition=event, now=NOW).warnings
+        warnings = preview(actor=SYSTEM, definition=event, now=NOW).warnings
     assert reads == ["registry"] and {w.code for w in warnings} == {"unknown_event"}
 
 

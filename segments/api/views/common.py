@@ -80,9 +80,9 @@ def masks_pii(actor: Actor) -> bool:
     return not actor.has("customers.view_pii")
 
 
-def written(segment: Segment, warnings, *, status_code: int = 200) -> Response:
+def written(actor: Actor, segment: Segment, warnings, *, status_code: int = 200) -> Response:
     segment.refresh_from_db()
-    data = s.SegmentWrittenOutput(segment, context={"now": timezone.now(), "warnings": warnings}).data
+    data = s.SegmentWrittenOutput(segment, context={"now": timezone.now(), "warnings": warnings, "actor": actor}).data
     return Response(data, status=status_code)
 
 

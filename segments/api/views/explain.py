@@ -16,9 +16,8 @@ from segments.api.views.common import masks_pii, segment_or_404
 from segments.models import Membership, Segment
 from segments.rules.explain import explain
 from segments.selectors.facts import customer_facts
-from segments.selectors.members import (
-    memberships_of,
-)
+from segments.selectors.members import memberships_of
+from segments.selectors.personal import group_shown
 from segments.selectors.preview import compile_definition
 
 
@@ -40,7 +39,8 @@ class SegmentExplainView(APIView):
             _, group, _ = compile_definition(segment.definition, now=now, self_key=segment.key)
             facts = customer_facts(customer_ids=[customer.pk], now=now,
                                    segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
-            tree = explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys())
+            tree = explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys(),
+                           shown=group_shown(request.actor, group))
             if masks_pii(request.actor):
                 tree = mask_explain_tree(tree, other=None)
             matches = tree["result"]

@@ -11,6 +11,7 @@ from common.errors import Code, DomainError, NotFound, Problem, SegmentCode
 from segments.api import serializers as s
 from segments.api.views.common import int_param, segment_or_404
 from segments.models import SegmentVersion
+from segments.selectors.personal import definition_shown
 from segments.selectors.versions import definition_diff
 
 
@@ -22,7 +23,7 @@ class SegmentVersionsView(APIView):
         """Every saved definition, newest first."""
         segment = segment_or_404(key)
         versions = SegmentVersion.objects.filter(segment=segment).order_by("-version")
-        return Response(s.VersionOutput(versions, many=True).data)
+        return Response(s.VersionOutput(versions, many=True, context={"actor": request.actor}).data)
 
 
 class SegmentVersionDiffView(APIView):
@@ -50,6 +51,6 @@ class SegmentVersionDiffView(APIView):
                    for name, number in numbers.items() if number not in found]
         if missing:
             raise NotFound(problems=missing)
-        before, after = found[numbers["from"]], found[numbers["to"]]
+        before, after = (definition_shown(request.actor, found[numbers[name]]) for name in ("from", "to"))
         diff = definition_diff(before, after, labels=(f"v{numbers['from']}", f"v{numbers['to']}"))
         return Response(s.DiffOutput({"key": segment.key, "from": numbers["from"], "to": numbers["to"], **diff}).data)

@@ -61,7 +61,7 @@ class SegmentListView(APIView):
             raise DomainError(problems=problems)
         paginator = ByKey()
         page = paginator.paginate_queryset(segments, request, view=self)
-        return paginator.get_paginated_response(s.SegmentOutput(page, many=True, context={"now": now}).data)
+        return paginator.get_paginated_response(s.SegmentOutput(page, many=True, context={"now": now, "actor": request.actor}).data)
 
     @extend_schema(request=s.SegmentCreateInput, responses={201: s.SegmentWrittenOutput})
     def post(self, request):
@@ -70,7 +70,7 @@ class SegmentListView(APIView):
         data = validated(s.SegmentCreateInput, request)
         now = timezone.now()
         segment, warnings = segment_create(actor=request.actor, now=now, **data)
-        return written(segment, as_warnings(warnings) + hygiene(segment=segment, now=now),
+        return written(request.actor, segment, as_warnings(warnings) + hygiene(segment=segment, now=now),
                         status_code=status.HTTP_201_CREATED)
 
 
@@ -80,7 +80,7 @@ class SegmentDetailView(APIView):
 
     @extend_schema(responses=s.SegmentDetailOutput)
     def get(self, request, key: str):
-        return Response(s.SegmentDetailOutput(segment_or_404(key), context={"now": timezone.now()}).data)
+        return Response(s.SegmentDetailOutput(segment_or_404(key), context={"now": timezone.now(), "actor": request.actor}).data)
 
     @extend_schema(request=s.SegmentUpdateInput, responses=s.SegmentWrittenOutput)
     def patch(self, request, key: str):
@@ -93,7 +93,7 @@ class SegmentDetailView(APIView):
         now = timezone.now()
         segment, warnings = segment_update(actor=request.actor, segment=segment, now=now, **data)
         flags = hygiene(segment=segment, now=now, use_memberships="definition" not in data)
-        return written(segment, as_warnings(warnings) + flags)
+        return written(request.actor, segment, as_warnings(warnings) + flags)
 
     @extend_schema(responses={204: None, 409: OpenApiResponse(description="Other segments reference it (`referenced`)")})
     def delete(self, request, key: str):
@@ -122,7 +122,7 @@ class SegmentPreviewNewView(APIView):
     @extend_schema(request=s.NewPreviewInput, responses=s.PreviewOutput, operation_id="segments_preview_new")
     def post(self, request):
         data = validated(s.NewPreviewInput, request)
-        return _preview_response(request, preview(definition=data["definition"], now=timezone.now()))
+        return _preview_response(request, preview(actor=request.actor, definition=data["definition"], now=timezone.now()))
 
 
 class SegmentPreviewView(APIView):
@@ -141,7 +141,7 @@ class SegmentPreviewView(APIView):
             raise DomainError.single(path="definition", code=Code.REQUIRED,
                                      message="This segment has no rule: send a definition to preview.")
         now = timezone.now()
-        result = preview(definition=definition, now=now, segment=segment)
+        result = preview(actor=request.actor, definition=definition, now=now, segment=segment)
         segment_mark_used(segment=segment, now=now)
         return _preview_response(request, result)
 
@@ -170,4 +170,4 @@ class SegmentSnapshotView(APIView):
         data = validated(s.SnapshotInput, request)
         snapshot = snapshot_create(actor=request.actor, source=source, key=data["key"], name=data["name"],
                                    now=timezone.now())
-        return written(snapshot, [], status_code=status.HTTP_201_CREATED)
+        return written(request.actor, snapshot, [], status_code=status.HTTP_201_CREATED)
