@@ -3,7 +3,8 @@
 Normalisation follows what the ad platforms match on: emails trimmed and lower-cased;
 phones reduced to E.164 digits (country code included, no "+", no spaces or punctuation;
 a leading "00" is the international prefix). A phone without a country code cannot be
-normalised safely and is left out rather than guessed. Rows are streamed from a
+normalised safely and is left out rather than guessed. Only members who granted `ads`
+consent are exported. Rows are streamed from a
 server-side cursor, so a million members never sit in memory.
 """
 
@@ -14,7 +15,10 @@ import itertools
 import re
 from collections.abc import Iterator
 
+from django.db.models import Exists, OuterRef
+
 from common.csv import stream_rows
+from customers.models import Consent
 from segments.selectors.members import segment_members
 
 PHONE_TRAITS = ("phone", "phone_number", "mobile")
@@ -44,9 +48,11 @@ def normalise_phone(value) -> str:
 
 
 def audience_rows(*, segment, campaign=None) -> Iterator[tuple[str, str]]:
-    """A campaign's audience is its treatment arm only: uploading the holdout to an ad
-    platform would expose it to the ads and erase the lift being measured."""
-    members = segment_members(segment=segment)
+    """Members who granted `ads` consent (an upload to an ad platform is advertising to
+    them; no answer is no consent). A campaign's audience is its treatment arm only:
+    uploading the holdout would expose it to the ads and erase the lift being measured."""
+    members = segment_members(segment=segment).filter(
+        Exists(Consent.objects.filter(customer=OuterRef("pk"), channel=Consent.Channel.ADS, granted=True)))
     if campaign is not None:
         members = members.filter(campaign_assignments__campaign=campaign, campaign_assignments__group="treatment")
     members = members.order_by("id").values_list("email", "traits")

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from campaigns import ssrf
-from campaigns.models import WebhookDelivery, WebhookEndpoint
+from campaigns.models import Assignment, Campaign, WebhookDelivery, WebhookEndpoint
+from campaigns.sending import assignments_ensure
 from common.clock import Clock
 from customers.models import Customer
 from segments.models import MembershipChange
@@ -65,16 +66,37 @@ def deliveries_enqueue(*, endpoint_id: int) -> int:
     if not changes:
         return 0
     external = dict(Customer.objects.filter(id__in={c.customer_id for c in changes}).values_list("id", "external_id"))
+    withheld = _held_out(endpoint, changes)
     rows = [WebhookDelivery(
         endpoint=endpoint, change_id=c.pk, next_attempt_at=c.at,
         payload={"type": f"segment.{c.change}", "timestamp": c.at.isoformat(),
                  "data": {"segment": endpoint.segment_label, "segment_id": endpoint.segment_id,
                           "customer_id": external.get(c.customer_id), "change": c.change, "at": c.at.isoformat()}})
-        for c in changes if c.change in endpoint.events]
+        for c in changes if c.change in endpoint.events and c.customer_id not in withheld]
     created = WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     endpoint.cursor = changes[-1].pk
     endpoint.save(update_fields=["cursor", "updated_at"])
     return len(created)
+
+
+def _held_out(endpoint: WebhookEndpoint, changes: list[MembershipChange]) -> set[int]:
+    """Customers in the holdout of a running webhook campaign that delivers through this
+    endpoint: the receiver acts on what it is sent, so their changes are not sent (the
+    campaign's lift is measured against them). Entering customers get their arm now, at
+    the time they entered, like an on-entry email campaign's."""
+    campaigns = list(Campaign.objects.filter(channel=Campaign.Channel.WEBHOOK, status=Campaign.Status.RUNNING,
+                                             segment_id=endpoint.segment_id, content__endpoint_id=endpoint.pk))
+    if not campaigns:
+        return set()
+    entered_at: dict[datetime, list[int]] = {}
+    for change in changes:
+        if change.change == MembershipChange.Change.ENTERED:
+            entered_at.setdefault(change.at, []).append(change.customer_id)
+    for campaign in campaigns:
+        for at, customer_ids in entered_at.items():  # one evaluation's changes share their time
+            assignments_ensure(campaign=campaign, customer_ids=customer_ids, now=at)
+    return set(Assignment.objects.filter(campaign__in=campaigns, customer_id__in={c.customer_id for c in changes},
+                                         group="holdout").values_list("customer_id", flat=True))
 
 
 def message_id(delivery: WebhookDelivery) -> str:

@@ -16,7 +16,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from campaigns.models import Assignment, Campaign, Send, WebhookDelivery, WebhookEndpoint
-from customers.models import Event
+from customers.models import Consent, Event
 from tests.campaigns.conftest import T0, people, static_segment
 from tests.conftest import host_of, membership_of, session
 
@@ -242,7 +242,9 @@ def sha(value: str) -> str:
 
 def test_audience_exports_are_hashed_and_a_campaigns_leaves_out_its_holdout(alpha):
     crowd = people(3, traits={"phone": "+44 20 7946 0958"})
-    segment = static_segment("ads", crowd)
+    for customer in crowd:  # only members who granted ads consent are uploaded
+        Consent.objects.create(customer=customer, channel="ads", granted=True, changed_at=T0)
+    segment = static_segment("ads", crowd + people(1, prefix="noconsent"))
     admin, analyst = session(alpha), session(alpha, "analyst")
     seg = analyst.get("/api/v1/segments/ads/audience.csv")
     connection.set_tenant(alpha)
@@ -257,7 +259,7 @@ def test_audience_exports_are_hashed_and_a_campaigns_leaves_out_its_holdout(alph
     exported = analyst.get(f"/api/v1/campaigns/{cid}/audience.csv")
     connection.set_tenant(alpha)
     assert sorted(r[0] for r in _rows(exported)[1:]) == sorted(sha(f"c{i}@example.com") for i in (1, 2))
-    assert Assignment.objects.filter(campaign=campaign).count() == 3  # the others were assigned to treatment
+    assert Assignment.objects.filter(campaign=campaign).count() == 4  # the others were assigned an arm
     assert AuditEvent.objects.filter(action__in=["segment.audience_exported", "campaign.audience_exported"]).count() == 2
     assert session(alpha, "marketer").get("/api/v1/segments/ads/audience.csv").status_code == 403
     assert analyst.get("/api/v1/segments/nope/audience.csv").status_code == 404

@@ -18,7 +18,7 @@ from campaigns.services.exports import audience_export
 from common.errors import DomainError
 from customers.ingest.message import Message
 from customers.ingest.store import ingest_messages
-from customers.models import Customer
+from customers.models import Consent, Customer
 from tests.campaigns.conftest import T0, people, static_segment
 
 DAY = timedelta(days=1)
@@ -119,7 +119,13 @@ def test_the_ad_audience_is_hashed_normalised_emails_and_phones(alpha_admin):
     ada = Customer.objects.create(external_id="ada", email="  Ada@Example.COM ", traits={"phone": "+44 20 7946 0958"})
     bo = Customer.objects.create(external_id="bo", email="", traits={"phone": "0044 (20) 7946-0959"})
     Customer.objects.create(external_id="cy", email="", traits={"phone": "020 7946 0960"})  # no country code: left out
-    segment = static_segment("ads", list(Customer.objects.filter(external_id__in=["ada", "bo", "cy"])))
+    dee = Customer.objects.create(external_id="dee", email="dee@example.com")  # never asked: no consent
+    eve = Customer.objects.create(external_id="eve", email="eve@example.com")  # withdrew
+    for customer in Customer.objects.filter(external_id__in=["ada", "bo", "cy"]):
+        Consent.objects.create(customer=customer, channel="ads", granted=True, changed_at=T0)
+    Consent.objects.create(customer=eve, channel="ads", granted=False, changed_at=T0)
+    Consent.objects.create(customer=dee, channel="email", granted=True, changed_at=T0)  # another channel
+    segment = static_segment("ads", list(Customer.objects.filter(external_id__in=["ada", "bo", "cy", "dee", "eve"])))
     text = "".join(audience_export(actor=alpha_admin, segment=segment))
     sha = lambda v: hashlib.sha256(v.encode()).hexdigest()  # noqa: E731
     assert text.splitlines() == ["email_sha256,phone_sha256", f"{sha('ada@example.com')},{sha('442079460958')}",

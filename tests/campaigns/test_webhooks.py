@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from campaigns import ssrf, webhooks
-from campaigns.models import WebhookDelivery
+from campaigns.models import Assignment, Campaign, WebhookDelivery
 from campaigns.services.endpoints import webhook_endpoint_create, webhook_send_test
 from common.errors import DomainError
 from segments import engine
@@ -211,3 +211,34 @@ def alpha_admin_of(endpoint):
     from tests.conftest import membership_of
 
     return membership_of(connection.tenant, "admin@alpha.test")
+
+
+def test_a_running_webhook_campaign_keeps_its_holdout_out_of_the_deliveries(endpoint_on_loopback):
+    """Finding 7 of the hardening issue: the receiver acts on what it is sent, so the
+    customers a webhook campaign holds out are not sent; they get their arm on entry."""
+    endpoint, segment, ada, bo = endpoint_on_loopback
+    campaign = Campaign.objects.create(name="Sync", segment=segment, channel="webhook", status="running",
+                                       schedule_kind="on_entry", content={"endpoint_id": endpoint.pk},
+                                       holdout_percent=50, salt="fixed-salt")
+    crowd = people(40, prefix="w", consent=None)
+    entered = T0 + timedelta(minutes=1)
+    engine.members_add(segment=segment, customer_ids=[c.pk for c in crowd], now=entered)
+    engine.members_remove(segment=segment, customer_ids=[c.pk for c in crowd[:10]], now=entered + timedelta(minutes=1))
+    webhooks.deliveries_enqueue(endpoint_id=endpoint.pk)
+
+    arms = dict(Assignment.objects.filter(campaign=campaign).values_list("customer_id", "group"))
+    assert set(arms) == {c.pk for c in crowd} and set(arms.values()) == {"treatment", "holdout"}
+    assert Assignment.objects.filter(campaign=campaign).values_list("assigned_at", flat=True).distinct().get() == entered
+    delivered = {(d.payload["data"]["customer_id"], d.payload["data"]["change"])
+                 for d in WebhookDelivery.objects.filter(endpoint=endpoint)}
+    by_external = {c.external_id: c.pk for c in crowd}
+    assert delivered == ({(e, "entered") for e, pk in by_external.items() if arms[pk] == "treatment"}
+                         | {(c.external_id, "exited") for c in crowd[:10] if arms[c.pk] == "treatment"})
+
+
+def test_without_a_running_campaign_an_endpoint_delivers_every_change(endpoint_on_loopback):
+    endpoint, segment, ada, bo = endpoint_on_loopback
+    Campaign.objects.create(name="Sync", segment=segment, channel="webhook", status="paused",
+                            content={"endpoint_id": endpoint.pk}, holdout_percent=50, salt="fixed-salt")
+    engine.members_add(segment=segment, customer_ids=[bo.pk], now=T0 + timedelta(minutes=1))
+    assert webhooks.deliveries_enqueue(endpoint_id=endpoint.pk) == 1
