@@ -10,6 +10,8 @@ class ApiKey(models.Model):
         READ = "read", "Read"
         WRITE = "write", "Write"
         INGEST = "ingest", "Ingest"
+        LAUNCH = "launch", "Launch campaigns"
+        SETTINGS = "settings", "Change settings"
 
     name = models.CharField(max_length=100)
     # The visible part (shown in lists, logs and the audit trail) and a SHA-256 of the

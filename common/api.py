@@ -10,26 +10,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
-from rest_framework.exceptions import ErrorDetail, ParseError
-from rest_framework.parsers import JSONParser
+from django.http import JsonResponse
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
 from common.errors import Code, DomainError, Problem, TooLarge
 from common.http import http_status
-from common.jsonvalues import loads, value_problem
-
-
-class JsonBody(JSONParser):
-    """Every API body: parsed by common.jsonvalues.loads, so nesting past the parsers'
-    recursion is a 400 naming the path (never a RecursionError), and NaN or a lone
-    surrogate reaches the input checks to be refused there with its path."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return loads(stream.read())
-        except ValueError as error:
-            raise ParseError(f"The body is not valid JSON: {error}") from None
+from common.jsonvalues import value_problem
 
 
 class StrictInput(serializers.Serializer):
@@ -99,3 +87,10 @@ def ensure_body_within(request, limit: int) -> None:
     if length > limit:
         raise TooLarge.single(path="", code=Code.TOO_LARGE,
                               message=f"A request may carry at most {limit // 1024:,} KB.")
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any address under /api/ (or /v1/) that names no route: the API's error shape, not a page."""
+    return JsonResponse({"errors": [{"path": "", "code": Code.NOT_FOUND.value,
+                                     "message": f"No API route at {request.path}."}]}, status=404)
+

@@ -1,10 +1,11 @@
 """A tenant's subdomain: the app, its API (/api/v1/) and tracking endpoints (/v1/)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from apikeys import views as apikey_views
 from audit import views as audit_views
 from campaigns.views import public as campaign_views
+from common.api import api_not_found
 from customers.views import home as customer_home
 from customers.views import profiles as customer_views
 from customers.views import metrics as views_metrics
@@ -78,4 +79,7 @@ urlpatterns = [
     *customer_patterns,  # keep after every other customers/… route (see above)
     path("api/v1/", include("config.urls_api")),
     path("v1/", include("config.urls_tracking")),
+    # Last: an address under /api/ or /v1/ that names no route answers the API's JSON error.
+    re_path(r"^api/", api_not_found, name="api_not_found"),
+    re_path(r"^v1/", api_not_found, name="tracking_not_found"),
 ]

@@ -55,6 +55,10 @@ SCOPES: dict[str, frozenset[str]] = {
     "read": frozenset(_READ | {"customers.view_pii", "data.export"}),
     "write": frozenset({"customers.edit", "segments.edit", "campaigns.edit", "data.import"}),
     "ingest": frozenset({"data.import"}),
+    # Separate from write, so a script that launches campaigns or changes the trait registry
+    # and workspace settings says so when its key is made.
+    "launch": frozenset({"campaigns.launch"}),
+    "settings": frozenset({"settings.modify"}),
 }
 
 

@@ -105,6 +105,9 @@ TENANT_ROUTES: dict[str, Route] = {
     # Tracking: authenticated by the write key, not a session (tests/customers/test_tracking.py).
     **{f"tracking_{kind}": Route(frozenset(ROLES), ok=405, open=True)
        for kind in ("batch", "import", "track", "identify", "page", "screen", "group", "alias")},
+    # An address under /api/ or /v1/ that names no route: the API's JSON 404, for anyone.
+    "api_not_found": Route(frozenset(ROLES), ok=404, open=True),
+    "tracking_not_found": Route(frozenset(ROLES), ok=404, open=True),
     "api_me": Route(MEMBERS, api=True),
     "api_members": Route(ADMIN, api=True),
     "api_audit_events": Route(ADMIN, api=True),

@@ -2,13 +2,13 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.models import ApiKey
 from apikeys.selectors import api_keys
 from apikeys.services import api_key_create, api_key_revoke
+from common.pagination import Cursor
 
 
 class ApiKeyOutput(serializers.ModelSerializer):
@@ -33,7 +33,7 @@ class ApiKeyCreatedOutput(ApiKeyOutput):
         fields = [*ApiKeyOutput.Meta.fields, "key"]
 
 
-class ByCreated(CursorPagination):
+class ByCreated(Cursor):
     ordering = "-created_at"
 
 

@@ -1,9 +1,9 @@
 import django_filters
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 
 from audit.models import AuditEvent
+from common.pagination import Cursor
 
 
 class AuditEventOutput(serializers.ModelSerializer):
@@ -24,7 +24,7 @@ class AuditEventFilter(django_filters.FilterSet):
         fields = ["action", "actor", "actor_kind", "target_type", "target_id", "since", "until"]
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(Cursor):
     ordering = ("-at", "-id")
 
 

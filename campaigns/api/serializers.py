@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from campaigns.models import Campaign, Play, Send, WebhookDelivery, WebhookEndpoint
 from common.api import StrictInput
+from common.errors import Code
+from segments.models import Segment
 
 MAX_ID = 2**63 - 1
 
@@ -38,12 +41,39 @@ class VariantsField(serializers.JSONField):
     pass
 
 
+class NamesASegment(StrictInput):
+    """A segment is named by `segment` (its key, as the segments API names it) or by
+    `segment_id` (the `id` every output shows): one of them. The key is turned into the
+    id here; every other check of the segment is the service's."""
+
+    segment = serializers.SlugField(max_length=100, required=False, help_text="The segment's key (or send segment_id)")
+    segment_id = IdField(required=False, help_text="The segment's id (or send its key as segment)")
+    renamed = {"segment": "segment_id"}  # input field → the service's parameter
+    segment_required = True
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if "segment" not in attrs:
+            if self.segment_required and "segment_id" not in attrs:
+                raise serializers.ValidationError({"segment": [
+                    ErrorDetail("Name the segment by its key (segment) or id (segment_id).", code=Code.REQUIRED)]})
+            return attrs
+        if "segment_id" in attrs:
+            raise serializers.ValidationError({"segment": [
+                ErrorDetail("Send segment or segment_id, not both.", code=Code.INVALID)]})
+        key = attrs.pop("segment")
+        attrs["segment_id"] = Segment.objects.filter(key=key).values_list("pk", flat=True).first()
+        if attrs["segment_id"] is None:
+            raise serializers.ValidationError({"segment": [
+                ErrorDetail(f"No segment has the key “{key}”.", code=Code.UNKNOWN_SEGMENT)]})
+        return attrs
+
+
 # ------------------------------------------------------------------------------ plays
 
 
-class PlayInput(StrictInput):
+class PlayInput(NamesASegment):
     name = serializers.CharField(max_length=200, allow_blank=True)
-    segment_id = IdField()
     department_id = IdField(required=False, allow_null=True)
     tactic = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
     tactic_type = serializers.ChoiceField(choices=Play.TacticType.choices)
@@ -60,6 +90,8 @@ class PlayInput(StrictInput):
 
 class PlayUpdateInput(PlayInput):
     """Only the fields sent change."""
+
+    segment_required = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -99,10 +131,9 @@ class KpiOutput(serializers.Serializer):
 # ------------------------------------------------------------------------------ campaigns
 
 
-class CampaignInput(StrictInput):
+class CampaignInput(NamesASegment):
     name = serializers.CharField(max_length=200, allow_blank=True)
     play_id = IdField(required=False, allow_null=True)
-    segment_id = IdField()
     channel = serializers.ChoiceField(choices=Campaign.Channel.choices)
     schedule = ScheduleField()
     content = ContentField(required=False)
@@ -118,6 +149,8 @@ class CampaignInput(StrictInput):
 class CampaignUpdateInput(CampaignInput):
     """Only the fields sent change; segment, channel, holdout, variants and schedule are
     locked once launched."""
+
+    segment_required = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -210,8 +243,7 @@ class SendOutput(serializers.ModelSerializer):
 # ------------------------------------------------------------------------------ webhooks
 
 
-class WebhookInput(StrictInput):
-    segment_id = IdField()
+class WebhookInput(NamesASegment):
     url = serializers.CharField(max_length=2000, help_text="http(s); refused when it resolves to a private address")
     events = serializers.ListField(child=serializers.CharField(max_length=8), max_length=2,
                                    help_text="entered, exited or both")

@@ -223,9 +223,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api.permissions.TenantPermission"],
     "DEFAULT_PARSER_CLASSES": [
-        "common.api.JsonBody", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser",
+        "common.parsers.JsonBody", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.pagination.Cursor",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "EXCEPTION_HANDLER": "common.api.api_exception_handler",

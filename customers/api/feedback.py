@@ -4,10 +4,10 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from common.errors import DomainError, Problem
+from common.pagination import Cursor
 from customers.models import Consent, SurveyResponse
 from customers.services import consents_submit, survey_responses_submit
 
@@ -52,7 +52,7 @@ def _answer(stored: int, problems) -> Response:
         {"index": p.index, "path": p.path, "code": p.code, "message": p.message} for p in problems]})
 
 
-class ById(CursorPagination):
+class ById(Cursor):
     ordering = "-id"
 
 

@@ -18,13 +18,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import JsonBody
 from common.errors import Code, DomainError, TooLarge
+from common.pagination import Cursor
+from common.parsers import JsonBody
 from customers.imports.models import ImportJob
 from customers.imports.selectors import import_get, imports_list
 from customers.imports.services import import_create, import_start, import_suggestion, max_upload_bytes
@@ -58,7 +58,7 @@ class ImportOutput(serializers.ModelSerializer):
         return import_suggestion(job=job) if job.status == ImportJob.Status.UPLOADED else None
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(Cursor):
     ordering = ("-created_at", "-id")
 
 

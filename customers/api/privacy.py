@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import JsonBody
+from common.parsers import JsonBody
 from customers.privacy import customer_anonymise, customer_export
 from customers.selectors import customer_get
 

@@ -6,8 +6,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import JsonBody
 from common.errors import Code, DomainError, NotFound
+from common.parsers import JsonBody
 from customers.models import TraitDefinition
 from customers.registry import trait_definition_update
 

@@ -7,13 +7,14 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.actors import Actor
-from common.api import JsonBody, ensure_body_within
+from common.api import ensure_body_within
 from common.errors import DomainError, Problem
+from common.pagination import Cursor
+from common.parsers import JsonBody
 from customers.api.filters import CustomerFilter, EventFilter
 from customers.api.serializers import (
     CustomerOutput,
@@ -47,11 +48,11 @@ def _written(actor: Actor, customer) -> dict:
     return CustomerOutput(customer, context=_output_context(actor)).data
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(Cursor):
     ordering = ("-created_at", "-id")
 
 
-class LatestFirst(CursorPagination):
+class LatestFirst(Cursor):
     ordering = ("-timestamp", "-id")
 
 

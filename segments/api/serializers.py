@@ -126,7 +126,7 @@ class SegmentOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Segment
-        fields = ["key", "name", "description", "kind", "status", "definition", "definition_version", "references",
+        fields = ["id", "key", "name", "description", "kind", "status", "definition", "definition_version", "references",
                   "tags", "refresh_minutes", "department_id", "owner_id", "persona", "source", "frozen_at", "size",
                   "last_evaluated_at", "last_changed_at", "last_used_at", "next_evaluation_at", "stale",
                   "created_at", "updated_at"]

@@ -1,11 +1,11 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.pages import ANY_MEMBER
+from common.pagination import Cursor
 from tenants.models import TenantMembership
 
 
@@ -53,7 +53,7 @@ class MemberOutput(serializers.ModelSerializer):
         fields = ["id", "email", "full_name", "role", "department", "created_at"]
 
 
-class ByCreated(CursorPagination):
+class ByCreated(Cursor):
     ordering = "-created_at"
 
 

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
         parser.add_argument("--email", required=True, help="the member the key acts for")
-        parser.add_argument("--scopes", default="read", help="comma-separated: read,write,ingest")
+        parser.add_argument("--scopes", default="read", help="comma-separated: read,write,ingest,launch,settings")
         parser.add_argument("--name", default="script")
 
     def handle(self, *args, **options):

@@ -16,8 +16,8 @@ from campaigns.api.views.common import CSV, choice_param, csv_response, cursor_p
 from campaigns.models import Campaign, Send
 from campaigns.services import campaigns as campaign_services
 from campaigns.services import exports
-from common.api import JsonBody
 from common.errors import CampaignCode, Code, DomainError, Problem
+from common.parsers import JsonBody
 from customers.models import Customer
 from segments.models import Segment
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 
 from common.api import ensure_body_within
 from common.errors import Code, DomainError, Problem
+from common.pagination import Cursor
 
 
 MAX_BODY_BYTES = 256 * 1024
@@ -29,7 +29,7 @@ def object_or_404(model, pk: int, *, related=()):
     return obj
 
 
-class Newest(CursorPagination):
+class Newest(Cursor):
     """Keyset pages, newest first; a cursor this list did not hand out is a coded 400."""
 
     ordering = "-id"

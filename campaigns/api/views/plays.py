@@ -13,8 +13,8 @@ from campaigns.api import serializers as s
 from campaigns.api.views.common import choice_param, cursor_page, object_or_404, validated
 from campaigns.models import Play
 from campaigns.plays import services as play_services
-from common.api import JsonBody
 from common.errors import Code, DomainError, Problem
+from common.parsers import JsonBody
 
 
 class PlayListView(APIView):

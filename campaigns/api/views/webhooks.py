@@ -14,8 +14,8 @@ from campaigns.api import serializers as s
 from campaigns.api.views.common import choice_param, cursor_page, Log, object_or_404, validated
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services import endpoints
-from common.api import JsonBody
 from common.errors import DomainError, Problem
+from common.parsers import JsonBody
 
 
 def _webhook_context(request) -> dict:

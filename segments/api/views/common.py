@@ -10,12 +10,12 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from common.actors import Actor
 from common.api import ensure_body_within
 from common.errors import Code, DomainError
+from common.pagination import Cursor
 from segments.api import serializers as s
 from segments.models import Segment
 
@@ -86,12 +86,12 @@ def written(actor: Actor, segment: Segment, warnings, *, status_code: int = 200)
     return Response(data, status=status_code)
 
 
-class ByKey(CursorPagination):
+class ByKey(Cursor):
     ordering = "key"
     page_size = 50
 
 
-class ByCustomer(CursorPagination):
+class ByCustomer(Cursor):
     """Keyset on customer id: pages stay cheap at any depth of a million-member segment."""
 
     ordering = "customer_id"

@@ -12,10 +12,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import JsonBody
 from common.csv import stream_rows
 from common.errors import Code, DomainError, Problem, TooLarge
 from common.masking import mask_email, mask_name
+from common.parsers import JsonBody
 from customers.models import Customer
 from segments.api import serializers as s
 from segments.api.views.common import (

@@ -10,8 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import JsonBody
 from common.errors import Code, DomainError, Problem
+from common.parsers import JsonBody
 from segments.api import serializers as s
 from segments.api.views.common import ByKey, masks_pii, segment_or_404, validated, written
 from segments.models import Segment

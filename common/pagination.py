@@ -1,0 +1,24 @@
+"""The API's paging (settings: REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"]).
+
+TRICKY: its own module, like common.parsers: DRF's generic views read the setting when
+they are imported."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, NotFound
+from rest_framework.pagination import CursorPagination
+
+from common.errors import Code
+
+
+class Cursor(CursorPagination):
+    """Every API list pages by an opaque cursor; one that does not decode is the client's
+    mistake (400 `invalid_cursor` at `cursor`), not a missing page (DRF answers 404)."""
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise serializers.ValidationError({self.cursor_query_param: [
+                ErrorDetail("This cursor is not one a page of this list gave out.", code=Code.INVALID_CURSOR)]}) from None
