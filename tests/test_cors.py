@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client
 
 from apikeys.selectors import write_key_current
+from customers.models import Customer, Event
 from tests.conftest import host_of
 
 ORIGIN = "https://www.customer-site.example"
@@ -55,3 +56,37 @@ def test_the_app_and_its_api_answer_no_other_origin(tenant):
         assert "Access-Control-Allow-Origin" not in response, path
     preflight = client.options("/api/v1/segments/", HTTP_ORIGIN=ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
     assert "Access-Control-Allow-Origin" not in preflight
+
+
+def test_analytics_js_short_paths_store_what_the_long_paths_do(tenant):
+    """@segment/analytics-next posts to /v1/t, /v1/i, /v1/p, /v1/s, /v1/g, /v1/a (one call)
+    and /v1/b (its batching dispatcher), as text/plain from the customer's page, and retries
+    with an X-Retry-Count header the preflight must allow."""
+    client = Client(HTTP_HOST=host_of(tenant))
+    key = _write_key(tenant)
+    preflight = client.options("/v1/t", HTTP_ORIGIN=ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+                               HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type, x-retry-count")
+    assert "x-retry-count" in {h.strip() for h in preflight["Access-Control-Allow-Headers"].split(",")}
+    calls = {"t": {"type": "track", "event": "short_path", "userId": "sp-1"},
+             "i": {"type": "identify", "userId": "sp-1", "traits": {"plan": "pro"}},
+             "p": {"type": "page", "userId": "sp-1", "name": "Pricing"},
+             "s": {"type": "screen", "userId": "sp-1", "name": "Home"},
+             "g": {"type": "group", "userId": "sp-1", "groupId": "acme", "traits": {"name": "Acme"}},
+             "a": {"type": "alias", "userId": "sp-1", "previousId": "anon-sp"}}
+    for path, body in calls.items():
+        response = client.post(f"/v1/{path}", json.dumps({**body, "writeKey": key, "messageId": f"sp-{path}"}),
+                               content_type="text/plain", HTTP_ORIGIN=ORIGIN, HTTP_X_RETRY_COUNT="1")
+        assert (response.status_code, response.json()["accepted"]) == (200, 1), (path, response.content)
+    batched = client.post("/v1/b", json.dumps({"writeKey": key, "sentAt": "2026-11-23T12:00:00Z", "batch": [
+        {"type": "track", "event": "batched", "userId": "sp-1", "messageId": "sp-b1"}]}),
+        content_type="text/plain", HTTP_ORIGIN=ORIGIN)
+    assert (batched.status_code, batched.json()["accepted"]) == (200, 1)
+    metrics = client.post("/v1/m", json.dumps({"series": [{"type": "Counter", "metric": "analytics_js.invoke",
+                                                           "value": 1, "tags": {}}]}),
+                          content_type="text/plain", HTTP_ORIGIN=ORIGIN)
+    assert metrics.status_code == 200 and metrics["Access-Control-Allow-Origin"] == "*"
+    connection.set_tenant(tenant)
+    customer = Customer.objects.get(external_id="sp-1")
+    assert customer.plan == "pro" and customer.company == "Acme"
+    assert set(Event.objects.filter(customer=customer).values_list("name", flat=True)) == {
+        "short_path", "page_viewed", "screen_viewed", "batched"}

@@ -104,7 +104,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "settings_audit_export": Route(ADMIN, permission="audit.view"),
     # Tracking: authenticated by the write key, not a session (tests/customers/test_tracking.py).
     **{f"tracking_{kind}": Route(frozenset(ROLES), ok=405, open=True)
-       for kind in ("batch", "import", "track", "identify", "page", "screen", "group", "alias")},
+       for kind in ("batch", "import", "track", "identify", "page", "screen", "group", "alias", "metrics",
+                    "b", "t", "i", "p", "s", "g", "a")},
     # An address under /api/ or /v1/ that names no route: the API's JSON 404, for anyone.
     "api_not_found": Route(frozenset(ROLES), ok=404, open=True),
     "tracking_not_found": Route(frozenset(ROLES), ok=404, open=True),

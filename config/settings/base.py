@@ -264,7 +264,8 @@ CORS_URLS_REGEX = r"^/v1/"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
-CORS_ALLOW_HEADERS = (*default_headers, "content-encoding")  # gzip bodies (analytics SDKs)
+# content-encoding: gzip bodies (analytics SDKs); x-retry-count: analytics.js numbers its retries.
+CORS_ALLOW_HEADERS = (*default_headers, "content-encoding", "x-retry-count")
 CORS_PREFLIGHT_MAX_AGE = 86400
 
 # --------------------------------------------------------------------------- Celery

@@ -28,6 +28,15 @@ def _declared_length(request) -> int:
 
 @csrf_exempt
 @require_POST
+def sdk_metrics(request):
+    """analytics.js reports its own health (retries, delivery counts) to /v1/m. Nothing of
+    the tenant's customers is in it and nothing is kept: it is answered so the SDK does
+    not retry it or log an error in the customer's page."""
+    return JsonResponse({"success": True})
+
+
+@csrf_exempt
+@require_POST
 def tracking(request, kind: str | None = None):
     now = timezone.now()
     try:
