@@ -271,6 +271,8 @@ def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Clock,
         with transaction.atomic():
             # One evaluation of a segment at a time; a second waits, then sees the first's rows.
             segment = Segment.objects.select_for_update().get(pk=segment_id)
+            if customer_ids is not None:
+                now = _checked_at(segment, evaluation, now)
             _check_evaluable(segment, now, full=customer_ids is None)
             diff = _diff(segment, evaluation, now, customer_ids)
             _finish(segment, evaluation, diff, now=now, full=customer_ids is None, clock=clock, started=started)
@@ -330,6 +332,25 @@ def _evaluation(segment_id: int, evaluation_id: int | None, *, now, trigger, clo
     return SegmentEvaluation.objects.create(segment_id=segment_id, definition_version=version, attempts=1, **fields)
 
 
+def _latest(segment: Segment) -> datetime | None:
+    """The moment the segment's memberships reflect (history before it is never rewritten)."""
+    return max(filter(None, (segment.last_evaluated_at, segment.last_changed_at)), default=None)
+
+
+def _checked_at(segment: Segment, evaluation: SegmentEvaluation, now: datetime) -> datetime:
+    """When an incremental check runs: its `now`, or the later moment the memberships
+    already reflect. TRICKY: two checks of one segment run at once on the workers; when the
+    one with the later `now` takes the segment's lock first, the other may not evaluate in
+    the past of it, and skipping would leave its customers unchecked until the next full
+    evaluation. The later moment is safe: everything that queued the check committed
+    before the check was queued, so it is in the world at that moment too."""
+    latest = _latest(segment)
+    if latest is None or now >= latest:
+        return now
+    SegmentEvaluation.objects.filter(pk=evaluation.pk).update(now=latest)
+    return latest
+
+
 def _check_evaluable(segment: Segment, now: datetime, *, full: bool) -> None:
     if segment.kind != Segment.Kind.DYNAMIC or not segment.definition:
         raise EvaluationSkipped("Only dynamic segments are evaluated.")
@@ -337,7 +358,7 @@ def _check_evaluable(segment: Segment, now: datetime, *, full: bool) -> None:
         raise EvaluationSkipped("The segment is archived.")
     # History is never rewritten: an evaluation as of a moment before the last one would
     # enter or exit customers in the past of facts already recorded.
-    latest = max(filter(None, (segment.last_evaluated_at, segment.last_changed_at)), default=None)
+    latest = _latest(segment)
     if latest and now < latest:
         raise EvaluationSkipped(f"Membership already reflects {latest.isoformat()}, later than this evaluation's now.")
 

@@ -64,3 +64,37 @@ def test_a_segment_saved_through_the_service_is_evaluated_by_the_worker(alpha_co
     with schema_context(tenant.schema_name):
         assert Membership.objects.filter(segment=segment, customer__external_id=f"{tag}-pro").exists()
         assert segment.evaluations.get().trigger == "edit"
+
+
+def test_a_check_that_loses_the_race_to_a_later_one_still_checks_its_customers(alpha_committed, celery_worker):
+    """Two ingest-triggered checks of one segment run at once; the one whose `now` is later
+    takes the segment first. The other's customers must still be checked (they used to be
+    skipped: "Membership already reflects …"). The worker gets the interleaving exactly:
+    the later check first, then the earlier one."""
+    from datetime import timedelta
+
+    from ops.tasking import send_to_tenant
+    from segments.tasks import evaluate_touched
+
+    tenant, tag = alpha_committed
+    start = timezone.now()
+    with schema_context(tenant.schema_name):
+        segment = Segment.objects.create(key=f"{tag}-pros", name="Pros", definition_version=1, definition={
+            "version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": "pro"}]})
+        engine.evaluate(segment_id=segment.pk, now=start, trigger="manual", clock=timezone.now)
+        later, earlier = (Customer.objects.create(external_id=f"{tag}-{name}", plan="pro") for name in ("x", "y"))
+
+    def member(customer) -> bool:
+        with schema_context(tenant.schema_name):
+            return Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).exists()
+
+    def checked(**touch_and_now):
+        send_to_tenant(evaluate_touched, schema_name=tenant.schema_name, **touch_and_now)
+
+    checked(customer_ids=[later.pk], traits={"plan": [later.pk]}, now_iso=(start + timedelta(seconds=2)).isoformat())
+    assert wait_for(lambda: member(later))
+    checked(customer_ids=[earlier.pk], traits={"plan": [earlier.pk]}, now_iso=(start + timedelta(seconds=1)).isoformat())
+    assert wait_for(lambda: member(earlier)), "the earlier check was skipped: its customer was never checked"
+    with schema_context(tenant.schema_name):
+        raced = segment.evaluations.filter(trigger="ingest").order_by("id").last()
+        assert (raced.status, raced.now, raced.entered) == ("succeeded", start + timedelta(seconds=2), 1)
