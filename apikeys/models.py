@@ -43,6 +43,27 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
+class IdentitySecret(models.Model):
+    """Identity verification for what an app asks about one customer (in-app messages):
+    the tenant's backend signs the userId with this secret (apikeys.secrets.user_hash) and
+    the app sends the signature with it, so a guessable userId and the public write key
+    are not enough to read that customer's personalised content. Server-side only; shown to
+    those who manage keys. Rotation replaces it."""
+
+    secret = models.CharField(max_length=80, unique=True)
+    # True: an unsigned request is refused (401). False: it gets messages without
+    # personalisation, and no arm is stored for it.
+    required = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.secret[:7]}…"
+
+
 class WriteKey(models.Model):
     """Identifies the tenant to tracking SDKs (Segment's `writeKey`). Public by design:
     it ships in browser code and only allows ingest. Rotation revokes the old one."""

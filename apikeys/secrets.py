@@ -38,3 +38,20 @@ def key_matches(plain: str, stored_hash: str) -> bool:
 
 def write_key_new() -> str:
     return WRITE_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
+IDENTITY_SECRET_PREFIX = "is_"
+
+
+def identity_secret_new() -> str:
+    return IDENTITY_SECRET_PREFIX + secrets.token_hex(32)
+
+
+def user_hash(secret: str, user_id: str) -> str:
+    """What the tenant's backend computes and its app sends beside the userId: the hex
+    HMAC-SHA256 of the userId, keyed with the whole identity secret (prefix included)."""
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def user_hash_matches(secret: str, user_id: str, given: str) -> bool:
+    return hmac.compare_digest(user_hash(secret, user_id), (given or "").strip().lower())

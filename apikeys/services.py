@@ -1,4 +1,5 @@
-"""Creating and revoking API keys; rotating the tracking write key. Audited."""
+"""Creating and revoking API keys; rotating the tracking write key and the identity
+secret, and whether unsigned in-app requests are refused. Audited."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from apikeys.models import ApiKey, WriteKey
-from apikeys.secrets import api_key_new, key_hash, write_key_new
+from apikeys.models import ApiKey, IdentitySecret, WriteKey
+from apikeys.secrets import api_key_new, identity_secret_new, key_hash, write_key_new
 from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, Conflict, DomainError, Problem, TenantCode
@@ -68,6 +69,35 @@ def write_key_rotate(*, actor: Actor, now: datetime) -> WriteKey:
     audit_record(actor=actor, action="write_key.rotated", target=new,
                  changes={"key": [old[0].key[:7] + "…" if old else None, new.key[:7] + "…"]})
     return new
+
+
+@transaction.atomic
+def identity_secret_rotate(*, actor: Actor, now: datetime) -> IdentitySecret:
+    """Issue a new identity secret and revoke the old one (the backend must sign with the
+    new one; signatures made with the old one stop verifying). The setting carries over."""
+    ensure_permitted(actor, "api_keys.manage")
+    old = list(IdentitySecret.objects.select_for_update().filter(revoked_at__isnull=True))
+    IdentitySecret.objects.filter(pk__in=[s.pk for s in old]).update(revoked_at=now)
+    new = IdentitySecret.objects.create(secret=identity_secret_new(), required=any(s.required for s in old))
+    audit_record(actor=actor, action="identity_secret.rotated", target=new, target_label="identity secret")
+    return new
+
+
+@transaction.atomic
+def identity_verification_require(*, actor: Actor, required: bool) -> IdentitySecret:
+    """Refuse unsigned in-app requests (True) or answer them without personal content."""
+    ensure_permitted(actor, "api_keys.manage")
+    if not isinstance(required, bool):
+        raise DomainError.single(path="required", code=Code.INVALID_TYPE, message="true or false.")
+    current = IdentitySecret.objects.select_for_update().filter(revoked_at__isnull=True).first()
+    if current is None:
+        current = IdentitySecret.objects.create(secret=identity_secret_new())
+    if current.required != required:
+        current.required = required
+        current.save(update_fields=["required"])
+        audit_record(actor=actor, action="identity_verification.changed", target=current,
+                     target_label="identity secret", changes={"required": [not required, required]})
+    return current
 
 
 def api_key_touch(*, key: ApiKey, now: datetime) -> None:

@@ -13,8 +13,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apikeys.forms import ApiKeyForm
 from apikeys.models import ApiKey
-from apikeys.selectors import api_keys, write_key_current
-from apikeys.services import api_key_create, api_key_revoke, write_key_rotate
+from apikeys.selectors import api_keys, identity_secret_current, write_key_current
+from apikeys.services import (
+    api_key_create, api_key_revoke, identity_secret_rotate, identity_verification_require, write_key_rotate,
+)
 from common.errors import DomainError
 from common.pages import page_status, requires
 from tenants.permissions import SCOPES
@@ -44,6 +46,7 @@ def api_keys_page(request, *, form: ApiKeyForm | None = None, alerts: list[str] 
         "form": form,
         "scopes": scopes,
         "write_key": write_key_current(),
+        "identity_secret": identity_secret_current(),
         "alerts": alerts or [],
         "today": timezone.localdate(now).isoformat(),
     }
@@ -96,3 +99,29 @@ def write_key_rotate_view(request):
         return api_keys_page(request, alerts=error.messages, status=page_status(error))
     messages.success(request, "New write key issued. Update your tracking snippets and SDKs: the old key no longer works.")
     return redirect("settings_api_keys")
+
+
+@requires("api_keys.manage")
+@require_POST
+def identity_secret_rotate_view(request):
+    try:
+        identity_secret_rotate(actor=request.membership, now=timezone.now())
+    except DomainError as error:
+        return api_keys_page(request, alerts=error.messages, status=page_status(error))
+    messages.success(request, "New identity secret issued. Sign userIds with it on your backend: signatures made "
+                              "with the old one no longer verify.")
+    return redirect("settings_api_keys")
+
+
+@requires("api_keys.manage")
+@require_POST
+def identity_verification_view(request):
+    required = request.POST.get("required") == "on"
+    try:
+        identity_verification_require(actor=request.membership, required=required)
+    except DomainError as error:
+        return api_keys_page(request, alerts=error.messages, status=page_status(error))
+    messages.success(request, "In-app requests without a valid userHash are now refused." if required else
+                     "In-app requests without a valid userHash now get messages without personal data.")
+    return redirect("settings_api_keys")
+

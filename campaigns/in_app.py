@@ -10,8 +10,13 @@ In-app messages are never "sent", so there is no Send row: the cap counts the
 `campaign_id`, `message_id`), within the last `cap_days`. A dismissal
 (`in_app_dismissed`) hides that campaign's message for good.
 
-Not a pure read: it stores missing assignments (so results count this customer in their
-arm from the first time the app asked), which is why it takes `now`.
+Identity verification (apikeys.IdentitySecret): the app sends `userHash`, the userId signed
+by the tenant's backend. A verified request gets the messages rendered for the customer and
+stores their arm on first sight (so results count them from the first time the app asked,
+which is why it takes `now`). An unverified one — anyone can guess a userId, the write key
+is public — gets the same choice of messages rendered without the customer's data, and
+stores nothing, so an outsider can neither read a first name nor skew the holdout; the
+tenant may refuse such requests altogether (then the view answers 401).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
-from campaigns import personalisation, sending
+from campaigns import holdout, personalisation, sending
 from campaigns.models import Assignment, Campaign
 from common.errors import DomainError
 from customers.models import Consent, Customer, CustomerIdentity, Event
@@ -50,7 +55,19 @@ def _event_count(customer: Customer, name: str, campaign: Campaign, *, since: da
     return events.count()
 
 
-def messages_for(*, user_id: str, now: datetime) -> list[dict]:
+def _arm(campaign: Campaign, customer: Customer, *, now: datetime, store: bool) -> Assignment | holdout.Arm:
+    """The customer's arm: stored on first sight for a verified request; for an unverified
+    one the stored arm if any, else the one it would get (deterministic), stored nowhere."""
+    if store:
+        sending.assignments_ensure(campaign=campaign, customer_ids=[customer.pk], now=now)
+    stored = Assignment.objects.filter(campaign=campaign, customer=customer).first()
+    if stored is not None:
+        return stored
+    return holdout.assign(salt=campaign.salt, customer_id=customer.pk, percent=campaign.holdout_percent,
+                          variants=campaign.variants)
+
+
+def messages_for(*, user_id: str, now: datetime, verified: bool) -> list[dict]:
     customer = customer_for_user_id(user_id)
     if customer is None:
         return []
@@ -60,10 +77,9 @@ def messages_for(*, user_id: str, now: datetime) -> list[dict]:
     campaigns = list(Campaign.objects.filter(channel=Campaign.Channel.IN_APP, status=Campaign.Status.RUNNING,
                                              segment_id__in=open_segments).order_by("launched_at", "id"))
     out = []
-    data = personalisation.customer_context(customer)
+    data = personalisation.customer_context(customer) if verified else {}
     for campaign in campaigns:
-        sending.assignments_ensure(campaign=campaign, customer_ids=[customer.pk], now=now)
-        arm = Assignment.objects.get(campaign=campaign, customer=customer)
+        arm = _arm(campaign, customer, now=now, store=verified)
         if arm.group != Assignment.Group.TREATMENT:
             continue
         if _event_count(customer, DISMISSED, campaign, since=None):

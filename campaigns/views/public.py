@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apikeys.selectors import write_key_valid
+from apikeys.selectors import identity_required, identity_verified, write_key_valid
 from campaigns.in_app import messages_for
 from campaigns.sending import unsubscribe_read
 from campaigns.services.unsubscribe import unsubscribe_apply
@@ -75,7 +75,9 @@ def unsubscribe_view(request, token: str):
 def in_app_messages(request):
     """The customer's active in-app messages. Authenticated like the tracking endpoints:
     the write key as HTTP Basic user or Bearer token (or `?writeKey=`, the GET form of the
-    body field). An unknown userId is an empty list: the answer never says who exists."""
+    body field). `userHash` (or the X-User-Hash header) is the userId signed by the tenant's
+    backend: without it the messages come impersonal, or 401 where the tenant requires it.
+    An unknown userId is an empty list: the answer never says who exists."""
     key = write_key_from({"writeKey": request.GET.get("writeKey")}, request.META.get("HTTP_AUTHORIZATION", ""))
     if not write_key_valid(key):
         return _error(401, "writeKey", "invalid_write_key", "Unknown or revoked write key.")
@@ -84,4 +86,9 @@ def in_app_messages(request):
         return _error(400, "userId", "required", "Send the customer's userId.")
     if len(user_id) > MAX_USER_ID:
         return _error(400, "userId", "too_long", f"A userId has at most {MAX_USER_ID} characters.")
-    return JsonResponse({"messages": messages_for(user_id=user_id, now=timezone.now())})
+    given = request.GET.get("userHash") or request.META.get("HTTP_X_USER_HASH", "")
+    verified = identity_verified(user_id, given)
+    if not verified and identity_required():
+        return _error(401, "userHash", "invalid_user_hash",
+                      "Send userHash: the userId signed with the workspace's identity secret (HMAC-SHA256, hex).")
+    return JsonResponse({"messages": messages_for(user_id=user_id, now=timezone.now(), verified=verified)})

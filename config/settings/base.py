@@ -264,8 +264,9 @@ CORS_URLS_REGEX = r"^/v1/"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
-# content-encoding: gzip bodies (analytics SDKs); x-retry-count: analytics.js numbers its retries.
-CORS_ALLOW_HEADERS = (*default_headers, "content-encoding", "x-retry-count")
+# content-encoding: gzip bodies (analytics SDKs); x-retry-count: analytics.js numbers its retries;
+# x-user-hash: the signed userId of an in-app request (campaigns/in_app.py).
+CORS_ALLOW_HEADERS = (*default_headers, "content-encoding", "x-retry-count", "x-user-hash")
 CORS_PREFLIGHT_MAX_AGE = 86400
 
 # --------------------------------------------------------------------------- Celery

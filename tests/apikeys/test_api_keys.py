@@ -151,3 +151,35 @@ def test_deleting_a_user_who_created_keys_works_and_their_keys_stop(alpha_admin,
     creator.user.delete()
     response = bearer(tenant, plain).get("/api/v1/me/")
     assert response.status_code == 401 and response.json()["errors"][0]["code"] == "api_key_owner_gone"
+
+
+def test_the_identity_secret_is_shown_rotated_and_its_requirement_set_on_the_settings_page(tenant, other_tenant):
+    """Every workspace has its own identity secret from the start (verification not yet
+    required); an admin sees it, rotates it and decides whether unsigned in-app requests
+    are refused. Each change is audited; the log never holds the secret."""
+    from apikeys.selectors import identity_secret_current
+    from tests.conftest import session
+
+    with schema_context(tenant.schema_name):
+        first = identity_secret_current()
+    with schema_context(other_tenant.schema_name):
+        assert identity_secret_current().secret != first.secret
+    assert first.secret.startswith("is_") and first.required is False
+    admin = session(tenant)
+    page = admin.get("/settings/api-keys/").content.decode()
+    assert first.secret in page and 'data-testid="identity-snippet"' in page
+    assert admin.post("/settings/identity-verification/", {"required": "on"}).status_code == 302
+    assert admin.post("/settings/identity-secret/rotate/").status_code == 302
+    with schema_context(tenant.schema_name):
+        current = identity_secret_current()
+        assert current.secret != first.secret and current.required is True
+        assert admin.post("/settings/identity-verification/", {}).status_code == 302
+        assert identity_secret_current().required is False
+        actions = list(AuditEvent.objects.filter(action__startswith="identity").values_list("action", "target_label"))
+        assert sorted(actions) == [("identity_secret.rotated", "identity secret"),
+                                   ("identity_verification.changed", "identity secret"),
+                                   ("identity_verification.changed", "identity secret")]
+        assert not AuditEvent.objects.filter(changes__icontains=current.secret[3:12]).exists()
+    viewer = session(tenant, "viewer")
+    assert viewer.post("/settings/identity-secret/rotate/").status_code == 403
+    assert current.secret not in viewer.get("/settings/api-keys/").content.decode()

@@ -14,7 +14,9 @@ import time_machine
 from django.db import connection
 from django.test import Client
 
-from apikeys.selectors import write_key_current
+from apikeys.secrets import user_hash
+from apikeys.selectors import identity_secret_current, write_key_current
+from apikeys.services import identity_secret_rotate, identity_verification_require
 from campaigns.models import Assignment
 from campaigns.services.campaigns import campaign_create, campaign_launch, campaign_pause
 from customers.feedback import ConsentChangeIn, consents_record
@@ -59,9 +61,15 @@ def running(tenant, segment, **extra):
     return campaign_launch(actor=admin, campaign=campaign, now=T0)
 
 
-def fetch(tenant, key, user_id, **headers):
-    response = Client(HTTP_HOST=host_of(tenant)).get(URL, {"userId": user_id}, HTTP_AUTHORIZATION=f"Bearer {key}",
-                                                     **headers)
+def signed(tenant, user_id: str) -> str:
+    """What the tenant's backend gives its app: the userId signed with the identity secret."""
+    connection.set_tenant(tenant)
+    return user_hash(identity_secret_current().secret, user_id)
+
+
+def fetch(tenant, key, user_id, *, sign: bool = True, **headers):
+    params = {"userId": user_id, **({"userHash": signed(tenant, user_id)} if sign else {})}
+    response = Client(HTTP_HOST=host_of(tenant)).get(URL, params, HTTP_AUTHORIZATION=f"Bearer {key}", **headers)
     connection.set_tenant(tenant)
     return response
 
@@ -176,3 +184,54 @@ def test_the_write_key_is_read_like_the_tracking_endpoints(tenant, other_tenant,
     assert (missing.status_code, missing.json()["errors"][0]["path"], missing.json()["errors"][0]["code"]) == (
         400, "userId", "required")
     assert client.post(URL, {"userId": "x"}, HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 405
+
+
+# ------------------------------------------------------------------------------ identity verification
+
+
+def test_an_unsigned_request_gets_impersonal_content_and_stores_no_arm(tenant, key):
+    """Anyone can guess a userId and the write key is public: without the backend's
+    signature the message carries none of the customer's data and no arm is stored, so an
+    outsider can neither read a first name nor skew the holdout."""
+    connection.set_tenant(tenant)
+    ada, = in_app_people(1, prefix="ada", plan="team")
+    campaign = running(tenant, static_segment("upsell", [ada]))
+    for response in (fetch(tenant, key, ada.external_id, sign=False),
+                     fetch(tenant, key, ada.external_id, sign=False, HTTP_X_USER_HASH="0" * 64),
+                     Client(HTTP_HOST=host_of(tenant)).get(URL, {"userId": ada.external_id,
+                                                                 "userHash": signed(tenant, "someone-else")},
+                                                           HTTP_AUTHORIZATION=f"Bearer {key}")):
+        connection.set_tenant(tenant)
+        [message] = response.json()["messages"]
+        assert (message["title"], message["body"]) == ("Hi", "Try pro today.")  # the template's defaults only
+    assert not Assignment.objects.filter(campaign=campaign).exists()
+    [message] = fetch(tenant, key, ada.external_id, HTTP_X_USER_HASH="ignored").json()["messages"]
+    assert message["title"] == "Hi Person0"  # signed (as userHash): personalised, and the arm is stored
+    assert Assignment.objects.filter(campaign=campaign, customer=ada).exists()
+
+
+def test_the_signature_may_come_as_a_header(tenant, key):
+    connection.set_tenant(tenant)
+    ada, = in_app_people(1, prefix="ada")
+    running(tenant, static_segment("upsell", [ada]))
+    response = fetch(tenant, key, ada.external_id, sign=False, HTTP_X_USER_HASH=signed(tenant, ada.external_id))
+    assert response.json()["messages"][0]["title"] == "Hi Person0"
+
+
+def test_a_workspace_that_requires_signatures_refuses_unsigned_requests(tenant, key):
+    connection.set_tenant(tenant)
+    ada, = in_app_people(1, prefix="ada")
+    campaign = running(tenant, static_segment("upsell", [ada]))
+    admin = membership_of(tenant, "admin@alpha.test")
+    identity_verification_require(actor=admin, required=True)
+    refused = fetch(tenant, key, ada.external_id, sign=False)
+    assert refused.status_code == 401 and refused.json()["errors"][0]["code"] == "invalid_user_hash"
+    assert not Assignment.objects.filter(campaign=campaign).exists()
+    assert fetch(tenant, key, ada.external_id).status_code == 200
+    old = signed(tenant, ada.external_id)
+    rotated = identity_secret_rotate(actor=admin, now=NOW)
+    assert rotated.required is True  # the setting carries over
+    stale = Client(HTTP_HOST=host_of(tenant)).get(URL, {"userId": ada.external_id, "userHash": old},
+                                                  HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert stale.status_code == 401  # signatures made with the old secret stop verifying
+
