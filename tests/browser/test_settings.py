@@ -193,6 +193,19 @@ def test_admin_tours_departments_api_keys_and_the_audit_log(strata_server, page,
     page.get_by_role("button", name="Rotate now").click()
     expect(page.get_by_text("New write key issued")).to_be_visible()
     assert page.get_by_test_id("write-key").input_value() != write_key
+
+    secret = page.get_by_test_id("identity-secret")
+    expect(secret).to_have_attribute("type", "password")
+    page.get_by_role("button", name="Show").click()
+    expect(secret).to_have_attribute("type", "text")
+    assert secret.input_value().startswith("is_")
+    page.get_by_text("How to sign a userId").click()
+    expect(page.get_by_test_id("identity-snippet")).to_contain_text("hmac.new")
+    page.get_by_test_id("identity-required").check()
+    screenshot("settings-identity-verification")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("requests without a valid userHash are now refused")).to_be_visible()
+    expect(page.get_by_test_id("identity-required")).to_be_checked()
     with schema_context(tenant.schema_name):
         assert ApiKey.objects.get(name="Nightly CRM sync").scopes == ["ingest", "read"]
 
