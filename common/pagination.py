@@ -5,6 +5,8 @@ they are imported."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, NotFound
 from rest_framework.pagination import CursorPagination
@@ -22,3 +24,17 @@ class Cursor(CursorPagination):
         except NotFound:
             raise serializers.ValidationError({self.cursor_query_param: [
                 ErrorDetail("This cursor is not one a page of this list gave out.", code=Code.INVALID_CURSOR)]}) from None
+
+
+@cache
+def paged(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of one page of a cursor-paged list of `item` (for extend_schema on views
+    that page by hand): {"next", "previous", "results"}."""
+    name = "Paged" + item.__name__.removesuffix("Output")
+    return type(name, (serializers.Serializer,), {
+        "__module__": item.__module__,
+        "next": serializers.URLField(allow_null=True, help_text="The next page (null: this is the last)"),
+        "previous": serializers.URLField(allow_null=True, help_text="The previous page (null: this is the first)"),
+        "results": item(many=True),
+    })
+

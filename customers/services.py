@@ -16,12 +16,13 @@ from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, CustomerCode, DomainError, NotFound, Problem
 from common.jsonvalues import value_problem
+from common.moments import MOMENT_RANGE, in_range
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.ingest.message import ANON_PREFIX, ItemProblem, Message
 from customers.ingest.store import IngestResult, ingest_messages
 from customers.models import Customer
 from customers.selectors import customer_get, customers_by_external_ids
-from segments.rules.vocabulary import BUILTIN_TRAITS, MOMENT_RANGE, flatten, in_range, parse_datetime
+from segments.rules.vocabulary import BUILTIN_TRAITS, flatten, parse_datetime
 from tenants.permissions import ensure_permitted
 
 

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from apikeys.models import ApiKey
 from apikeys.selectors import api_keys
 from apikeys.services import api_key_create, api_key_revoke
-from common.pagination import Cursor
+from common.pagination import Cursor, paged
 
 
 class ApiKeyOutput(serializers.ModelSerializer):
@@ -40,7 +40,7 @@ class ByCreated(Cursor):
 class ApiKeyListView(APIView):
     required_permissions = {"GET": "api_keys.manage", "POST": "api_keys.manage"}
 
-    @extend_schema(responses=ApiKeyOutput(many=True))
+    @extend_schema(responses=paged(ApiKeyOutput))
     def get(self, request):
         paginator = ByCreated()
         page = paginator.paginate_queryset(api_keys(), request, view=self)

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
 from audit.models import AuditEvent
+from common.filters import Moment
 from common.pagination import Cursor
 
 
@@ -16,8 +17,8 @@ class AuditEventOutput(serializers.ModelSerializer):
 class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(lookup_expr="startswith")
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = Moment(field_name="at", lookup_expr="gte")
+    until = Moment(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

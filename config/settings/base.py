@@ -242,6 +242,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "common.openapi.document_errors"],
     # Choice sets whose field names (channel, status) other apps use too.
     "ENUM_NAME_OVERRIDES": {
         "CampaignChannelEnum": "campaigns.models.Campaign.Channel",

@@ -40,9 +40,45 @@ class ConsentOutput(serializers.ModelSerializer):
         fields = ["id", "external_id", "channel", "granted", "changed_at", "source"]
 
 
+class SurveyResponseInput(serializers.Serializer):
+    """One answer (documents the body; customers.services checks each item)."""
+
+    external_id = serializers.CharField(help_text="The customer")
+    survey = serializers.CharField(help_text="nps, csat or a custom survey's key")
+    score = serializers.IntegerField(required=False, allow_null=True, help_text="NPS 0–10, CSAT 1–5; null: a comment "
+                                                                                "alone")
+    question = serializers.CharField(required=False, allow_blank=True)
+    comment = serializers.CharField(required=False, allow_blank=True)
+    responded_at = serializers.DateTimeField(required=False, help_text="Default: now")
+    message_id = serializers.CharField(required=False, help_text="Sending the same id again stores the answer once")
+
+
+class SurveyResponsesInput(serializers.Serializer):
+    responses = SurveyResponseInput(many=True, help_text="At most 1,000")
+
+
+class ConsentInput(serializers.Serializer):
+    external_id = serializers.CharField(help_text="The customer")
+    channel = serializers.ChoiceField(choices=Consent.Channel.choices)
+    granted = serializers.BooleanField()
+    changed_at = serializers.DateTimeField(required=False, help_text="Default: now")
+    source = serializers.CharField(required=False, help_text="Default: api")
+
+
+class ConsentsInput(serializers.Serializer):
+    consents = ConsentInput(many=True, help_text="At most 1,000")
+
+
+class BatchRejection(serializers.Serializer):
+    index = serializers.IntegerField()
+    path = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
 class BatchOutput(serializers.Serializer):
     stored = serializers.IntegerField()
-    rejected = serializers.ListField(child=serializers.DictField())
+    rejected = BatchRejection(many=True)
 
 
 def _answer(stored: int, problems) -> Response:
@@ -75,7 +111,7 @@ class SurveyResponseListView(ListAPIView):
             responses = responses.filter(customer__external_id=self.request.query_params["customer"])
         return responses
 
-    @extend_schema(responses=BatchOutput)
+    @extend_schema(request=SurveyResponsesInput, responses=BatchOutput)
     def post(self, request):
         return _answer(*survey_responses_submit(actor=request.actor, body=request.data, now=timezone.now()))
 
@@ -95,6 +131,6 @@ class ConsentListView(ListAPIView):
             consents = consents.filter(channel=self.request.query_params["channel"])
         return consents
 
-    @extend_schema(responses=BatchOutput)
+    @extend_schema(request=ConsentsInput, responses=BatchOutput)
     def post(self, request):
         return _answer(*consents_submit(actor=request.actor, body=request.data, now=timezone.now()))

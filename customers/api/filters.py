@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q
 
+from common.filters import Moment
 from customers.models import Customer, Event
 
 
@@ -9,10 +10,10 @@ class CustomerFilter(django_filters.FilterSet):
     plan = django_filters.CharFilter()
     industry = django_filters.CharFilter()
     device_type = django_filters.CharFilter()
-    signed_up_after = django_filters.IsoDateTimeFilter(field_name="signed_up_at", lookup_expr="gte")
-    signed_up_before = django_filters.IsoDateTimeFilter(field_name="signed_up_at", lookup_expr="lt")
-    last_seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
-    last_seen_before = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="lt")
+    signed_up_after = Moment(field_name="signed_up_at", lookup_expr="gte")
+    signed_up_before = Moment(field_name="signed_up_at", lookup_expr="lt")
+    last_seen_after = Moment(field_name="last_seen_at", lookup_expr="gte")
+    last_seen_before = Moment(field_name="last_seen_at", lookup_expr="lt")
     external_id = django_filters.CharFilter(help_text="Exact external id (a lookup)")
     search = django_filters.CharFilter(
         method="filter_search",
@@ -37,8 +38,8 @@ class CustomerFilter(django_filters.FilterSet):
 class EventFilter(django_filters.FilterSet):
     name = django_filters.CharFilter()
     customer = django_filters.CharFilter(field_name="customer__external_id", help_text="The customer's external id")
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = Moment(field_name="timestamp", lookup_expr="gte")
+    until = Moment(field_name="timestamp", lookup_expr="lt")
 
     class Meta:
         model = Event

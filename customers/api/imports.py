@@ -42,7 +42,7 @@ class ImportOutput(serializers.ModelSerializer):
                   "mapping", "suggested_mapping", "rows_total", "rows_processed", "rows_imported", "rows_unchanged",
                   "rows_failed", "error", "task", "errors_url", "created_at", "started_at", "finished_at"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field({"type": "object", "nullable": True, "description": "The import's task and its progress"})
     def get_task(self, job) -> dict | None:
         run = job.task_run
         if run is None:
@@ -53,7 +53,8 @@ class ImportOutput(serializers.ModelSerializer):
     def get_errors_url(self, job) -> str:
         return reverse("api_import_errors", kwargs={"pk": job.pk})
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {"type": "string"},
+                          "description": "column → target, while the upload awaits its mapping; else null"})
     def get_suggested_mapping(self, job) -> dict | None:
         return import_suggestion(job=job) if job.status == ImportJob.Status.UPLOADED else None
 

@@ -12,6 +12,8 @@ from ops.api import TaskRunOutput
 
 
 class MetricsSummaryOutput(serializers.ModelSerializer):
+    computed_at = serializers.DateTimeField(allow_null=True, help_text="Null before the first refresh")
+
     class Meta:
         model = MetricsSummary
         fields = ["computed_at", "customers", "paying_customers", "revenue", "arpu", "churn_rate", "ltv_lifespan",

@@ -15,12 +15,13 @@ from common.api import StrictInput, drf_problems
 from common.errors import Code, CustomerCode
 from common.jsonvalues import value_problem
 from common.masking import mask_email, mask_name, mask_properties
+from common.moments import MOMENT_RANGE, in_range
 from customers.ingest.message import ANON_PREFIX, ItemProblem
 from customers.ingest.tracking import MAX_EVENT_BYTES
 from customers.models import Customer, Event
 from customers.selectors import personal_property_keys
 from customers.services import NewEvent
-from segments.rules.vocabulary import BUILTIN_TRAITS, MOMENT_RANGE, TraitType, in_range, parse_datetime
+from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, parse_datetime
 
 MAX_EVENTS = 1000
 

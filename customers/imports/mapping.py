@@ -25,9 +25,10 @@ from django.core.validators import validate_email
 
 from common.errors import Code, CustomerCode, Problem
 from common.jsonvalues import text_problem
+from common.moments import MOMENT_RANGE, in_range
 from segments.rules.vocabulary import (
     BUILTIN_TRAITS, CUSTOM_KEY, MAX_TRAIT_LIST, MAX_TRAIT_STRING, Category, TraitType, check_value, column_problem,
-    in_range, key_problem, MOMENT_RANGE, parse_datetime,
+    key_problem, parse_datetime,
 )
 
 CUSTOMERS, EVENTS, SURVEY_RESPONSES = "customers", "events", "survey_responses"

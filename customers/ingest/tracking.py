@@ -26,8 +26,9 @@ import orjson
 
 from common.errors import Code
 from common.jsonvalues import loads, value_problem
+from common.moments import MOMENT_RANGE, in_range
 from customers.ingest.message import ItemProblem, Message
-from segments.rules.vocabulary import MOMENT_RANGE, in_range, parse_datetime
+from segments.rules.vocabulary import parse_datetime
 
 MAX_BATCH_BYTES = 500 * 1024
 MAX_EVENT_BYTES = 32 * 1024

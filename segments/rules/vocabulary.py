@@ -20,6 +20,7 @@ from typing import Any
 
 from common.errors import Code
 from common.jsonvalues import text_problem
+from common.moments import EARLIEST, LATEST, MOMENT_RANGE, in_range  # noqa: F401 - the rule room's names too
 
 
 class TraitType(StrEnum):
@@ -88,13 +89,6 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
-# The instants any value may name (traits, event times, rule values): wide enough for any
-# birth date or a contract's end, narrow enough that no offset, clock-skew correction or
-# rule window overflows Python's datetime.
-EARLIEST = datetime(1800, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2200, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
-MOMENT_RANGE = "between 1800-01-01 and 2200-12-31"
-
 # Built-in traits live in typed columns and take only what the column holds (a value past
 # it would make PostgreSQL refuse the whole statement): text columns' lengths, company_size
 # a whole number in an integer column, annual_revenue a numeric(16, 2), tech_stack's items
@@ -142,10 +136,6 @@ def parse_datetime(value: str) -> datetime | None:
         # range check names it.
         return (datetime.max if text[:4] == "9999" else datetime.min).replace(tzinfo=timezone.utc)
     return None
-
-
-def in_range(moment: datetime) -> bool:
-    return EARLIEST <= moment <= LATEST
 
 
 def infer_type(value: Any) -> TraitType | None:

@@ -17,6 +17,7 @@ from campaigns.models import Campaign, Send
 from campaigns.services import campaigns as campaign_services
 from campaigns.services import exports
 from common.errors import CampaignCode, Code, DomainError, Problem
+from common.pagination import paged
 from common.parsers import JsonBody
 from customers.models import Customer
 from segments.models import Segment
@@ -33,7 +34,7 @@ class CampaignListView(APIView):
                                OpenApiParameter("segment", OpenApiTypes.STR, description="A segment key"),
                                OpenApiParameter("play_id", OpenApiTypes.INT),
                                OpenApiParameter("limit", OpenApiTypes.INT)],
-                   responses=s.CampaignOutput(many=True))
+                   responses=paged(s.CampaignOutput))
     def get(self, request):
         params, problems = request.query_params, []
         campaigns = Campaign.objects.select_related("segment")
@@ -156,7 +157,7 @@ class CampaignSendsView(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Send.Status.values),
                                OpenApiParameter("limit", OpenApiTypes.INT)],
-                   responses=s.SendOutput(many=True))
+                   responses=paged(s.SendOutput))
     def get(self, request, pk: int):
         campaign = object_or_404(Campaign, pk)
         problems: list[Problem] = []

@@ -14,6 +14,7 @@ from campaigns.api.views.common import choice_param, cursor_page, object_or_404,
 from campaigns.models import Play
 from campaigns.plays import services as play_services
 from common.errors import Code, DomainError, Problem
+from common.pagination import paged
 from common.parsers import JsonBody
 
 
@@ -27,7 +28,7 @@ class PlayListView(APIView):
                                OpenApiParameter("department_id", OpenApiTypes.INT),
                                OpenApiParameter("status", OpenApiTypes.STR, enum=Play.Status.values),
                                OpenApiParameter("limit", OpenApiTypes.INT)],
-                   responses=s.PlayOutput(many=True))
+                   responses=paged(s.PlayOutput))
     def get(self, request):
         params, problems = request.query_params, []
         plays = Play.objects.select_related("segment")

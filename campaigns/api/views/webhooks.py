@@ -15,6 +15,7 @@ from campaigns.api.views.common import choice_param, cursor_page, Log, object_or
 from campaigns.models import WebhookDelivery, WebhookEndpoint
 from campaigns.services import endpoints
 from common.errors import DomainError, Problem
+from common.pagination import paged
 from common.parsers import JsonBody
 
 
@@ -29,7 +30,7 @@ class WebhookListView(APIView):
     parser_classes = [JsonBody]
 
     @extend_schema(parameters=[OpenApiParameter("segment", OpenApiTypes.STR), OpenApiParameter("limit", OpenApiTypes.INT)],
-                   responses=s.WebhookOutput(many=True))
+                   responses=paged(s.WebhookOutput))
     def get(self, request):
         endpoints = WebhookEndpoint.objects.select_related("segment")
         if request.query_params.get("segment"):
@@ -79,7 +80,7 @@ class WebhookDeliveriesView(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=WebhookDelivery.Status.values),
                                OpenApiParameter("limit", OpenApiTypes.INT)],
-                   responses=s.DeliveryOutput(many=True))
+                   responses=paged(s.DeliveryOutput))
     def get(self, request, pk: int):
         endpoint = object_or_404(WebhookEndpoint, pk)
         problems: list[Problem] = []

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from common.actors import Actor
 from common.api import ensure_body_within
 from common.errors import Code, DomainError
+from common.moments import MOMENT_RANGE, utc_moment
 from common.pagination import Cursor
 from segments.api import serializers as s
 from segments.models import Segment
@@ -50,11 +51,12 @@ def parse_moment(raw: str | None, *, path: str, now: datetime) -> datetime | Non
             moment = datetime.combine(day + timedelta(days=1), time(), dt_timezone.utc) - timedelta(microseconds=1)
         else:
             moment = datetime.fromisoformat(raw.replace(" ", "+"))  # a "+" arrives as a space when not encoded
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt_timezone.utc)
     except ValueError:
         raise DomainError.single(path=path, code=Code.INVALID_DATETIME,
                                  message="Use an ISO 8601 date (2026-05-31) or datetime (2026-05-31T12:00:00Z).") from None
+    moment = utc_moment(moment)
+    if moment is None:
+        raise DomainError.single(path=path, code=Code.OUT_OF_RANGE, message=f"Times must be {MOMENT_RANGE}.")
     start = moment if len(raw) != 10 else moment - timedelta(days=1) + timedelta(microseconds=1)
     if start > now:
         raise DomainError.single(path=path, code=Code.IN_FUTURE, message="History does not reach into the future.")

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from common.csv import stream_rows
 from common.errors import Code, DomainError, Problem, TooLarge
 from common.masking import mask_email, mask_name
+from common.pagination import paged
 from common.parsers import JsonBody
 from customers.models import Customer
 from segments.api import serializers as s
@@ -39,7 +40,7 @@ class SegmentMembersView(APIView):
     required_permissions = {"GET": "segments.view", "POST": "segments.edit"}
     parser_classes = [JsonBody]
 
-    @extend_schema(parameters=[AT, LIMIT], responses=s.SegmentMemberOutput(many=True))
+    @extend_schema(parameters=[AT, LIMIT], responses=paged(s.SegmentMemberOutput))
     def get(self, request, key: str):
         segment = segment_or_404(key)
         now = timezone.now()

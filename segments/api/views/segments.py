@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import Code, DomainError, Problem
+from common.pagination import paged
 from common.parsers import JsonBody
 from segments.api import serializers as s
 from segments.api.views.common import ByKey, masks_pii, segment_or_404, validated, written
@@ -33,7 +34,7 @@ class SegmentListView(APIView):
     @extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR), OpenApiParameter("status", OpenApiTypes.STR),
                                OpenApiParameter("tag", OpenApiTypes.STR), OpenApiParameter("search", OpenApiTypes.STR),
                                OpenApiParameter("review", OpenApiTypes.STR, enum=["stale"])],
-                   responses=s.SegmentOutput(many=True))
+                   responses=paged(s.SegmentOutput))
     def get(self, request):
         now = timezone.now()
         params = request.query_params
