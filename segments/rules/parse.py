@@ -258,8 +258,8 @@ class _Parser:
         if "last" in raw:
             last = self.duration(raw["last"], child_path(path, "last"))
             return None if last is None else Window(last=last)
-        if not ({"from", "to"} & set(raw)):
-            self.problem(path, Code.REQUIRED, "Give “last”, or “from” and/or “to”.")
+        if not ({"from", "to"} & set(raw)):  # the contract: an empty window {} is invalid_value
+            self.problem(path, Code.INVALID_VALUE, "Give “last”, or “from” and/or “to”.")
             return None
         start = self.moment(raw["from"], child_path(path, "from")) if "from" in raw else None
         end = self.moment(raw["to"], child_path(path, "to")) if "to" in raw else None

@@ -164,3 +164,24 @@ def test_no_input_escapes_as_anything_but_a_rule_error(doc):
         assert error.problems and all(p.code and isinstance(p.path, str) for p in error.problems)
     else:
         assert isinstance(group, Group)
+
+
+@pytest.mark.parametrize(("condition", "path", "code"), [
+    # The contract's "Clarified" section and its settled details.
+    ({"type": "trait", "field": "tech_stack", "op": "has_any", "value": []}, "conditions[0].value", "invalid_value"),
+    ({"type": "trait", "field": "tech_stack", "op": "has_all", "value": [1]}, "conditions[0].value[0]", "invalid_type"),
+    ({"type": "event", "event": "login", "count": {"op": "gte", "value": 1}, "window": {"last": "07d"}},
+     "conditions[0].window.last", "invalid_duration"),
+    ({"type": "event", "event": "login", "count": {"op": "gte", "value": 1}, "window": {}},
+     "conditions[0].window", "invalid_value"),
+])
+def test_what_the_contract_clarifies_is_refused_with_its_code(condition, path, code):
+    with pytest.raises(RuleError) as caught:
+        parse({"version": 1, "match": "all", "conditions": [condition]})
+    assert (path, code) in {(p.path, p.code) for p in caught.value.problems}
+
+
+@pytest.mark.parametrize("window", [{"from": "2026-01-01"}, {"to": "2026-01-01"}])
+def test_a_window_with_one_bound_is_a_window(window):
+    parse({"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "login", "count": {"op": "gte", "value": 1}, "window": window}]})
