@@ -67,7 +67,11 @@ TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "tenants.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The largest body any endpoint takes (POST /api/v1/events/): what a chunked body may be.
+MAX_CHUNKED_BODY_BYTES = 5 * 1024 * 1024
+
 MIDDLEWARE = [
+    "common.middleware.chunked_body_middleware",
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",
     # Before the shortcut: browsers call /v1/ from customers' sites (CORS_URLS_REGEX below).
