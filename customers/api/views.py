@@ -56,7 +56,18 @@ class LatestFirst(Cursor):
     ordering = ("-timestamp", "-id")
 
 
-class CustomerListView(ListAPIView):
+class MasksForItsReader:
+    """A list whose outputs mask personal data for the request's actor (_output_context)."""
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        actor = getattr(self.request, "actor", None)
+        if actor is not None:  # None only while the schema is generated
+            context.update(_output_context(actor))
+        return context
+
+
+class CustomerListView(MasksForItsReader, ListAPIView):
     """Customers, newest first. POST creates or updates one by `external_id`."""
 
     required_permissions = {"GET": "customers.view", "POST": "customers.edit"}
@@ -67,13 +78,6 @@ class CustomerListView(ListAPIView):
 
     def get_queryset(self):
         return customers_list()
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        actor = getattr(self.request, "actor", None)
-        if actor is not None:  # None only while the schema is generated
-            context.update(_output_context(actor))
-        return context
 
     @extend_schema(request=CustomerUpsertInput, responses={
         201: OpenApiResponse(CustomerOutput, description="Created"),
@@ -126,7 +130,7 @@ class CustomerDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class EventListView(ListAPIView):
+class EventListView(MasksForItsReader, ListAPIView):
     """Events, latest first. POST stores a batch of up to 1,000."""
 
     required_permissions = {"GET": "customers.view", "POST": "data.import"}
@@ -137,13 +141,6 @@ class EventListView(ListAPIView):
 
     def get_queryset(self):
         return events_list()
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        actor = getattr(self.request, "actor", None)
-        if actor is not None:  # None only while the schema is generated
-            context.update(_output_context(actor))
-        return context
 
     @extend_schema(request=EventBatchInput, responses=EventBatchOutput)
     def post(self, request):
