@@ -8,7 +8,7 @@ value appears. Then the count oracle: rules over personal data are refused to th
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
@@ -17,7 +17,8 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from customers.models import Customer, TraitDefinition
-from segments.models import Segment
+from segments import engine
+from segments.models import Membership, Segment
 from tenants.services import role_create
 from tests.conftest import host_of, make_member, membership_of, session
 from tests.customers.test_customers_api import key_client
@@ -64,7 +65,10 @@ def planted(tenant) -> dict:
     assert send(admin, "patch", "/api/v1/segments/target/", {"definition": PHONE_RULE}).status_code == 200
     with schema_context(tenant.schema_name):
         customer = Customer.objects.get(external_id="p1")
-        Segment.objects.filter(key="target").update(size=1)
+        segment = Segment.objects.get(key="target")
+        engine.evaluate(segment_id=segment.pk, now=NOW + timedelta(minutes=1), trigger="manual",
+                        clock=lambda: NOW + timedelta(minutes=1))
+        assert Membership.objects.filter(segment=segment, customer=customer, exited_at__isnull=True).exists()
     return {"id": customer.pk}
 
 
@@ -89,7 +93,7 @@ def read_urls(customer_id: int) -> list[str]:
         f"{api}/customers/", f"{api}/customers/p1/", f"{api}/events/", f"{api}/surveys/responses/",
         f"{api}/segments/", f"{api}/segments/target/", f"{api}/segments/target/versions/",
         f"{api}/segments/target/versions/diff/?from=1&to=2", f"{api}/segments/target/explain/{customer_id}/",
-        f"{api}/segments/target/members/",
+        f"{api}/segments/target/members/", f"{api}/segments/target/members/export/",
         "/customers/", "/customers/p1/", "/customers/p1/events/", "/segments/target/",
         f"/segments/target/explain/{customer_id}/", "/segments/target/diff/?from=1&to=2",
     ]
