@@ -1,7 +1,8 @@
 """The browser SDKs customers already run, unchanged (issue: hardening, finding 9): the real
-@segment/analytics-next from npm, bundled with the project's esbuild, runs in Chromium on
-a page of another origin (a loopback server of its own) with its settings given locally,
-and sends to a workspace's /v1/ — both of its dispatchers, and a retry forced by a 503.
+@segment/analytics-next and @rudderstack/analytics-js from npm, bundled with the project's
+esbuild, run in Chromium on a page of another origin (a loopback server of its own) with
+their settings given locally, and send to a workspace's /v1/ — analytics.js with both of
+its dispatchers and a retry forced by a 503.
 What it sent is read back from the database. Every request the page makes that is not to
 loopback is aborted: nothing leaves the machine."""
 
@@ -33,9 +34,11 @@ def site(tmp_path_factory):
     """The customer's site: index.html and the bundled SDK, served from its own port."""
     root = tmp_path_factory.mktemp("site")
     (root / "index.html").write_text((SDK / "index.html").read_text())
-    subprocess.run([str(ESBUILD), str(SDK / "segment.js"), "--bundle", "--format=iife", "--target=es2020",
-                    f"--outfile={root / 'bundle.js'}", "--log-level=warning"],
-                   check=True, env={"NODE_PATH": str(ROOT / "frontend" / "node_modules"), "PATH": "/usr/bin:/bin"})
+    for source, bundle in (("segment.js", "bundle.js"), ("rudderstack.js", "rudderstack.js")):
+        subprocess.run([str(ESBUILD), str(SDK / source), "--bundle", "--format=iife", "--target=es2020",
+                        f"--outfile={root / bundle}", "--log-level=error"],
+                       check=True, env={"NODE_PATH": str(ROOT / "frontend" / "node_modules"), "PATH": "/usr/bin:/bin"})
+    (root / "rudderstack.html").write_text((SDK / "index.html").read_text().replace("bundle.js", "rudderstack.js"))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -133,3 +136,29 @@ def test_analytics_next_from_another_origin_is_stored(strata_server, site, page,
     assert answers and all(status < 300 or status == 503 for _, status in answers), answers
     assert {path for path, _ in answers} >= ({"/v1/b"} if batching else {"/v1/t", "/v1/i", "/v1/p"}), answers
     assert any(headers.get("x-retry-count") for headers in retried) or batching, retried
+
+
+def test_the_rudderstack_sdk_from_another_origin_is_stored(strata_server, site, page, tracked):
+    tenant, prefix = tracked
+    with schema_context(tenant.schema_name):
+        key = write_key_current().key
+    seen = loopback_only(page)
+    page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
+    page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda response: answers.append((urlparse(response.url).path, response.status))
+            if host_of(tenant) in response.url else None)
+    page.goto(f"{site}/rudderstack.html")
+    user = f"{prefix}-rs"
+    page.evaluate("""([key, url, user]) => {
+        window.loadRudderStack(key, url);
+        rudderanalytics.identify(user, {plan: "team"});
+        rudderanalytics.track("report_exported", {format: "csv"});
+        rudderanalytics.page("Docs", "Install");
+    }""", [key, f"http://{host_of(tenant)}:{strata_server.port}", user])
+
+    assert wait_until(page, lambda: {"report_exported", "page_viewed"} <= stored(tenant, user)), seen + answers
+    with schema_context(tenant.schema_name):
+        assert Customer.objects.get(external_id=user).plan == "team"
+    assert {path for path, status in answers if status == 200} == {"/v1/identify", "/v1/track", "/v1/page"}, answers
+
