@@ -75,6 +75,17 @@ def loopback_only(page) -> list[str]:
     return seen
 
 
+def watched(page, api_host: str) -> tuple[list[str], list[tuple[str, int]]]:
+    """Loopback only; what the page requested and logged, and the workspace's answers."""
+    seen = loopback_only(page)
+    page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
+    page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda response: answers.append((urlparse(response.url).path, response.status))
+            if api_host in response.url else None)
+    return seen, answers
+
+
 def stored(tenant, user_id: str) -> set[str]:
     with schema_context(tenant.schema_name):
         return set(Event.objects.filter(customer__external_id=user_id).values_list("name", flat=True))
@@ -97,12 +108,7 @@ def test_analytics_next_from_another_origin_is_stored(strata_server, site, page,
     with schema_context(tenant.schema_name):
         key = write_key_current().key
     api_host = f"{host_of(tenant)}:{strata_server.port}/v1"
-    seen = loopback_only(page)
-    page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
-    page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
-    answers: list[tuple[str, int]] = []
-    page.on("response", lambda response: answers.append((urlparse(response.url).path, response.status))
-            if host_of(tenant) in response.url else None)
+    seen, answers = watched(page, host_of(tenant))
     retried: list[dict] = []
     first_track = {"done": False}
 
@@ -142,12 +148,7 @@ def test_the_rudderstack_sdk_from_another_origin_is_stored(strata_server, site, 
     tenant, prefix = tracked
     with schema_context(tenant.schema_name):
         key = write_key_current().key
-    seen = loopback_only(page)
-    page.on("console", lambda message: seen.append(f"console {message.type}: {message.text}"))
-    page.on("pageerror", lambda error: seen.append(f"page error: {error}"))
-    answers: list[tuple[str, int]] = []
-    page.on("response", lambda response: answers.append((urlparse(response.url).path, response.status))
-            if host_of(tenant) in response.url else None)
+    seen, answers = watched(page, host_of(tenant))
     page.goto(f"{site}/rudderstack.html")
     user = f"{prefix}-rs"
     page.evaluate("""([key, url, user]) => {
