@@ -46,4 +46,7 @@ def mask_explain_tree(node: dict, *, other: Any) -> dict:
     fact = node.get("fact")
     if isinstance(fact, dict) and fact.get("pii"):
         node["fact"] = {**fact, "value": mask_trait(fact.get("field"), fact.get("value"), other=other), "masked": True}
+        if "samples" in fact:
+            node["fact"]["samples"] = [{**sample, "property_value": other} if "property_value" in sample else sample
+                                       for sample in fact["samples"]]
     return node

@@ -37,12 +37,13 @@ KINDS = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "s
 
 
 def explain(group: Group, facts: CustomerFacts, *, now: datetime, pii_traits: Collection[str] = frozenset(),
-            shown: Group | None = None) -> dict:
+            pii_properties: Collection[str] = frozenset(), shown: Group | None = None) -> dict:
     """The tree for one customer at `now`. Every node has `path` (the parser's path syntax),
     `kind`, `negate`, `summary`, `raw_result` (before negate) and `result` (after); groups
     add `match` and `conditions`, conditions add `fact` (what decided them). `shown`: the
     same rule as its reader may see it (personal.mask_group), which the summaries describe."""
-    return _node(group, shown or group, facts, now, "", frozenset(pii_traits))
+    personal = frozenset(pii_traits) | frozenset(f"property:{key.lower()}" for key in pii_properties)
+    return _node(group, shown or group, facts, now, "", personal)
 
 
 def _node(node, shown, facts: CustomerFacts, now: datetime, path: str, pii: frozenset[str]) -> dict:
@@ -75,7 +76,9 @@ def _fact(node, value: Any, facts: CustomerFacts, now: datetime, pii: frozenset[
         fact = {"event": node.event, "measure": node.measure.kind, "value": jsonable(value),
                 "matching_events": len(events), "window": _bounds(node.window, now)}
         if node.measure.kind == "aggregate":
-            fact.update(fn=node.measure.fn, property=node.measure.property)
+            # An aggregate of a personal property (and its samples) is personal data too.
+            fact.update(fn=node.measure.fn, property=node.measure.property,
+                        pii=f"property:{node.measure.property.lower()}" in pii)
         # TRICKY: the first occurrence is decided by the earliest event, everything else
         # reads best newest first.
         ordered = sorted(events, key=lambda e: (e.timestamp, e.id), reverse=node.measure.kind != "first_occurred")

@@ -16,7 +16,7 @@ from common.errors import DomainError
 from common.masking import mask_explain_tree
 from common.pages import requires
 from customers.models import Customer
-from customers.selectors import pii_trait_keys
+from customers.selectors import personal_property_keys, pii_trait_keys
 from segments.forms import PERSONA_FIELDS
 from segments.models import Membership, Segment, SegmentEvaluation, SegmentSizeSnapshot, SegmentVersion
 from segments.rules.explain import explain
@@ -191,6 +191,7 @@ def segments_explain(request, key: str, customer_id: int):
             facts = customer_facts(customer_ids=[customer.pk], now=now,
                                    segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
             tree = _shown_tree(explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys(),
+                                       pii_properties=personal_property_keys(),
                                        shown=group_shown(request.membership, group)), hidden)
     return render(request, "segments/_explain.html", {
         "segment": segment, **who(customer, hidden), "membership": membership, "last": last, "tree": tree,

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from common.masking import mask_explain_tree
 from customers.models import Customer
-from customers.selectors import pii_trait_keys
+from customers.selectors import personal_property_keys, pii_trait_keys
 from segments.api import serializers as s
 from segments.api.views.common import masks_pii, segment_or_404
 from segments.models import Membership, Segment
@@ -40,7 +40,7 @@ class SegmentExplainView(APIView):
             facts = customer_facts(customer_ids=[customer.pk], now=now,
                                    segment_keys_at={customer.pk: memberships_of(customer_id=customer.pk, now=now)})
             tree = explain(group, facts[customer.pk], now=now, pii_traits=pii_trait_keys(),
-                           shown=group_shown(request.actor, group))
+                           pii_properties=personal_property_keys(), shown=group_shown(request.actor, group))
             if masks_pii(request.actor):
                 tree = mask_explain_tree(tree, other=None)
             matches = tree["result"]

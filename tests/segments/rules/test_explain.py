@@ -425,3 +425,18 @@ def test_survey_count_counts_every_response_and_the_scores_come_from_scored_ones
     assert one({"type": "survey", "survey": "nps", "measure": "count", "op": "eq", "value": 2}, facts)["result"]
     assert one({"type": "survey", "survey": "nps", "measure": "latest", "op": "eq", "value": 9}, facts)["result"]
     assert one({"type": "survey", "survey": "nps", "measure": "average", "op": "eq", "value": 9}, facts)["result"]
+
+
+def test_an_aggregate_of_a_personal_property_is_personal_and_masked_with_its_samples():
+    from common.masking import mask_explain_tree
+
+    facts = customer(events=[ev("paid", timedelta(days=1), 1, salary=90_000), ev("paid", timedelta(days=2), 2, salary=10)])
+    condition = {"type": "event", "event": "paid",
+                 "aggregate": {"fn": "sum", "property": "salary", "op": "gt", "value": 5}}
+    plain = one(condition, facts)
+    assert plain["fact"]["pii"] is False and plain["fact"]["value"] == 90_010
+    personal = explain(root(condition), facts, now=NOW, pii_properties={"Salary"})  # keys: any case
+    masked = mask_explain_tree(personal, other=None)["conditions"][0]["fact"]
+    assert personal["conditions"][0]["fact"]["pii"] is True
+    assert masked["value"] is None and masked["masked"] is True
+    assert [sample["property_value"] for sample in masked["samples"]] == [None, None]
