@@ -36,6 +36,8 @@ settings_patterns = [
          name="settings_department_delete"),
     path("settings/metrics/", views_metrics.settings_metrics, name="settings_metrics"),
     path("settings/traits/", views_traits.settings_traits, name="settings_traits"),
+    path("settings/personal-properties/", views_traits.settings_personal_properties,
+         name="settings_personal_properties"),
     path("settings/traits/<str:key>/", views_traits.settings_trait_edit, name="settings_trait_edit"),
     path("settings/segments/", segment_settings_views.settings_segments, name="settings_segments"),
     path("settings/api-keys/", apikey_views.api_keys_view, name="settings_api_keys"),

@@ -163,6 +163,20 @@ class TraitDefinition(models.Model):
         return f"{self.key} ({self.type})"
 
 
+class PersonalPropertyKey(models.Model):
+    """An event property key the tenant declares personal data (beside the usual names and
+    the keys of personal traits: customers.selectors.personal_property_keys). Stored lower-case."""
+
+    key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class EventDefinition(models.Model):
     """What the builder's autocomplete knows about an event name; kept up to date set-wise
     by ingestion (one upsert per batch and name)."""

@@ -10,7 +10,8 @@ from django.db import connection, transaction
 from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, CustomerCode, DomainError, NotFound, Problem
-from customers.models import TraitDefinition
+from common.jsonvalues import text_problem
+from customers.models import PersonalPropertyKey, TraitDefinition
 from tenants.permissions import ensure_permitted
 
 EDITABLE = {"type", "category", "description", "is_pii"}
@@ -69,3 +70,38 @@ def trait_definition_update(*, actor: Actor, key: str, changes: dict[str, Any]) 
     audit_record(actor=actor, action="trait.updated", target=trait, target_label=trait.key,
                  changes={field: [before[field], value] for field, value in changes.items() if before[field] != value})
     return trait
+
+
+MAX_PERSONAL_PROPERTY_KEYS = 200
+
+
+@transaction.atomic
+def personal_property_keys_set(*, actor: Actor, keys: Any) -> list[str]:
+    """The event property keys the tenant declares personal, replacing the list (lower-case,
+    each ≤ 64 characters of printable text). Their values are masked wherever a reader without
+    customers.view_pii reads events, and rules on them need that permission. Audited."""
+    ensure_permitted(actor, "settings.modify")
+    if not isinstance(keys, list):
+        raise DomainError.single(path="keys", code=CustomerCode.NOT_A_LIST, message="Send a list of property keys.")
+    problems, wanted = [], set()
+    if len(keys) > MAX_PERSONAL_PROPERTY_KEYS:
+        problems.append(Problem("keys", Code.TOO_MANY, f"At most {MAX_PERSONAL_PROPERTY_KEYS} keys."))
+    for index, key in enumerate(keys[:MAX_PERSONAL_PROPERTY_KEYS]):
+        path = f"keys[{index}]"
+        if not isinstance(key, str) or not key.strip():
+            problems.append(Problem(path, Code.INVALID_VALUE, "A key is a non-empty text."))
+        elif len(key.strip()) > 64 or text_problem(key) or not key.strip().isprintable():
+            problems.append(Problem(path, Code.INVALID_KEY, "A key has at most 64 printable characters."))
+        else:
+            wanted.add(key.strip().lower())
+    if problems:
+        raise DomainError(problems=problems)
+    before = set(PersonalPropertyKey.objects.values_list("key", flat=True))
+    PersonalPropertyKey.objects.exclude(key__in=wanted).delete()
+    PersonalPropertyKey.objects.bulk_create([PersonalPropertyKey(key=key) for key in sorted(wanted - before)])
+    if wanted != before:
+        audit_record(actor=actor, action="personal_properties.changed", target_type="customers.personalpropertykey",
+                     target_label="personal property keys",
+                     changes={"added": sorted(wanted - before), "removed": sorted(before - wanted)})
+    return sorted(wanted)
+

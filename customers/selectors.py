@@ -30,6 +30,7 @@ from customers.models import (
     CustomerIdentity,
     CustomerMetrics,
     Event,
+    PersonalPropertyKey,
     SurveyResponse,
     TraitDefinition,
 )
@@ -90,7 +91,8 @@ def personal_property_keys() -> frozenset[str]:
     """Event property keys (lower-case) whose values are personal data: the usual personal
     names and the key of every personal trait (a tenant marks a trait personal in the
     registry, and the same key in event properties follows)."""
-    return frozenset(key.lower() for key in PII_PROPERTY_KEYS | pii_trait_keys())
+    declared = PersonalPropertyKey.objects.values_list("key", flat=True)
+    return frozenset(key.lower() for key in PII_PROPERTY_KEYS | pii_trait_keys() | set(declared))
 
 
 def customers_by_external_ids(external_ids: set[str]) -> dict[str, int]:

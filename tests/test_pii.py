@@ -186,3 +186,32 @@ def test_the_builder_offers_no_personal_field_to_a_member_without_view_pii(tenan
     assert set(called["properties"]) == {"contact", "plan"}
     admin_page = session(tenant).get("/segments/new/").content.decode()
     assert '"email"' in admin_page
+
+
+def test_a_tenant_declares_its_own_personal_property_keys(tenant, planted):
+    """Settings → Traits: keys beyond the usual names and personal traits' keys (here `ssn`)
+    are masked from then on; bad keys are refused with their path; audited."""
+    from audit.models import AuditEvent
+    from customers.registry import personal_property_keys_set
+    from common.errors import DomainError
+
+    admin = session(tenant)
+    send(admin, "post", "/api/v1/events/", {"events": [
+        {"external_id": "p1", "name": "verified", "properties": {"ssn": "078-05-1120", "plan": "pro"}}]})
+    viewer = session(tenant, "viewer")
+    assert "078-05-1120" in viewer.get("/api/v1/events/").content.decode()  # not yet declared
+    page = admin.get("/settings/traits/").content.decode()
+    assert 'data-testid="personal-properties"' in page and "phone" in page
+    assert admin.post("/settings/personal-properties/", {"keys": "SSN\n\n passport_number "}).status_code == 302
+    assert "078-05-1120" not in viewer.get("/api/v1/events/").content.decode()
+    with schema_context(tenant.schema_name):
+        assert AuditEvent.objects.filter(action="personal_properties.changed").exists()
+        with pytest.raises(DomainError) as refused:
+            personal_property_keys_set(actor=membership_of(tenant, "admin@alpha.test"), keys=["ok", "", "x" * 65, 3])
+        assert {(p.path, p.code) for p in refused.value.problems} == {
+            ("keys[1]", "invalid_value"), ("keys[2]", "invalid_key"), ("keys[3]", "invalid_value")}
+    assert ">passport_number\nssn\n</textarea>" in admin.get("/settings/traits/").content.decode()
+    rule = {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "verified", "where": [{"property": "ssn", "op": "starts_with", "value": "078"}],
+         "count": {"op": "gte", "value": 1}}]}
+    assert send(viewer, "post", "/api/v1/segments/preview/", {"definition": rule}).status_code == 403

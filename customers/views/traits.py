@@ -9,8 +9,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import DomainError
 from common.pages import page_status, requires
-from customers.models import TraitDefinition
-from customers.registry import BUILTIN_EDITABLE, trait_definition_update
+from customers.models import PersonalPropertyKey, TraitDefinition
+from customers.registry import BUILTIN_EDITABLE, personal_property_keys_set, trait_definition_update
+from customers.selectors import PII_PROPERTY_KEYS
 
 
 def _row(request, trait: TraitDefinition, *, errors=(), saved=False, status=200):
@@ -27,7 +28,23 @@ def settings_traits(request):
     groups = [(label, [t for t in traits if t.category == value]) for value, label in TraitDefinition.Category.choices]
     return render(request, "settings/traits.html", {
         "section": "traits", "groups": [(label, rows) for label, rows in groups if rows],
-        "types": TraitDefinition.Type.choices, "categories": TraitDefinition.Category.choices})
+        "types": TraitDefinition.Type.choices, "categories": TraitDefinition.Category.choices,
+        "usual_personal": sorted(PII_PROPERTY_KEYS),
+        "personal_properties": list(PersonalPropertyKey.objects.values_list("key", flat=True))})
+
+
+@require_POST
+@requires("settings.modify")
+def settings_personal_properties(request):
+    keys = [line for line in request.POST.get("keys", "").splitlines() if line.strip()]
+    try:
+        saved = personal_property_keys_set(actor=request.membership, keys=keys)
+    except DomainError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"{len(saved)} personal property key{'s' if len(saved) != 1 else ''} saved.")
+    return redirect("settings_traits")
 
 
 @require_POST
