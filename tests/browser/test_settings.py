@@ -206,6 +206,13 @@ def test_admin_tours_departments_api_keys_and_the_audit_log(strata_server, page,
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("requests without a valid userHash are now refused")).to_be_visible()
     expect(page.get_by_test_id("identity-required")).to_be_checked()
+
+    page.goto(f"{base}/settings/traits/")
+    page.get_by_test_id("personal-properties").fill("ssn\npassport_number")
+    page.get_by_role("button", name="Save", exact=True).last.click()
+    expect(page.get_by_text("2 personal property keys saved.")).to_be_visible()
+    expect(page.get_by_test_id("personal-properties")).to_have_value("passport_number\nssn\n")
+    screenshot("settings-traits-personal-properties")
     with schema_context(tenant.schema_name):
         assert ApiKey.objects.get(name="Nightly CRM sync").scopes == ["ingest", "read"]
 
