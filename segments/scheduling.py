@@ -16,6 +16,7 @@ from segments.models import Segment, SegmentEvaluation
 from segments.rules.nodes import (
     ConsentCondition, EventCondition, Registry, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
 )
+from segments.rules.vocabulary import ANY_EVENT
 from segments.selectors.rules import dependents_of, in_dependency_order, rule_context, rule_registry
 
 # An evaluation "running" for longer than its task's hard time limit died with its worker.
@@ -111,6 +112,8 @@ def sensitivity(segment: Segment, registry: Registry | None = None) -> Needs:
     for node in group.walk():
         if isinstance(node, EventCondition):
             events.add(node.event)
+            if node.when is not None:  # local time: a new time zone moves the customer's events
+                traits.add("timezone")
         elif isinstance(node, SequenceCondition):
             events.update(step.event for step in node.steps)
         elif isinstance(node, TraitCondition):
@@ -134,7 +137,7 @@ def customers_to_check(needs: Needs, touch: Touch) -> set[int]:
                            (needs.surveys, touch.surveys), (needs.channels, touch.channels)):
         for name in names & by_name.keys():
             reached |= by_name[name]
-    if "last_seen_at" in needs.trait_keys:  # every event moves it
+    if "last_seen_at" in needs.trait_keys or ANY_EVENT in needs.event_names:  # every event moves these
         for ids in touch.events.values():
             reached |= ids
     return reached

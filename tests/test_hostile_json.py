@@ -229,8 +229,11 @@ def test_every_other_api_write_answers_hostile_bodies_with_a_4xx_at_worst(tenant
     "conditions": st.lists(st.fixed_dictionaries({
         "type": st.sampled_from(["trait", "event", "sequence", "metric", "survey", "segment", "consent"]),
         "field": st.sampled_from(["plan", "email", "signed_up_at", "company_size", "tech_stack", "traits.x"]),
-        "op": st.sampled_from(["eq", "in", "has_any", "between", "within_last", "after", "is_set", "starts_with"]),
-        "value": hostile_json, "event": hostile_text, "last_occurred": hostile_json, "count": hostile_json,
+        "op": st.sampled_from(["eq", "in", "has_any", "between", "within_last", "after", "is_set", "starts_with",
+                               "anniversary_within"]),
+        "value": hostile_json, "event": hostile_text | st.just("*"), "last_occurred": hostile_json,
+        "count": hostile_json, "share": hostile_json, "when": hostile_json | st.fixed_dictionaries(
+            {"days": hostile_json, "hours": hostile_json}),
         "where": hostile_json, "window": hostile_json}), max_size=3)}))
 def test_the_rule_parser_answers_any_document_with_a_rule_or_a_rule_error(doc):
     try:

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, SegmentCondition,
-    SequenceCondition, SurveyCondition, TraitCondition, Window,
+    SequenceCondition, SurveyCondition, TraitCondition, When, Window,
 )
 from segments.rules.shapes import drives, event_shape, lone_condition, survey_complemented
-from segments.rules.vocabulary import PRESENCE
+from segments.rules.vocabulary import ANY_EVENT, PRESENCE
+from segments.rules.zones import POSTGRES_NAME, known_zones
 
 
 _JSON_GUARD = {"string": "string", "number": "number", "boolean": "boolean", "datetime": "string", "list": "array"}
@@ -56,6 +57,8 @@ class _Builder:
     # hides a column from the planner's indexes (see value_test).
     positive: bool = False
 
+    zone: str | None = None  # the local zone expression of the events' customer (tz), once per statement
+
     def p(self, value: Any) -> str:
         name = f"p{len(self.params)}"
         self.params[name] = value
@@ -64,6 +67,8 @@ class _Builder:
     # ------------------------------------------------------------ comparisons
 
     def moment(self, expr: str, op: str, value) -> str:
+        if op == "anniversary_within":
+            return self.anniversary(expr, value)
         if op == "within_last":
             return f"({expr} >= {self.p(self.now - value)} AND {expr} < {self.p(self.now)})"
         if op == "more_than_ago":
@@ -84,6 +89,53 @@ class _Builder:
         if op == "lte":
             return f"{expr} < {self.p(m.end)}" if m.is_date else f"{expr} <= {self.p(m.value)}"
         raise ValueError(op)
+
+    def anniversary(self, expr: str, span: timedelta) -> str:
+        """The stored time's UTC month and day is one of the days from today (UTC) to
+        today + span: those days are listed here, so the test is one hashed ANY per row
+        (29 February stands on 28 February in years without one)."""
+        today = self.now.astimezone(timezone.utc).date()
+        month_days = set()
+        for offset in range(span.days):
+            day = today + timedelta(days=offset)
+            month_days.add(day.month * 100 + day.day)
+            if (day.month, day.day) == (2, 28) and not _leap(day.year):
+                month_days.add(229)
+        utc = f"({expr} AT TIME ZONE 'UTC')"
+        return (f"(extract(month FROM {utc}) * 100 + extract(day FROM {utc}))::int "
+                f"= ANY({self.p(sorted(month_days))}::int[])")
+
+    def share(self, kept: str, every: str, cmp: Comparison) -> str:
+        """kept ÷ every against the comparison, exact: kept op value × every (every > 0
+        in a group that exists), so no division rounds a third."""
+        op, value = cmp.op, cmp.value
+        if op in ("in", "not_in"):
+            test = " OR ".join(f"{kept} = {self.p(v)} * {every}" for v in value)
+            return f"({test})" if op == "in" else f"NOT ({test})"
+        if op == "between":
+            return f"{kept} BETWEEN {self.p(value[0])} * {every} AND {self.p(value[1])} * {every}"
+        sql_op = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return f"{kept} {sql_op} {self.p(value)} * {every}"
+
+    def local_zone(self) -> str:
+        """The zone name PostgreSQL reads the events' customer's (tz) local time in: a
+        known IANA name (zones.py), else UTC."""
+        if self.zone is None:
+            renamed = " ".join(f"WHEN {self.p(name)} THEN {self.p(target)}" for name, target in POSTGRES_NAME.items())
+            self.zone = (f"(CASE WHEN tz.timezone = ANY({self.p(sorted(known_zones()))}::text[]) "
+                         f"THEN (CASE tz.timezone {renamed} ELSE tz.timezone END) ELSE 'UTC' END)")
+        return self.zone
+
+    def at_time(self, when: When) -> str:
+        """The event (e) falls in `when` on its customer's (tz) local clock."""
+        local = f"(e.timestamp AT TIME ZONE {self.local_zone()})"
+        parts = []
+        if when.days is not None:
+            parts.append(f"extract(isodow FROM {local})::int = ANY({self.p(sorted(when.days))}::int[])")
+        if when.hours is not None:
+            hour = f"extract(hour FROM {local})::int"
+            parts.append(f"{hour} >= {self.p(when.hours[0])} AND {hour} < {self.p(when.hours[1])}")
+        return "(" + " AND ".join(parts) + ")"
 
     def compare(self, expr: str, cmp: Comparison, *, json_list: bool = False) -> str:
         """`expr` (of the comparison's SQL type, known not NULL) against the comparison."""
@@ -189,37 +241,46 @@ class _Builder:
     def filters(self, alias: str, where) -> str:
         return "".join(f" AND {self.json_value(f'{alias}.properties', f.property, f.cmp)}" for f in where)
 
-    def event_rows(self, node: EventCondition) -> tuple[str, str]:
-        """The WHERE of the condition's events and the SQL of its measure over them."""
+    def event_rows(self, node: EventCondition) -> tuple[str, str, str]:
+        """The FROM and WHERE of the condition's events and the SQL of its measure's test
+        over them. `when` reads the customer's time zone: its events join their customer
+        (tz). A share keeps every event in the group and counts the ones `when` keeps."""
         m = node.measure
-        where = (f"e.name = {self.p(node.event)} AND {self.window('e', node.window)}"
+        source = "customers_event e" + (" JOIN customers_customer tz ON tz.id = e.customer_id" if node.when else "")
+        named = "" if node.event == ANY_EVENT else f"e.name = {self.p(node.event)} AND "
+        where = (f"{named}{self.window('e', node.window)}"
                  f"{self.filters('e', node.where)}{self.restrict('e.customer_id')}")
+        if m.kind == "share":
+            return source, where, self.share(f"count(*) FILTER (WHERE {self.at_time(node.when)})", "count(*)", m.cmp)
+        if node.when is not None:
+            where += f" AND {self.at_time(node.when)}"
         if m.kind == "aggregate":
             prop = self.p(m.property)
             where += f" AND jsonb_typeof(e.properties -> {prop}) = 'number'"
-            return where, f"{m.fn}((e.properties -> {prop})::numeric)"
-        return where, {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
-                       "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}[m.kind]
+            return source, where, self.compare(f"{m.fn}((e.properties -> {prop})::numeric)", m.cmp)
+        agg = {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
+               "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}[m.kind]
+        return source, where, self.compare(agg, m.cmp)
 
     def event(self, node: EventCondition) -> str:
         """A count that only asks "did it" (every count ≥ 1 passes) is an EXISTS test, one
         that asks "never" (no count ≥ 1 passes) its negation: no GROUP BY to aggregate, and
         the planner gets a semi-join / anti-join instead of a hashed subplan."""
         shape = event_shape(node, self.now)
-        where, agg = self.event_rows(node)
+        source, where, test = self.event_rows(node)
         if shape in ("exists", "not_exists"):
-            exists = f"EXISTS (SELECT 1 FROM customers_event e WHERE e.customer_id = c.id AND {where})"
+            exists = f"EXISTS (SELECT 1 FROM {source} WHERE e.customer_id = c.id AND {where})"
             return exists if shape == "exists" else f"NOT {exists}"
-        grouped = f"SELECT e.customer_id FROM customers_event e WHERE {where} GROUP BY e.customer_id"
-        return self.having(grouped, agg, node.measure.cmp, complement=shape == "not_in")
+        grouped = f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id"
+        return self.having(grouped, test, complement=shape == "not_in")
 
-    def having(self, grouped: str, agg: str, cmp: Comparison, *, complement: bool) -> str:
-        """Customers whose aggregate passes; with `complement` (a customer without rows
-        passes too) the complement of those who have rows and fail, so customers without
-        rows match without a per-customer loop."""
+    def having(self, grouped: str, test: str, *, complement: bool) -> str:
+        """Customers whose aggregate passes `test`; with `complement` (a customer without
+        rows passes too) the complement of those who have rows and fail, so customers
+        without rows match without a per-customer loop."""
         if complement:
-            return f"NOT (c.id IN ({grouped} HAVING NOT ({self.compare(agg, cmp)})))"
-        return f"c.id IN ({grouped} HAVING {self.compare(agg, cmp)})"
+            return f"NOT (c.id IN ({grouped} HAVING NOT ({test})))"
+        return f"c.id IN ({grouped} HAVING {test})"
 
     def sequence(self, node: SequenceCondition) -> str:
         """Greedy, as the reference: from each first-step event, the earliest event of each
@@ -286,7 +347,7 @@ class _Builder:
             return f"c.id IN ({self.survey_latest_rows(node)})"
         agg = "count(*)" if node.measure == "count" else "avg(r.score)"
         grouped = f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id"
-        return self.having(grouped, agg, node.cmp, complement=survey_complemented(node, self.now))
+        return self.having(grouped, self.compare(agg, node.cmp), complement=survey_complemented(node, self.now))
 
     def segment(self, node: SegmentCondition) -> str:
         now = self.p(self.now)
@@ -315,9 +376,8 @@ class _Builder:
             agg = "count(*)" if node.measure == "count" else "avg(r.score)"
             return (f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id "
                     f"HAVING {self.compare(agg, node.cmp)}")
-        where, agg = self.event_rows(node)
-        return (f"SELECT e.customer_id FROM customers_event e WHERE {where} GROUP BY e.customer_id "
-                f"HAVING {self.compare(agg, node.measure.cmp)}")
+        source, where, test = self.event_rows(node)
+        return f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id HAVING {test}"
 
     def node(self, node, negated: bool = False) -> str:
         """`negated`: an enclosing group's NOT, pushed down (De Morgan, exact because every
@@ -340,6 +400,10 @@ class _Builder:
 _METHOD = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "sequence",
            MetricCondition: "metric", SurveyCondition: "survey", SegmentCondition: "segment",
            ConsentCondition: "consent"}
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def _json_text(value: Any) -> str:

@@ -19,18 +19,21 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from segments.rules import reference
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter,
-    SegmentCondition, SequenceCondition, SurveyCondition, TraitCondition, Window, child_path,
+    SegmentCondition, SequenceCondition, SurveyCondition, TraitCondition, When, Window, child_path,
 )
 from segments.rules.reference import CustomerFacts, EventFact
-from segments.rules.vocabulary import BUILTIN_TRAITS
+from segments.rules.vocabulary import ANY_EVENT, BUILTIN_TRAITS
+from segments.rules.zones import known_zones
 
 SAMPLES = 5  # matching events / answers shown per condition
 _LISTED = 10  # values of an `in` list spelled out in a summary
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 KINDS = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "sequence", MetricCondition: "metric",
          SurveyCondition: "survey", SegmentCondition: "segment", ConsentCondition: "consent"}
@@ -72,9 +75,16 @@ def _fact(node, value: Any, facts: CustomerFacts, now: datetime, pii: frozenset[
         return {"field": node.field, "custom": key is not None, "value": jsonable(stored), "missing": value is None,
                 "pii": bool(builtin and builtin.is_pii) or (key if key is not None else node.field) in pii}
     if isinstance(node, EventCondition):
-        events = reference.matching_events(node.event, node.where, node.window, facts, now)
+        share = node.measure.kind == "share"
+        # A share's samples are the events `when` keeps; its `of_events` the whole it is a part of.
+        every = reference.matching_events(node.event, node.where, node.window, facts, now)
+        events = [e for e in every if reference.at_time(node.when, e, facts)]
         fact = {"event": node.event, "measure": node.measure.kind, "value": jsonable(value),
                 "matching_events": len(events), "window": _bounds(node.window, now)}
+        if share:
+            fact["of_events"] = len(every)
+        if node.when is not None:
+            fact["timezone"] = _zone_used(facts)
         if node.measure.kind == "aggregate":
             # An aggregate of a personal property (and its samples) is personal data too.
             fact.update(fn=node.measure.fn, property=node.measure.property,
@@ -112,6 +122,12 @@ def _fact(node, value: Any, facts: CustomerFacts, now: datetime, pii: frozenset[
     raise TypeError(node)
 
 
+def _zone_used(facts: CustomerFacts) -> str:
+    """The zone whose clock `when` read for this customer."""
+    name = facts.builtin.get("timezone")
+    return name if isinstance(name, str) and name in known_zones() else "UTC"
+
+
 def _sample(event: EventFact, measure: Measure) -> dict:
     sample = {"id": event.id, "timestamp": jsonable(event.timestamp)}
     if measure.kind == "aggregate":
@@ -130,6 +146,8 @@ def jsonable(value: Any) -> Any:
     Decimals become floats, times become ISO 8601 in UTC."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Fraction):  # a share
+        return int(value) if value.denominator == 1 else float(value)
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, date):
@@ -183,8 +201,12 @@ def _describe_condition(node) -> str:
 
 def _describe_event(node: EventCondition) -> str:
     measure, cmp = node.measure, node.measure.cmp
-    subject = node.event + _where(node.where)
+    name = "any event" if node.event == ANY_EVENT else node.event
+    subject = name + _where(node.where)
     window = _window(node.window)
+    if measure.kind == "share":
+        return f"share of {subject}{window} {_at(node.when)} {_phrase(cmp)}"
+    subject += f" {_at(node.when)}" if node.when is not None else ""
     if measure.kind == "count":
         if cmp.op == "eq" and cmp.value == 0:
             return f"did not {subject}{window}"
@@ -196,6 +218,17 @@ def _describe_event(node: EventCondition) -> str:
         return f"{fn} {measure.property} of {subject} {_phrase(cmp)}{window}"
     when = _phrase(cmp).removeprefix("is ")
     return f"{'first' if measure.kind == 'first_occurred' else 'last'} {subject} {when}{window}"
+
+
+def _at(when: When) -> str:
+    """"on Saturday or Sunday", "from 18:00 to 24:00 on Friday" (the customer's local time)."""
+    parts = []
+    if when.hours is not None:
+        parts.append(f"from {when.hours[0]:02d}:00 to {when.hours[1]:02d}:00")
+    if when.days is not None:
+        days = [_WEEKDAYS[d - 1] for d in sorted(when.days)]
+        parts.append("on " + (", ".join(days[:-1]) + " or " + days[-1] if len(days) > 1 else days[0]))
+    return " ".join(parts) + " local time"
 
 
 def _quantity(cmp: Comparison, unit: str) -> str:
@@ -238,6 +271,8 @@ def _phrase(cmp: Comparison) -> str:
         return f"{verb} {_quote(value)}"
     if op == "between":
         return f"is between {_value(value[0])} and {_value(value[1])}"
+    if op == "anniversary_within":
+        return f"has an anniversary within the next {_value(value)}"
     if op == "within_last":
         return f"is within the last {_duration(value)}"
     if op == "more_than_ago":

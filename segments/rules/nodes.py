@@ -80,8 +80,17 @@ class PropertyFilter:
 
 
 @dataclass(frozen=True)
+class When:
+    """Time of week on the customer's local clock: ISO weekdays and an hour band [start, end);
+    None leaves that part open (the parser requires one of them)."""
+
+    days: frozenset[int] | None = None
+    hours: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class Measure:
-    kind: str  # count | distinct_days | aggregate | first_occurred | last_occurred
+    kind: str  # count | distinct_days | aggregate | first_occurred | last_occurred | share
     cmp: Comparison
     fn: str | None = None  # aggregate: sum avg min max
     property: str | None = None  # aggregate's numeric property
@@ -100,11 +109,12 @@ class TraitCondition:
 
 @dataclass(frozen=True)
 class EventCondition:
-    event: str
+    event: str  # a name, or ANY_EVENT ("*") for events of every name
     measure: Measure
     where: tuple[PropertyFilter, ...] = ()
     window: Window | None = None
     negate: bool = False
+    when: When | None = None  # filters events like `where`; `share` is the part of them it keeps
 
 
 @dataclass(frozen=True)

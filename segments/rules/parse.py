@@ -14,16 +14,18 @@ from common.errors import Code, Problem, SegmentCode
 from common.jsonvalues import value_problem
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter, Registry,
-    RuleError, SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, child_path, number,
+    RuleError, SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, When, Window, child_path, number,
 )
 from segments.rules.vocabulary import (
-    AGGREGATES, ALL_OPS, BUILTIN_TRAITS, CHANNELS, CONDITION_TYPES, EQUALITY, FILTER_OPS, LISTS, MAX_CONDITIONS,
-    MAX_DEPTH, MAX_DURATION, MAX_LIST, MAX_STEPS, MEASURES, MEASURE_OPS, METRICS, MIN_STEPS, OCCURRED, OPS_BY_TYPE,
-    ORDER, PRESENCE, RANGE, RELATIVE, RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT, VERSION, is_number, json_type,
-    MOMENT_RANGE, in_range, parse_datetime,
+    AGGREGATES, ALL_OPS, ANNIVERSARY, ANY_EVENT, BUILTIN_TRAITS, CHANNELS, CONDITION_TYPES, EQUALITY, FILTER_OPS,
+    HOURS, ISO_DAYS, LISTS, MAX_ANNIVERSARY_DAYS, MAX_CONDITIONS, MAX_DEPTH, MAX_DURATION, MAX_LIST, MAX_STEPS,
+    MEASURES, MEASURE_OPS, METRICS, MIN_STEPS, MOMENT_RANGE, OCCURRED, OPS_BY_TYPE, ORDER, PRESENCE, RANGE,
+    RELATIVE, RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT, TRAIT_OPS_BY_TYPE, VERSION, in_range, is_number, json_type,
+    parse_datetime,
 )
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,6})([mhdw])$")
+_WHOLE_DAYS = re.compile(r"^([1-9][0-9]{0,6})([dw])$")
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -134,6 +136,18 @@ class _Parser:
             return None
         return value
 
+    def anniversary_days(self, raw: Any, path: str) -> timedelta | None:
+        """`anniversary_within`'s span: whole days or weeks, 1d..366d."""
+        match = _WHOLE_DAYS.match(raw) if isinstance(raw, str) else None
+        if not match:
+            self.problem(path, SegmentCode.INVALID_DURATION, "An anniversary span is whole days or weeks: “7d”, “2w”.")
+            return None
+        value = timedelta(days=int(match.group(1)) * (7 if match.group(2) == "w" else 1))
+        if value > timedelta(days=MAX_ANNIVERSARY_DAYS):
+            self.problem(path, SegmentCode.INVALID_DURATION, f"An anniversary span is at most {MAX_ANNIVERSARY_DAYS} days.")
+            return None
+        return value
+
     def moment(self, raw: Any, path: str) -> Moment | None:
         parsed = parse_datetime(raw) if isinstance(raw, str) else None
         if parsed is None:
@@ -197,6 +211,8 @@ class _Parser:
         raw = node["value"]
         if op in RELATIVE:
             value = self.duration(raw, vpath)
+        elif op in ANNIVERSARY:
+            value = self.anniversary_days(raw, vpath)
         elif op in SETS:
             value = self.values(type_, raw, vpath)
         elif op in RANGE:
@@ -245,7 +261,7 @@ class _Parser:
                          f"“{field}” is neither a built-in trait nor a registered custom trait (traits.<key>).")
             return None
         item = "string" if field == "tech_stack" else None
-        cmp = self.comparison(node, path, type_, OPS_BY_TYPE[type_], f"a {type_} trait", list_item=item)
+        cmp = self.comparison(node, path, type_, TRAIT_OPS_BY_TYPE[type_], f"a {type_} trait", list_item=item)
         negate = self.negate(node, path)
         return None if cmp is None else TraitCondition(field=field, cmp=cmp, negate=negate)
 
@@ -358,29 +374,91 @@ class _Parser:
                 self.problem(child_path(mpath, "property"), Code.INVALID_TYPE, "Name the numeric property.")
                 return None
         cmp = self.comparison(raw, mpath, "number", MEASURE_OPS, kind)
+        if cmp is not None and kind == "share" and not self.share_values(cmp, child_path(mpath, "value")):
+            return None
         return None if cmp is None else Measure(kind, cmp, fn=fn, property=prop)
 
-    def event_name(self, raw: Any, path: str) -> str | None:
+    def share_values(self, cmp: Comparison, path: str) -> bool:
+        """A share is a fraction: every value it is compared with lies in 0..1."""
+        values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
+        for index, value in enumerate(values):
+            if not 0 <= value <= 1:
+                at = child_path(path, index) if isinstance(cmp.value, tuple) else path
+                self.problem(at, Code.INVALID_VALUE, "A share is between 0 and 1 (0.8 = 80%).")
+                return False
+        return True
+
+    def when(self, raw: Any, path: str) -> When | None:
+        """Time of week: `days` (ISO weekdays) and/or `hours` [start, end) on the local clock."""
+        if not self.keys(raw, path, {"days", "hours"}, ()):
+            return None
+        if not ({"days", "hours"} & set(raw)):
+            self.problem(path, Code.INVALID_VALUE, "Give “days”, “hours” or both.")
+            return None
+        days = self.when_days(raw["days"], child_path(path, "days")) if "days" in raw else None
+        hours = self.when_hours(raw["hours"], child_path(path, "hours")) if "hours" in raw else None
+        if ("days" in raw and days is None) or ("hours" in raw and hours is None):
+            return None
+        return When(days=days, hours=hours)
+
+    def integers(self, raw: Any, path: str, what: str) -> list[int] | None:
+        """A list of JSON integers (6.0 and true are not); problems at the list's path."""
+        if not isinstance(raw, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+            self.problem(path, Code.INVALID_TYPE, f"{what} is a list of whole numbers.")
+            return None
+        return raw
+
+    def when_days(self, raw: Any, path: str) -> frozenset[int] | None:
+        days = self.integers(raw, path, "`days`")
+        if days is None:
+            return None
+        if not days or any(d not in ISO_DAYS for d in days) or len(set(days)) != len(days):
+            self.problem(path, Code.INVALID_VALUE, "`days` lists distinct ISO weekdays, 1 (Monday) to 7 (Sunday).")
+            return None
+        return frozenset(days)
+
+    def when_hours(self, raw: Any, path: str) -> tuple[int, int] | None:
+        hours = self.integers(raw, path, "`hours`")
+        if hours is None:
+            return None
+        if len(hours) != 2 or not HOURS[0] <= hours[0] < hours[1] <= HOURS[1]:
+            self.problem(path, Code.INVALID_VALUE, "`hours` is [start, end] with 0 ≤ start < end ≤ 24 (start ≤ hour < end).")
+            return None
+        return hours[0], hours[1]
+
+    def event_name(self, raw: Any, path: str, *, any_event: bool = False) -> str | None:
+        """An event's name; `any_event`: "*" (events of every name) is allowed here."""
         if not isinstance(raw, str) or not raw.strip() or len(raw) > 200:
             self.problem(path, Code.INVALID_TYPE, "Name the event (a non-empty string, ≤ 200 characters).")
             return None
+        if raw == ANY_EVENT:
+            if not any_event:
+                self.problem(path, Code.INVALID_VALUE, "Each step of a sequence names one event (“*” is not allowed).")
+                return None
+            return raw
         if raw not in self.registry.events:
             self.warnings.append(Problem(path=path, code=SegmentCode.UNKNOWN_EVENT,
                                          message=f"No “{raw}” event has arrived yet; the condition matches once it does."))
         return raw
 
     def cond_event(self, node: dict, path: str):
-        allowed = {"type", "event", "where", "window", "negate", *MEASURES}
+        allowed = {"type", "event", "where", "window", "when", "negate", *MEASURES}
         if not self.keys(node, path, allowed, ("event",)):
             return None
-        event = self.event_name(node["event"], child_path(path, "event"))
+        event = self.event_name(node["event"], child_path(path, "event"), any_event=True)
         where = self.where(node["where"], child_path(path, "where")) if "where" in node else ()
         window = self.window(node["window"], child_path(path, "window")) if "window" in node else None
+        when = self.when(node["when"], child_path(path, "when")) if "when" in node else None
         measure = self.measure(node, path)
-        negate = self.negate(node, path)
-        if event is None or where is None or measure is None or ("window" in node and window is None):
+        if "share" in node and "when" not in node:
+            self.problem(child_path(path, "when"), Code.REQUIRED,
+                         "A share needs `when`: the part of the events at those times.")
             return None
-        return EventCondition(event=event, measure=measure, where=where, window=window, negate=negate)
+        negate = self.negate(node, path)
+        if event is None or where is None or measure is None or ("window" in node and window is None) \
+                or ("when" in node and when is None):
+            return None
+        return EventCondition(event=event, measure=measure, where=where, window=window, negate=negate, when=when)
 
     def cond_sequence(self, node: dict, path: str):
         if not self.keys(node, path, {"type", "steps", "within", "window", "negate"}, ("steps", "within")):

@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, Measure, MetricCondition, Moment, PropertyFilter,
-    SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, Window, utc_midnight,
+    SegmentCondition, SequenceCondition, Step, SurveyCondition, TraitCondition, When, Window, utc_midnight,
 )
-from segments.rules.vocabulary import PRESENCE, json_type, parse_datetime
+from segments.rules.vocabulary import ANY_EVENT, PRESENCE, json_type, parse_datetime
+from segments.rules.zones import local_time
 
 @dataclass(frozen=True)
 class EventFact:
@@ -89,7 +91,25 @@ def _at_or_before(t: datetime, bound: Moment) -> bool:  # t ≤ bound (a date ta
     return t < bound.end if bound.is_date else t <= bound.value
 
 
+def next_anniversary(t: datetime, now: datetime) -> date:
+    """The first day on or after today (UTC) that has `t`'s UTC month and day; 29 February
+    falls on 28 February in years without one."""
+    today, day = now.astimezone(timezone.utc).date(), t.astimezone(timezone.utc).date()
+
+    def in_year(year: int) -> date:
+        return date(year, 2, 28) if (day.month, day.day) == (2, 29) and not _leap(year) else day.replace(year=year)
+
+    this_year = in_year(today.year)
+    return this_year if this_year >= today else in_year(today.year + 1)
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
 def _moment_cmp(op: str, t: datetime, value, now: datetime) -> bool:
+    if op == "anniversary_within":
+        return next_anniversary(t, now) < now.astimezone(timezone.utc).date() + value
     if op == "within_last":
         return now - value <= t < now
     if op == "more_than_ago":
@@ -184,9 +204,29 @@ def matches_filters(filters, properties: dict, now: datetime) -> bool:
     return all(compare(f.cmp, _filter_value(f, properties), now) for f in filters)
 
 
-def matching_events(event: str, where, window: Window | None, facts: CustomerFacts, now: datetime) -> list[EventFact]:
-    return [e for e in facts.events if e.name == event and _in_window(e.timestamp, window, now)
-            and matches_filters(where, e.properties, now)]
+def at_time(when: When | None, event: EventFact, facts: CustomerFacts) -> bool:
+    """Whether the event falls in `when` on the customer's local clock."""
+    if when is None:
+        return True
+    local = local_time(event.timestamp, facts.builtin.get("timezone"))
+    return (when.days is None or local.isoweekday() in when.days) and \
+        (when.hours is None or when.hours[0] <= local.hour < when.hours[1])
+
+
+def matching_events(event: str, where, window: Window | None, facts: CustomerFacts, now: datetime,
+                    when: When | None = None) -> list[EventFact]:
+    return [e for e in facts.events if (event == ANY_EVENT or e.name == event) and _in_window(e.timestamp, window, now)
+            and matches_filters(where, e.properties, now) and at_time(when, e, facts)]
+
+
+def event_value(node: EventCondition, facts: CustomerFacts, now: datetime) -> Any:
+    """The condition's measure for one customer. A share is the part of the events (name,
+    `where`, `window`) that `when` keeps, exact (a Fraction); missing without events."""
+    if node.measure.kind == "share":
+        every = matching_events(node.event, node.where, node.window, facts, now)
+        kept = sum(1 for e in every if at_time(node.when, e, facts))
+        return Fraction(kept, len(every)) if every else None
+    return measure_value(node.measure, matching_events(node.event, node.where, node.window, facts, now, node.when))
 
 
 def measure_value(measure: Measure, events: list[EventFact]) -> Any:
@@ -274,7 +314,7 @@ def condition_value(node, facts: CustomerFacts, now: datetime) -> tuple[bool, An
         value = trait_value(node, facts)
         return compare(node.cmp, value, now), value
     if isinstance(node, EventCondition):
-        value = measure_value(node.measure, matching_events(node.event, node.where, node.window, facts, now))
+        value = event_value(node, facts, now)
         return compare(node.measure.cmp, value, now), value
     if isinstance(node, SequenceCondition):
         done = sequence_done(node, facts, now)

@@ -13,9 +13,10 @@ trait's type, reference cycles, real calendar dates, and low ≤ high / from ≤
 from __future__ import annotations
 
 from segments.rules.vocabulary import (
-    AGGREGATES, BUILTIN_TRAITS, CHANNELS, CUSTOM_KEY, EQUALITY, FILTER_OPS, LISTS, MAX_CONDITIONS, MAX_DEPTH, MAX_LIST,
-    MAX_STEPS, MEASURE_OPS, MEASURES, METRICS, MIN_STEPS, OCCURRED, OPS_BY_TYPE, ORDER, PRESENCE, RANGE, RELATIVE,
-    RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT, VERSION,
+    AGGREGATES, ANNIVERSARY, ANY_EVENT, BUILTIN_TRAITS, CHANNELS, CUSTOM_KEY, EQUALITY, FILTER_OPS, HOURS, ISO_DAYS,
+    LISTS, MAX_ANNIVERSARY_DAYS, MAX_CONDITIONS, MAX_DEPTH, MAX_LIST, MAX_STEPS, MEASURE_OPS, MEASURES, METRICS,
+    MIN_STEPS, OCCURRED, OPS_BY_TYPE, ORDER, PRESENCE, RANGE, RELATIVE, RFM_GROUPS, SETS, SURVEY_MEASURES, TEXT,
+    TRAIT_OPS_BY_TYPE, VERSION,
 )
 
 SCHEMA_ID = "urn:strata:segment-definition:1"
@@ -49,6 +50,11 @@ def duration_pattern() -> str:
     return "^(" + "|".join(f"{_upto(n)}{unit}" for unit, n in limits.items()) + ")$"
 
 
+def anniversary_pattern() -> str:
+    """Whole days or weeks, at most 366 days: 1d..366d, 1w..52w."""
+    return f"^({_upto(MAX_ANNIVERSARY_DAYS)}d|{_upto(MAX_ANNIVERSARY_DAYS // 7)}w)$"
+
+
 def _enum(values) -> dict:
     return {"enum": sorted(values)}
 
@@ -60,7 +66,8 @@ def _list(items: dict, *, exact: int | None = None) -> dict:
 
 
 REF = {name: {"$ref": f"#/$defs/{name}"} for name in (
-    "duration", "iso_datetime", "number", "string", "boolean", "scalar", "window", "where", "condition")}
+    "duration", "anniversary_span", "iso_datetime", "number", "string", "boolean", "scalar", "window", "when", "where",
+    "condition")}
 
 
 def _when(ops, then: dict) -> dict:
@@ -79,7 +86,7 @@ def _typed_values(type_: str, list_item: dict | None = None) -> list[dict]:
     scalar = {"string": REF["string"], "number": REF["number"], "boolean": REF["boolean"],
               "datetime": REF["iso_datetime"]}.get(type_)
     rules = [_when(PRESENCE, _NO_VALUE), _when(RELATIVE, _value(REF["duration"])), _when(TEXT, _value(REF["string"])),
-             _when({"before", "after"}, _value(REF["iso_datetime"]))]
+             _when({"before", "after"}, _value(REF["iso_datetime"])), _when(ANNIVERSARY, _value(REF["anniversary_span"]))]
     if type_ == "list":
         rules.append(_when(LISTS, _value(_list(list_item or REF["scalar"]))))
     else:
@@ -95,7 +102,7 @@ def _untyped_values() -> list[dict]:
     same_type = lambda *types: {"anyOf": [_list(REF[t]) for t in types]}  # noqa: E731
     return [
         _when(PRESENCE, _NO_VALUE), _when(RELATIVE, _value(REF["duration"])), _when(TEXT, _value(REF["string"])),
-        _when(LISTS, _value(_list(REF["scalar"]))),
+        _when(ANNIVERSARY, _value(REF["anniversary_span"])), _when(LISTS, _value(_list(REF["scalar"]))),
         _when(EQUALITY, _value(REF["scalar"])), _when(SETS, _value(same_type("string", "number", "boolean"))),
         _when(ORDER, _value(ordered)),
         _when(RANGE, _value({"anyOf": [_list(REF["number"], exact=2), _list(REF["iso_datetime"], exact=2)]})),
@@ -120,11 +127,12 @@ def _trait() -> dict:
     for type_, fields in sorted(by_type.items()):
         item = REF["string"] if type_ == "list" else None  # tech_stack holds strings
         rules.append({"if": {"properties": {"field": {"enum": sorted(fields)}}, "required": ["field"]},
-                      "then": {"properties": {"op": _enum(OPS_BY_TYPE[type_])}, "allOf": _typed_values(type_, item)}})
+                      "then": {"properties": {"op": _enum(TRAIT_OPS_BY_TYPE[type_])},
+                               "allOf": _typed_values(type_, item)}})
     custom_pattern = r"^traits\." + CUSTOM_KEY.pattern.removeprefix("^")
     rules.append({"if": {"properties": {"field": {"pattern": custom_pattern}}, "required": ["field"]},
                   "then": {"allOf": _untyped_values()}})
-    trait_ops = set().union(*OPS_BY_TYPE.values())
+    trait_ops = set().union(*TRAIT_OPS_BY_TYPE.values())
     return _condition("trait", {
         "field": {"anyOf": [_enum(BUILTIN_TRAITS), {"type": "string", "pattern": custom_pattern}],
                   "description": "A built-in trait, or traits.<key> for a custom trait in the tenant's registry "
@@ -153,6 +161,11 @@ def _measure(kind: str) -> dict:
                 "allOf": [_when(RELATIVE, _value(REF["duration"])), _when({"before", "after"}, _value(REF["iso_datetime"]))]}
     properties = {"op": _enum(MEASURE_OPS), "value": {}}
     required = ["op", "value"]
+    if kind == "share":  # a fraction of the events: values in 0..1
+        fraction = {"type": "number", "minimum": 0, "maximum": 1}
+        return {"type": "object", "properties": properties, "required": required, "additionalProperties": False,
+                "allOf": [_when(EQUALITY | ORDER, _value(fraction)), _when(SETS, _value(_list(fraction))),
+                          _when(RANGE, _value(_list(fraction, exact=2)))]}
     if kind == "aggregate":
         properties = {"fn": _enum(AGGREGATES), "property": {"type": "string", "minLength": 1}, **properties}
         required = ["fn", "property", *required]
@@ -162,9 +175,11 @@ def _measure(kind: str) -> dict:
 
 
 
-def _event_name() -> dict:
-    return {"type": "string", "maxLength": 200, "pattern": r"\S", "description": "An event name (unknown names are "
-            "a warning, not an error: the event may arrive later)."}
+def _event_name(*, any_event: bool = True) -> dict:
+    if not any_event:
+        return {**_event_name(), "not": {"const": ANY_EVENT}, "description": "An event name (“*” is not allowed in a step)."}
+    return {"type": "string", "maxLength": 200, "pattern": r"\S", "description": "An event name, or “*” for events "
+            "of every name (unknown names are a warning, not an error: the event may arrive later)."}
 
 
 def _group(depth: int) -> dict:
@@ -189,13 +204,16 @@ def definition_schema() -> dict:
     conditions = {
         "trait": _trait(),
         "event": _condition("event", {"event": _event_name(), "where": REF["where"], "window": REF["window"],
+                                      "when": REF["when"],
                                       **{kind: {"$ref": f"#/$defs/measure_{kind}"} for kind in MEASURES}},
-                            ["event"], [{"oneOf": [{"required": [kind]} for kind in MEASURES]}],
+                            ["event"], [{"oneOf": [{"required": [kind]} for kind in MEASURES]},
+                                        {"if": {"required": ["share"]}, "then": {"required": ["when"]}}],
                             "Behaviour: one measure (exactly one of " + ", ".join(MEASURES) + ") over the "
-                            "events that pass `where` inside `window` (default: all time before now)."),
+                            "events that pass `where` inside `window` (default: all time before now) and, when "
+                            "given, `when`; a share is the part of the events without `when` that `when` keeps."),
         "sequence": _condition("sequence", {
             "steps": {"type": "array", "minItems": MIN_STEPS, "maxItems": MAX_STEPS, "items": {
-                "type": "object", "properties": {"event": _event_name(), "where": REF["where"]},
+                "type": "object", "properties": {"event": _event_name(any_event=False), "where": REF["where"]},
                 "required": ["event"], "additionalProperties": False}},
             "within": REF["duration"], "window": REF["window"]}, ["steps", "within"],
             description="Every step in order, each strictly after the previous, the last within `within` of the first."),
@@ -213,6 +231,20 @@ def definition_schema() -> dict:
     defs = {
         "duration": {"type": "string", "pattern": duration_pattern(),
                      "description": "<n><unit>, unit m h d w, n ≥ 1, at most 3650 days: “30d”."},
+        "anniversary_span": {"type": "string", "pattern": anniversary_pattern(),
+                             "description": "`anniversary_within`'s span: whole days or weeks, 1d..366d."},
+        "when": {"type": "object", "additionalProperties": False,
+                 "anyOf": [{"required": ["days"]}, {"required": ["hours"]}],
+                 "properties": {
+                     "days": {"type": "array", "items": {"type": "integer", "minimum": ISO_DAYS[0], "maximum": ISO_DAYS[-1]},
+                              "minItems": 1, "maxItems": len(ISO_DAYS), "uniqueItems": True,
+                              "description": "ISO weekdays on the customer's local clock: 1 = Monday … 7 = Sunday."},
+                     "hours": {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [
+                         {"type": "integer", "minimum": HOURS[0], "maximum": HOURS[1] - 1},
+                         {"type": "integer", "minimum": HOURS[0] + 1, "maximum": HOURS[1]}],
+                               "description": "[start, end): start ≤ local hour < end, start < end."}},
+                 "description": "Time of week on the customer's local clock (its `timezone` trait when a known "
+                                "IANA zone, else UTC)."},
         "iso_datetime": {"type": "string", "pattern": _ISO,
                          "description": "An ISO 8601 date (a whole UTC day) or datetime (UTC when it has no offset)."},
         "number": {"type": "number"}, "string": {"type": "string"}, "boolean": {"type": "boolean"},
@@ -244,7 +276,8 @@ def definition_schema() -> dict:
             f"{MAX_DEPTH} deep. This schema is coarser than the API's validation: it cannot know the tenant's "
             "registry, so it does not check that a custom trait (traits.<key>), survey or referenced segment "
             "exists, that an operator fits a custom trait's registered type, or that segment references form no "
-            "cycle; nor that dates are real calendar dates, `between` has low ≤ high or a window has from ≤ to. "
+            "cycle; nor that dates are real calendar dates, `between` has low ≤ high, a window has from ≤ to, "
+            "`when.hours` has start < end or its numbers are written without a fraction (6, not 6.0). "
             "Everything else it checks. The API answers those problems with "
             "{errors: [{path, code, message}]}."),
         **_group(1),

@@ -277,7 +277,8 @@ PRESENCE = {"is_set", "is_not_set"}
 RELATIVE = {"within_last", "more_than_ago"}
 LISTS = {"has_any", "has_all", "has_none"}
 OCCURRED = {"within_last", "more_than_ago", "before", "after"}
-ALL_OPS = EQUALITY | SETS | TEXT | ORDER | RANGE | PRESENCE | RELATIVE | LISTS | OCCURRED
+ANNIVERSARY = {"anniversary_within"}  # datetime traits only: not event properties, not measures
+ALL_OPS = EQUALITY | SETS | TEXT | ORDER | RANGE | PRESENCE | RELATIVE | LISTS | OCCURRED | ANNIVERSARY
 
 OPS_BY_TYPE = {
     "string": EQUALITY | SETS | TEXT | PRESENCE,
@@ -286,8 +287,10 @@ OPS_BY_TYPE = {
     "datetime": EQUALITY | ORDER | RANGE | RELATIVE | PRESENCE,
     "list": LISTS | PRESENCE,
 }
+TRAIT_OPS_BY_TYPE = {**OPS_BY_TYPE, "datetime": OPS_BY_TYPE["datetime"] | ANNIVERSARY}
+MAX_ANNIVERSARY_DAYS = 366
 MEASURE_OPS = EQUALITY | SETS | ORDER | RANGE
-MEASURES = ("count", "distinct_days", "aggregate", "first_occurred", "last_occurred")
+MEASURES = ("count", "distinct_days", "aggregate", "first_occurred", "last_occurred", "share")
 AGGREGATES = ("sum", "avg", "min", "max")
 SURVEY_MEASURES = ("latest", "average", "count")
 CHANNELS = ("email", "sms", "push", "in_app", "ads")
@@ -299,7 +302,10 @@ METRICS = {
     "churn_risk": "number", "predicted_ltv": "number", "cluster": "string", "engagement_score": "number",
 }
 CONDITION_TYPES = ("trait", "event", "sequence", "metric", "survey", "segment", "consent")
-FILTER_OPS = ALL_OPS - {"before", "after"}
+FILTER_OPS = ALL_OPS - {"before", "after"} - ANNIVERSARY
+ANY_EVENT = "*"  # an event condition's name matching events of every name (not in sequence steps)
+ISO_DAYS = range(1, 8)  # `when.days`: 1 = Monday … 7 = Sunday
+HOURS = (0, 24)  # `when.hours`: [start, end), 0 ≤ start < end ≤ 24
 
 
 def is_number(value: Any) -> bool:

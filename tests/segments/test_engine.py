@@ -194,6 +194,28 @@ def test_each_segment_re_checks_only_the_customers_its_data_reached(in_tenant):
     assert list(segment_members(segment=loyal).values_list("external_id", flat=True)) == ["r-bob"]
 
 
+def test_any_event_and_local_time_segments_re_check_what_moves_them(in_tenant):
+    """A segment on any event ("*") re-checks the customers of every event name; one with
+    `when` also those whose time zone changed (their events move on the local clock)."""
+    active = dynamic("a-active", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "*", "count": {"op": "gte", "value": 1}}]})
+    weekend = dynamic("a-weekend", {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "login", "when": {"days": [6, 7]}, "count": {"op": "gte", "value": 1}}]})
+    ada, bob = customer("a-ada"), customer("a-bob", timezone="Asia/Tokyo")
+    ada.events.create(name="purchase", timestamp=T0 - HOUR, properties={})
+    # Friday 20:00 UTC is Saturday 05:00 in Tokyo.
+    bob.events.create(name="login", timestamp=datetime(2026, 5, 29, 20, tzinfo=timezone.utc), properties={})
+    touch = Touch.of(events={"purchase": [ada.pk]}, traits={"timezone": [bob.pk]})
+
+    assert scheduling.evaluate_touched(touch=touch, now=T0, clock=clock) == 2
+
+    checked = {key: n for key, n in SegmentEvaluation.objects.filter(incremental=True)
+               .values_list("segment__key", "customers_checked")}
+    assert checked == {active.key: 1, weekend.key: 1}
+    assert list(segment_members(segment=active).values_list("external_id", flat=True)) == ["a-ada"]
+    assert list(segment_members(segment=weekend).values_list("external_id", flat=True)) == ["a-bob"]
+
+
 def test_the_task_carries_a_touch_as_its_payload(in_tenant):
     """The queued check is the Touch's JSON payload; the worker rebuilds the same Touch."""
     from segments.tasks import evaluate_touched

@@ -17,7 +17,15 @@ MIDNIGHT = datetime(2026, 6, 15, tzinfo=timezone.utc)
 TIMES = [NOW - timedelta(seconds=1), NOW, NOW + timedelta(hours=1), NOW - 7 * DAY, NOW - 7 * DAY - timedelta(seconds=1),
          NOW - 30 * DAY, NOW - 30 * DAY + timedelta(seconds=1), MIDNIGHT, MIDNIGHT - timedelta(microseconds=1),
          MIDNIGHT - DAY, datetime(2026, 1, 31, 23, 59, tzinfo=timezone.utc), datetime(2026, 2, 1, tzinfo=timezone.utc),
-         NOW - 400 * DAY, NOW - 2 * timedelta(hours=1)]
+         NOW - 400 * DAY, NOW - 2 * timedelta(hours=1),
+         # Around the weekend and the evening on local clocks: Friday 22:30 UTC is Saturday in
+         # Paris, Friday evening in New York; Sunday 18:00 UTC is Sunday night in Kolkata.
+         datetime(2026, 6, 12, 22, 30, tzinfo=timezone.utc), datetime(2026, 6, 13, 23, 59, tzinfo=timezone.utc),
+         datetime(2026, 6, 14, 18, 0, tzinfo=timezone.utc), datetime(2026, 6, 10, 17, 45, tzinfo=timezone.utc)]
+# Known IANA zones (CET keeps summer time, which PostgreSQL's abbreviation CET does not),
+# a half-hour one, and names that are not known (wrong case, made up, empty): UTC for them.
+ZONES = ["Europe/Paris", "America/New_York", "CET", "Asia/Kolkata", "US/Eastern", "EST", "us/eastern", "Mars/Base",
+         "", None]
 EVENTS = ["login", "purchase", "feature_x_used"]
 CUSTOM = {"score": "number", "tier": "string", "vip": "boolean", "renewal_at": "datetime", "tags": "list"}
 DATE_VALUES = ["2026-06-15", "2026-06-14", "2026-01-31", "2026-02-01", "2026-06-15T12:00:00Z",
@@ -80,9 +88,11 @@ def customer(draw, index: int) -> dict:
         "company_size": maybe(st.sampled_from([0, 5, 10, 250])),
         "annual_revenue": maybe(st.sampled_from([Decimal("0"), Decimal("1.50"), Decimal("1000")])),
         "signed_up_at": maybe(moment),
-        "birth_date": maybe(st.sampled_from([date(2026, 6, 15), date(2026, 6, 14), date(1990, 1, 31)])),
+        "birth_date": maybe(st.sampled_from([date(2026, 6, 15), date(2026, 6, 14), date(1990, 1, 31), date(1988, 6, 21),
+                                             date(1988, 6, 22), date(2000, 2, 29)])),
         "tech_stack": maybe(st.lists(st.sampled_from(["react", "django", "vue"]), max_size=2, unique=True)),
         "email_opt_in": maybe(st.booleans()),
+        "timezone": draw(st.sampled_from(ZONES)),
         "traits": custom,
         "events": events,
         "surveys": surveys,
@@ -113,6 +123,8 @@ def _values_for(type_: str, op: str, field_name: str = ""):
         return st.just(None)
     if op in ("within_last", "more_than_ago"):
         return st.sampled_from(DURATIONS)
+    if op == "anniversary_within":
+        return st.sampled_from(["1d", "7d", "1w", "2w", "250d", "366d"])
     if op in ("contains", "not_contains", "starts_with", "ends_with"):
         return st.sampled_from(["u", "US", "mü", "MÜN", "", "ro", "é", "x"])
     if op in ("has_any", "has_all", "has_none"):
@@ -133,15 +145,17 @@ OPS = {
     "string": ["eq", "neq", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with", "is_set", "is_not_set"],
     "number": ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set"],
     "boolean": ["eq", "neq", "is_set", "is_not_set"],
-    "datetime": ["eq", "neq", "gt", "gte", "lt", "lte", "between", "within_last", "more_than_ago", "is_set", "is_not_set"],
+    "datetime": ["eq", "neq", "gt", "gte", "lt", "lte", "between", "within_last", "more_than_ago", "is_set", "is_not_set",
+                 "anniversary_within"],
     "list": ["has_any", "has_all", "has_none", "is_set", "is_not_set"],
 }
 MEASURE_OPS = ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between"]
 
 
 @st.composite
-def comparison(draw, type_: str, field_name: str = "") -> dict:
-    op = draw(st.sampled_from(OPS[type_]))
+def comparison(draw, type_: str, field_name: str = "", *, trait: bool = False) -> dict:
+    """`trait`: datetime traits take `anniversary_within` too (event properties do not)."""
+    op = draw(st.sampled_from([op for op in OPS[type_] if trait or op != "anniversary_within"]))
     value = draw(_values_for(type_, op, field_name))
     return {"op": op} if value is None else {"op": op, "value": value}
 
@@ -150,7 +164,7 @@ def comparison(draw, type_: str, field_name: str = "") -> dict:
 def trait_condition(draw) -> dict:
     type_ = draw(st.sampled_from(sorted(TRAIT_FIELDS)))
     name = draw(st.sampled_from(TRAIT_FIELDS[type_]))
-    return {"type": "trait", "field": name, **draw(comparison(type_, name))}
+    return {"type": "trait", "field": name, **draw(comparison(type_, name, trait=True))}
 
 
 @st.composite
@@ -171,9 +185,19 @@ def window(draw):
                          {"from": "2026-05-16T12:00:00Z", "to": "2026-06-15T11:59:59Z"}])))
 
 
+WHENS = [{"days": [6, 7]}, {"days": [5, 6, 7]}, {"hours": [18, 24]}, {"hours": [0, 1]}, {"days": [1], "hours": [12, 13]},
+         {"days": [7, 6, 1, 2, 3, 4, 5]}]
+
+
 @st.composite
 def measure(draw) -> dict:
-    kind = draw(st.sampled_from(["count", "distinct_days", "aggregate", "first_occurred", "last_occurred"]))
+    kind = draw(st.sampled_from(["count", "distinct_days", "aggregate", "first_occurred", "last_occurred", "share"]))
+    if kind == "share":
+        op = draw(st.sampled_from(MEASURE_OPS))
+        values = st.sampled_from([0, 0.25, 0.5, 1, 0.8, 0.3333])
+        value = draw(st.lists(values, min_size=2, max_size=2).map(sorted) if op == "between" else
+                     st.lists(values, min_size=1, max_size=3) if op in ("in", "not_in") else values)
+        return {kind: {"op": op, "value": value}}
     if kind in ("first_occurred", "last_occurred"):
         op = draw(st.sampled_from(["within_last", "more_than_ago", "before", "after"]))
         value = draw(st.sampled_from(DURATIONS if op in ("within_last", "more_than_ago") else DATE_VALUES))
@@ -190,7 +214,9 @@ def measure(draw) -> dict:
 
 @st.composite
 def event_condition(draw) -> dict:
-    node = {"type": "event", "event": draw(st.sampled_from(EVENTS)), **draw(measure())}
+    node = {"type": "event", "event": draw(st.sampled_from(EVENTS + ["*"])), **draw(measure())}
+    if "share" in node or draw(st.booleans()):
+        node["when"] = draw(st.sampled_from(WHENS))
     if draw(st.booleans()):
         node["where"] = draw(st.lists(where_filter(), min_size=1, max_size=2))
     if draw(st.booleans()):

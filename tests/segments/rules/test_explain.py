@@ -87,8 +87,13 @@ def check_tree(out: dict, doc: dict, group: Group, facts: CustomerFacts) -> int:
 def check_fact(out: dict, node, facts: CustomerFacts) -> None:
     fact = out["fact"]
     if out["kind"] == "event":
-        events = {e.id: e for e in reference.matching_events(node.event, node.where, node.window, facts, NOW)}
+        every = reference.matching_events(node.event, node.where, node.window, facts, NOW)
+        events = {e.id: e for e in reference.matching_events(node.event, node.where, node.window, facts, NOW,
+                                                             node.when)}
         assert fact["matching_events"] == len(events)
+        if fact["measure"] == "share":  # the part `when` keeps of every matching event
+            assert fact["of_events"] == len(every)
+            assert fact["value"] == (len(events) / len(every) if every else None)
         assert len(fact["samples"]) == min(5, len(events))
         assert all(s["id"] in events for s in fact["samples"])
         if fact["measure"] == "count":
