@@ -13,6 +13,7 @@ const OP_LABELS = {
   gte: "at least", lt: "less than", lte: "at most", between: "between", is_set: "is set",
   is_not_set: "is not set", within_last: "within the last", more_than_ago: "more than … ago",
   has_any: "has any of", has_all: "has all of", has_none: "has none of", before: "before", after: "after",
+  anniversary_within: "anniversary within the next",
 };
 const DATE_OP_LABELS = { gt: "after", gte: "on or after", lt: "before", lte: "on or before", eq: "on", neq: "not on" };
 const MEASURE_OPS = ["gte", "gt", "eq", "neq", "lte", "lt", "between", "in", "not_in"];
@@ -20,7 +21,12 @@ const OCCURRED_OPS = ["within_last", "more_than_ago", "before", "after"];
 const MEASURES = [
   ["count", "Count of events"], ["distinct_days", "Distinct days"], ["first_occurred", "First time"],
   ["last_occurred", "Last time"], ["aggregate", "Sum / average of a property"],
+  ["share", "Share at certain times"],
 ];
+// ISO weekdays, as `when.days` holds them (1 = Monday … 7 = Sunday).
+const WEEKDAYS = [[1, "Mon"], [2, "Tue"], [3, "Wed"], [4, "Thu"], [5, "Fri"], [6, "Sat"], [7, "Sun"]];
+const HOURS = Array.from({ length: 25 }, (_, h) => h);
+const DAY_UNITS = [["d", "days"], ["w", "weeks"]];
 const TYPES = [
   ["trait", "Trait"], ["event", "Event"], ["sequence", "Sequence"], ["metric", "Metric (RFM, LTV…)"],
   ["survey", "Survey answer"], ["segment", "Segment membership"], ["consent", "Consent"],
@@ -53,7 +59,7 @@ function clean(value) {
       if (k.startsWith("_")) continue;
       if (k === "negate" && v === false) continue;
       if (k === "where" && Array.isArray(v) && v.length === 0) continue;
-      if ((k === "window" || k === "question") && (v === null || v === "")) continue;
+      if ((k === "window" || k === "question" || k === "when") && (v === null || v === "")) continue;
       out[k] = clean(v);
     }
     return out;
@@ -86,7 +92,7 @@ export function segmentBuilder(config) {
     timer: null,
     inflight: null,
     keyTouched: false,
-    TYPES, MEASURES, UNITS, OCCURRED_OPS, WHERE_OPS, parseDuration,
+    TYPES, MEASURES, UNITS, DAY_UNITS, OCCURRED_OPS, WHERE_OPS, WEEKDAYS, HOURS, parseDuration,
 
     init() {
       this.setErrors(config.errors || []);
@@ -224,6 +230,7 @@ export function segmentBuilder(config) {
     valueKind(op, type) {
       if (NO_VALUE.includes(op)) return "none";
       if (op === "within_last" || op === "more_than_ago") return "duration";
+      if (op === "anniversary_within") return "days";
       if (op === "between") return type === "datetime" ? "date-range" : "range";
       if (LIST_OPS.includes(op)) return "list";
       if (type === "datetime" || op === "before" || op === "after") return "date";
@@ -239,6 +246,7 @@ export function segmentBuilder(config) {
       else if (kind === "list") cmp.value = Array.isArray(v) ? v : v === undefined || v === "" ? [] : [v];
       else if (kind === "range" || kind === "date-range") cmp.value = Array.isArray(v) && v.length === 2 ? v : ["", ""];
       else if (kind === "duration") cmp.value = typeof v === "string" && parseDuration(v).n ? v : "30d";
+      else if (kind === "days") cmp.value = typeof v === "string" && /^\d+[dw]$/.test(v) ? v : "7d";
       else if (kind === "boolean") cmp.value = typeof v === "boolean" ? v : true;
       else if (kind === "number") cmp.value = typeof v === "number" ? v : Array.isArray(v) ? Number(v[0]) || 0 : Number(v) || 0;
       else if (kind === "date") cmp.value = typeof v === "string" && /^\d{4}-\d\d-\d\d/.test(v) ? v : "";
@@ -270,14 +278,43 @@ export function segmentBuilder(config) {
     suggestionsFor(node, field) { return this.suggestions[`${node._id}:${field}`] || []; },
 
     // ------------------------------------------------------------ events
-    eventProps(name) { return Object.keys(this.catalogue.events.find((e) => e.name === name)?.properties || {}); },
+    eventProps(name) {
+      // Any event ("*"): the properties of every known event.
+      const events = name === "*" ? this.catalogue.events : this.catalogue.events.filter((e) => e.name === name);
+      return [...new Set(events.flatMap((e) => Object.keys(e.properties || {})))];
+    },
     measureOf(node) { return MEASURES.map(([k]) => k).find((k) => k in node) || "count"; },
     setMeasure(node, kind) {
       for (const [k] of MEASURES) delete node[k];
       if (kind === "aggregate") node.aggregate = { fn: "sum", property: this.eventProps(node.event)[0] || "amount", op: "gte", value: 1 };
       else if (kind === "first_occurred" || kind === "last_occurred") node[kind] = { op: "within_last", value: "30d" };
-      else node[kind] = { op: "gte", value: 1 };
+      else if (kind === "share") {
+        // A share is the part of the events at the `when` times: it needs them.
+        if (!node.when) node.when = { days: [6, 7] };
+        node.share = { op: "gte", value: 0.8 };
+      } else node[kind] = { op: "gte", value: 1 };
     },
+
+    // ------------------------------------------------------------ time of week (`when`)
+    setWhen(node, on) {
+      if (on) node.when = { days: [6, 7] };
+      else {
+        node.when = null;
+        if ("share" in node) this.setMeasure(node, "count");
+      }
+    },
+    hasDay(node, day) { return (node.when?.days || []).includes(day); },
+    toggleDay(node, day) {
+      const days = new Set(node.when.days || []);
+      if (days.has(day)) days.delete(day); else days.add(day);
+      if (days.size) node.when.days = [...days].sort((a, b) => a - b);
+      else delete node.when.days;
+    },
+    setHours(node, on) {
+      if (on) node.when.hours = [18, 24];
+      else delete node.when.hours;
+    },
+    setHour(node, index, value) { node.when.hours[index] = Number(value); },
     windowKind(node) { return !node.window ? "all" : "last" in node.window ? "last" : "range"; },
     setWindow(node, kind) {
       if (kind === "all") node.window = null;

@@ -30,7 +30,7 @@ from segments.models import (
     SegmentSizeSnapshot,
 )
 from segments.rules.personal import Personal
-from segments.rules.vocabulary import BUILTIN_TRAITS, CHANNELS, METRICS, OPS_BY_TYPE, RFM_GROUPS, Category
+from segments.rules.vocabulary import BUILTIN_TRAITS, CHANNELS, METRICS, RFM_GROUPS, TRAIT_OPS_BY_TYPE, Category
 from segments.selectors.hygiene import NEAR_DUPLICATE, overlap
 from tenants.models import Department, User
 
@@ -188,7 +188,7 @@ def builder_catalogue(*, self_key: str | None, hidden: Personal | None = None) -
         "categories": CATEGORY_LABELS, "traits": traits, "events": events, "surveys": surveys, "segments": segments,
         "metrics": [{"metric": m, "label": METRIC_LABELS.get(m, m), "type": t} for m, t in METRICS.items()],
         "rfm_groups": list(RFM_GROUPS), "channels": list(CHANNELS),
-        "ops": {t: sorted(ops) for t, ops in OPS_BY_TYPE.items()},
+        "ops": {t: sorted(ops) for t, ops in TRAIT_OPS_BY_TYPE.items()},
     }
 
 

@@ -7,6 +7,7 @@ Runs in a workspace of its own, dropped afterwards (the audit log is append-only
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -168,3 +169,85 @@ def _reload_until_members(page, attempts: int = 20) -> bool:
         page.wait_for_timeout(500)
         page.reload()
     return False
+
+
+def _weekend_share(stamps, hours=(0, 24), threshold=0.8) -> bool:
+    """The contract's share, for customers without a time zone (UTC)."""
+    kept = sum(1 for t in stamps if t.isoweekday() in (6, 7) and hours[0] <= t.hour < hours[1])
+    return bool(stamps) and kept / len(stamps) >= threshold
+
+
+def test_marketer_builds_a_weekend_share_and_an_anniversary_with_the_builders_controls(
+        strata_server, page, workspace, screenshot):
+    """Any event, the weekday toggles, the hour band and the share measure build the
+    contract's "mostly active at weekends" definition; its preview counts who the server
+    selects; the anniversary operator takes whole days or weeks only."""
+    tenant, marketer, _ = workspace
+    now = timezone.now()
+    last_saturday = (now - timedelta(days=(now.isoweekday() - 6) % 7 or 7)).replace(hour=12, minute=0, second=0,
+                                                                                         microsecond=0)
+    with schema_context(tenant.schema_name):
+        # Three weekend people: every event on a Saturday or Sunday.
+        messages = [Message(type="track", user_id=f"weekender_{i}", event=name, index=5000 + i * 10 + k,
+                            timestamp=last_saturday - timedelta(days=7 * k) + timedelta(days=k % 2))
+                    for i in range(3) for k, name in enumerate(["login", "project_created", "login"])]
+        assert not ingest_messages(messages=messages, source="api", now=now).problems
+        from customers.models import Customer
+        stamps = {c.pk: [e.timestamp for e in c.events.filter(timestamp__gte=now - timedelta(days=90))]
+                  for c in Customer.objects.prefetch_related("events")}
+        expected = sum(1 for s in stamps.values() if _weekend_share(s))
+        banded = sum(1 for s in stamps.values() if _weekend_share(s, hours=(6, 22)))
+    connection.set_schema_to_public()
+    assert expected >= 3
+
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, marketer)
+    page.goto(f"{base}/segments/new/")
+    page.get_by_label("Name", exact=True).fill("Weekend people")
+    tree = page.get_by_test_id("rule-tree")
+    tree.get_by_test_id("add-condition").first.click()
+    tree.get_by_test_id("add-event").first.click()
+    event = tree.get_by_test_id("rule-condition").nth(0)
+    event.get_by_test_id("event-name").fill("*")
+    event.get_by_test_id("event-name").press("Tab")
+    expect(event).to_contain_text("Any event: events of every name count.")
+    event.get_by_test_id("event-measure").select_option("share")
+    # Choosing the share turns time of week on (Saturday and Sunday by default).
+    expect(event.get_by_test_id("when-toggle")).to_be_checked()
+    expect(event.get_by_test_id("when-day-6")).to_have_attribute("aria-pressed", "true")
+    event.get_by_test_id("window-amount").fill("90")
+    expect(page.get_by_test_id("preview-count")).to_have_text(str(expected))
+    # Friday too, then back: the count follows the server each time.
+    event.get_by_test_id("when-day-5").click()
+    expect(event.get_by_test_id("when-day-5")).to_have_attribute("aria-pressed", "true")
+    event.get_by_test_id("when-day-5").click()
+    event.get_by_test_id("when-hours-toggle").check()
+    event.get_by_test_id("when-hour-start").select_option("6")
+    event.get_by_test_id("when-hour-end").select_option("22")
+    expect(page.get_by_test_id("preview-count")).to_have_text(str(banded))
+    screenshot("segments-builder-weekend-share")
+
+    page.get_by_test_id("json-toggle").click()
+    assert json.loads(page.locator("#json-text").input_value())["conditions"] == [{
+        "type": "event", "event": "*", "window": {"last": "90d"}, "when": {"days": [6, 7], "hours": [6, 22]},
+        "share": {"op": "gte", "value": 0.8}}]
+    page.get_by_test_id("json-toggle").click()
+
+    # Turning time of week off takes the share with it (a share needs `when`).
+    event.get_by_test_id("when-toggle").uncheck()
+    expect(event.get_by_test_id("event-measure")).to_have_value("count")
+
+    # An anniversary: whole days or weeks.
+    tree.get_by_test_id("add-condition").first.click()
+    tree.get_by_test_id("add-trait").first.click()
+    trait = tree.get_by_test_id("rule-condition").nth(1)
+    trait.get_by_test_id("trait-field").select_option("signed_up_at")
+    trait.get_by_label("Operator").select_option("anniversary_within")
+    expect(trait.get_by_test_id("cmp-days")).to_have_value("7")
+    expect(trait.get_by_label("Unit")).to_contain_text("weeks")
+    expect(trait.get_by_label("Unit")).not_to_contain_text("hours")
+    trait.get_by_label("Unit").select_option("w")
+    page.get_by_test_id("json-toggle").click()
+    assert json.loads(page.locator("#json-text").input_value())["conditions"][1] == {
+        "type": "trait", "field": "signed_up_at", "op": "anniversary_within", "value": "7w"}
