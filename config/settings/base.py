@@ -49,6 +49,7 @@ TENANT_APPS = [
     "apikeys",
     "customers",
     "segments",
+    "insights",
     "campaigns",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
