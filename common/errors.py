@@ -179,6 +179,17 @@ class SegmentCode(StrEnum):
     UNKNOWN_VERSION = "unknown_version"
 
 
+class InsightCode(StrEnum):
+    """Clustering, predictive models, lookalikes."""
+
+    ALREADY_USED = "already_used"
+    NO_PROPOSAL = "no_proposal"
+    NOT_FINISHED = "not_finished"
+    TOO_LITTLE_DATA = "too_little_data"
+    UNKNOWN_FEATURE = "unknown_feature"
+    UNKNOWN_GROUP = "unknown_group"
+
+
 class CampaignCode(StrEnum):
     """Plays, campaigns, schedules, content, webhooks."""
 

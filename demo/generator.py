@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.db import connection
@@ -38,6 +39,7 @@ from segments.rules.vocabulary import infer_type
 CUSTOMER_CHUNK = 20_000  # customers per chunk; part of the determinism (seeds are per chunk)
 WRITE_LINES = 50_000  # COPY lines per write() call
 DAY = 86_400
+WEEK = 7 * DAY
 MONTH = 30.4375 * DAY
 YEAR = 365.25 * DAY
 CHURN_QUIET_DAYS = 30  # churners stop at least this long before `now`
@@ -134,7 +136,7 @@ def _tables() -> dict:
         t[name] = np.array([_cum(getattr(p, attr), vocab if isinstance(getattr(p, attr), dict) else None)
                             for p in ps])
     for attr in ["annual_share", "upgraded_share", "churn", "decay", "cancel_share", "price_sensitivity",
-                 "nps_rate", "csat_rate", "revenue_per_employee"]:
+                 "nps_rate", "csat_rate", "revenue_per_employee", "weekend"]:
         t[attr] = np.array([getattr(p, attr) for p in ps], dtype=np.float64)
     for attr in ["age", "company_size", "seats", "signup_age", "rate", "one_off_amount", "nps", "csat"]:
         t[attr] = np.array([getattr(p, attr) for p in ps], dtype=np.float64)
@@ -195,6 +197,9 @@ def _tables() -> dict:
     t["countries"] = np.array(countries, dtype=object)
     t["language"] = np.array([P.COUNTRIES[k][0] for k in countries], dtype=object)
     t["timezone"] = np.array([P.COUNTRIES[k][1] for k in countries], dtype=object)
+    # Standard-time offsets, enough to place the weekend persona's events on its local weekend.
+    t["utc_offset"] = np.array([int(ZoneInfo(P.COUNTRIES[k][1]).utcoffset(datetime(2026, 1, 15)).total_seconds())
+                                for k in countries], dtype=np.int64)
     t["plan_price"] = np.array([P.PLAN_PRICE[x] for x in P.PLANS])
     t["plans"] = np.array(P.PLANS, dtype=object)
     return t
@@ -220,6 +225,8 @@ def _skeleton(seed: int, chunk: int, n: int, now_s: int) -> dict[str, np.ndarray
     t = _tables()
     rng = np.random.default_rng([seed, 1, chunk])
     persona = np.searchsorted(t["persona_cum"], rng.random(n), side="right")
+    # The country is drawn here (its own stream), as the weekend persona's events need the local clock.
+    country = _pick(t["country"], persona, np.random.default_rng([seed, 3, chunk]).random(n))
     a, b = t["signup_age"][persona].T
     signup = now_s - 3600 - (rng.beta(a, b) * (P.HISTORY_DAYS * DAY - 3600)).astype(np.int64)
     plan = _pick(t["plan"], persona, rng.random(n))
@@ -242,7 +249,7 @@ def _skeleton(seed: int, chunk: int, n: int, now_s: int) -> dict[str, np.ndarray
     expected = rate * life / DAY * np.where(churner, (1 - np.exp(-k)) / k, 1.0)
     cancels = churner & paid & (rng.random(n) < t["cancel_share"][persona])
     fixed = churner + upgraded + billed  # lifecycle events: the last one, the upgrade, invoices
-    return {"persona": persona, "signup": signup, "plan": plan, "paid": paid, "annual": annual,
+    return {"persona": persona, "country": country, "signup": signup, "plan": plan, "paid": paid, "annual": annual,
             "upgraded": upgraded, "churner": churner, "end": end, "life": life, "upgrade_at": upgrade_at,
             "period": period, "billed": billed, "cancels": cancels, "fixed": fixed,
             "expected": expected}
@@ -261,7 +268,33 @@ def _allocate(rng, budget: int, fixed: np.ndarray, expected: np.ndarray) -> np.n
     return fixed + rng.multinomial(budget - total, expected / expected.sum())
 
 
-def _events(rng, t, sk: dict, budget: int, has_signup: np.ndarray, seats: np.ndarray) -> dict[str, np.ndarray]:
+WEEKEND_START = 4 * DAY + 18 * 3600  # Friday 18:00, from Monday 00:00
+WEEKEND_LENGTH = 46 * 3600  # until Sunday 16:00
+EPOCH_MONDAY = 4 * DAY  # 1970-01-05, the first Monday after the epoch
+
+
+def _weekend_moves(t, sk: dict, owner: np.ndarray, stamp: np.ndarray, rng) -> np.ndarray:
+    """Moves a persona's `weekend` share of random events into its customers' local
+    Friday-evening-to-Sunday-afternoon of the same week (a week earlier or later when that
+    falls outside the customer's life), so the pattern is planted, not the event count."""
+    moving = rng.random(len(owner)) < t["weekend"][sk["persona"][owner]]
+    if not moving.any():
+        return stamp
+    who = owner[moving]
+    offset = t["utc_offset"][sk["country"][who]]
+    local = stamp[moving] + offset
+    monday = (local - EPOCH_MONDAY) // WEEK * WEEK + EPOCH_MONDAY
+    moved = monday + WEEKEND_START + (rng.random(len(who)) * WEEKEND_LENGTH).astype(np.int64) - offset
+    start, end = sk["signup"][who] + 1, sk["end"][who]
+    moved = np.where(moved > end, moved - WEEK, moved)
+    moved = np.where(moved < start, moved + WEEK, moved)
+    out = stamp.copy()
+    out[moving] = np.clip(moved, start, end)
+    return out
+
+
+def _events(rng, t, sk: dict, budget: int, has_signup: np.ndarray, seats: np.ndarray,
+            weekend_rng) -> dict[str, np.ndarray]:
     """The chunk's events: owner (chunk index), name code, epoch seconds, property text."""
     n = len(sk["persona"])
     persona = sk["persona"]
@@ -309,6 +342,7 @@ def _events(rng, t, sk: dict, budget: int, has_signup: np.ndarray, seats: np.nda
     x = np.where(churned, -np.log1p(-u * (1 - np.exp(-decay))) / decay, u)
     start, life = sk["signup"][owner], sk["life"][owner]
     stamp = np.minimum(start + 1 + (x * (life - 1)).astype(np.int64), sk["end"][owner])
+    stamp = _weekend_moves(t, sk, owner, stamp, weekend_rng)
     name = 1 + _pick(t["mix"], pers, rng.random(len(owner)))  # RANDOM_EVENTS follow user_signed_up
     cum = t["variant_cum"][pers, name]
     variant = np.minimum((rng.random(len(owner))[:, None] >= cum).sum(axis=1), t["variant_count"][name] - 1)
@@ -352,7 +386,8 @@ def _customers(rng, t, sk: dict, *, ids: np.ndarray, numbers: np.ndarray, prefix
     gender = _obj(P.GENDERS)[_pick(t["gender"], persona, rng.random(n))]
     income = _obj(P.INCOME_BANDS)[_pick(t["income"], persona, rng.random(n))]
     occupation = _obj(P.OCCUPATIONS)[_pick(t["occupation"], persona, rng.random(n))]
-    country = _pick(t["country"], persona, rng.random(n))
+    rng.random(n)  # the country's draw moved to the skeleton; kept so the later draws stay as they were
+    country = sk["country"]
     place = t["city_offset"][country] + (rng.random(n) * t["city_count"][country]).astype(np.int64)
     mu, sigma, low, high = t["company_size"][persona].T
     size = np.clip(rng.lognormal(mu, sigma), low, high).astype(np.int64)
@@ -621,7 +656,7 @@ def _chunk(context: dict, c: int, n: int, budget: int, ids: np.ndarray) -> _Chun
     has_signup = np.arange(first, first + n) < context["signups"]
     mu, sigma = t["seats"][sk["persona"]].T
     seats = np.maximum(np.rint(rng.lognormal(mu, sigma)), 1).astype(np.int64)
-    ev = _events(rng, t, sk, budget, has_signup, seats)
+    ev = _events(rng, t, sk, budget, has_signup, seats, np.random.default_rng([seed, 4, c]))
     last_seen = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last_seen, ev["owner"], ev["ts"])
     numbers = np.arange(context["offset"] + first, context["offset"] + first + n)

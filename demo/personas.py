@@ -132,11 +132,16 @@ class Persona:
     csat_rate: float
     # consent: (asked share, granted share) per channel in CHANNELS order
     consent: list[tuple[float, float]] = field(default_factory=list)
+    # Share of the random events moved into Friday 18:00 – Sunday 16:00 on the customer's
+    # local clock (0: spread over the week, as every persona but the weekend one).
+    weekend: float = 0.0
 
 
+# The weekend persona was planted later (clustering must find a time-of-week pattern): the
+# first six personas' shares were scaled by 0.92 to make room; their distributions are as before.
 PERSONAS: list[Persona] = [
     Persona(
-        key="power_builder", share=0.17,
+        key="power_builder", share=0.1564,
         description="Developers building on the API: daily, heavy feature and API use, pro plan, promoters",
         age=(31, 6), gender=[0.30, 0.64, 0.04, 0.02], income=[0.03, 0.12, 0.40, 0.35, 0.10],
         occupation={"engineer": 0.7, "founder": 0.15, "product_manager": 0.1, "designer": 0.05},
@@ -167,7 +172,7 @@ PERSONAS: list[Persona] = [
         consent=[(1.0, 0.55), (0.15, 0.08), (0.3, 0.25), (0.9, 0.85), (0.4, 0.12)],
     ),
     Persona(
-        key="team_admin", share=0.17,
+        key="team_admin", share=0.1564,
         description="Team leads rolling it out: invites and exports, team plan with many seats, weekly use",
         age=(38, 7), gender=[0.52, 0.45, 0.02, 0.01], income=[0.02, 0.10, 0.45, 0.35, 0.08],
         occupation={"product_manager": 0.3, "marketer": 0.3, "operations": 0.3, "analyst": 0.1},
@@ -196,7 +201,7 @@ PERSONAS: list[Persona] = [
         consent=[(1.0, 0.85), (0.3, 0.2), (0.4, 0.3), (0.8, 0.75), (0.5, 0.35)],
     ),
     Persona(
-        key="evaluator", share=0.22,
+        key="evaluator", share=0.2024,
         description="Tire-kickers: recent sign-ups reading pricing and docs, free plan, over half of them leave",
         age=(29, 8), gender=[0.45, 0.50, 0.03, 0.02], income=[0.15, 0.30, 0.35, 0.15, 0.05],
         occupation={"engineer": 0.2, "student": 0.25, "marketer": 0.15, "founder": 0.1, "analyst": 0.15,
@@ -228,7 +233,7 @@ PERSONAS: list[Persona] = [
         consent=[(1.0, 0.4), (0.1, 0.05), (0.3, 0.15), (0.5, 0.4), (0.6, 0.2)],
     ),
     Persona(
-        key="enterprise_buyer", share=0.08,
+        key="enterprise_buyer", share=0.0736,
         description="Large regulated companies: SSO, security reviews, enterprise plan, big annual invoices",
         age=(46, 7), gender=[0.40, 0.58, 0.01, 0.01], income=[0.0, 0.02, 0.18, 0.50, 0.30],
         occupation={"it_director": 0.5, "procurement": 0.25, "operations": 0.15, "analyst": 0.1},
@@ -257,7 +262,7 @@ PERSONAS: list[Persona] = [
         consent=[(1.0, 0.9), (0.05, 0.02), (0.05, 0.02), (0.7, 0.6), (0.2, 0.05)],
     ),
     Persona(
-        key="bargain_hunter", share=0.18,
+        key="bargain_hunter", share=0.1656,
         description="Price-sensitive small buyers: pricing and billing pages, small one-off purchases, "
                     "billing tickets, cancel over price, detractors",
         age=(27, 6), gender=[0.50, 0.46, 0.03, 0.01], income=[0.35, 0.40, 0.20, 0.05, 0.0],
@@ -287,7 +292,7 @@ PERSONAS: list[Persona] = [
         consent=[(1.0, 0.8), (0.5, 0.45), (0.5, 0.45), (0.7, 0.6), (0.6, 0.55)],
     ),
     Persona(
-        key="mobile_casual", share=0.18,
+        key="mobile_casual", share=0.1656,
         description="Small shops checking in from phones: short mobile sessions, push-friendly, free or starter",
         age=(34, 10), gender=[0.56, 0.40, 0.03, 0.01], income=[0.15, 0.35, 0.35, 0.12, 0.03],
         occupation={"operations": 0.3, "founder": 0.3, "sales": 0.25, "marketer": 0.15},
@@ -314,6 +319,37 @@ PERSONAS: list[Persona] = [
         cancel_reason={"no_longer_needed": 0.6, "too_complex": 0.2, "too_expensive": 0.2},
         nps=(7.0, 1.6), csat=(3.9, 0.8), nps_rate=0.2, csat_rate=0.15,
         consent=[(1.0, 0.5), (0.3, 0.25), (0.95, 0.8), (0.9, 0.85), (0.5, 0.4)],
+    ),
+    Persona(
+        key="weekend_power_user", share=0.08,
+        description="Hobbyist builders active almost only from Friday evening to Sunday afternoon, on their own "
+                    "projects, buying add-ons: about three times the average spend",
+        age=(33, 7), gender=[0.40, 0.55, 0.04, 0.01], income=[0.05, 0.20, 0.40, 0.25, 0.10],
+        occupation={"engineer": 0.3, "designer": 0.25, "freelancer": 0.25, "founder": 0.2},
+        country={"US": 0.35, "GB": 0.2, "DE": 0.15, "FR": 0.1, "AU": 0.1, "CA": 0.1},
+        industry={"media": 0.4, "software": 0.3, "retail": 0.3},
+        company_size=(1.0, 0.8, 1, 50), revenue_per_employee=100_000,
+        device=[0.60, 0.15, 0.25], desktop_os=[0.6, 0.3, 0.1],
+        tech={"github": 0.5, "react": 0.4, "shopify": 0.3, "stripe": 0.5, "wordpress": 0.3},
+        values_priority={"speed": 0.4, "control": 0.3, "simplicity": 0.3},
+        risk_attitude=[0.6, 0.3, 0.1], price_sensitivity=2.0,
+        primary_need={"automation": 0.5, "insights": 0.3, "api_access": 0.2},
+        use_case={"side_project": 0.7, "client_projects": 0.3},
+        seats=(0.0, 0.3), plan=[0.05, 0.15, 0.70, 0.10, 0.0], annual_share=0.3, upgraded_share=0.5,
+        signup_age=(1.6, 1.6), rate=(0.4, 0.5),
+        mix={"login": 0.15, "page_viewed": 0.1, "project_created": 0.14, "api_key_generated": 0.03,
+             "feature_x_used": 0.25, "invite_sent": 0.01, "report_exported": 0.06, "support_ticket_opened": 0.02,
+             "purchase": 0.24},
+        features={"ai_assist": 0.3, "templates": 0.2, "integrations": 0.2, "export": 0.3},
+        pages={"/dashboard": 0.5, "/integrations": 0.2, "/docs": 0.2, "/blog": 0.1},
+        login=[0.4, 0.4, 0.0, 0.2], tickets={"feature_request": 0.5, "bug": 0.5},
+        signup_source={"organic": 0.5, "referral": 0.4, "ads": 0.1},
+        one_off_amount=(6.3, 0.5),
+        churn=0.08, decay=3.0, cancel_share=0.6,
+        cancel_reason={"no_longer_needed": 0.5, "switched_competitor": 0.5},
+        nps=(8.5, 1.2), csat=(4.4, 0.6), nps_rate=0.3, csat_rate=0.25,
+        consent=[(1.0, 0.7), (0.2, 0.1), (0.5, 0.4), (0.9, 0.8), (0.4, 0.2)],
+        weekend=0.92,
     ),
 ]
 PERSONA_KEYS = [p.key for p in PERSONAS]

@@ -43,7 +43,8 @@ TRAIT_CATEGORIES = ("firmographic", "technographic", "psychographic", "needs", "
 CATEGORICAL_BUILTINS = ("plan", "industry", "device_type", "os")
 NUMERIC_BUILTINS = ("company_size", "annual_revenue")
 GROUPS = {
-    "recency": "Recency and tenure", "activity": "Activity", "timing": "Time of week", "revenue": "Revenue",
+    "recency": "Recency and tenure", "activity": "Activity", "mix": "Event mix", "timing": "Time of week",
+    "revenue": "Revenue",
     "traits": "Traits", "surveys": "Surveys", "consent": "Consent",
 }
 
@@ -100,10 +101,17 @@ def catalogue(*, settings: MetricsSettings | None = None) -> list[Feature]:
     features.append(Feature("trend_30d", "activity", "ratio", "customers_event",
                             "Events in the last 30 days against the 30 before: log((last + 1) / (previous + 1))",
                             False))
-    for name in busiest_events():
+    busiest = busiest_events()
+    for name in busiest:
         for days in (30, 90):
             features.append(Feature(f"events_{days}d.{name}", "activity", "count", f"customers_event: {name}",
                                     f"“{name}” events in the last {days} days", False, _event(name, days)))
+    for name in busiest:
+        # What the customer does, whatever how much: scale-free, so a churned and an active
+        # customer of the same kind look alike. No rule counterpart (a share in the rule
+        # language is of times, not of names).
+        features.append(Feature(f"mix.{name}", "mix", "share", f"customers_event: {name}",
+                                f"Share of all the customer's events that are “{name}”", True))
     features += [
         Feature("orders_90d", "revenue", "count", f"customers_event: {revenue}",
                 f"“{revenue}” events in the last 90 days", False, _event(revenue, 90)),
@@ -240,7 +248,7 @@ SELECT c.id,
        COALESCE(sum((e.properties ->> %(prop)s)::numeric) FILTER (WHERE e.name = %(revenue)s
            AND jsonb_typeof(e.properties -> %(prop)s) = 'number'), 0)::float8,
        count(*) FILTER (WHERE e.timestamp >= %(since_timing)s),
-       {bands}, {days}
+       {bands}, {days}, count(e.id)
 FROM customers_customer c
 LEFT JOIN customers_event e ON e.customer_id = c.id AND e.timestamp < %(now)s
 WHERE c.id >= %(low)s AND c.id < %(high)s
@@ -249,10 +257,10 @@ ORDER BY c.id"""
 
 
 _EVENT_COUNTS_SQL = """
-SELECT e.customer_id, e.name, count(*) FILTER (WHERE e.timestamp >= %(since_30)s), count(*)
+SELECT e.customer_id, e.name, count(*) FILTER (WHERE e.timestamp >= %(since_30)s),
+       count(*) FILTER (WHERE e.timestamp >= %(since_90)s), count(*)
 FROM customers_event e
-WHERE e.customer_id >= %(low)s AND e.customer_id < %(high)s AND e.name = ANY(%(names)s)
-  AND e.timestamp >= %(since_90)s AND e.timestamp < %(now)s
+WHERE e.customer_id >= %(low)s AND e.customer_id < %(high)s AND e.name = ANY(%(names)s) AND e.timestamp < %(now)s
 GROUP BY e.customer_id, e.name"""
 
 _SURVEYS_SQL = """
@@ -311,26 +319,30 @@ def extract(features: list[Feature], *, now: datetime, low: int, high: int,
     column = {f.name: i for i, f in enumerate(features)}
     with connection.cursor() as cursor:
         cursor.execute(_activity_sql(), params)
-        activity = np.array(cursor.fetchall(), dtype=float).reshape(-1, 13 + len(HOUR_BANDS) + len(WEEKDAYS))
+        activity = np.array(cursor.fetchall(), dtype=float).reshape(-1, 14 + len(HOUR_BANDS) + len(WEEKDAYS))
     ids = activity[:, 0].astype(np.int64)
     values = np.full((len(ids), len(features)), np.nan)
     row = {customer_id: i for i, customer_id in enumerate(ids.tolist())}
     _fill_activity(values, column, activity)
-    event_names = [f.name.split(".", 1)[1] for f in features if f.name.startswith("events_30d.")]
+    event_names = sorted({f.name.split(".", 1)[1] for f in features
+                          if f.name.startswith(("events_30d.", "events_90d.", "mix."))})
     for name in event_names:
-        values[:, column[f"events_30d.{name}"]] = 0
-        values[:, column[f"events_90d.{name}"]] = 0
+        _put(values, column, f"events_30d.{name}", 0)
+        _put(values, column, f"events_90d.{name}", 0)
+        _put(values, column, f"mix.{name}", 0)
     with connection.cursor() as cursor:
         if event_names:
             cursor.execute(_EVENT_COUNTS_SQL, {**params, "names": event_names})
-            for customer_id, name, last_30, last_90 in cursor.fetchall():
-                values[row[customer_id], column[f"events_30d.{name}"]] = last_30
-                values[row[customer_id], column[f"events_90d.{name}"]] = last_90
+            for customer_id, name, *counts in cursor.fetchall():
+                for prefix, count in zip(("events_30d", "events_90d", "mix"), counts):
+                    if f"{prefix}.{name}" in column:
+                        values[row[customer_id], column[f"{prefix}.{name}"]] = count
         cursor.execute(_SURVEYS_SQL, params)
         for customer_id, survey, score in cursor.fetchall():
-            values[row[customer_id], column[f"survey.{survey}"]] = score
+            if f"survey.{survey}" in column:
+                values[row[customer_id], column[f"survey.{survey}"]] = score
         for channel in CHANNELS:
-            values[:, column[f"consent.{channel}"]] = 0
+            _put(values, column, f"consent.{channel}", 0)
         cursor.execute(_CONSENTS_SQL, params)
         for customer_id, channel in cursor.fetchall():
             if f"consent.{channel}" in column:
@@ -340,35 +352,51 @@ def extract(features: list[Feature], *, now: datetime, low: int, high: int,
             cursor.execute(_traits_sql(features), params)
             table = np.array(cursor.fetchall(), dtype=float).reshape(-1, len(traits) + 1)
             values[:, traits] = table[:, 1:]
+    _mix_shares(values, column, event_names, activity[:, 13 + len(HOUR_BANDS) + len(WEEKDAYS)])
     if only is not None:
         keep = np.isin(ids, only)
         ids, values = ids[keep], values[keep]
     return FeatureBlock(ids=ids, values=values)
 
 
+def _put(values: np.ndarray, column: dict[str, int], name: str, data) -> None:
+    """Fill a feature's column when the run asked for it (a run may use a subset)."""
+    if name in column:
+        values[:, column[name]] = data
+
+
+def _mix_shares(values: np.ndarray, column: dict[str, int], names: list[str], total: np.ndarray) -> None:
+    """Counts of each name, all time, into shares of the customer's events (missing without events)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name in names:
+            if f"mix.{name}" in column:
+                index = column[f"mix.{name}"]
+                values[:, index] = np.where(total > 0, values[:, index] / total, np.nan)
+
+
 def _fill_activity(values: np.ndarray, column: dict[str, int], activity: np.ndarray) -> None:
     (days_since, tenure, e7, e30, e90, d30, d90, previous_30, orders_90, revenue_90, revenue_total,
      timed) = (activity[:, i] for i in range(1, 13))
     bands = activity[:, 13:13 + len(HOUR_BANDS)]
-    weekdays = activity[:, 13 + len(HOUR_BANDS):]
-    values[:, column["days_since_last_seen"]] = days_since  # NaN without events: missing
-    values[:, column["tenure_days"]] = tenure
+    weekdays = activity[:, 13 + len(HOUR_BANDS):13 + len(HOUR_BANDS) + len(WEEKDAYS)]
+    _put(values, column, "days_since_last_seen", days_since)  # NaN without events: missing
+    _put(values, column, "tenure_days", tenure)
     for days, counted in zip(WINDOWS, (e7, e30, e90)):
-        values[:, column[f"events_{days}d"]] = counted
-    values[:, column["active_days_30d"]] = d30
-    values[:, column["active_days_90d"]] = d90
-    values[:, column["trend_30d"]] = np.log((e30 + 1) / (previous_30 + 1))
-    values[:, column["orders_90d"]] = orders_90
-    values[:, column["revenue_90d"]] = revenue_90
-    values[:, column["revenue_total"]] = revenue_total
+        _put(values, column, f"events_{days}d", counted)
+    _put(values, column, "active_days_30d", d30)
+    _put(values, column, "active_days_90d", d90)
+    _put(values, column, "trend_30d", np.log((e30 + 1) / (previous_30 + 1)))
+    _put(values, column, "orders_90d", orders_90)
+    _put(values, column, "revenue_90d", revenue_90)
+    _put(values, column, "revenue_total", revenue_total)
     with np.errstate(invalid="ignore", divide="ignore"):  # no events in the span: the shares are missing
         share = lambda counted: np.where(timed > 0, counted / timed, np.nan)  # noqa: E731
-        values[:, column["share.weekend"]] = share(weekdays[:, 5] + weekdays[:, 6])
-        values[:, column["share.friday_to_sunday"]] = share(weekdays[:, 4] + weekdays[:, 5] + weekdays[:, 6])
+        _put(values, column, "share.weekend", share(weekdays[:, 5] + weekdays[:, 6]))
+        _put(values, column, "share.friday_to_sunday", share(weekdays[:, 4] + weekdays[:, 5] + weekdays[:, 6]))
         for number, day in enumerate(WEEKDAYS):
-            values[:, column[f"share.{day}"]] = share(weekdays[:, number])
+            _put(values, column, f"share.{day}", share(weekdays[:, number]))
         for index, (band, _, _) in enumerate(HOUR_BANDS):
-            values[:, column[f"share.{band}"]] = share(bands[:, index])
+            _put(values, column, f"share.{band}", share(bands[:, index]))
 
 
 def extract_all(features: list[Feature], *, now: datetime, customer_ids: np.ndarray | None = None,

@@ -35,6 +35,7 @@ class TaskRun(models.Model):
     class Kind(models.TextChoices):
         CSV_IMPORT = "csv_import", "CSV import"
         METRICS_REFRESH = "metrics_refresh", "Metrics refresh"
+        CLUSTERING = "clustering", "Clustering run"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -30,6 +30,7 @@ CATALOGUE: dict[str, str] = {
     "campaigns.edit": "Create and change campaigns",
     "campaigns.launch": "Launch, pause and stop campaigns",
     "reports.view": "See reports and dashboards",
+    "insights.run": "Run clustering and train the churn, LTV and lookalike models",
 }
 
 _READ = {"customers.view", "segments.view", "campaigns.view", "reports.view"}
@@ -44,8 +45,8 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
     ),
     "analyst": (
         "Analyst",
-        "Reads segments and reports, exports data",
-        frozenset(_READ | {"data.export"}),
+        "Reads segments and reports, exports data, runs the models of Insights",
+        frozenset(_READ | {"data.export", "insights.run"}),
     ),
     "viewer": ("Viewer", "Reads everything except personal data", frozenset(_READ)),
 }
@@ -53,7 +54,7 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
 # What an API key's scope can ever grant; a key never exceeds its creator's role either.
 SCOPES: dict[str, frozenset[str]] = {
     "read": frozenset(_READ | {"customers.view_pii", "data.export"}),
-    "write": frozenset({"customers.edit", "segments.edit", "campaigns.edit", "data.import"}),
+    "write": frozenset({"customers.edit", "segments.edit", "campaigns.edit", "data.import", "insights.run"}),
     "ingest": frozenset({"data.import"}),
     # Separate from write, so a script that launches campaigns or changes the trait registry
     # and workspace settings says so when its key is made.

@@ -53,10 +53,10 @@ def test_messages_lists_every_problem_for_a_page():
 
 def test_every_code_is_its_enum_name_in_lower_case_and_means_one_thing():
     """A code is written once, as an enum member; no two domains define the same code."""
-    from common.errors import CampaignCode, Code, CustomerCode, SegmentCode, TenantCode
+    from common.errors import CampaignCode, Code, CustomerCode, InsightCode, SegmentCode, TenantCode
 
     seen: dict[str, str] = {}
-    for enum in (Code, TenantCode, CustomerCode, SegmentCode, CampaignCode):
+    for enum in (Code, TenantCode, CustomerCode, SegmentCode, InsightCode, CampaignCode):
         for member in enum:
             assert member.value == member.name.lower()
             assert member.value not in seen, f"{member.value} is in {seen.get(member.value)} and {enum.__name__}"

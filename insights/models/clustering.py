@@ -1,0 +1,108 @@
+"""Clustering (pure: arrays in, arrays out): k chosen by silhouette over a range on a
+sample, mini-batch k-means by default or a Gaussian mixture, a 2-D projection for the
+cluster map, and the features that distinguish each cluster from the base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
+from sklearn.mixture import GaussianMixture
+
+SILHOUETTE_SAMPLE = 4000
+SILHOUETTE_TOLERANCE = 0.01
+FIT_SAMPLE_FOR_K = 20_000
+GMM_FIT_SAMPLE = 50_000
+PROJECTION_SAMPLE = 1500
+PREDICT_CHUNK = 100_000
+# Up to this many customers k-means runs full batch: on one-hot traits mini-batches settle
+# in poorer optima (planted personas: ARI 0.59 against 0.95 with Lloyd, 3,000 customers).
+FULL_BATCH_UP_TO = 100_000
+
+
+def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    return np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
+
+
+def _model(algorithm: str, k: int, seed: int, rows: int):
+    if algorithm == "gmm":
+        return GaussianMixture(n_components=k, covariance_type="diag", random_state=seed, reg_covar=1e-4, n_init=2)
+    if rows <= FULL_BATCH_UP_TO:
+        return KMeans(n_clusters=k, random_state=seed, n_init=10)
+    return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=10, batch_size=8192, max_no_improvement=20)
+
+
+def choose_k(matrix: np.ndarray, ks: range, *, algorithm: str, seed: int) -> tuple[int, dict[int, float]]:
+    """The k of the range with the best silhouette (on a sample), and every k's score."""
+    rng = np.random.default_rng(seed)
+    fit_rows = matrix[_sample(rng, len(matrix), FIT_SAMPLE_FOR_K)]
+    scored = _sample(rng, len(fit_rows), SILHOUETTE_SAMPLE)
+    scores = {}
+    for k in ks:
+        if k >= len(fit_rows):
+            break
+        labels = _model(algorithm, k, seed, len(fit_rows)).fit(fit_rows).predict(fit_rows[scored])
+        if len(set(labels.tolist())) < 2:
+            scores[k] = -1.0
+            continue
+        scores[k] = float(silhouette_score(fit_rows[scored], labels, random_state=seed))
+    top = max(scores.values())
+    # Within 1% of the best: the fewest clusters (silhouettes of neighbouring k differ by
+    # noise; a persona split in two is the usual cost of the larger k).
+    best = min(k for k, score in scores.items() if score >= top - abs(top) * SILHOUETTE_TOLERANCE)
+    return best, scores
+
+
+@dataclass
+class Fitted:
+    labels: np.ndarray
+    model: object
+
+
+def fit(matrix: np.ndarray, k: int, *, algorithm: str, seed: int) -> Fitted:
+    """Fit on the customers (a Gaussian mixture on a sample of them), label every customer
+    in chunks, clusters renumbered largest first so a rerun reads the same."""
+    rng = np.random.default_rng(seed)
+    model = _model(algorithm, k, seed, len(matrix))
+    model.fit(matrix[_sample(rng, len(matrix), GMM_FIT_SAMPLE)] if algorithm == "gmm" else matrix)
+    labels = np.concatenate([model.predict(matrix[i:i + PREDICT_CHUNK]) for i in range(0, len(matrix), PREDICT_CHUNK)]) \
+        if len(matrix) else np.array([], dtype=int)
+    order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
+    rank = np.empty(k, dtype=np.int16)
+    rank[order] = np.arange(k)
+    return Fitted(labels=rank[labels], model=model)
+
+
+def projection(matrix: np.ndarray, labels: np.ndarray, *, seed: int) -> list[list[float]]:
+    """[x, y, cluster] of a sample: the first two principal components, for the map."""
+    rng = np.random.default_rng(seed)
+    rows = _sample(rng, len(matrix), PROJECTION_SAMPLE)
+    if len(rows) < 3:
+        return []
+    points = PCA(n_components=2, random_state=seed).fit_transform(matrix[rows])
+    return [[round(float(x), 3), round(float(y), 3), int(c)] for (x, y), c in zip(points, labels[rows])]
+
+
+def lifts(values: np.ndarray, labels: np.ndarray, k: int, names: list[str], *, top: int = 8) -> list[list[dict]]:
+    """Per cluster, the features that set it apart: its mean against the base's, the lift
+    (ratio, where the base mean is positive) and the standardised difference, strongest first."""
+    base_mean = np.nanmean(values, axis=0)
+    base_std = np.nanstd(values, axis=0)
+    base_std[~(base_std > 0)] = 1.0
+    out = []
+    for cluster in range(k):
+        rows = values[labels == cluster]
+        mean = np.nanmean(rows, axis=0) if len(rows) else np.full(len(names), np.nan)
+        z = (mean - base_mean) / base_std
+        order = [i for i in np.argsort(-np.abs(np.nan_to_num(z))) if not np.isnan(z[i])][:top]
+        out.append([{"feature": names[i], "mean": _round(mean[i]), "base": _round(base_mean[i]),
+                     "lift": _round(mean[i] / base_mean[i]) if base_mean[i] > 0 else None, "z": _round(z[i])}
+                    for i in order])
+    return out
+
+
+def _round(value) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), 4)
