@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from insights.services.churn import churn_model_execute
 from insights.services.clustering import clustering_run_execute
 from ops.tasking import tenant_task
 
@@ -12,3 +13,8 @@ RUN_LIMITS = {"soft_time_limit": 3600, "time_limit": 3700}
 @tenant_task(name="insights.run_clustering", **RUN_LIMITS)
 def run_clustering(*, run_id: int) -> None:
     clustering_run_execute(run_id=run_id, clock=timezone.now)
+
+
+@tenant_task(name="insights.train_churn_model", **RUN_LIMITS)
+def train_churn_model(*, model_id: int) -> None:
+    churn_model_execute(model_id=model_id, clock=timezone.now)

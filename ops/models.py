@@ -36,6 +36,7 @@ class TaskRun(models.Model):
         CSV_IMPORT = "csv_import", "CSV import"
         METRICS_REFRESH = "metrics_refresh", "Metrics refresh"
         CLUSTERING = "clustering", "Clustering run"
+        CHURN_MODEL = "churn_model", "Churn model training"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

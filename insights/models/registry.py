@@ -106,3 +106,66 @@ class ClusterAssignment(models.Model):
     class Meta:
         ordering = ["run", "customer"]
         constraints = [models.UniqueConstraint(fields=["run", "customer"], name="insights_assignment_run_customer")]
+
+
+class ChurnModel(models.Model):
+    """One training of the tenant's churn model: its time split, its held-out quality and
+    the artifact (joblib in tenant-aware storage). At most one is active; its scores are
+    the customers' churn_risk and predicted_ltv."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    as_of = models.DateTimeField(help_text="`now`: the label horizon ends here; scores are as of it")
+    horizon_days = models.PositiveSmallIntegerField(help_text="No activity this long is churn")
+    lead_days = models.PositiveSmallIntegerField(help_text="Days between the features' cutoff and the label window")
+    seed = models.IntegerField(default=42)
+    features = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Held-out AUC, PR-AUC, Brier, ECE: model and baseline")
+    calibration = models.JSONField(default=list, blank=True)
+    by_lead = models.JSONField(default=list, blank=True, help_text="Held-out AUC with features 30–60 days ahead")
+    importance = models.JSONField(default=list, blank=True, help_text="Mean contribution per feature group")
+    ltv = models.JSONField(default=dict, blank=True, help_text="Predicted LTV settings and distribution")
+    artifact = models.CharField(max_length=300, blank=True)
+    customers = models.IntegerField(null=True, blank=True)
+    is_active = models.BooleanField(default=False)
+    task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True),
+                                               name="insights_one_active_churn_model")]
+
+    def __str__(self) -> str:
+        return f"churn model {self.version}"
+
+
+class CustomerScore(models.Model):
+    """A customer's scores from the active churn model: risk, its drivers, predicted LTV
+    with its interval. (churn_risk and predicted_ltv are also in CustomerMetrics, for rules.)"""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, primary_key=True,
+                                    related_name="insight_score")
+    model = models.ForeignKey(ChurnModel, on_delete=models.CASCADE, related_name="scores")
+    churn_risk = models.FloatField()
+    drivers = models.JSONField(default=list, blank=True, help_text="[{group, contribution}] raising the risk")
+    predicted_ltv = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    ltv_low = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    ltv_high = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    high_potential = models.BooleanField(default=False, help_text="In its first 30 days, predicted LTV in the top decile")
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-churn_risk"]
+        indexes = [models.Index(fields=["-churn_risk"], name="insights_score_risk_idx")]

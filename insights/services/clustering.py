@@ -13,7 +13,6 @@ from datetime import datetime
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Max
 
 from audit.services import audit_record
 from common.actors import Actor
@@ -25,9 +24,10 @@ from insights.models.clustering import choose_k, fit, lifts, projection
 from insights.models.distil import distil
 from insights.models.persona import persona_draft
 from insights.models.preprocess import Preprocessor
+from insights.services import runs
 from insights.services.scores import cluster_keys_write
 from ops.models import TaskRun
-from ops.services import task_run_create, task_run_finish, task_run_progress, task_run_start
+from ops.services import task_run_create
 from ops.tasking import send_to_tenant
 from segments.models import Segment
 from segments.rules.compile import compile_rule
@@ -70,9 +70,7 @@ def clustering_run_request(*, actor: Actor, now: datetime, algorithm: str = Clus
     if problems:
         raise DomainError(problems=problems)
     with transaction.atomic():
-        with connection.cursor() as cursor:  # two requests at once must not take the same version
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.insights.clustering_run'))")
-        version = (ClusteringRun.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        version = runs.next_version(ClusteringRun)
         task = task_run_create(kind=TaskRun.Kind.CLUSTERING, label=f"Clustering run {version}",
                                created_by_id=getattr(actor, "user_id", None))
         run = ClusteringRun.objects.create(
@@ -142,29 +140,16 @@ def _scope_ids(run: ClusteringRun) -> np.ndarray | None:
 
 
 def clustering_run_execute(*, run_id: int, clock: Clock) -> ClusteringRun:
-    """Run a queued clustering run (a worker's job). Idempotent: a run that finished is
-    left as it is; a redelivered one starts again from the features."""
+    """Run a queued clustering run (a worker's job). A run that finished is left as it is;
+    a redelivered one starts again from the features."""
     run = ClusteringRun.objects.get(pk=run_id)
-    if run.status in (ClusteringRun.Status.SUCCEEDED, ClusteringRun.Status.FAILED):
-        return run
-    ClusteringRun.objects.filter(pk=run.pk).update(status=ClusteringRun.Status.RUNNING, started_at=clock(), error="")
-    task_run_start(run_id=run.task_run_id, now=clock(), message="Reading features")
-    try:
-        _execute(run, progress=lambda done, total, message: task_run_progress(
-            run_id=run.task_run_id, done=done, total=total, message=message))
-    except Exception as error:  # recorded on the run; a bug is also re-raised for the worker's log
-        message = "; ".join(error.messages) if isinstance(error, DomainError) else f"The run failed: {error}"
-        ClusteringRun.objects.filter(pk=run.pk).update(status=ClusteringRun.Status.FAILED, error=message,
-                                                       finished_at=clock())
-        task_run_finish(run_id=run.task_run_id, now=clock(), error=message)
-        if not isinstance(error, DomainError):
-            raise
-        return ClusteringRun.objects.get(pk=run.pk)
-    run.refresh_from_db()
-    ClusteringRun.objects.filter(pk=run.pk).update(finished_at=clock())
-    task_run_finish(run_id=run.task_run_id, now=clock(), message=f"{run.k} clusters of {run.customers:,} customers",
-                    result={"clustering_run": run.version})
-    return ClusteringRun.objects.get(pk=run.pk)
+
+    def work(progress) -> str:
+        _execute(run, progress)
+        done = ClusteringRun.objects.get(pk=run.pk)
+        return f"{done.k} clusters of {done.customers:,} customers"
+
+    return runs.execute(run, clock=clock, work=work)
 
 
 STEPS = 10  # progress: reading features is 0–6, the model 7–10

@@ -1,0 +1,306 @@
+"""The churn model: trained on a time split, scored on every customer, with predicted LTV.
+
+Time split, as of `now` with the tenant's horizon H (MetricsSettings.churn_inactivity_days,
+default 30) and a lead L (15 days): features are computed as of the cutoff now − H − L,
+for the customers alive then (an event in the H days before it); the label is "no event
+in [now − H, now)". So the model flags churners 45 days before the end of the window that
+decides it, and is held-out-tested at 30 and 60 days too (`by_lead`). Scoring reads every
+customer's features as of now: churn_risk is the chance of no activity 15–45 days ahead;
+a customer already inactive for H days has risk 1 ("already inactive"), one never seen
+has none.
+
+Predicted LTV = expected monthly revenue × gross margin × expected paying months over 24
+months under the monthly hazard the risk implies. The monthly revenue is a regression
+(gradient boosting) of the revenue after the cutoff on the features at it, trained on
+the same split — so a new sign-up on a large plan is valued by what customers like it
+went on to pay, not by the little it has paid so far; its interval comes from the risk's
+uncertainty in its calibration bin.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+import joblib
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+
+from audit.services import audit_record
+from common.actors import Actor
+from common.clock import Clock
+from common.errors import Code, DomainError, InsightCode, Problem
+from customers.models import MetricsSettings
+from insights.features import Feature, catalogue, extract_all
+from insights.models import ChurnModel
+from insights.models.churn import drivers, scores, top_drivers, train
+from insights.models.preprocess import Preprocessor
+from insights.services import runs
+from insights.services.scores import churn_scores_write
+from ops.models import TaskRun
+from ops.services import task_run_create
+from ops.tasking import send_to_tenant
+from tenants.permissions import ensure_permitted
+
+MIN_CUSTOMERS = 200
+LEAD_DAYS = 15
+BY_LEAD = (0, 15, 30)  # lead days tested: features 30, 45 and 60 days before the window's end
+TEST_SHARE = 0.25
+LTV_MONTHS = 24
+
+
+class TooLittleData(DomainError):
+    pass
+
+
+def churn_model_request(*, actor: Actor, now: datetime, seed: int = 42) -> ChurnModel:
+    ensure_permitted(actor, "insights.run")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
+        raise DomainError(problems=[Problem("seed", Code.OUT_OF_RANGE, "A seed is a whole number from 0 to 2³¹ − 1.")])
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    with transaction.atomic():
+        version = runs.next_version(ChurnModel)
+        task = task_run_create(kind=TaskRun.Kind.CHURN_MODEL, label=f"Churn model {version}",
+                               created_by_id=getattr(actor, "user_id", None))
+        model = ChurnModel.objects.create(version=version, as_of=now, horizon_days=settings.churn_inactivity_days,
+                                          lead_days=LEAD_DAYS, seed=seed, task_run=task,
+                                          created_by_id=getattr(actor, "user_id", None))
+        audit_record(actor=actor, action="insights.churn_model_requested", target=model,
+                     changes={"horizon_days": model.horizon_days, "lead_days": LEAD_DAYS, "seed": seed})
+        schema = connection.schema_name
+        transaction.on_commit(lambda: send_to_tenant("insights.train_churn_model", schema_name=schema,
+                                                     model_id=model.pk))
+    return model
+
+
+def churn_model_execute(*, model_id: int, clock: Clock) -> ChurnModel:
+    model = ChurnModel.objects.get(pk=model_id)
+
+    def work(progress) -> str:
+        _train_and_score(model, progress)
+        done = ChurnModel.objects.get(pk=model.pk)
+        return f"AUC {done.metrics['model']['auc']:.2f} on {done.metrics['test_customers']:,} held-out customers"
+
+    return runs.execute(model, clock=clock, work=work)
+
+
+# ---------------------------------------------------------------------- training
+
+
+def _features() -> list[Feature]:
+    return catalogue()
+
+
+def _matrix(features, now, ids=None, progress=None):
+    blocks = list(extract_all(features, now=now, customer_ids=ids, progress=progress))
+    if not blocks:
+        return np.array([], dtype=np.int64), np.empty((0, len(features)))
+    return np.concatenate([b.ids for b in blocks]), np.vstack([b.values for b in blocks])
+
+
+def _active_between(start: datetime, end: datetime) -> np.ndarray:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT customer_id FROM customers_event WHERE timestamp >= %s AND timestamp < %s",
+                       [start, end])
+        return np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
+
+
+def _alive(ids, values, features, horizon: int) -> np.ndarray:
+    """Customers seen within the horizon before the features' moment (not churned yet)."""
+    seen = values[:, [f.name for f in features].index("days_since_last_seen")]
+    return ~np.isnan(seen) & (seen < horizon)
+
+
+def _split(ids: np.ndarray, seed: int) -> np.ndarray:
+    """Held-out customers: a seeded multiplicative hash of the id, so a customer stays on
+    its side across runs with the same seed."""
+    mixed = (ids.astype(np.uint64) * np.uint64(2654435761) + np.uint64(seed)) % np.uint64(2**32)
+    return (mixed % np.uint64(100)) < TEST_SHARE * 100
+
+
+def _train_and_score(model: ChurnModel, progress) -> None:
+    features, horizon, now = _features(), model.horizon_days, model.as_of
+    label_start = now - timedelta(days=horizon)
+    cutoff = label_start - timedelta(days=model.lead_days)
+    progress(1, 10, "Reading features at the cutoff")
+    ids, values = _matrix(features, cutoff)
+    alive = _alive(ids, values, features, horizon)
+    ids, values = ids[alive], values[alive]
+    returned = _active_between(label_start, now)
+    y = (~np.isin(ids, returned)).astype(int)
+    _check_data(len(ids), y)
+    test = _split(ids, model.seed)
+    if y[~test].min() == y[~test].max() or y[test].min() == y[test].max():
+        raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
+                                   message="Both the training and the held-out customers need churners and stayers.")
+    prep = Preprocessor.fit(features, values[~test])
+    progress(4, 10, "Training the model and its baseline")
+    trained = train(values[~test], prep.transform(values[~test]), y[~test], values[test], prep.transform(values[test]),
+                    y[test], seed=model.seed)
+    revenue = _revenue_model(ids[~test], values[~test], features, cutoff, now, model.seed)
+    progress(6, 10, "Testing how early churners are flagged")
+    by_lead = _by_lead(trained.model, features, ids[test], now, horizon, returned)
+    progress(7, 10, "Scoring every customer")
+    scored = _score(trained, prep, features, now, horizon, revenue)
+    artifact = _save(model, trained, revenue, features)
+    typical_importance = np.abs(scored["contributions"]).mean(axis=0) if len(scored["ids"]) else []
+    with transaction.atomic():
+        churn_scores_write(model_id=model.pk, rows=_score_rows(scored), now=now)
+        ChurnModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
+        ChurnModel.objects.filter(pk=model.pk).update(
+            status=ChurnModel.Status.SUCCEEDED, is_active=True, features=[f.as_json() for f in features],
+            metrics=trained.metrics, calibration=trained.calibration, by_lead=by_lead, artifact=artifact,
+            customers=len(scored["ids"]), ltv=scored["ltv_summary"],
+            importance=sorted(({"group": g, "mean_abs_contribution": round(float(v), 4)}
+                               for g, v in zip(scored["groups"], typical_importance)),
+                              key=lambda row: -row["mean_abs_contribution"]))
+
+
+def _check_data(customers: int, y: np.ndarray) -> None:
+    if customers < MIN_CUSTOMERS:
+        raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
+                                   message=f"A churn model needs at least {MIN_CUSTOMERS} customers active at the "
+                                           f"cutoff; there are {customers}.")
+    if y.sum() == 0 or y.sum() == len(y):
+        which = "no customer churned" if y.sum() == 0 else "every customer churned"
+        raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
+                                   message=f"Nothing to learn from: {which} in the horizon.")
+
+
+def _by_lead(model, features, test_ids, now, horizon, returned) -> list[dict]:
+    """The trained model on the held-out customers, with features further from the horizon."""
+    out = []
+    for lead in BY_LEAD:
+        cutoff = now - timedelta(days=horizon + lead)
+        ids, values = _matrix(features, cutoff, ids=test_ids)
+        alive = _alive(ids, values, features, horizon)
+        y = (~np.isin(ids[alive], returned)).astype(int)
+        if len(y) < 20 or y.min() == y.max():
+            continue
+        risk = model.predict_proba(values[alive])[:, 1]
+        flagged = risk >= np.quantile(risk, 0.8)
+        out.append({"days_ahead": horizon + lead, "auc": scores(y, risk)["auc"],
+                    "customers": int(len(y)), "churners": int(y.sum()),
+                    "churners_in_top_fifth": round(float(y[flagged].sum() / y.sum()), 4)})
+    return out
+
+
+# ---------------------------------------------------------------------- scoring
+
+
+def _revenue_model(ids, values, features, cutoff, now, seed):
+    """Monthly revenue after the cutoff, learnt from the features at it."""
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT customer_id, sum((properties ->> %(prop)s)::numeric)::float8 FROM customers_event "
+            "WHERE name = %(event)s AND timestamp >= %(cutoff)s AND timestamp < %(now)s AND customer_id = ANY(%(ids)s) "
+            "AND jsonb_typeof(properties -> %(prop)s) = 'number' GROUP BY customer_id",
+            {"prop": settings.revenue_property, "event": settings.revenue_event, "cutoff": cutoff, "now": now,
+             "ids": ids.tolist()})
+        paid = dict(cursor.fetchall())
+    months = (now - cutoff).days / 30.4375
+    target = np.array([paid.get(i, 0.0) for i in ids.tolist()]) / months
+    return HistGradientBoostingRegressor(random_state=seed, max_iter=200, loss="squared_error").fit(values, target)
+
+
+def _score(trained, prep, features, now, horizon, revenue) -> dict:
+    ids, values = _matrix(features, now)
+    seen = values[:, [f.name for f in features].index("days_since_last_seen")] if len(ids) else np.array([])
+    known = ~np.isnan(seen)
+    gone = known & (seen >= horizon)
+    alive = known & ~gone
+    risk = np.full(len(ids), np.nan)
+    risk[gone] = 1.0
+    groups = [f.group for f in features]
+    contributions = np.zeros((len(ids), len(set(groups))), dtype=np.float32)
+    names = sorted(set(groups))
+    if alive.any():
+        risk[alive] = trained.model.predict_proba(values[alive])[:, 1]
+        names, contributions[alive] = drivers(trained.model, values[alive], groups, prep.medians, risk[alive])
+    reasons = [[] for _ in ids]
+    for index, row in zip(np.flatnonzero(alive), top_drivers(names, contributions[alive])):
+        reasons[index] = row
+    for index in np.flatnonzero(gone):
+        reasons[index] = [{"group": "recency", "contribution": 1.0, "note": f"No activity for {horizon}+ days"}]
+    monthly = np.maximum(revenue.predict(values), 0) if len(ids) else np.array([])
+    ltv, low, high = _predicted_ltv(monthly, risk, trained.calibration, horizon)
+    low[gone], high[gone] = ltv[gone], ltv[gone]  # already inactive: nothing uncertain about the risk
+    tenure = values[:, [f.name for f in features].index("tenure_days")] if len(ids) else np.array([])
+    scored_ltv = ltv[~np.isnan(ltv)]
+    threshold = float(np.quantile(scored_ltv, 0.9)) if len(scored_ltv) else np.inf
+    high_potential = (tenure <= 30) & ~np.isnan(ltv) & (ltv >= threshold) & (ltv > 0)
+    return {"ids": ids, "risk": risk, "reasons": reasons, "ltv": ltv, "low": low, "high": high,
+            "high_potential": high_potential, "groups": names, "contributions": contributions,
+            "ltv_summary": _ltv_summary(scored_ltv, threshold, int(high_potential.sum()))}
+
+
+def _hazard(risk: np.ndarray, horizon: int) -> np.ndarray:
+    """The monthly chance of churning that a risk over the lead + horizon window implies."""
+    window_months = (LEAD_DAYS + horizon) / 30.4375
+    return 1 - (1 - np.clip(risk, 0, 0.999)) ** (1 / window_months)
+
+
+def _expected_months(hazard: np.ndarray) -> np.ndarray:
+    survive = 1 - hazard
+    return np.sum([survive ** month for month in range(1, LTV_MONTHS + 1)], axis=0)
+
+
+def _predicted_ltv(monthly_revenue, risk, calibration, horizon):
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    monthly = monthly_revenue * float(settings.gross_margin)
+    spread = _risk_spread(risk, calibration)
+    ltv = monthly * _expected_months(_hazard(risk, horizon))
+    low = monthly * _expected_months(_hazard(np.clip(risk + spread, 0, 1), horizon))
+    high = monthly * _expected_months(_hazard(np.clip(risk - spread, 0, 1), horizon))
+    return ltv, low, high
+
+
+def _risk_spread(risk: np.ndarray, calibration: list[dict]) -> np.ndarray:
+    """1.96 standard errors of the observed churn rate in the risk's calibration bin, plus
+    that bin's gap between predicted and observed."""
+    spread = np.full(len(risk), 0.1)
+    for row in calibration:
+        low, high = np.floor(row["predicted"] * 10) / 10, np.floor(row["predicted"] * 10) / 10 + 0.1
+        inside = (risk >= low) & (risk < high)
+        error = 1.96 * np.sqrt(max(row["observed"] * (1 - row["observed"]), 0.01) / max(row["customers"], 1))
+        spread[inside] = error + abs(row["observed"] - row["predicted"])
+    return spread
+
+
+def _ltv_summary(ltv: np.ndarray, threshold: float, high_potential: int) -> dict:
+    if not len(ltv):
+        return {}
+    edges = np.unique(np.quantile(ltv, np.linspace(0, 1, 11)))
+    counts, edges = np.histogram(ltv, bins=edges if len(edges) > 1 else 10)
+    return {"months": LTV_MONTHS, "median": round(float(np.median(ltv)), 2), "mean": round(float(ltv.mean()), 2),
+            "top_decile_from": round(threshold, 2), "high_potential_sign_ups": high_potential,
+            "histogram": [{"from": round(float(a), 2), "to": round(float(b), 2), "customers": int(c)}
+                          for a, b, c in zip(edges[:-1], edges[1:], counts)]}
+
+
+def _score_rows(scored: dict):
+    for i, customer_id in enumerate(scored["ids"].tolist()):
+        risk = scored["risk"][i]
+        if np.isnan(risk):
+            continue
+        ltv = scored["ltv"][i]
+        yield (customer_id, round(float(risk), 4), scored["reasons"][i],
+               None if np.isnan(ltv) else round(float(ltv), 2),
+               None if np.isnan(scored["low"][i]) else round(float(scored["low"][i]), 2),
+               None if np.isnan(scored["high"][i]) else round(float(scored["high"][i]), 2),
+               bool(scored["high_potential"][i]))
+
+
+def _save(model: ChurnModel, trained, revenue, features) -> str:
+    """The fitted model in the tenant's own folder of the default storage (never shared)."""
+    buffer = io.BytesIO()
+    joblib.dump({"churn": trained.model, "revenue": revenue, "features": [f.name for f in features],
+                 "version": model.version}, buffer)
+    path = f"insights/{connection.schema_name}/churn-{model.version}.joblib"
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    return default_storage.save(path, ContentFile(buffer.getvalue()))

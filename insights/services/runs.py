@@ -1,0 +1,46 @@
+"""What every model run shares: a version per tenant taken under a lock, and execution
+with its status, progress and failure recorded on the run and its TaskRun."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import connection
+from django.db.models import Max
+
+from common.clock import Clock
+from common.errors import DomainError
+from ops.services import task_run_finish, task_run_progress, task_run_start
+
+Progress = Callable[[int, int, str], None]
+
+
+def next_version(model) -> int:
+    """The next version of a run table (call inside the transaction that creates the run)."""
+    with connection.cursor() as cursor:  # two requests at once must not take the same version
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))", [model._meta.db_table])
+    return (model.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+
+
+def execute(run, *, clock: Clock, work: Callable[[Progress], str]):
+    """Run `work(progress)` for a queued run; it returns the finished message. A rerun of
+    a finished run does nothing; a DomainError (e.g. too little data) fails the run with
+    its message; any other error fails it and is re-raised for the worker's log."""
+    model = type(run)
+    if run.status in (model.Status.SUCCEEDED, model.Status.FAILED):
+        return run
+    model.objects.filter(pk=run.pk).update(status=model.Status.RUNNING, started_at=clock(), error="")
+    task_run_start(run_id=run.task_run_id, now=clock(), message="Starting")
+    try:
+        message = work(lambda done, total, text: task_run_progress(run_id=run.task_run_id, done=done, total=total,
+                                                                  message=text))
+    except Exception as error:
+        text = "; ".join(error.messages) if isinstance(error, DomainError) else f"The run failed: {error}"
+        model.objects.filter(pk=run.pk).update(status=model.Status.FAILED, error=text, finished_at=clock())
+        task_run_finish(run_id=run.task_run_id, now=clock(), error=text)
+        if not isinstance(error, DomainError):
+            raise
+        return model.objects.get(pk=run.pk)
+    model.objects.filter(pk=run.pk).update(finished_at=clock())
+    task_run_finish(run_id=run.task_run_id, now=clock(), message=message, result={"version": run.version})
+    return model.objects.get(pk=run.pk)
