@@ -38,3 +38,19 @@ def paged(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
         "results": item(many=True),
     })
 
+
+
+class Newest(Cursor):
+    """Keyset pages of an API list, newest first (?limit= up to 500)."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+def cursor_page(request, view, queryset, serializer, *, paginator=Newest, context=None):
+    """One page of `queryset` as the list's answer: {"next", "previous", "results"}."""
+    pager = paginator()
+    page = pager.paginate_queryset(queryset, request, view=view)
+    return pager.get_paginated_response(serializer(page, many=True, context=context or {}).data)

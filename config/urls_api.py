@@ -57,6 +57,7 @@ urlpatterns = [
     # The ad-audience export of a segment (campaigns/api/views/campaigns.py), before the segments API's routes.
     path("segments/<slug:key>/audience.csv", SegmentAudienceView.as_view(), name="api_segment_audience"),
     path("segments/", include("segments.api.urls")),
+    path("insights/", include("insights.api.urls")),  # features, clustering runs, churn models, scores
     path("", include("campaigns.api.urls")),  # plays/, campaigns/, webhooks/
     path("schema/", SchemaView.as_view(), name="api_schema"),
     path("docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),

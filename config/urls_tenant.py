@@ -78,6 +78,7 @@ urlpatterns = [
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
     path("segments/", include("segments.urls")),  # the segment pages (segments/views/)
+    path("insights/", include("insights.urls")),  # clustering, churn model, features (insights/views.py)
     path("plays/", include("campaigns.plays.urls")),  # the activation plan (campaigns/plays/views.py)
     path("campaigns/", include("campaigns.urls")),  # campaign and webhook pages (campaigns/views/)
     *settings_patterns,

@@ -15,6 +15,8 @@ from ops.selectors import task_run_get
 KIND_PERMISSIONS = {
     TaskRun.Kind.CSV_IMPORT: "data.import",
     TaskRun.Kind.METRICS_REFRESH: "customers.view",
+    TaskRun.Kind.CLUSTERING: "reports.view",
+    TaskRun.Kind.CHURN_MODEL: "reports.view",
 }
 
 

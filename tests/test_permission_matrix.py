@@ -24,6 +24,7 @@ from campaigns.services.campaigns import campaign_cancel, campaign_create
 from customers.imports.models import ImportJob
 from customers.services import customer_upsert
 from customers.models import TraitDefinition
+from insights.models import ChurnModel, Cluster, ClusteringRun, CustomerScore
 from ops.models import TaskRun
 from ops.services import task_run_create
 from segments.services import segment_create
@@ -38,6 +39,7 @@ IMPORTERS = frozenset({"marketer", "admin"})  # data.import
 SEGMENT_EDITORS = frozenset({"marketer", "admin"})  # segments.edit
 EXPORTERS = frozenset({"analyst", "admin"})  # data.export
 CAMPAIGNERS = frozenset({"marketer", "admin"})  # campaigns.edit and campaigns.launch
+RUNNERS = frozenset({"analyst", "admin"})  # insights.run
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,19 @@ TENANT_ROUTES: dict[str, Route] = {
     "task_run": Route(frozenset({"marketer", "admin"}), permission="member", kwargs="task_run"),
     "metrics_overview": Route(MEMBERS, permission="customers.view"),
     "metrics_refresh": Route(frozenset({"marketer", "admin"}), ok=302, method="post", permission="data.import"),
+    "insights_home": Route(MEMBERS, permission="reports.view"),
+    "insights_features": Route(MEMBERS, permission="reports.view"),
+    "insights_clustering_start": Route(RUNNERS, ok=302, method="post", permission="insights.run"),
+    "insights_clustering_run": Route(MEMBERS, permission="reports.view", kwargs="clustering_run"),
+    # Sent without a key: refused by the service, answered with the run page again.
+    "insights_cluster_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
+                                      kwargs="cluster"),
+    "insights_churn_latest": Route(MEMBERS, ok=302, permission="reports.view"),
+    "insights_churn_train": Route(RUNNERS, ok=302, method="post", permission="insights.run"),
+    "insights_churn_model": Route(MEMBERS, permission="reports.view", kwargs="churn_model"),
+    "insights_high_risk_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
+                                        kwargs="churn_model"),
+    "insights_customer_scores": Route(MEMBERS, permission="customers.view", kwargs="customer"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
     "settings_traits": Route(ADMIN, permission="settings.modify"),
     "settings_segments": Route(ADMIN, permission="settings.modify"),
@@ -233,6 +248,13 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_segment_audience": Route(EXPORTERS, api=True, kwargs="segment"),  # data.export
     "api_webhooks": Route(MEMBERS, api=True),
     "api_webhook_detail": Route(MEMBERS, api=True, kwargs="webhook"),
+    "api_insights_features": Route(MEMBERS, api=True),
+    "api_clustering_runs": Route(MEMBERS, api=True),
+    "api_clustering_run": Route(MEMBERS, api=True, kwargs="clustering_run"),
+    "api_segment_from_cluster": Route(MEMBERS, ok=405, api=True, kwargs="cluster"),  # POST only
+    "api_churn_models": Route(MEMBERS, api=True),
+    "api_churn_model": Route(MEMBERS, api=True, kwargs="churn_model"),
+    "api_insights_scores": Route(MEMBERS, api=True),
     "api_webhook_test": Route(MEMBERS, ok=405, api=True, kwargs="webhook"),  # POST only
     "api_webhook_deliveries": Route(MEMBERS, api=True, kwargs="webhook"),
 }
@@ -287,6 +309,10 @@ API_WRITES: dict[tuple[str, str], Route] = {
     ("api_webhooks", "post"): Route(CAMPAIGNERS, ok=400, method="post", api=True, data={"url": ""}),
     ("api_webhook_detail", "patch"): Route(CAMPAIGNERS, method="patch", api=True, kwargs="webhook",
                                            data={"active": False}),
+    ("api_clustering_runs", "post"): Route(RUNNERS, ok=202, method="post", api=True, data={"k": 3}),
+    ("api_churn_models", "post"): Route(RUNNERS, ok=202, method="post", api=True, data={}),
+    ("api_segment_from_cluster", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="cluster",
+                                                data={"key": ""}),
     # The endpoint's loopback URL is refused by the SSRF guard: answered, nothing sent.
     ("api_webhook_test", "post"): Route(CAMPAIGNERS, method="post", api=True, kwargs="webhook"),
 }
@@ -394,8 +420,27 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
                                            size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]],
                                            mapping={"external_id": "external_id"}, status="succeeded",
                                            task_run=task_run)
+    run = ClusteringRun.objects.create(version=1, status="succeeded", as_of=now, k=1, customers=1, is_active=True,
+                                       quality={"silhouette": None, "median_rule_f1": 1.0})
+    Cluster.objects.create(run=run, index=0, key="r1c1", size=1, share=1.0, persona={"name": "Matrix Users"},
+                           proposal=pro, proposal_summary="plan is pro", precision=1.0, recall=1.0, matched=1)
+    churn_model = ChurnModel.objects.create(
+        version=1, status="succeeded", as_of=now, horizon_days=30, lead_days=15, is_active=True, customers=1,
+        metrics={"model": {"auc": 0.9, "pr_auc": 0.6, "brier": 0.1, "ece": 0.02},
+                 "baseline": {"auc": 0.85, "pr_auc": 0.5, "brier": 0.12, "ece": 0.03},
+                 "test_customers": 100, "test_churn_rate": 0.2, "train_customers": 300},
+        calibration=[{"predicted": 0.1, "observed": 0.12, "customers": 100}],
+        by_lead=[{"days_ahead": 45, "auc": 0.9, "customers": 100, "churners": 20, "churners_in_top_fifth": 0.7}],
+        importance=[{"group": "activity", "mean_abs_contribution": 0.05}],
+        ltv={"months": 24, "median": 10.0, "mean": 20.0, "top_decile_from": 50.0, "high_potential_sign_ups": 0,
+             "histogram": [{"from": 0.0, "to": 50.0, "customers": 1}]})
+    CustomerScore.objects.create(customer=customer, model=churn_model, churn_risk=0.4, scored_at=now,
+                                 drivers=[{"group": "activity", "contribution": 0.2}], predicted_ltv=100,
+                                 ltv_low=80, ltv_high=120)
     connection.set_schema_to_public()
     return {
+        "clustering_run": {"version": run.version}, "cluster": {"version": run.version, "index": 0},
+        "churn_model": {"version": churn_model.version},
         "": {}, "bad_token": {"token": "not-a-token"}, "member": {"pk": target.pk},
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},

@@ -28,5 +28,12 @@ window.addEventListener("resize", () =>
   document.querySelectorAll("[data-chart]").forEach((el) => echarts.getInstanceByDom(el)?.resize()),
 );
 
+// A page whose content waits on a background run (inside [data-reload-when-done]) loads
+// again once the run's progress element reports it finished, to show the results.
+document.addEventListener("htmx:afterSettle", () => {
+  const run = document.querySelector('[data-reload-when-done] [data-testid="task-run"]');
+  if (run && ["succeeded", "failed"].includes(run.dataset.status)) window.location.reload();
+});
+
 Alpine.data("segmentBuilder", segmentBuilder);
 Alpine.start();

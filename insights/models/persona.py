@@ -1,21 +1,35 @@
 """A persona card draft from what distinguishes a cluster: a memorable name built from its
-standout features ("Weekend Power Users", "Dormant Free-plan Users"), and goals,
+standout features ("Weekend Power Users", "Mobile On-the-go Users"), and goals,
 challenges, needs and preferred features in plain words, each traceable to a feature.
 The same fields as a segment's persona card; the marketer edits them. Pure."""
 
 from __future__ import annotations
 
-HIGH, LOW = 0.5, -0.5  # standardised differences that count as standing out
-
-# feature (prefix) → adjective when the cluster is high / low on it
-_ADJECTIVES = {
+HIGH = 0.5  # a standardised difference from the base that counts as standing out
+# Trait values that say nothing about who someone is.
+_BLAND = {"none", "other", "unknown", "n/a", ""}
+_BEHAVIOUR_WORDS = {  # feature → word when the cluster is high / low on it
     "share.weekend": ("Weekend", None), "share.friday_to_sunday": ("Weekend", None),
     "share.evening": ("Evening", None), "share.night": ("Night-owl", None), "share.morning": ("Early-bird", None),
-    "share.afternoon": ("Daytime", None),
-    "events_30d": ("Power", "Quiet"), "events_7d": ("Power", "Quiet"), "active_days_30d": ("Daily", "Occasional"),
-    "days_since_last_seen": ("Dormant", "Active"), "tenure_days": ("Veteran", "New"),
-    "revenue_90d": ("High-value", None), "revenue_total": ("High-value", "Non-paying"),
-    "trend_30d": ("Rising", "Fading"), "survey.nps": ("Promoter", "Detractor"),
+    "events_30d": ("Power", "Quiet"), "active_days_30d": ("Daily", "Occasional"),
+    "days_since_last_seen": ("Dormant", None), "tenure_days": ("Veteran", "New"),
+    "revenue_90d": ("High-value", None), "trend_30d": ("Rising", "Fading"), "survey.nps": ("Promoter", "Detractor"),
+}
+_GOALS = {
+    "share.weekend": "Get things done at the weekend, on their own schedule",
+    "share.friday_to_sunday": "Get things done at the weekend, on their own schedule",
+    "events_30d": "Use the product every day as part of their work",
+    "active_days_30d": "Use the product every day as part of their work",
+    "revenue_90d": "Get more out of a paid plan they rely on",
+    "survey.nps": "Keep the tool that works for them (they recommend it)",
+}
+_CHALLENGES = {
+    ("days_since_last_seen", True): "Have drifted away: little or no recent activity",
+    ("events_30d", False): "Little recent activity",
+    ("trend_30d", False): "Activity falling month on month",
+    ("survey.nps", False): "Unhappy: low NPS answers",
+    ("survey.csat", False): "Unsatisfied with support or the product (low CSAT)",
+    ("tenure_days", False): "New: still finding their way",
 }
 
 
@@ -23,26 +37,37 @@ def _standouts(lift: list[dict]) -> list[tuple[str, float]]:
     return [(row["feature"], row["z"]) for row in lift if row["z"] is not None and abs(row["z"]) >= HIGH]
 
 
-def _label(feature: str) -> str:
-    """trait.plan=pro → "Pro-plan"; events_30d.report_exported → "Report exported"."""
+def _trait(feature: str) -> tuple[str, str] | None:
+    """trait.plan=pro → ("plan", "pro"); tech.github → ("tech", "github")."""
     if feature.startswith("trait.") and "=" in feature:
         key, value = feature[len("trait."):].split("=", 1)
-        return f"{value.replace('_', ' ').capitalize()}-{key.replace('_', ' ')}" if key == "plan" else \
-            value.replace("_", " ").capitalize()
+        return key, value
     if feature.startswith("tech."):
-        return feature[len("tech."):].capitalize()
-    return feature.split(".", 1)[-1].replace("_", " ").capitalize()
+        return "tech", feature[len("tech."):]
+    return None
+
+
+def _word(feature: str, z: float) -> str | None:
+    if feature in _BEHAVIOUR_WORDS:
+        high, low = _BEHAVIOUR_WORDS[feature]
+        return high if z > 0 else low
+    trait = _trait(feature)
+    if trait and z > 0 and trait[1].lower() not in _BLAND:
+        key, value = trait
+        text = value.replace("_", " ")
+        text = text if text[:1].isupper() else text.capitalize()
+        return f"{text}-plan" if key == "plan" else text
+    return None
 
 
 def persona_name(lift: list[dict], taken: set[str]) -> str:
-    """Two standout words and "Users": the first adjective the features give, then the
-    strongest trait or event; numbered if another cluster of the run has the name."""
+    """Up to two standout words (behaviour first, then who they are) and "Users";
+    numbered if another cluster of the run has the name."""
+    standouts = _standouts(lift)
+    ordered = [s for s in standouts if s[0] in _BEHAVIOUR_WORDS] + [s for s in standouts if s[0] not in _BEHAVIOUR_WORDS]
     words = []
-    for feature, z in _standouts(lift):
-        high, low = _ADJECTIVES.get(feature, (None, None))
-        word = high if z > 0 else low
-        if word is None and z > 0 and (feature.startswith(("trait.", "tech.", "events_"))):
-            word = _label(feature)
+    for feature, z in ordered:
+        word = _word(feature, z)
         if word and word not in words:
             words.append(word)
         if len(words) == 2:
@@ -57,33 +82,23 @@ def persona_name(lift: list[dict], taken: set[str]) -> str:
 def persona_draft(lift: list[dict], *, taken: set[str]) -> dict:
     """name, goals, challenges, needs, preferred_features, notes — strings, as the card holds."""
     standouts = _standouts(lift)
-    high = [f for f, z in standouts if z > 0]
-    low = [f for f, z in standouts if z < 0]
-    events = [f.split(".", 1)[1] for f in high if f.startswith(("events_30d.", "events_90d."))]
+    goals = list(dict.fromkeys(_GOALS[f] for f, z in standouts if z > 0 and f in _GOALS))
+    challenges = list(dict.fromkeys(text for (f, high), text in _CHALLENGES.items()
+                                    for g, z in standouts if g == f and (z > 0) == high))
+    needs = []
+    for feature, z in standouts:
+        trait = _trait(feature)
+        if trait and z > 0 and trait[0] != "tech" and trait[1].lower() not in _BLAND:
+            needs.append(f"{trait[0].replace('_', ' ')}: {trait[1].replace('_', ' ')}")
+    tools = [t[1] for f, z in standouts if z > 0 and (t := _trait(f)) and t[0] == "tech"]
+    events = [f.split(".", 1)[1] for f, z in standouts if z > 0 and f.startswith(("events_30d.", "events_90d.", "mix."))]
     preferred = list(dict.fromkeys(events))
-    traits = [_label(f) for f in high if f.startswith(("trait.", "tech."))]
-    goals, challenges, needs = [], [], []
-    if any(f.startswith(("share.weekend", "share.friday")) for f in high):
-        goals.append("Get things done at the weekend, on their own schedule")
-    if "events_30d" in high or "active_days_30d" in high:
-        goals.append("Use the product every day as part of their work")
-    if "revenue_90d" in high or "revenue_total" in high:
-        goals.append("Get more value from a paid plan they rely on")
-    if "days_since_last_seen" in high or "events_30d" in low:
-        challenges.append("Have drifted away: little or no recent activity")
-    if "trend_30d" in low:
-        challenges.append("Activity is falling month on month")
-    if "survey.nps" in low:
-        challenges.append("Unhappy: low NPS answers")
-    if "tenure_days" in low:
-        needs.append("A fast, guided start: they signed up recently")
-    needs += [f"Fits their profile: {t}" for t in traits[:3]]
     return {
         "name": persona_name(lift, taken),
         "goals": "; ".join(goals) or "—",
         "challenges": "; ".join(challenges) or "—",
-        "needs": "; ".join(needs) or "—",
+        "needs": "; ".join(needs[:4] + ([f"works with {', '.join(tools[:4])}"] if tools else [])) or "—",
         "preferred_features": ", ".join(preferred[:5]) or "—",
         "notes": "Drafted from the cluster's distinguishing features: "
-                 + ", ".join(f"{f} ({'+' if z > 0 else '−'}{abs(z):.1f}σ)" for f, z in standouts[:5]),
+                 + ", ".join(f"{f} ({'+' if z > 0 else '−'}{abs(z):.1f}σ)" for f, z in standouts[:6]),
     }

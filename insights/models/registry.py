@@ -20,7 +20,7 @@ class ClusteringRun(models.Model):
         FAILED = "failed", "Failed"
 
     class Algorithm(models.TextChoices):
-        KMEANS = "kmeans", "k-means (mini-batch)"
+        KMEANS = "kmeans", "k-means"
         GMM = "gmm", "Gaussian mixture"
 
     version = models.PositiveIntegerField(unique=True)

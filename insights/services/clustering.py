@@ -121,6 +121,7 @@ def _settings_problems(*, algorithm, k, k_min, k_max, groups, features, seed) ->
 
 
 def _chosen(run: ClusteringRun) -> list[Feature]:
+    """The features the run clusters on (its list, or its groups, or the default groups)."""
     everything = catalogue()
     if run.features:
         wanted = set(run.features)
@@ -156,13 +157,20 @@ STEPS = 10  # progress: reading features is 0–6, the model 7–10
 
 
 def _execute(run: ClusteringRun, progress) -> None:
-    features = _chosen(run)
+    """Cluster on the chosen features; describe each cluster — its lifts, persona and rule —
+    with every feature of the catalogue (read in the same queries), so a cluster found by
+    traits still shows how it behaves."""
+    everything = catalogue()
+    chosen = {f.name for f in _chosen(run)}
+    columns = [i for i, f in enumerate(everything) if f.name in chosen]
+    features = [everything[i] for i in columns]
     scope = _scope_ids(run)
-    blocks = list(extract_all(features, now=run.as_of, customer_ids=scope,
+    blocks = list(extract_all(everything, now=run.as_of, customer_ids=scope,
                               progress=lambda done, total: progress(round(6 * done / total), STEPS,
                                                                     "Reading features")))
     ids = np.concatenate([b.ids for b in blocks]) if blocks else np.array([], dtype=np.int64)
-    values = np.vstack([b.values for b in blocks]) if blocks else np.empty((0, len(features)))
+    described = np.vstack([b.values for b in blocks]) if blocks else np.empty((0, len(everything)))
+    values = described[:, columns]
     if len(ids) < MIN_CUSTOMERS:
         raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
                                    message=f"Clustering needs at least {MIN_CUSTOMERS} customers; "
@@ -178,8 +186,7 @@ def _execute(run: ClusteringRun, progress) -> None:
     progress(8, STEPS, f"Fitting {k} clusters")
     labels = fit(matrix, k, algorithm=run.algorithm, seed=run.seed).labels
     progress(9, STEPS, "Describing clusters and proposing rules")
-    imputed = prep.impute(values)
-    clusters = _describe(run, features, values, imputed, labels, k, ids)
+    clusters = _describe(run, everything, described, labels, k, ids)
     with transaction.atomic():
         _store_assignments(run, ids, labels)
         Cluster.objects.bulk_create(clusters)
@@ -192,9 +199,10 @@ def _execute(run: ClusteringRun, progress) -> None:
     _forget_old_assignments()
 
 
-def _describe(run, features, values, imputed, labels, k, ids) -> list[Cluster]:
+def _describe(run, features, values, labels, k, ids) -> list[Cluster]:
     names = [f.name for f in features]
-    per_cluster = lifts(values, labels, k, names)
+    imputed = Preprocessor.fit(features, values).impute(values)
+    per_cluster = lifts(values, labels, k, names, top=16)
     clusters, taken = [], set()
     for index in range(k):
         member = labels == index

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from insights.api import views
+
+urlpatterns = [
+    path("features/", views.FeatureCatalogueView.as_view(), name="api_insights_features"),
+    path("clustering-runs/", views.ClusteringRunListView.as_view(), name="api_clustering_runs"),
+    path("clustering-runs/<int:version>/", views.ClusteringRunDetailView.as_view(), name="api_clustering_run"),
+    path("clustering-runs/<int:version>/clusters/<int:index>/segment/", views.SegmentFromClusterView.as_view(),
+         name="api_segment_from_cluster"),
+    path("churn-models/", views.ChurnModelListView.as_view(), name="api_churn_models"),
+    path("churn-models/<int:version>/", views.ChurnModelDetailView.as_view(), name="api_churn_model"),
+    path("scores/", views.ScoreListView.as_view(), name="api_insights_scores"),
+]

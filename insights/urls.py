@@ -1,0 +1,19 @@
+"""The Insights pages (insights/views.py)."""
+
+from django.urls import path
+
+from insights import views
+
+urlpatterns = [
+    path("", views.insights_home, name="insights_home"),
+    path("features/", views.feature_catalogue, name="insights_features"),
+    path("clustering/", views.clustering_run_start, name="insights_clustering_start"),
+    path("clustering/<int:version>/", views.clustering_run_detail, name="insights_clustering_run"),
+    path("clustering/<int:version>/clusters/<int:index>/segment/", views.cluster_segment_create,
+         name="insights_cluster_segment"),
+    path("churn/", views.churn_model_latest, name="insights_churn_latest"),
+    path("churn/train/", views.churn_model_train, name="insights_churn_train"),
+    path("churn/<int:version>/", views.churn_model_detail, name="insights_churn_model"),
+    path("churn/<int:version>/segment/", views.high_risk_segment_create, name="insights_high_risk_segment"),
+    path("customers/<str:external_id>/scores/", views.customer_scores, name="insights_customer_scores"),
+]

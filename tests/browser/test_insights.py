@@ -1,0 +1,86 @@
+"""Insights in a real browser with a real Celery worker: an analyst runs a clustering and
+reads the personas with their rules, trains the churn model and reads its quality; a
+marketer turns a cluster into a segment in one click and builds a high-risk segment that
+has members; a customer's profile shows its risk and reasons."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context
+from playwright.sync_api import expect
+
+from demo.generator import generate
+from insights.models import CustomerScore
+from segments.models import Segment
+from tests.browser.test_settings import log_in, workspace, workspace_url  # noqa: F401  (fixture)
+from tests.conftest import make_member
+
+
+def test_personas_and_churn_from_the_insights_pages(strata_server, celery_worker, page, workspace, screenshot):  # noqa: F811
+    tenant, _, created = workspace
+    analyst, marketer = "analyst-insights@example.test", "marketer-insights@example.test"
+    created += [analyst, marketer]
+    make_member(tenant, analyst, "analyst")
+    make_member(tenant, marketer, "marketer")
+    with schema_context(tenant.schema_name):
+        generate(customers=500, events=15_000, now=timezone.now(), seed=11)
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    log_in(page, base, analyst)
+    page.get_by_test_id("main-nav").get_by_role("link", name="Insights").click()
+    expect(page.get_by_role("heading", name="Insights", exact=True)).to_be_visible()
+    screenshot("insights-home-empty")
+    page.get_by_test_id("run-clustering").click()
+    expect(page.get_by_role("heading", name="Clustering run 1")).to_be_visible()
+    cards = page.get_by_test_id("cluster-card")
+    expect(cards.first).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="cluster-map"] svg')).to_have_count(1)
+    expect(page.locator('[data-testid="silhouette-chart"] svg')).to_have_count(1)
+    expect(cards.first.get_by_test_id("proposal-quality")).to_contain_text("precision")
+    assert page.get_by_test_id("create-segment").count() == 0  # analysts read; marketers create
+    screenshot("insights-clustering-run")
+
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("train-churn").click()
+    expect(page.get_by_role("heading", name="Churn model 1")).to_be_visible()
+    expect(page.get_by_test_id("model-quality")).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="calibration-chart"] svg')).to_have_count(1)
+    expect(page.get_by_test_id("riskiest")).to_have_count(0)  # analysts do not see personal data
+    screenshot("insights-churn-model")
+    page.get_by_role("button", name="Log out").click()
+
+    log_in(page, base, marketer)
+    page.goto(f"{base}/insights/clustering/1/")
+    first = page.get_by_test_id("cluster-card").first
+    persona = first.get_by_role("heading").first.inner_text().strip()
+    first.get_by_test_id("create-segment").click()
+    expect(page.get_by_test_id("segment-title")).to_have_text(persona)
+    screenshot("insights-segment-from-cluster")
+
+    page.goto(f"{base}/insights/churn/")
+    expect(page.get_by_test_id("riskiest")).to_be_visible()
+    screenshot("insights-churn-riskiest")
+    page.get_by_label("Risk at least").fill("0.3")
+    page.get_by_test_id("create-risk-segment").click()
+    expect(page.get_by_test_id("segment-title")).to_have_text("High churn risk")
+    with schema_context(tenant.schema_name):
+        expected = CustomerScore.objects.filter(churn_risk__gte=0.3, churn_risk__lt=1).count()
+        customer = CustomerScore.objects.filter(churn_risk__lt=1).order_by("-churn_risk").first().customer
+        assert Segment.objects.filter(key="high-churn-risk").exists()
+    connection.set_schema_to_public()
+    assert expected > 0
+    for _ in range(30):  # the worker evaluates the new segment after its save commits
+        if page.get_by_test_id("segment-size").inner_text().replace(",", "") == str(expected):
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(page.get_by_test_id("segment-size")).to_have_text(f"{expected:,}")
+
+    page.goto(f"{base}/customers/{customer.external_id}/")
+    scores = page.get_by_test_id("customer-scores")
+    expect(scores).to_contain_text("Churn risk")
+    expect(scores).to_contain_text("What raises the risk")
+    screenshot("insights-customer-profile")
