@@ -84,10 +84,11 @@ class SegmentFromClusterView(APIView):
         cluster = run.clusters.filter(index=index).first()
         if cluster is None:
             raise Http404
-        data = validated(s.SegmentFromClusterInput, request)
+        data, now = validated(s.SegmentFromClusterInput, request), timezone.now()
         segment = segment_from_cluster(actor=request.actor, cluster=cluster, key=data["key"], name=data["name"] or None,
-                                       now=timezone.now())
-        return Response(SegmentOutput(segment).data, status=status.HTTP_201_CREATED)
+                                       now=now)
+        return Response(SegmentOutput(segment, context={"now": now, "actor": request.actor}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class ChurnModelListView(APIView):
