@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from insights.services.churn import churn_model_execute
 from insights.services.clustering import clustering_run_execute
+from insights.services.lookalikes import lookalike_run_execute
 from ops.tasking import tenant_task
 
 # A run over 1M customers reads features for minutes; the default 5-minute limit would kill it.
@@ -18,3 +19,8 @@ def run_clustering(*, run_id: int) -> None:
 @tenant_task(name="insights.train_churn_model", **RUN_LIMITS)
 def train_churn_model(*, model_id: int) -> None:
     churn_model_execute(model_id=model_id, clock=timezone.now)
+
+
+@tenant_task(name="insights.score_lookalikes", **RUN_LIMITS)
+def score_lookalikes(*, run_id: int) -> None:
+    lookalike_run_execute(run_id=run_id, clock=timezone.now)

@@ -15,5 +15,8 @@ urlpatterns = [
     path("churn/train/", views.churn_model_train, name="insights_churn_train"),
     path("churn/<int:version>/", views.churn_model_detail, name="insights_churn_model"),
     path("churn/<int:version>/segment/", views.high_risk_segment_create, name="insights_high_risk_segment"),
+    path("lookalikes/", views.lookalike_run_start, name="insights_lookalike_start"),
+    path("lookalikes/<int:version>/", views.lookalike_run_detail, name="insights_lookalike_run"),
+    path("lookalikes/<int:version>/segment/", views.lookalike_segment, name="insights_lookalike_segment"),
     path("customers/<str:external_id>/scores/", views.customer_scores, name="insights_customer_scores"),
 ]

@@ -17,9 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 from common.errors import DomainError
 from common.pages import refuse_forbidden, requires
 from insights.features import GROUPS, catalogue
-from insights.models import ChurnModel, ClusteringRun, CustomerScore
+from insights.models import ChurnModel, ClusteringRun, CustomerScore, LookalikeRun
 from insights.services.churn import churn_model_request
 from insights.services.clustering import DEFAULT_GROUPS, clustering_run_request, segment_from_cluster
+from insights.services.lookalikes import lookalike_run_request, lookalike_segment_create
 from segments.models import Segment
 from segments.services import segment_create
 
@@ -54,6 +55,7 @@ def insights_home(request):
         "can_run": request.membership.has("insights.run"),
         "pending_run": next((r for r in runs if r.status in ("queued", "running")), None),
         "pending_model": next((m for m in models if m.status in ("queued", "running")), None),
+        "lookalikes": list(LookalikeRun.objects.all()[:5]),
     }
     return render(request, "insights/home.html", context)
 
@@ -309,3 +311,60 @@ def customer_scores(request, external_id: str):
     score = CustomerScore.objects.select_related("model", "customer").filter(customer__external_id=external_id).first()
     reasons = _reasons(score.drivers) if score else []
     return render(request, "insights/_customer_scores.html", {"score": score, "reasons": reasons})
+
+
+# ---------------------------------------------------------------------- lookalikes
+
+
+def _problems_to_messages(request, error: DomainError, what: str) -> None:
+    refuse_forbidden(error)
+    for problem in error.problems:
+        messages.error(request, f"{problem.path or what}: {problem.message}")
+
+
+@require_POST
+@requires("insights.run")
+def lookalike_run_start(request):
+    try:
+        run = lookalike_run_request(actor=request.membership, segment=request.POST.get("segment", ""),
+                                    now=timezone.now())
+    except DomainError as error:
+        _problems_to_messages(request, error, "Lookalikes")
+        return redirect("insights_home")
+    messages.info(request, f"Lookalikes of {run.seed_key} queued.")
+    return redirect("insights_lookalike_run", version=run.version)
+
+
+def _histogram_chart(run: LookalikeRun) -> str | None:
+    if not run.histogram:
+        return None
+    return _chart({
+        "color": ["#7c3aed"], "tooltip": {"trigger": "axis"}, "grid": {"left": 56, "right": 16, "top": 16, "bottom": 40},
+        "xAxis": {"type": "category", "name": "score", "data": [f"{b['from']:.1f}–{b['to']:.1f}" for b in run.histogram]},
+        "yAxis": {"type": "value", "name": "customers"},
+        "series": [{"type": "bar", "data": [b["customers"] for b in run.histogram]}],
+    })
+
+
+@require_GET
+@requires("reports.view")
+def lookalike_run_detail(request, version: int):
+    run = _run_or_404(LookalikeRun, version)
+    return render(request, "insights/lookalikes.html", {
+        "run": run, "chart": _histogram_chart(run), "can_create": request.membership.has("segments.edit"),
+        "suggested_top": run.metrics.get("held_out") or 100})
+
+
+@require_POST
+@requires("segments.edit")
+def lookalike_segment(request, version: int):
+    run = _run_or_404(LookalikeRun, version)
+    top = _int(request.POST.get("top"))
+    try:
+        segment = lookalike_segment_create(actor=request.membership, run=run, key=request.POST.get("key", ""),
+                                           name=request.POST.get("name", ""), top=top, now=timezone.now())
+    except DomainError as error:
+        _problems_to_messages(request, error, "Segment")
+        return redirect("insights_lookalike_run", version=version)
+    messages.success(request, f"Segment “{segment.name}” created with the top {top:,} lookalikes.")
+    return redirect("segments_detail", key=segment.key)

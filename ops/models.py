@@ -37,6 +37,7 @@ class TaskRun(models.Model):
         METRICS_REFRESH = "metrics_refresh", "Metrics refresh"
         CLUSTERING = "clustering", "Clustering run"
         CHURN_MODEL = "churn_model", "Churn model training"
+        LOOKALIKES = "lookalikes", "Lookalike scoring"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -17,6 +17,7 @@ KIND_PERMISSIONS = {
     TaskRun.Kind.METRICS_REFRESH: "customers.view",
     TaskRun.Kind.CLUSTERING: "reports.view",
     TaskRun.Kind.CHURN_MODEL: "reports.view",
+    TaskRun.Kind.LOOKALIKES: "reports.view",
 }
 
 

@@ -24,7 +24,7 @@ from campaigns.services.campaigns import campaign_cancel, campaign_create
 from customers.imports.models import ImportJob
 from customers.services import customer_upsert
 from customers.models import TraitDefinition
-from insights.models import ChurnModel, Cluster, ClusteringRun, CustomerScore
+from insights.models import ChurnModel, Cluster, ClusteringRun, CustomerScore, LookalikeRun
 from ops.models import TaskRun
 from ops.services import task_run_create
 from segments.services import segment_create
@@ -75,6 +75,10 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_high_risk_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
                                         kwargs="churn_model"),
     "insights_customer_scores": Route(MEMBERS, permission="customers.view", kwargs="customer"),
+    "insights_lookalike_start": Route(RUNNERS, ok=302, method="post", permission="insights.run"),
+    "insights_lookalike_run": Route(MEMBERS, permission="reports.view", kwargs="lookalike_run"),
+    "insights_lookalike_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
+                                        kwargs="lookalike_run"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
     "settings_traits": Route(ADMIN, permission="settings.modify"),
     "settings_segments": Route(ADMIN, permission="settings.modify"),
@@ -255,6 +259,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_churn_models": Route(MEMBERS, api=True),
     "api_churn_model": Route(MEMBERS, api=True, kwargs="churn_model"),
     "api_insights_scores": Route(MEMBERS, api=True),
+    "api_lookalike_runs": Route(MEMBERS, api=True),
+    "api_lookalike_run": Route(MEMBERS, api=True, kwargs="lookalike_run"),
+    "api_lookalike_segment": Route(MEMBERS, ok=405, api=True, kwargs="lookalike_run"),  # POST only
     "api_webhook_test": Route(MEMBERS, ok=405, api=True, kwargs="webhook"),  # POST only
     "api_webhook_deliveries": Route(MEMBERS, api=True, kwargs="webhook"),
 }
@@ -311,6 +318,9 @@ API_WRITES: dict[tuple[str, str], Route] = {
                                            data={"active": False}),
     ("api_clustering_runs", "post"): Route(RUNNERS, ok=202, method="post", api=True, data={"k": 3}),
     ("api_churn_models", "post"): Route(RUNNERS, ok=202, method="post", api=True, data={}),
+    ("api_lookalike_runs", "post"): Route(RUNNERS, ok=400, method="post", api=True, data={"segment": "nope"}),
+    ("api_lookalike_segment", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="lookalike_run",
+                                             data={"key": "matrix-like", "name": "Like"}),  # neither top nor min_score
     ("api_segment_from_cluster", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="cluster",
                                                 data={"key": ""}),
     # The endpoint's loopback URL is refused by the SSRF guard: answered, nothing sent.
@@ -434,13 +444,18 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         importance=[{"group": "activity", "mean_abs_contribution": 0.05}],
         ltv={"months": 24, "median": 10.0, "mean": 20.0, "top_decile_from": 50.0, "high_potential_sign_ups": 0,
              "histogram": [{"from": 0.0, "to": 50.0, "customers": 1}]})
+    lookalike_run = LookalikeRun.objects.create(version=1, status="succeeded", seed_segment=segment, seed_key=segment.key,
+                                                as_of=now, seed_size=1, customers=2,
+                                                metrics={"held_out": 1, "precision_at_n": 1.0, "base_rate": 0.5,
+                                                         "lift": 2.0, "candidates": 2, "recall_at_n": 1.0},
+                                                histogram=[{"from": 0.0, "to": 0.1, "customers": 1}])
     CustomerScore.objects.create(customer=customer, model=churn_model, churn_risk=0.4, scored_at=now,
                                  drivers=[{"group": "activity", "contribution": 0.2}], predicted_ltv=100,
                                  ltv_low=80, ltv_high=120)
     connection.set_schema_to_public()
     return {
         "clustering_run": {"version": run.version}, "cluster": {"version": run.version, "index": 0},
-        "churn_model": {"version": churn_model.version},
+        "churn_model": {"version": churn_model.version}, "lookalike_run": {"version": lookalike_run.version},
         "": {}, "bad_token": {"token": "not-a-token"}, "member": {"pk": target.pk},
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},

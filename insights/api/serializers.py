@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from common.api import StrictInput
-from insights.models import ChurnModel, Cluster, ClusteringRun, CustomerScore
+from insights.models import ChurnModel, Cluster, ClusteringRun, CustomerScore, LookalikeRun
 
 
 class FeatureOutput(serializers.Serializer):
@@ -85,3 +85,25 @@ class ScoreOutput(serializers.ModelSerializer):
         model = CustomerScore
         fields = ["customer", "churn_risk", "drivers", "predicted_ltv", "ltv_low", "ltv_high", "high_potential",
                   "scored_at", "model"]
+
+
+class LookalikeRunInput(StrictInput):
+    segment = serializers.CharField(max_length=64, help_text="The seed segment's key")
+    seed = serializers.IntegerField(required=False, default=42)
+
+
+class LookalikeRunOutput(serializers.ModelSerializer):
+    segment = serializers.CharField(source="seed_key")
+    task_run = serializers.IntegerField(source="task_run_id", allow_null=True)
+
+    class Meta:
+        model = LookalikeRun
+        fields = ["version", "status", "segment", "seed", "as_of", "seed_size", "customers", "metrics", "histogram",
+                  "error", "task_run", "created_at", "finished_at"]
+
+
+class LookalikeSegmentInput(StrictInput):
+    key = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    top = serializers.IntegerField(required=False, allow_null=True, default=None)
+    min_score = serializers.FloatField(required=False, allow_null=True, default=None)

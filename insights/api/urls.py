@@ -11,4 +11,7 @@ urlpatterns = [
     path("churn-models/", views.ChurnModelListView.as_view(), name="api_churn_models"),
     path("churn-models/<int:version>/", views.ChurnModelDetailView.as_view(), name="api_churn_model"),
     path("scores/", views.ScoreListView.as_view(), name="api_insights_scores"),
+    path("lookalike-runs/", views.LookalikeRunListView.as_view(), name="api_lookalike_runs"),
+    path("lookalike-runs/<int:version>/", views.LookalikeRunDetailView.as_view(), name="api_lookalike_run"),
+    path("lookalike-runs/<int:version>/segment/", views.LookalikeSegmentView.as_view(), name="api_lookalike_segment"),
 ]

@@ -21,9 +21,10 @@ from common.errors import Code, DomainError, Problem
 from common.parsers import JsonBody
 from insights.api import serializers as s
 from insights.features import catalogue
-from insights.models import ChurnModel, ClusteringRun, CustomerScore
+from insights.models import ChurnModel, ClusteringRun, CustomerScore, LookalikeRun
 from insights.services.churn import churn_model_request
 from insights.services.clustering import clustering_run_request, segment_from_cluster
+from insights.services.lookalikes import lookalike_run_request, lookalike_segment_create
 from segments.api.serializers import SegmentOutput
 
 MAX_VERSION = 2**31 - 1
@@ -149,3 +150,40 @@ class ScoreListView(APIView):
         if problems:
             raise DomainError(problems=problems)
         return cursor_page(request, self, scores, s.ScoreOutput, paginator=ByRisk)
+
+
+class LookalikeRunListView(APIView):
+    required_permissions = {"GET": "reports.view", "POST": "insights.run"}
+    parser_classes = [JsonBody]
+
+    @extend_schema(parameters=[OpenApiParameter("limit", OpenApiTypes.INT)], responses=paged(s.LookalikeRunOutput))
+    def get(self, request):
+        return cursor_page(request, self, LookalikeRun.objects.all(), s.LookalikeRunOutput, paginator=ByVersion)
+
+    @extend_schema(request=s.LookalikeRunInput, responses={202: s.LookalikeRunOutput})
+    def post(self, request):
+        run = lookalike_run_request(actor=request.actor, now=timezone.now(), **validated(s.LookalikeRunInput, request))
+        return Response(s.LookalikeRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class LookalikeRunDetailView(APIView):
+    required_permissions = {"GET": "reports.view"}
+
+    @extend_schema(responses=s.LookalikeRunOutput)
+    def get(self, request, version: int):
+        return Response(s.LookalikeRunOutput(_version(LookalikeRun, version)).data)
+
+
+class LookalikeSegmentView(APIView):
+    """A static segment of the run's top N, or of those scoring at least min_score."""
+
+    required_permissions = {"POST": "segments.edit"}
+    parser_classes = [JsonBody]
+
+    @extend_schema(request=s.LookalikeSegmentInput, responses={201: SegmentOutput})
+    def post(self, request, version: int):
+        run, now = _version(LookalikeRun, version), timezone.now()
+        segment = lookalike_segment_create(actor=request.actor, run=run, now=now,
+                                           **validated(s.LookalikeSegmentInput, request))
+        return Response(SegmentOutput(segment, context={"now": now, "actor": request.actor}).data,
+                        status=status.HTTP_201_CREATED)

@@ -169,3 +169,52 @@ class CustomerScore(models.Model):
     class Meta:
         ordering = ["-churn_risk"]
         indexes = [models.Index(fields=["-churn_risk"], name="insights_score_risk_idx")]
+
+
+class LookalikeRun(models.Model):
+    """Customers scored by their resemblance to a seed segment, with the precision the
+    ranking reached on a held-out part of the seed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    seed_segment = models.ForeignKey("segments.Segment", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+    seed_key = models.CharField(max_length=64)
+    seed = models.IntegerField(default=42)
+    as_of = models.DateTimeField()
+    seed_size = models.IntegerField(null=True, blank=True)
+    customers = models.IntegerField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    histogram = models.JSONField(default=list, blank=True, help_text="Customers outside the seed per score tenth")
+    task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"lookalikes of {self.seed_key} ({self.version})"
+
+
+class LookalikeScore(models.Model):
+    """A customer outside the seed and its seed-likeness in a run."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(LookalikeRun, on_delete=models.CASCADE, related_name="scores")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["run", "-score"]
+        indexes = [models.Index(fields=["run", "-score"], name="insights_lookalike_rank_idx")]

@@ -10,9 +10,12 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
+from customers.models import GeneratorTruth
 from demo.generator import generate
 from insights.models import CustomerScore
 from segments.models import Segment
+from segments.services import segment_create, static_members_add
+from tenants.models import TenantMembership
 from tests.browser.test_settings import log_in, workspace, workspace_url  # noqa: F401  (fixture)
 from tests.conftest import make_member
 
@@ -25,6 +28,11 @@ def test_personas_and_churn_from_the_insights_pages(strata_server, celery_worker
     make_member(tenant, marketer, "marketer")
     with schema_context(tenant.schema_name):
         generate(customers=500, events=15_000, now=timezone.now(), seed=11)
+        admin = TenantMembership.objects.get(tenant=tenant, role__key="admin")
+        accounts, _ = segment_create(actor=admin, key="big-accounts", name="Big accounts", kind="static",
+                                     now=timezone.now())
+        static_members_add(actor=admin, segment=accounts, now=timezone.now(), customer_ids=list(
+            GeneratorTruth.objects.filter(persona="enterprise_buyer").values_list("customer_id", flat=True)))
     connection.set_schema_to_public()
     base = workspace_url(strata_server, tenant)
     page.set_viewport_size({"width": 1366, "height": 900})
@@ -50,6 +58,13 @@ def test_personas_and_churn_from_the_insights_pages(strata_server, celery_worker
     expect(page.locator('[data-testid="calibration-chart"] svg')).to_have_count(1)
     expect(page.get_by_test_id("riskiest")).to_have_count(0)  # analysts do not see personal data
     screenshot("insights-churn-model")
+
+    page.goto(f"{base}/insights/")
+    page.get_by_label("Seed segment").select_option("big-accounts")
+    page.get_by_test_id("run-lookalikes").click()
+    expect(page.get_by_test_id("lookalike-quality")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("lookalike-quality")).to_contain_text("Lift")
+    screenshot("insights-lookalikes")
     page.get_by_role("button", name="Log out").click()
 
     log_in(page, base, marketer)
@@ -78,6 +93,12 @@ def test_personas_and_churn_from_the_insights_pages(strata_server, celery_worker
         page.wait_for_timeout(500)
         page.reload()
     expect(page.get_by_test_id("segment-size")).to_have_text(f"{expected:,}")
+
+    page.goto(f"{base}/insights/lookalikes/1/")
+    page.get_by_label("Top customers").fill("25")
+    page.get_by_test_id("create-lookalike-segment").click()
+    expect(page.get_by_test_id("segment-title")).to_have_text("Like big-accounts")
+    expect(page.get_by_test_id("segment-size")).to_have_text("25")
 
     page.goto(f"{base}/customers/{customer.external_id}/")
     scores = page.get_by_test_id("customer-scores")
