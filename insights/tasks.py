@@ -1,11 +1,15 @@
-"""Celery tasks of insights: thin, they take ids and call one service."""
+"""Celery tasks of insights: thin, they take ids and call one service; beat's nightly
+dispatcher re-assigns every customer to the active clusters and retrains the churn model
+per tenant."""
+
+from datetime import datetime
 
 from django.utils import timezone
 
-from insights.services.churn import churn_model_execute
-from insights.services.clustering import clustering_run_execute
+from insights.services.churn import churn_model_execute, churn_model_nightly
+from insights.services.clustering import clustering_reassign, clustering_run_execute
 from insights.services.lookalikes import lookalike_run_execute
-from ops.tasking import tenant_task
+from ops.tasking import for_each_tenant, public_task, tenant_task
 
 # A run over 1M customers reads features for minutes; the default 5-minute limit would kill it.
 RUN_LIMITS = {"soft_time_limit": 3600, "time_limit": 3700}
@@ -24,3 +28,15 @@ def train_churn_model(*, model_id: int) -> None:
 @tenant_task(name="insights.score_lookalikes", **RUN_LIMITS)
 def score_lookalikes(*, run_id: int) -> None:
     lookalike_run_execute(run_id=run_id, clock=timezone.now)
+
+
+@tenant_task(name="insights.nightly", **RUN_LIMITS)
+def nightly(*, now_iso: str) -> None:
+    now = datetime.fromisoformat(now_iso)
+    clustering_reassign(now=now)
+    churn_model_nightly(now=now, clock=timezone.now)
+
+
+@public_task(name="insights.dispatch_nightly", soft_time_limit=60, time_limit=90)
+def dispatch_nightly() -> int:
+    return for_each_tenant(nightly, now_iso=timezone.now().isoformat())

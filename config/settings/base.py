@@ -306,6 +306,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "customers.dispatch_metrics_refresh",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Nightly, after the metrics: every customer into the active clusters, the churn model
+    # retrained and every customer rescored (insights.tasks).
+    "insights-nightly": {
+        "task": "insights.dispatch_nightly",
+        "schedule": crontab(hour=3, minute=30),
+    },
     # Campaign occasions that are due, on-entry sends from the outbox, webhook deliveries.
     "campaigns-tick-every-minute": {
         "task": "campaigns.dispatch",

@@ -28,7 +28,7 @@ class Trained:
 
 
 def _calibrated(estimator, rows: int):
-    return CalibratedClassifierCV(estimator, method="isotonic" if rows >= ISOTONIC_FROM else "sigmoid", cv=3)
+    return CalibratedClassifierCV(estimator, method="isotonic" if rows >= ISOTONIC_FROM else "sigmoid", cv=5)
 
 
 def train(raw_train, matrix_train, y_train, raw_test, matrix_test, y_test, *, seed: int) -> Trained:

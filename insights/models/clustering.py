@@ -60,6 +60,14 @@ def choose_k(matrix: np.ndarray, ks: range, *, algorithm: str, seed: int) -> tup
 class Fitted:
     labels: np.ndarray
     model: object
+    rank: np.ndarray  # the model's cluster number → the run's (largest first)
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Clusters of customers the run did not see (a nightly re-assignment)."""
+        if not len(matrix):
+            return np.array([], dtype=np.int16)
+        return np.concatenate([self.rank[self.model.predict(matrix[i:i + PREDICT_CHUNK])]
+                               for i in range(0, len(matrix), PREDICT_CHUNK)])
 
 
 def fit(matrix: np.ndarray, k: int, *, algorithm: str, seed: int) -> Fitted:
@@ -73,7 +81,7 @@ def fit(matrix: np.ndarray, k: int, *, algorithm: str, seed: int) -> Fitted:
     order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
     rank = np.empty(k, dtype=np.int16)
     rank[order] = np.arange(k)
-    return Fitted(labels=rank[labels], model=model)
+    return Fitted(labels=rank[labels], model=model, rank=rank)
 
 
 def projection(matrix: np.ndarray, labels: np.ndarray, *, seed: int) -> list[list[float]]:

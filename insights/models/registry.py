@@ -43,6 +43,8 @@ class ClusteringRun(models.Model):
     projection = models.JSONField(default=list, blank=True, help_text="2-D points of a sample: [x, y, cluster]")
     quality = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False)
+    artifact = models.CharField(max_length=300, blank=True, help_text="The fitted preprocessing and model (joblib)")
+    reassigned_at = models.DateTimeField(null=True, blank=True, help_text="Last nightly assignment of every customer")
     task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_by_id = models.BigIntegerField(null=True, blank=True)  # public-schema user: no cross-schema key
     error = models.TextField(blank=True)

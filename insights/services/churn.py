@@ -19,21 +19,17 @@ uncertainty in its calibration bin.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timedelta
 
-import joblib
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from audit.services import audit_record
 from common.actors import Actor
 from common.clock import Clock
 from common.errors import Code, DomainError, InsightCode, Problem
-from customers.models import MetricsSettings
+from customers.models import Customer, MetricsSettings
 from insights.features import Feature, catalogue, extract_all
 from insights.models import ChurnModel
 from insights.models.churn import drivers, scores, top_drivers, train
@@ -74,6 +70,22 @@ def churn_model_request(*, actor: Actor, now: datetime, seed: int = 42) -> Churn
         transaction.on_commit(lambda: send_to_tenant("insights.train_churn_model", schema_name=schema,
                                                      model_id=model.pk))
     return model
+
+
+def churn_model_nightly(*, now: datetime, clock: Clock) -> ChurnModel | None:
+    """Beat's nightly retraining and rescoring of a tenant with enough customers (smaller
+    ones are left alone rather than failing every night)."""
+    if Customer.objects.exclude(last_seen_at=None).count() < MIN_CUSTOMERS:
+        return None
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    with transaction.atomic():
+        version = runs.next_version(ChurnModel)
+        task = task_run_create(kind=TaskRun.Kind.CHURN_MODEL, label=f"Nightly churn model {version}")
+        model = ChurnModel.objects.create(version=version, as_of=now, horizon_days=settings.churn_inactivity_days,
+                                          lead_days=LEAD_DAYS, task_run=task)
+        audit_record(actor=None, action="insights.churn_model_requested", target=model,
+                     changes={"horizon_days": model.horizon_days, "lead_days": LEAD_DAYS, "nightly": True})
+    return churn_model_execute(model_id=model.pk, clock=clock)
 
 
 def churn_model_execute(*, model_id: int, clock: Clock) -> ChurnModel:
@@ -296,11 +308,5 @@ def _score_rows(scored: dict):
 
 
 def _save(model: ChurnModel, trained, revenue, features) -> str:
-    """The fitted model in the tenant's own folder of the default storage (never shared)."""
-    buffer = io.BytesIO()
-    joblib.dump({"churn": trained.model, "revenue": revenue, "features": [f.name for f in features],
-                 "version": model.version}, buffer)
-    path = f"insights/{connection.schema_name}/churn-{model.version}.joblib"
-    if default_storage.exists(path):
-        default_storage.delete(path)
-    return default_storage.save(path, ContentFile(buffer.getvalue()))
+    return runs.save_artifact(f"churn-{model.version}", {
+        "churn": trained.model, "revenue": revenue, "features": [f.name for f in features], "version": model.version})

@@ -184,14 +184,18 @@ def _execute(run: ClusteringRun, progress) -> None:
     else:
         k, silhouette = choose_k(matrix, range(run.k_min, run.k_max + 1), algorithm=run.algorithm, seed=run.seed)
     progress(8, STEPS, f"Fitting {k} clusters")
-    labels = fit(matrix, k, algorithm=run.algorithm, seed=run.seed).labels
+    fitted = fit(matrix, k, algorithm=run.algorithm, seed=run.seed)
+    labels = fitted.labels
+    artifact = runs.save_artifact(f"clustering-{run.version}", {"preprocessor": prep, "fitted": fitted,
+                                                               "version": run.version})
     progress(9, STEPS, "Describing clusters and proposing rules")
     clusters = _describe(run, everything, described, labels, k, ids)
     with transaction.atomic():
         _store_assignments(run, ids, labels)
         Cluster.objects.bulk_create(clusters)
         ClusteringRun.objects.filter(pk=run.pk).update(
-            status=ClusteringRun.Status.SUCCEEDED, k=k, customers=len(ids), silhouette={str(k): v for k, v in silhouette.items()},
+            status=ClusteringRun.Status.SUCCEEDED, k=k, customers=len(ids), artifact=artifact,
+            silhouette={str(k): v for k, v in silhouette.items()},
             projection=projection(matrix, labels, seed=run.seed),
             features=[f.as_json() for f in features],
             quality=_quality(clusters, silhouette.get(k)))
@@ -265,6 +269,27 @@ def _activate(run: ClusteringRun) -> None:
 def _forget_old_assignments() -> None:
     old = ClusteringRun.objects.filter(is_active=False).order_by("-version").values_list("pk", flat=True)[KEEP_RUNS:]
     ClusterAssignment.objects.filter(run_id__in=list(old)).delete()
+
+
+def clustering_reassign(*, now: datetime) -> int:
+    """Every customer into the active run's clusters as of `now` (its fitted model, its
+    features): new customers get a cluster, moved ones change; the keys stay the run's, so
+    rules on `metric cluster` keep their meaning. Returns the customers assigned."""
+    run = ClusteringRun.objects.filter(is_active=True).first()
+    if run is None or not run.artifact:
+        return 0
+    saved = runs.load_artifact(run.artifact)
+    features = [Feature(**f) for f in run.features]
+    blocks = list(extract_all(features, now=now))
+    if not blocks:
+        return 0
+    ids = np.concatenate([b.ids for b in blocks])
+    labels = saved["fitted"].predict(saved["preprocessor"].transform(np.vstack([b.values for b in blocks])))
+    with transaction.atomic():
+        _store_assignments(run, ids, labels)
+        cluster_keys_write(run_id=run.pk, key_prefix=f"r{run.version}c", now=now)
+        ClusteringRun.objects.filter(pk=run.pk).update(reassigned_at=now)
+    return len(ids)
 
 
 # ---------------------------------------------------------------------- reads and actions

@@ -3,8 +3,12 @@ with its status, progress and failure recorded on the run and its TaskRun."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
+import joblib
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Max
 
@@ -44,3 +48,21 @@ def execute(run, *, clock: Clock, work: Callable[[Progress], str]):
     model.objects.filter(pk=run.pk).update(finished_at=clock())
     task_run_finish(run_id=run.task_run_id, now=clock(), message=message, result={"version": run.version})
     return model.objects.get(pk=run.pk)
+
+
+def save_artifact(name: str, payload: dict) -> str:
+    """A fitted model in the tenant's own folder of the default storage (never shared
+    across tenants); returns its path."""
+    buffer = io.BytesIO()
+    joblib.dump(payload, buffer)
+    path = f"insights/{connection.schema_name}/{name}.joblib"
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    return default_storage.save(path, ContentFile(buffer.getvalue()))
+
+
+def load_artifact(path: str) -> dict:
+    if not path.startswith(f"insights/{connection.schema_name}/"):  # another tenant's model: never
+        raise PermissionError(path)
+    with default_storage.open(path, "rb") as stream:
+        return joblib.load(stream)

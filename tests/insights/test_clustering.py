@@ -173,3 +173,22 @@ def test_the_planted_personas_are_recovered_and_the_weekend_one_reads_as_a_share
     assert len(weekend) == 1
     assert "Weekend" in weekend[0].persona["name"]
     assert '"share"' in json.dumps(weekend[0].proposal) and '"when"' in json.dumps(weekend[0].proposal)
+
+
+def test_the_nightly_task_puts_new_customers_into_the_active_clusters(generated, analyst, settings, tmp_path):
+    """The active run's saved model assigns customers who arrived after it, under the
+    run's own keys; customers it had keep theirs."""
+    from insights.tasks import nightly
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    run = run_now(analyst, k=3)
+    before = dict(CustomerMetrics.objects.values_list("customer_id", "cluster"))
+    generate(customers=40, events=1_200, now=NOW, seed=99)
+    nightly(now_iso=NOW.isoformat())
+    after = dict(CustomerMetrics.objects.values_list("customer_id", "cluster"))
+    keys = {c.key for c in run.clusters.all()}
+    assert len(after) == 300 and set(after.values()) <= keys
+    assert all(after[c] == before[c] for c in before)
+    assert ClusterAssignment.objects.filter(run=run).count() == 300
+    run.refresh_from_db()
+    assert run.reassigned_at == NOW
