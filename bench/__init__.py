@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "csv_import": "bench.csv_import",
     "segments": "bench.segments",
     "freshness": "bench.freshness",
+    "insights": "bench.insights",
 }
 
 

@@ -120,9 +120,8 @@ def _settings_problems(*, algorithm, k, k_min, k_max, groups, features, seed) ->
 # ---------------------------------------------------------------------- execution
 
 
-def _chosen(run: ClusteringRun) -> list[Feature]:
+def _chosen(run: ClusteringRun, everything: list[Feature]) -> list[Feature]:
     """The features the run clusters on (its list, or its groups, or the default groups)."""
-    everything = catalogue()
     if run.features:
         wanted = set(run.features)
         return [f for f in everything if f.name in wanted]
@@ -161,7 +160,7 @@ def _execute(run: ClusteringRun, progress) -> None:
     with every feature of the catalogue (read in the same queries), so a cluster found by
     traits still shows how it behaves."""
     everything = catalogue()
-    chosen = {f.name for f in _chosen(run)}
+    chosen = {f.name for f in _chosen(run, everything)}
     columns = [i for i, f in enumerate(everything) if f.name in chosen]
     features = [everything[i] for i in columns]
     scope = _scope_ids(run)
