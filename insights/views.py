@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from common.errors import DomainError
+from common.errors import Code, DomainError
 from common.pages import refuse_forbidden, requires
 from insights.features import GROUPS, catalogue
 from insights.models import ChurnModel, ClusteringRun, CustomerScore, LookalikeRun
@@ -277,7 +277,7 @@ def high_risk_segment_create(request, version: int):
         {"type": "metric", "metric": "churn_risk", "op": "lt", "value": 1}]}
     try:
         if not 0 < threshold < 1:
-            raise DomainError.single(path="threshold", code="invalid_value", message="A risk between 0 and 1.")
+            raise DomainError.single(path="threshold", code=Code.INVALID_VALUE, message="A risk between 0 and 1.")
         segment, _ = segment_create(
             actor=request.membership, key=request.POST.get("key", ""), name=request.POST.get("name") or "High churn risk",
             definition=definition, now=timezone.now(),

@@ -232,3 +232,21 @@ def test_anniversaries_fall_on_the_utc_calendar_and_29_february_on_the_28th(in_t
     signed = root({"type": "trait", "field": "signed_up_at", "op": "anniversary_within", "value": span})
     compiled, referenced = evaluate_both(signed, ANNIVERSARY_CUSTOMERS, now)
     assert compiled == referenced == ({"signed_late"} if "feb28" in expected else set())
+
+
+def test_a_rule_on_a_custom_datetime_trait_runs_under_a_parallel_plan(in_tenant):
+    """strata_timestamptz catches bad dates with an exception block, which nothing can run
+    in parallel mode: the function is PARALLEL UNSAFE, so the query answers with parallel
+    plans forced (as PARALLEL SAFE it failed here)."""
+    for i in range(50):
+        Customer.objects.create(external_id=f"p{i}", traits={"renewal_at": "2026-02-30" if i % 2 else "2026-07-01"})
+    group, _ = parse(root({"type": "trait", "field": "traits.renewal_at", "op": "anniversary_within", "value": "7d"}),
+                     REGISTRY)
+    sql = compile_rule(group, now=utc(2026, 6, 28))
+    with connection.cursor() as cursor:
+        force = "debug_parallel_query" if connection.pg_version >= 160000 else "force_parallel_mode"
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                        "max_parallel_workers_per_gather = 2", f"{force} = on"):
+            cursor.execute(f"SET LOCAL {setting}")
+        cursor.execute(sql.text, sql.params)
+        assert len(cursor.fetchall()) == 25
