@@ -6,6 +6,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from insights.models import ChurnModel, ClusteringRun, LookalikeRun
+from insights.services import runs
 from insights.services.churn import churn_model_execute, churn_model_nightly
 from insights.services.clustering import clustering_reassign, clustering_run_execute
 from insights.services.lookalikes import lookalike_run_execute
@@ -33,6 +35,7 @@ def score_lookalikes(*, run_id: int) -> None:
 @tenant_task(name="insights.nightly", **RUN_LIMITS)
 def nightly(*, now_iso: str) -> None:
     now = datetime.fromisoformat(now_iso)
+    runs.fail_stuck(models=[ClusteringRun, ChurnModel, LookalikeRun], now=timezone.now())
     clustering_reassign(now=now)
     churn_model_nightly(now=now, clock=timezone.now)
 

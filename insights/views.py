@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import Code, DomainError
 from common.pages import refuse_forbidden, requires
+from customers.models import MetricsSummary
 from insights.features import GROUPS, catalogue
 from insights.models import ChurnModel, ClusteringRun, CustomerScore, LookalikeRun
 from insights.services.churn import churn_model_request
@@ -246,8 +247,9 @@ def churn_model_detail(request, version: int):
                      .order_by("-predicted_ltv")[:RISKIEST]) if finished and per_customer else []
     for score in riskiest:
         score.reasons = _reasons(score.drivers)
+    summary = MetricsSummary.objects.first()  # the formula LTV, beside the predicted one
     context = {
-        "model": model, "finished": finished, "riskiest": riskiest, "potential": potential,
+        "model": model, "finished": finished, "riskiest": riskiest, "potential": potential, "summary": summary,
         "per_customer": per_customer, "groups": GROUPS,
         "calibration_chart": _calibration_chart(model) if finished else None,
         "lead_chart": _lead_chart(model) if finished and model.by_lead else None,

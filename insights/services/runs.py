@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import timedelta
 
 import joblib
 from django.core.files.base import ContentFile
@@ -48,6 +49,26 @@ def execute(run, *, clock: Clock, work: Callable[[Progress], str]):
     model.objects.filter(pk=run.pk).update(finished_at=clock())
     task_run_finish(run_id=run.task_run_id, now=clock(), message=message, result={"version": run.version})
     return model.objects.get(pk=run.pk)
+
+
+# A run "running" for longer than its task's hard limit (insights.tasks.RUN_LIMITS) died
+# with its worker.
+STUCK_AFTER = timedelta(hours=2)
+
+
+def fail_stuck(*, models, now) -> int:
+    """Runs whose worker died mid-run: marked failed with a message (the run in force was
+    never replaced, so nothing else changes); returns how many."""
+    failed = 0
+    for model in models:
+        stuck = model.objects.filter(status__in=[model.Status.RUNNING, model.Status.QUEUED],
+                                     created_at__lt=now - STUCK_AFTER)
+        for run in stuck:
+            if run.task_run_id:
+                task_run_finish(run_id=run.task_run_id, now=now, error="The worker running it stopped.")
+        failed += stuck.update(status=model.Status.FAILED, finished_at=now,
+                               error="The worker running it stopped before it finished; the previous run stays in force.")
+    return failed
 
 
 def save_artifact(name: str, payload: dict) -> str:

@@ -192,3 +192,26 @@ def test_the_nightly_task_puts_new_customers_into_the_active_clusters(generated,
     assert ClusterAssignment.objects.filter(run=run).count() == 300
     run.refresh_from_db()
     assert run.reassigned_at == NOW
+
+
+def test_a_run_whose_worker_died_is_failed_at_night_and_the_active_one_stays(generated, analyst, settings, tmp_path):
+    """A run left "running" past its time limit (its worker killed) is marked failed by the
+    nightly sweep; the run in force and the customers' keys are untouched."""
+    from datetime import timedelta
+
+    import time_machine
+
+    from insights.services.clustering import clustering_run_request
+    from insights.tasks import nightly
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    active = run_now(analyst, k=3)
+    dead = clustering_run_request(actor=analyst, now=NOW, k=4)
+    ClusteringRun.objects.filter(pk=dead.pk).update(status="running")
+    keys = dict(CustomerMetrics.objects.values_list("customer_id", "cluster"))
+    with time_machine.travel(dead.created_at + timedelta(hours=3), tick=False):
+        nightly(now_iso=NOW.isoformat())
+    dead.refresh_from_db()
+    assert dead.status == "failed" and "stopped before it finished" in dead.error and not dead.is_active
+    assert ClusteringRun.objects.get(is_active=True) == active
+    assert dict(CustomerMetrics.objects.values_list("customer_id", "cluster")) == keys
