@@ -12,19 +12,36 @@ from __future__ import annotations
 from django.db import models
 
 
-class ClusteringRun(models.Model):
+class ModelRun(models.Model):
+    """What every run shares: a version per tenant, its status, its TaskRun (progress), who
+    asked (a public-schema user id: no cross-schema key), its error and times."""
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-version"]
+
+
+class ClusteringRun(ModelRun):
     class Algorithm(models.TextChoices):
         KMEANS = "kmeans", "k-means"
         GMM = "gmm", "Gaussian mixture"
 
-    version = models.PositiveIntegerField(unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default=Algorithm.KMEANS)
     k_requested = models.PositiveSmallIntegerField(null=True, blank=True, help_text="None: chosen by silhouette")
     k_min = models.PositiveSmallIntegerField(default=2)
@@ -45,16 +62,8 @@ class ClusteringRun(models.Model):
     is_active = models.BooleanField(default=False)
     artifact = models.CharField(max_length=300, blank=True, help_text="The fitted preprocessing and model (joblib)")
     reassigned_at = models.DateTimeField(null=True, blank=True, help_text="Last nightly assignment of every customer")
-    task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_by_id = models.BigIntegerField(null=True, blank=True)  # public-schema user: no cross-schema key
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-version"]
+    class Meta(ModelRun.Meta):
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True),
                                     name="insights_one_active_clustering_run"),
@@ -110,19 +119,11 @@ class ClusterAssignment(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "customer"], name="insights_assignment_run_customer")]
 
 
-class ChurnModel(models.Model):
+class ChurnModel(ModelRun):
     """One training of the tenant's churn model: its time split, its held-out quality and
     the artifact (joblib in tenant-aware storage). At most one is active; its scores are
     the customers' churn_risk and predicted_ltv."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    version = models.PositiveIntegerField(unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     as_of = models.DateTimeField(help_text="`now`: the label horizon ends here; scores are as of it")
     horizon_days = models.PositiveSmallIntegerField(help_text="No activity this long is churn")
     lead_days = models.PositiveSmallIntegerField(help_text="Days between the features' cutoff and the label window")
@@ -136,16 +137,8 @@ class ChurnModel(models.Model):
     artifact = models.CharField(max_length=300, blank=True)
     customers = models.IntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=False)
-    task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_by_id = models.BigIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-version"]
+    class Meta(ModelRun.Meta):
         constraints = [models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True),
                                                name="insights_one_active_churn_model")]
 
@@ -173,18 +166,10 @@ class CustomerScore(models.Model):
         indexes = [models.Index(fields=["-churn_risk"], name="insights_score_risk_idx")]
 
 
-class LookalikeRun(models.Model):
+class LookalikeRun(ModelRun):
     """Customers scored by their resemblance to a seed segment, with the precision the
     ranking reached on a held-out part of the seed."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    version = models.PositiveIntegerField(unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     seed_segment = models.ForeignKey("segments.Segment", on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
     seed_key = models.CharField(max_length=64)
@@ -194,16 +179,9 @@ class LookalikeRun(models.Model):
     customers = models.IntegerField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     histogram = models.JSONField(default=list, blank=True, help_text="Customers outside the seed per score tenth")
-    task_run = models.ForeignKey("ops.TaskRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_by_id = models.BigIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["-version"]
+    class Meta(ModelRun.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"lookalikes of {self.seed_key} ({self.version})"
