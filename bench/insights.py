@@ -42,7 +42,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="customers the supervised ceiling is cross-validated on (default 100k)")
 
 
+def _reset_peak() -> None:
+    """Start a new high-water mark of resident memory (Linux: clear_refs 5), so each run's
+    peak is its own and not the baseline's, which holds every customer's features at once."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
 def _peak_mb() -> float:
+    """Peak resident memory since the last reset (VmHWM), else of the whole process."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -72,7 +90,9 @@ def _clustering(actor, now) -> tuple[list[Result], object]:
     started = time.perf_counter()
     fit(Preprocessor.fit(features, values).transform(values), K, algorithm="kmeans", seed=42)
     fit_s = time.perf_counter() - started
+    baseline_peak = _peak_mb()
     del values, blocks
+    _reset_peak()
     started = time.perf_counter()
     run = clustering_run_request(actor=actor, now=now, k=K, seed=42)
     run = clustering_run_execute(run_id=run.pk, clock=lambda: now)
@@ -81,7 +101,8 @@ def _clustering(actor, now) -> tuple[list[Result], object]:
         raise SystemExit(f"bench insights: the clustering run failed: {run.error}")
     return [Result("insights_clustering", round(run_s / (sql_s + fit_s), 2),
                    {"run_s": round(run_s, 2), "feature_sql_s": round(sql_s, 2), "bare_fit_s": round(fit_s, 2),
-                    "customers": run.customers, "peak_rss_mb": round(_peak_mb())},
+                    "customers": run.customers, "peak_rss_mb": round(_peak_mb()),
+                    "baseline_peak_rss_mb": round(baseline_peak)},
                    "clustering run end to end / (feature SQL + bare fit on the same arrays)")], run
 
 
@@ -125,6 +146,7 @@ def _personas(run, ceiling_sample: int) -> list[Result]:
 def _churn(actor, now) -> list[Result]:
     from insights.services.churn import churn_model_execute, churn_model_request
 
+    _reset_peak()
     started = time.perf_counter()
     model = churn_model_execute(model_id=churn_model_request(actor=actor, now=now).pk, clock=lambda: now)
     total_s = time.perf_counter() - started
@@ -149,6 +171,7 @@ def _lookalikes(actor, now) -> list[Result]:
     segment, _ = segment_create(actor=actor, key="bench-insights-seed", name="Bench seed", kind="static", now=now)
     static_members_add(actor=actor, segment=segment, customer_ids=buyers[::2], now=now)
     try:
+        _reset_peak()
         started = time.perf_counter()
         run = lookalike_run_execute(run_id=lookalike_run_request(actor=actor, segment=segment.key, now=now).pk,
                                     clock=lambda: now)
@@ -159,7 +182,8 @@ def _lookalikes(actor, now) -> list[Result]:
         raise SystemExit(f"bench insights: the lookalike run failed: {run.error}")
     return [Result("insights_lookalike_lift", run.metrics["lift"],
                    {"precision_at_n": run.metrics["precision_at_n"], "base_rate": run.metrics["base_rate"],
-                    "n": run.metrics["held_out"], "run_s": round(run_s, 1)},
+                    "n": run.metrics["held_out"], "run_s": round(run_s, 1),
+                    "peak_rss_mb": round(_peak_mb())},
                    "precision of the top N on the held-out seed / base rate (higher is better)")]
 
 

@@ -227,7 +227,7 @@ def _local_zone() -> str:
             "ELSE 'UTC' END)")
 
 
-def _activity_sql() -> str:
+def _activity_sql(only: bool) -> str:
     """One grouped pass over the range's events. TRICKY: the zone is resolved once per
     customer (a MATERIALIZED CTE) and the local weekday and hour once per event (the
     OFFSET 0 fence keeps the planner from inlining them into every FILTER that reads them:
@@ -237,10 +237,11 @@ def _activity_sql() -> str:
     bands = ", ".join(f"count(ev.id) FILTER (WHERE {timed} AND ev.hour >= {a} AND ev.hour < {b})"
                       for _, a, b in HOUR_BANDS)
     days = ", ".join(f"count(ev.id) FILTER (WHERE {timed} AND ev.dow = {d})" for d in range(1, 8))
+    customers, events = _within("c.id", only), _within("e.customer_id", only)
     return f"""
 WITH cz AS MATERIALIZED (
     SELECT c.id, c.signed_up_at, {_local_zone()} AS zone FROM customers_customer c
-    WHERE c.id >= %(low)s AND c.id < %(high)s)
+    WHERE {customers})
 SELECT cz.id,
        extract(epoch FROM %(now)s - max(ev.timestamp)) / 86400,
        extract(epoch FROM %(now)s - COALESCE(cz.signed_up_at, min(ev.timestamp))) / 86400,
@@ -261,7 +262,7 @@ LEFT JOIN (
            extract(isodow FROM e.timestamp AT TIME ZONE z.zone)::int AS dow,
            extract(hour FROM e.timestamp AT TIME ZONE z.zone)::int AS hour
     FROM customers_event e JOIN cz z ON z.id = e.customer_id
-    WHERE e.customer_id >= %(low)s AND e.customer_id < %(high)s AND e.timestamp < %(now)s
+    WHERE {events} AND e.timestamp < %(now)s
     OFFSET 0
 ) ev ON ev.customer_id = cz.id
 GROUP BY cz.id, cz.signed_up_at
@@ -272,22 +273,22 @@ _EVENT_COUNTS_SQL = """
 SELECT e.customer_id, e.name, count(*) FILTER (WHERE e.timestamp >= %(since_30)s),
        count(*) FILTER (WHERE e.timestamp >= %(since_90)s), count(*)
 FROM customers_event e
-WHERE e.customer_id >= %(low)s AND e.customer_id < %(high)s AND e.name = ANY(%(names)s) AND e.timestamp < %(now)s
+WHERE {events} AND e.name = ANY(%(names)s) AND e.timestamp < %(now)s
 GROUP BY e.customer_id, e.name"""
 
 _SURVEYS_SQL = """
 SELECT DISTINCT ON (r.customer_id, s.key) r.customer_id, s.key, r.score::float8
 FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id
-WHERE r.customer_id >= %(low)s AND r.customer_id < %(high)s AND r.score IS NOT NULL AND r.responded_at < %(now)s
+WHERE {responses} AND r.score IS NOT NULL AND r.responded_at < %(now)s
   AND s.key IN ('nps', 'csat')
 ORDER BY r.customer_id, s.key, r.responded_at DESC, r.id DESC"""
 
 _CONSENTS_SQL = """
 SELECT cs.customer_id, cs.channel FROM customers_consent cs
-WHERE cs.customer_id >= %(low)s AND cs.customer_id < %(high)s AND cs.granted"""
+WHERE {consents} AND cs.granted"""
 
 
-def _traits_sql(features: list[Feature]) -> str:
+def _traits_sql(features: list[Feature], only: bool) -> str:
     columns = []
     for feature in features:
         rule = feature.rule or {}
@@ -300,7 +301,14 @@ def _traits_sql(features: list[Feature]) -> str:
         else:
             columns.append(f"({_trait_sql(rule['field'], 'number')})::float8")
     select = ", ".join(["c.id", *columns])
-    return f"SELECT {select} FROM customers_customer c WHERE c.id >= %(low)s AND c.id < %(high)s ORDER BY c.id"
+    return f"SELECT {select} FROM customers_customer c WHERE {_within('c.id', only)} ORDER BY c.id"
+
+
+def _within(column: str, only: bool) -> str:
+    """The block's customers: an id range, and with `only` just the listed ids in it (an
+    index lookup of each, so a scattered sample does not read every customer of its range)."""
+    within = f"{column} >= %(low)s AND {column} < %(high)s"
+    return f"{within} AND {column} = ANY(%(only)s::bigint[])" if only else within
 
 
 def id_ranges(customer_ids: np.ndarray | None = None, chunk: int = CHUNK_CUSTOMERS) -> Iterator[tuple[int, int]]:
@@ -328,9 +336,13 @@ def extract(features: list[Feature], *, now: datetime, low: int, high: int,
               "since_timing": now - timedelta(days=TIMING_DAYS), "since_60": now - timedelta(days=60),
               "revenue": settings.revenue_event, "prop": settings.revenue_property,
               **{f"since_{d}": now - timedelta(days=d) for d in WINDOWS}}
+    listed = only is not None
+    if listed:
+        only = np.asarray(only, dtype=np.int64)
+        params["only"] = only[(only >= low) & (only < high)].tolist()
     column = {f.name: i for i, f in enumerate(features)}
     with connection.cursor() as cursor:
-        cursor.execute(_activity_sql(), params)
+        cursor.execute(_activity_sql(listed), params)
         activity = np.array(cursor.fetchall(), dtype=float).reshape(-1, 14 + len(HOUR_BANDS) + len(WEEKDAYS))
     ids = activity[:, 0].astype(np.int64)
     values = np.full((len(ids), len(features)), np.nan)
@@ -344,30 +356,28 @@ def extract(features: list[Feature], *, now: datetime, low: int, high: int,
         _put(values, column, f"mix.{name}", 0)
     with connection.cursor() as cursor:
         if event_names:
-            cursor.execute(_EVENT_COUNTS_SQL, {**params, "names": event_names})
+            cursor.execute(_EVENT_COUNTS_SQL.format(events=_within("e.customer_id", listed)),
+                           {**params, "names": event_names})
             for customer_id, name, *counts in cursor.fetchall():
                 for prefix, count in zip(("events_30d", "events_90d", "mix"), counts):
                     if f"{prefix}.{name}" in column:
                         values[row[customer_id], column[f"{prefix}.{name}"]] = count
-        cursor.execute(_SURVEYS_SQL, params)
+        cursor.execute(_SURVEYS_SQL.format(responses=_within("r.customer_id", listed)), params)
         for customer_id, survey, score in cursor.fetchall():
             if f"survey.{survey}" in column:
                 values[row[customer_id], column[f"survey.{survey}"]] = score
         for channel in CHANNELS:
             _put(values, column, f"consent.{channel}", 0)
-        cursor.execute(_CONSENTS_SQL, params)
+        cursor.execute(_CONSENTS_SQL.format(consents=_within("cs.customer_id", listed)), params)
         for customer_id, channel in cursor.fetchall():
             if f"consent.{channel}" in column:
                 values[row[customer_id], column[f"consent.{channel}"]] = 1
         traits = [i for i, f in enumerate(features) if f.group == "traits"]
         if traits:
-            cursor.execute(_traits_sql(features), params)
+            cursor.execute(_traits_sql(features, listed), params)
             table = np.array(cursor.fetchall(), dtype=float).reshape(-1, len(traits) + 1)
             values[:, traits] = table[:, 1:]
     _mix_shares(values, column, event_names, activity[:, 13 + len(HOUR_BANDS) + len(WEEKDAYS)])
-    if only is not None:
-        keep = np.isin(ids, only)
-        ids, values = ids[keep], values[keep]
     return FeatureBlock(ids=ids, values=values)
 
 

@@ -78,8 +78,7 @@ def drivers(model, raw: np.ndarray, groups: list[str], typical: np.ndarray, risk
     return names, out
 
 
-def top_drivers(names: list[str], contributions: np.ndarray, *, top: int = 3) -> list[list[dict]]:
-    """Per customer the groups that raise the risk most (positive contributions only)."""
-    order = np.argsort(-contributions, axis=1)[:, :top]
-    return [[{"group": names[j], "contribution": round(float(row[j]), 4)} for j in picks if row[j] > 0.005]
-            for row, picks in zip(contributions, order)]
+def strongest(contributions: np.ndarray, *, top: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer the `top` groups raising the risk most: (group indices, contributions)."""
+    order = np.argsort(-contributions, axis=1)[:, :top].astype(np.int8)
+    return order, np.take_along_axis(contributions, order.astype(np.intp), axis=1).astype(np.float32)

@@ -95,16 +95,52 @@ def projection(matrix: np.ndarray, labels: np.ndarray, *, seed: int) -> list[lis
     return [[round(float(x), 3), round(float(y), 3), int(c)] for (x, y), c in zip(points, labels[rows])]
 
 
-def lifts(values: np.ndarray, labels: np.ndarray, k: int, names: list[str], *, top: int = 8) -> list[list[dict]]:
+class Moments:
+    """Per cluster and feature: how many values are known, their sum and sum of squares —
+    added a block at a time, so the lifts of a million customers need no matrix of them."""
+
+    def __init__(self, k: int, width: int):
+        self.count = np.zeros((k, width))
+        self.total = np.zeros((k, width))
+        self.squares = np.zeros((k, width))
+
+    @classmethod
+    def of(cls, values: np.ndarray, labels: np.ndarray, k: int) -> Moments:
+        moments = cls(k, values.shape[1])
+        moments.add(values, labels)
+        return moments
+
+    def add(self, values: np.ndarray, labels: np.ndarray) -> None:
+        known = ~np.isnan(values)
+        filled = np.where(known, values, 0.0)
+        for cluster in np.unique(labels).tolist():
+            rows = labels == cluster
+            self.count[cluster] += known[rows].sum(axis=0)
+            self.total[cluster] += filled[rows].sum(axis=0)
+            self.squares[cluster] += (filled[rows] ** 2).sum(axis=0)
+
+    @staticmethod
+    def _mean_std(count, total, squares) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / count, np.nan)
+            variance = np.where(count > 0, squares / count - mean ** 2, np.nan)
+        return mean, np.sqrt(np.maximum(variance, 0))
+
+    def base(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._mean_std(self.count.sum(axis=0), self.total.sum(axis=0), self.squares.sum(axis=0))
+
+    def cluster_mean(self, cluster: int) -> np.ndarray:
+        return self._mean_std(self.count[cluster], self.total[cluster], self.squares[cluster])[0]
+
+
+def lifts(moments: Moments, names: list[str], *, top: int = 8) -> list[list[dict]]:
     """Per cluster, the features that set it apart: its mean against the base's, the lift
     (ratio, where the base mean is positive) and the standardised difference, strongest first."""
-    base_mean = np.nanmean(values, axis=0)
-    base_std = np.nanstd(values, axis=0)
+    base_mean, base_std = moments.base()
     base_std[~(base_std > 0)] = 1.0
     out = []
-    for cluster in range(k):
-        rows = values[labels == cluster]
-        mean = np.nanmean(rows, axis=0) if len(rows) else np.full(len(names), np.nan)
+    for cluster in range(len(moments.count)):
+        mean = moments.cluster_mean(cluster)
         z = (mean - base_mean) / base_std
         order = [i for i in np.argsort(-np.abs(np.nan_to_num(z))) if not np.isnan(z[i])][:top]
         out.append([{"feature": names[i], "mean": _round(mean[i]), "base": _round(base_mean[i]),

@@ -19,6 +19,7 @@ uncertainty in its calibration bin.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -30,12 +31,13 @@ from common.actors import Actor
 from common.clock import Clock
 from common.errors import Code, DomainError, InsightCode, Problem
 from customers.models import Customer, MetricsSettings
-from insights.features import Feature, catalogue, extract_all
+from insights.features import catalogue, extract_all
 from insights.models import ChurnModel
-from insights.models.churn import drivers, scores, top_drivers, train
+from insights.models.churn import drivers, scores, strongest, train
 from insights.models.preprocess import Preprocessor
 from insights.services import runs
 from insights.services.scores import churn_scores_write
+from insights.table import FeatureTable, draw
 from ops.models import TaskRun
 from ops.services import task_run_create
 from ops.tasking import send_to_tenant
@@ -45,6 +47,10 @@ MIN_CUSTOMERS = 200
 LEAD_DAYS = 15
 BY_LEAD = (0, 15, 30)  # lead days tested: features 30, 45 and 60 days before the window's end
 TEST_SHARE = 0.25
+# Customers the model learns from and is tested on, drawn from those alive at the cutoff
+# (memory holds these samples, never the tenant; scoring reads everyone a block at a time).
+TRAIN_LIMIT = 200_000
+TEST_LIMIT = 100_000
 LTV_MONTHS = 24
 
 
@@ -102,17 +108,6 @@ def churn_model_execute(*, model_id: int, clock: Clock) -> ChurnModel:
 # ---------------------------------------------------------------------- training
 
 
-def _features() -> list[Feature]:
-    return catalogue()
-
-
-def _matrix(features, now, ids=None, progress=None):
-    blocks = list(extract_all(features, now=now, customer_ids=ids, progress=progress))
-    if not blocks:
-        return np.array([], dtype=np.int64), np.empty((0, len(features)))
-    return np.concatenate([b.ids for b in blocks]), np.vstack([b.values for b in blocks])
-
-
 def _active_between(start: datetime, end: datetime) -> np.ndarray:
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT customer_id FROM customers_event WHERE timestamp >= %s AND timestamp < %s",
@@ -120,9 +115,9 @@ def _active_between(start: datetime, end: datetime) -> np.ndarray:
         return np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
 
 
-def _alive(ids, values, features, horizon: int) -> np.ndarray:
+def _alive(values, seen_column: int, horizon: int) -> np.ndarray:
     """Customers seen within the horizon before the features' moment (not churned yet)."""
-    seen = values[:, [f.name for f in features].index("days_since_last_seen")]
+    seen = values[:, seen_column]
     return ~np.isnan(seen) & (seen < horizon)
 
 
@@ -133,42 +128,68 @@ def _split(ids: np.ndarray, seed: int) -> np.ndarray:
     return (mixed % np.uint64(100)) < TEST_SHARE * 100
 
 
+@dataclass
+class Split:
+    """The customers alive at the cutoff, sampled into training and held-out rows."""
+
+    train_ids: np.ndarray
+    train_values: np.ndarray
+    y_train: np.ndarray
+    test_ids: np.ndarray
+    test_values: np.ndarray
+    y_test: np.ndarray
+
+
+def _time_split(features, cutoff, returned, horizon, seed, progress) -> Split:
+    """Features at the cutoff (spilled: only the samples stay in memory), the label from
+    `returned`; at most TRAIN_LIMIT training and TEST_LIMIT held-out customers."""
+    reading = lambda done, total: progress(round(3 * done / total), 10, "Reading features at the cutoff")  # noqa: E731
+    with FeatureTable.read(features, now=cutoff, progress=reading) as table:
+        seen = table.column("days_since_last_seen")
+        alive = np.concatenate([np.flatnonzero(_alive(values, seen, horizon)) + rows.start
+                                for rows, values in table.blocks()] or [np.array([], dtype=np.int64)])
+        ids = table.ids[alive]
+        y = (~np.isin(ids, returned)).astype(int)
+        _check_data(len(ids), y)
+        test = _split(ids, seed)
+        train_at, test_at = draw(np.flatnonzero(~test), TRAIN_LIMIT, seed=seed), \
+            draw(np.flatnonzero(test), TEST_LIMIT, seed=seed + 1)
+        for part in (y[train_at], y[test_at]):
+            if part.min() == part.max():
+                raise TooLittleData.single(
+                    path="", code=InsightCode.TOO_LITTLE_DATA,
+                    message="Both the training and the held-out customers need churners and stayers.")
+        return Split(ids[train_at], table.rows(alive[train_at]), y[train_at],
+                     ids[test_at], table.rows(alive[test_at]), y[test_at])
+
+
 def _train_and_score(model: ChurnModel, progress) -> None:
-    features, horizon, now = _features(), model.horizon_days, model.as_of
+    features, horizon, now = catalogue(), model.horizon_days, model.as_of
     label_start = now - timedelta(days=horizon)
     cutoff = label_start - timedelta(days=model.lead_days)
-    progress(1, 10, "Reading features at the cutoff")
-    ids, values = _matrix(features, cutoff)
-    alive = _alive(ids, values, features, horizon)
-    ids, values = ids[alive], values[alive]
+    progress(0, 10, "Reading features at the cutoff")
     returned = _active_between(label_start, now)
-    y = (~np.isin(ids, returned)).astype(int)
-    _check_data(len(ids), y)
-    test = _split(ids, model.seed)
-    if y[~test].min() == y[~test].max() or y[test].min() == y[test].max():
-        raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
-                                   message="Both the training and the held-out customers need churners and stayers.")
-    prep = Preprocessor.fit(features, values[~test])
+    split = _time_split(features, cutoff, returned, horizon, model.seed, progress)
+    prep = Preprocessor.fit(features, split.train_values)
     progress(4, 10, "Training the model and its baseline")
-    trained = train(values[~test], prep.transform(values[~test]), y[~test], values[test], prep.transform(values[test]),
-                    y[test], seed=model.seed)
-    revenue = _revenue_model(ids[~test], values[~test], features, cutoff, now, model.seed)
+    trained = train(split.train_values, prep.transform(split.train_values), split.y_train,
+                    split.test_values, prep.transform(split.test_values), split.y_test, seed=model.seed)
+    revenue = _revenue_model(split.train_ids, split.train_values, cutoff, now, model.seed)
     progress(6, 10, "Testing how early churners are flagged")
-    by_lead = _by_lead(trained.model, features, ids[test], now, horizon, returned)
+    by_lead = _by_lead(trained.model, features, split, model, returned)
+    del split
     progress(7, 10, "Scoring every customer")
-    scored = _score(trained, prep, features, now, horizon, revenue)
+    scored = _score(trained, prep, features, now, horizon, revenue,
+                    lambda done, total: progress(7 + round(2 * done / total), 10, "Scoring every customer"))
     artifact = _save(model, trained, revenue, features)
-    typical_importance = np.abs(scored["contributions"]).mean(axis=0) if len(scored["ids"]) else []
+    progress(9, 10, "Writing the scores")
     with transaction.atomic():
-        churn_scores_write(model_id=model.pk, rows=_score_rows(scored), now=now)
+        churn_scores_write(model_id=model.pk, rows=scored.rows(horizon), now=now)
         ChurnModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         ChurnModel.objects.filter(pk=model.pk).update(
             status=ChurnModel.Status.SUCCEEDED, is_active=True, features=[f.as_json() for f in features],
             metrics=trained.metrics, calibration=trained.calibration, by_lead=by_lead, artifact=artifact,
-            customers=len(scored["ids"]), ltv=scored["ltv_summary"],
-            importance=sorted(({"group": g, "mean_abs_contribution": round(float(v), 4)}
-                               for g, v in zip(scored["groups"], typical_importance)),
-                              key=lambda row: -row["mean_abs_contribution"]))
+            customers=len(scored.ids), ltv=scored.ltv_summary, importance=scored.importance())
 
 
 def _check_data(customers: int, y: np.ndarray) -> None:
@@ -182,19 +203,25 @@ def _check_data(customers: int, y: np.ndarray) -> None:
                                    message=f"Nothing to learn from: {which} in the horizon.")
 
 
-def _by_lead(model, features, test_ids, now, horizon, returned) -> list[dict]:
-    """The trained model on the held-out customers, with features further from the horizon."""
+def _by_lead(churn, features, split: Split, model: ChurnModel, returned) -> list[dict]:
+    """The trained model on the held-out customers, with features further from the horizon
+    (the model's own lead reuses the held-out rows it was tested on)."""
     out = []
     for lead in BY_LEAD:
-        cutoff = now - timedelta(days=horizon + lead)
-        ids, values = _matrix(features, cutoff, ids=test_ids)
-        alive = _alive(ids, values, features, horizon)
-        y = (~np.isin(ids[alive], returned)).astype(int)
+        if lead == model.lead_days:
+            values, y = split.test_values, split.y_test
+        else:
+            cutoff = model.as_of - timedelta(days=model.horizon_days + lead)
+            blocks = list(extract_all(features, now=cutoff, customer_ids=split.test_ids))
+            ids = np.concatenate([b.ids for b in blocks])
+            values = np.vstack([b.values for b in blocks])
+            alive = _alive(values, [f.name for f in features].index("days_since_last_seen"), model.horizon_days)
+            values, y = values[alive], (~np.isin(ids[alive], returned)).astype(int)
         if len(y) < 20 or y.min() == y.max():
             continue
-        risk = model.predict_proba(values[alive])[:, 1]
+        risk = churn.predict_proba(values)[:, 1]
         flagged = risk >= np.quantile(risk, 0.8)
-        out.append({"days_ahead": horizon + lead, "auc": scores(y, risk)["auc"],
+        out.append({"days_ahead": model.horizon_days + lead, "auc": scores(y, risk)["auc"],
                     "customers": int(len(y)), "churners": int(y.sum()),
                     "churners_in_top_fifth": round(float(y[flagged].sum() / y.sum()), 4)})
     return out
@@ -203,7 +230,7 @@ def _by_lead(model, features, test_ids, now, horizon, returned) -> list[dict]:
 # ---------------------------------------------------------------------- scoring
 
 
-def _revenue_model(ids, values, features, cutoff, now, seed):
+def _revenue_model(ids, values, cutoff, now, seed):
     """Monthly revenue after the cutoff, learnt from the features at it."""
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
     with connection.cursor() as cursor:
@@ -219,35 +246,86 @@ def _revenue_model(ids, values, features, cutoff, now, seed):
     return HistGradientBoostingRegressor(random_state=seed, max_iter=200, loss="squared_error").fit(values, target)
 
 
-def _score(trained, prep, features, now, horizon, revenue) -> dict:
-    ids, values = _matrix(features, now)
-    seen = values[:, [f.name for f in features].index("days_since_last_seen")] if len(ids) else np.array([])
-    known = ~np.isnan(seen)
-    gone = known & (seen >= horizon)
-    alive = known & ~gone
-    risk = np.full(len(ids), np.nan)
-    risk[gone] = 1.0
+@dataclass
+class Scored:
+    """Every customer's scores, kept compact (a few numbers each) until they are written."""
+
+    ids: np.ndarray
+    risk: np.ndarray
+    gone: np.ndarray
+    ltv: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    high_potential: np.ndarray
+    groups: list[str]
+    top_groups: np.ndarray  # customers × 3 group indices, strongest first
+    top_values: np.ndarray  # their contributions
+    contribution_sums: np.ndarray  # Σ |contribution| per group over the scored customers
+    ltv_summary: dict
+
+    def importance(self) -> list[dict]:
+        scored = max(int((~np.isnan(self.risk) & ~self.gone).sum()), 1)
+        return sorted(({"group": g, "mean_abs_contribution": round(float(v / scored), 4)}
+                       for g, v in zip(self.groups, self.contribution_sums)),
+                      key=lambda row: -row["mean_abs_contribution"])
+
+    def rows(self, horizon: int):
+        for i, customer_id in enumerate(self.ids.tolist()):
+            risk = self.risk[i]
+            if np.isnan(risk):
+                continue
+            if self.gone[i]:
+                reasons = [{"group": "recency", "contribution": 1.0, "note": f"No activity for {horizon}+ days"}]
+            else:
+                reasons = [{"group": self.groups[j], "contribution": round(float(v), 4)}
+                           for j, v in zip(self.top_groups[i].tolist(), self.top_values[i].tolist()) if v > 0.005]
+            yield (customer_id, round(float(risk), 4), reasons, _money(self.ltv[i]), _money(self.low[i]),
+                   _money(self.high[i]), bool(self.high_potential[i]))
+
+
+def _money(value) -> float | None:
+    return None if np.isnan(value) else round(float(value), 2)
+
+
+def _score(trained, prep, features, now, horizon, revenue, progress) -> Scored:
+    """Risk, drivers and predicted LTV of every customer as of now, a block at a time."""
+    seen_column = [f.name for f in features].index("days_since_last_seen")
+    tenure_column = [f.name for f in features].index("tenure_days")
     groups = [f.group for f in features]
-    contributions = np.zeros((len(ids), len(set(groups))), dtype=np.float32)
     names = sorted(set(groups))
-    if alive.any():
-        risk[alive] = trained.model.predict_proba(values[alive])[:, 1]
-        names, contributions[alive] = drivers(trained.model, values[alive], groups, prep.medians, risk[alive])
-    reasons = [[] for _ in ids]
-    for index, row in zip(np.flatnonzero(alive), top_drivers(names, contributions[alive])):
-        reasons[index] = row
-    for index in np.flatnonzero(gone):
-        reasons[index] = [{"group": "recency", "contribution": 1.0, "note": f"No activity for {horizon}+ days"}]
-    monthly = np.maximum(revenue.predict(values), 0) if len(ids) else np.array([])
+    parts = {key: [] for key in ("ids", "risk", "gone", "monthly", "tenure", "top_groups", "top_values")}
+    sums = np.zeros(len(names))
+    for block in extract_all(features, now=now, progress=progress):
+        values, seen = block.values, block.values[:, seen_column]
+        known = ~np.isnan(seen)
+        gone, alive = known & (seen >= horizon), known & (seen < horizon)
+        risk = np.full(len(values), np.nan)
+        risk[gone] = 1.0
+        contributions = np.zeros((len(values), len(names)), dtype=np.float32)
+        if alive.any():
+            risk[alive] = trained.model.predict_proba(values[alive])[:, 1]
+            _, contributions[alive] = drivers(trained.model, values[alive], groups, prep.medians, risk[alive])
+        sums += np.abs(contributions[alive]).sum(axis=0)
+        top_groups, top_values = strongest(contributions)
+        for key, part in (("ids", block.ids), ("risk", risk), ("gone", gone), ("tenure", values[:, tenure_column]),
+                          ("monthly", np.maximum(revenue.predict(values), 0)), ("top_groups", top_groups),
+                          ("top_values", top_values)):
+            parts[key].append(part)
+    if not parts["ids"]:
+        none = np.array([])
+        return Scored(np.array([], dtype=np.int64), none, none.astype(bool), none, none, none, none.astype(bool),
+                      names, np.empty((0, 3), dtype=np.int8), np.empty((0, 3), dtype=np.float32), sums, {})
+    ids, risk, gone, tenure, monthly = (np.concatenate(parts[key]) for key in ("ids", "risk", "gone", "tenure",
+                                                                               "monthly"))
     ltv, low, high = _predicted_ltv(monthly, risk, trained.calibration, horizon)
     low[gone], high[gone] = ltv[gone], ltv[gone]  # already inactive: nothing uncertain about the risk
-    tenure = values[:, [f.name for f in features].index("tenure_days")] if len(ids) else np.array([])
     scored_ltv = ltv[~np.isnan(ltv)]
     threshold = float(np.quantile(scored_ltv, 0.9)) if len(scored_ltv) else np.inf
     high_potential = (tenure <= 30) & ~np.isnan(ltv) & (ltv >= threshold) & (ltv > 0)
-    return {"ids": ids, "risk": risk, "reasons": reasons, "ltv": ltv, "low": low, "high": high,
-            "high_potential": high_potential, "groups": names, "contributions": contributions,
-            "ltv_summary": _ltv_summary(scored_ltv, threshold, int(high_potential.sum()))}
+    return Scored(ids=ids, risk=risk, gone=gone, ltv=ltv, low=low, high=high, high_potential=high_potential,
+                  groups=names, top_groups=np.concatenate(parts["top_groups"]),
+                  top_values=np.concatenate(parts["top_values"]), contribution_sums=sums,
+                  ltv_summary=_ltv_summary(scored_ltv, threshold, int(high_potential.sum())))
 
 
 def _hazard(risk: np.ndarray, horizon: int) -> np.ndarray:
@@ -292,19 +370,6 @@ def _ltv_summary(ltv: np.ndarray, threshold: float, high_potential: int) -> dict
             "top_decile_from": round(threshold, 2), "high_potential_sign_ups": high_potential,
             "histogram": [{"from": round(float(a), 2), "to": round(float(b), 2), "customers": int(c)}
                           for a, b, c in zip(edges[:-1], edges[1:], counts)]}
-
-
-def _score_rows(scored: dict):
-    for i, customer_id in enumerate(scored["ids"].tolist()):
-        risk = scored["risk"][i]
-        if np.isnan(risk):
-            continue
-        ltv = scored["ltv"][i]
-        yield (customer_id, round(float(risk), 4), scored["reasons"][i],
-               None if np.isnan(ltv) else round(float(ltv), 2),
-               None if np.isnan(scored["low"][i]) else round(float(scored["low"][i]), 2),
-               None if np.isnan(scored["high"][i]) else round(float(scored["high"][i]), 2),
-               bool(scored["high_potential"][i]))
 
 
 def _save(model: ChurnModel, trained, revenue, features) -> str:

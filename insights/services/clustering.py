@@ -20,12 +20,13 @@ from common.clock import Clock
 from common.errors import Code, DomainError, InsightCode, NotFound, Problem
 from insights.features import GROUPS, Feature, catalogue, extract_all
 from insights.models import Cluster, ClusterAssignment, ClusteringRun
-from insights.models.clustering import choose_k, fit, lifts, projection
+from insights.models.clustering import Moments, choose_k, fit, lifts, projection
 from insights.models.distil import distil
 from insights.models.persona import persona_draft
 from insights.models.preprocess import Preprocessor
 from insights.services import runs
 from insights.services.scores import cluster_keys_write
+from insights.table import FeatureTable, draw
 from ops.models import TaskRun
 from ops.services import task_run_create
 from ops.tasking import send_to_tenant
@@ -153,65 +154,76 @@ def clustering_run_execute(*, run_id: int, clock: Clock) -> ClusteringRun:
 
 
 STEPS = 10  # progress: reading features is 0–6, the model 7–10
+SAMPLE = 100_000  # customers the preprocessing, k and the model are fitted on (all, up to it)
 
 
 def _execute(run: ClusteringRun, progress) -> None:
     """Cluster on the chosen features; describe each cluster — its lifts, persona and rule —
     with every feature of the catalogue (read in the same queries), so a cluster found by
-    traits still shows how it behaves."""
+    traits still shows how it behaves. Fitted on a sample, then every customer labelled a
+    block at a time from the spilled features: memory holds the sample, not the tenant."""
     everything = catalogue()
     chosen = {f.name for f in _chosen(run, everything)}
     columns = [i for i, f in enumerate(everything) if f.name in chosen]
     features = [everything[i] for i in columns]
-    scope = _scope_ids(run)
-    blocks = list(extract_all(everything, now=run.as_of, customer_ids=scope,
-                              progress=lambda done, total: progress(round(6 * done / total), STEPS,
-                                                                    "Reading features")))
-    ids = np.concatenate([b.ids for b in blocks]) if blocks else np.array([], dtype=np.int64)
-    described = np.vstack([b.values for b in blocks]) if blocks else np.empty((0, len(everything)))
-    values = described[:, columns]
-    if len(ids) < MIN_CUSTOMERS:
-        raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
-                                   message=f"Clustering needs at least {MIN_CUSTOMERS} customers; "
-                                           f"the scope has {len(ids)}.")
-    prep = Preprocessor.fit(features, values)
-    matrix = prep.transform(values)
-    progress(7, STEPS, "Choosing the number of clusters")
-    silhouette = {}
-    if run.k_requested:
-        k = run.k_requested
-    else:
-        k, silhouette = choose_k(matrix, range(run.k_min, run.k_max + 1), algorithm=run.algorithm, seed=run.seed)
-    progress(8, STEPS, f"Fitting {k} clusters")
-    fitted = fit(matrix, k, algorithm=run.algorithm, seed=run.seed)
-    labels = fitted.labels
+    reading = lambda done, total: progress(round(6 * done / total), STEPS, "Reading features")  # noqa: E731
+    with FeatureTable.read(everything, now=run.as_of, customer_ids=_scope_ids(run), progress=reading) as table:
+        if len(table) < MIN_CUSTOMERS:
+            raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
+                                       message=f"Clustering needs at least {MIN_CUSTOMERS} customers; "
+                                               f"the scope has {len(table)}.")
+        sample = draw(len(table), SAMPLE, seed=run.seed)
+        described = table.rows(sample)
+        prep = Preprocessor.fit(features, described[:, columns])
+        matrix = prep.transform(described[:, columns])
+        progress(7, STEPS, "Choosing the number of clusters")
+        silhouette = {}
+        if run.k_requested:
+            k = run.k_requested
+        else:
+            k, silhouette = choose_k(matrix, range(run.k_min, run.k_max + 1), algorithm=run.algorithm, seed=run.seed)
+        progress(8, STEPS, f"Fitting {k} clusters")
+        fitted = fit(matrix, k, algorithm=run.algorithm, seed=run.seed)
+        labels, moments = _label_everyone(table, columns, prep, fitted, k)
+        ids = table.ids
     artifact = runs.save_artifact(f"clustering-{run.version}", {"preprocessor": prep, "fitted": fitted,
                                                                "version": run.version})
     progress(9, STEPS, "Describing clusters and proposing rules")
-    clusters = _describe(run, everything, described, labels, k, ids)
+    clusters = _describe(run, everything, described, labels[sample], moments, ids, labels)
     with transaction.atomic():
         _store_assignments(run, ids, labels)
         Cluster.objects.bulk_create(clusters)
         ClusteringRun.objects.filter(pk=run.pk).update(
             status=ClusteringRun.Status.SUCCEEDED, k=k, customers=len(ids), artifact=artifact,
             silhouette={str(k): v for k, v in silhouette.items()},
-            projection=projection(matrix, labels, seed=run.seed),
+            projection=projection(matrix, labels[sample], seed=run.seed),
             features=[f.as_json() for f in features],
             quality=_quality(clusters, silhouette.get(k)))
         _activate(run)
     _forget_old_assignments()
 
 
-def _describe(run, features, values, labels, k, ids) -> list[Cluster]:
-    names = [f.name for f in features]
-    imputed = Preprocessor.fit(features, values).impute(values)
-    per_cluster = lifts(values, labels, k, names, top=16)
+def _label_everyone(table: FeatureTable, columns: list[int], prep: Preprocessor, fitted, k: int):
+    """Every customer's cluster, and the moments of every feature per cluster (for lifts)."""
+    labels = np.empty(len(table), dtype=np.int16)
+    moments = Moments(k, len(table.features))
+    for rows, values in table.blocks():
+        labels[rows] = fitted.predict(prep.transform(values[:, columns]))
+        moments.add(values, labels[rows])
+    return labels, moments
+
+
+def _describe(run, features, sample_values, sample_labels, moments, ids, labels) -> list[Cluster]:
+    """Each cluster's lifts (over everyone), persona draft, and the rule a tree distils from
+    the sample, measured against the whole cluster."""
+    imputed = Preprocessor.fit(features, sample_values).impute(sample_values)
+    per_cluster = lifts(moments, [f.name for f in features], top=16)
     clusters, taken = [], set()
-    for index in range(k):
+    for index in range(moments.count.shape[0]):
         member = labels == index
         persona = persona_draft(per_cluster[index], taken=taken)
         taken.add(persona["name"])
-        proposal = distil(imputed, member, features, seed=run.seed)
+        proposal = distil(imputed, sample_labels == index, features, seed=run.seed)
         cluster = Cluster(run=run, index=index, key=f"r{run.version}c{index + 1}", size=int(member.sum()),
                           share=round(float(member.mean()), 4), lift=per_cluster[index], persona=persona,
                           proposal=proposal)
@@ -279,11 +291,13 @@ def clustering_reassign(*, now: datetime) -> int:
         return 0
     saved = runs.load_artifact(run.artifact)
     features = [Feature(**f) for f in run.features]
-    blocks = list(extract_all(features, now=now))
-    if not blocks:
+    ids, labels = [], []
+    for block in extract_all(features, now=now):
+        ids.append(block.ids)
+        labels.append(saved["fitted"].predict(saved["preprocessor"].transform(block.values)))
+    if not ids:
         return 0
-    ids = np.concatenate([b.ids for b in blocks])
-    labels = saved["fitted"].predict(saved["preprocessor"].transform(np.vstack([b.values for b in blocks])))
+    ids, labels = np.concatenate(ids), np.concatenate(labels)
     with transaction.atomic():
         _store_assignments(run, ids, labels)
         cluster_keys_write(run_id=run.pk, key_prefix=f"r{run.version}c", now=now)

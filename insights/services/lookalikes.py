@@ -13,10 +13,11 @@ from audit.services import audit_record
 from common.actors import Actor
 from common.clock import Clock
 from common.errors import Code, DomainError, InsightCode, NotFound, Problem
-from insights.features import catalogue, extract_all
+from insights.features import catalogue
 from insights.models import LookalikeRun, LookalikeScore
 from insights.models.lookalike import fit_and_score
 from insights.services import runs
+from insights.table import FeatureTable
 from ops.models import TaskRun
 from ops.services import task_run_create
 from ops.tasking import send_to_tenant
@@ -75,20 +76,19 @@ def _score(run: LookalikeRun, progress) -> None:
         raise NotFound.single(path="segment", code=Code.UNKNOWN_SEGMENT,
                               message=f"The segment “{run.seed_key}” was deleted before the run.")
     features = catalogue()
-    blocks = list(extract_all(features, now=run.as_of,
-                              progress=lambda done, total: progress(round(7 * done / total), 10, "Reading features")))
-    ids = np.concatenate([b.ids for b in blocks]) if blocks else np.array([], dtype=np.int64)
-    values = np.vstack([b.values for b in blocks]) if blocks else np.empty((0, len(features)))
     members = np.fromiter(segment_members(segment=run.seed_segment, at=run.as_of).values_list("id", flat=True),
                           dtype=np.int64)
-    seed_mask = np.isin(ids, members)
-    if seed_mask.sum() < MIN_SEED or len(ids) - seed_mask.sum() < MIN_CUSTOMERS:
-        raise TooLittleData.single(
-            path="", code=InsightCode.TOO_LITTLE_DATA,
-            message=f"Lookalikes need a seed of at least {MIN_SEED} customers and {MIN_CUSTOMERS} others to rank; "
-                    f"the seed has {int(seed_mask.sum())}, the others {int(len(ids) - seed_mask.sum())}.")
-    progress(8, 10, "Learning the seed")
-    found = fit_and_score(values, seed_mask, seed=run.seed)
+    reading = lambda done, total: progress(round(7 * done / total), 10, "Reading features")  # noqa: E731
+    with FeatureTable.read(features, now=run.as_of, progress=reading) as table:
+        ids = table.ids
+        seed_mask = np.isin(ids, members)
+        if seed_mask.sum() < MIN_SEED or len(ids) - seed_mask.sum() < MIN_CUSTOMERS:
+            raise TooLittleData.single(
+                path="", code=InsightCode.TOO_LITTLE_DATA,
+                message=f"Lookalikes need a seed of at least {MIN_SEED} customers and {MIN_CUSTOMERS} others to "
+                        f"rank; the seed has {int(seed_mask.sum())}, the others {int(len(ids) - seed_mask.sum())}.")
+        progress(8, 10, "Learning the seed")
+        found = fit_and_score(table, seed_mask, seed=run.seed)
     outside = ~seed_mask
     counts, _ = np.histogram(found.scores[outside], bins=10, range=(0, 1))
     with transaction.atomic():
