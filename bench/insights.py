@@ -190,13 +190,14 @@ def _lookalikes(actor, now) -> list[Result]:
 def run(args: argparse.Namespace) -> list[Result]:
     from django_tenants.utils import schema_context
 
-    from bench.segments import _dataset, _migrate_dataset, _pinned_now
+    from bench.segments import _dataset, _migrate_dataset, _pinned_now, _vacuum_analyze
 
     customers = args.customers or (QUICK_CUSTOMERS if args.quick else DEFAULT_CUSTOMERS)
     events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
     tenant, generated_s = _dataset(customers, events)
     with schema_context(tenant.schema_name):
         _migrate_dataset(tenant.schema_name)
+        _vacuum_analyze()  # a freshly generated data set has no statistics: the first plans would be blind
         now = _pinned_now()
         actor = _actor(tenant)
         results, clustering = _clustering(actor, now)
