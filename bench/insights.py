@@ -133,13 +133,17 @@ def _personas(run, ceiling_sample: int) -> list[Result]:
     weekend = [c for c in run.clusters.all()
                if Counter(truth[i] for i in ids if found[i] == c.index).most_common(1)[0][0] == "weekend_power_user"]
     uses_time = any('"share"' in json.dumps(c.proposal) and '"when"' in json.dumps(c.proposal) for c in weekend)
+    named = [f"{c.key} “{c.persona['name']}” {c.share:.0%} F1 {c.f1 or 0:.2f}: mostly "
+             + Counter(truth[i] for i in ids if found[i] == c.index).most_common(1)[0][0]
+             for c in run.clusters.order_by("index")]
     return [
         Result("insights_persona_recovery", round(ari / ceiling, 3),
                {"ari": round(ari, 4), "ceiling_ari": round(ceiling, 4), "k": run.k},
                "ARI of the clustering / ARI of a supervised classifier on the same features (higher is better)",
                notes=(f"weekend persona's cluster proposed with when/share: {'yes' if uses_time else 'no'}",)),
         Result("insights_rule_f1", round(run.quality["median_rule_f1"] or 0, 4),
-               {"clusters": run.k}, "median F1 of the proposed rules against their clusters (higher is better)"),
+               {"clusters": run.k}, "median F1 of the proposed rules against their clusters (higher is better)",
+               notes=tuple(named)),
     ]
 
 

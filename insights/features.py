@@ -311,8 +311,9 @@ def _within(column: str, only: bool) -> str:
     return f"{within} AND {column} = ANY(%(only)s::bigint[])" if only else within
 
 
-def id_ranges(customer_ids: np.ndarray | None = None, chunk: int = CHUNK_CUSTOMERS) -> Iterator[tuple[int, int]]:
+def id_ranges(customer_ids: np.ndarray | None = None, chunk: int | None = None) -> Iterator[tuple[int, int]]:
     """[low, high) ranges of customer ids covering the tenant (or `customer_ids`)."""
+    chunk = chunk or CHUNK_CUSTOMERS
     if customer_ids is not None:
         ordered = np.sort(np.asarray(customer_ids, dtype=np.int64))
         for start in range(0, len(ordered), chunk):

@@ -33,7 +33,7 @@ class FeatureTable:
     @classmethod
     def read(cls, features: list[Feature], *, now: datetime, customer_ids: np.ndarray | None = None,
              progress=None) -> FeatureTable:
-        spill = tempfile.TemporaryFile(prefix="strata-features-", dir=getattr(settings, "INSIGHTS_SPILL_DIR", None))
+        spill = tempfile.TemporaryFile(prefix="strata-features-", dir=settings.INSIGHTS_SPILL_DIR)
         ids, starts = [], [0]
         try:
             for block in extract_all(features, now=now, customer_ids=customer_ids, progress=progress):

@@ -214,6 +214,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
+# Where insights runs spill every customer's features while they fit on samples (unlinked
+# files, ~1 GB per million customers); None: the system's temporary directory.
+INSIGHTS_SPILL_DIR = env("INSIGHTS_SPILL_DIR", default=None)
 # CSV import (customers/imports/): the largest file accepted, and rows per transaction.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1024**3)
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)

@@ -82,3 +82,44 @@ def strongest(contributions: np.ndarray, *, top: int = 3) -> tuple[np.ndarray, n
     """Per customer the `top` groups raising the risk most: (group indices, contributions)."""
     order = np.argsort(-contributions, axis=1)[:, :top].astype(np.int8)
     return order, np.take_along_axis(contributions, order.astype(np.intp), axis=1).astype(np.float32)
+
+
+@dataclass
+class LearntRevenue:
+    """Monthly revenue predicted by a regression on what customers paid after a cutoff."""
+
+    model: object
+    payers: int
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return np.maximum(self.model.predict(raw), 0)
+
+    def basis(self) -> dict:
+        return {"revenue_basis": "learnt", "payers": self.payers}
+
+
+@dataclass
+class ArpuRevenue:
+    """Monthly revenue without enough payments to learn from: the customer's ARPU so far
+    (revenue per month of tenure, a first month counted whole), else the tenant's mean."""
+
+    revenue: int  # column of revenue_total
+    tenure: int  # column of tenure_days
+    tenant_monthly: float
+    payers: int
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, *, revenue: int, tenure: int, payers: int) -> ArpuRevenue:
+        own = cls(revenue, tenure, 0.0, payers)._own(raw)
+        return cls(revenue, tenure, float(np.nanmean(own)) if np.isfinite(own).any() else 0.0, payers)
+
+    def _own(self, raw: np.ndarray) -> np.ndarray:
+        months = np.maximum(raw[:, self.tenure] / (365.25 / 12), 1.0)
+        return np.where(np.isnan(months), np.nan, np.nan_to_num(raw[:, self.revenue]) / months)
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        own = self._own(raw)
+        return np.where(np.isnan(own) | (own <= 0), self.tenant_monthly, own)
+
+    def basis(self) -> dict:
+        return {"revenue_basis": "arpu", "payers": self.payers, "tenant_monthly_arpu": round(self.tenant_monthly, 2)}

@@ -61,18 +61,16 @@ def _word(feature: str, z: float) -> str | None:
 
 
 def persona_name(lift: list[dict], taken: set[str]) -> str:
-    """Up to two standout words (behaviour first, then who they are) and "Users";
-    numbered if another cluster of the run has the name."""
+    """Two standout words (behaviour first, then who they are) and "Users"; where another
+    cluster of the run already has that name, a third word tells them apart, and only
+    when the words run out a number."""
     standouts = _standouts(lift)
     ordered = [s for s in standouts if s[0] in _BEHAVIOUR_WORDS] + [s for s in standouts if s[0] not in _BEHAVIOUR_WORDS]
-    words = []
-    for feature, z in ordered:
-        word = _word(feature, z)
-        if word and word not in words:
-            words.append(word)
-        if len(words) == 2:
-            break
-    name = " ".join(words + ["Users"]) if words else "Typical Users"
+    words = list(dict.fromkeys(word for feature, z in ordered if (word := _word(feature, z))))
+    for count in (2, 3):
+        name = " ".join(words[:count] + ["Users"]) if words else "Typical Users"
+        if name not in taken:
+            return name
     candidate, n = name, 2
     while candidate in taken:
         candidate, n = f"{name} {n}", n + 1

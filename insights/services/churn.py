@@ -33,7 +33,8 @@ from common.errors import Code, DomainError, InsightCode, Problem
 from customers.models import Customer, MetricsSettings
 from insights.features import catalogue, extract_all
 from insights.models import ChurnModel
-from insights.models.churn import drivers, scores, strongest, train
+from customers.metrics.ltv import DAYS_PER_MONTH
+from insights.models.churn import ArpuRevenue, LearntRevenue, drivers, scores, strongest, train
 from insights.models.preprocess import Preprocessor
 from insights.services import runs
 from insights.services.scores import churn_scores_write
@@ -47,6 +48,7 @@ MIN_CUSTOMERS = 200
 LEAD_DAYS = 15
 BY_LEAD = (0, 15, 30)  # lead days tested: features 30, 45 and 60 days before the window's end
 TEST_SHARE = 0.25
+MIN_PAYERS = 30  # training customers who paid after the cutoff, to learn monthly revenue from
 # Customers the model learns from and is tested on, drawn from those alive at the cutoff
 # (memory holds these samples, never the tenant; scoring reads everyone a block at a time).
 TRAIN_LIMIT = 200_000
@@ -155,7 +157,7 @@ def _time_split(features, cutoff, returned, horizon, seed, progress) -> Split:
         train_at, test_at = draw(np.flatnonzero(~test), TRAIN_LIMIT, seed=seed), \
             draw(np.flatnonzero(test), TEST_LIMIT, seed=seed + 1)
         for part in (y[train_at], y[test_at]):
-            if part.min() == part.max():
+            if not len(part) or part.min() == part.max():
                 raise TooLittleData.single(
                     path="", code=InsightCode.TOO_LITTLE_DATA,
                     message="Both the training and the held-out customers need churners and stayers.")
@@ -174,7 +176,7 @@ def _train_and_score(model: ChurnModel, progress) -> None:
     progress(4, 10, "Training the model and its baseline")
     trained = train(split.train_values, prep.transform(split.train_values), split.y_train,
                     split.test_values, prep.transform(split.test_values), split.y_test, seed=model.seed)
-    revenue = _revenue_model(split.train_ids, split.train_values, cutoff, now, model.seed)
+    revenue = _revenue_model(split.train_ids, split.train_values, features, cutoff, now, model.seed)
     progress(6, 10, "Testing how early churners are flagged")
     by_lead = _by_lead(trained.model, features, split, model, returned)
     del split
@@ -230,8 +232,10 @@ def _by_lead(churn, features, split: Split, model: ChurnModel, returned) -> list
 # ---------------------------------------------------------------------- scoring
 
 
-def _revenue_model(ids, values, cutoff, now, seed):
-    """Monthly revenue after the cutoff, learnt from the features at it."""
+def _revenue_model(ids, values, features, cutoff, now, seed):
+    """Monthly revenue: learnt — what customers paid after the cutoff, from their features
+    at it — when at least MIN_PAYERS of the training customers paid; else each customer's
+    own ARPU so far (the tenant's where it has paid nothing)."""
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -240,10 +244,15 @@ def _revenue_model(ids, values, cutoff, now, seed):
             "AND jsonb_typeof(properties -> %(prop)s) = 'number' GROUP BY customer_id",
             {"prop": settings.revenue_property, "event": settings.revenue_event, "cutoff": cutoff, "now": now,
              "ids": ids.tolist()})
-        paid = dict(cursor.fetchall())
-    months = (now - cutoff).days / 30.4375
+        paid = {customer: amount for customer, amount in cursor.fetchall() if amount > 0}
+    names = [f.name for f in features]
+    if len(paid) < MIN_PAYERS:
+        return ArpuRevenue.fit(values, revenue=names.index("revenue_total"), tenure=names.index("tenure_days"),
+                               payers=len(paid))
+    months = (now - cutoff).days / DAYS_PER_MONTH
     target = np.array([paid.get(i, 0.0) for i in ids.tolist()]) / months
-    return HistGradientBoostingRegressor(random_state=seed, max_iter=200, loss="squared_error").fit(values, target)
+    return LearntRevenue(HistGradientBoostingRegressor(random_state=seed, max_iter=200, loss="squared_error")
+                         .fit(values, target), payers=len(paid))
 
 
 @dataclass
@@ -325,7 +334,8 @@ def _score(trained, prep, features, now, horizon, revenue, progress) -> Scored:
     return Scored(ids=ids, risk=risk, gone=gone, ltv=ltv, low=low, high=high, high_potential=high_potential,
                   groups=names, top_groups=np.concatenate(parts["top_groups"]),
                   top_values=np.concatenate(parts["top_values"]), contribution_sums=sums,
-                  ltv_summary=_ltv_summary(scored_ltv, threshold, int(high_potential.sum())))
+                  ltv_summary={**_ltv_summary(scored_ltv, threshold, int(high_potential.sum())),
+                               **revenue.basis()})
 
 
 def _hazard(risk: np.ndarray, horizon: int) -> np.ndarray:

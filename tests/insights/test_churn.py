@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import joblib
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -65,6 +66,7 @@ def test_a_model_on_planted_churn_is_accurate_calibrated_and_early(in_tenant, an
     assert gone.drivers[0]["note"] == "No activity for 30+ days"
     assert CustomerMetrics.objects.exclude(churn_risk=None).count() == scored
     assert all(s.ltv_low <= s.predicted_ltv <= s.ltv_high for s in CustomerScore.objects.exclude(predicted_ltv=None))
+    assert model.ltv["revenue_basis"] == "learnt" and model.ltv["payers"] >= 30
     # The artifact sits in this tenant's folder and loads back.
     assert model.artifact.startswith(f"insights/{connection.schema_name}/")
     with default_storage.open(model.artifact, "rb") as stream:
@@ -86,6 +88,29 @@ def test_the_horizon_is_the_tenants_setting(in_tenant, analyst, media):
     model = train_now(analyst)
     assert model.status == "succeeded", model.error
     assert model.horizon_days == 45 and [row["days_ahead"] for row in model.by_lead][:1] == [45]
+
+
+def test_without_enough_payments_predicted_ltv_is_built_on_arpu(in_tenant, analyst, media):
+    """A tenant whose revenue event few customers sent: no regression to learn, so each
+    customer's monthly revenue is its own ARPU so far (the tenant's mean if it paid nothing)."""
+    generate(customers=900, events=27_000, now=NOW, seed=3)
+    MetricsSettings.objects.create(revenue_event="invoice_paid", gross_margin="0.5")
+    payers = list(Customer.objects.exclude(last_seen_at=None).order_by("id")[:12])
+    for customer in payers:
+        customer.events.create(name="invoice_paid", timestamp=NOW - timedelta(days=100), properties={"amount": 300})
+    model = train_now(analyst)
+    assert model.status == "succeeded", model.error
+    assert model.ltv["revenue_basis"] == "arpu" and model.ltv["payers"] == 0
+    from insights.services.churn import _expected_months, _hazard
+
+    for customer in payers[:5]:
+        score = CustomerScore.objects.get(customer=customer)
+        tenure_months = max((NOW - customer.signed_up_at).total_seconds() / 86400 / (365.25 / 12), 1)
+        monthly = 300 / tenure_months * 0.5
+        expected = monthly * _expected_months(_hazard(np.array([score.churn_risk]), 30))[0]
+        assert score.predicted_ltv == pytest.approx(expected, rel=0.01)
+    stranger = CustomerScore.objects.exclude(customer__in=payers).exclude(churn_risk=1).first()
+    assert stranger.predicted_ltv > 0  # the tenant's mean ARPU, not nothing
 
 
 def test_too_little_data_gives_a_message_and_leaves_the_active_model(in_tenant, analyst, media):

@@ -88,3 +88,42 @@ def test_a_past_now_sees_only_what_had_happened(people):
     past = rows(catalogue(), now=NOW - 30 * DAY)[busy.pk]
     assert past["events_90d"] == 1  # the login 40 days before NOW
     assert past["revenue_total"] == 20 and past["survey.nps"] == 4
+
+
+def test_a_listed_subset_reads_only_its_customers_and_the_same_values(people):
+    busy, quiet = people
+    extra = [Customer.objects.create(external_id=f"extra-{i}", plan="free") for i in range(5)]
+    features = catalogue()
+    everyone = rows(features)
+    blocks = list(extract_all(features, now=NOW, customer_ids=np.array([busy.pk, extra[2].pk])))
+    listed = {int(i): dict(zip([f.name for f in features], v))
+              for b in blocks for i, v in zip(b.ids, b.values)}
+    assert sorted(listed) == sorted([busy.pk, extra[2].pk])
+    for customer_id, values in listed.items():
+        assert values.keys() == everyone[customer_id].keys()
+        assert all(np.isnan(v) and np.isnan(everyone[customer_id][k]) or v == everyone[customer_id][k]
+                   for k, v in values.items())
+
+
+def test_the_spilled_table_reads_back_blocks_rows_and_samples(people, settings, tmp_path, monkeypatch):
+    from insights import features as catalogue_module
+    from insights.table import FeatureTable, draw
+
+    settings.INSIGHTS_SPILL_DIR = str(tmp_path)
+    monkeypatch.setattr(catalogue_module, "CHUNK_CUSTOMERS", 3)  # blocks of three ids
+    for i in range(7):
+        Customer.objects.create(external_id=f"more-{i}", plan="pro" if i % 2 else "free")
+    features = catalogue()
+    everyone = rows(features)
+    with FeatureTable.read(features, now=NOW) as table:
+        assert list(tmp_path.iterdir()) == []  # unlinked: no other process can open it
+        assert len(table) == len(everyone) == 9 and len(list(table.blocks())) >= 3
+        stacked = np.vstack([values for _, values in table.blocks()])
+        expected = np.array([[everyone[int(i)][f.name] for f in features] for i in table.ids])
+        np.testing.assert_array_equal(stacked, expected)
+        picked = draw(len(table), 4, seed=3)
+        assert len(picked) == 4 and list(picked) == sorted(set(picked.tolist()))
+        assert np.array_equal(draw(len(table), 4, seed=3), picked)  # seeded
+        np.testing.assert_array_equal(table.rows(picked), expected[picked])
+        assert table.column("days_since_last_seen") == 0
+    assert draw(np.array([5, 2, 9]), 10, seed=1).tolist() == [2, 5, 9]
