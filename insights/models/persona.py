@@ -60,21 +60,37 @@ def _word(feature: str, z: float) -> str | None:
     return None
 
 
+NAME_WORDS = 3  # before "Users": longer names stop being memorable
+
+
 def persona_name(lift: list[dict], taken: set[str]) -> str:
-    """Two standout words (behaviour first, then who they are) and "Users"; where another
-    cluster of the run already has that name, a third word tells them apart, and only
-    when the words run out a number."""
+    """Standout words, behaviour first, then who they are, up to three words and "Users"
+    (a longer trait value waits for a shorter one: "Mobile access Users", not "On the go
+    tracking Mobile access Users"); where another cluster of the run already has the name,
+    one more standout tells them apart, and only when none is left a number."""
     standouts = _standouts(lift)
     ordered = [s for s in standouts if s[0] in _BEHAVIOUR_WORDS] + [s for s in standouts if s[0] not in _BEHAVIOUR_WORDS]
     words = list(dict.fromkeys(word for feature, z in ordered if (word := _word(feature, z))))
-    for count in (2, 3):
-        name = " ".join(words[:count] + ["Users"]) if words else "Typical Users"
+    fitting = _within_budget(words)
+    names = [" ".join(fitting + ["Users"])] if fitting else ["Typical Users"]
+    names += [" ".join(fitting + [extra, "Users"]) for extra in words if extra not in fitting][:2]
+    for name in names:
         if name not in taken:
             return name
-    candidate, n = name, 2
+    candidate, n = names[0], 2
     while candidate in taken:
-        candidate, n = f"{name} {n}", n + 1
+        candidate, n = f"{names[0]} {n}", n + 1
     return candidate
+
+
+def _within_budget(words: list[str]) -> list[str]:
+    chosen, used = [], 0
+    for word in words:
+        size = len(word.split())
+        if used + size <= NAME_WORDS and len(chosen) < 2:
+            chosen.append(word)
+            used += size
+    return chosen or words[:1]
 
 
 def persona_draft(lift: list[dict], *, taken: set[str]) -> dict:

@@ -108,7 +108,7 @@ def test_without_enough_payments_predicted_ltv_is_built_on_arpu(in_tenant, analy
         tenure_months = max((NOW - customer.signed_up_at).total_seconds() / 86400 / (365.25 / 12), 1)
         monthly = 300 / tenure_months * 0.5
         expected = monthly * _expected_months(_hazard(np.array([score.churn_risk]), 30))[0]
-        assert score.predicted_ltv == pytest.approx(expected, rel=0.01)
+        assert float(score.predicted_ltv) == pytest.approx(expected, rel=0.01)
     stranger = CustomerScore.objects.exclude(customer__in=payers).exclude(churn_risk=1).first()
     assert stranger.predicted_ltv > 0  # the tenant's mean ARPU, not nothing
 

@@ -21,10 +21,16 @@ def test_the_name_takes_behaviour_then_who_they_are():
     assert persona_name(lift(("share.weekend", 0.2)), taken=set()) == "Typical Users"  # nothing stands out
 
 
+def test_a_long_trait_value_waits_for_a_shorter_one():
+    needs = lift(("trait.need=on_the_go_tracking", 2.0), ("trait.access=mobile_access", 1.5), ("trait.os=android", 1.0))
+    assert persona_name(needs, taken=set()) == "Mobile access Android Users"
+    assert persona_name(lift(("trait.need=on_the_go_tracking", 2.0)), taken=set()) == "On the go tracking Users"
+
+
 def test_a_taken_name_gets_a_third_word_before_a_number():
     assert persona_name(WEEKEND_PRO, taken={"Weekend Pro-plan Users"}) == "Weekend Pro-plan Slack Users"
     both = {"Weekend Pro-plan Users", "Weekend Pro-plan Slack Users"}
-    assert persona_name(WEEKEND_PRO, taken=both) == "Weekend Pro-plan Slack Users 2"
+    assert persona_name(WEEKEND_PRO, taken=both) == "Weekend Pro-plan Users 2"
     assert persona_name(lift(), taken={"Typical Users"}) == "Typical Users 2"
 
 
