@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "segments": "bench.segments",
     "freshness": "bench.freshness",
     "insights": "bench.insights",
+    "reports": "bench.reports",
 }
 
 

@@ -1,6 +1,6 @@
 """The Insights pages (insights/views.py)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from insights import views
 
@@ -18,5 +18,6 @@ urlpatterns = [
     path("lookalikes/", views.lookalike_run_start, name="insights_lookalike_start"),
     path("lookalikes/<int:version>/", views.lookalike_run_detail, name="insights_lookalike_run"),
     path("lookalikes/<int:version>/segment/", views.lookalike_segment, name="insights_lookalike_segment"),
+    path("reports/", include("insights.reports.urls")),
     path("customers/<str:external_id>/scores/", views.customer_scores, name="insights_customer_scores"),
 ]

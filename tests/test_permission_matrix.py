@@ -75,6 +75,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_high_risk_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
                                         kwargs="churn_model"),
     "insights_customer_scores": Route(MEMBERS, permission="customers.view", kwargs="customer"),
+    "insights_kpis": Route(MEMBERS, permission="reports.view"),
+    "insights_kpis_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no segments asked: coded 400
+    "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "insights_lookalike_start": Route(RUNNERS, ok=302, method="post", permission="insights.run"),
     "insights_lookalike_run": Route(MEMBERS, permission="reports.view", kwargs="lookalike_run"),
     "insights_lookalike_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
@@ -259,6 +262,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_churn_models": Route(MEMBERS, api=True),
     "api_churn_model": Route(MEMBERS, api=True, kwargs="churn_model"),
     "api_insights_scores": Route(MEMBERS, api=True),
+    "api_segment_kpis": Route(MEMBERS, ok=400, api=True),  # no segments asked: coded 400
     "api_lookalike_runs": Route(MEMBERS, api=True),
     "api_lookalike_run": Route(MEMBERS, api=True, kwargs="lookalike_run"),
     "api_lookalike_segment": Route(MEMBERS, ok=405, api=True, kwargs="lookalike_run"),  # POST only

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from insights.api import views
+from insights.reports import api as reports
 
 urlpatterns = [
     path("features/", views.FeatureCatalogueView.as_view(), name="api_insights_features"),
@@ -13,5 +14,6 @@ urlpatterns = [
     path("scores/", views.ScoreListView.as_view(), name="api_insights_scores"),
     path("lookalike-runs/", views.LookalikeRunListView.as_view(), name="api_lookalike_runs"),
     path("lookalike-runs/<int:version>/", views.LookalikeRunDetailView.as_view(), name="api_lookalike_run"),
+    path("reports/kpis/", reports.SegmentKpiView.as_view(), name="api_segment_kpis"),
     path("lookalike-runs/<int:version>/segment/", views.LookalikeSegmentView.as_view(), name="api_lookalike_segment"),
 ]

@@ -100,6 +100,7 @@ def detail_context(request, segment: Segment, **extra) -> dict:
         "definition_json": (json.dumps(definition_shown(membership, segment.definition), indent=2, ensure_ascii=False)
                             if segment.definition else ""),
         "can_edit": membership.has("segments.edit"), "can_export": membership.has("data.export"),
+        "can_read_reports": membership.has("reports.view"),
         "can_see_pii": membership.has("customers.view_pii"),
         "dependents": sorted(Segment.objects.filter(references__contains=[segment.key]).exclude(pk=segment.pk)
                              .values_list("key", flat=True)),

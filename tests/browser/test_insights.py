@@ -105,3 +105,47 @@ def test_personas_and_churn_from_the_insights_pages(strata_server, celery_worker
     expect(scores).to_contain_text("Churn risk")
     expect(scores).to_contain_text("What raises the risk")
     screenshot("insights-customer-profile")
+
+
+def test_an_analyst_compares_segment_kpis(strata_server, page, workspace, screenshot):  # noqa: F811
+    """Three segments side by side against all customers: the table, its charts, the CSV
+    link, and each segment's own KPIs on its page."""
+    tenant, _, created = workspace
+    analyst = "analyst-kpis@example.test"
+    created.append(analyst)
+    make_member(tenant, analyst, "analyst")
+    now = timezone.now()
+    with schema_context(tenant.schema_name):
+        generate(customers=400, events=12_000, now=now, seed=12)
+        admin = TenantMembership.objects.get(tenant=tenant, role__key="admin")
+        for persona, name in (("enterprise_buyer", "Enterprise buyers"), ("mobile_casual", "Mobile casuals"),
+                              ("bargain_hunter", "Bargain hunters")):
+            segment, _ = segment_create(actor=admin, key=persona.replace("_", "-"), name=name, kind="static", now=now)
+            static_members_add(actor=admin, segment=segment, now=now, customer_ids=list(
+                GeneratorTruth.objects.filter(persona=persona).values_list("customer_id", flat=True)))
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    log_in(page, base, analyst)
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("kpi-link").click()
+    expect(page.get_by_role("heading", name="Segment KPIs")).to_be_visible()
+    for name in ("Enterprise buyers", "Mobile casuals", "Bargain hunters"):
+        page.get_by_label(name).check()
+    page.get_by_label("Conversion to event (90 days)").fill("subscription_upgraded")
+    page.get_by_test_id("kpi-compare").click()
+    table = page.get_by_test_id("kpi-table")
+    expect(table).to_be_visible()
+    expect(table.locator("thead th")).to_have_text(["KPI", "Bargain hunters", "Enterprise buyers", "Mobile casuals",
+                                                    "All customers"])
+    expect(table.locator("tbody tr").first).to_contain_text("400")
+    expect(page.locator('[data-testid="kpi-chart"] svg')).to_have_count(5)
+    expect(page.get_by_test_id("kpi-csv")).to_be_visible()
+    screenshot("insights-segment-kpis")
+
+    page.goto(f"{base}/segments/enterprise-buyer/")
+    panel = page.get_by_test_id("segment-kpis")
+    expect(panel).to_be_visible()
+    expect(panel.locator("thead th")).to_have_text(["KPI", "This segment", "All customers"])
+    screenshot("segment-kpi-panel")

@@ -1,0 +1,309 @@
+"""Segment KPIs side by side and against all customers, in one SQL statement.
+
+For 1..10 segments (their members at `now`) and the base (every customer), as of `now`:
+
+- size, share of all customers, growth over 30 and 90 days (members then, from the
+  membership history; for the base, customers created by then);
+- revenue of the last 90 days (the workspace's revenue event and property), its share of
+  all customers' revenue, and ARPU as that revenue per member per month;
+- LTV by both of the workspace's formulas (customers.metrics.ltv): monthly ARPU × gross
+  margin × expected lifespan in months, and monthly ARPU × gross margin ÷ monthly churn;
+- churn over the last 30 days, as the metrics define it (customers.metrics.churn): a
+  customer churns `inactivity` days after its last event; the rate is those churning in
+  the 30 days over those alive at their start;
+- retention at day 7, 30 and 90: of the members who signed up at least N days ago, the
+  share active on or after their day N;
+- engagement (the mean engagement score of the metrics), the latest NPS and CSAT answers'
+  means and the NPS score (% promoters − % detractors);
+- conversion: the share who did a chosen event in the last 90 days; adoption: the share
+  who did each feature event in the last 30 days (the busiest events unless chosen).
+
+Per-customer facts come from one grouped pass over the last 90 days of events; nothing
+loops over customers in Python. A report is cached per tenant (the cache key carries the
+schema) for the minute of its `now`, under a fingerprint of the data it read — the
+newest event, membership change, survey answer, customer, metrics refresh, settings and
+segment — so any change of those is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db import connection
+
+from common.errors import Code, DomainError, Problem
+from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
+from customers.models import EventDefinition, MetricsSettings
+from segments.models import Segment
+
+MAX_SEGMENTS = 10
+MAX_FEATURES = 12
+DEFAULT_FEATURES = 8
+REVENUE_DAYS = 90
+ADOPTION_DAYS = 30
+CHURN_DAYS = 30
+RETENTION_DAYS = (7, 30, 90)
+CACHE_SECONDS = 3600
+BASE = "all"  # the key of the base row
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    segments: tuple[str, ...]
+    conversion: str | None = None
+    features: tuple[str, ...] = ()
+
+
+@dataclass
+class KpiRow:
+    key: str
+    name: str
+    size: int
+    share: float | None
+    growth_30d: float | None
+    growth_90d: float | None
+    revenue_90d: float
+    revenue_share: float | None
+    paying_share: float | None  # members with revenue in the 90 days
+    arpu: float | None
+    ltv_lifespan: float | None
+    ltv_churn: float | None
+    churn_rate: float | None
+    retention: dict[str, float | None]
+    engagement: float | None
+    nps_mean: float | None
+    nps_score: float | None
+    csat_mean: float | None
+    conversion: float | None
+    adoption: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class KpiReport:
+    now: datetime
+    conversion_event: str | None
+    features: list[str]
+    rows: list[KpiRow]  # the segments in the order asked, then the base
+    settings: dict
+
+    def as_dict(self) -> dict:
+        return {"now": self.now.isoformat(), "conversion_event": self.conversion_event, "features": self.features,
+                "settings": self.settings, "rows": [asdict(row) for row in self.rows]}
+
+
+# ---------------------------------------------------------------------- input
+
+
+def kpi_query(*, segments, conversion=None, features=None) -> KpiQuery:
+    """Checked input: 1..10 known segment keys, a conversion event and feature events
+    (names; unknown ones are allowed — as in rules, an event may not have arrived yet)."""
+    problems = []
+    if not isinstance(segments, (list, tuple)) or not all(isinstance(s, str) for s in segments):
+        raise DomainError.single(path="segments", code=Code.INVALID_TYPE, message="A list of segment keys.")
+    keys = list(dict.fromkeys(s.strip() for s in segments if s.strip()))
+    if not keys:
+        problems.append(Problem("segments", Code.REQUIRED, "Choose at least one segment."))
+    elif len(keys) > MAX_SEGMENTS:
+        problems.append(Problem("segments", Code.TOO_MANY, f"Compare at most {MAX_SEGMENTS} segments."))
+    else:
+        known = set(Segment.objects.filter(key__in=keys).values_list("key", flat=True))
+        problems += [Problem(f"segments[{i}]", Code.UNKNOWN_SEGMENT, f"No segment “{key}”.")
+                     for i, key in enumerate(keys) if key not in known]
+    if conversion is not None and (not isinstance(conversion, str) or len(conversion) > 200):
+        problems.append(Problem("conversion", Code.INVALID_VALUE, "An event name (up to 200 characters)."))
+    names = features or []
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in names):
+        problems.append(Problem("features", Code.INVALID_TYPE, "A list of event names."))
+    elif len(names) > MAX_FEATURES:
+        problems.append(Problem("features", Code.TOO_MANY, f"At most {MAX_FEATURES} feature events."))
+    if problems:
+        raise DomainError(problems=problems)
+    return KpiQuery(segments=tuple(keys), conversion=(conversion or "").strip() or None,
+                    features=tuple(dict.fromkeys(names)))
+
+
+# ---------------------------------------------------------------------- the report
+
+
+def segment_kpis(*, query: KpiQuery, now: datetime) -> KpiReport:
+    """The KPIs of the query's segments and of all customers as of `now` — or as of an
+    earlier moment of the same minute, from the cache, when nothing they read has changed
+    since (only the windows' edges moved, by less than a minute)."""
+    minute = now.replace(second=0, microsecond=0).isoformat()
+    parts = [_fingerprint(), minute, *query.segments, "|", query.conversion or "", "|", *query.features]
+    key = "insights:kpis:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    report = _compute(query, now)
+    cache.set(key, report, CACHE_SECONDS)
+    return report
+
+
+def _fingerprint() -> str:
+    """The newest row of everything the report reads (index lookups, well under 1 ms at 1M
+    customers). What none of them shows — a deleted customer, a sign-up date edited by an
+    import — shows when the entry expires (CACHE_SECONDS)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT max(id) FROM customers_event), (SELECT max(id) FROM segments_membershipchange), "
+            "(SELECT max(id) FROM customers_surveyresponse), (SELECT max(id) FROM customers_customer), "
+            "(SELECT max(id) FROM customers_metricssummary), "
+            "(SELECT max(updated_at) FROM customers_metricssettings), (SELECT max(updated_at) FROM segments_segment)")
+        return ":".join(str(value) for value in cursor.fetchone())
+
+
+def _compute(query: KpiQuery, now: datetime) -> KpiReport:
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    segments = {s.key: s for s in Segment.objects.filter(key__in=query.segments)}
+    ordered = [segments[key] for key in query.segments]
+    features = list(query.features) or list(EventDefinition.objects.order_by("-volume", "name")
+                                            .values_list("name", flat=True)[:DEFAULT_FEATURES])
+    with connection.cursor() as cursor:
+        cursor.execute(kpi_sql(len(features)), _params(ordered, features, query.conversion, settings, now))
+        facts = {row[0]: row for row in cursor.fetchall()}
+    base = facts[0]
+    rows = [_row(segment.key, segment.name, facts[segment.pk], base, features, settings) for segment in ordered]
+    rows.append(_row(BASE, "All customers", base, base, features, settings))
+    return KpiReport(now=now, conversion_event=query.conversion, features=features, rows=rows, settings={
+        "revenue": f"{settings.revenue_event}.{settings.revenue_property}", "gross_margin": float(settings.gross_margin),
+        "lifespan_months": float(settings.expected_lifespan_months), "inactivity_days": settings.churn_inactivity_days})
+
+
+def _params(segments: list[Segment], features: list[str], conversion: str | None, settings, now) -> dict:
+    params = {"segments": [s.pk for s in segments], "now": now, "revenue": settings.revenue_event,
+              "prop": settings.revenue_property, "conversion": conversion or "",
+              "since_revenue": now - timedelta(days=REVENUE_DAYS), "since_adoption": now - timedelta(days=ADOPTION_DAYS),
+              "at_30": now - timedelta(days=30), "at_90": now - timedelta(days=90),
+              "churn_start": now - timedelta(days=CHURN_DAYS),
+              "alive_after": now - timedelta(days=CHURN_DAYS + settings.churn_inactivity_days),
+              "gone_by": now - timedelta(days=settings.churn_inactivity_days)}
+    params.update({f"feature_{i}": name for i, name in enumerate(features)})
+    params.update({f"signed_{days}": now - timedelta(days=days) for days in RETENTION_DAYS})
+    return params
+
+
+# Columns of each group's row, in order (the statement and _row agree on them).
+FACTS = ("g", "size", "revenue", "payers", "alive", "churned", "engagement", "nps_n", "nps_sum", "promoters",
+         "detractors", "csat_n", "csat_sum", "converted", *(f"eligible_{d}" for d in RETENTION_DAYS),
+         *(f"retained_{d}" for d in RETENTION_DAYS), "then_30", "then_90")
+
+
+def kpi_sql(features: int) -> str:
+    """The whole report: members of each segment (and everyone, group 0) at now, each
+    member's facts from one pass over the recent events, latest survey answers and
+    metrics, aggregated per group; sizes 30 and 90 days ago beside them."""
+    adoption = ", ".join(f"bool_or(e.name = %(feature_{i})s AND e.timestamp >= %(since_adoption)s) AS a{i}"
+                         for i in range(features))
+    adopted = ", ".join(f"count(*) FILTER (WHERE ev.a{i}) AS adopted_{i}" for i in range(features))
+    retention = ", ".join(
+        [f"count(*) FILTER (WHERE c.signed_up_at <= %(signed_{d})s) AS eligible_{d}" for d in RETENTION_DAYS]
+        + [f"count(*) FILTER (WHERE c.signed_up_at <= %(signed_{d})s AND c.last_seen_at >= c.signed_up_at "
+           f"+ interval '{d} days') AS retained_{d}" for d in RETENTION_DAYS])
+    columns = ", ".join([f"f.{name}" for name in FACTS[1:-2]] + [f"f.adopted_{i}" for i in range(features)])
+    return f"""
+WITH grp AS MATERIALIZED (
+    SELECT m.segment_id AS g, m.customer_id FROM segments_membership m
+    WHERE m.segment_id = ANY(%(segments)s::bigint[]) AND m.entered_at <= %(now)s
+      AND (m.exited_at IS NULL OR m.exited_at > %(now)s)
+    UNION ALL
+    SELECT 0, c.id FROM customers_customer c
+),
+ev AS (
+    SELECT e.customer_id,
+           COALESCE(sum((e.properties ->> %(prop)s)::numeric) FILTER (WHERE e.name = %(revenue)s
+               AND jsonb_typeof(e.properties -> %(prop)s) = 'number'), 0)::float8 AS revenue,
+           bool_or(e.name = %(conversion)s) AS converted{", " + adoption if features else ""}
+    FROM customers_event e
+    WHERE e.timestamp >= %(since_revenue)s AND e.timestamp < %(now)s
+    GROUP BY e.customer_id
+),
+answers AS (
+    SELECT DISTINCT ON (r.customer_id, s.key) r.customer_id, s.key, r.score::float8 AS score
+    FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id
+    WHERE s.key IN ('nps', 'csat') AND r.score IS NOT NULL AND r.responded_at < %(now)s
+    ORDER BY r.customer_id, s.key, r.responded_at DESC, r.id DESC
+),
+facts AS (
+    SELECT grp.g, count(*) AS size, COALESCE(sum(ev.revenue), 0) AS revenue,
+           count(*) FILTER (WHERE ev.revenue > 0) AS payers,
+           count(*) FILTER (WHERE COALESCE(c.signed_up_at, c.created_at) < %(churn_start)s
+                              AND c.last_seen_at > %(alive_after)s) AS alive,
+           count(*) FILTER (WHERE COALESCE(c.signed_up_at, c.created_at) < %(churn_start)s
+                              AND c.last_seen_at > %(alive_after)s AND c.last_seen_at <= %(gone_by)s) AS churned,
+           avg(cm.engagement_score) AS engagement,
+           count(nps.score) AS nps_n, sum(nps.score) AS nps_sum,
+           count(*) FILTER (WHERE nps.score >= 9) AS promoters, count(*) FILTER (WHERE nps.score <= 6) AS detractors,
+           count(csat.score) AS csat_n, sum(csat.score) AS csat_sum,
+           count(*) FILTER (WHERE ev.converted) AS converted,
+           {retention}{", " + adopted if features else ""}
+    FROM grp
+    JOIN customers_customer c ON c.id = grp.customer_id
+    LEFT JOIN ev ON ev.customer_id = grp.customer_id
+    LEFT JOIN customers_customermetrics cm ON cm.customer_id = grp.customer_id
+    LEFT JOIN answers nps ON nps.customer_id = grp.customer_id AND nps.key = 'nps'
+    LEFT JOIN answers csat ON csat.customer_id = grp.customer_id AND csat.key = 'csat'
+    GROUP BY grp.g
+),
+past AS (
+    SELECT m.segment_id AS g,
+           count(*) FILTER (WHERE m.entered_at <= %(at_30)s AND (m.exited_at IS NULL OR m.exited_at > %(at_30)s))
+               AS then_30,
+           count(*) FILTER (WHERE m.entered_at <= %(at_90)s AND (m.exited_at IS NULL OR m.exited_at > %(at_90)s))
+               AS then_90
+    FROM segments_membership m WHERE m.segment_id = ANY(%(segments)s::bigint[]) AND m.entered_at <= %(at_30)s
+    GROUP BY m.segment_id
+    UNION ALL
+    SELECT 0, count(*) FILTER (WHERE COALESCE(c.signed_up_at, c.created_at) <= %(at_30)s),
+           count(*) FILTER (WHERE COALESCE(c.signed_up_at, c.created_at) <= %(at_90)s)
+    FROM customers_customer c
+)
+SELECT gs.g, {columns}, p.then_30, p.then_90
+FROM (SELECT unnest(%(segments)s::bigint[]) AS g UNION ALL SELECT 0) gs
+LEFT JOIN facts f ON f.g = gs.g
+LEFT JOIN past p ON p.g = gs.g"""
+
+
+def _ratio(part, whole) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _growth(now_size: int, then: int) -> float | None:
+    return round((now_size - then) / then, 4) if then else None
+
+
+def _row(key: str, name: str, facts, base, features: list[str], settings) -> KpiRow:
+    """One group's KPIs from its facts (counts of a group without members are NULL: 0)."""
+    width = len(FACTS) - 2
+    named = {column: (value if value is not None or column == "engagement" else 0)
+             for column, value in zip(FACTS[:-2], facts[:width])}
+    adoption = [count or 0 for count in facts[width:width + len(features)]]
+    then_30, then_90 = (facts[-2] or 0), (facts[-1] or 0)
+    size, revenue = named["size"], float(named["revenue"])
+    base_size, base_revenue = (base[1] or 0), float(base[2] or 0)
+    arpu = revenue / size / (REVENUE_DAYS / DAYS_PER_MONTH) if size else None
+    churn = _ratio(named["churned"], named["alive"])
+    margin, lifespan = float(settings.gross_margin), float(settings.expected_lifespan_months)
+    retention = {f"day_{d}": _ratio(named[f"retained_{d}"], named[f"eligible_{d}"]) for d in RETENTION_DAYS}
+    return KpiRow(
+        key=key, name=name, size=size, share=_ratio(size, base_size),
+        growth_30d=_growth(size, then_30), growth_90d=_growth(size, then_90),
+        revenue_90d=round(revenue, 2), revenue_share=_ratio(revenue, base_revenue),
+        paying_share=_ratio(named["payers"], size), arpu=None if arpu is None else round(arpu, 2),
+        ltv_lifespan=_money(ltv_by_lifespan(arpu, gross_margin=margin, lifespan_periods=lifespan)),
+        ltv_churn=_money(ltv_by_churn(arpu, gross_margin=margin, churn_rate=churn)),
+        churn_rate=churn, retention=retention,
+        engagement=None if named["engagement"] is None else round(float(named["engagement"]), 2),
+        nps_mean=_ratio(float(named["nps_sum"]), named["nps_n"]),
+        nps_score=None if not named["nps_n"] else round(100 * (named["promoters"] - named["detractors"])
+                                                         / named["nps_n"], 1),
+        csat_mean=_ratio(float(named["csat_sum"]), named["csat_n"]),
+        conversion=_ratio(named["converted"], size),
+        adoption={name: _ratio(count, size) for name, count in zip(features, adoption)})
+
+
+def _money(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
