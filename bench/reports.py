@@ -33,9 +33,9 @@ SEGMENTS = {
     "bench-report-de": {"type": "trait", "field": "country", "op": "eq", "value": "DE"},
     "bench-report-mobile": {"type": "trait", "field": "device_type", "op": "eq", "value": "mobile"},
     "bench-report-email": {"type": "consent", "channel": "email", "granted": True},
-    "bench-report-active": {"type": "event", "event": "*", "measure": "count", "op": "gte", "value": 5,
+    "bench-report-active": {"type": "event", "event": "*", "count": {"op": "gte", "value": 5},
                             "window": {"last": "30d"}},
-    "bench-report-buyers": {"type": "event", "event": "purchase", "measure": "count", "op": "gte", "value": 1,
+    "bench-report-buyers": {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1},
                             "window": {"last": "90d"}},
     "bench-report-dormant": {"type": "trait", "field": "last_seen_at", "op": "more_than_ago", "value": "60d"},
 }
