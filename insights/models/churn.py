@@ -44,8 +44,21 @@ def train(raw_train, matrix_train, y_train, raw_test, matrix_test, y_test, *, se
 
 
 def scores(y: np.ndarray, p: np.ndarray) -> dict:
-    return {"auc": round(float(roc_auc_score(y, p)), 4), "pr_auc": round(float(average_precision_score(y, p)), 4),
+    auc = float(roc_auc_score(y, p))
+    low, high = auc_interval(auc, positives=int(y.sum()), negatives=int(len(y) - y.sum()))
+    return {"auc": round(auc, 4), "auc_low": round(low, 4), "auc_high": round(high, 4),
+            "pr_auc": round(float(average_precision_score(y, p)), 4),
             "brier": round(float(brier_score_loss(y, p)), 4), "ece": round(expected_calibration_error(y, p), 4)}
+
+
+def auc_interval(auc: float, *, positives: int, negatives: int) -> tuple[float, float]:
+    """95% interval of an AUC from its standard error (Hanley & McNeil, 1982): how much a
+    small held-out set can be trusted — ±0.1 on 40 customers, ±0.002 on 100k."""
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc ** 2) + (negatives - 1) * (q2 - auc ** 2)) \
+        / max(positives * negatives, 1)
+    spread = 1.96 * float(np.sqrt(max(variance, 0.0)))
+    return max(auc - spread, 0.0), min(auc + spread, 1.0)
 
 
 def _bins(p: np.ndarray) -> np.ndarray:

@@ -44,7 +44,8 @@ from ops.services import task_run_create
 from ops.tasking import send_to_tenant
 from tenants.permissions import ensure_permitted
 
-MIN_CUSTOMERS = 200
+MIN_CUSTOMERS = 200  # in the workspace
+MIN_ALIVE = 100  # active at the cutoff: the customers a model learns and is tested on
 LEAD_DAYS = 15
 BY_LEAD = (0, 15, 30)  # lead days tested: features 30, 45 and 60 days before the window's end
 TEST_SHARE = 0.25
@@ -169,6 +170,7 @@ def _train_and_score(model: ChurnModel, progress) -> None:
     features, horizon, now = catalogue(), model.horizon_days, model.as_of
     label_start = now - timedelta(days=horizon)
     cutoff = label_start - timedelta(days=model.lead_days)
+    _check_size()
     progress(0, 10, "Reading features at the cutoff")
     returned = _active_between(label_start, now)
     split = _time_split(features, cutoff, returned, horizon, model.seed, progress)
@@ -194,11 +196,19 @@ def _train_and_score(model: ChurnModel, progress) -> None:
             customers=len(scored.ids), ltv=scored.ltv_summary, importance=scored.importance())
 
 
-def _check_data(customers: int, y: np.ndarray) -> None:
+def _check_size() -> None:
+    customers = Customer.objects.count()
     if customers < MIN_CUSTOMERS:
         raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
-                                   message=f"A churn model needs at least {MIN_CUSTOMERS} customers active at the "
-                                           f"cutoff; there are {customers}.")
+                                   message=f"A churn model needs at least {MIN_CUSTOMERS} customers; "
+                                           f"the workspace has {customers}.")
+
+
+def _check_data(customers: int, y: np.ndarray) -> None:
+    if customers < MIN_ALIVE:
+        raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,
+                                   message=f"A churn model learns from customers active at the cutoff (45 days ago): "
+                                           f"it needs at least {MIN_ALIVE}; there were {customers}.")
     if y.sum() == 0 or y.sum() == len(y):
         which = "no customer churned" if y.sum() == 0 else "every customer churned"
         raise TooLittleData.single(path="", code=InsightCode.TOO_LITTLE_DATA,

@@ -52,6 +52,7 @@ def test_a_model_on_planted_churn_is_accurate_calibrated_and_early(in_tenant, an
     assert model.status == "succeeded", model.error
     assert model.is_active and model.horizon_days == 30 and model.lead_days == 15
     assert model.metrics["model"]["auc"] >= 0.85
+    assert model.metrics["model"]["auc_low"] < model.metrics["model"]["auc"] < model.metrics["model"]["auc_high"]
     assert model.metrics["model"]["ece"] <= 0.05
     assert model.metrics["model"]["auc"] >= model.metrics["baseline"]["auc"] - 0.02
     assert [row["days_ahead"] for row in model.by_lead] == [30, 45, 60]
@@ -117,7 +118,7 @@ def test_too_little_data_gives_a_message_and_leaves_the_active_model(in_tenant, 
     generate(customers=120, events=2_400, now=NOW, seed=1)
     model = train_now(analyst)
     assert model.status == "failed" and not model.is_active
-    assert model.error.startswith("A churn model needs at least 200 customers active at the cutoff")
+    assert model.error == "A churn model needs at least 200 customers; the workspace has 120."
     assert not CustomerScore.objects.exists()
 
 
