@@ -166,7 +166,7 @@ def _kpis(segments, now, explain: bool = False) -> Result:
     return Result("reports_segment_kpis", round(report_s / hand_s, 2),
                   {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "cached_s": round(cached_s, 4),
                    "segments": len(segments), "customers": report.rows[-1].size},
-                  "KPI report of 10 segments + all customers / hand-written SQL of the same counts")
+                  "KPI report of 10 segments + all customers / a hand-written statement of the same figures")
 
 
 def run(args: argparse.Namespace) -> list[Result]:

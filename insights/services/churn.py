@@ -124,11 +124,18 @@ def _alive(values, seen_column: int, horizon: int) -> np.ndarray:
     return ~np.isnan(seen) & (seen < horizon)
 
 
-def _split(ids: np.ndarray, seed: int) -> np.ndarray:
-    """Held-out customers: a seeded multiplicative hash of the id, so a customer stays on
-    its side across runs with the same seed."""
+def _split(ids: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Held-out customers: in each class (churned or not), the quarter with the lowest
+    seeded hash of the id — stratified, so a small workspace's held-out part has churners
+    and stayers whatever its ids, and a customer keeps its side across runs of a seed."""
     mixed = (ids.astype(np.uint64) * np.uint64(2654435761) + np.uint64(seed)) % np.uint64(2**32)
-    return (mixed % np.uint64(100)) < TEST_SHARE * 100
+    test = np.zeros(len(ids), dtype=bool)
+    for label in (0, 1):
+        members = np.flatnonzero(y == label)
+        if len(members) >= 2:
+            lowest = members[np.argsort(mixed[members], kind="stable")]
+            test[lowest[:max(1, round(TEST_SHARE * len(members)))]] = True
+    return test
 
 
 @dataclass
@@ -154,7 +161,7 @@ def _time_split(features, cutoff, returned, horizon, seed, progress) -> Split:
         ids = table.ids[alive]
         y = (~np.isin(ids, returned)).astype(int)
         _check_data(len(ids), y)
-        test = _split(ids, seed)
+        test = _split(ids, y, seed)
         train_at, test_at = draw(np.flatnonzero(~test), TRAIN_LIMIT, seed=seed), \
             draw(np.flatnonzero(test), TEST_LIMIT, seed=seed + 1)
         for part in (y[train_at], y[test_at]):

@@ -54,7 +54,8 @@ def test_a_model_on_planted_churn_is_accurate_calibrated_and_early(in_tenant, an
     assert model.metrics["model"]["auc"] >= 0.85
     assert model.metrics["model"]["auc_low"] < model.metrics["model"]["auc"] < model.metrics["model"]["auc_high"]
     assert model.metrics["model"]["ece"] <= 0.05
-    assert model.metrics["model"]["auc"] >= model.metrics["baseline"]["auc"] - 0.02
+    # Not worse than the logistic baseline beyond what its held-out customers can tell apart.
+    assert model.metrics["model"]["auc"] >= model.metrics["baseline"]["auc_low"]
     assert [row["days_ahead"] for row in model.by_lead] == [30, 45, 60]
     assert all(row["auc"] >= 0.8 for row in model.by_lead)
     assert sum(row["customers"] for row in model.calibration) == model.metrics["test_customers"]
