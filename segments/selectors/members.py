@@ -141,10 +141,16 @@ def resolve_upload(rows: list[UploadRow], *, by_email: bool) -> tuple[list[int],
     return list(dict.fromkeys(ids)), unmatched
 
 
-def member_page(*, segment: Segment, search: str, can_see_pii: bool, offset: int, limit: int) -> list[Membership]:
-    """One page of open memberships with their customers, newest entries first; search matches
-    the start of the external id (and email or name for members who may read them)."""
-    rows = Membership.objects.filter(segment=segment, exited_at__isnull=True).select_related("customer")
+def member_page(*, segment: Segment, search: str, can_see_pii: bool, offset: int, limit: int,
+                at: datetime | None = None) -> list[Membership]:
+    """One page of the memberships open now (or at the moment `at`, from the history) with
+    their customers, newest entries first; search matches the start of the external id
+    (and email or name for members who may read them)."""
+    rows = Membership.objects.filter(segment=segment).select_related("customer")
+    if at is None:
+        rows = rows.filter(exited_at__isnull=True)
+    else:
+        rows = rows.filter(Q(exited_at__isnull=True) | Q(exited_at__gt=at), entered_at__lte=at)
     if search:
         match = Q(customer__external_id__istartswith=search)
         if can_see_pii:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 from django.http import Http404
 from django.shortcuts import render
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from common.errors import DomainError
+from common.errors import Code, DomainError, Problem
 from common.masking import mask_explain_tree
 from common.pages import requires
 from customers.models import Customer
@@ -121,19 +122,36 @@ def _activation_context(membership, segment: Segment) -> dict:
             "can_plan": membership.has("campaigns.edit")}
 
 
+def _members_at(request) -> tuple[datetime | None, str, Problem | None]:
+    """?at=YYYY-MM-DD: the end of that day (UTC), its text, or the problem with it."""
+    text = request.GET.get("at", "").strip()[:20]
+    if not text:
+        return None, "", None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None, text, Problem("at", Code.INVALID_DATE, "A day as YYYY-MM-DD.")
+    if day > timezone.now().date():
+        return None, text, Problem("at", Code.IN_FUTURE, "Pick today or a day before: the future has no members yet.")
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=dt_timezone.utc) - timedelta(microseconds=1), \
+        text, None
+
+
 def _members_context(request, segment: Segment) -> dict:
+    at, at_text, at_problem = _members_at(request)
     search = request.GET.get("q", "").strip()[:200]
     try:
         page = max(1, min(int(request.GET.get("page", "1")), 400))
     except ValueError:
         page = 1
     hidden = hidden_fields(request)
-    rows = member_page(segment=segment, search=search, can_see_pii=not hidden,
-                              offset=(page - 1) * MEMBERS_PAGE, limit=MEMBERS_PAGE)
+    rows = [] if at_problem else member_page(segment=segment, search=search, can_see_pii=not hidden,
+                                             offset=(page - 1) * MEMBERS_PAGE, limit=MEMBERS_PAGE, at=at)
     more = len(rows) > MEMBERS_PAGE
     return {"members": [{**who(r.customer, hidden), "membership": r} for r in rows[:MEMBERS_PAGE]],
             "members_search": search, "members_page": page, "members_more": more,
-            "members_pii_search": not hidden}
+            "members_pii_search": not hidden, "members_at": at_text if at else "", "members_at_problem": at_problem,
+            "today": timezone.now().date().isoformat()}
 
 
 @requires("segments.view")
@@ -150,8 +168,10 @@ def segments_detail(request, key: str):
 def segments_members(request, key: str):
     """The members table alone (search, pages), for htmx."""
     segment = segment_or_404(key)
-    return render(request, "segments/_members.html", {"segment": segment, **_members_context(request, segment),
-                                                      "can_edit": request.membership.has("segments.edit")})
+    context = _members_context(request, segment)
+    return render(request, "segments/_members.html", {"segment": segment, **context,
+                                                      "can_edit": request.membership.has("segments.edit")},
+                  status=400 if context["members_at_problem"] else 200)
 
 
 def _shown_tree(node: dict, hidden: frozenset[str]) -> dict:

@@ -149,3 +149,10 @@ def test_an_analyst_compares_segment_kpis(strata_server, page, workspace, screen
     expect(panel).to_be_visible()
     expect(panel.locator("thead th")).to_have_text(["KPI", "This segment", "All customers"])
     screenshot("segment-kpi-panel")
+    # The members on a day, from the history: today's end has them all.
+    picker = page.get_by_test_id("members-at")
+    picker.fill(now.date().isoformat())
+    picker.dispatch_event("change")
+    expect(page.get_by_test_id("members-at-caption")).to_contain_text(now.date().isoformat())
+    expect(page.get_by_test_id("member-row").first).to_be_visible()
+    screenshot("segment-members-on-a-day")
