@@ -18,6 +18,7 @@ urlpatterns = [
     path("<slug:key>/", detail.segments_detail, name="segments_detail"),
     path("<slug:key>/edit/", views_builder.segments_edit, name="segments_edit"),
     path("<slug:key>/members/", detail.segments_members, name="segments_members"),
+    path("<slug:key>/changes/", detail.segments_changes, name="segments_changes"),
     path("<slug:key>/explain/<int:customer_id>/", detail.segments_explain, name="segments_explain"),
     path("<slug:key>/diff/", detail.segments_diff, name="segments_diff"),
     path("<slug:key>/evaluate/", actions.segments_evaluate, name="segments_evaluate"),

@@ -183,6 +183,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "segments_overlap": Route(MEMBERS, permission="segments.view"),
     "segments_detail": Route(MEMBERS, permission="segments.view", kwargs="segment"),
     "segments_members": Route(MEMBERS, permission="segments.view", kwargs="segment"),
+    "segments_changes": Route(MEMBERS, permission="segments.view", kwargs="segment"),
     "segments_explain": Route(MEMBERS, permission="segments.view", kwargs="segment_customer"),
     "segments_diff": Route(MEMBERS, permission="segments.view", kwargs="segment", data={"from": 1, "to": 1}),
     "segments_new": Route(SEGMENT_EDITORS, permission="segments.edit"),

@@ -38,10 +38,14 @@ def segment_members(*, segment: Segment, at: datetime | None = None) -> QuerySet
     return Customer.objects.filter(id__in=rows.values("customer_id"))
 
 
-def segment_changes(*, segment: Segment, since: datetime | None = None, after_id: int | None = None):
+def segment_changes(*, segment: Segment, since: datetime | None = None, after_id: int | None = None,
+                    until: datetime | None = None):
+    """The segment's entered/exited facts in order (at ≥ since, at < until, after an id)."""
     changes = MembershipChange.objects.filter(segment=segment)
     if since is not None:
         changes = changes.filter(at__gte=since)
+    if until is not None:
+        changes = changes.filter(at__lt=until)
     if after_id is not None:
         changes = changes.filter(id__gt=after_id)
     return changes.order_by("id")

@@ -7,6 +7,7 @@ import json
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -26,7 +27,7 @@ from segments.selectors.directory import (
 )
 from segments.selectors.facts import customer_facts
 from segments.selectors.hygiene import hygiene
-from segments.selectors.members import member_page, memberships_of
+from segments.selectors.members import member_page, memberships_of, segment_changes
 from segments.selectors.personal import definition_shown, group_shown
 from segments.selectors.preview import compile_definition
 from segments.selectors.versions import definition_diff
@@ -120,6 +121,51 @@ def _activation_context(membership, segment: Segment) -> dict:
     live = segment.plays.filter(status__in=("planned", "active")).exists()
     return {"activation": plays, "activation_live": live,
             "can_plan": membership.has("campaigns.edit")}
+
+
+CHANGES_PAGE = 50
+CHANGES_DAYS = 7  # the period shown before one is chosen: the last week
+
+
+def _day(text: str, path: str, problems: list[Problem]) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()[:20])
+    except ValueError:
+        problems.append(Problem(path, Code.INVALID_DATE, "A day as YYYY-MM-DD."))
+        return None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+
+
+@requires("segments.view")
+@require_GET
+def segments_changes(request, key: str):
+    """Who entered and who exited the segment between two days (UTC, both included),
+    newest first, for htmx; names and emails masked as on the members table."""
+    segment = segment_or_404(key)
+    today, problems = timezone.now().date(), []
+    first = _day(request.GET.get("from") or (today - timedelta(days=CHANGES_DAYS - 1)).isoformat(), "from", problems)
+    last = _day(request.GET.get("to") or today.isoformat(), "to", problems)
+    if first and last and first > last:
+        problems.append(Problem("to", Code.INVALID_RANGE, "The last day is on or after the first."))
+    try:
+        page = max(1, min(int(request.GET.get("page", "1")), 400))
+    except ValueError:
+        page = 1
+    context = {"segment": segment, "problems": problems, "changes_from": first, "changes_to": last,
+               "changes_page": page, "today": today.isoformat(), "rows": [], "counts": {}}
+    if not problems:
+        period = segment_changes(segment=segment, since=_midnight(first), until=_midnight(last + timedelta(days=1)))
+        context["counts"] = dict(period.order_by().values_list("change").annotate(n=Count("id")))
+        found = list(period.order_by("-at", "-id")[(page - 1) * CHANGES_PAGE:page * CHANGES_PAGE + 1])
+        customers, hidden = Customer.objects.in_bulk([c.customer_id for c in found]), hidden_fields(request)
+        context["rows"] = [{"change": c, **(who(customers[c.customer_id], hidden) if c.customer_id in customers
+                                            else {"customer": None, "title": f"Deleted customer #{c.customer_id}"})}
+                           for c in found[:CHANGES_PAGE]]
+        context["changes_more"] = len(found) > CHANGES_PAGE
+    return render(request, "segments/_changes.html", context, status=400 if problems else 200)
 
 
 def _members_at(request) -> tuple[datetime | None, str, Problem | None]:

@@ -156,3 +156,6 @@ def test_an_analyst_compares_segment_kpis(strata_server, page, workspace, screen
     expect(page.get_by_test_id("members-at-caption")).to_contain_text(now.date().isoformat())
     expect(page.get_by_test_id("member-row").first).to_be_visible()
     screenshot("segment-members-on-a-day")
+    changes = page.get_by_test_id("changes-table")
+    expect(changes.get_by_test_id("change-row").first).to_contain_text("Entered")
+    expect(page.get_by_test_id("changes-summary")).to_contain_text("26 entered and 0 exited")

@@ -1,6 +1,6 @@
-"""Members on a date: the segment page's members table reads the membership history as
-of the end of a chosen day (UTC), shows when each left since, and refuses a bad or future
-date with a coded 400."""
+"""The segment page reads the membership history: the members at the end of a chosen day
+(UTC) with when each left since, and who entered or exited between two days; a bad or
+future day is a coded 400."""
 
 from __future__ import annotations
 
@@ -64,3 +64,30 @@ def test_a_bad_or_future_day_is_a_coded_400(tenant, history, value, code):
 def test_the_page_offers_the_day_picker(tenant, history):
     html = client_as(tenant, "viewer").get("/segments/vip-history/").content.decode()
     assert 'data-testid="members-at"' in html
+
+
+# ---------------------------------------------------------------------- entered and exited
+
+
+def test_who_entered_and_exited_between_two_days(tenant, history):
+    client = client_as(tenant, "marketer")
+    first, last = (NOW - 21 * DAY).date().isoformat(), (NOW - 9 * DAY).date().isoformat()
+    html = client.get(f"/segments/vip-history/changes/?from={first}&to={last}").content.decode()
+    # early-bird and gone-away entered 20 days ago, gone-away exited 10 days ago; late-comer came later.
+    assert html.count('data-testid="change-row"') == 3 and "late-comer" not in html
+    assert "2 entered and 1 exited" in html
+    week = client.get("/segments/vip-history/changes/").content.decode()  # the last seven days
+    assert week.count('data-testid="change-row"') == 1 and "late-comer" in week
+
+
+def test_changes_mask_names_for_a_viewer(tenant, history):
+    first = (NOW - 21 * DAY).date().isoformat()
+    html = client_as(tenant, "viewer").get(f"/segments/vip-history/changes/?from={first}").content.decode()
+    assert "gone-away@example.test" not in html and "gone-away" in html  # the external id stays
+
+
+@pytest.mark.parametrize("query, code", [("from=soon", "invalid_date"), ("to=2026-02-30", "invalid_date"),
+                                         ("from=2026-11-20&to=2026-11-01", "invalid_range")])
+def test_bad_days_are_coded_400s(tenant, history, query, code):
+    response = client_as(tenant, "marketer").get(f"/segments/vip-history/changes/?{query}")
+    assert response.status_code == 400 and f'data-code="{code}"' in response.content.decode()
