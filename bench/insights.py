@@ -192,23 +192,15 @@ def _lookalikes(actor, now) -> list[Result]:
 
 
 def run(args: argparse.Namespace) -> list[Result]:
-    from django_tenants.utils import schema_context
+    from bench.support import kept_dataset
 
-    from bench.segments import _dataset, _migrate_dataset, _pinned_now, _vacuum_analyze
-
-    customers = args.customers or (QUICK_CUSTOMERS if args.quick else DEFAULT_CUSTOMERS)
-    events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
-    tenant, generated_s = _dataset(customers, events)
-    with schema_context(tenant.schema_name):
-        _migrate_dataset(tenant.schema_name)
-        _vacuum_analyze()  # a freshly generated data set has no statistics: the first plans would be blind
-        now = _pinned_now()
+    with kept_dataset(args, default=(DEFAULT_CUSTOMERS, DEFAULT_EVENTS), quick=(QUICK_CUSTOMERS, QUICK_EVENTS)) \
+            as (tenant, now, note):
         actor = _actor(tenant)
         results, clustering = _clustering(actor, now)
         results += _personas(clustering, getattr(args, "ceiling_sample", 100_000))
         results += _churn(actor, now)
         results += _lookalikes(actor, now)
     first = results[0]
-    results[0] = Result(first.name, first.ratio, first.measurements, first.ratio_means, notes=(
-        *first.notes, f"data set {tenant.slug}" + (f", generated in {generated_s:.0f} s" if generated_s else ", reused")))
+    results[0] = Result(first.name, first.ratio, first.measurements, first.ratio_means, notes=(*first.notes, note))
     return results

@@ -170,19 +170,11 @@ def _kpis(segments, now, explain: bool = False) -> Result:
 
 
 def run(args: argparse.Namespace) -> list[Result]:
-    from django_tenants.utils import schema_context
-
     from bench.insights import _actor
-    from bench.segments import _dataset, _migrate_dataset, _pinned_now, _vacuum_analyze
+    from bench.support import kept_dataset
 
-    customers = args.customers or (QUICK_CUSTOMERS if args.quick else DEFAULT_CUSTOMERS)
-    events = args.events if args.events is not None else (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
-    tenant, generated_s = _dataset(customers, events)
-    with schema_context(tenant.schema_name):
-        _migrate_dataset(tenant.schema_name)
-        _vacuum_analyze()
-        now = _pinned_now()
+    with kept_dataset(args, default=(DEFAULT_CUSTOMERS, DEFAULT_EVENTS), quick=(QUICK_CUSTOMERS, QUICK_EVENTS)) \
+            as (tenant, now, note):
         segments = _segments(_actor(tenant), now)
         result = _kpis(segments, now, explain=getattr(args, "explain_kpis", False))
-    return [Result(result.name, result.ratio, result.measurements, result.ratio_means, notes=(
-        f"data set {tenant.slug}" + (f", generated in {generated_s:.0f} s" if generated_s else ", reused"),))]
+    return [Result(result.name, result.ratio, result.measurements, result.ratio_means, notes=(note,))]

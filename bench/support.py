@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import statistics
@@ -181,3 +182,22 @@ def find_dataset(customers: int, events: int):
     from tenants.models import Tenant
 
     return Tenant.objects.filter(slug=dataset_slug(customers, events)).first()
+
+
+@contextlib.contextmanager
+def kept_dataset(args, *, default: tuple[int, int], quick: tuple[int, int]):
+    """Inside the generator's kept data set of the run's size (generated when missing),
+    migrated, vacuumed and analysed (a fresh data set has no statistics: the first plans
+    would be blind), its `now` pinned after the last event. Yields (tenant, now, note)."""
+    from django_tenants.utils import schema_context
+
+    from bench.segments import _dataset, _migrate_dataset, _pinned_now, _vacuum_analyze
+
+    customers = args.customers or (quick[0] if args.quick else default[0])
+    events = args.events if args.events is not None else (quick[1] if args.quick else default[1])
+    tenant, generated_s = _dataset(customers, events)
+    note = f"data set {tenant.slug}" + (f", generated in {generated_s:.0f} s" if generated_s else ", reused")
+    with schema_context(tenant.schema_name):
+        _migrate_dataset(tenant.schema_name)
+        _vacuum_analyze()
+        yield tenant, _pinned_now(), note
