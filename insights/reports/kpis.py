@@ -35,6 +35,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from common.errors import Code, DomainError, Problem
+from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
 from customers.models import EventDefinition, MetricsSettings
 from segments.models import Segment
@@ -104,6 +105,12 @@ def kpi_query(*, segments, conversion=None, features=None) -> KpiQuery:
     if not isinstance(segments, (list, tuple)) or not all(isinstance(s, str) for s in segments):
         raise DomainError.single(path="segments", code=Code.INVALID_TYPE, message="A list of segment keys.")
     keys = list(dict.fromkeys(s.strip() for s in segments if s.strip()))
+    texts = [(f"segments[{i}]", key) for i, key in enumerate(keys)] + [("conversion", conversion)] \
+        + [(f"features[{i}]", name) for i, name in enumerate(features or [])]
+    unstorable = [Problem(path, *found) for path, text in texts
+                  if isinstance(text, str) and (found := text_problem(text))]
+    if unstorable:  # NUL or a lone surrogate: PostgreSQL cannot even compare it
+        raise DomainError(problems=unstorable)
     if not keys:
         problems.append(Problem("segments", Code.REQUIRED, "Choose at least one segment."))
     elif len(keys) > MAX_SEGMENTS:

@@ -97,6 +97,9 @@ def test_the_order_asked_is_the_order_shown_and_the_base_comes_last(shop):
     ({"segments": ["vip"], "features": ["x"] * 13}, "features", "too_many"),
     ({"segments": ["vip"], "features": [""]}, "features", "invalid_type"),
     ({"segments": ["vip"], "conversion": 5}, "conversion", "invalid_value"),
+    ({"segments": ["vip\x00"]}, "segments[0]", "null_characters_not_allowed"),
+    ({"segments": ["vip"], "conversion": "buy\ud800"}, "conversion", "surrogate_characters_not_allowed"),
+    ({"segments": ["vip"], "features": ["a\x00"]}, "features[0]", "null_characters_not_allowed"),
 ])
 def test_bad_queries_are_coded_at_their_path(shop, query, path, code):
     with pytest.raises(DomainError) as raised:
@@ -164,6 +167,7 @@ def test_bad_queries_are_coded_400s_on_the_api_and_the_page(shop, tenant, at_now
     assert response.status_code == 400
     assert response.json()["errors"] == [{"path": "segments[1]", "code": "unknown_segment", "message": "No segment “ghost”."}]
     assert analyst.get("/api/v1/insights/reports/kpis/").json()["errors"][0]["code"] == "required"
+    assert analyst.get("/api/v1/insights/reports/kpis/?segments=vip%00").status_code == 400
     page = analyst.get("/insights/reports/kpis/?segments=ghost")
     assert page.status_code == 400 and b'data-code="unknown_segment"' in page.content
     assert analyst.get("/insights/reports/kpis/segments/ghost/").status_code == 404
