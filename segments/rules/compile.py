@@ -297,6 +297,16 @@ class _Builder:
                     f"WHERE e2.customer_id = e1.customer_id AND e2.name = {self.p(second.event)} "
                     f"AND e2.timestamp > e1.timestamp AND e2.timestamp <= e1.timestamp + {self.p(node.within)} "
                     f"AND {self.window('e2', node.window)}{self.filters('e2', second.where)}))")
+        joins, previous = self.chain(node)
+        return (f"c.id IN (SELECT e1.customer_id FROM customers_event e1 {' '.join(joins)} "
+                f"WHERE e1.name = {self.p(first.event)} AND {self.window('e1', node.window)}"
+                f"{self.filters('e1', first.where)}{self.restrict('e1.customer_id')} "
+                f"AND {previous} - e1.timestamp <= {self.p(node.within)})")
+
+    def chain(self, node: SequenceCondition) -> tuple[list[str], str]:
+        """From a first-step event e1, the lateral joins s2 … sk that take the earliest event
+        of each next step strictly after the previous one (NULL from the first step that has
+        none in time on), and the expression of the last step's time."""
         joins, previous = [], "e1.timestamp"
         # Every step of a match falls in (t1, t1 + within]: bounding each step's search there
         # changes no result (a greedy next step later than that fails the final test anyway)
@@ -310,10 +320,7 @@ class _Builder:
                 f"AND {alias}.timestamp > {previous} AND {alias}.timestamp <= {deadline} "
                 f"AND {self.window(alias, node.window)}{self.filters(alias, step.where)}) s{index}")
             previous = f"s{index}.t"
-        return (f"c.id IN (SELECT e1.customer_id FROM customers_event e1 {' '.join(joins)} "
-                f"WHERE e1.name = {self.p(first.event)} AND {self.window('e1', node.window)}"
-                f"{self.filters('e1', first.where)}{self.restrict('e1.customer_id')} "
-                f"AND {previous} - e1.timestamp <= {self.p(node.within)})")
+        return joins, previous
 
     def metric_rows(self, node: MetricCondition) -> str:
         column = f"m.{node.metric}"
@@ -410,6 +417,20 @@ def _json_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return str(value)
     return json.dumps(value)
+
+
+def sequence_chains(node: SequenceCondition, *, now: datetime) -> Sql:
+    """Every start of a sequence and the greedy chain from it, as `sequence` takes it: a row
+    per first-step event with customer_id, t1 … tk, where tj is NULL from the first step
+    that has no event in time on. Funnels count these rows, so "reached step k" of a
+    funnel is exactly a sequence of its first k steps (insights/reports/funnel.py)."""
+    builder = _Builder(now=now, refs={})
+    first = node.steps[0]
+    joins, _ = builder.chain(node)
+    times = "".join(f", s{index}.t AS t{index}" for index in range(2, len(node.steps) + 1))
+    return Sql(f"SELECT e1.customer_id, e1.timestamp AS t1{times} FROM customers_event e1 {' '.join(joins)} "
+               f"WHERE e1.name = {builder.p(first.event)} AND {builder.window('e1', node.window)}"
+               f"{builder.filters('e1', first.where)}", builder.params)
 
 
 def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None,
