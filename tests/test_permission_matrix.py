@@ -78,6 +78,10 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_kpis": Route(MEMBERS, permission="reports.view"),
     "insights_kpis_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no segments asked: coded 400
     "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
+    "insights_funnel": Route(MEMBERS, permission="reports.view"),
+    "insights_funnel_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no steps asked: coded 400
+    # No step sent: refused by the service, answered with the funnel page again.
+    "insights_funnel_dropoffs": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit"),
     "insights_lookalike_start": Route(RUNNERS, ok=302, method="post", permission="insights.run"),
     "insights_lookalike_run": Route(MEMBERS, permission="reports.view", kwargs="lookalike_run"),
     "insights_lookalike_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
@@ -264,6 +268,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_churn_model": Route(MEMBERS, api=True, kwargs="churn_model"),
     "api_insights_scores": Route(MEMBERS, api=True),
     "api_segment_kpis": Route(MEMBERS, ok=400, api=True),  # no segments asked: coded 400
+    "api_funnel": Route(MEMBERS, ok=405, api=True),  # POST only
+    "api_funnel_dropoffs": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_lookalike_runs": Route(MEMBERS, api=True),
     "api_lookalike_run": Route(MEMBERS, api=True, kwargs="lookalike_run"),
     "api_lookalike_segment": Route(MEMBERS, ok=405, api=True, kwargs="lookalike_run"),  # POST only
@@ -328,6 +334,11 @@ API_WRITES: dict[tuple[str, str], Route] = {
                                              data={"key": "matrix-like", "name": "Like"}),  # neither top nor min_score
     ("api_segment_from_cluster", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="cluster",
                                                 data={"key": ""}),
+    ("api_funnel", "post"): Route(MEMBERS, method="post", api=True,
+                                  data={"steps": [{"event": "user_signed_up"}, {"event": "project_created"}]}),
+    ("api_funnel_dropoffs", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,  # step out of range
+                                           data={"funnel": {"steps": [{"event": "a"}, {"event": "b"}]}, "step": 9,
+                                                 "key": "matrix-drop"}),
     # The endpoint's loopback URL is refused by the SSRF guard: answered, nothing sent.
     ("api_webhook_test", "post"): Route(CAMPAIGNERS, method="post", api=True, kwargs="webhook"),
 }

@@ -15,5 +15,7 @@ urlpatterns = [
     path("lookalike-runs/", views.LookalikeRunListView.as_view(), name="api_lookalike_runs"),
     path("lookalike-runs/<int:version>/", views.LookalikeRunDetailView.as_view(), name="api_lookalike_run"),
     path("reports/kpis/", reports.SegmentKpiView.as_view(), name="api_segment_kpis"),
+    path("reports/funnel/", reports.FunnelView.as_view(), name="api_funnel"),
+    path("reports/funnel/dropoffs/", reports.FunnelDropoffView.as_view(), name="api_funnel_dropoffs"),
     path("lookalike-runs/<int:version>/segment/", views.LookalikeSegmentView.as_view(), name="api_lookalike_segment"),
 ]

@@ -1,15 +1,26 @@
-"""/api/v1/insights/reports/: the reports' data as JSON (aggregates: `reports.view`)."""
+"""/api/v1/insights/reports/: the reports' data as JSON (aggregates: `reports.view`).
+
+A funnel is asked for with a JSON body (its steps carry property filters), so it is a
+POST that reads and writes nothing; a segment of its drop-offs is a POST that creates
+one (`segments.edit`)."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import StrictInput, validated
+from common.errors import DomainError
+from common.parsers import JsonBody
+from insights.reports.funnel import DEFAULT_WITHIN, funnel_query, funnel_report
 from insights.reports.kpis import segment_kpis
-from insights.reports.views import query_from
+from insights.reports.views.kpis import query_from
+from insights.reports.dropoffs import dropoff_segment_create
+from segments.api.serializers import SegmentOutput
 
 
 class SegmentKpiView(APIView):
@@ -24,3 +35,57 @@ class SegmentKpiView(APIView):
                    responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(segment_kpis(query=query_from(request), now=timezone.now()).as_dict())
+
+
+class FunnelInput(StrictInput):
+    """The funnel; steps, within and window are checked as a sequence condition's."""
+
+    steps = serializers.JSONField(help_text="2..10 of {\"event\": name, \"where\": [property filters]}")
+    within = serializers.JSONField(required=False, default=DEFAULT_WITHIN,
+                                   help_text="From the first step to the last, e.g. \"7d\"")
+    window = serializers.JSONField(required=False, default=None,
+                                   help_text="The period: {\"last\": \"30d\"} (the default) or {\"from\", \"to\"}")
+    segment = serializers.JSONField(required=False, default=None, help_text="A segment's key: its members only")
+    breakdown = serializers.JSONField(required=False, default=None,
+                                      help_text="{\"trait\": \"country\"} or {\"segments\": [keys]}")
+
+
+class FunnelDropoffInput(StrictInput):
+    funnel = FunnelInput()
+    step = serializers.JSONField(help_text="2..k: those who reached the step before and not this one")
+    key = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class FunnelView(APIView):
+    """A funnel's steps: reached, conversion from step 1 and from the previous step,
+    drop-off, median and 90th-percentile seconds from the previous step; per breakdown
+    group too. Unknown events are `warnings`."""
+
+    required_permissions = {"POST": "reports.view"}
+    parser_classes = [JsonBody]
+
+    @extend_schema(request=FunnelInput, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        query = funnel_query(**validated(FunnelInput, request))
+        return Response(funnel_report(query=query, now=timezone.now()).as_dict())
+
+
+class FunnelDropoffView(APIView):
+    """A dynamic segment of those who dropped at `step`: sequence(1..step-1) and not
+    sequence(1..step), in the funnel's window (and segment)."""
+
+    required_permissions = {"POST": "segments.edit"}
+    parser_classes = [JsonBody]
+
+    @extend_schema(request=FunnelDropoffInput, responses={201: SegmentOutput})
+    def post(self, request):
+        data, now = validated(FunnelDropoffInput, request), timezone.now()
+        try:
+            query = funnel_query(**data["funnel"])
+        except DomainError as error:
+            raise error.prefixed("funnel") from None
+        segment = dropoff_segment_create(actor=request.actor, query=query, step=data["step"], key=data["key"],
+                                         name=data["name"] or None, now=now)
+        return Response(SegmentOutput(segment, context={"now": now, "actor": request.actor}).data,
+                        status=status.HTTP_201_CREATED)

@@ -1,11 +1,14 @@
-"""The report pages (insights/reports/views.py), under /insights/reports/."""
+"""The report pages (insights/reports/views/), under /insights/reports/."""
 
 from django.urls import path
 
-from insights.reports import views
+from insights.reports.views import funnel, kpis
 
 urlpatterns = [
-    path("kpis/", views.kpi_report, name="insights_kpis"),
-    path("kpis.csv", views.kpi_report_csv, name="insights_kpis_csv"),
-    path("kpis/segments/<str:key>/", views.segment_kpi_panel, name="insights_segment_kpis"),
+    path("kpis/", kpis.kpi_report, name="insights_kpis"),
+    path("kpis.csv", kpis.kpi_report_csv, name="insights_kpis_csv"),
+    path("kpis/segments/<str:key>/", kpis.segment_kpi_panel, name="insights_segment_kpis"),
+    path("funnel/", funnel.funnel_page, name="insights_funnel"),
+    path("funnel.csv", funnel.funnel_csv, name="insights_funnel_csv"),
+    path("funnel/dropoffs/", funnel.funnel_dropoffs, name="insights_funnel_dropoffs"),
 ]

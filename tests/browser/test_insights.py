@@ -159,3 +159,49 @@ def test_an_analyst_compares_segment_kpis(strata_server, page, workspace, screen
     changes = page.get_by_test_id("changes-table")
     expect(changes.get_by_test_id("change-row").first).to_contain_text("Entered")
     expect(page.get_by_test_id("changes-summary")).to_contain_text("26 entered and 0 exited")
+
+
+def test_a_marketer_builds_a_funnel_and_segments_its_drop_offs(strata_server, page, workspace, screenshot):  # noqa: F811
+    """Three steps with a property filter, broken down by plan; the chart, the tables, and
+    a segment of those who dropped at step 2 in one click."""
+    tenant, _, created = workspace
+    marketer = "marketer-funnel@example.test"
+    created.append(marketer)
+    make_member(tenant, marketer, "marketer")
+    with schema_context(tenant.schema_name):
+        generate(customers=400, events=12_000, now=timezone.now(), seed=14)
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    log_in(page, base, marketer)
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("funnel-link").click()
+    expect(page.get_by_role("heading", name="Funnel")).to_be_visible()
+    page.get_by_test_id("funnel-add-step").click()
+    steps = page.get_by_test_id("funnel-step")
+    expect(steps).to_have_count(3)
+    for i, event in enumerate(("user_signed_up", "project_created", "invite_sent")):
+        steps.nth(i).get_by_label("Event").fill(event)
+    page.get_by_label("Conversion window").select_option("30d")
+    page.get_by_label("Period").select_option("365d")
+    page.get_by_label("Break down by").select_option("trait")
+    page.get_by_label("Trait", exact=True).select_option("plan")
+    page.get_by_test_id("funnel-run").click()
+    table = page.get_by_test_id("funnel-table")
+    expect(table).to_be_visible()
+    expect(table.locator("tbody tr")).to_have_count(3)
+    expect(page.locator('[data-testid="funnel-chart"] svg')).to_have_count(1)
+    expect(page.get_by_test_id("funnel-breakdown").locator("tbody tr").first).to_be_visible()
+    expect(page.locator('[data-testid="funnel-breakdown-chart"] svg')).to_have_count(1)
+    # The form keeps what was asked.
+    expect(page.get_by_test_id("funnel-step").nth(2).get_by_label("Event")).to_have_value("invite_sent")
+    screenshot("insights-funnel")
+    dropped = int(table.locator("tbody tr").nth(1).locator("td").nth(3).inner_text().split()[0].replace(",", ""))
+    assert dropped > 0
+    page.get_by_test_id("dropoff-segment-2").click()
+    expect(page.get_by_role("heading", name="Dropped before project_created")).to_be_visible()
+    with schema_context(tenant.schema_name):
+        segment = Segment.objects.get(key="dropped-before-project_created")
+        assert segment.definition["conditions"][1]["negate"] is True
+    screenshot("funnel-dropoff-segment")

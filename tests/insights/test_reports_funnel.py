@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from common.errors import DomainError, Forbidden
 from customers.models import Customer
 from insights.reports.funnel import dropoff_definition, funnel_query, funnel_report
-from insights.services.funnels import dropoff_segment_create
+from insights.reports.dropoffs import dropoff_segment_create
 from segments.engine import evaluate
 from segments.models import Membership, SegmentEvaluation
 from segments.rules import reference
 from segments.rules.parse import parse
 from segments.selectors.facts import customer_facts, segment_keys_at
 from segments.services import segment_create, static_members_add
-from tests.conftest import make_member
+from tests.conftest import make_member, session
 from tests.segments.rules.strategies import NOW as WORLD_NOW
 from tests.segments.rules.strategies import sequence_condition, worlds
 from tests.segments.rules.test_equivalence import REGISTRY, store
@@ -229,3 +229,101 @@ def test_reaching_step_k_is_the_sequence_of_the_first_k_steps(in_tenant, world, 
             assert report.overall.steps[k - 1].reached == expected, (k, node)
         transaction.set_rollback(True)
     assert connection.schema_name != "public"
+
+
+# ---------------------------------------------------------------------- pages and API
+
+PAGE = ("/insights/reports/funnel/?step=signed_up&step=project_created&step=invite_sent"
+        "&where_property=&where_property=&where_property=&where_op=eq&where_op=eq&where_op=eq"
+        "&where_value=&where_value=&where_value=&within=7d&period=30d")
+
+
+@pytest.fixture
+def at_now():
+    import time_machine
+
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def test_the_page_parses_its_filters_into_the_rule_languages_where():
+    from django.http import QueryDict
+
+    from insights.reports.views.funnel import funnel_input
+
+    params = QueryDict("step=a&step=b&step=c&where_property=&where_property=plan&where_property=n"
+                       "&where_op=eq&where_op=in&where_op=gte&where_value=&where_value=pro,free&where_value=2.5"
+                       "&within=1d&period=custom&from=2026-01-01&by=trait&by_trait=country")
+    assert funnel_input(params) == {
+        "steps": [{"event": "a"}, {"event": "b", "where": [{"property": "plan", "op": "in", "value": ["pro", "free"]}]},
+                  {"event": "c", "where": [{"property": "n", "op": "gte", "value": 2.5}]}],
+        "within": "1d", "window": {"from": "2026-01-01"}, "segment": None, "breakdown": {"trait": "country"}}
+
+
+def test_the_api_page_and_csv_agree(product, tenant, at_now):
+    connection.set_schema_to_public()
+    analyst = session(tenant, "analyst")
+    body = analyst.post("/api/v1/insights/reports/funnel/", {"steps": STEPS, "within": "7d"},
+                        content_type="application/json").json()
+    assert [s["reached"] for s in body["overall"]["steps"]] == [5, 3, 2]
+    assert body["overall"]["steps"][1]["median_seconds"] == 4 * 3600 and body["end"] == NOW.isoformat()
+    page = analyst.get(PAGE)
+    assert page.status_code == 200 and b'data-testid="funnel-table"' in page.content
+    assert b"4.0 h" in page.content and b"dropoff-segment-2" not in page.content  # analysts do not edit segments
+    csv = analyst.get(PAGE.replace("/funnel/?", "/funnel.csv?"))
+    lines = b"".join(csv.streaming_content).decode().splitlines()
+    assert lines[0].startswith("Group,Step,Event,Reached") and lines[2] == "All customers,2,project_created,3,0.6,0.6,2,14400.0,20160.0"
+
+
+def test_a_marketer_makes_a_segment_of_the_drop_offs_in_one_click(product, tenant, at_now):
+    connection.set_schema_to_public()
+    marketer = session(tenant, "marketer")
+    page = marketer.get(PAGE)
+    assert b'data-testid="dropoff-segment-3"' in page.content
+    query = PAGE.split("?", 1)[1]
+    response = marketer.post("/insights/reports/funnel/dropoffs/", {"query": query, "step": "3"})
+    assert response.status_code == 302 and response["Location"].endswith("/segments/dropped-before-invite_sent/")
+    again = marketer.post("/insights/reports/funnel/dropoffs/", {"query": query, "step": "3"})
+    assert again["Location"].endswith("/segments/dropped-before-invite_sent-2/")
+    refused = marketer.post("/insights/reports/funnel/dropoffs/", {"query": query, "step": "1"})
+    assert refused.status_code == 302 and "/insights/reports/funnel/?" in refused["Location"]
+    connection.set_tenant(tenant)
+    from segments.models import Segment
+
+    assert Segment.objects.filter(key__startswith="dropped-before").count() == 2
+
+
+def test_the_api_makes_drop_off_segments_and_codes_bad_input(product, tenant, at_now):
+    connection.set_schema_to_public()
+    marketer = session(tenant, "marketer")
+    created = marketer.post("/api/v1/insights/reports/funnel/dropoffs/",
+                            {"funnel": {"steps": STEPS}, "step": 2, "key": "no-project"}, content_type="application/json")
+    assert created.status_code == 201 and created.json()["key"] == "no-project"
+    bad = marketer.post("/api/v1/insights/reports/funnel/dropoffs/",
+                        {"funnel": {"steps": [{"event": "a"}]}, "step": 2, "key": "x"}, content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "funnel.steps"
+    bad = marketer.post("/api/v1/insights/reports/funnel/",
+                        {"steps": STEPS, "within": "0d", "colour": 1}, content_type="application/json")
+    assert bad.status_code == 400 and {e["path"] for e in bad.json()["errors"]} == {"colour"}
+    bad = marketer.post("/api/v1/insights/reports/funnel/", {"steps": STEPS, "within": "0d"},
+                        content_type="application/json")
+    assert bad.json()["errors"][0]["path"] == "within" and bad.json()["errors"][0]["code"] == "invalid_duration"
+    page = marketer.get(PAGE + "&segment=ghost")
+    assert page.status_code == 400 and b'data-code="unknown_segment"' in page.content
+
+
+def test_viewers_read_funnels_only_and_another_workspace_sees_no_segment(product, tenant, other_tenant, at_now):
+    connection.set_schema_to_public()
+    viewer = session(tenant, "viewer")
+    assert viewer.post("/api/v1/insights/reports/funnel/", {"steps": STEPS},
+                       content_type="application/json").status_code == 200
+    assert viewer.post("/api/v1/insights/reports/funnel/dropoffs/", {"funnel": {"steps": STEPS}, "step": 2, "key": "v"},
+                       content_type="application/json").status_code == 403
+    assert viewer.get(PAGE.replace("/funnel/?", "/funnel.csv?")).status_code == 403
+    connection.set_tenant(tenant)
+    segment_create(actor=product["admin"], key="mine", name="Mine", kind="static", now=NOW)
+    connection.set_schema_to_public()
+    stranger = session(other_tenant, "admin")
+    refused = stranger.post("/api/v1/insights/reports/funnel/", {"steps": STEPS, "segment": "mine"},
+                            content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["errors"][0]["code"] == "unknown_segment"

@@ -30,7 +30,7 @@ def dropoff_segment_create(*, actor: Actor, query: FunnelQuery, step: int, key: 
     period = f"the last {window['last']}" if "last" in window else \
         f"{window.get('from', 'the start')} to {window.get('to', 'now')}"
     segment, _ = segment_create(
-        actor=actor, key=key, name=name or f"Dropped before {missed}", definition=dropoff_definition(query, step),
+        actor=actor, key=key, name=name or f"Dropped before {missed}"[:200], definition=dropoff_definition(query, step),
         description=f"Did {' → '.join(s.event for s in steps[:step - 1])} within {query.definition['within']} "
                     f"but not {missed} after {reached}, in {period}"
                     f"{f' (members of {query.segment})' if query.segment else ''}.",

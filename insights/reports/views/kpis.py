@@ -1,35 +1,26 @@
-"""Report pages: segment KPIs side by side against all customers (a table, charts and a
-CSV export), and the KPI panel of one segment for its page. Aggregates only: no
+"""Segment KPIs side by side against all customers (a table, charts and a CSV export),
+and the KPI panel of one segment for its page. Aggregates only: no
 customer is named, so `reports.view` is enough to read them."""
 
 from __future__ import annotations
 
 import json
 
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from common.csv import stream_rows
 from common.errors import DomainError
 from common.pages import requires
 from customers.models import EventDefinition
 from insights.reports.kpis import KpiReport, kpi_query, segment_kpis
+from insights.reports.views.shared import BASE_COLOUR, PALETTE, bad_csv_query, csv_response, listed
 from segments.models import Segment
 
-PALETTE = ["#4f46e5", "#0891b2", "#d97706", "#dc2626", "#059669", "#7c3aed", "#db2777", "#65a30d", "#ea580c",
-           "#0d9488", "#475569"]
-
-
-def _listed(request, name: str) -> list[str]:
-    """?segments=a,b or ?segments=a&segments=b (the form sends the second)."""
-    return [item.strip() for value in request.GET.getlist(name) for item in value.split(",") if item.strip()]
-
-
 def query_from(request):
-    return kpi_query(segments=_listed(request, "segments"), conversion=request.GET.get("conversion") or None,
-                     features=_listed(request, "features"))
+    return kpi_query(segments=listed(request.GET, "segments"), conversion=request.GET.get("conversion") or None,
+                     features=listed(request.GET, "features"))
 
 
 # (label, how to read the row's value, format): the table's rows, in order.
@@ -83,7 +74,7 @@ def _bars(report: KpiReport, title: str, read, *, percent: bool) -> str:
         "yAxis": {"type": "value", **({"axisLabel": {"formatter": "{value}%"}} if percent else {})},
         "series": [{"type": "bar", "data": [
             {"value": None if v is None else round(v * 100, 1) if percent else v,
-             "itemStyle": {"color": "#94a3b8" if row.key == "all" else PALETTE[i % len(PALETTE)]}}
+             "itemStyle": {"color": BASE_COLOUR if row.key == "all" else PALETTE[i % len(PALETTE)]}}
             for i, (row, v) in enumerate(zip(report.rows, values))]}],
     }})
 
@@ -114,8 +105,8 @@ def charts(report: KpiReport) -> list[dict]:
 def kpi_report(request):
     context = {"segments": Segment.objects.order_by("name").values_list("key", "name"),
                "events": EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:200],
-               "chosen": _listed(request, "segments"), "conversion": request.GET.get("conversion", ""),
-               "chosen_features": ", ".join(_listed(request, "features")),
+               "chosen": listed(request.GET, "segments"), "conversion": request.GET.get("conversion", ""),
+               "chosen_features": ", ".join(listed(request.GET, "features")),
                "can_export": request.membership.has("data.export")}
     status = 200
     if request.GET:
@@ -134,13 +125,10 @@ def kpi_report_csv(request):
     try:
         report = segment_kpis(query=query_from(request), now=timezone.now())
     except DomainError as error:
-        return HttpResponseBadRequest("; ".join(f"{p.path}: {p.message}" for p in error.problems),
-                                      content_type="text/plain; charset=utf-8")
+        return bad_csv_query(error)
     header = ["KPI", *(f"{row.name} ({row.key})" for row in report.rows)]
     lines = ([line["label"], *("" if v is None else v for v in line["values"])] for line in table_rows(report))
-    response = StreamingHttpResponse(stream_rows([header, *lines]), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="segment-kpis.csv"'
-    return response
+    return csv_response([header, *lines], "segment-kpis.csv")
 
 
 @require_GET

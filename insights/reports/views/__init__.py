@@ -1,0 +1,1 @@
+"""The report pages, one module per report; shared.py holds what they all use."""
