@@ -12,6 +12,12 @@ once and kept (`bench-report-*`).
    its segments with a lateral lookup); every KPI is checked equal but growth, which only
    the report reads (from the membership history) — target ≤ 1.5. The cached answer's
    time is printed beside it.
+2. funnel: a 4-step funnel (login → project_created → feature_x_used → report_exported,
+   30-day conversion window, the last 90 days) computed without the cache
+   (`insights.reports.funnel._compute`: the compiler's lateral greedy chains), against a
+   hand-written statement that finds each next step by a join and GROUP BY instead (hash
+   joins over the steps' events, no lateral probes); every count and percentile checked
+   equal — target ≤ 1.5; the cached answer's time beside it.
 """
 
 from __future__ import annotations
@@ -169,6 +175,70 @@ def _kpis(segments, now, explain: bool = False) -> Result:
                   "KPI report of 10 segments + all customers / a hand-written statement of the same figures")
 
 
+FUNNEL_STEPS = ["login", "project_created", "feature_x_used", "report_exported"]
+FUNNEL_WITHIN, FUNNEL_PERIOD = "30d", "90d"
+
+
+def funnel_hand_sql(steps: int) -> str:
+    """Each start's chain by joins: the step's events in the period, joined to the chain so
+    far on customer and time, the earliest kept per start (GROUP BY); then the best start
+    per customer and the counts and percentiles, as the report computes them."""
+    ctes = ["s1 AS (SELECT customer_id, timestamp AS t1 FROM customers_event WHERE name = %(h_e1)s "
+            "AND timestamp >= %(h_start)s AND timestamp < %(h_now)s)"]
+    for k in range(2, steps + 1):
+        previous = ", ".join(f"c.t{i}" for i in range(1, k))
+        ctes.append(
+            f"s{k} AS (SELECT c.customer_id, {previous}, min(e.timestamp) AS t{k} FROM s{k - 1} c "
+            f"LEFT JOIN customers_event e ON e.customer_id = c.customer_id AND e.name = %(h_e{k})s "
+            f"AND e.timestamp > c.t{k - 1} AND e.timestamp <= c.t1 + %(h_within)s AND e.timestamp < %(h_now)s "
+            f"GROUP BY c.customer_id, {previous})")
+    times = ", ".join(f"t{i}" for i in range(1, steps + 1))
+    level = " + ".join(["1", *(f"(t{i} IS NOT NULL)::int" for i in range(2, steps + 1))])
+    counts = ", ".join(f"count(*) FILTER (WHERE level >= {i})" for i in range(1, steps + 1))
+    gaps = ", ".join(f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY extract(epoch FROM t{i} - t{i - 1}))"
+                     for i in range(2, steps + 1))
+    return (f"WITH {', '.join(ctes)}, best AS (SELECT DISTINCT ON (customer_id) customer_id, {level} AS level, "
+            f"{times} FROM s{steps} ORDER BY customer_id, {level} DESC, t1) "
+            f"SELECT {counts}, {gaps}, percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP "
+            f"(ORDER BY extract(epoch FROM t{steps} - t1)) FROM best")
+
+
+def _funnel(now) -> Result:
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from insights.reports.funnel import _compute, funnel_query, funnel_report
+
+    query = funnel_query(steps=[{"event": e} for e in FUNNEL_STEPS], within=FUNNEL_WITHIN,
+                         window={"last": FUNNEL_PERIOD})
+    params = {"h_now": now, "h_start": now - timedelta(days=int(FUNNEL_PERIOD[:-1])),
+              "h_within": timedelta(days=int(FUNNEL_WITHIN[:-1])),
+              **{f"h_e{i}": event for i, event in enumerate(FUNNEL_STEPS, start=1)}}
+
+    def hand():
+        with connection.cursor() as cursor:
+            cursor.execute(funnel_hand_sql(len(FUNNEL_STEPS)), params)
+            return cursor.fetchone()
+
+    report_s, report = _timed(lambda: _compute(query, now))
+    hand_s, row = _timed(hand)
+    k = len(FUNNEL_STEPS)
+    steps = report.overall.steps
+    shown = [*(s.reached for s in steps), *([s.median_seconds, s.p90_seconds] for s in steps[1:]),
+             [report.overall.median_total_seconds, report.overall.p90_total_seconds]]
+    expected = [*row[:k], *([None if p is None else round(float(p), 1) for p in pair] if pair else [None, None]
+                            for pair in row[k:])]
+    if shown != expected:
+        raise SystemExit(f"bench reports: the funnel and the hand-written SQL disagree:\n{expected}\n{shown}")
+    funnel_report(query=query, now=now)  # fill the cache
+    cached_s, _ = _timed(lambda: funnel_report(query=query, now=now))
+    return Result("reports_funnel", round(report_s / hand_s, 2),
+                  {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "cached_s": round(cached_s, 4),
+                   "step_1": steps[0].reached, "converted": steps[-1].reached},
+                  "4-step funnel, 30-day window, last 90 days / a hand-written statement of the same counts")
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     from bench.insights import _actor
     from bench.support import kept_dataset
@@ -176,5 +246,5 @@ def run(args: argparse.Namespace) -> list[Result]:
     with kept_dataset(args, default=(DEFAULT_CUSTOMERS, DEFAULT_EVENTS), quick=(QUICK_CUSTOMERS, QUICK_EVENTS)) \
             as (tenant, now, note):
         segments = _segments(_actor(tenant), now)
-        result = _kpis(segments, now, explain=getattr(args, "explain_kpis", False))
-    return [Result(result.name, result.ratio, result.measurements, result.ratio_means, notes=(note,))]
+        results = [_kpis(segments, now, explain=getattr(args, "explain_kpis", False)), _funnel(now)]
+    return [Result(r.name, r.ratio, r.measurements, r.ratio_means, notes=(note,)) for r in results]
