@@ -79,6 +79,10 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_kpis_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no segments asked: coded 400
     "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "insights_funnel": Route(MEMBERS, permission="reports.view"),
+    "insights_retention": Route(MEMBERS, permission="reports.view"),
+    "insights_paths": Route(MEMBERS, permission="reports.view"),
+    "insights_paths_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no event asked: coded 400
+    "insights_retention_csv": Route(EXPORTERS, permission="data.export"),  # the defaults: weekly, by sign-up
     "insights_funnel_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no steps asked: coded 400
     # No step sent: refused by the service, answered with the funnel page again.
     "insights_funnel_dropoffs": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit"),
@@ -269,6 +273,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_insights_scores": Route(MEMBERS, api=True),
     "api_segment_kpis": Route(MEMBERS, ok=400, api=True),  # no segments asked: coded 400
     "api_funnel": Route(MEMBERS, ok=405, api=True),  # POST only
+    "api_retention": Route(MEMBERS, api=True),
+    "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400
     "api_funnel_dropoffs": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_lookalike_runs": Route(MEMBERS, api=True),
     "api_lookalike_run": Route(MEMBERS, api=True, kwargs="lookalike_run"),

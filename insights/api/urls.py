@@ -16,6 +16,8 @@ urlpatterns = [
     path("lookalike-runs/<int:version>/", views.LookalikeRunDetailView.as_view(), name="api_lookalike_run"),
     path("reports/kpis/", reports.SegmentKpiView.as_view(), name="api_segment_kpis"),
     path("reports/funnel/", reports.FunnelView.as_view(), name="api_funnel"),
+    path("reports/retention/", reports.RetentionView.as_view(), name="api_retention"),
+    path("reports/paths/", reports.PathsView.as_view(), name="api_paths"),
     path("reports/funnel/dropoffs/", reports.FunnelDropoffView.as_view(), name="api_funnel_dropoffs"),
     path("lookalike-runs/<int:version>/segment/", views.LookalikeSegmentView.as_view(), name="api_lookalike_segment"),
 ]

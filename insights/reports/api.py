@@ -18,7 +18,11 @@ from common.errors import DomainError
 from common.parsers import JsonBody
 from insights.reports.funnel import DEFAULT_WITHIN, funnel_query, funnel_report
 from insights.reports.kpis import segment_kpis
+from insights.reports.paths import paths_query, paths_report
+from insights.reports.retention import retention_query, retention_report
 from insights.reports.views.kpis import query_from
+from insights.reports.views.paths import paths_input
+from insights.reports.views.retention import retention_input
 from insights.reports.dropoffs import dropoff_segment_create
 from segments.api.serializers import SegmentOutput
 
@@ -35,6 +39,35 @@ class SegmentKpiView(APIView):
                    responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(segment_kpis(query=query_from(request), now=timezone.now()).as_dict())
+
+
+class RetentionView(APIView):
+    """Cohorts (?start_event=<event>, or sign-up when absent) returning on ?return_event=
+    (“*”: any event), ?period=week|month, ?cohorts=N, ?segment=<key>, ?compare=a,b: each
+    group's triangle and its curve."""
+
+    required_permissions = {"GET": "reports.view"}
+
+    @extend_schema(parameters=[OpenApiParameter(name, OpenApiTypes.STR) for name in
+                               ("start_event", "return_event", "period", "cohorts", "segment", "compare")],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        query = retention_query(**retention_input(request.GET))
+        return Response(retention_report(query=query, now=timezone.now()).as_dict())
+
+
+class PathsView(APIView):
+    """The events after (?direction=next) or before (previous) ?event= within ?period=30d
+    (7d … 365d), ?depth=1..5,
+    ?segment=<key>: each step's busiest events, the path's end, and the links."""
+
+    required_permissions = {"GET": "reports.view"}
+
+    @extend_schema(parameters=[OpenApiParameter(name, OpenApiTypes.STR) for name in
+                               ("event", "direction", "depth", "period", "segment")],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(paths_report(query=paths_query(**paths_input(request.GET)), now=timezone.now()).as_dict())
 
 
 class FunnelInput(StrictInput):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from insights.reports.views import funnel, kpis
+from insights.reports.views import funnel, kpis, paths, retention
 
 urlpatterns = [
     path("kpis/", kpis.kpi_report, name="insights_kpis"),
@@ -11,4 +11,8 @@ urlpatterns = [
     path("funnel/", funnel.funnel_page, name="insights_funnel"),
     path("funnel.csv", funnel.funnel_csv, name="insights_funnel_csv"),
     path("funnel/dropoffs/", funnel.funnel_dropoffs, name="insights_funnel_dropoffs"),
+    path("retention/", retention.retention_page, name="insights_retention"),
+    path("retention.csv", retention.retention_csv, name="insights_retention_csv"),
+    path("paths/", paths.paths_page, name="insights_paths"),
+    path("paths.csv", paths.paths_csv, name="insights_paths_csv"),
 ]
