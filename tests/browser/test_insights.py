@@ -205,3 +205,48 @@ def test_a_marketer_builds_a_funnel_and_segments_its_drop_offs(strata_server, pa
         segment = Segment.objects.get(key="dropped-before-project_created")
         assert segment.definition["conditions"][1]["negate"] is True
     screenshot("funnel-dropoff-segment")
+
+
+def test_an_analyst_reads_retention_and_paths(strata_server, page, workspace, screenshot):  # noqa: F811
+    """Weekly cohorts by sign-up returning on any event, compared with a segment; then the
+    paths after project_created as a Sankey chart with its step tables."""
+    tenant, _, created = workspace
+    analyst = "analyst-retention@example.test"
+    created.append(analyst)
+    make_member(tenant, analyst, "analyst")
+    now = timezone.now()
+    with schema_context(tenant.schema_name):
+        generate(customers=400, events=12_000, now=now, seed=15)
+        admin = TenantMembership.objects.get(tenant=tenant, role__key="admin")
+        segment, _ = segment_create(actor=admin, key="power-users", name="Power users", kind="static", now=now)
+        static_members_add(actor=admin, segment=segment, now=now, customer_ids=list(
+            GeneratorTruth.objects.filter(persona="power_builder").values_list("customer_id", flat=True)))
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    log_in(page, base, analyst)
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("retention-link").click()
+    page.get_by_label("Returning on").fill("*")
+    page.get_by_label("Cohorts").fill("8")
+    page.get_by_label("Power users").check()
+    page.get_by_test_id("retention-run").click()
+    triangle = page.get_by_test_id("retention-triangle")
+    expect(triangle).to_be_visible()
+    expect(triangle.locator("tbody tr")).to_have_count(8)
+    expect(page.locator('[data-testid="retention-chart"] svg')).to_have_count(1)
+    expect(page.get_by_test_id("retention-curves").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("retention-csv")).to_be_visible()
+    screenshot("insights-retention")
+
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("paths-link").click()
+    page.get_by_label("Event").fill("project_created")
+    page.get_by_label("Period").select_option("365d")
+    page.get_by_test_id("paths-run").click()
+    expect(page.locator('[data-testid="paths-chart"] svg')).to_have_count(1)
+    steps = page.get_by_test_id("paths-steps")
+    expect(steps.locator("table")).to_have_count(3)
+    expect(steps.locator("table").first.locator("tbody tr").first).to_be_visible()
+    screenshot("insights-paths")

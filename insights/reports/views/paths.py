@@ -36,7 +36,7 @@ def sankey(report: PathsReport) -> str:
     ordered = sorted(names)
     colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted({n.rsplit(" · ", 1)[0] for n in names}))}
     return chart({
-        "tooltip": {"trigger": "item"},
+        "tooltip": {"trigger": "item"}, "animation": False,  # the reveal sweeps left to right for a second
         "series": [{"type": "sankey", "left": 8, "right": 120, "top": 8, "bottom": 8, "nodeGap": 10,
                     "emphasis": {"focus": "adjacency"}, "lineStyle": {"color": "gradient", "opacity": 0.35},
                     "label": {"fontSize": 11},
