@@ -18,6 +18,16 @@ once and kept (`bench-report-*`).
    hand-written statement that finds each next step by a join and GROUP BY instead (hash
    joins over the steps' events, no lateral probes); every count and percentile checked
    equal — target ≤ 1.5; the cached answer's time beside it.
+3. retention: 12 weekly cohorts by first `user_signed_up`, returning on any event
+   (`insights.reports.retention._compute`: each return week once per customer, joined to
+   the cohorts) against a hand-written statement that aggregates each customer's active
+   weeks into an array and tests each of the 11 later weeks against it; every cell checked
+   equal — target ≤ 1.5.
+4. paths: depth 3 after `project_created` in the last 30 days
+   (`insights.reports.paths._compute`: a lateral index scan per customer for their next
+   events) against a hand-written statement that numbers every event of those customers
+   in the window with a window function and keeps the three after the anchor; every link
+   checked equal — target ≤ 1.5.
 """
 
 from __future__ import annotations
@@ -239,6 +249,110 @@ def _funnel(now) -> Result:
                   "4-step funnel, 30-day window, last 90 days / a hand-written statement of the same counts")
 
 
+RETENTION_HAND = """
+WITH starts AS (
+    SELECT customer_id, date_trunc('week', min(timestamp), 'UTC') AS cohort FROM customers_event
+    WHERE name = 'user_signed_up' AND timestamp < %(now)s GROUP BY customer_id HAVING min(timestamp) >= %(first)s
+), weeks AS (
+    SELECT e.customer_id, array_agg(DISTINCT date_trunc('week', e.timestamp, 'UTC')) AS active
+    FROM customers_event e WHERE e.customer_id IN (SELECT customer_id FROM starts)
+      AND e.timestamp >= %(first)s AND e.timestamp < %(now)s
+    GROUP BY e.customer_id
+)
+SELECT s.cohort, o.n, count(*) FROM starts s JOIN weeks w ON w.customer_id = s.customer_id
+CROSS JOIN generate_series(1, %(later)s) AS o(n)
+WHERE s.cohort + o.n * interval '1 week' = ANY (w.active)
+GROUP BY s.cohort, o.n
+UNION ALL
+SELECT cohort, -1, count(*) FROM starts GROUP BY cohort
+"""
+
+
+def _retention(now) -> Result:
+    from django.db import connection
+
+    from insights.reports.periods import period_start, shift
+    from insights.reports.retention import _compute, retention_query, retention_report
+
+    query = retention_query(start_event="user_signed_up", return_event="*", period="week", cohorts=12)
+    first = shift(period_start(now, "week"), "week", -11)
+
+    def hand():
+        with connection.cursor() as cursor:
+            cursor.execute(RETENTION_HAND, {"now": now, "first": first, "later": 11})
+            return cursor.fetchall()
+
+    report_s, report = _timed(lambda: _compute(query, now))
+    hand_s, rows = _timed(hand)
+    counts = {(cohort.date().isoformat(), n): count for cohort, n, count in rows}
+    for cohort in report.groups[0].cohorts:
+        expected = [counts.get((cohort.start, n), 0) for n in range(1, len(cohort.returned) + 1)]
+        if counts.get((cohort.start, -1), 0) != cohort.size or expected != cohort.returned:
+            raise SystemExit(f"bench reports: retention disagrees on cohort {cohort.start}: "
+                             f"{cohort.size} {cohort.returned} vs {counts.get((cohort.start, -1))} {expected}")
+    retention_report(query=query, now=now)
+    cached_s, _ = _timed(lambda: retention_report(query=query, now=now))
+    return Result("reports_retention", round(report_s / hand_s, 2),
+                  {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "cached_s": round(cached_s, 4),
+                   "customers": report.groups[0].customers},
+                  "12 weekly cohorts returning on any event / a hand-written statement of the same cells")
+
+
+PATHS_HAND = """
+WITH anchors AS (
+    SELECT customer_id, min(timestamp) AS t FROM customers_event
+    WHERE name = %(event)s AND timestamp >= %(start)s AND timestamp < %(end)s GROUP BY customer_id
+), numbered AS (
+    SELECT e.customer_id, e.name, e.timestamp, e.id,
+           row_number() OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.id) AS n
+    FROM customers_event e JOIN anchors a ON a.customer_id = e.customer_id
+    WHERE e.timestamp >= a.t AND e.timestamp < %(end)s
+), first_anchor AS (
+    SELECT customer_id, min(n) AS n FROM numbered WHERE name = %(event)s GROUP BY customer_id
+), following AS (
+    SELECT x.customer_id, x.n - f.n AS step, x.name,
+           lag(x.name) OVER (PARTITION BY x.customer_id ORDER BY x.n) AS previous
+    FROM numbered x JOIN first_anchor f ON f.customer_id = x.customer_id
+    WHERE x.n BETWEEN f.n AND f.n + %(depth)s
+)
+SELECT step, previous, name, count(*) FROM following WHERE step > 0 GROUP BY step, previous, name
+"""
+
+
+def _paths(now) -> Result:
+    from collections import Counter
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from insights.reports.paths import _compute, paths_query, paths_report, paths_sql
+
+    query = paths_query(event="project_created", window={"last": "30d"}, depth=3)
+    params = {"event": "project_created", "start": now - timedelta(days=30), "end": now, "depth": 3}
+
+    def hand():
+        with connection.cursor() as cursor:
+            cursor.execute(PATHS_HAND, params)
+            return Counter({(step, previous, name): n for step, previous, name, n in cursor.fetchall()})
+
+    def raw():  # the report's own rows, before its top-8 folding, to compare with the hand counts
+        sql, report_params = paths_sql(query, now)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, report_params)
+            return Counter({(step, previous, name): n for step, previous, name, n in cursor.fetchall() if step})
+
+    report_s, report = _timed(lambda: _compute(query, now))
+    hand_s, links = _timed(hand)
+    if raw() != links:
+        raise SystemExit("bench reports: the paths report and the hand-written SQL disagree")
+    paths_report(query=query, now=now)
+    cached_s, _ = _timed(lambda: paths_report(query=query, now=now))
+    return Result("reports_paths", round(report_s / hand_s, 2),
+                  {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "cached_s": round(cached_s, 4),
+                   "customers": report.customers},
+                  "paths 3 deep after project_created, 30 days / a hand-written window-function statement")
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     from bench.insights import _actor
     from bench.support import kept_dataset
@@ -246,5 +360,6 @@ def run(args: argparse.Namespace) -> list[Result]:
     with kept_dataset(args, default=(DEFAULT_CUSTOMERS, DEFAULT_EVENTS), quick=(QUICK_CUSTOMERS, QUICK_EVENTS)) \
             as (tenant, now, note):
         segments = _segments(_actor(tenant), now)
-        results = [_kpis(segments, now, explain=getattr(args, "explain_kpis", False)), _funnel(now)]
+        results = [_kpis(segments, now, explain=getattr(args, "explain_kpis", False)), _funnel(now),
+                   _retention(now), _paths(now)]
     return [Result(r.name, r.ratio, r.measurements, r.ratio_means, notes=(note,)) for r in results]

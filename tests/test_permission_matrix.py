@@ -81,6 +81,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_funnel": Route(MEMBERS, permission="reports.view"),
     "insights_retention": Route(MEMBERS, permission="reports.view"),
     "insights_paths": Route(MEMBERS, permission="reports.view"),
+    "insights_trends": Route(MEMBERS, permission="reports.view"),
+    "insights_trends_csv": Route(EXPORTERS, permission="data.export"),  # all customers, weekly
     "insights_paths_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no event asked: coded 400
     "insights_retention_csv": Route(EXPORTERS, permission="data.export"),  # the defaults: weekly, by sign-up
     "insights_funnel_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no steps asked: coded 400
@@ -275,6 +277,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_funnel": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_retention": Route(MEMBERS, api=True),
     "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400
+    "api_trends": Route(MEMBERS, api=True),
     "api_funnel_dropoffs": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_lookalike_runs": Route(MEMBERS, api=True),
     "api_lookalike_run": Route(MEMBERS, api=True, kwargs="lookalike_run"),

@@ -18,6 +18,7 @@ urlpatterns = [
     path("reports/funnel/", reports.FunnelView.as_view(), name="api_funnel"),
     path("reports/retention/", reports.RetentionView.as_view(), name="api_retention"),
     path("reports/paths/", reports.PathsView.as_view(), name="api_paths"),
+    path("reports/trends/", reports.TrendView.as_view(), name="api_trends"),
     path("reports/funnel/dropoffs/", reports.FunnelDropoffView.as_view(), name="api_funnel_dropoffs"),
     path("lookalike-runs/<int:version>/segment/", views.LookalikeSegmentView.as_view(), name="api_lookalike_segment"),
 ]

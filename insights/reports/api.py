@@ -20,9 +20,11 @@ from insights.reports.funnel import DEFAULT_WITHIN, funnel_query, funnel_report
 from insights.reports.kpis import segment_kpis
 from insights.reports.paths import paths_query, paths_report
 from insights.reports.retention import retention_query, retention_report
+from insights.reports.trends import trend_query, trend_report
 from insights.reports.views.kpis import query_from
 from insights.reports.views.paths import paths_input
 from insights.reports.views.retention import retention_input
+from insights.reports.views.trends import trend_input
 from insights.reports.dropoffs import dropoff_segment_create
 from segments.api.serializers import SegmentOutput
 
@@ -68,6 +70,19 @@ class PathsView(APIView):
                    responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(paths_report(query=paths_query(**paths_input(request.GET)), now=timezone.now()).as_dict())
+
+
+class TrendView(APIView):
+    """Every KPI per ?interval=day|week|month for ?periods=N, for ?segments=a,b (up to 10)
+    and all customers; ?conversion=<event> for the conversion share."""
+
+    required_permissions = {"GET": "reports.view"}
+
+    @extend_schema(parameters=[OpenApiParameter(name, OpenApiTypes.STR) for name in
+                               ("segments", "interval", "periods", "conversion")],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(trend_report(query=trend_query(**trend_input(request.GET)), now=timezone.now()).as_dict())
 
 
 class FunnelInput(StrictInput):

@@ -17,7 +17,7 @@ group, cohort and period. Cached (cache.py).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -27,6 +27,7 @@ from common.jsonvalues import text_problem
 from customers.models import EventDefinition
 from insights.reports.cache import cached_report
 from insights.reports.inputs import segment_problems
+from insights.reports.periods import period_start, shift
 from segments.models import Segment
 from segments.rules.vocabulary import ANY_EVENT
 
@@ -139,22 +140,6 @@ def _compare(compare: Any) -> tuple[tuple[str, ...], list[Problem]]:
 
 def retention_report(*, query: RetentionQuery, now: datetime) -> RetentionReport:
     return cached_report("retention", now=now, query=query.cache_parts(), compute=lambda: _compute(query, now))
-
-
-def period_start(moment: datetime, period: str) -> datetime:
-    """The UTC calendar week (from Monday) or month `moment` falls in."""
-    day = moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def shift(start: datetime, period: str, n: int) -> datetime:
-    """The start of the period n periods after `start`'s (n may be negative)."""
-    if period == "week":
-        return start + timedelta(weeks=n)
-    months = start.year * 12 + start.month - 1 + n
-    return start.replace(year=months // 12, month=months % 12 + 1)
 
 
 def _compute(query: RetentionQuery, now: datetime) -> RetentionReport:

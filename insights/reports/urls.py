@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from insights.reports.views import funnel, kpis, paths, retention
+from insights.reports.views import funnel, kpis, paths, retention, trends
 
 urlpatterns = [
     path("kpis/", kpis.kpi_report, name="insights_kpis"),
@@ -15,4 +15,6 @@ urlpatterns = [
     path("retention.csv", retention.retention_csv, name="insights_retention_csv"),
     path("paths/", paths.paths_page, name="insights_paths"),
     path("paths.csv", paths.paths_csv, name="insights_paths_csv"),
+    path("trends/", trends.trends_page, name="insights_trends"),
+    path("trends.csv", trends.trends_csv, name="insights_trends_csv"),
 ]

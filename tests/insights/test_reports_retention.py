@@ -11,7 +11,8 @@ from django.db import connection
 
 from common.errors import DomainError
 from customers.models import Customer, EventDefinition
-from insights.reports.retention import period_start, retention_query, retention_report, shift
+from insights.reports.periods import period_start, shift
+from insights.reports.retention import retention_query, retention_report
 from segments.services import segment_create, static_members_add
 from tests.conftest import make_member, session
 

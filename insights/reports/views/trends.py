@@ -1,0 +1,94 @@
+"""The KPI trends page: a chosen KPI per day, week or month for up to ten segments and all
+customers — a line chart with its table — and a CSV of every KPI."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from common.errors import DomainError
+from common.pages import requires
+from customers.models import EventDefinition
+from insights.reports.trends import INTERVALS, TrendReport, trend_query, trend_report
+from insights.reports.views.shared import BASE_COLOUR, PALETTE, bad_csv_query, chart, csv_response, listed
+from segments.models import Segment
+
+# metric: (label, how the table shows it, whether the chart plots it as a percentage)
+METRICS = {
+    "members": ("Members at the period's end", "int", False),
+    "active": ("Active in the period", "pct", True),
+    "revenue": ("Revenue", "money", False),
+    "arpu": ("ARPU a month", "money", False),
+    "conversion": ("Did the conversion event", "pct", True),
+    "nps": ("NPS", "number", False),
+}
+
+
+def trend_input(params) -> dict:
+    periods = params.get("periods") or None
+    return {"segments": listed(params, "segments"), "interval": params.get("interval") or "week",
+            "periods": int(periods) if periods and periods.isdigit() else periods,
+            "conversion": params.get("conversion") or None}
+
+
+def _shown(value, fmt: str) -> str:
+    if value is None:
+        return "—"
+    return {"int": f"{value:,}", "pct": f"{value * 100:.1f}%", "money": f"{value:,.2f}"}.get(fmt, f"{value:,.1f}")
+
+
+def metric_rows(report: TrendReport, metric: str) -> list[dict]:
+    fmt = METRICS[metric][1]
+    return [{"name": s.name, "key": s.key, "shown": [_shown(v, fmt) for v in getattr(s, metric)]}
+            for s in report.series]
+
+
+def metric_chart(report: TrendReport, metric: str) -> str:
+    percent = METRICS[metric][2]
+    return chart({
+        "tooltip": {"trigger": "axis"}, "legend": {"bottom": 0, "type": "scroll"},
+        "grid": {"left": 64, "right": 16, "top": 24, "bottom": 56},
+        "xAxis": {"type": "category", "data": report.periods},
+        "yAxis": {"type": "value", **({"axisLabel": {"formatter": "{value}%"}} if percent else {})},
+        "series": [{"name": s.name, "type": "line", "connectNulls": False,
+                    "color": BASE_COLOUR if s.key == "all" else PALETTE[i % len(PALETTE)],
+                    "lineStyle": {"type": "dashed"} if s.key == "all" else {},
+                    "data": [None if v is None else round(v * 100, 1) if percent else v for v in getattr(s, metric)]}
+                   for i, s in enumerate(report.series)],
+    })
+
+
+@require_GET
+@requires("reports.view")
+def trends_page(request):
+    params = request.GET
+    metric = params.get("metric") if params.get("metric") in METRICS else "members"
+    context = {"segments": Segment.objects.order_by("name").values_list("key", "name"),
+               "events": EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:200],
+               "chosen": trend_input(params), "metric": metric, "metrics": METRICS, "intervals": INTERVALS,
+               "can_export": request.membership.has("data.export")}
+    status = 200
+    if params:
+        try:
+            report = trend_report(query=trend_query(**trend_input(params)), now=timezone.now())
+            context.update(report=report, rows=metric_rows(report, metric), chart=metric_chart(report, metric),
+                           query_string=params.urlencode())
+        except DomainError as error:
+            context["problems"], status = error.problems, 400
+    return render(request, "insights/reports/trends.html", context, status=status)
+
+
+@require_GET
+@requires("data.export")
+def trends_csv(request):
+    try:
+        report = trend_report(query=trend_query(**trend_input(request.GET)), now=timezone.now())
+    except DomainError as error:
+        return bad_csv_query(error)
+    header = ["Group", "Period", "Members", "Active", "Revenue", "ARPU a month", "Conversion", "NPS", "NPS answers"]
+    rows = ([s.name, period, *("" if v is None else v for v in values)]
+            for s in report.series
+            for period, *values in zip(report.periods, s.members, s.active, s.revenue, s.arpu, s.conversion, s.nps,
+                                       s.nps_answers))
+    return csv_response([header, *rows], "kpi-trends.csv")
