@@ -27,6 +27,7 @@ from common.errors import Code, DomainError, Problem, SegmentCode
 from common.jsonvalues import text_problem
 from customers.models import TraitDefinition
 from insights.reports.cache import cached_report
+from insights.reports.inputs import segment_problems, unprefixed
 from segments.models import Segment
 from segments.rules.compile import sequence_chains
 from segments.rules.nodes import RuleError, SequenceCondition
@@ -111,7 +112,7 @@ def funnel_query(*, steps: Any, within: Any = DEFAULT_WITHIN, window: Any = None
         sequence, warnings = _sequence(definition)
     except RuleError as error:
         problems += error.problems
-    problems += _segment_problems(segment)
+    problems += segment_problems(segment, "segment")
     trait, segments, more = _breakdown(breakdown)
     problems += more
     if problems:
@@ -126,29 +127,8 @@ def _sequence(definition: dict) -> tuple[SequenceCondition, list[Problem]]:
     try:
         group, warnings = parse(doc, rule_registry())
     except RuleError as error:
-        raise RuleError([_unprefixed(p) for p in error.problems]) from None
-    return group.conditions[0], [_unprefixed(w) for w in warnings]
-
-
-def _unprefixed(problem: Problem) -> Problem:
-    path = problem.path
-    for prefix in ("conditions[0].", "conditions[0]"):
-        if path.startswith(prefix):
-            path = path[len(prefix):]
-            break
-    return Problem(path, problem.code, problem.message)
-
-
-def _segment_problems(segment: Any, path: str = "segment") -> list[Problem]:
-    if segment is None or segment == "":
-        return []
-    if not isinstance(segment, str) or len(segment) > 100:
-        return [Problem(path, Code.INVALID_TYPE, "A segment's key.")]
-    if found := text_problem(segment):
-        return [Problem(path, *found)]
-    if not Segment.objects.filter(key=segment).exists():
-        return [Problem(path, Code.UNKNOWN_SEGMENT, f"No segment “{segment}”.")]
-    return []
+        raise RuleError([unprefixed(p) for p in error.problems]) from None
+    return group.conditions[0], [unprefixed(w) for w in warnings]
 
 
 def _breakdown(breakdown: Any) -> tuple[str | None, tuple[str, ...], list[Problem]]:
@@ -169,7 +149,7 @@ def _breakdown(breakdown: Any) -> tuple[str | None, tuple[str, ...], list[Proble
     if len(keys) > MAX_BREAKDOWN_SEGMENTS:
         return None, (), [Problem("breakdown.segments", Code.TOO_MANY,
                                   f"Break down by at most {MAX_BREAKDOWN_SEGMENTS} segments.")]
-    problems = [p for i, key in enumerate(keys) for p in _segment_problems(key, f"breakdown.segments[{i}]")]
+    problems = [p for i, key in enumerate(keys) for p in segment_problems(key, f"breakdown.segments[{i}]")]
     return None, tuple(keys), problems
 
 

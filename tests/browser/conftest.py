@@ -41,3 +41,56 @@ def screenshot(page):
         return target
 
     return take
+
+
+# ------------------------------------------------------------------ accessibility
+# axe-core (installed from npm by `make assets`, read from node_modules: no CDN) runs in
+# every page of the app a browser test loads — after the page settles, and again after
+# each htmx swap — and the test fails on any serious or critical WCAG 2 A/AA violation.
+AXE = Path(__file__).resolve().parents[2] / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAG = "axe-violations:"
+BLOCKING = ("serious", "critical")
+AUDIT = """
+(() => {
+  if (window.top !== window || !/\\.localhost$/.test(location.hostname)) return;
+  let timer = null;
+  const audit = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const result = await window.axe.run(document, {
+        runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]});
+      const blocking = result.violations.filter((v) => %s.includes(v.impact)).map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ") + " — " + (n.failureSummary || "").split("\\n")[1])}));
+      console.log("%s" + JSON.stringify({url: location.pathname + location.search, violations: blocking}));
+    }, 400);
+  };
+  window.addEventListener("load", audit);
+  document.addEventListener("htmx:afterSettle", audit);
+})();
+""" % (list(BLOCKING), AXE_TAG)
+
+
+@pytest.fixture(autouse=True)
+def accessible_pages(request):
+    """Every app page the test's browser loads passes axe-core (serious and critical
+    WCAG 2 A/AA rules); the failures name the page, the rule and the nodes."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    import json
+
+    page = request.getfixturevalue("page")
+    page.context.add_init_script(path=str(AXE))
+    page.context.add_init_script(script=AUDIT)
+    audits: list[dict] = []
+    page.on("console", lambda message: audits.append(json.loads(message.text[len(AXE_TAG):]))
+            if message.text.startswith(AXE_TAG) else None)
+    yield
+    if not page.is_closed():
+        page.wait_for_timeout(900)  # the last page's audit (it waits 400 ms for the page to settle)
+    failing = [a for a in audits if a["violations"]]
+    if failing:
+        lines = [f"{a['url']}: {v['impact']} {v['id']} ({v['help']}): {'; '.join(v['nodes'])}"
+                 for a in failing for v in a["violations"]]
+        pytest.fail("Accessibility (axe-core, WCAG 2 A/AA):\n" + "\n".join(dict.fromkeys(lines)), pytrace=False)
