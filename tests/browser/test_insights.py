@@ -207,9 +207,9 @@ def test_a_marketer_builds_a_funnel_and_segments_its_drop_offs(strata_server, pa
     screenshot("funnel-dropoff-segment")
 
 
-def test_an_analyst_reads_retention_and_paths(strata_server, page, workspace, screenshot):  # noqa: F811
-    """Weekly cohorts by sign-up returning on any event, compared with a segment; then the
-    paths after project_created as a Sankey chart with its step tables."""
+def test_an_analyst_reads_retention_paths_and_trends(strata_server, page, workspace, screenshot):  # noqa: F811
+    """Weekly cohorts by sign-up returning on any event, compared with a segment; the
+    paths after project_created as a Sankey chart with its step tables; a KPI's trend."""
     tenant, _, created = workspace
     analyst = "analyst-retention@example.test"
     created.append(analyst)
@@ -250,3 +250,13 @@ def test_an_analyst_reads_retention_and_paths(strata_server, page, workspace, sc
     expect(steps.locator("table")).to_have_count(3)
     expect(steps.locator("table").first.locator("tbody tr").first).to_be_visible()
     screenshot("insights-paths")
+
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("trends-link").click()
+    page.get_by_label("Power users").check()
+    page.get_by_label("KPI").select_option("active")
+    page.get_by_test_id("trends-run").click()
+    expect(page.locator('[data-testid="trend-chart"] svg')).to_have_count(1)
+    expect(page.get_by_test_id("trend-table").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("trend-table").locator("thead th")).to_have_count(13)  # group + 12 weeks
+    screenshot("insights-trends")
