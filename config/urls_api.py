@@ -9,6 +9,7 @@ from audit.api.views import AuditEventListView
 from campaigns.api.views.campaigns import SegmentAudienceView
 from common.pages import ANY_MEMBER
 from customers.api.feedback import ConsentListView, SurveyResponseListView
+from customers.api.surveys import SurveyDetailView, SurveyListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
 from customers.api.metrics import MetricsRefreshView, MetricsView
 from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
@@ -49,7 +50,9 @@ urlpatterns = [
     path("imports/", ImportListView.as_view(), name="api_imports"),
     path("imports/<int:pk>/", ImportDetailView.as_view(), name="api_import_detail"),
     path("imports/<int:pk>/errors.csv", ImportErrorsView.as_view(), name="api_import_errors"),
+    path("surveys/", SurveyListView.as_view(), name="api_surveys"),
     path("surveys/responses/", SurveyResponseListView.as_view(), name="api_survey_responses"),
+    path("surveys/<str:key>/", SurveyDetailView.as_view(), name="api_survey"),
     path("consents/", ConsentListView.as_view(), name="api_consents"),
     path("metrics/", MetricsView.as_view(), name="api_metrics"),
     path("metrics/refresh/", MetricsRefreshView.as_view(), name="api_metrics_refresh"),

@@ -102,6 +102,10 @@ def _answer_problem(answer: SurveyAnswerIn, surveys: dict[str, Survey]) -> ItemP
     if score is not None and not spec.get("min", float("-inf")) <= score <= spec.get("max", float("inf")):
         return problem("score", Code.OUT_OF_RANGE,
                        f"Scores for this question go from {spec.get('min')} to {spec.get('max')}.")
+    options = {o.get("value") for o in spec.get("options") or () if isinstance(o, dict)}
+    if score is not None and options and score not in options:
+        return problem("score", Code.OUT_OF_RANGE,
+                       f"This question's answers are {', '.join(str(v) for v in sorted(options))}.")
     return None
 
 

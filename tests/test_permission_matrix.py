@@ -276,6 +276,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_segment_kpis": Route(MEMBERS, ok=400, api=True),  # no segments asked: coded 400
     "api_funnel": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_retention": Route(MEMBERS, api=True),
+    "api_surveys": Route(MEMBERS, api=True),
+    "api_survey": Route(MEMBERS, api=True, kwargs="survey"),
     "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400
     "api_trends": Route(MEMBERS, api=True),
     "api_funnel_dropoffs": Route(MEMBERS, ok=405, api=True),  # POST only
@@ -343,6 +345,9 @@ API_WRITES: dict[tuple[str, str], Route] = {
                                              data={"key": "matrix-like", "name": "Like"}),  # neither top nor min_score
     ("api_segment_from_cluster", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="cluster",
                                                 data={"key": ""}),
+    ("api_surveys", "post"): Route(ADMIN, ok=400, method="post", api=True, data={"key": "nps", "name": "X",
+                                                                                "questions": []}),
+    ("api_survey", "patch"): Route(ADMIN, ok=400, method="patch", api=True, kwargs="survey", data={"name": ""}),
     ("api_funnel", "post"): Route(MEMBERS, method="post", api=True,
                                   data={"steps": [{"event": "user_signed_up"}, {"event": "project_created"}]}),
     ("api_funnel_dropoffs", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,  # step out of range
@@ -485,7 +490,7 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "invitation": {"pk": invitation.pk}, "role": {"pk": role.pk},
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
         "customer": {"external_id": customer.external_id}, "task_run": {"pk": task_run.pk},
-        "trait": {"key": "matrix_trait"},
+        "trait": {"key": "matrix_trait"}, "survey": {"key": "nps"},
         "segment": {"key": segment.key}, "static_segment": {"key": static_segment.key},
         "segment_customer": {"key": segment.key, "customer_id": customer.pk},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
