@@ -9,6 +9,7 @@ from common.api import api_not_found
 from customers.views import home as customer_home
 from customers.views import profiles as customer_views
 from customers.views import metrics as views_metrics
+from customers.views import surveys as views_surveys
 from customers.views import traits as views_traits
 from ops.views import healthz, task_run_view
 from segments.views import settings as segment_settings_views
@@ -39,6 +40,8 @@ settings_patterns = [
     path("settings/personal-properties/", views_traits.settings_personal_properties,
          name="settings_personal_properties"),
     path("settings/traits/<str:key>/", views_traits.settings_trait_edit, name="settings_trait_edit"),
+    path("settings/surveys/", views_surveys.settings_surveys, name="settings_surveys"),
+    path("settings/surveys/<str:key>/", views_surveys.settings_survey_edit, name="settings_survey_edit"),
     path("settings/segments/", segment_settings_views.settings_segments, name="settings_segments"),
     path("settings/api-keys/", apikey_views.api_keys_view, name="settings_api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", apikey_views.api_key_revoke_view, name="settings_api_key_revoke"),

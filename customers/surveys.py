@@ -95,7 +95,7 @@ def clean_questions(questions: Any) -> tuple[list[dict], list[Problem]]:
     if hostile := value_problem(questions, "questions"):
         return [], [hostile]
     if not isinstance(questions, list) or not questions:
-        return [], [Problem("questions", Code.REQUIRED, "At least one question.")]
+        return [], [Problem("questions", Code.REQUIRED, "At least one question (a list).")]
     if len(questions) > MAX_QUESTIONS:
         return [], [Problem("questions", Code.TOO_MANY, f"At most {MAX_QUESTIONS} questions.")]
     cleaned, problems, seen = [], [], set()

@@ -23,6 +23,7 @@ SETTINGS_PAGES = (
     SettingsPage("departments", "Departments", "settings.modify", "settings_departments"),
     SettingsPage("metrics", "Metrics", "settings.modify", "settings_metrics"),
     SettingsPage("traits", "Traits", "settings.modify", "settings_traits"),
+    SettingsPage("surveys", "Surveys", "settings.modify", "settings_surveys"),
     SettingsPage("segments", "Segments", "settings.modify", "settings_segments"),
     SettingsPage("api_keys", "API keys", "api_keys.manage", "settings_api_keys"),
     SettingsPage("audit", "Audit log", "audit.view", "settings_audit"),

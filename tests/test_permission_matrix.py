@@ -78,6 +78,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_kpis": Route(MEMBERS, permission="reports.view"),
     "insights_kpis_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no segments asked: coded 400
     "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
+    "settings_surveys": Route(ADMIN, permission="settings.modify"),
+    "settings_survey_edit": Route(ADMIN, ok=404, permission="settings.modify", kwargs="survey"),  # nps: built in
     "insights_funnel": Route(MEMBERS, permission="reports.view"),
     "insights_retention": Route(MEMBERS, permission="reports.view"),
     "insights_paths": Route(MEMBERS, permission="reports.view"),

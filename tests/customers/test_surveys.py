@@ -110,3 +110,21 @@ def test_the_api_defines_reads_and_changes_surveys(admin, tenant, other_tenant):
                                              content_type="application/json").status_code == 403
     assert session(other_tenant, "admin").get("/api/v1/surveys/welcome/").status_code == 404
     assert client.get("/api/v1/surveys/responses/").status_code == 200  # the answers' list, not a survey
+
+
+def test_the_settings_page_creates_and_edits_a_survey(admin, tenant):
+    import json
+
+    connection.set_schema_to_public()
+    client = session(tenant, "admin")
+    page = client.get("/settings/surveys/")
+    assert page.status_code == 200 and b'data-testid="survey-list"' in page.content
+    made = client.post("/settings/surveys/", {"key": "welcome", "name": "Welcome", "questions": json.dumps([ROLE])})
+    assert made.status_code == 302 and made["Location"].endswith("/settings/surveys/welcome/")
+    bad = client.post("/settings/surveys/welcome/", {"name": "Welcome", "questions": json.dumps([{**EASE, "max": 0}])})
+    assert bad.status_code == 400 and b'data-code="invalid_range"' in bad.content
+    assert client.post("/settings/surveys/welcome/", {"name": "Welcome", "questions": "not json"}).status_code == 400
+    saved = client.post("/settings/surveys/welcome/", {"name": "Welcome!", "questions": json.dumps([ROLE, EASE])})
+    assert saved.status_code == 302
+    connection.set_tenant(tenant)
+    assert [q["key"] for q in Survey.objects.get(key="welcome").questions] == ["role", "ease"]
