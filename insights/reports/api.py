@@ -31,13 +31,15 @@ from segments.api.serializers import SegmentOutput
 
 class SegmentKpiView(APIView):
     """KPIs of 1..10 segments (?segments=a,b) side by side, then all customers (key
-    "all"); ?conversion=<event>, ?features=<event>,<event> (the busiest events if none)."""
+    "all"); ?conversion=<event>, ?features=<event>,<event> (the busiest events if none),
+    ?survey=<custom survey>.<question> (each group's latest answers)."""
 
     required_permissions = {"GET": "reports.view"}
 
     @extend_schema(parameters=[OpenApiParameter("segments", OpenApiTypes.STR, required=True),
                                OpenApiParameter("conversion", OpenApiTypes.STR),
-                               OpenApiParameter("features", OpenApiTypes.STR)],
+                               OpenApiParameter("features", OpenApiTypes.STR),
+                               OpenApiParameter("survey", OpenApiTypes.STR)],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(segment_kpis(query=query_from(request), now=timezone.now()).as_dict())

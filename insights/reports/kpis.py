@@ -29,10 +29,10 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from common.errors import Code, DomainError, Problem
+from common.errors import Code, CustomerCode, DomainError, Problem
 from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
-from customers.models import EventDefinition, MetricsSettings
+from customers.models import EventDefinition, MetricsSettings, Survey
 from insights.reports.cache import cached_report
 from segments.models import Segment
 
@@ -51,6 +51,7 @@ class KpiQuery:
     segments: tuple[str, ...]
     conversion: str | None = None
     features: tuple[str, ...] = ()
+    survey: tuple[str, str] | None = None  # a custom survey's (key, question): its latest answers per group
 
 
 @dataclass
@@ -75,6 +76,8 @@ class KpiRow:
     csat_mean: float | None
     conversion: float | None
     adoption: dict[str, float | None] = field(default_factory=dict)
+    # {"respondents", "answered", "mean", "shares": {option label or score: share of respondents}}
+    survey: dict | None = None
 
 
 @dataclass
@@ -84,18 +87,20 @@ class KpiReport:
     features: list[str]
     rows: list[KpiRow]  # the segments in the order asked, then the base
     settings: dict
+    survey: dict | None = None  # {"key", "name", "question", "text", "type", "labels"} when asked
 
     def as_dict(self) -> dict:
         return {"now": self.now.isoformat(), "conversion_event": self.conversion_event, "features": self.features,
-                "settings": self.settings, "rows": [asdict(row) for row in self.rows]}
+                "settings": self.settings, "survey": self.survey, "rows": [asdict(row) for row in self.rows]}
 
 
 # ---------------------------------------------------------------------- input
 
 
-def kpi_query(*, segments, conversion=None, features=None) -> KpiQuery:
+def kpi_query(*, segments, conversion=None, features=None, survey=None) -> KpiQuery:
     """Checked input: 1..10 known segment keys, a conversion event and feature events
-    (names; unknown ones are allowed — as in rules, an event may not have arrived yet)."""
+    (names; unknown ones are allowed — as in rules, an event may not have arrived yet), and
+    a custom survey's question as "key.question"."""
     problems = []
     if not isinstance(segments, (list, tuple)) or not all(isinstance(s, str) for s in segments):
         raise DomainError.single(path="segments", code=Code.INVALID_TYPE, message="A list of segment keys.")
@@ -121,10 +126,28 @@ def kpi_query(*, segments, conversion=None, features=None) -> KpiQuery:
         problems.append(Problem("features", Code.INVALID_TYPE, "A list of event names."))
     elif len(names) > MAX_FEATURES:
         problems.append(Problem("features", Code.TOO_MANY, f"At most {MAX_FEATURES} feature events."))
+    asked, more = _survey_question(survey)
+    problems += more
     if problems:
         raise DomainError(problems=problems)
     return KpiQuery(segments=tuple(keys), conversion=(conversion or "").strip() or None,
-                    features=tuple(dict.fromkeys(names)))
+                    features=tuple(dict.fromkeys(names)), survey=asked)
+
+
+def _survey_question(survey) -> tuple[tuple[str, str] | None, list[Problem]]:
+    if survey is None or survey == "":
+        return None, []
+    if not isinstance(survey, str) or "." not in survey or len(survey) > 200:
+        return None, [Problem("survey", Code.INVALID_VALUE, "A custom survey's question as “survey.question”.")]
+    if found := text_problem(survey):
+        return None, [Problem("survey", *found)]
+    key, question = survey.split(".", 1)
+    found = Survey.objects.filter(key=key, kind=Survey.Kind.CUSTOM).first()
+    if found is None:
+        return None, [Problem("survey", Code.UNKNOWN_SURVEY, f"No custom survey “{key}”.")]
+    if question not in {q.get("key") for q in found.questions}:
+        return None, [Problem("survey", CustomerCode.UNKNOWN_QUESTION, f"{found.name} has no question “{question}”.")]
+    return (key, question), []
 
 
 # ---------------------------------------------------------------------- the report
@@ -132,7 +155,7 @@ def kpi_query(*, segments, conversion=None, features=None) -> KpiQuery:
 
 def segment_kpis(*, query: KpiQuery, now: datetime) -> KpiReport:
     """The KPIs of the query's segments and of all customers as of `now` (cached: cache.py)."""
-    parts = (*query.segments, "|", query.conversion or "", "|", *query.features)
+    parts = (*query.segments, "|", query.conversion or "", "|", *query.features, "|", *(query.survey or ()))
     return cached_report("kpis", now=now, query=parts, compute=lambda: _compute(query, now))
 
 
@@ -148,9 +171,54 @@ def _compute(query: KpiQuery, now: datetime) -> KpiReport:
     base = facts[0]
     rows = [_row(segment.key, segment.name, facts[segment.pk], base, features, settings) for segment in ordered]
     rows.append(_row(BASE, "All customers", base, base, features, settings))
-    return KpiReport(now=now, conversion_event=query.conversion, features=features, rows=rows, settings={
+    survey = None
+    if query.survey:
+        survey, answers = survey_answers(query.survey, [s.pk for s in ordered], now)
+        for row, group in zip(rows, [*(s.pk for s in ordered), 0]):
+            row.survey = _survey_row(answers.get(group, {}), row.size, survey)
+    return KpiReport(now=now, conversion_event=query.conversion, features=features, rows=rows, survey=survey, settings={
         "revenue": f"{settings.revenue_event}.{settings.revenue_property}", "gross_margin": float(settings.gross_margin),
         "lifespan_months": float(settings.expected_lifespan_months), "inactivity_days": settings.churn_inactivity_days})
+
+
+SURVEY_SQL = """
+WITH latest AS MATERIALIZED (
+    SELECT DISTINCT ON (r.customer_id) r.customer_id, r.score FROM customers_surveyresponse r
+    WHERE r.survey_id = %(survey)s AND r.question = %(question)s AND r.score IS NOT NULL AND r.responded_at < %(now)s
+    ORDER BY r.customer_id, r.responded_at DESC, r.id DESC
+)
+SELECT m.segment_id, l.score, count(*) FROM latest l JOIN segments_membership m ON m.customer_id = l.customer_id
+WHERE m.segment_id = ANY(%(segments)s::bigint[]) AND m.entered_at <= %(now)s
+  AND (m.exited_at IS NULL OR m.exited_at > %(now)s)
+GROUP BY m.segment_id, l.score
+UNION ALL
+SELECT 0, score, count(*) FROM latest GROUP BY score
+"""
+
+
+def survey_answers(asked: tuple[str, str], segment_ids: list[int], now: datetime) -> tuple[dict, dict]:
+    """Each customer's latest answer to the question, counted per score for each segment
+    (by id) and for everyone (0)."""
+    survey = Survey.objects.get(key=asked[0])
+    spec = next(q for q in survey.questions if q.get("key") == asked[1])
+    with connection.cursor() as cursor:
+        cursor.execute(SURVEY_SQL, {"survey": survey.pk, "question": asked[1], "segments": segment_ids, "now": now})
+        counts: dict[int, dict[float, int]] = {}
+        for group, score, n in cursor.fetchall():
+            counts.setdefault(group, {})[float(score)] = n
+    labels = {float(o["value"]): o["label"] for o in spec.get("options") or ()}
+    return {"key": survey.key, "name": survey.name, "question": asked[1], "text": spec.get("text", asked[1]),
+            "type": spec.get("type", "scale"), "labels": {f"{k:g}": v for k, v in labels.items()},
+            "order": [f"{k:g}" for k in sorted(labels)]}, counts
+
+
+def _survey_row(counts: dict[float, int], size: int, survey: dict) -> dict:
+    respondents = sum(counts.values())
+    mean = sum(score * n for score, n in counts.items()) / respondents if respondents else None
+    keys = survey["order"] if survey["type"] == "choice" else [f"{score:g}" for score in sorted(counts)]
+    return {"respondents": respondents, "answered": _ratio(respondents, size),
+            "mean": None if mean is None else round(mean, 2),
+            "shares": {key: _ratio(counts.get(float(key), 0), respondents) for key in keys}}
 
 
 def _params(segments: list[Segment], features: list[str], conversion: str | None, settings, now) -> dict:

@@ -184,3 +184,51 @@ def test_viewers_read_kpis_but_do_not_export_and_another_workspace_sees_no_segme
     stranger = session(other_tenant, "admin")
     assert stranger.get("/api/v1/insights/reports/kpis/?segments=vip").status_code == 400
     assert stranger.get("/insights/reports/kpis/segments/vip/").status_code == 404
+
+
+def test_a_custom_surveys_answers_per_segment(shop):
+    from customers.surveys import survey_create
+
+    survey_create(actor=shop["admin"], key="welcome", name="Welcome", questions=[
+        {"key": "role", "text": "Your role?", "type": "choice",
+         "options": [{"value": 1, "label": "Developer"}, {"value": 2, "label": "Manager"}]},
+        {"key": "ease", "text": "How easy?", "type": "scale", "min": 1, "max": 7}])
+    welcome = Survey.objects.get(key="welcome")
+    for customer, role, days in (("a", 1, 9), ("a", 2, 2), ("b", 1, 5), ("c", 2, 4), ("c", 1, -1)):  # c's 2nd: after now
+        SurveyResponse.objects.create(customer=shop[customer], survey=welcome, question="role", score=role,
+                                      responded_at=NOW - days * DAY)
+    SurveyResponse.objects.create(customer=shop["a"], survey=welcome, question="ease", score=6, responded_at=NOW - DAY)
+    result = report(segments=["vip"], survey="welcome.role")
+    vip, base = result.rows
+    assert result.survey["type"] == "choice" and result.survey["labels"] == {"1": "Developer", "2": "Manager"}
+    # latest answers: a Manager, b Developer (vip); c Manager too (everyone)
+    assert vip.survey == {"respondents": 2, "answered": 1.0, "mean": 1.5, "shares": {"1": 0.5, "2": 0.5}}
+    assert base.survey == {"respondents": 3, "answered": 0.75, "mean": round(5 / 3, 2),
+                           "shares": {"1": round(1 / 3, 4), "2": round(2 / 3, 4)}}
+    assert report(segments=["vip"], survey="welcome.ease").rows[0].survey == {
+        "respondents": 1, "answered": 0.5, "mean": 6.0, "shares": {"6": 1.0}}
+    for survey, code in (("welcome", "invalid_value"), ("nps.x", "unknown_survey"), ("welcome.age", "unknown_question")):
+        with pytest.raises(DomainError) as raised:
+            kpi_query(segments=["vip"], survey=survey)
+        assert (raised.value.problems[0].path, raised.value.problems[0].code) == ("survey", code)
+
+
+def test_the_page_offers_custom_survey_questions_and_shows_their_answers(shop, tenant, at_now):
+    from django.db import connection
+
+    from customers.surveys import survey_create
+
+    survey_create(actor=shop["admin"], key="welcome", name="Welcome", questions=[
+        {"key": "role", "text": "Your role?", "type": "choice",
+         "options": [{"value": 1, "label": "Developer"}, {"value": 2, "label": "Manager"}]}])
+    SurveyResponse.objects.create(customer=shop["a"], survey=Survey.objects.get(key="welcome"), question="role",
+                                  score=2, responded_at=NOW - DAY)
+    connection.set_schema_to_public()
+    analyst = session(tenant, "analyst")
+    form = analyst.get("/insights/reports/kpis/").content.decode()
+    assert '<option value="welcome.role"' in form and "Welcome: Your role?" in form
+    page = analyst.get("/insights/reports/kpis/?segments=vip&survey=welcome.role").content.decode()
+    assert "“Your role?” (Welcome): Manager" in page and "Answered “Your role?” (Welcome)" in page
+    body = analyst.get("/api/v1/insights/reports/kpis/?segments=vip&survey=welcome.role").json()
+    assert body["survey"]["labels"] == {"1": "Developer", "2": "Manager"}
+    assert body["rows"][0]["survey"]["shares"] == {"1": 0.0, "2": 1.0}

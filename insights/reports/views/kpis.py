@@ -13,14 +13,14 @@ from django.views.decorators.http import require_GET
 
 from common.errors import DomainError
 from common.pages import requires
-from customers.models import EventDefinition
+from customers.models import EventDefinition, Survey
 from insights.reports.kpis import KpiReport, kpi_query, segment_kpis
 from insights.reports.views.shared import BASE_COLOUR, PALETTE, bad_csv_query, csv_response, listed
 from segments.models import Segment
 
 def query_from(request):
     return kpi_query(segments=listed(request.GET, "segments"), conversion=request.GET.get("conversion") or None,
-                     features=listed(request.GET, "features"))
+                     features=listed(request.GET, "features"), survey=request.GET.get("survey") or None)
 
 
 # (label, how to read the row's value, format): the table's rows, in order.
@@ -40,11 +40,35 @@ def table_rows(report: KpiReport) -> list[dict]:
     if report.conversion_event:
         lines.append((f"Did “{report.conversion_event}”, 90 days", lambda r: r.conversion, "pct"))
     lines += [(f"Used “{name}”, 30 days", (lambda n: lambda r: r.adoption[n])(name), "pct") for name in report.features]
+    lines += survey_lines(report)
     out = []
     for label, read, fmt in lines:
         values = [read(row) for row in report.rows]
         out.append({"label": label, "values": values, "shown": [shown(value, fmt) for value in values]})
     return out
+
+
+def survey_lines(report: KpiReport) -> list[tuple]:
+    """A custom survey's question: who answered, then the mean (a scale) or each option's
+    share of the answers (a choice)."""
+    survey = report.survey
+    if not survey:
+        return []
+    text = f"“{survey['text']}” ({survey['name']})"
+    lines = [(f"Answered {text}", lambda r: r.survey["answered"], "pct")]
+    if survey["type"] == "choice":
+        lines += [(f"{text}: {survey['labels'][key]}", (lambda k: lambda r: r.survey["shares"].get(k))(key), "pct")
+                  for key in survey["order"]]
+    else:
+        lines.append((f"Mean answer to {text}", lambda r: r.survey["mean"], "number"))
+    return lines
+
+
+def survey_questions() -> list[tuple[str, str]]:
+    """Every custom survey question, as the form offers them: ("welcome.role", "Welcome: What is your role?")."""
+    return [(f"{s.key}.{q['key']}", f"{s.name}: {q.get('text', q['key'])}")
+            for s in Survey.objects.filter(kind=Survey.Kind.CUSTOM).order_by("name")
+            for q in s.questions if isinstance(q, dict) and q.get("key")]
 
 
 def shown(value, fmt: str) -> str:
@@ -107,6 +131,7 @@ def kpi_report(request):
                "events": EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:200],
                "chosen": listed(request.GET, "segments"), "conversion": request.GET.get("conversion", ""),
                "chosen_features": ", ".join(listed(request.GET, "features")),
+               "survey_questions": survey_questions(), "chosen_survey": request.GET.get("survey", ""),
                "can_export": request.membership.has("data.export")}
     status = 200
     if request.GET:
