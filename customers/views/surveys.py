@@ -30,7 +30,7 @@ def _questions(request) -> object:
 
 def _form(request, survey: Survey | None, *, problems=(), key="", name="", questions=None, status=200):
     shown = questions if isinstance(questions, list) else (survey.questions if survey else [BLANK_QUESTION])
-    surveys = Survey.objects.annotate(answers=Count("responses")).order_by("kind", "key")
+    surveys = sorted(Survey.objects.annotate(answers=Count("responses")), key=lambda s: (s.kind == "custom", s.key))
     return render(request, "settings/surveys.html", {
         "section": "surveys", "surveys": surveys, "survey": survey, "problems": list(problems),
         "key": key, "name": name or (survey.name if survey else ""),

@@ -17,6 +17,7 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from apikeys.models import ApiKey
+from customers.models import Survey
 from tenants.models import Role, Tenant, TenantMembership, User
 from tenants.services import tenant_create
 from tests.browser.conftest import SCREENSHOTS
@@ -233,3 +234,27 @@ def test_admin_tours_departments_api_keys_and_the_audit_log(strata_server, page,
     rows = open(download.value.path()).read().splitlines()
     assert rows[0] == "at,actor_kind,actor,action,target_type,target_id,target,changes,ip,user_agent"
     assert len(rows) == 2 and "department.renamed" in rows[1]
+
+
+def test_an_admin_defines_a_welcome_survey_with_a_choice(strata_server, page, workspace, screenshot):
+    tenant, admin_email, _ = workspace
+    base = workspace_url(strata_server, tenant)
+    log_in(page, base, admin_email)
+    page.goto(f"{base}/settings/surveys/")
+    expect(page.get_by_test_id("survey-list")).to_contain_text("Net Promoter Score")
+    page.get_by_label("Key", exact=True).first.fill("welcome")
+    page.get_by_label("Name").fill("Welcome survey")
+    question = page.get_by_test_id("survey-question").first
+    question.get_by_label("Key").fill("role")
+    question.get_by_label("Question").fill("What is your role?")
+    question.get_by_label("Answer").select_option("choice")
+    for label in ("Developer", "Manager"):
+        question.get_by_test_id("add-option").click()
+        question.get_by_label("Label").last.fill(label)
+    page.get_by_test_id("survey-save").click()
+    expect(page.get_by_role("heading", name="Edit “Welcome survey”")).to_be_visible()
+    expect(page.get_by_test_id("survey-list")).to_contain_text("role (choice)")
+    with schema_context(tenant.schema_name):
+        survey = Survey.objects.get(key="welcome")
+        assert survey.questions[0]["options"] == [{"value": 1, "label": "Developer"}, {"value": 2, "label": "Manager"}]
+    screenshot("settings-surveys")
