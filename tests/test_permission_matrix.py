@@ -84,6 +84,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_retention": Route(MEMBERS, permission="reports.view"),
     "insights_paths": Route(MEMBERS, permission="reports.view"),
     "insights_trends": Route(MEMBERS, permission="reports.view"),
+    "insights_segment_trends": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "insights_trends_csv": Route(EXPORTERS, permission="data.export"),  # all customers, weekly
     "insights_paths_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no event asked: coded 400
     "insights_retention_csv": Route(EXPORTERS, permission="data.export"),  # the defaults: weekly, by sign-up

@@ -17,4 +17,5 @@ urlpatterns = [
     path("paths.csv", paths.paths_csv, name="insights_paths_csv"),
     path("trends/", trends.trends_page, name="insights_trends"),
     path("trends.csv", trends.trends_csv, name="insights_trends_csv"),
+    path("trends/segments/<str:key>/", trends.segment_trend_panel, name="insights_segment_trends"),
 ]

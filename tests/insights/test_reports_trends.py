@@ -109,3 +109,15 @@ def test_the_api_page_and_csv_agree(shop, tenant, at_now):
     assert lines[1].startswith("VIPs,2026-11-09,1,1.0,100.0,")
     bad = viewer.get("/api/v1/insights/reports/trends/?segments=ghost&interval=year")
     assert bad.status_code == 400 and {e["path"] for e in bad.json()["errors"]} == {"segments[0]", "interval"}
+
+
+def test_the_segment_pages_trend_panel(shop, tenant, other_tenant, at_now):
+    connection.set_schema_to_public()
+    viewer = session(tenant, "viewer")
+    panel = viewer.get("/insights/reports/trends/segments/vip/")
+    assert panel.status_code == 200 and b'data-testid="segment-trend-chart"' in panel.content
+    assert b"2026-11-23" in panel.content and b"100.0%" in panel.content
+    assert viewer.get("/insights/reports/trends/segments/ghost/").status_code == 404
+    assert session(other_tenant, "admin").get("/insights/reports/trends/segments/vip/").status_code == 404
+    page = viewer.get("/segments/vip/")
+    assert b"/insights/reports/trends/segments/vip/" in page.content

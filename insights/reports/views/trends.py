@@ -3,6 +3,7 @@ customers — a line chart with its table — and a CSV of every KPI."""
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -77,6 +78,36 @@ def trends_page(request):
         except DomainError as error:
             context["problems"], status = error.problems, 400
     return render(request, "insights/reports/trends.html", context, status=status)
+
+
+def segment_chart(report: TrendReport) -> str:
+    """Members at each week's end (bars) and the share of them active that week (a line)."""
+    series = report.series[0]
+    return chart({
+        "tooltip": {"trigger": "axis"}, "legend": {"bottom": 0},
+        "grid": {"left": 56, "right": 56, "top": 16, "bottom": 56},
+        "xAxis": {"type": "category", "data": report.periods},
+        "yAxis": [{"type": "value", "name": "members"},
+                  {"type": "value", "name": "active", "max": 100, "axisLabel": {"formatter": "{value}%"}}],
+        "series": [{"name": "Members", "type": "bar", "color": BASE_COLOUR, "data": series.members},
+                   {"name": "Active that week", "type": "line", "yAxisIndex": 1, "color": PALETTE[0],
+                    "data": [None if v is None else round(v * 100, 1) for v in series.active]}],
+    })
+
+
+@require_GET
+@requires("reports.view")
+def segment_trend_panel(request, key: str):
+    """The segment page's panel: 12 weeks of members and activity, with the KPI trends page a click away."""
+    try:
+        report = trend_report(query=trend_query(segments=[key], interval="week", periods=12), now=timezone.now())
+    except DomainError:
+        raise Http404 from None
+    rows = [{"period": p, "members": f"{m:,}", "active": _shown(a, "pct"), "revenue": _shown(r, "money")}
+            for p, m, a, r in zip(report.periods, report.series[0].members, report.series[0].active,
+                                  report.series[0].revenue)]
+    return render(request, "insights/reports/_segment_trends.html",
+                  {"report": report, "chart": segment_chart(report), "rows": rows, "key": key})
 
 
 @require_GET
