@@ -244,3 +244,31 @@ class WebhookDelivery(models.Model):
             # the deliverer: WHERE status = 'pending' AND next_attempt_at <= now
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx"),
         ]
+
+
+class SegmentReview(models.Model):
+    """One decision of the review cycle about a segment (campaigns.review): kept until a
+    next review date, merged into another segment, or archived — with the reasons it was in
+    the queue. Append-only: the history of a segment's reviews."""
+
+    class Decision(models.TextChoices):
+        KEPT = "kept", "Kept"
+        MERGED = "merged", "Merged into another segment"
+        ARCHIVED = "archived", "Archived"
+
+    segment = models.ForeignKey("segments.Segment", on_delete=models.CASCADE, related_name="reviews")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    note = models.TextField(blank=True)
+    reasons = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    next_review_at = models.DateField(null=True, blank=True, help_text="Kept: back in the queue from this day")
+    merged_into = models.ForeignKey("segments.Segment", on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+    reviewer_id = models.BigIntegerField(null=True, blank=True)  # a public-schema user id
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [models.Index(fields=["segment", "-decided_at"], name="review_segment_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}: {self.decision}"
