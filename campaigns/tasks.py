@@ -11,8 +11,10 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from campaigns import scheduling, sending, webhooks
+from campaigns import review, scheduling, sending, webhooks
 from ops.tasking import for_each_tenant, public_task, send_to_tenant, tenant_task
+from tenants.models import Tenant
+from tenants.selectors import tenant_url
 
 LIMITS = {"soft_time_limit": 300, "time_limit": 360}
 
@@ -62,3 +64,16 @@ def tick(now_iso: str | None = None) -> dict:
 @public_task(name="campaigns.dispatch", soft_time_limit=60, time_limit=90)
 def dispatch() -> int:
     return for_each_tenant(tick, now_iso=timezone.now().isoformat())
+
+
+@tenant_task(name="campaigns.review_reminders", **LIMITS)
+def review_reminders(*, now_iso: str) -> int:
+    """The quarterly review: each owner with segments in the queue gets an email."""
+    tenant = Tenant.objects.get(schema_name=connection.schema_name)
+    return review.review_reminders_send(now=datetime.fromisoformat(now_iso), workspace=tenant.name,
+                                        link=tenant_url(tenant, "/segments/review/?owner=me"))
+
+
+@public_task(name="campaigns.dispatch_review_reminders", soft_time_limit=60, time_limit=90)
+def dispatch_review_reminders() -> int:
+    return for_each_tenant(review_reminders, now_iso=timezone.now().isoformat())

@@ -9,6 +9,7 @@ from audit.api.views import AuditEventListView
 from campaigns.api.views.campaigns import SegmentAudienceView
 from common.pages import ANY_MEMBER
 from customers.api.feedback import ConsentListView, SurveyResponseListView
+from campaigns.api.views.review import ReviewDecisionView, ReviewQueueView
 from customers.api.surveys import SurveyDetailView, SurveyListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
 from customers.api.metrics import MetricsRefreshView, MetricsView
@@ -59,6 +60,9 @@ urlpatterns = [
     path("tasks/<int:pk>/", TaskRunView.as_view(), name="api_task_run"),
     # The ad-audience export of a segment (campaigns/api/views/campaigns.py), before the segments API's routes.
     path("segments/<slug:key>/audience.csv", SegmentAudienceView.as_view(), name="api_segment_audience"),
+    # The review queue (campaigns/api/views/review.py): "review" is a reserved segment key.
+    path("segments/review/", ReviewQueueView.as_view(), name="api_segments_review"),
+    path("segments/review/<slug:key>/", ReviewDecisionView.as_view(), name="api_segments_review_decide"),
     path("segments/", include("segments.api.urls")),
     path("insights/", include("insights.api.urls")),  # features, clustering runs, churn models, scores
     path("", include("campaigns.api.urls")),  # plays/, campaigns/, webhooks/

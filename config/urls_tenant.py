@@ -9,6 +9,7 @@ from common.api import api_not_found
 from customers.views import home as customer_home
 from customers.views import profiles as customer_views
 from customers.views import metrics as views_metrics
+from campaigns.views import review as review_views
 from customers.views import surveys as views_surveys
 from customers.views import traits as views_traits
 from ops.views import healthz, task_run_view
@@ -80,6 +81,10 @@ urlpatterns = [
     path("tasks/<int:pk>/", task_run_view, name="task_run"),
     path("metrics/", views_metrics.metrics_overview, name="metrics_overview"),
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
+    # The review queue (campaigns/views/review.py): "review" is a reserved segment key.
+    path("segments/review/", review_views.review_page, name="segments_review"),
+    path("segments/review/notice/", review_views.review_notice, name="segments_review_notice"),
+    path("segments/review/<slug:key>/<str:decision>/", review_views.review_decide, name="segments_review_decide"),
     path("segments/", include("segments.urls")),  # the segment pages (segments/views/)
     path("insights/", include("insights.urls")),  # clustering, churn model, features (insights/views.py)
     path("plays/", include("campaigns.plays.urls")),  # the activation plan (campaigns/plays/views.py)

@@ -80,6 +80,11 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "settings_surveys": Route(ADMIN, permission="settings.modify"),
     "settings_survey_edit": Route(ADMIN, ok=404, permission="settings.modify", kwargs="survey"),  # nps: built in
+    "segments_review": Route(MEMBERS, permission="segments.view"),
+    "segments_review_notice": Route(MEMBERS, permission="segments.view"),
+    # An unknown decision: refused by the view, answered with the queue again.
+    "segments_review_decide": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
+                                    kwargs="review_decision"),
     "insights_funnel": Route(MEMBERS, permission="reports.view"),
     "insights_retention": Route(MEMBERS, permission="reports.view"),
     "insights_paths": Route(MEMBERS, permission="reports.view"),
@@ -280,6 +285,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_funnel": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_retention": Route(MEMBERS, api=True),
     "api_surveys": Route(MEMBERS, api=True),
+    "api_segments_review": Route(MEMBERS, api=True),
+    "api_segments_review_decide": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
     "api_survey": Route(MEMBERS, api=True, kwargs="survey"),
     "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400
     "api_trends": Route(MEMBERS, api=True),
@@ -351,6 +358,8 @@ API_WRITES: dict[tuple[str, str], Route] = {
     ("api_surveys", "post"): Route(ADMIN, ok=400, method="post", api=True, data={"key": "nps", "name": "X",
                                                                                 "questions": []}),
     ("api_survey", "patch"): Route(ADMIN, ok=400, method="patch", api=True, kwargs="survey", data={"name": ""}),
+    ("api_segments_review_decide", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="segment",
+                                                  data={"decision": "keep", "note": ""}),  # a note is required
     ("api_funnel", "post"): Route(MEMBERS, method="post", api=True,
                                   data={"steps": [{"event": "user_signed_up"}, {"event": "project_created"}]}),
     ("api_funnel_dropoffs", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,  # step out of range
@@ -494,6 +503,7 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "department": {"pk": Department.objects.filter(tenant=tenant).first().pk}, "api_key": {"pk": key.pk},
         "customer": {"external_id": customer.external_id}, "task_run": {"pk": task_run.pk},
         "trait": {"key": "matrix_trait"}, "survey": {"key": "nps"},
+        "review_decision": {"key": segment.key, "decision": "snooze"},
         "segment": {"key": segment.key}, "static_segment": {"key": static_segment.key},
         "segment_customer": {"key": segment.key, "customer_id": customer.pk},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},

@@ -315,6 +315,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "insights.dispatch_nightly",
         "schedule": crontab(hour=3, minute=30),
     },
+    # The quarterly segment review (campaigns.review): owners are emailed their queue on the
+    # first day of each quarter.
+    "segment-review-quarterly": {
+        "task": "campaigns.dispatch_review_reminders",
+        "schedule": crontab(month_of_year="1,4,7,10", day_of_month=1, hour=8, minute=0),
+    },
     # Campaign occasions that are due, on-entry sends from the outbox, webhook deliveries.
     "campaigns-tick-every-minute": {
         "task": "campaigns.dispatch",

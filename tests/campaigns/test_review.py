@@ -19,7 +19,9 @@ from common.errors import DomainError, Forbidden
 from segments.models import Segment
 from segments.services import segment_create, static_members_add
 from customers.models import Customer
-from tests.conftest import make_member, session
+from django.test import Client
+
+from tests.conftest import host_of, make_member, session
 
 LATER = timezone.now() + timedelta(days=100)  # every segment made in a test is 100 days old by then
 
@@ -42,6 +44,12 @@ def workspace(in_tenant, tenant):
     play = play_create(actor=admin, name="Win back", segment_id=made["busy"].pk, tactic_type="email",
                        kpi="conversion_rate")
     return {"admin": admin, "marketer": marketer, "play": play, **made}
+
+
+def client_of(tenant, membership) -> Client:
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(membership.user)
+    return client
 
 
 def reasons(items) -> dict:
@@ -132,3 +140,73 @@ def test_the_quarterly_reminder_emails_each_owner_their_segments(workspace):
     assert set(by_owner) == {"review-owner@alpha.test", "review-admin@alpha.test"}
     assert "Old (old)" in by_owner["review-owner@alpha.test"].body
     assert "Twin (twin)" not in by_owner["review-owner@alpha.test"].body
+
+
+def test_the_page_shows_the_queue_and_takes_decisions(workspace, tenant):
+    connection.set_schema_to_public()
+    import time_machine
+
+    with time_machine.travel(LATER, tick=False):
+        owner = client_of(tenant, workspace["marketer"])
+        page = owner.get("/segments/review/")
+        assert page.status_code == 200 and page.content.count(b'data-testid="review-item"') == 1  # mine: "old"
+        everyone = owner.get("/segments/review/?owner=all").content
+        assert everyone.count(b'data-testid="review-item"') == 3 and b'data-code="too_small"' in everyone
+        kept = owner.post("/segments/review/old/keep/", {"note": "Newsletter", "owner": "me"})
+        assert kept.status_code == 302 and kept["Location"].endswith("/segments/review/?owner=me")
+        refused = owner.post("/segments/review/small/archive/", {"note": "x" * 2001})
+        assert refused.status_code == 302
+        assert b"Newsletter" in owner.get("/segments/review/?owner=all").content  # the history
+        viewer = session(tenant, "viewer")
+        assert viewer.get("/segments/review/").status_code == 200
+        assert viewer.post("/segments/review/old/keep/", {"note": "x"}).status_code == 403
+        assert owner.post("/segments/review/ghost/keep/", {"note": "x"}).status_code == 302
+    connection.set_tenant(tenant)
+    assert list(SegmentReview.objects.values_list("segment__key", "decision")) == [("old", "kept")]
+
+
+def test_the_api_lists_and_decides(workspace, tenant, other_tenant):
+    connection.set_schema_to_public()
+    import time_machine
+
+    with time_machine.travel(LATER, tick=False):
+        admin = client_of(tenant, workspace["admin"])
+        queue = admin.get("/api/v1/segments/review/").json()["results"]
+        assert {item["segment"] for item in queue} == {"old", "twin", "small"}
+        assert [r["code"] for r in next(i for i in queue if i["segment"] == "small")["reasons"]] == [
+            "unused", "too_small", "no_activation"]
+        assert {i["segment"] for i in admin.get("/api/v1/segments/review/?owner=me").json()["results"]} == {"twin",
+                                                                                                          "small"}
+        merged = admin.post("/api/v1/segments/review/twin/", {"decision": "merge", "into": "old", "note": "Same"},
+                            content_type="application/json")
+        assert merged.status_code == 201 and merged.json()["merged_into"] == "old"
+        bad = admin.post("/api/v1/segments/review/small/", {"decision": "keep", "next_review_at": "2020-01-01",
+                                                             "note": "x"}, content_type="application/json")
+        assert bad.status_code == 400 and bad.json()["errors"][0]["path"] == "next_review_at"
+        assert admin.post("/api/v1/segments/review/twin/", {"decision": "archive"},
+                          content_type="application/json").status_code == 404  # archived by the merge
+        stranger = session(other_tenant, "admin")
+        assert stranger.post("/api/v1/segments/review/old/", {"decision": "archive"},
+                             content_type="application/json").status_code == 404
+
+
+def test_the_quarterly_task_runs_in_the_tenant_and_beat_schedules_it(workspace, settings):
+    from campaigns.tasks import review_reminders
+
+    mail.outbox.clear()
+    assert review_reminders(now_iso=LATER.isoformat()) == 2
+    assert "/segments/review/?owner=me" in mail.outbox[0].body
+    schedule = settings.CELERY_BEAT_SCHEDULE["segment-review-quarterly"]
+    assert schedule["task"] == "campaigns.dispatch_review_reminders"
+    assert schedule["schedule"].month_of_year == {1, 4, 7, 10} and schedule["schedule"].day_of_month == {1}
+
+
+def test_owners_see_a_notice_on_the_workspace_home(workspace, tenant):
+    connection.set_schema_to_public()
+    import time_machine
+
+    with time_machine.travel(LATER, tick=False):
+        notice = client_of(tenant, workspace["marketer"]).get("/segments/review/notice/")
+        assert b'data-testid="review-notice"' in notice.content and b"1 of your segments is due" in notice.content
+        assert b"review-notice" not in session(tenant, "viewer").get("/segments/review/notice/").content
+        assert b"/segments/review/notice/" in client_of(tenant, workspace["marketer"]).get("/").content
