@@ -1,0 +1,61 @@
+"""The review cycle in the browser: an owner follows the home page's notice to the queue,
+keeps one segment with a note and merges another into it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context
+from playwright.sync_api import expect
+
+from campaigns.models import SegmentReview
+from segments.models import Segment
+from segments.services import segment_create
+from tenants.models import TenantMembership
+from tests.browser.test_settings import log_in, workspace, workspace_url  # noqa: F401  (fixture)
+from tests.conftest import make_member
+
+
+def test_an_owner_keeps_one_segment_and_merges_another(strata_server, page, workspace, screenshot):  # noqa: F811
+    tenant, _, created = workspace
+    owner = "owner-review@example.test"
+    created.append(owner)
+    make_member(tenant, owner, "marketer")
+    with schema_context(tenant.schema_name):
+        member = TenantMembership.objects.get(tenant=tenant, user__email=owner)
+        now = timezone.now()
+        for key, name in (("newsletter", "Newsletter readers"), ("old-promo", "Old promo list")):
+            segment_create(actor=member, key=key, name=name, kind="static", now=now)
+        Segment.objects.filter(key__in=["newsletter", "old-promo"]).update(created_at=now - timedelta(days=120))
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    log_in(page, base, owner)
+    notice = page.get_by_test_id("review-notice")
+    expect(notice).to_contain_text("2 of your segments are due for review")
+    notice.get_by_role("link").click()
+    items = page.get_by_test_id("review-item")
+    expect(items).to_have_count(2)
+    newsletter = page.locator('[data-testid="review-item"][data-key="newsletter"]')
+    expect(newsletter.locator('[data-code="no_activation"]')).to_be_visible()
+    screenshot("segments-review-queue")
+    newsletter.get_by_test_id("review-keep").click()
+    newsletter.get_by_label("Why keep it").fill("The monthly newsletter goes to them")
+    newsletter.get_by_test_id("review-keep-save").click()
+    expect(page.get_by_test_id("review-item")).to_have_count(1)
+    promo = page.locator('[data-testid="review-item"][data-key="old-promo"]')
+    promo.get_by_test_id("review-merge").click()
+    promo.get_by_label("Into").select_option("newsletter")
+    promo.get_by_label("Why merge it").fill("Same people")
+    promo.get_by_test_id("review-merge-save").click()
+    expect(page.get_by_test_id("review-empty")).to_be_visible()
+    history = page.get_by_test_id("review-history")
+    expect(history.locator("tbody tr")).to_have_count(2)
+    expect(history).to_contain_text("The monthly newsletter goes to them")
+    screenshot("segments-review-done")
+    with schema_context(tenant.schema_name):
+        assert Segment.objects.get(key="old-promo").status == "archived"
+        assert sorted(SegmentReview.objects.values_list("decision", flat=True)) == ["kept", "merged"]
