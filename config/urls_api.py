@@ -9,6 +9,7 @@ from audit.api.views import AuditEventListView
 from campaigns.api.views.campaigns import SegmentAudienceView
 from common.pages import ANY_MEMBER
 from customers.api.feedback import ConsentListView, SurveyResponseListView
+from campaigns.api.views.maturity import MaturityView
 from campaigns.api.views.review import ReviewDecisionView, ReviewQueueView
 from customers.api.surveys import SurveyDetailView, SurveyListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
@@ -60,6 +61,7 @@ urlpatterns = [
     path("tasks/<int:pk>/", TaskRunView.as_view(), name="api_task_run"),
     # The ad-audience export of a segment (campaigns/api/views/campaigns.py), before the segments API's routes.
     path("segments/<slug:key>/audience.csv", SegmentAudienceView.as_view(), name="api_segment_audience"),
+    path("maturity/", MaturityView.as_view(), name="api_maturity"),
     # The review queue (campaigns/api/views/review.py): "review" is a reserved segment key.
     path("segments/review/", ReviewQueueView.as_view(), name="api_segments_review"),
     path("segments/review/<slug:key>/", ReviewDecisionView.as_view(), name="api_segments_review_decide"),

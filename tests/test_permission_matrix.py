@@ -80,6 +80,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "settings_surveys": Route(ADMIN, permission="settings.modify"),
     "settings_survey_edit": Route(ADMIN, ok=404, permission="settings.modify", kwargs="survey"),  # nps: built in
+    "workspace_maturity": Route(ADMIN, permission="settings.modify"),
     "segments_review": Route(MEMBERS, permission="segments.view"),
     "segments_review_notice": Route(MEMBERS, permission="segments.view"),
     # An unknown decision: refused by the view, answered with the queue again.
@@ -286,6 +287,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_retention": Route(MEMBERS, api=True),
     "api_surveys": Route(MEMBERS, api=True),
     "api_segments_review": Route(MEMBERS, api=True),
+    "api_maturity": Route(ADMIN, api=True),
     "api_segments_review_decide": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
     "api_survey": Route(MEMBERS, api=True, kwargs="survey"),
     "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400

@@ -16,7 +16,7 @@ from campaigns.models import SegmentReview
 from campaigns.review import (
     DEFAULT_KEEP_DAYS, MAX_KEEP_DAYS, review_archive, review_keep, review_merge, review_queue, review_segment_get,
 )
-from common.errors import DomainError
+from common.errors import Code, DomainError
 from common.pages import refuse_forbidden, requires
 from segments.models import Segment
 
@@ -65,7 +65,7 @@ def review_decide(request, key: str, decision: str):
         elif decision == "archive":
             review_archive(actor=request.membership, segment=segment, note=post.get("note", ""), now=now)
         else:
-            raise DomainError.single(path="decision", code="invalid_choice", message="Keep, merge or archive.")
+            raise DomainError.single(path="decision", code=Code.INVALID_CHOICE, message="Keep, merge or archive.")
     except DomainError as error:
         refuse_forbidden(error)
         for problem in error.problems:
