@@ -69,7 +69,7 @@ class MaturityReport:
     types: dict[str, list[str]]  # type → the keys of the segments using it
     rungs: list[dict]
     practices: list[Practice]
-    next_steps: list[dict] = field(default_factory=list)  # {"text", "url_name", "query"}
+    next_steps: list[dict] = field(default_factory=list)  # {"text", "url_name", "link", "kind"}
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -159,20 +159,21 @@ def _practices(live: list[Segment], now: datetime) -> list[Practice]:
 
 STEP_FOR_RUNG = {
     1: ("Build a segment on who customers are: a demographic, geographic or firmographic trait "
-        "(e.g. country in a market you serve, or company size).", "segments_new"),
+        "(e.g. country in a market you serve, or company size).", "segments_new", "Build a segment"),
     2: ("Segment on behaviour: customers who did a key event several times lately, or an RFM group "
-        "such as champions or at risk.", "segments_new"),
+        "such as champions or at risk.", "segments_new", "Build a segment"),
     3: ("Segment on needs and attitudes: define a custom survey (Settings → Surveys) and segment on its "
-        "answers, or on NPS promoters and detractors.", "settings_surveys"),
+        "answers, or on NPS promoters and detractors.", "settings_surveys", "Define a survey"),
     4: ("Segment on predictions: train the churn model and segment on churn risk, or turn a cluster or "
-        "lookalikes into a segment.", "insights_home"),
+        "lookalikes into a segment.", "insights_home", "Open Insights"),
 }
 STEP_FOR_PRACTICE = {
-    "activated": ("Plan a play for the segments nothing acts on: an owner, a tactic and a KPI.", "plays_list"),
+    "activated": ("Plan a play for the segments nothing acts on: an owner, a tactic and a KPI.", "plays_list",
+                  "Open plays"),
     "measured": ("Launch a campaign with a holdout, so its lift is measured against customers who got nothing.",
-                 "campaigns_list"),
+                 "campaigns_list", "Open campaigns"),
     "reviewed": ("Work through the review queue: keep, merge or archive what no longer earns its keep.",
-                 "segments_review"),
+                 "segments_review", "Open the review queue"),
 }
 
 
@@ -180,8 +181,8 @@ def _next_steps(level: int, rungs: list[dict], practices: list[Practice]) -> lis
     steps = []
     missing = [rung for rung in rungs if not rung["reached"]]
     if missing:
-        text, url = STEP_FOR_RUNG[missing[0]["level"]] if level < 4 else STEP_FOR_RUNG[4]
-        steps.append({"text": text, "url_name": url, "kind": "rung"})
-    steps += [{"text": STEP_FOR_PRACTICE[p.key][0], "url_name": STEP_FOR_PRACTICE[p.key][1], "kind": p.key}
+        text, url, link = STEP_FOR_RUNG[missing[0]["level"]]
+        steps.append({"text": text, "url_name": url, "link": link, "kind": "rung"})
+    steps += [dict(zip(("text", "url_name", "link"), STEP_FOR_PRACTICE[p.key]), kind=p.key)
               for p in practices if not p.met]
     return steps

@@ -59,3 +59,23 @@ def test_an_owner_keeps_one_segment_and_merges_another(strata_server, page, work
     with schema_context(tenant.schema_name):
         assert Segment.objects.get(key="old-promo").status == "archived"
         assert sorted(SegmentReview.objects.values_list("decision", flat=True)) == ["kept", "merged"]
+
+
+def test_an_admin_reads_the_maturity_level_and_next_steps(strata_server, page, workspace, screenshot):  # noqa: F811
+    tenant, admin_email, _ = workspace
+    with schema_context(tenant.schema_name):
+        admin = TenantMembership.objects.get(tenant=tenant, user__email=admin_email)
+        segment_create(actor=admin, key="french", name="French", now=timezone.now(), definition={
+            "version": 1, "match": "all", "conditions": [{"type": "trait", "field": "country", "op": "eq",
+                                                          "value": "FR"}]})
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, admin_email)
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("maturity-link").click()
+    expect(page.get_by_test_id("maturity-level")).to_have_text("Basic")
+    expect(page.locator('[data-testid="maturity-ladder"] li[data-reached="true"]')).to_have_count(1)
+    expect(page.get_by_test_id("maturity-steps").locator("li").first).to_contain_text("Segment on behaviour")
+    expect(page.get_by_test_id("maturity-types")).to_contain_text("french")
+    screenshot("workspace-maturity")
