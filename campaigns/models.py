@@ -272,3 +272,23 @@ class SegmentReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id}: {self.decision}"
+
+
+class TargetingBoard(models.Model):
+    """One saved version of the STP targeting board (campaigns.targeting): the weights the
+    segments were ranked with and the targets chosen, each with its positioning. Every save
+    is a new version; the newest is the board in force."""
+
+    version = models.PositiveIntegerField(unique=True)
+    weights = models.JSONField(default=dict)
+    # [{"segment": key, "value_proposition", "message", "channel"}]
+    targets = models.JSONField(default=list)
+    note = models.CharField(max_length=500, blank=True)
+    author_id = models.BigIntegerField(null=True, blank=True)  # a public-schema user id
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"targeting board v{self.version}"

@@ -11,6 +11,7 @@ from common.pages import ANY_MEMBER
 from customers.api.feedback import ConsentListView, SurveyResponseListView
 from campaigns.api.views.maturity import MaturityView
 from campaigns.api.views.review import ReviewDecisionView, ReviewQueueView
+from campaigns.api.views.targeting import TargetingVersionsView, TargetingView
 from customers.api.surveys import SurveyDetailView, SurveyListView
 from customers.api.imports import ImportDetailView, ImportErrorsView, ImportListView
 from customers.api.metrics import MetricsRefreshView, MetricsView
@@ -62,6 +63,8 @@ urlpatterns = [
     # The ad-audience export of a segment (campaigns/api/views/campaigns.py), before the segments API's routes.
     path("segments/<slug:key>/audience.csv", SegmentAudienceView.as_view(), name="api_segment_audience"),
     path("maturity/", MaturityView.as_view(), name="api_maturity"),
+    path("targeting/", TargetingView.as_view(), name="api_targeting"),
+    path("targeting/versions/", TargetingVersionsView.as_view(), name="api_targeting_versions"),
     # The review queue (campaigns/api/views/review.py): "review" is a reserved segment key.
     path("segments/review/", ReviewQueueView.as_view(), name="api_segments_review"),
     path("segments/review/<slug:key>/", ReviewDecisionView.as_view(), name="api_segments_review_decide"),

@@ -11,6 +11,7 @@ from customers.views import profiles as customer_views
 from customers.views import metrics as views_metrics
 from campaigns.views import maturity as maturity_views
 from campaigns.views import review as review_views
+from campaigns.views import targeting as targeting_views
 from customers.views import surveys as views_surveys
 from customers.views import traits as views_traits
 from ops.views import healthz, task_run_view
@@ -84,6 +85,8 @@ urlpatterns = [
     path("metrics/refresh/", views_metrics.metrics_refresh_view, name="metrics_refresh"),
     # The review queue (campaigns/views/review.py): "review" is a reserved segment key.
     path("maturity/", maturity_views.maturity_page, name="workspace_maturity"),
+    path("targeting/", targeting_views.targeting_page, name="targeting_board"),
+    path("targeting/save/", targeting_views.targeting_save, name="targeting_save"),
     path("segments/review/", review_views.review_page, name="segments_review"),
     path("segments/review/notice/", review_views.review_notice, name="segments_review_notice"),
     path("segments/review/<slug:key>/<str:decision>/", review_views.review_decide, name="segments_review_decide"),

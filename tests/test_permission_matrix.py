@@ -81,6 +81,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "settings_surveys": Route(ADMIN, permission="settings.modify"),
     "settings_survey_edit": Route(ADMIN, ok=404, permission="settings.modify", kwargs="survey"),  # nps: built in
     "workspace_maturity": Route(ADMIN, permission="settings.modify"),
+    "targeting_board": Route(MEMBERS, permission="segments.view"),
+    "targeting_save": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit"),  # an empty board
     "segments_review": Route(MEMBERS, permission="segments.view"),
     "segments_review_notice": Route(MEMBERS, permission="segments.view"),
     # An unknown decision: refused by the view, answered with the queue again.
@@ -288,6 +290,8 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_surveys": Route(MEMBERS, api=True),
     "api_segments_review": Route(MEMBERS, api=True),
     "api_maturity": Route(ADMIN, api=True),
+    "api_targeting": Route(MEMBERS, api=True),
+    "api_targeting_versions": Route(MEMBERS, api=True),
     "api_segments_review_decide": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only
     "api_survey": Route(MEMBERS, api=True, kwargs="survey"),
     "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400
@@ -362,6 +366,8 @@ API_WRITES: dict[tuple[str, str], Route] = {
     ("api_survey", "patch"): Route(ADMIN, ok=400, method="patch", api=True, kwargs="survey", data={"name": ""}),
     ("api_segments_review_decide", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True, kwargs="segment",
                                                   data={"decision": "keep", "note": ""}),  # a note is required
+    ("api_targeting", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,
+                                     data={"targets": [{"segment": "ghost"}]}),
     ("api_funnel", "post"): Route(MEMBERS, method="post", api=True,
                                   data={"steps": [{"event": "user_signed_up"}, {"event": "project_created"}]}),
     ("api_funnel_dropoffs", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,  # step out of range
