@@ -79,3 +79,46 @@ def test_an_admin_reads_the_maturity_level_and_next_steps(strata_server, page, w
     expect(page.get_by_test_id("maturity-steps").locator("li").first).to_contain_text("Segment on behaviour")
     expect(page.get_by_test_id("maturity-types")).to_contain_text("french")
     screenshot("workspace-maturity")
+
+
+def test_a_marketer_ranks_segments_and_marks_a_target_with_positioning(strata_server, page, workspace,  # noqa: F811
+                                                                        screenshot):
+    tenant, _, created = workspace
+    marketer = "marketer-stp@example.test"
+    created.append(marketer)
+    make_member(tenant, marketer, "marketer")
+    with schema_context(tenant.schema_name):
+        from demo.generator import generate
+        from segments.services import static_members_add
+
+        from customers.models import GeneratorTruth
+
+        now = timezone.now()
+        generate(customers=300, events=6_000, now=now, seed=21)
+        member = TenantMembership.objects.get(tenant=tenant, user__email=marketer)
+        for persona in ("enterprise_buyer", "mobile_casual", "bargain_hunter"):
+            segment, _ = segment_create(actor=member, key=persona.replace("_", "-"), name=persona.replace("_", " ").title(),
+                                        kind="static", now=now)
+            static_members_add(actor=member, segment=segment, now=now, customer_ids=list(
+                GeneratorTruth.objects.filter(persona=persona).values_list("customer_id", flat=True)))
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, marketer)
+    page.goto(f"{base}/segments/")
+    page.get_by_test_id("targeting-link").click()
+    rows = page.get_by_test_id("target-row")
+    expect(rows).to_have_count(3)
+    page.get_by_label("Reachability (consented)").fill("5")
+    page.get_by_test_id("rerank").click()
+    expect(page.get_by_label("Reachability (consented)")).to_have_value("5.0")
+    page.get_by_test_id("target-enterprise-buyer").check()
+    page.get_by_label("Value proposition for Enterprise Buyer").fill("Security and control at scale")
+    page.get_by_label("Message for Enterprise Buyer").fill("SSO and audit logs are ready for your team")
+    page.get_by_label("Channel for Enterprise Buyer").select_option("sales")
+    page.get_by_label("Note for this version").fill("Q1 focus")
+    page.get_by_test_id("board-save").click()
+    expect(page.get_by_test_id("board-version")).to_contain_text("Version 1")
+    expect(page.get_by_test_id("board-versions")).to_contain_text("enterprise-buyer")
+    expect(page.get_by_label("Value proposition for Enterprise Buyer")).to_have_value("Security and control at scale")
+    screenshot("targeting-board")
