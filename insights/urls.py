@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from insights import views
+from insights.reports.views import journeys
 
 urlpatterns = [
     path("", views.insights_home, name="insights_home"),
@@ -19,5 +20,6 @@ urlpatterns = [
     path("lookalikes/<int:version>/", views.lookalike_run_detail, name="insights_lookalike_run"),
     path("lookalikes/<int:version>/segment/", views.lookalike_segment, name="insights_lookalike_segment"),
     path("reports/", include("insights.reports.urls")),
+    path("personas/", journeys.persona_gallery, name="insights_personas"),
     path("customers/<str:external_id>/scores/", views.customer_scores, name="insights_customer_scores"),
 ]

@@ -92,6 +92,9 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_retention": Route(MEMBERS, permission="reports.view"),
     "insights_paths": Route(MEMBERS, permission="reports.view"),
     "insights_trends": Route(MEMBERS, permission="reports.view"),
+    "insights_segment_journey": Route(MEMBERS, permission="reports.view", kwargs="segment"),
+    "insights_journey_edit": Route(SEGMENT_EDITORS, permission="segments.edit", kwargs="segment"),
+    "insights_personas": Route(MEMBERS, permission="reports.view"),
     "insights_segment_trends": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "insights_trends_csv": Route(EXPORTERS, permission="data.export"),  # all customers, weekly
     "insights_paths_csv": Route(EXPORTERS, ok=400, permission="data.export"),  # no event asked: coded 400
@@ -296,6 +299,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_survey": Route(MEMBERS, api=True, kwargs="survey"),
     "api_paths": Route(MEMBERS, ok=400, api=True),  # no event asked: coded 400
     "api_trends": Route(MEMBERS, api=True),
+    "api_journey": Route(MEMBERS, api=True, kwargs="segment"),
     "api_funnel_dropoffs": Route(MEMBERS, ok=405, api=True),  # POST only
     "api_lookalike_runs": Route(MEMBERS, api=True),
     "api_lookalike_run": Route(MEMBERS, api=True, kwargs="lookalike_run"),
@@ -368,6 +372,8 @@ API_WRITES: dict[tuple[str, str], Route] = {
                                                   data={"decision": "keep", "note": ""}),  # a note is required
     ("api_targeting", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,
                                      data={"targets": [{"segment": "ghost"}]}),
+    ("api_journey", "put"): Route(SEGMENT_EDITORS, ok=400, method="put", api=True, kwargs="segment",
+                                  data={"stages": []}),
     ("api_funnel", "post"): Route(MEMBERS, method="post", api=True,
                                   data={"steps": [{"event": "user_signed_up"}, {"event": "project_created"}]}),
     ("api_funnel_dropoffs", "post"): Route(SEGMENT_EDITORS, ok=400, method="post", api=True,  # step out of range

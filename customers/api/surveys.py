@@ -22,6 +22,10 @@ class SurveyOutput(serializers.ModelSerializer):
         fields = ["key", "kind", "name", "questions", "created_at", "updated_at"]
 
 
+class SurveyListOutput(serializers.Serializer):
+    results = SurveyOutput(many=True)
+
+
 class SurveyInput(StrictInput):
     key = serializers.JSONField(help_text="a-z, 0-9, - and _; not nps, csat or responses")
     name = serializers.JSONField()
@@ -38,7 +42,7 @@ class SurveyListView(APIView):
     required_permissions = {"GET": "customers.view", "POST": "settings.modify"}
     parser_classes = [JsonBody]
 
-    @extend_schema(responses=SurveyOutput(many=True))
+    @extend_schema(responses=SurveyListOutput)
     def get(self, request):
         return Response({"results": SurveyOutput(Survey.objects.order_by("key"), many=True).data})
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("reports/retention/", reports.RetentionView.as_view(), name="api_retention"),
     path("reports/paths/", reports.PathsView.as_view(), name="api_paths"),
     path("reports/trends/", reports.TrendView.as_view(), name="api_trends"),
+    path("journeys/<str:key>/", reports.JourneyView.as_view(), name="api_journey"),
     path("reports/funnel/dropoffs/", reports.FunnelDropoffView.as_view(), name="api_funnel_dropoffs"),
     path("lookalike-runs/<int:version>/segment/", views.LookalikeSegmentView.as_view(), name="api_lookalike_segment"),
 ]

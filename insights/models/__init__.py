@@ -2,5 +2,5 @@
 pure modelling code (preprocess, clustering, distil, persona: arrays in, arrays out)."""
 
 from insights.models.registry import (  # noqa: F401
-    ChurnModel, Cluster, ClusterAssignment, ClusteringRun, CustomerScore, LookalikeRun, LookalikeScore,
+    ChurnModel, Cluster, ClusterAssignment, ClusteringRun, CustomerScore, JourneyMap, LookalikeRun, LookalikeScore,
 )

@@ -198,3 +198,17 @@ class LookalikeScore(models.Model):
     class Meta:
         ordering = ["run", "-score"]
         indexes = [models.Index(fields=["run", "-score"], name="insights_lookalike_rank_idx")]
+
+
+class JourneyMap(models.Model):
+    """A segment's journey (insights.reports.journeys): ordered stages, each with the events
+    that mark it and notes on the customers' goals and pains there."""
+
+    segment = models.OneToOneField("segments.Segment", on_delete=models.CASCADE, related_name="journey")
+    # [{"name", "events": [names], "goals", "pains"}]
+    stages = models.JSONField(default=list)
+    author_id = models.BigIntegerField(null=True, blank=True)  # a public-schema user id
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"journey of {self.segment_id}"

@@ -6,6 +6,7 @@ one (`segments.edit`)."""
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,6 +18,7 @@ from common.api import StrictInput, validated
 from common.errors import DomainError
 from common.parsers import JsonBody
 from insights.reports.funnel import DEFAULT_WITHIN, funnel_query, funnel_report
+from insights.reports.journeys import journey_report, journey_save, journey_stages
 from insights.reports.kpis import segment_kpis
 from insights.reports.paths import paths_query, paths_report
 from insights.reports.retention import retention_query, retention_report
@@ -27,6 +29,7 @@ from insights.reports.views.retention import retention_input
 from insights.reports.views.trends import trend_input
 from insights.reports.dropoffs import dropoff_segment_create
 from segments.api.serializers import SegmentOutput
+from segments.models import Segment
 
 
 class SegmentKpiView(APIView):
@@ -139,3 +142,37 @@ class FunnelDropoffView(APIView):
                                          name=data["name"] or None, now=now)
         return Response(SegmentOutput(segment, context={"now": now, "actor": request.actor}).data,
                         status=status.HTTP_201_CREATED)
+
+
+class JourneyInput(StrictInput):
+    stages = serializers.JSONField(help_text="[{name, events: [names], goals, pains}], 1..8, in order")
+
+
+class JourneyView(APIView):
+    """A segment's journey: its stages (saved, or the defaults) with the members in each now,
+    who reached each, and the median days to reach it; PUT replaces the stages."""
+
+    required_permissions = {"GET": "reports.view", "PUT": "segments.edit"}
+    parser_classes = [JsonBody]
+
+    def _segment(self, key: str) -> Segment:
+        segment = Segment.objects.filter(key=key).first()
+        if segment is None:
+            raise Http404
+        return segment
+
+    def _answer(self, segment: Segment) -> Response:
+        stages, saved = journey_stages(segment)
+        return Response({**journey_report(segment=segment, stages=stages, now=timezone.now()).as_dict(),
+                         "saved": saved})
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, key: str):
+        return self._answer(self._segment(key))
+
+    @extend_schema(request=JourneyInput, responses=OpenApiTypes.OBJECT)
+    def put(self, request, key: str):
+        segment = self._segment(key)
+        journey_save(actor=request.actor, segment=segment, stages=validated(JourneyInput, request)["stages"],
+                     now=timezone.now())
+        return self._answer(segment)

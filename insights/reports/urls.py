@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from insights.reports.views import funnel, kpis, paths, retention, trends
+from insights.reports.views import funnel, journeys, kpis, paths, retention, trends
 
 urlpatterns = [
     path("kpis/", kpis.kpi_report, name="insights_kpis"),
@@ -18,4 +18,6 @@ urlpatterns = [
     path("trends/", trends.trends_page, name="insights_trends"),
     path("trends.csv", trends.trends_csv, name="insights_trends_csv"),
     path("trends/segments/<str:key>/", trends.segment_trend_panel, name="insights_segment_trends"),
+    path("journeys/<str:key>/", journeys.segment_journey_panel, name="insights_segment_journey"),
+    path("journeys/<str:key>/edit/", journeys.journey_edit, name="insights_journey_edit"),
 ]

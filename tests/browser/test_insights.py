@@ -149,6 +149,8 @@ def test_an_analyst_compares_segment_kpis(strata_server, page, workspace, screen
     expect(panel).to_be_visible()
     expect(panel.locator("thead th")).to_have_text(["KPI", "This segment", "All customers"])
     expect(page.locator('[data-testid="segment-trend-chart"] svg')).to_have_count(1)
+    expect(page.locator('[data-testid="journey-chart"] svg')).to_have_count(1)
+    expect(page.get_by_test_id("journey-table").locator("tbody tr")).to_have_count(5)  # the default stages
     screenshot("segment-kpi-panel")
     # The members on a day, from the history: today's end has them all.
     picker = page.get_by_test_id("members-at")

@@ -122,3 +122,48 @@ def test_a_marketer_ranks_segments_and_marks_a_target_with_positioning(strata_se
     expect(page.get_by_test_id("board-versions")).to_contain_text("enterprise-buyer")
     expect(page.get_by_label("Value proposition for Enterprise Buyer")).to_have_value("Security and control at scale")
     screenshot("targeting-board")
+
+
+def test_a_marketer_maps_a_personas_journey_and_sees_the_gallery(strata_server, page, workspace,  # noqa: F811
+                                                                  screenshot):
+    tenant, _, created = workspace
+    marketer = "marketer-journey@example.test"
+    created.append(marketer)
+    make_member(tenant, marketer, "marketer")
+    with schema_context(tenant.schema_name):
+        from customers.models import GeneratorTruth
+        from demo.generator import generate
+        from segments.services import segment_update, static_members_add
+
+        now = timezone.now()
+        generate(customers=300, events=6_000, now=now, seed=23)
+        member = TenantMembership.objects.get(tenant=tenant, user__email=marketer)
+        segment, _ = segment_create(actor=member, key="builders", name="Power builders", kind="static", now=now)
+        static_members_add(actor=member, segment=segment, now=now, customer_ids=list(
+            GeneratorTruth.objects.filter(persona="power_builder").values_list("customer_id", flat=True)))
+        segment_update(actor=member, segment=segment, now=now,
+                       persona={"name": "Builder Ben", "goals": "Ship projects fast", "challenges": "Setup time"})
+    connection.set_schema_to_public()
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, marketer)
+    page.goto(f"{base}/segments/builders/")
+    expect(page.get_by_test_id("journey-table").locator("tbody tr")).to_have_count(5)
+    page.get_by_role("link", name="Edit the journey").click()
+    stages = page.get_by_test_id("journey-stage")
+    expect(stages).to_have_count(5)
+    stages.first.get_by_label("Stage").fill("Discover")
+    stages.first.get_by_label("Goals").fill("Find a tool that fits the team")
+    stages.nth(4).get_by_role("button", name="Remove stage").click()
+    page.get_by_test_id("journey-save").click()
+    table = page.get_by_test_id("journey-table")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    expect(table).to_contain_text("Find a tool that fits the team")
+    page.goto(f"{base}/insights/")
+    page.get_by_test_id("personas-link").click()
+    card = page.get_by_test_id("persona-card")
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("Builder Ben")
+    expect(card).to_contain_text("Discover")
+    expect(card.locator("[data-chart] svg")).to_have_count(1)
+    screenshot("persona-gallery")

@@ -25,6 +25,10 @@ class BoardOutput(serializers.ModelSerializer):
         fields = ["version", "weights", "targets", "note", "created_at"]
 
 
+class BoardListOutput(serializers.Serializer):
+    results = BoardOutput(many=True)
+
+
 class BoardInput(StrictInput):
     weights = serializers.JSONField(required=False, default=None, help_text="measure → 0..5; missing ones default")
     targets = serializers.JSONField(help_text="[{segment, value_proposition, message, channel}]")
@@ -51,6 +55,6 @@ class TargetingView(APIView):
 class TargetingVersionsView(APIView):
     required_permissions = {"GET": "segments.view"}
 
-    @extend_schema(responses=BoardOutput(many=True))
+    @extend_schema(responses=BoardListOutput)
     def get(self, request):
         return Response({"results": BoardOutput(TargetingBoard.objects.all()[:100], many=True).data})
