@@ -1,6 +1,7 @@
 """STP targeting: segment → target → position. The board scores every live segment on
 size, value (revenue of the last 90 days per member), growth (members now against 30 days
-ago), reachability (the share of members who consented to email, in-app or ads),
+ago), reachability (the share of members consented and contactable: email with an address
+on file, in-app, or ads),
 engagement (the mean engagement score), and its overlap with the segments already chosen
 as targets (a penalty: a second target that is mostly the first adds little). Each measure
 is scaled 0..1 across the segments (by the largest; growth from the lowest to the
@@ -135,7 +136,9 @@ revenue AS (
     GROUP BY e.customer_id
 ),
 reachable AS (
-    SELECT DISTINCT customer_id FROM customers_consent WHERE granted AND channel IN ('email', 'in_app', 'ads')
+    -- consented and contactable: email needs an address on file; in-app and ads need the consent alone
+    SELECT DISTINCT k.customer_id FROM customers_consent k JOIN customers_customer c ON c.id = k.customer_id
+    WHERE k.granted AND (k.channel IN ('in_app', 'ads') OR (k.channel = 'email' AND COALESCE(c.email, '') <> ''))
 ),
 past AS (
     SELECT m.segment_id, count(*) AS then FROM segments_membership m JOIN segs s ON s.id = m.segment_id

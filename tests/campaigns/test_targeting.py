@@ -27,7 +27,8 @@ def market(in_tenant, tenant):
     now = timezone.now()
     MetricsSettings.objects.create(revenue_event="purchase", revenue_property="amount")
     admin = make_member(tenant, "stp-admin@alpha.test", "admin").memberships.get(tenant=tenant)
-    people = {name: Customer.objects.create(external_id=name) for name in "abcd"}
+    people = {name: Customer.objects.create(external_id=name, email=f"{name}@example.test" if name == "c" else None)
+              for name in "abcd"}
     people["a"].events.create(name="purchase", timestamp=now - timedelta(days=5), properties={"amount": 300})
     for name, score in (("a", 80), ("b", 20), ("c", 50)):
         CustomerMetrics.objects.create(customer=people[name], computed_at=now, engagement_score=score)
@@ -52,6 +53,12 @@ def test_each_measure_and_the_ranking_by_hand(market):
                          "overlap": 0.0}
     assert [r.key for r in sorted(rows.values(), key=lambda r: r.rank)] == ["rich", "big", "reach"]
     assert rich.score == pytest.approx(0.3333 + 2 + 1, abs=1e-3)
+
+
+def test_an_email_consent_without_an_address_does_not_reach_anyone(market):
+    Customer.objects.filter(external_id="c").update(email=None)
+    rows = {r.key: r for r in targeting_rows(weights=WEIGHTS, targets=[], now=market["now"] + timedelta(minutes=1))}
+    assert rows["big"].reachability == 0.0 and rows["reach"].reachability == 0.5  # d's ads consent still counts
 
 
 def test_weights_and_the_overlap_with_targets_change_the_ranking(market):
