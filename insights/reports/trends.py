@@ -9,7 +9,8 @@ Each period is a UTC calendar day, week (from Monday) or month; the current one 
 - revenue: the workspace's revenue event's property summed over their events of the
   period, and ARPU: that revenue per member a month (of the period's length so far);
 - conversion: the share of them who did a chosen event in the period;
-- NPS: % promoters − % detractors of the NPS answers they gave in the period.
+- NPS: % promoters − % detractors of the NPS answers they gave in the period; CSAT: the
+  mean of their CSAT answers in the period.
 
 So each period describes whoever was in the segment when it ended: a segment that swaps
 its members shows the new members' behaviour, not the old ones'. One statement; cached
@@ -36,7 +37,7 @@ from segments.models import Segment
 INTERVALS = {"day": 90, "week": 52, "month": 24}  # the most periods of each
 DEFAULT_PERIODS = {"day": 30, "week": 12, "month": 12}
 MAX_SEGMENTS = 10
-METRICS = ("members", "active", "revenue", "arpu", "conversion", "nps")
+METRICS = ("members", "active", "revenue", "arpu", "conversion", "nps", "csat")
 BASE = "all"
 
 
@@ -62,6 +63,7 @@ class TrendSeries:
     conversion: list[float | None]
     nps: list[float | None]
     nps_answers: list[int]
+    csat: list[float | None] = field(default_factory=list)  # the mean CSAT answer given in the period
 
 
 @dataclass
@@ -130,7 +132,8 @@ def _series(key: str, name: str, facts: dict, starts: list[datetime], ends: list
     out = TrendSeries(key=key, name=name, members=[], active=[], revenue=[], arpu=[], conversion=[], nps=[],
                       nps_answers=[])
     for start, end in zip(starts, ends):
-        members, active, revenue, converted, answers, promoters, detractors = facts.get((key, start), (0,) * 7)
+        members, active, revenue, converted, answers, promoters, detractors, csat_n, csat_sum = \
+            facts.get((key, start), (0,) * 9)
         months = max((end - start).total_seconds(), 1) / 86400 / DAYS_PER_MONTH
         out.members.append(members)
         out.active.append(_ratio(active, members))
@@ -139,6 +142,7 @@ def _series(key: str, name: str, facts: dict, starts: list[datetime], ends: list
         out.conversion.append(_ratio(converted, members))
         out.nps.append(round(100 * (promoters - detractors) / answers, 1) if answers else None)
         out.nps_answers.append(answers)
+        out.csat.append(round(float(csat_sum) / csat_n, 2) if csat_n else None)
     return out
 
 
@@ -182,24 +186,29 @@ acts AS (
     FROM events GROUP BY start
 ),
 answers AS (
-    SELECT r.customer_id, r.responded_at, r.score, date_trunc(%(unit)s::text, r.responded_at, 'UTC') AS start
+    SELECT r.customer_id, r.responded_at, r.score, s.key, date_trunc(%(unit)s::text, r.responded_at, 'UTC') AS start
     FROM customers_surveyresponse r JOIN customers_survey s ON s.id = r.survey_id
-    WHERE s.key = 'nps' AND r.score IS NOT NULL AND r.responded_at >= %(first)s AND r.responded_at < %(now)s
+    WHERE s.key IN ('nps', 'csat') AND r.score IS NOT NULL AND r.responded_at >= %(first)s AND r.responded_at < %(now)s
 ),
 nps AS (
-    SELECT m.segment_id AS g, a.start, count(*) AS answers, count(*) FILTER (WHERE a.score >= 9) AS promoters,
-           count(*) FILTER (WHERE a.score <= 6) AS detractors
+    SELECT m.segment_id AS g, a.start, count(*) FILTER (WHERE a.key = 'nps') AS answers,
+           count(*) FILTER (WHERE a.key = 'nps' AND a.score >= 9) AS promoters,
+           count(*) FILTER (WHERE a.key = 'nps' AND a.score <= 6) AS detractors,
+           count(*) FILTER (WHERE a.key = 'csat') AS csat_answers, sum(a.score) FILTER (WHERE a.key = 'csat') AS csat_sum
     FROM answers a JOIN spans sp ON sp.start = a.start
     JOIN segments_membership m ON m.customer_id = a.customer_id
         AND m.segment_id = ANY(%(segments)s::bigint[]) AND m.entered_at <= sp.stop
         AND (m.exited_at IS NULL OR m.exited_at > sp.stop)
     GROUP BY m.segment_id, a.start
     UNION ALL
-    SELECT 0, start, count(*), count(*) FILTER (WHERE score >= 9), count(*) FILTER (WHERE score <= 6)
+    SELECT 0, start, count(*) FILTER (WHERE key = 'nps'), count(*) FILTER (WHERE key = 'nps' AND score >= 9),
+           count(*) FILTER (WHERE key = 'nps' AND score <= 6), count(*) FILTER (WHERE key = 'csat'),
+           sum(score) FILTER (WHERE key = 'csat')
     FROM answers GROUP BY start
 )
 SELECT s.g, s.start, s.members, COALESCE(a.active, 0), COALESCE(a.revenue, 0), COALESCE(a.converted, 0),
-       COALESCE(n.answers, 0), COALESCE(n.promoters, 0), COALESCE(n.detractors, 0)
+       COALESCE(n.answers, 0), COALESCE(n.promoters, 0), COALESCE(n.detractors, 0),
+       COALESCE(n.csat_answers, 0), COALESCE(n.csat_sum, 0)
 FROM sizes s
 LEFT JOIN acts a ON a.g = s.g AND a.start = s.start
 LEFT JOIN nps n ON n.g = s.g AND n.start = s.start

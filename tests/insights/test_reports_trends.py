@@ -36,6 +36,9 @@ def shop(in_tenant, tenant):
     nps = Survey.objects.get(key="nps")
     SurveyResponse.objects.create(customer=a, survey=nps, score=10, responded_at=at("2026-11-17"))
     SurveyResponse.objects.create(customer=b, survey=nps, score=3, responded_at=at("2026-11-20"))
+    csat = Survey.objects.get(key="csat")
+    SurveyResponse.objects.create(customer=a, survey=csat, score=5, responded_at=at("2026-11-18"))
+    SurveyResponse.objects.create(customer=b, survey=csat, score=2, responded_at=at("2026-11-19"))
     vip, _ = segment_create(actor=admin, key="vip", name="VIPs", kind="static", now=at("2026-10-01"))
     static_members_add(actor=admin, segment=vip, customer_ids=[a.pk], now=at("2026-11-01"))
     static_members_add(actor=admin, segment=vip, customer_ids=[b.pk], now=at("2026-11-18"))
@@ -58,6 +61,7 @@ def test_weekly_trends_by_hand(shop):
     assert vip.conversion == [0.0, 1.0, 0.0]
     assert vip.arpu[0] == round(100 / 1 / (7 / (365.25 / 12)), 2)
     assert (vip.nps, vip.nps_answers) == ([None, 0.0, None], [0, 2, 0])
+    assert vip.csat == [None, 3.5, None] and everyone.csat == [None, 3.5, None]
 
 
 def test_daily_trends_and_the_running_period(shop):
@@ -105,7 +109,7 @@ def test_the_api_page_and_csv_agree(shop, tenant, at_now):
     analyst = session(tenant, "analyst")
     csv = analyst.get("/insights/reports/trends.csv?segments=vip&interval=week&periods=3")
     lines = b"".join(csv.streaming_content).decode().splitlines()
-    assert lines[0] == "Group,Period,Members,Active,Revenue,ARPU a month,Conversion,NPS,NPS answers"
+    assert lines[0] == "Group,Period,Members,Active,Revenue,ARPU a month,Conversion,NPS,NPS answers,CSAT"
     assert lines[1].startswith("VIPs,2026-11-09,1,1.0,100.0,")
     bad = viewer.get("/api/v1/insights/reports/trends/?segments=ghost&interval=year")
     assert bad.status_code == 400 and {e["path"] for e in bad.json()["errors"]} == {"segments[0]", "interval"}

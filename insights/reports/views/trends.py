@@ -23,6 +23,7 @@ METRICS = {
     "arpu": ("ARPU a month", "money", False),
     "conversion": ("Did the conversion event", "pct", True),
     "nps": ("NPS", "number", False),
+    "csat": ("CSAT (mean answer)", "number", False),
 }
 
 
@@ -117,9 +118,10 @@ def trends_csv(request):
         report = trend_report(query=trend_query(**trend_input(request.GET)), now=timezone.now())
     except DomainError as error:
         return bad_csv_query(error)
-    header = ["Group", "Period", "Members", "Active", "Revenue", "ARPU a month", "Conversion", "NPS", "NPS answers"]
+    header = ["Group", "Period", "Members", "Active", "Revenue", "ARPU a month", "Conversion", "NPS", "NPS answers",
+              "CSAT"]
     rows = ([s.name, period, *("" if v is None else v for v in values)]
             for s in report.series
             for period, *values in zip(report.periods, s.members, s.active, s.revenue, s.arpu, s.conversion, s.nps,
-                                       s.nps_answers))
+                                       s.nps_answers, s.csat))
     return csv_response([header, *rows], "kpi-trends.csv")
