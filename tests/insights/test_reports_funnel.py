@@ -238,12 +238,6 @@ PAGE = ("/insights/reports/funnel/?step=signed_up&step=project_created&step=invi
         "&where_value=&where_value=&where_value=&within=7d&period=30d")
 
 
-@pytest.fixture
-def at_now():
-    import time_machine
-
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def test_the_page_parses_its_filters_into_the_rule_languages_where():

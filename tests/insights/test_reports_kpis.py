@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import time_machine
 
 from common.errors import DomainError
 from customers.models import Customer, MetricsSettings, Survey, SurveyResponse
@@ -129,11 +128,6 @@ def test_another_workspaces_segments_are_unknown(shop, other_tenant):
 # ---------------------------------------------------------------------- pages and API
 
 
-@pytest.fixture
-def at_now():
-    """Pages and the API read the wall clock: pinned to NOW."""
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def test_the_api_page_panel_and_csv_agree(shop, tenant, at_now):

@@ -106,12 +106,6 @@ def test_no_events_is_an_empty_report(in_tenant):
 PAGE = "/insights/reports/paths/?event=pricing&direction=next&depth=3&period=30d"
 
 
-@pytest.fixture
-def at_now():
-    import time_machine
-
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def test_the_api_page_and_csv_agree(site, tenant, at_now):

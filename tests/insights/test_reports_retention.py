@@ -134,12 +134,6 @@ def test_the_cache_answers_until_an_event_arrives(app):
 PAGE = "/insights/reports/retention/?start_event=user_signed_up&return_event=login&period=week&cohorts=4"
 
 
-@pytest.fixture
-def at_now():
-    import time_machine
-
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def test_the_api_page_and_csv_agree(app, tenant, at_now):

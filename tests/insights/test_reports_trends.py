@@ -90,12 +90,6 @@ def test_bad_trend_queries_are_coded_at_their_path(shop, query, path, code):
     assert (path, code) in [(p.path, p.code) for p in raised.value.problems]
 
 
-@pytest.fixture
-def at_now():
-    import time_machine
-
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def test_the_api_page_and_csv_agree(shop, tenant, at_now):
