@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from common.api import StrictInput, validated
 from common.errors import DomainError
+from common.jsonvalues import text_problem
 from common.parsers import JsonBody
 from insights.reports.funnel import DEFAULT_WITHIN, funnel_query, funnel_report
 from insights.reports.journeys import journey_report, journey_save, journey_stages
@@ -156,7 +157,7 @@ class JourneyView(APIView):
     parser_classes = [JsonBody]
 
     def _segment(self, key: str) -> Segment:
-        segment = Segment.objects.filter(key=key).first()
+        segment = None if text_problem(key) else Segment.objects.filter(key=key).first()
         if segment is None:
             raise Http404
         return segment

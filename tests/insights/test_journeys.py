@@ -102,3 +102,5 @@ def test_panel_editor_gallery_and_api(trial, tenant, other_tenant):
                                          content_type="application/json").status_code == 403
     assert session(other_tenant, "admin").get("/api/v1/insights/journeys/trial/").status_code == 404
     assert session(tenant, "viewer").get("/insights/reports/journeys/trial/edit/").status_code == 403
+    assert marketer.get("/insights/reports/journeys/tr%00ial/").status_code == 404
+    assert marketer.get("/api/v1/insights/journeys/tr%00ial/").status_code == 404

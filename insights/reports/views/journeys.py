@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from common.errors import DomainError
+from common.jsonvalues import text_problem
 from common.pages import refuse_forbidden, requires
 from insights.models import JourneyMap
 from insights.reports.journeys import JourneyReport, journey_report, journey_save, journey_stages
@@ -22,7 +23,8 @@ GALLERY_LIMIT = 24
 
 
 def _segment(key: str) -> Segment:
-    segment = Segment.objects.filter(key=key).first()
+    # A key PostgreSQL cannot hold (NUL, lone surrogate) names no segment: 404, not a failed query.
+    segment = None if text_problem(key) else Segment.objects.filter(key=key).first()
     if segment is None:
         raise Http404("No such segment")
     return segment
