@@ -15,6 +15,7 @@ from campaigns.services.campaigns import campaign_create, campaign_launch
 from customers.metrics_refresh import metrics_refresh
 from customers.models import Customer
 from demo.generator import generate
+from insights.reports.snapshots import engagement_snapshot_take, snapshot_moments
 from segments import engine
 from segments.models import Segment, SegmentVersion
 from segments.services import definition_check
@@ -22,6 +23,7 @@ from tenants.models import Department, Tenant, TenantMembership
 from tenants.services import membership_set, public_tenant_ensure, tenant_create, user_get_or_create, user_set_password
 
 DEMO_SLUG = "acme"
+DEMO_SNAPSHOT_DAYS = 90
 # (email, built-in role key, department)
 DEMO_USERS = [
     ("admin@acme.test", "admin", None),
@@ -98,6 +100,10 @@ def _demo_metrics_and_segments(tenant: Tenant, now: datetime) -> None:
                                          references=refs, tags=["demo"])
         SegmentVersion.objects.create(segment=segment, version=1, definition=definition, note="Demo segment")
         engine.evaluate(segment_id=segment.pk, now=now, trigger="manual", clock=lambda: now)
+    # Engagement's history, as the nightly runs would have taken it (the segments were
+    # only just made, so before today it is all customers').
+    for moment in snapshot_moments(now=now, days=DEMO_SNAPSHOT_DAYS):
+        engagement_snapshot_take(now=moment)
 
 
 # The activation plan over the demo segments: one play per department that acts, each KPI

@@ -1,6 +1,6 @@
 """Celery tasks of insights: thin, they take ids and call one service; beat's nightly
-dispatcher re-assigns every customer to the active clusters and retrains the churn model
-per tenant."""
+dispatcher re-assigns every customer to the active clusters, retrains the churn model and
+takes the engagement snapshot per tenant."""
 
 from datetime import datetime
 
@@ -10,6 +10,7 @@ from insights.models import ChurnModel, ClusteringRun, LookalikeRun
 from insights.services import runs
 from insights.services.churn import churn_model_execute, churn_model_nightly
 from insights.services.clustering import clustering_reassign, clustering_run_execute
+from insights.reports.snapshots import engagement_snapshot_take
 from insights.services.lookalikes import lookalike_run_execute
 from ops.tasking import for_each_tenant, public_task, tenant_task
 
@@ -38,6 +39,7 @@ def nightly(*, now_iso: str) -> None:
     runs.fail_stuck(models=[ClusteringRun, ChurnModel, LookalikeRun], now=timezone.now())
     clustering_reassign(now=now)
     churn_model_nightly(now=now, clock=timezone.now)
+    engagement_snapshot_take(now=now)
 
 
 @public_task(name="insights.dispatch_nightly", soft_time_limit=60, time_limit=90)

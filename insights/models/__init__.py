@@ -2,5 +2,6 @@
 pure modelling code (preprocess, clustering, distil, persona: arrays in, arrays out)."""
 
 from insights.models.registry import (  # noqa: F401
-    ChurnModel, Cluster, ClusterAssignment, ClusteringRun, CustomerScore, JourneyMap, LookalikeRun, LookalikeScore,
+    ChurnModel, Cluster, ClusterAssignment, ClusteringRun, CustomerScore, EngagementSnapshot, JourneyMap, LookalikeRun,
+    LookalikeScore,
 )

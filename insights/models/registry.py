@@ -212,3 +212,29 @@ class JourneyMap(models.Model):
 
     def __str__(self) -> str:
         return f"journey of {self.segment_id}"
+
+
+class EngagementSnapshot(models.Model):
+    """The mean engagement score of a segment's members (segment NULL: all customers) as of
+    one moment, one row per group and UTC day (insights.reports.snapshots): the engagement
+    KPI's history, which the customers' metrics keep only for today."""
+
+    segment = models.ForeignKey("segments.Segment", on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="+")
+    day = models.DateField()  # taken_at's UTC day
+    taken_at = models.DateTimeField()
+    members = models.PositiveIntegerField()
+    scored = models.PositiveIntegerField()  # members with any event, who have a score
+    mean = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "day"], nulls_distinct=False,
+                                    name="insights_engagement_one_per_group_and_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"engagement of {self.segment_id or 'all'} on {self.day}"

@@ -58,6 +58,11 @@ def test_seed_demo_is_idempotent_and_resets_passwords(db, settings):
 
         assert Play.objects.count() == 4
         assert [s.key for s in segments_without_play()] == ["nps-promoters"]
+        # Engagement's history for the KPI trends: a snapshot of all customers a day.
+        from demo.seed import DEMO_SNAPSHOT_DAYS
+        from insights.models import EngagementSnapshot
+
+        assert EngagementSnapshot.objects.filter(segment=None).count() == DEMO_SNAPSHOT_DAYS
         from campaigns.models import Assignment, Campaign
 
         campaign = Campaign.objects.get()
