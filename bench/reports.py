@@ -138,11 +138,9 @@ def _timed(work) -> tuple[float, object]:
 
 
 def report_features(query) -> list[str]:
-    from customers.models import EventDefinition
-    from insights.reports.kpis import DEFAULT_FEATURES
+    from insights.reports.inputs import busiest_events
 
-    return list(query.features) or list(EventDefinition.objects.order_by("-volume", "name")
-                                        .values_list("name", flat=True)[:DEFAULT_FEATURES])
+    return list(query.features) or busiest_events()
 
 
 def _kpis(segments, now, explain: bool = False) -> Result:

@@ -80,12 +80,13 @@ class PathsView(APIView):
 
 class TrendView(APIView):
     """Every KPI per ?interval=day|week|month for ?periods=N, for ?segments=a,b (up to 10)
-    and all customers; ?conversion=<event> for the conversion share."""
+    and all customers; ?conversion=<event> for the conversion share, ?features=a,b (up to
+    12; the busiest events if none) for adoption."""
 
     required_permissions = {"GET": "reports.view"}
 
     @extend_schema(parameters=[OpenApiParameter(name, OpenApiTypes.STR) for name in
-                               ("segments", "interval", "periods", "conversion")],
+                               ("segments", "interval", "periods", "conversion", "features")],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(trend_report(query=trend_query(**trend_input(request.GET)), now=timezone.now()).as_dict())

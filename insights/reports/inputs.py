@@ -1,4 +1,4 @@
-"""Input checks the reports share: a segment's key, named at its path."""
+"""Input checks the reports share: a segment's key and feature events, named at their path."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ from typing import Any
 
 from common.errors import Code, Problem
 from common.jsonvalues import text_problem
+from customers.models import EventDefinition
 from segments.models import Segment
+
+MAX_FEATURES = 12
+DEFAULT_FEATURES = 8
 
 
 def segment_problems(segment: Any, path: str) -> list[Problem]:
@@ -27,3 +31,19 @@ def unprefixed(problem: Problem) -> Problem:
     path: `conditions[0].steps[1]` → `steps[1]`."""
     path = problem.path.removeprefix("conditions[0].").removeprefix("conditions[0]")
     return Problem(path, problem.code, problem.message)
+
+
+def feature_problems(names: Any) -> list[Problem]:
+    """Feature events to count adoption of: up to 12 names (unknown ones are allowed — as in
+    rules, an event may not have arrived yet)."""
+    names = names or []
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in names):
+        return [Problem("features", Code.INVALID_TYPE, "A list of event names.")]
+    if len(names) > MAX_FEATURES:
+        return [Problem("features", Code.TOO_MANY, f"At most {MAX_FEATURES} feature events.")]
+    return [Problem(f"features[{i}]", *found) for i, name in enumerate(names) if (found := text_problem(name))]
+
+
+def busiest_events() -> list[str]:
+    """The features a report counts when none are chosen: the workspace's busiest events."""
+    return list(EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:DEFAULT_FEATURES])

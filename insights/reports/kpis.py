@@ -32,13 +32,12 @@ from django.db import connection
 from common.errors import Code, CustomerCode, DomainError, Problem
 from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
-from customers.models import EventDefinition, MetricsSettings, Survey
+from customers.models import MetricsSettings, Survey
 from insights.reports.cache import cached_report
+from insights.reports.inputs import busiest_events, feature_problems
 from segments.models import Segment
 
 MAX_SEGMENTS = 10
-MAX_FEATURES = 12
-DEFAULT_FEATURES = 8
 REVENUE_DAYS = 90
 ADOPTION_DAYS = 30
 CHURN_DAYS = 30
@@ -121,17 +120,13 @@ def kpi_query(*, segments, conversion=None, features=None, survey=None) -> KpiQu
                      for i, key in enumerate(keys) if key not in known]
     if conversion is not None and (not isinstance(conversion, str) or len(conversion) > 200):
         problems.append(Problem("conversion", Code.INVALID_VALUE, "An event name (up to 200 characters)."))
-    names = features or []
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in names):
-        problems.append(Problem("features", Code.INVALID_TYPE, "A list of event names."))
-    elif len(names) > MAX_FEATURES:
-        problems.append(Problem("features", Code.TOO_MANY, f"At most {MAX_FEATURES} feature events."))
+    problems += feature_problems(features)
     asked, more = _survey_question(survey)
     problems += more
     if problems:
         raise DomainError(problems=problems)
     return KpiQuery(segments=tuple(keys), conversion=(conversion or "").strip() or None,
-                    features=tuple(dict.fromkeys(names)), survey=asked)
+                    features=tuple(dict.fromkeys(features or ())), survey=asked)
 
 
 def _survey_question(survey) -> tuple[tuple[str, str] | None, list[Problem]]:
@@ -163,8 +158,7 @@ def _compute(query: KpiQuery, now: datetime) -> KpiReport:
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
     segments = {s.key: s for s in Segment.objects.filter(key__in=query.segments)}
     ordered = [segments[key] for key in query.segments]
-    features = list(query.features) or list(EventDefinition.objects.order_by("-volume", "name")
-                                            .values_list("name", flat=True)[:DEFAULT_FEATURES])
+    features = list(query.features) or busiest_events()
     with connection.cursor() as cursor:
         cursor.execute(kpi_sql(len(features)), _params(ordered, features, query.conversion, settings, now))
         facts = {row[0]: row for row in cursor.fetchall()}

@@ -11,27 +11,39 @@ from django.views.decorators.http import require_GET
 from common.errors import DomainError
 from common.pages import requires
 from customers.models import EventDefinition
-from insights.reports.trends import INTERVALS, TrendReport, trend_query, trend_report
+from insights.reports.trends import INTERVALS, TrendReport, TrendSeries, trend_query, trend_report
 from insights.reports.views.shared import BASE_COLOUR, PALETTE, bad_csv_query, chart, csv_response, listed
 from segments.models import Segment
 
-# metric: (label, how the table shows it, whether the chart plots it as a percentage)
+# metric: (label, how the table shows it, whether the chart plots it as a percentage);
+# besides these, "adoption:<event>" for each feature event of the report.
 METRICS = {
     "members": ("Members at the period's end", "int", False),
+    "share": ("Share of all customers", "pct", True),
+    "growth": ("Growth over the previous period", "pct", True),
     "active": ("Active in the period", "pct", True),
     "revenue": ("Revenue", "money", False),
+    "revenue_share": ("Share of all customers' revenue", "pct", True),
     "arpu": ("ARPU a month", "money", False),
+    "churn": ("Churn rate", "pct", True),
+    "ltv_lifespan": ("LTV (ARPU × margin × lifespan)", "money", False),
+    "ltv_churn": ("LTV (ARPU × margin ÷ churn)", "money", False),
+    "retention_7": ("Sign-up cohort retained at day 7", "pct", True),
+    "retention_30": ("Sign-up cohort retained at day 30", "pct", True),
+    "retention_90": ("Sign-up cohort retained at day 90", "pct", True),
     "conversion": ("Did the conversion event", "pct", True),
+    "engagement": ("Engagement score (mean, nightly snapshot)", "number", False),
     "nps": ("NPS", "number", False),
     "csat": ("CSAT (mean answer)", "number", False),
 }
+ADOPTION = "adoption:"
 
 
 def trend_input(params) -> dict:
     periods = params.get("periods") or None
     return {"segments": listed(params, "segments"), "interval": params.get("interval") or "week",
             "periods": int(periods) if periods and periods.isdigit() else periods,
-            "conversion": params.get("conversion") or None}
+            "conversion": params.get("conversion") or None, "features": listed(params, "features")}
 
 
 def _shown(value, fmt: str) -> str:
@@ -40,14 +52,33 @@ def _shown(value, fmt: str) -> str:
     return {"int": f"{value:,}", "pct": f"{value * 100:.1f}%", "money": f"{value:,.2f}"}.get(fmt, f"{value:,.1f}")
 
 
+def metric_spec(metric: str) -> tuple[str, str, bool]:
+    if metric.startswith(ADOPTION):
+        return (f"Used “{metric.removeprefix(ADOPTION)}” in the period", "pct", True)
+    return METRICS[metric]
+
+
+def metric_values(series: TrendSeries, metric: str) -> list:
+    if metric.startswith(ADOPTION):
+        return series.adoption[metric.removeprefix(ADOPTION)]
+    if metric.startswith("retention_"):
+        return series.retention["day_" + metric.removeprefix("retention_")]
+    return getattr(series, metric)
+
+
+def metric_choices(features: list[str]) -> dict[str, str]:
+    return {**{key: spec[0] for key, spec in METRICS.items()},
+            **{ADOPTION + name: metric_spec(ADOPTION + name)[0] for name in features}}
+
+
 def metric_rows(report: TrendReport, metric: str) -> list[dict]:
-    fmt = METRICS[metric][1]
-    return [{"name": s.name, "key": s.key, "shown": [_shown(v, fmt) for v in getattr(s, metric)]}
+    fmt = metric_spec(metric)[1]
+    return [{"name": s.name, "key": s.key, "shown": [_shown(v, fmt) for v in metric_values(s, metric)]}
             for s in report.series]
 
 
 def metric_chart(report: TrendReport, metric: str) -> str:
-    percent = METRICS[metric][2]
+    percent = metric_spec(metric)[2]
     return chart({
         "tooltip": {"trigger": "axis"}, "legend": {"bottom": 0, "type": "scroll"},
         "grid": {"left": 64, "right": 16, "top": 24, "bottom": 56},
@@ -56,7 +87,8 @@ def metric_chart(report: TrendReport, metric: str) -> str:
         "series": [{"name": s.name, "type": "line", "connectNulls": False,
                     "color": BASE_COLOUR if s.key == "all" else PALETTE[i % len(PALETTE)],
                     "lineStyle": {"type": "dashed"} if s.key == "all" else {},
-                    "data": [None if v is None else round(v * 100, 1) if percent else v for v in getattr(s, metric)]}
+                    "data": [None if v is None else round(v * 100, 1) if percent else v
+                             for v in metric_values(s, metric)]}
                    for i, s in enumerate(report.series)],
     })
 
@@ -65,16 +97,21 @@ def metric_chart(report: TrendReport, metric: str) -> str:
 @requires("reports.view")
 def trends_page(request):
     params = request.GET
-    metric = params.get("metric") if params.get("metric") in METRICS else "members"
+    chosen = trend_input(params)
+    metric = params.get("metric") or "members"
     context = {"segments": Segment.objects.order_by("name").values_list("key", "name"),
                "events": EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:200],
-               "chosen": trend_input(params), "metric": metric, "metrics": METRICS, "intervals": INTERVALS,
+               "chosen": chosen, "chosen_features": ", ".join(chosen["features"]), "metric": metric,
+               "metrics": metric_choices(chosen["features"]), "intervals": INTERVALS,
                "can_export": request.membership.has("data.export")}
     status = 200
     if params:
         try:
-            report = trend_report(query=trend_query(**trend_input(params)), now=timezone.now())
+            report = trend_report(query=trend_query(**chosen), now=timezone.now())
+            choices = metric_choices(report.features)
+            metric = metric if metric in choices else "members"
             context.update(report=report, rows=metric_rows(report, metric), chart=metric_chart(report, metric),
+                           metrics=choices, metric=metric, metric_label=choices[metric],
                            query_string=params.urlencode())
         except DomainError as error:
             context["problems"], status = error.problems, 400
@@ -118,10 +155,16 @@ def trends_csv(request):
         report = trend_report(query=trend_query(**trend_input(request.GET)), now=timezone.now())
     except DomainError as error:
         return bad_csv_query(error)
-    header = ["Group", "Period", "Members", "Active", "Revenue", "ARPU a month", "Conversion", "NPS", "NPS answers",
-              "CSAT"]
+    header, columns = csv_columns(report.features)
     rows = ([s.name, period, *("" if v is None else v for v in values)]
             for s in report.series
-            for period, *values in zip(report.periods, s.members, s.active, s.revenue, s.arpu, s.conversion, s.nps,
-                                       s.nps_answers, s.csat))
+            for period, *values in zip(report.periods, *(metric_values(s, column) for column in columns)))
     return csv_response([header, *rows], "kpi-trends.csv")
+
+
+def csv_columns(features: list[str]) -> tuple[list[str], list[str]]:
+    """The CSV's header and the metric behind each column after (group, period)."""
+    columns = [*METRICS, *(ADOPTION + name for name in features)]
+    columns.insert(columns.index("nps") + 1, "nps_answers")
+    labels = {**metric_choices(features), "nps_answers": "NPS answers"}
+    return ["Group", "Period", *(labels[c] for c in columns)], columns
