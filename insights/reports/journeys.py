@@ -106,39 +106,43 @@ def journey_report(*, segment: Segment, stages: list[dict], now: datetime) -> Jo
     return cached_report("journey", now=now, query=parts, compute=lambda: _compute(segment, stages, now))
 
 
-JOURNEY_SQL = """
+def journey_sql(stages: int) -> str:
+    """Each member's first time at every stage as columns of one GROUP BY over the stages'
+    events (joined to the members, so the planner hashes them rather than probing the
+    event index per member and event name), then counted per stage."""
+    firsts = ", ".join(f"min(e.timestamp) FILTER (WHERE e.name = ANY(%(stage_{i})s)) AS t{i}" for i in range(stages))
+    current = " ".join(f"WHEN t{i} IS NOT NULL THEN {i}" for i in range(stages - 1, -1, -1))
+    measures = ", ".join(f"count(t{i})::float8 AS r{i}, percentile_cont(0.5) WITHIN GROUP ("
+                         f"ORDER BY extract(epoch FROM t{i} - COALESCE(c.signed_up_at, c.created_at)) / 86400) AS d{i}"
+                         for i in range(stages))
+    unpivot = ", ".join(f"('reached', {i}, r{i}), ('days', {i}, d{i})" for i in range(stages))
+    return f"""
 WITH members AS MATERIALIZED (
     SELECT m.customer_id FROM segments_membership m
     WHERE m.segment_id = %(segment)s AND m.entered_at <= %(now)s AND (m.exited_at IS NULL OR m.exited_at > %(now)s)
 ),
-marks AS (SELECT * FROM unnest(%(names)s::text[], %(stages)s::int[]) AS s(name, stage)),
 firsts AS MATERIALIZED (
-    SELECT e.customer_id, k.stage, min(e.timestamp) AS t
-    FROM customers_event e JOIN marks k ON k.name = e.name
-    WHERE e.customer_id IN (SELECT customer_id FROM members) AND e.timestamp < %(now)s
-    GROUP BY e.customer_id, k.stage
+    SELECT e.customer_id, {firsts}
+    FROM customers_event e JOIN members m ON m.customer_id = e.customer_id
+    WHERE e.timestamp < %(now)s AND e.name = ANY(%(names)s)
+    GROUP BY e.customer_id
 )
 SELECT 'members', NULL::int, count(*)::float8 FROM members
 UNION ALL
-SELECT 'now', stage, count(*) FROM (SELECT customer_id, max(stage) AS stage FROM firsts GROUP BY customer_id) f
-GROUP BY stage
+SELECT 'now', stage, count(*) FROM (SELECT CASE {current} END AS stage FROM firsts) f
+WHERE stage IS NOT NULL GROUP BY stage
 UNION ALL
-SELECT 'reached', stage, count(*) FROM firsts GROUP BY stage
-UNION ALL
-SELECT 'days', f.stage, percentile_cont(0.5) WITHIN GROUP (
-    ORDER BY extract(epoch FROM f.t - COALESCE(c.signed_up_at, c.created_at)) / 86400)
-FROM firsts f JOIN customers_customer c ON c.id = f.customer_id GROUP BY f.stage
+SELECT v.kind, v.stage, v.value
+FROM (SELECT {measures} FROM firsts f JOIN customers_customer c ON c.id = f.customer_id) x
+CROSS JOIN LATERAL (VALUES {unpivot}) AS v(kind, stage, value)
 """
 
 
 def _compute(segment: Segment, stages: list[dict], now: datetime) -> JourneyReport:
-    names, indexes = [], []
-    for index, stage in enumerate(stages):
-        for event in stage["events"]:
-            names.append(event)
-            indexes.append(index)
+    params = {"segment": segment.pk, "now": now, "names": [name for stage in stages for name in stage["events"]],
+              **{f"stage_{i}": list(stage["events"]) for i, stage in enumerate(stages)}}
     with connection.cursor() as cursor:
-        cursor.execute(JOURNEY_SQL, {"segment": segment.pk, "now": now, "names": names, "stages": indexes})
+        cursor.execute(journey_sql(len(stages)), params)
         facts = {(kind, stage): value for kind, stage, value in cursor.fetchall()}
     members = int(facts.get(("members", None), 0))
 
