@@ -28,6 +28,20 @@ once and kept (`bench-report-*`).
    events) against a hand-written statement that numbers every event of those customers
    in the window with a window function and keeps the three after the anchor; every link
    checked equal — target ≤ 1.5.
+5. trends: 12 weeks of every KPI for the ten segments and all customers
+   (`insights.reports.trends._compute`: events folded per customer and week, then met
+   with each week's members; all customers without a fan-out) against one hand-written
+   GROUP BY over every (member, week) row; every count checked equal — target ≤ 1.5.
+6. targeting: the STP board's facts for every live segment with two targets' overlap
+   (`campaigns.targeting._facts`) against a hand-written statement that computes each
+   customer's revenue, reachability (a correlated EXISTS) and engagement once and fans
+   them out over the memberships, plus a second for the sizes 30 days ago; size, ARPU,
+   reachability, engagement and growth checked equal — target ≤ 1.5.
+7. journey: the default five-stage journey of the largest segment
+   (`insights.reports.journeys._compute`) against a hand-written statement that pivots
+   each member's first time at every stage into columns of one GROUP BY; members, stage
+   now, reached and median days checked equal — target ≤ 1.5. The persona gallery runs
+   this once per persona card.
 """
 
 from __future__ import annotations
@@ -351,6 +365,215 @@ def _paths(now) -> Result:
                   "paths 3 deep after project_created, 30 days / a hand-written window-function statement")
 
 
+# Hand-written: every (member, period) row once — each segment's members at each period's
+# end and every customer signed up by then — joined to the customer, its folded events of
+# the period and its life, counted in one GROUP BY (no per-group CTEs, no UNION of parts).
+def trends_hand_sql(features: int) -> str:
+    flags = "".join(f", bool_or(e.name = %(feature_{i})s) AS a{i}" for i in range(features))
+    adopted = "".join(f", count(*) FILTER (WHERE ev.a{i})" for i in range(features))
+    retention = "".join(
+        f", count(*) FILTER (WHERE c.signed_up_at >= st.start AND c.signed_up_at < st.stop"
+        f" AND c.signed_up_at <= %(signed_{d})s)"
+        f", count(*) FILTER (WHERE c.signed_up_at >= st.start AND c.signed_up_at < st.stop"
+        f" AND c.signed_up_at <= %(signed_{d})s AND c.last_seen_at >= c.signed_up_at + interval '{d} days')"
+        for d in (7, 30, 90))
+    return f"""
+WITH spans AS (
+    SELECT s.start, s.stop FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS s(start, stop)
+), stays AS (
+    SELECT m.segment_id AS g, sp.start, sp.stop, m.customer_id FROM spans sp
+    JOIN segments_membership m ON m.segment_id = ANY(%(segments)s::bigint[]) AND m.entered_at <= sp.stop
+        AND (m.exited_at IS NULL OR m.exited_at > sp.stop)
+    UNION ALL
+    SELECT 0, sp.start, sp.stop, c.id FROM spans sp JOIN customers_customer c
+        ON COALESCE(c.signed_up_at, c.created_at) <= sp.stop
+), ev AS (
+    SELECT e.customer_id, date_trunc(%(unit)s::text, e.timestamp, 'UTC') AS start,
+           sum(CASE WHEN e.name = %(revenue)s AND jsonb_typeof(e.properties -> %(prop)s) = 'number'
+                    THEN (e.properties ->> %(prop)s)::numeric ELSE 0 END) AS revenue,
+           bool_or(e.name = %(conversion)s) AS converted{flags}
+    FROM customers_event e WHERE e.timestamp >= %(first)s AND e.timestamp < %(now)s GROUP BY 1, 2
+)
+SELECT st.g, st.start, count(*), count(ev.customer_id), COALESCE(sum(ev.revenue), 0),
+       count(*) FILTER (WHERE ev.converted),
+       count(*) FILTER (WHERE COALESCE(c.signed_up_at, c.created_at) < st.start
+                          AND c.last_seen_at > st.start - %(inactivity)s),
+       count(*) FILTER (WHERE COALESCE(c.signed_up_at, c.created_at) < st.start
+                          AND c.last_seen_at > st.start - %(inactivity)s
+                          AND c.last_seen_at <= st.stop - %(inactivity)s){retention}{adopted}
+FROM stays st JOIN customers_customer c ON c.id = st.customer_id
+LEFT JOIN ev ON ev.customer_id = st.customer_id AND ev.start = st.start
+GROUP BY st.g, st.start
+"""
+
+
+TREND_COLUMNS = ("members", "active", "revenue", "converted", "alive", "churned", "eligible_7", "retained_7",
+                 "eligible_30", "retained_30", "eligible_90", "retained_90")
+
+
+def _trends(segments, now) -> Result:
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from customers.models import MetricsSettings
+    from insights.reports.periods import period_start, shift
+    from insights.reports.trends import FACTS, _compute, trend_query, trend_report, trend_sql
+
+    query = trend_query(segments=[s.key for s in segments], interval="week", periods=12,
+                        conversion="subscription_upgraded")
+    features = report_features(query)
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    starts = [shift(period_start(now, "week"), "week", -n) for n in range(11, -1, -1)]
+    params = {"segments": [s.pk for s in segments], "starts": starts, "ends": [*starts[1:], now], "first": starts[0],
+              "now": now, "unit": "week", "revenue": settings.revenue_event, "prop": settings.revenue_property,
+              "conversion": query.conversion, "inactivity": timedelta(days=settings.churn_inactivity_days),
+              **{f"feature_{i}": name for i, name in enumerate(features)},
+              **{f"signed_{d}": now - timedelta(days=d) for d in (7, 30, 90)}}
+
+    def rows_of(sql):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    report_s, report = _timed(lambda: _compute(query, now))
+    hand_s, rows = _timed(lambda: rows_of(trends_hand_sql(len(features))))
+    # The report's own counts (its statement's grid), against the hand statement's.
+    adopted = [f"adopted_{i}" for i in range(len(features))]
+    hand = {(g, start): dict(zip([*TREND_COLUMNS, *adopted], values)) for g, start, *values in rows}
+    own = {(g, start): dict(zip([*FACTS, *adopted], values)) for g, start, *values in rows_of(trend_sql(len(features)))}
+    for cell, counted in hand.items():
+        mine = {name: own[cell][name] for name in counted}
+        if any(float(mine[name]) != float(value) for name, value in counted.items()):
+            raise SystemExit(f"bench reports: the trends report and the hand-written SQL disagree at {cell}:\n"
+                             f"{counted}\n{mine}")
+    trend_report(query=query, now=now)
+    cached_s, _ = _timed(lambda: trend_report(query=query, now=now))
+    return Result("reports_trends", round(report_s / hand_s, 2),
+                  {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "cached_s": round(cached_s, 4),
+                   "segments": len(segments), "periods": len(report.periods)},
+                  "12 weeks of every KPI for 10 segments + all customers / one hand-written GROUP BY of the same counts")
+
+
+# Hand-written: each customer's revenue, reachability (a correlated EXISTS over its
+# consents) and engagement once, then fanned out over the open memberships; sizes 30 days
+# ago in a second statement.
+TARGETING_HAND = """
+WITH per AS (
+    SELECT c.id, COALESCE(r.revenue, 0) AS revenue, cm.engagement_score,
+           EXISTS (SELECT 1 FROM customers_consent k WHERE k.customer_id = c.id AND k.granted
+                   AND (k.channel IN ('in_app', 'ads') OR (k.channel = 'email' AND COALESCE(c.email, '') <> '')))
+               AS reachable
+    FROM customers_customer c
+    LEFT JOIN (SELECT customer_id, sum((properties ->> %(prop)s)::numeric)::float8 AS revenue FROM customers_event
+               WHERE name = %(revenue)s AND jsonb_typeof(properties -> %(prop)s) = 'number'
+                 AND timestamp >= %(since)s AND timestamp < %(now)s GROUP BY customer_id) r ON r.customer_id = c.id
+    LEFT JOIN customers_customermetrics cm ON cm.customer_id = c.id
+)
+SELECT s.key, count(*), sum(per.revenue), count(*) FILTER (WHERE per.reachable), avg(per.engagement_score)::float8
+FROM segments_segment s JOIN segments_membership m ON m.segment_id = s.id AND m.exited_at IS NULL
+JOIN per ON per.id = m.customer_id
+WHERE s.status <> 'archived' AND s.kind <> 'snapshot' AND s.size > 0
+GROUP BY s.key
+"""
+TARGETING_THEN = """
+SELECT s.key, count(*) FROM segments_segment s JOIN segments_membership m ON m.segment_id = s.id
+WHERE s.status <> 'archived' AND s.kind <> 'snapshot' AND s.size > 0
+  AND m.entered_at <= %(then)s AND (m.exited_at IS NULL OR m.exited_at > %(then)s)
+GROUP BY s.key
+"""
+
+
+def _targeting(segments, now) -> Result:
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from campaigns.targeting import REVENUE_DAYS, _facts
+    from customers.models import MetricsSettings
+
+    settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
+    params = {"now": now, "since": now - timedelta(days=REVENUE_DAYS), "then": now - timedelta(days=30),
+              "revenue": settings.revenue_event, "prop": settings.revenue_property}
+    targets = [segments[0].key, segments[3].key]
+
+    def hand():
+        with connection.cursor() as cursor:
+            cursor.execute(TARGETING_HAND, params)
+            facts = {key: row for key, *row in cursor.fetchall()}
+            cursor.execute(TARGETING_THEN, params)
+            return facts, dict(cursor.fetchall())
+
+    report_s, rows = _timed(lambda: _facts(targets, now))
+    hand_s, (facts, then) = _timed(hand)
+    for row in rows:
+        size, revenue, reachable, engagement = facts[row["key"]]
+        expected = {"size": size, "arpu": round(revenue / size, 2) if size else None,
+                    "reachability": round(reachable / size, 4) if size else None,
+                    "engagement": None if engagement is None else round(engagement, 2),
+                    "growth": round((size - then[row["key"]]) / then[row["key"]], 4) if then.get(row["key"]) else None}
+        if any(row[name] != value for name, value in expected.items()):
+            raise SystemExit(f"bench reports: the targeting facts and the hand-written SQL disagree on "
+                             f"{row['key']}:\n{expected}\n{row}")
+    return Result("reports_targeting", round(report_s / hand_s, 2),
+                  {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "segments": len(rows)},
+                  "STP board facts of every live segment (+ overlap with 2 targets) / hand-written statements")
+
+
+# Hand-written: each member's first time at every stage as pivoted columns of one GROUP BY.
+def journey_hand_sql(stages: int) -> str:
+    firsts = ", ".join(f"min(e.timestamp) FILTER (WHERE e.name = ANY(%(stage_{i})s)) AS t{i}" for i in range(stages))
+    current = " ".join(f"WHEN t{i} IS NOT NULL THEN {i}" for i in range(stages - 1, -1, -1))
+    reached = ", ".join(f"count(t{i})" for i in range(stages))
+    medians = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t{i} - since) / 86400)"
+                        for i in range(stages))
+    return f"""
+WITH members AS MATERIALIZED (
+    SELECT m.customer_id FROM segments_membership m
+    WHERE m.segment_id = %(segment)s AND m.entered_at <= %(now)s AND (m.exited_at IS NULL OR m.exited_at > %(now)s)
+), per AS (
+    SELECT e.customer_id, {firsts} FROM customers_event e JOIN members m ON m.customer_id = e.customer_id
+    WHERE e.timestamp < %(now)s AND e.name = ANY(%(names)s) GROUP BY e.customer_id
+), placed AS (
+    SELECT per.*, COALESCE(c.signed_up_at, c.created_at) AS since, CASE {current} END AS stage
+    FROM per JOIN customers_customer c ON c.id = per.customer_id
+)
+SELECT (SELECT count(*) FROM members), array_agg(stage), {reached}, {medians} FROM placed
+"""
+
+
+def _journey(segments, now) -> Result:
+    from collections import Counter
+
+    from django.db import connection
+
+    from insights.reports.journeys import DEFAULT_STAGES, _compute
+
+    segment = max(segments, key=lambda s: s.size)
+    stages = [dict(s) for s in DEFAULT_STAGES]
+    params = {"segment": segment.pk, "now": now, "names": [n for s in stages for n in s["events"]],
+              **{f"stage_{i}": s["events"] for i, s in enumerate(stages)}}
+
+    def hand():
+        with connection.cursor() as cursor:
+            cursor.execute(journey_hand_sql(len(stages)), params)
+            return cursor.fetchone()
+
+    report_s, report = _timed(lambda: _compute(segment, stages, now))
+    hand_s, row = _timed(hand)
+    members, placed, reached, medians = row[0], Counter(row[1] or []), row[2:2 + len(stages)], row[2 + len(stages):]
+    for i, stage in enumerate(report.stages):
+        median = None if medians[i] is None else round(float(medians[i]), 1)
+        if (stage.now, stage.reached, stage.median_days) != (placed.get(i, 0), reached[i], median):
+            raise SystemExit(f"bench reports: the journey and the hand-written SQL disagree on {stage.name}: "
+                             f"{(stage.now, stage.reached, stage.median_days)} vs {(placed.get(i, 0), reached[i], median)}")
+    if report.members != members:
+        raise SystemExit("bench reports: the journey's member count disagrees")
+    return Result("reports_journey", round(report_s / hand_s, 2),
+                  {"report_s": round(report_s, 3), "hand_sql_s": round(hand_s, 3), "members": members},
+                  f"journey map of the largest segment ({segment.key}), 5 stages / a pivoted hand-written GROUP BY")
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     from bench.insights import _actor
     from bench.support import kept_dataset
@@ -359,5 +582,6 @@ def run(args: argparse.Namespace) -> list[Result]:
             as (tenant, now, note):
         segments = _segments(_actor(tenant), now)
         results = [_kpis(segments, now, explain=getattr(args, "explain_kpis", False)), _funnel(now),
-                   _retention(now), _paths(now)]
+                   _retention(now), _paths(now), _trends(segments, now), _targeting(segments, now),
+                   _journey(segments, now)]
     return [Result(r.name, r.ratio, r.measurements, r.ratio_means, notes=(note,)) for r in results]
