@@ -35,6 +35,8 @@ CATALOGUE: dict[str, str] = {
 
 _READ = {"customers.view", "segments.view", "campaigns.view", "reports.view"}
 
+ANALYST_DESCRIPTION = "Reads reports, builds segments from them, exports data, runs the models of Insights"
+
 BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
     # key: (name, description, permissions)
     "admin": ("Admin", "Everything, including members, roles, keys and settings", frozenset(CATALOGUE)),
@@ -45,8 +47,11 @@ BUILTIN_ROLES: dict[str, tuple[str, str, frozenset[str]]] = {
     ),
     "analyst": (
         "Analyst",
-        "Reads segments and reports, exports data, runs the models of Insights",
-        frozenset(_READ | {"data.export", "insights.run"}),
+        ANALYST_DESCRIPTION,
+        # Segments too: an analyst turns a report into a segment (a funnel's drop-offs, a
+        # cluster), ranks them on the targeting board and reviews them; campaigns stay with
+        # marketers, and rules over personal data still need customers.view_pii.
+        frozenset(_READ | {"data.export", "insights.run", "segments.edit"}),
     ),
     "viewer": ("Viewer", "Reads everything except personal data", frozenset(_READ)),
 }

@@ -36,7 +36,7 @@ ROLES = ("anonymous", "outsider", "viewer", "analyst", "marketer", "admin")
 MEMBERS = frozenset({"viewer", "analyst", "marketer", "admin"})
 ADMIN = frozenset({"admin"})
 IMPORTERS = frozenset({"marketer", "admin"})  # data.import
-SEGMENT_EDITORS = frozenset({"marketer", "admin"})  # segments.edit
+SEGMENT_EDITORS = frozenset({"analyst", "marketer", "admin"})  # segments.edit
 EXPORTERS = frozenset({"analyst", "admin"})  # data.export
 CAMPAIGNERS = frozenset({"marketer", "admin"})  # campaigns.edit and campaigns.launch
 RUNNERS = frozenset({"analyst", "admin"})  # insights.run
@@ -443,8 +443,8 @@ def test_builtin_roles_grant_what_the_product_promises():
     assert perms["admin"] == set(CATALOGUE)
     assert {"segments.edit", "campaigns.edit", "campaigns.launch"} <= perms["marketer"]
     assert {"members.manage", "settings.modify", "api_keys.manage", "data.export"}.isdisjoint(perms["marketer"])
-    assert {"reports.view", "data.export", "segments.view"} <= perms["analyst"]
-    assert {"segments.edit", "campaigns.launch", "customers.view_pii"}.isdisjoint(perms["analyst"])
+    assert {"reports.view", "data.export", "segments.view", "segments.edit"} <= perms["analyst"]
+    assert {"campaigns.edit", "campaigns.launch", "customers.view_pii"}.isdisjoint(perms["analyst"])
     assert all(p.endswith(".view") and p != "customers.view_pii" for p in perms["viewer"])
 
 

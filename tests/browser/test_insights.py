@@ -48,7 +48,7 @@ def test_personas_and_churn_from_the_insights_pages(strata_server, celery_worker
     expect(page.locator('[data-testid="cluster-map"] svg')).to_have_count(1)
     expect(page.locator('[data-testid="silhouette-chart"] svg')).to_have_count(1)
     expect(cards.first.get_by_test_id("proposal-quality")).to_contain_text("precision")
-    assert page.get_by_test_id("create-segment").count() == 0  # analysts read; marketers create
+    expect(page.get_by_test_id("create-segment").first).to_be_visible()  # analysts make segments of clusters
     screenshot("insights-clustering-run")
 
     page.goto(f"{base}/insights/")
@@ -164,20 +164,20 @@ def test_an_analyst_compares_segment_kpis(strata_server, page, workspace, screen
     expect(page.get_by_test_id("changes-summary")).to_contain_text("26 entered and 0 exited")
 
 
-def test_a_marketer_builds_a_funnel_and_segments_its_drop_offs(strata_server, page, workspace, screenshot):  # noqa: F811
+def test_an_analyst_builds_a_funnel_and_segments_its_drop_offs(strata_server, page, workspace, screenshot):  # noqa: F811
     """Three steps with a property filter, broken down by plan; the chart, the tables, and
     a segment of those who dropped at step 2 in one click."""
     tenant, _, created = workspace
-    marketer = "marketer-funnel@example.test"
-    created.append(marketer)
-    make_member(tenant, marketer, "marketer")
+    analyst = "analyst-funnel@example.test"
+    created.append(analyst)
+    make_member(tenant, analyst, "analyst")
     with schema_context(tenant.schema_name):
         generate(customers=400, events=12_000, now=timezone.now(), seed=14)
     connection.set_schema_to_public()
     base = workspace_url(strata_server, tenant)
     page.set_viewport_size({"width": 1366, "height": 900})
 
-    log_in(page, base, marketer)
+    log_in(page, base, analyst)
     page.goto(f"{base}/insights/")
     page.get_by_test_id("funnel-link").click()
     expect(page.get_by_role("heading", name="Funnel")).to_be_visible()
@@ -263,3 +263,14 @@ def test_an_analyst_reads_retention_paths_and_trends(strata_server, page, worksp
     expect(page.get_by_test_id("trend-table").locator("tbody tr")).to_have_count(2)
     expect(page.get_by_test_id("trend-table").locator("thead th")).to_have_count(13)  # group + 12 weeks
     screenshot("insights-trends")
+    # Another KPI, and a feature's adoption, from the same form.
+    page.get_by_label("KPI", exact=True).select_option("churn")
+    page.get_by_test_id("trends-run").click()
+    expect(page.get_by_role("heading", name="Churn rate, per week")).to_be_visible()
+    page.get_by_label("Feature events for adoption").fill("feature_x_used")
+    page.get_by_test_id("trends-run").click()
+    page.get_by_label("KPI", exact=True).select_option("adoption:feature_x_used")
+    page.get_by_test_id("trends-run").click()
+    expect(page.get_by_role("heading", name="Used “feature_x_used” in the period, per week")).to_be_visible()
+    expect(page.locator('[data-testid="trend-chart"] svg')).to_have_count(1)
+    screenshot("insights-trends-adoption")

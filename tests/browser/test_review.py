@@ -22,7 +22,7 @@ def test_an_owner_keeps_one_segment_and_merges_another(strata_server, page, work
     tenant, _, created = workspace
     owner = "owner-review@example.test"
     created.append(owner)
-    make_member(tenant, owner, "marketer")
+    make_member(tenant, owner, "analyst")
     with schema_context(tenant.schema_name):
         member = TenantMembership.objects.get(tenant=tenant, user__email=owner)
         now = timezone.now()
@@ -81,12 +81,12 @@ def test_an_admin_reads_the_maturity_level_and_next_steps(strata_server, page, w
     screenshot("workspace-maturity")
 
 
-def test_a_marketer_ranks_segments_and_marks_a_target_with_positioning(strata_server, page, workspace,  # noqa: F811
-                                                                        screenshot):
+def test_an_analyst_ranks_segments_and_marks_a_target_with_positioning(strata_server, page, workspace,  # noqa: F811
+                                                                         screenshot):
     tenant, _, created = workspace
-    marketer = "marketer-stp@example.test"
-    created.append(marketer)
-    make_member(tenant, marketer, "marketer")
+    analyst = "analyst-stp@example.test"
+    created.append(analyst)
+    make_member(tenant, analyst, "analyst")
     with schema_context(tenant.schema_name):
         from demo.generator import generate
         from segments.services import static_members_add
@@ -95,7 +95,7 @@ def test_a_marketer_ranks_segments_and_marks_a_target_with_positioning(strata_se
 
         now = timezone.now()
         generate(customers=300, events=6_000, now=now, seed=21)
-        member = TenantMembership.objects.get(tenant=tenant, user__email=marketer)
+        member = TenantMembership.objects.get(tenant=tenant, user__email=analyst)
         for persona in ("enterprise_buyer", "mobile_casual", "bargain_hunter"):
             segment, _ = segment_create(actor=member, key=persona.replace("_", "-"), name=persona.replace("_", " ").title(),
                                         kind="static", now=now)
@@ -104,7 +104,7 @@ def test_a_marketer_ranks_segments_and_marks_a_target_with_positioning(strata_se
     connection.set_schema_to_public()
     base = workspace_url(strata_server, tenant)
     page.set_viewport_size({"width": 1366, "height": 900})
-    log_in(page, base, marketer)
+    log_in(page, base, analyst)
     page.goto(f"{base}/segments/")
     page.get_by_test_id("targeting-link").click()
     rows = page.get_by_test_id("target-row")

@@ -128,9 +128,9 @@ def test_merge_is_refused_into_itself_an_unknown_segment_or_while_sending(worksp
 
 
 def test_only_segment_editors_decide(workspace, tenant):
-    analyst = make_member(tenant, "review-analyst@alpha.test", "analyst").memberships.get(tenant=tenant)
+    viewer = make_member(tenant, "review-viewer@alpha.test", "viewer").memberships.get(tenant=tenant)
     with pytest.raises(Forbidden):
-        review_keep(actor=analyst, segment=workspace["old"], note="mine", now=LATER)
+        review_keep(actor=viewer, segment=workspace["old"], note="mine", now=LATER)
 
 
 def test_the_quarterly_reminder_emails_each_owner_their_segments(workspace):

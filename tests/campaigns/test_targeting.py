@@ -106,9 +106,9 @@ def test_bad_boards_are_coded_at_their_path_and_store_nothing(market, weights, t
 
 
 def test_only_segment_editors_save_the_board(market, tenant):
-    analyst = make_member(tenant, "stp-analyst@alpha.test", "analyst").memberships.get(tenant=tenant)
+    viewer = make_member(tenant, "stp-viewer@alpha.test", "viewer").memberships.get(tenant=tenant)
     with pytest.raises(Forbidden):
-        board_save(actor=analyst, weights=None, targets=[], now=market["now"])
+        board_save(actor=viewer, weights=None, targets=[], now=market["now"])
 
 
 def test_the_page_and_api(market, tenant, other_tenant):

@@ -76,9 +76,9 @@ def test_bad_stages_are_coded_at_their_path(trial, stages, path, code):
 
 
 def test_only_segment_editors_map_journeys(trial, tenant):
-    analyst = make_member(tenant, "journey-analyst@alpha.test", "analyst").memberships.get(tenant=tenant)
+    viewer = make_member(tenant, "journey-viewer@alpha.test", "viewer").memberships.get(tenant=tenant)
     with pytest.raises(Forbidden):
-        journey_save(actor=analyst, segment=trial["segment"], stages=STAGES, now=NOW)
+        journey_save(actor=viewer, segment=trial["segment"], stages=STAGES, now=NOW)
 
 
 def test_panel_editor_gallery_and_api(trial, tenant, other_tenant):

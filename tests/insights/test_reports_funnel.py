@@ -142,9 +142,9 @@ def test_drop_offs_of_a_segments_funnel_stay_in_the_segment(product):
 
 def test_drop_off_segments_need_segments_edit_and_a_step_in_range(product, tenant):
     query = funnel_query(steps=STEPS)
-    analyst = make_member(tenant, "funnel-analyst@alpha.test", "analyst").memberships.get(tenant=tenant)
+    viewer = make_member(tenant, "funnel-viewer@alpha.test", "viewer").memberships.get(tenant=tenant)
     with pytest.raises(Forbidden):
-        dropoff_segment_create(actor=analyst, query=query, step=2, key="x", name=None, now=NOW)
+        dropoff_segment_create(actor=viewer, query=query, step=2, key="x", name=None, now=NOW)
     for step in (1, 4, "2", True):
         with pytest.raises(DomainError) as raised:
             dropoff_segment_create(actor=product["admin"], query=query, step=step, key="x", name=None, now=NOW)
@@ -263,7 +263,9 @@ def test_the_api_page_and_csv_agree(product, tenant, at_now):
     assert body["overall"]["steps"][1]["median_seconds"] == 4 * 3600 and body["end"] == NOW.isoformat()
     page = analyst.get(PAGE)
     assert page.status_code == 200 and b'data-testid="funnel-table"' in page.content
-    assert b"4.0 h" in page.content and b"dropoff-segment-2" not in page.content  # analysts do not edit segments
+    assert b"4.0 h" in page.content and b"dropoff-segment-2" in page.content  # analysts make segments of drop-offs
+    viewed = session(tenant, "viewer").get(PAGE)
+    assert b"4.0 h" in viewed.content and b"dropoff-segment-2" not in viewed.content  # viewers do not
     csv = analyst.get(PAGE.replace("/funnel/?", "/funnel.csv?"))
     lines = b"".join(csv.streaming_content).decode().splitlines()
     assert lines[0].startswith("Group,Step,Event,Reached") and lines[2] == "All customers,2,project_created,3,0.6,0.6,2,14400.0,20160.0"

@@ -85,7 +85,8 @@ def test_list_shows_size_trend_freshness_owner_tags_and_warnings(tenant, world):
 
 def test_new_segment_button_only_for_editors(tenant, world):
     assert "New segment" in client_as(tenant, "marketer").get("/segments/").content.decode()
-    assert "New segment" not in client_as(tenant, "analyst").get("/segments/").content.decode()
+    assert "New segment" in client_as(tenant, "analyst").get("/segments/").content.decode()
+    assert "New segment" not in client_as(tenant, "viewer").get("/segments/").content.decode()
 
 
 def test_freshness_is_stale_after_twice_the_interval_and_failed_after_a_failed_run(tenant, world):
