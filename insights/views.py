@@ -53,7 +53,7 @@ def insights_home(request):
         "models": models, "active_model": ChurnModel.objects.filter(is_active=True).first(),
         "groups": list(GROUPS.items()), "default_groups": DEFAULT_GROUPS,
         "segments": Segment.objects.order_by("name").values_list("key", "name"),
-        "can_run": request.membership.has("insights.run"), "can_see_maturity": request.membership.has("settings.modify"),
+        "can_run": request.membership.has("insights.run"), "can_see_maturity": request.membership.has("reports.view"),
         "pending_run": next((r for r in runs if r.status in ("queued", "running")), None),
         "pending_model": next((m for m in models if m.status in ("queued", "running")), None),
         "lookalikes": list(LookalikeRun.objects.all()[:5]),

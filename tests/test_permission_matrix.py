@@ -80,7 +80,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_segment_kpis": Route(MEMBERS, permission="reports.view", kwargs="segment"),
     "settings_surveys": Route(ADMIN, permission="settings.modify"),
     "settings_survey_edit": Route(ADMIN, ok=404, permission="settings.modify", kwargs="survey"),  # nps: built in
-    "workspace_maturity": Route(ADMIN, permission="settings.modify"),
+    "workspace_maturity": Route(MEMBERS, permission="reports.view"),
     "targeting_board": Route(MEMBERS, permission="segments.view"),
     "targeting_save": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit"),  # an empty board
     "segments_review": Route(MEMBERS, permission="segments.view"),
@@ -292,7 +292,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_retention": Route(MEMBERS, api=True),
     "api_surveys": Route(MEMBERS, api=True),
     "api_segments_review": Route(MEMBERS, api=True),
-    "api_maturity": Route(ADMIN, api=True),
+    "api_maturity": Route(MEMBERS, api=True),
     "api_targeting": Route(MEMBERS, api=True),
     "api_targeting_versions": Route(MEMBERS, api=True),
     "api_segments_review_decide": Route(MEMBERS, ok=405, api=True, kwargs="segment"),  # POST only

@@ -1,4 +1,4 @@
-"""/maturity/: the workspace's segmentation maturity for admins — the level on the ladder,
+"""/maturity/: the workspace's segmentation maturity, a report (`reports.view`) — the level on the ladder,
 the types its segments use, the practices, and the next steps (campaigns/maturity.py)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from common.pages import requires
 
 
 @require_GET
-@requires("settings.modify")
+@requires("reports.view")
 def maturity_page(request):
     report = workspace_maturity(now=timezone.now())
     types = [{"key": t, "label": TYPE_LABELS[t], "segments": report.types[t]} for t in TYPES]

@@ -61,8 +61,11 @@ def test_an_owner_keeps_one_segment_and_merges_another(strata_server, page, work
         assert sorted(SegmentReview.objects.values_list("decision", flat=True)) == ["kept", "merged"]
 
 
-def test_an_admin_reads_the_maturity_level_and_next_steps(strata_server, page, workspace, screenshot):  # noqa: F811
-    tenant, admin_email, _ = workspace
+def test_an_analyst_reads_the_maturity_level_and_next_steps(strata_server, page, workspace, screenshot):  # noqa: F811
+    tenant, admin_email, created = workspace
+    analyst = "analyst-maturity@example.test"
+    created.append(analyst)
+    make_member(tenant, analyst, "analyst")
     with schema_context(tenant.schema_name):
         admin = TenantMembership.objects.get(tenant=tenant, user__email=admin_email)
         segment_create(actor=admin, key="french", name="French", now=timezone.now(), definition={
@@ -71,7 +74,7 @@ def test_an_admin_reads_the_maturity_level_and_next_steps(strata_server, page, w
     connection.set_schema_to_public()
     base = workspace_url(strata_server, tenant)
     page.set_viewport_size({"width": 1366, "height": 900})
-    log_in(page, base, admin_email)
+    log_in(page, base, analyst)
     page.goto(f"{base}/insights/")
     page.get_by_test_id("maturity-link").click()
     expect(page.get_by_test_id("maturity-level")).to_have_text("Basic")

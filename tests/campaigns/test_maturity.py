@@ -69,7 +69,7 @@ def test_practices_read_plays_holdouts_and_reviews(admin):
     assert "1 of 1 live segments" in report.practices[0].detail and len(report.next_steps) == 1
 
 
-def test_the_page_and_api_are_for_admins(admin, tenant):
+def test_the_page_and_api_are_a_report_every_member_reads(admin, tenant, other_tenant):
     segment_create(actor=admin, key="french", name="French", definition=rule(COUNTRY), now=timezone.now())
     connection.set_schema_to_public()
     client = session(tenant, "admin")
@@ -77,5 +77,6 @@ def test_the_page_and_api_are_for_admins(admin, tenant):
     assert page.status_code == 200 and b'data-testid="maturity-level">Basic' in page.content
     body = client.get("/api/v1/maturity/").json()
     assert body["level"] == 1 and body["types"]["geographic"] == ["french"]
-    assert session(tenant, "marketer").get("/api/v1/maturity/").status_code == 403
-    assert session(tenant, "analyst").get("/maturity/").status_code == 403
+    assert session(tenant, "marketer").get("/api/v1/maturity/").json()["level"] == 1
+    assert b"Basic" in session(tenant, "analyst").get("/maturity/").content
+    assert b"french" not in session(other_tenant, "admin").get("/maturity/").content  # each workspace its own

@@ -1,4 +1,4 @@
-"""/api/v1/maturity/: the workspace's segmentation maturity (admins: `settings.modify`)."""
+"""/api/v1/maturity/: the workspace's segmentation maturity (a report: `reports.view`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class MaturityView(APIView):
     """The level (0–4) on the ladder, each rung and the types reaching it, the segments per
     type, the practices (activated, measured, reviewed) and the next steps."""
 
-    required_permissions = {"GET": "settings.modify"}
+    required_permissions = {"GET": "reports.view"}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
