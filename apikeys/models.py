@@ -77,3 +77,20 @@ class WriteKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class LookupKey(models.Model):
+    """Identifies the tenant to its own product asking "which segments is this user in?"
+    (segments.lookup). Public like the write key — it ships in web pages — and read-only:
+    each answer also needs the user's id signed with the identity secret, so the key alone
+    reveals nothing about anyone. Rotation revokes the old one."""
+
+    key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key[:7]}…"

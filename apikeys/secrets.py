@@ -40,6 +40,13 @@ def write_key_new() -> str:
     return WRITE_KEY_PREFIX + secrets.token_urlsafe(24)
 
 
+LOOKUP_KEY_PREFIX = "lk_"
+
+
+def lookup_key_new() -> str:
+    return LOOKUP_KEY_PREFIX + secrets.token_urlsafe(24)
+
+
 IDENTITY_SECRET_PREFIX = "is_"
 
 

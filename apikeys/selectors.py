@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apikeys.models import ApiKey, IdentitySecret, WriteKey
+from apikeys.models import ApiKey, IdentitySecret, LookupKey, WriteKey
 from apikeys.secrets import user_hash_matches
 
 
@@ -16,6 +16,15 @@ def write_key_current() -> WriteKey | None:
 
 def write_key_valid(key: str) -> bool:
     return bool(key) and WriteKey.objects.filter(key=key, revoked_at__isnull=True).exists()
+
+
+def lookup_key_current() -> LookupKey | None:
+    return LookupKey.objects.filter(revoked_at__isnull=True).first()
+
+
+def lookup_key_of(key: str) -> LookupKey | None:
+    """The key row (revoked ones too, so a caller can say "revoked"), or None."""
+    return LookupKey.objects.filter(key=key).first() if key and len(key) <= 64 else None
 
 
 def identity_secret_current() -> IdentitySecret | None:

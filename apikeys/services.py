@@ -1,5 +1,5 @@
-"""Creating and revoking API keys; rotating the tracking write key and the identity
-secret, and whether unsigned in-app requests are refused. Audited."""
+"""Creating and revoking API keys; rotating the tracking write key, the public lookup key
+and the identity secret, and whether unsigned in-app requests are refused. Audited."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from apikeys.models import ApiKey, IdentitySecret, WriteKey
-from apikeys.secrets import api_key_new, identity_secret_new, key_hash, write_key_new
+from apikeys.models import ApiKey, IdentitySecret, LookupKey, WriteKey
+from apikeys.secrets import api_key_new, identity_secret_new, key_hash, lookup_key_new, write_key_new
 from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, Conflict, DomainError, Problem, TenantCode
@@ -67,6 +67,18 @@ def write_key_rotate(*, actor: Actor, now: datetime) -> WriteKey:
     WriteKey.objects.filter(pk__in=[k.pk for k in old]).update(revoked_at=now)
     new = WriteKey.objects.create(key=write_key_new())
     audit_record(actor=actor, action="write_key.rotated", target=new,
+                 changes={"key": [old[0].key[:7] + "…" if old else None, new.key[:7] + "…"]})
+    return new
+
+
+@transaction.atomic
+def lookup_key_rotate(*, actor: Actor, now: datetime) -> LookupKey:
+    """Issue a new public lookup key and revoke the old one (pages must be given the new one)."""
+    ensure_permitted(actor, "api_keys.manage")
+    old = list(LookupKey.objects.select_for_update().filter(revoked_at__isnull=True))
+    LookupKey.objects.filter(pk__in=[k.pk for k in old]).update(revoked_at=now)
+    new = LookupKey.objects.create(key=lookup_key_new())
+    audit_record(actor=actor, action="lookup_key.rotated", target=new,
                  changes={"key": [old[0].key[:7] + "…" if old else None, new.key[:7] + "…"]})
     return new
 

@@ -1,9 +1,11 @@
-"""Segment HTTP tracking API on a tenant host (write-key auth; see customers/ingest/tracking.py)."""
+"""/v1/ on a tenant host: the Segment HTTP tracking API (write-key auth; see
+customers/ingest/tracking.py), in-app messages and the membership lookup."""
 
 from django.urls import path
 
 from campaigns.views.public import in_app_messages
 from customers.views.tracking import sdk_metrics, tracking
+from segments.views.lookup import profile_segment, profile_segments
 
 KINDS = ("track", "identify", "page", "screen", "group", "alias")
 
@@ -18,4 +20,10 @@ urlpatterns = [
     path("m", sdk_metrics, name="tracking_metrics"),
     # The customer's in-app messages (GET, same write key); see campaigns/in_app.py.
     path("in-app/messages", in_app_messages, name="tracking_in_app"),
+    # The membership lookup (segments/views/lookup.py; lookup key + signed id, or an API key).
+    # The query form (?userId= / ?anonymousId=) first: any id, slashes included.
+    path("profiles/segments", profile_segments, name="lookup_segments"),
+    path("profiles/segments/<str:key>", profile_segment, name="lookup_segment"),
+    path("profiles/<str:user_id>/segments", profile_segments, name="lookup_user_segments"),
+    path("profiles/<str:user_id>/segments/<str:key>", profile_segment, name="lookup_user_segment"),
 ]

@@ -152,6 +152,9 @@ class TraitDefinition(models.Model):
     description = models.CharField(max_length=300, blank=True)
     is_pii = models.BooleanField(default=False)
     is_builtin = models.BooleanField(default=False)
+    # Served with the membership lookup (segments.lookup) to the tenant's own product;
+    # never a personal trait (trait_exposure_set refuses it).
+    exposed = models.BooleanField(default=False, db_default=False)  # raw inserts (ingestion) omit it
     first_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

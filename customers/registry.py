@@ -1,10 +1,13 @@
 """The tenant's trait registry, as people edit it: descriptions, categories, the PII flag,
-and the type of a custom trait (refused while stored values contradict the new type)."""
+whether the membership lookup serves the trait, and the type of a custom trait (refused
+while stored values contradict the new type)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from audit.services import audit_record
@@ -14,8 +17,11 @@ from common.jsonvalues import text_problem
 from customers.models import PersonalPropertyKey, TraitDefinition
 from tenants.permissions import ensure_permitted
 
-EDITABLE = {"type", "category", "description", "is_pii"}
-BUILTIN_EDITABLE = {"description", "is_pii"}
+EDITABLE = {"type", "category", "description", "is_pii", "exposed"}
+BUILTIN_EDITABLE = {"description", "is_pii", "exposed"}
+# The lookup's stored answers carry this cache key's value: a new one when the exposed
+# traits change drops them all (segments.lookup reads it; customers cannot import it).
+EXPOSED_TRAITS_VERSION = "customers:exposed-traits"
 # A stored JSON value fits a type when (used to refuse a type change that would turn
 # stored values into "missing" for every segment rule).
 _FITS = {
@@ -53,8 +59,12 @@ def trait_definition_update(*, actor: Actor, key: str, changes: dict[str, Any]) 
                                 f"Categories: {', '.join(TraitDefinition.Category.values)}."))
     if "description" in changes and (not isinstance(changes["description"], str) or len(changes["description"]) > 300):
         problems.append(Problem("description", Code.INVALID_VALUE, "A description is text of at most 300 characters."))
-    if "is_pii" in changes and not isinstance(changes["is_pii"], bool):
-        problems.append(Problem("is_pii", Code.INVALID_TYPE, "`is_pii` is true or false."))
+    for flag in ("is_pii", "exposed"):
+        if flag in changes and not isinstance(changes[flag], bool):
+            problems.append(Problem(flag, Code.INVALID_TYPE, f"`{flag}` is true or false."))
+    if changes.get("exposed", trait.exposed) is True and changes.get("is_pii", trait.is_pii) is True:
+        problems.append(Problem("exposed", CustomerCode.PERSONAL_EXPOSED,
+                                f"“{key}” is personal: the lookup never serves personal traits."))
     if not problems and "type" in changes and changes["type"] != trait.type:
         conflicts = _contradicting(key, changes["type"])
         if conflicts:
@@ -67,6 +77,8 @@ def trait_definition_update(*, actor: Actor, key: str, changes: dict[str, Any]) 
     for field, value in changes.items():
         setattr(trait, field, value)
     trait.save()
+    if "exposed" in changes and before["exposed"] != trait.exposed:
+        transaction.on_commit(lambda: cache.set(EXPOSED_TRAITS_VERSION, uuid.uuid4().hex[:12], None))
     audit_record(actor=actor, action="trait.updated", target=trait, target_label=trait.key,
                  changes={field: [before[field], value] for field, value in changes.items() if before[field] != value})
     return trait

@@ -21,6 +21,7 @@ import structlog
 from django.db import connection, transaction
 
 from common.clock import Clock
+from segments.lookup import sync_soon
 from segments.models import Membership, Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
 from segments.selectors.rules import reference_ids, rule_context
@@ -231,6 +232,8 @@ def _open_count(cursor, segment: Segment) -> int:
 
 
 def _record_day(segment: Segment, now: datetime, diff: Diff) -> None:
+    if diff.entered or diff.exited:
+        sync_soon()  # the lookup's answers follow the outbox
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO segments_segmentsizesnapshot (segment_id, day, size, entered, exited) "

@@ -16,6 +16,7 @@ from common.errors import Code, Conflict, DomainError, Problem, SegmentCode
 from common.fields import UNSET, Unset, given
 from ops.tasking import send_to_tenant
 from segments import engine
+from segments.lookup import lookup_forget_all
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.selectors.personal import ensure_rule_readable
 from segments.selectors.rules import rule_context
@@ -139,6 +140,9 @@ def segment_update(*, actor: Actor, segment: Segment, now: datetime, definition:
     if problems:
         raise DomainError(problems=problems)
     resumed = attributes.get("status") == Segment.Status.ACTIVE and segment.status != Segment.Status.ACTIVE
+    if "status" in attributes and Segment.Status.ARCHIVED in (attributes["status"], segment.status) \
+            and attributes["status"] != segment.status:
+        transaction.on_commit(lookup_forget_all)  # the lookup never names an archived segment
     for field in ("name", "description", "tags", "department_id", "status", "persona"):
         if field in attributes:
             setattr(segment, field, attributes[field].strip() if field == "name" else attributes[field])
@@ -195,6 +199,7 @@ def segment_delete(*, actor: Actor, segment: Segment) -> None:
                               message=f"Used by {', '.join(sorted(users))}: change those segments first.")
     audit_record(actor=actor, action="segment.deleted", target=segment, target_label=segment.key)
     segment.delete()
+    transaction.on_commit(lookup_forget_all)
 
 
 def segment_evaluate_request(*, actor: Actor, segment: Segment, now: datetime) -> None:

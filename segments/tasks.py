@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers.touch import Touch
 
 from ops.tasking import for_each_tenant, public_task, send_to_tenant, tenant_task
-from segments import scheduling
+from segments import lookup, scheduling
 from segments.models import SegmentEvaluation
 
 LIMITS = {"soft_time_limit": 1800, "time_limit": 1900}
@@ -34,7 +34,16 @@ def evaluate_segment(self, *, segment_id: int, now_iso: str, trigger: str, evalu
 
 @tenant_task(name="segments.evaluate_due", **LIMITS)
 def evaluate_due(*, now_iso: str) -> int:
-    return scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now)
+    evaluated = scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now)
+    lookup.lookup_sync()  # the minute's sweep, should a queued sync have been lost
+    return evaluated
+
+
+@tenant_task(name=lookup.SYNC_TASK, soft_time_limit=120, time_limit=150)
+def lookup_sync() -> int:
+    """Refresh the membership lookup's answers from the outbox (segments.lookup)."""
+    lookup.sync_started()
+    return lookup.lookup_sync()
 
 
 @tenant_task(name="segments.evaluate_touched", **LIMITS)

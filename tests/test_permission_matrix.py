@@ -230,6 +230,12 @@ TENANT_ROUTES: dict[str, Route] = {
     # credential; a bad one is a 400 page), in-app messages need the write key (none: 401).
     "campaign_unsubscribe": Route(frozenset(ROLES), ok=400, open=True, kwargs="bad_token"),
     "tracking_in_app": Route(frozenset(ROLES), ok=401, open=True),
+    # The membership lookup (tests/segments/test_lookup.py): a lookup key and a signed id, or
+    # an API key; a session is not enough (401).
+    "lookup_segments": Route(frozenset(ROLES), ok=401, open=True),
+    "lookup_segment": Route(frozenset(ROLES), ok=401, open=True, kwargs="segment_key"),
+    "lookup_user_segments": Route(frozenset(ROLES), ok=401, open=True, kwargs="lookup_user"),
+    "lookup_user_segment": Route(frozenset(ROLES), ok=401, open=True, kwargs="lookup_user_segment"),
     # The activation plan (tests/campaigns/test_plays_pages.py): reads campaigns.view, the
     # editor campaigns.edit.
     "plays_list": Route(MEMBERS, permission="campaigns.view"),
@@ -522,7 +528,9 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "segment_customer": {"key": segment.key, "customer_id": customer.pk},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
         "play": {"pk": play.pk}, "campaign": {"pk": campaign.pk}, "campaign_done": {"pk": campaign_done.pk},
-        "webhook": {"pk": webhook.pk},
+        "webhook": {"pk": webhook.pk}, "segment_key": {"key": segment.key},
+        "lookup_user": {"user_id": customer.external_id},
+        "lookup_user_segment": {"user_id": customer.external_id, "key": segment.key},
     }
 
 

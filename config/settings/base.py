@@ -114,8 +114,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 # --------------------------------------------------------------------------- hand-offs
 # Who hears of customer data (customers/touch.py): after a write commits, each touch handler
 # gets the Touch; inside a merge's transaction, each merge handler moves its rows.
-CUSTOMER_TOUCH_HANDLERS = ["segments.tasks.customers_touched"]
-CUSTOMER_MERGE_HANDLERS = ["segments.engine.customers_merged", "campaigns.services.merges.customers_merged"]
+CUSTOMER_TOUCH_HANDLERS = ["segments.tasks.customers_touched", "segments.lookup.customers_touched"]
+CUSTOMER_MERGE_HANDLERS = ["segments.engine.customers_merged", "campaigns.services.merges.customers_merged",
+                           "segments.lookup.customers_merged"]
 
 # --------------------------------------------------------------------------- data stores
 def database_config(url: str) -> dict:
@@ -260,6 +261,13 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "campaigns.models.WebhookDelivery.Status",
         "ChangeEnum": "segments.models.MembershipChange.Change",  # webhooks' events: the same set
     },
+}
+
+# --------------------------------------------------------------------------- rate limits
+# Per key, counted in Redis (ops/ratelimit.py): "<count>/<s|m|h>". The lookup key is public
+# and serves every visitor of the tenant's product, hence its high allowance.
+RATE_LIMITS = {
+    "lookup": env("RATE_LIMIT_LOOKUP", default="1000/s"),
 }
 
 # --------------------------------------------------------------------------- CORS

@@ -15,7 +15,7 @@ from customers.registry import trait_definition_update
 class TraitOutput(serializers.ModelSerializer):
     class Meta:
         model = TraitDefinition
-        fields = ["key", "type", "category", "description", "is_pii", "is_builtin", "first_seen_at"]
+        fields = ["key", "type", "category", "description", "is_pii", "exposed", "is_builtin", "first_seen_at"]
 
 
 class TraitPatchInput(serializers.Serializer):
@@ -23,6 +23,7 @@ class TraitPatchInput(serializers.Serializer):
     category = serializers.ChoiceField(choices=TraitDefinition.Category.choices, required=False)
     description = serializers.CharField(max_length=300, allow_blank=True, required=False)
     is_pii = serializers.BooleanField(required=False)
+    exposed = serializers.BooleanField(required=False, help_text="Served by the membership lookup (never personal)")
 
 
 class TraitListView(ListAPIView):

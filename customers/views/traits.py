@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from common.errors import DomainError
 from common.pages import page_status, requires
 from customers.models import PersonalPropertyKey, TraitDefinition
-from customers.registry import BUILTIN_EDITABLE, personal_property_keys_set, trait_definition_update
+from customers.registry import BUILTIN_EDITABLE, EDITABLE, personal_property_keys_set, trait_definition_update
 from customers.selectors import PII_PROPERTY_KEYS
 
 
@@ -53,9 +53,9 @@ def settings_trait_edit(request, key: str):
     trait = TraitDefinition.objects.filter(key=key).first()
     if trait is None:
         raise Http404("No such trait")
-    fields = BUILTIN_EDITABLE if trait.is_builtin else {"type", "category", "description", "is_pii"}
-    changes = {"is_pii": request.POST.get("is_pii") == "on"} if "is_pii" in fields else {}
-    for field in fields - {"is_pii"}:
+    fields = BUILTIN_EDITABLE if trait.is_builtin else EDITABLE
+    changes = {flag: request.POST.get(flag) == "on" for flag in ("is_pii", "exposed")}
+    for field in fields - {"is_pii", "exposed"}:
         if field in request.POST:
             changes[field] = request.POST[field]
     try:

@@ -74,12 +74,14 @@ def test_merge_handlers_run_inside_the_merge(db, handlers, django_capture_on_com
 
 
 def test_the_configured_handlers_are_the_rooms_that_keep_per_customer_rows(settings):
-    """segments queues re-checks; segments and campaigns move what they keep per customer."""
+    """segments queues re-checks and refreshes the lookup's answers; segments and campaigns
+    move what they keep per customer, and the lookup drops what it stored."""
     names = [*settings.CUSTOMER_TOUCH_HANDLERS, *settings.CUSTOMER_MERGE_HANDLERS]
     assert touch_module._handlers(tuple(names))  # every name imports
-    assert settings.CUSTOMER_TOUCH_HANDLERS == ["segments.tasks.customers_touched"]
+    assert settings.CUSTOMER_TOUCH_HANDLERS == ["segments.tasks.customers_touched", "segments.lookup.customers_touched"]
     assert set(settings.CUSTOMER_MERGE_HANDLERS) == {"segments.engine.customers_merged",
-                                                     "campaigns.services.merges.customers_merged"}
+                                                     "campaigns.services.merges.customers_merged",
+                                                     "segments.lookup.customers_merged"}
 
 
 def test_scheduling_wants_checks_only_with_an_active_dynamic_segment(in_tenant):

@@ -1,0 +1,213 @@
+"""Membership lookup for the tenant's own product (a Profiles-style API): which segments a
+user is in now, since when, and the traits the workspace exposes (TraitDefinition.exposed;
+never a personal one).
+
+Answers come from the tenant's cache (Redis; every key carries the schema) and are kept
+fresh without expiry-guessing:
+
+- each customer has a *generation*; an answer is stored under the generation it was read
+  at. Whatever changes the answer sets a new generation, so a stored answer is never read
+  again once stale — including one written by a request that read the database just
+  before the change committed (it lands under the old generation, unreachable);
+- the engine's outbox (entered/exited rows) is consumed by `lookup_sync`, queued when an
+  evaluation commits and swept each minute, which moves the generations of the customers
+  it names; ingestion's hand-off (`customers_touched`) does it for changed traits;
+- a workspace-wide *epoch* in every key drops all answers at once: a segment archived or
+  deleted, profiles merged; the exposed traits' version (customers.registry) does the same
+  when a trait's exposure changes.
+
+Which customer an id names is read from the database each time (an index lookup): a
+merge or an erasure is then never answered for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import connection, transaction
+
+from customers.models import Customer, CustomerIdentity, TraitDefinition
+from customers.registry import EXPOSED_TRAITS_VERSION
+from customers.touch import Touch
+from ops.tasking import send_to_tenant
+from segments.rules.vocabulary import BUILTIN_TRAITS
+
+ANSWER_TTL = 3600
+GENERATION_TTL = 2 * 86400  # outlives every answer stored under it
+SYNC_BATCH = 10_000
+SYNC_TASK = "segments.lookup_sync"
+_spaces: dict[tuple[str, str], str] = {}
+
+
+@dataclass(frozen=True)
+class Profile:
+    customer_id: int
+    segments: list[tuple[str, str]]  # (key, entered_at ISO), by key
+    traits: dict
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def customer_for(*, user_id: str | None = None, anonymous_id: str | None = None) -> int | None:
+    """The customer a userId (its identity, else the external id) or an anonymousId names.
+    Not cached: one index lookup, and always right after a merge or an erasure."""
+    if user_id is not None:
+        found = (CustomerIdentity.objects.filter(kind=CustomerIdentity.Kind.USER_ID, value=user_id)
+                 .values_list("customer_id", flat=True).first())
+        return found if found is not None else \
+            Customer.objects.filter(external_id=user_id).values_list("id", flat=True).first()
+    return (CustomerIdentity.objects.filter(kind=CustomerIdentity.Kind.ANONYMOUS_ID, value=anonymous_id)
+            .values_list("customer_id", flat=True).first())
+
+
+def profile_of(customer_id: int) -> tuple[Profile, bool]:
+    """The customer's answer and whether it came from the cache."""
+    names = (scoped("epoch"), EXPOSED_TRAITS_VERSION, _generation_key(customer_id))
+    found = cache.get_many(names)
+    key = scoped(f"answer:{customer_id}:" + ":".join(str(found.get(name) or "0") for name in names))
+    stored = cache.get(key)
+    if stored is not None:
+        return Profile(**stored), True
+    answer = _read(customer_id)
+    cache.set(key, answer.as_dict(), ANSWER_TTL)
+    return answer, False
+
+
+_SEGMENTS_SQL = """
+SELECT s.key, m.entered_at FROM segments_membership m JOIN segments_segment s ON s.id = m.segment_id
+WHERE m.customer_id = %s AND m.exited_at IS NULL AND s.status <> 'archived'
+ORDER BY s.key
+"""
+
+
+def _read(customer_id: int) -> Profile:
+    with connection.cursor() as cursor:
+        cursor.execute(_SEGMENTS_SQL, [customer_id])
+        segments = [(key, entered_at.isoformat()) for key, entered_at in cursor.fetchall()]
+    return Profile(customer_id=customer_id, segments=segments, traits=_traits(customer_id))
+
+
+def exposed_trait_keys() -> list[str]:
+    return list(TraitDefinition.objects.filter(exposed=True, is_pii=False).order_by("key").values_list("key", flat=True))
+
+
+def _traits(customer_id: int) -> dict:
+    keys = exposed_trait_keys()
+    if not keys:
+        return {}
+    columns = [key for key in keys if key in BUILTIN_TRAITS]
+    row = Customer.objects.filter(pk=customer_id).values(*columns, "traits").first() or {"traits": {}}
+    custom = row.pop("traits") or {}
+    values = {**{key: custom.get(key) for key in keys if key not in BUILTIN_TRAITS}, **row}
+    return {key: _plain(values.get(key)) for key in keys}
+
+
+def _plain(value):
+    """JSON-ready: dates as ISO strings, decimals as numbers."""
+    if isinstance(value, datetime) or hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value.__class__.__name__ == "Decimal":
+        return float(value)
+    return value
+
+
+def scoped(name: str) -> str:
+    """A lookup key in this database and schema: a recreated schema (a restore, a test run)
+    starts ids again, and what was stored before must not answer for the new rows."""
+    where = (connection.settings_dict["NAME"], connection.schema_name)
+    if where not in _spaces:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), "
+                           "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())")
+            _spaces[where] = "{}.{}".format(*cursor.fetchone())
+    return f"lookup:{_spaces[where]}:{name}"
+
+
+def _generation_key(customer_id: int) -> str:
+    return scoped(f"generation:{customer_id}")
+
+
+# ------------------------------------------------------------------------------ keeping fresh
+
+
+def lookup_forget(customer_ids) -> None:
+    """Drop the stored answers of these customers (a new generation each)."""
+    ids = list(customer_ids)
+    for start in range(0, len(ids), SYNC_BATCH):
+        token = uuid.uuid4().hex[:12]
+        cache.set_many({_generation_key(cid): token for cid in ids[start:start + SYNC_BATCH]}, GENERATION_TTL)
+
+
+def lookup_forget_all() -> None:
+    """Drop every stored answer and identity of the workspace (a new epoch)."""
+    cache.set(scoped("epoch"), uuid.uuid4().hex[:12], None)
+
+
+def customers_touched(touch: Touch) -> None:
+    """customers.touch's handler, after a write commits: their traits may have changed."""
+    lookup_forget(touch.customer_ids)
+
+
+def customers_merged(*, survivor: int, losers: list[int], now: datetime) -> None:
+    """customers.touch's merge handler, in the merge's transaction: the losers' identities
+    now name the survivor. Once it commits, every stored identity and answer goes."""
+    transaction.on_commit(lookup_forget_all)
+
+
+def sync_soon() -> None:
+    """Queue one lookup_sync for this tenant once the current transaction commits, unless
+    one is queued and has not started yet (a burst of evaluations queues one sync)."""
+    def queue():
+        if cache.add(scoped("sync-queued"), True, 60):
+            send_to_tenant(SYNC_TASK, schema_name=connection.schema_name)
+    transaction.on_commit(queue)
+
+
+def sync_started() -> None:
+    """The queued sync runs: changes committed from now on queue the next one."""
+    cache.delete(scoped("sync-queued"))
+
+
+def lookup_sync() -> int:
+    """Consume the outbox since the last call: every customer who entered or exited a
+    segment gets a new generation. Returns the rows consumed.
+
+    One cursor per segment: the engine changes a segment's memberships holding its row
+    lock, so a segment's outbox rows commit in id order; across segments they need not (a
+    single cursor could pass a row still being committed and never see it). The cursors
+    live beside the answers: if the cache is emptied, both go, and this starts from now."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM segments_segment ORDER BY id")
+        segment_ids = [row[0] for row in cursor.fetchall()]
+        if cache.get(scoped("started")) is None:  # first run, or the cache was emptied
+            cursor.execute("SELECT segment_id, max(id) FROM segments_membershipchange GROUP BY segment_id")
+            cache.set_many({_cursor_key(segment): last for segment, last in cursor.fetchall()}, None)
+            lookup_forget_all()
+            cache.set(scoped("started"), True, None)
+            return 0
+        cursors = cache.get_many([_cursor_key(segment) for segment in segment_ids])
+        consumed = 0
+        for segment in segment_ids:
+            at = cursors.get(_cursor_key(segment), 0)
+            while True:
+                cursor.execute("SELECT id, customer_id FROM segments_membershipchange WHERE segment_id = %s AND id > %s "
+                               "ORDER BY id LIMIT %s", [segment, at, SYNC_BATCH])
+                rows = cursor.fetchall()
+                if not rows:
+                    break
+                lookup_forget({customer_id for _, customer_id in rows})
+                at = rows[-1][0]
+                cache.set(_cursor_key(segment), at, None)
+                consumed += len(rows)
+    return consumed
+
+
+def _cursor_key(segment_id: int) -> str:
+    return scoped(f"cursor:{segment_id}")
