@@ -13,9 +13,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apikeys.forms import ApiKeyForm
 from apikeys.models import ApiKey
-from apikeys.selectors import api_keys, identity_secret_current, write_key_current
+from apikeys.selectors import api_keys, identity_secret_current, lookup_key_current, write_key_current
 from apikeys.services import (
-    api_key_create, api_key_revoke, identity_secret_rotate, identity_verification_require, write_key_rotate,
+    api_key_create, api_key_revoke, identity_secret_rotate, identity_verification_require, lookup_key_rotate,
+    write_key_rotate,
 )
 from common.errors import DomainError
 from common.pages import page_status, requires
@@ -45,7 +46,7 @@ def api_keys_page(request, *, form: ApiKeyForm | None = None, alerts: list[str] 
         "keys": keys,
         "form": form,
         "scopes": scopes,
-        "write_key": write_key_current(),
+        "write_key": write_key_current(), "lookup_key": lookup_key_current(),
         "identity_secret": identity_secret_current(),
         "alerts": alerts or [],
         "today": timezone.localdate(now).isoformat(),
@@ -98,6 +99,17 @@ def write_key_rotate_view(request):
     except DomainError as error:
         return api_keys_page(request, alerts=error.messages, status=page_status(error))
     messages.success(request, "New write key issued. Update your tracking snippets and SDKs: the old key no longer works.")
+    return redirect("settings_api_keys")
+
+
+@requires("api_keys.manage")
+@require_POST
+def lookup_key_rotate_view(request):
+    try:
+        lookup_key_rotate(actor=request.membership, now=timezone.now())
+    except DomainError as error:
+        return api_keys_page(request, alerts=error.messages, status=page_status(error))
+    messages.success(request, "New lookup key issued. Give it to your product's pages: the old key no longer works.")
     return redirect("settings_api_keys")
 
 

@@ -49,6 +49,7 @@ settings_patterns = [
     path("settings/api-keys/", apikey_views.api_keys_view, name="settings_api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", apikey_views.api_key_revoke_view, name="settings_api_key_revoke"),
     path("settings/write-key/rotate/", apikey_views.write_key_rotate_view, name="settings_write_key_rotate"),
+    path("settings/lookup-key/rotate/", apikey_views.lookup_key_rotate_view, name="settings_lookup_key_rotate"),
     path("settings/identity-secret/rotate/", apikey_views.identity_secret_rotate_view,
          name="settings_identity_secret_rotate"),
     path("settings/identity-verification/", apikey_views.identity_verification_view,

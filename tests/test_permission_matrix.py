@@ -146,6 +146,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "settings_api_keys": Route(ADMIN, permission="api_keys.manage"),
     "settings_api_key_revoke": Route(ADMIN, ok=302, method="post", permission="api_keys.manage", kwargs="api_key"),
     "settings_write_key_rotate": Route(ADMIN, ok=302, method="post", permission="api_keys.manage"),
+    "settings_lookup_key_rotate": Route(ADMIN, ok=302, method="post", permission="api_keys.manage"),
     "settings_personal_properties": Route(ADMIN, ok=302, method="post", permission="settings.modify",
                                           data={"keys": "ssn"}),
     "settings_identity_secret_rotate": Route(ADMIN, ok=302, method="post", permission="api_keys.manage"),

@@ -183,3 +183,27 @@ def test_the_identity_secret_is_shown_rotated_and_its_requirement_set_on_the_set
     viewer = session(tenant, "viewer")
     assert viewer.post("/settings/identity-secret/rotate/").status_code == 403
     assert current.secret not in viewer.get("/settings/api-keys/").content.decode()
+
+
+def test_the_lookup_key_is_shown_with_its_snippet_and_rotated_on_the_settings_page(tenant, other_tenant):
+    """Every workspace starts with its own lookup key; an admin sees it with the snippet
+    that gates a feature, and rotates it (audited, the log holding only its start)."""
+    from apikeys.models import LookupKey
+    from apikeys.selectors import lookup_key_current
+    from tests.conftest import session
+
+    with schema_context(tenant.schema_name):
+        first = lookup_key_current()
+    with schema_context(other_tenant.schema_name):
+        assert lookup_key_current().key != first.key
+    assert first.key.startswith("lk_")
+    admin = session(tenant)
+    page = admin.get("/settings/api-keys/").content.decode()
+    assert 'data-testid="lookup-key"' in page and first.key in page and 'data-testid="lookup-snippet"' in page
+    assert admin.post("/settings/lookup-key/rotate/").status_code == 302
+    with schema_context(tenant.schema_name):
+        current = lookup_key_current()
+        assert current.key != first.key and LookupKey.objects.get(pk=first.pk).revoked_at is not None
+        event = AuditEvent.objects.get(action="lookup_key.rotated")
+        assert current.key not in str(event.changes) and current.key[:7] + "…" in str(event.changes)
+    assert session(tenant, "viewer").post("/settings/lookup-key/rotate/").status_code == 403
