@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.db import connection
 from django.db.models import QuerySet
 
 from apikeys.models import ApiKey, IdentitySecret, LookupKey, WriteKey
@@ -22,9 +25,28 @@ def lookup_key_current() -> LookupKey | None:
     return LookupKey.objects.filter(revoked_at__isnull=True).first()
 
 
-def lookup_key_of(key: str) -> LookupKey | None:
-    """The key row (revoked ones too, so a caller can say "revoked"), or None."""
-    return LookupKey.objects.filter(key=key).first() if key and len(key) <= 64 else None
+@dataclass(frozen=True)
+class LookupCredentials:
+    key_id: int
+    revoked: bool
+    identity_secret: str | None  # the current one, to verify the signed ids
+
+    def signed(self, value: str, given_hash: str) -> bool:
+        return self.identity_secret is not None and bool(given_hash) and \
+            user_hash_matches(self.identity_secret, value, given_hash)
+
+
+def lookup_credentials(key: str) -> LookupCredentials | None:
+    """A lookup key (revoked ones too, so a caller can say "revoked") with the identity
+    secret its requests are signed with — one statement, on every lookup."""
+    if not key or len(key) > 64:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT k.id, k.revoked_at IS NOT NULL, (SELECT s.secret FROM apikeys_identitysecret s "
+                       "WHERE s.revoked_at IS NULL ORDER BY s.created_at DESC LIMIT 1) "
+                       "FROM apikeys_lookupkey k WHERE k.key = %s", [key])
+        row = cursor.fetchone()
+    return LookupCredentials(*row) if row else None
 
 
 def identity_secret_current() -> IdentitySecret | None:

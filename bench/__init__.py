@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "freshness": "bench.freshness",
     "insights": "bench.insights",
     "reports": "bench.reports",
+    "lookup": "bench.lookup",
 }
 
 

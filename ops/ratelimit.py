@@ -3,8 +3,8 @@ one counter per (bucket, window) in the tenant's cache, so two tenants' keys nev
 a counter (django-tenants' make_key puts the schema in every key).
 
 A fixed window lets a client spend its whole allowance at a window's end and again at the
-next one's start (at most twice the rate for an instant); in exchange a hit is two Redis
-commands and the answer to "when may I retry?" is exact: the window's end.
+next one's start (at most twice the rate for an instant); in exchange a hit is one Redis
+round trip and the answer to "when may I retry?" is exact: the window's end.
 
 When Redis cannot be reached the request passes (logged): a limit protects the service,
 and refusing every request because the counter is down would be the outage it prevents.
@@ -49,16 +49,25 @@ def hit(*, bucket: str, limit: Limit, now: float) -> int | None:
     """Count one request against `bucket`; None when it is within the limit, else the
     whole seconds until the window ends (the Retry-After)."""
     window = int(now // limit.seconds)
-    key = f"ratelimit:{bucket}:{limit.seconds}:{window}"
     try:
-        cache.add(key, 0, timeout=limit.seconds + 1)
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: this request opens the window again
-        cache.add(key, 1, timeout=limit.seconds + 1)
-        return None
+        count = _count(f"ratelimit:{bucket}:{limit.seconds}:{window}", limit.seconds + 1)
     except Exception as exc:  # Redis down: let it through, say so
         logger.warning("rate_limit_unavailable", bucket=bucket, error=f"{type(exc).__name__}: {exc}"[:200])
         return None
     if count <= limit.requests:
         return None
     return max(1, math.ceil((window + 1) * limit.seconds - now))
+
+
+def _count(key: str, ttl: int) -> int:
+    """INCR the counter and give a new one its expiry, in one round trip (a pipeline; EXPIRE
+    NX leaves a running window's expiry alone). TRICKY: Django's Redis cache has no
+    pipeline of its own; its client for the key is used, under the cache's key function
+    (so the tenant's schema is in the key)."""
+    full = cache.make_key(key)
+    client = cache._cache.get_client(full, write=True)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.incr(full)
+        pipe.expire(full, ttl, nx=True)
+        count, _ = pipe.execute()
+    return count

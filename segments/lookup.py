@@ -5,10 +5,11 @@ never a personal one).
 Answers come from the tenant's cache (Redis; every key carries the schema) and are kept
 fresh without expiry-guessing:
 
-- each customer has a *generation*; an answer is stored under the generation it was read
-  at. Whatever changes the answer sets a new generation, so a stored answer is never read
-  again once stale — including one written by a request that read the database just
-  before the change committed (it lands under the old generation, unreachable);
+- each customer has a *generation*; an answer is stored with the generation it was read
+  at, and served only while that is still the customer's. Whatever changes the answer
+  sets a new generation, so a stored answer is never served once stale — including one
+  written by a request that read the database just before the change committed (it
+  carries the old generation);
 - the engine's outbox (entered/exited rows) is consumed by `lookup_sync`, queued when an
   evaluation commits and swept each minute, which moves the generations of the customers
   it names; ingestion's hand-off (`customers_touched`) does it for changed traits;
@@ -29,7 +30,7 @@ from datetime import datetime
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from customers.models import Customer, CustomerIdentity, TraitDefinition
+from customers.models import Customer, TraitDefinition
 from customers.registry import EXPOSED_TRAITS_VERSION
 from customers.touch import Touch
 from ops.tasking import send_to_tenant
@@ -55,28 +56,39 @@ class Profile:
 # ------------------------------------------------------------------------------ reading
 
 
+_CUSTOMER_SQL = {
+    "user_id": "SELECT COALESCE((SELECT customer_id FROM customers_customeridentity WHERE kind = 'user_id' "
+               "AND value = %s), (SELECT id FROM customers_customer WHERE external_id = %s))",
+    "anonymous_id": "SELECT customer_id FROM customers_customeridentity WHERE kind = 'anonymous_id' AND value = %s",
+}
+
+
 def customer_for(*, user_id: str | None = None, anonymous_id: str | None = None) -> int | None:
     """The customer a userId (its identity, else the external id) or an anonymousId names.
-    Not cached: one index lookup, and always right after a merge or an erasure."""
-    if user_id is not None:
-        found = (CustomerIdentity.objects.filter(kind=CustomerIdentity.Kind.USER_ID, value=user_id)
-                 .values_list("customer_id", flat=True).first())
-        return found if found is not None else \
-            Customer.objects.filter(external_id=user_id).values_list("id", flat=True).first()
-    return (CustomerIdentity.objects.filter(kind=CustomerIdentity.Kind.ANONYMOUS_ID, value=anonymous_id)
-            .values_list("customer_id", flat=True).first())
+    Not cached: one statement on two unique indexes, and never wrong after a merge or an
+    erasure."""
+    with connection.cursor() as cursor:
+        if user_id is not None:
+            cursor.execute(_CUSTOMER_SQL["user_id"], [user_id, user_id])
+        else:
+            cursor.execute(_CUSTOMER_SQL["anonymous_id"], [anonymous_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def profile_of(customer_id: int) -> tuple[Profile, bool]:
-    """The customer's answer and whether it came from the cache."""
+    """The customer's answer and whether it came from the cache: one round trip reads the
+    answer with the versions it must carry (the workspace's epoch, the exposed traits' and
+    the customer's generation); a stored answer whose versions differ is stale."""
     names = (scoped("epoch"), EXPOSED_TRAITS_VERSION, _generation_key(customer_id))
-    found = cache.get_many(names)
-    key = scoped(f"answer:{customer_id}:" + ":".join(str(found.get(name) or "0") for name in names))
-    stored = cache.get(key)
-    if stored is not None:
-        return Profile(**stored), True
+    answer_key = scoped(f"answer:{customer_id}")
+    found = cache.get_many([*names, answer_key])
+    versions = [str(found.get(name) or "0") for name in names]
+    stored = found.get(answer_key)
+    if stored is not None and stored.get("versions") == versions:
+        return Profile(**stored["profile"]), True
     answer = _read(customer_id)
-    cache.set(key, answer.as_dict(), ANSWER_TTL)
+    cache.set(answer_key, {"versions": versions, "profile": answer.as_dict()}, ANSWER_TTL)
     return answer, False
 
 

@@ -20,7 +20,7 @@ from rest_framework import exceptions
 
 from apikeys.authentication import ApiKeyAuthentication
 from apikeys.secrets import LOOKUP_KEY_PREFIX
-from apikeys.selectors import identity_verified, lookup_key_of
+from apikeys.selectors import LookupCredentials, lookup_credentials
 from common.errors import Code, Problem, TenantCode
 from common.jsonvalues import text_problem
 from ops import ratelimit
@@ -57,9 +57,9 @@ def _identity(request, user_id: str | None) -> tuple[str, str]:
     return name, value
 
 
-def _caller(request) -> tuple[str, bool]:
-    """Who asks, as its rate-limit bucket, and whether each id must come signed: a lookup
-    key (public: yes) or a server API key that reads segments (a secret: no)."""
+def _caller(request) -> tuple[str, LookupCredentials | None]:
+    """Who asks, as its rate-limit bucket, and for a lookup key (public) the credentials its
+    signed ids are checked with; a server API key that reads segments (a secret) signs nothing."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     token = header[7:].strip() if header.startswith("Bearer ") else ""
     if not token:
@@ -67,12 +67,12 @@ def _caller(request) -> tuple[str, bool]:
                                    "Send Authorization: Bearer <lookup key> (Settings → API keys)."),
                       {"WWW-Authenticate": 'Bearer realm="lookup"'})
     if token.startswith(LOOKUP_KEY_PREFIX):
-        key = lookup_key_of(token)
-        if key is None:
+        credentials = lookup_credentials(token)
+        if credentials is None:
             raise Refused(401, Problem("Authorization", TenantCode.INVALID_LOOKUP_KEY, "Unknown lookup key."))
-        if key.revoked_at is not None:
+        if credentials.revoked:
             raise Refused(401, Problem("Authorization", TenantCode.REVOKED_LOOKUP_KEY, "This lookup key was rotated."))
-        return f"lk{key.pk}", True
+        return f"lk{credentials.key_id}", credentials
     try:
         found = ApiKeyAuthentication().authenticate(request)
     except exceptions.AuthenticationFailed as failed:
@@ -80,12 +80,12 @@ def _caller(request) -> tuple[str, bool]:
         raise Refused(401, Problem("Authorization", code, str(failed.detail))) from None
     if found is None or not found[1].actor.has("segments.view"):
         raise Refused(403, Problem("Authorization", Code.PERMISSION_DENIED, "This API key cannot read segments."))
-    return f"sk{found[1].pk}", False
+    return f"sk{found[1].pk}", None
 
 
-def _signed(request, id_name: str, id_value: str) -> None:
+def _signed(request, credentials: LookupCredentials, id_name: str, id_value: str) -> None:
     signature = request.GET.get("userHash") or request.META.get("HTTP_X_USER_HASH", "")
-    if not identity_verified(id_value, signature):
+    if not credentials.signed(id_value, signature):
         raise Refused(401, Problem("userHash", TenantCode.INVALID_USER_HASH,
                                    f"Send X-User-Hash: the {id_name} signed with the workspace's identity secret "
                                    "(hex HMAC-SHA256), computed by your backend."))
@@ -100,11 +100,11 @@ def _within_limit(bucket: str) -> None:
 
 
 def _profile(request, user_id: str | None):
-    bucket, must_sign = _caller(request)
+    bucket, credentials = _caller(request)
     _within_limit(bucket)
     id_name, id_value = _identity(request, user_id)
-    if must_sign:
-        _signed(request, id_name, id_value)
+    if credentials is not None:
+        _signed(request, credentials, id_name, id_value)
     customer_id = lookup.customer_for(**{"user_id" if id_name == "userId" else "anonymous_id": id_value})
     if customer_id is None:
         raise Refused(404, Problem(id_name, Code.UNKNOWN_CUSTOMER, f"No customer with this {id_name}."))
