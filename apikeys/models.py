@@ -64,33 +64,32 @@ class IdentitySecret(models.Model):
         return f"{self.secret[:7]}…"
 
 
-class WriteKey(models.Model):
-    """Identifies the tenant to tracking SDKs (Segment's `writeKey`). Public by design:
-    it ships in browser code and only allows ingest. Rotation revokes the old one."""
+class PublicKey(models.Model):
+    """A key that ships in customers' web pages and apps: it names the workspace, grants
+    little, and is rotated (the old one revoked) rather than deleted."""
 
     key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+
+class WriteKey(PublicKey):
+    """Identifies the tenant to tracking SDKs (Segment's `writeKey`). Public by design:
+    it ships in browser code and only allows ingest. Rotation revokes the old one."""
 
     def __str__(self) -> str:
         return self.key
 
 
-class LookupKey(models.Model):
+class LookupKey(PublicKey):
     """Identifies the tenant to its own product asking "which segments is this user in?"
     (segments.lookup). Public like the write key — it ships in web pages — and read-only:
     each answer also needs the user's id signed with the identity secret, so the key alone
     reveals nothing about anyone. Rotation revokes the old one."""
-
-    key = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.key[:7]}…"

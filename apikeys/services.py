@@ -62,23 +62,21 @@ def api_key_revoke(*, actor: Actor, key: ApiKey, now: datetime) -> ApiKey:
 @transaction.atomic
 def write_key_rotate(*, actor: Actor, now: datetime) -> WriteKey:
     """Issue a new write key and revoke the old one (SDKs must be given the new key)."""
-    ensure_permitted(actor, "api_keys.manage")
-    old = list(WriteKey.objects.select_for_update().filter(revoked_at__isnull=True))
-    WriteKey.objects.filter(pk__in=[k.pk for k in old]).update(revoked_at=now)
-    new = WriteKey.objects.create(key=write_key_new())
-    audit_record(actor=actor, action="write_key.rotated", target=new,
-                 changes={"key": [old[0].key[:7] + "…" if old else None, new.key[:7] + "…"]})
-    return new
+    return _public_key_rotate(WriteKey, write_key_new(), action="write_key.rotated", actor=actor, now=now)
 
 
 @transaction.atomic
 def lookup_key_rotate(*, actor: Actor, now: datetime) -> LookupKey:
     """Issue a new public lookup key and revoke the old one (pages must be given the new one)."""
+    return _public_key_rotate(LookupKey, lookup_key_new(), action="lookup_key.rotated", actor=actor, now=now)
+
+
+def _public_key_rotate(model, key: str, *, action: str, actor: Actor, now: datetime):
     ensure_permitted(actor, "api_keys.manage")
-    old = list(LookupKey.objects.select_for_update().filter(revoked_at__isnull=True))
-    LookupKey.objects.filter(pk__in=[k.pk for k in old]).update(revoked_at=now)
-    new = LookupKey.objects.create(key=lookup_key_new())
-    audit_record(actor=actor, action="lookup_key.rotated", target=new,
+    old = list(model.objects.select_for_update().filter(revoked_at__isnull=True))
+    model.objects.filter(pk__in=[k.pk for k in old]).update(revoked_at=now)
+    new = model.objects.create(key=key)
+    audit_record(actor=actor, action=action, target=new,
                  changes={"key": [old[0].key[:7] + "…" if old else None, new.key[:7] + "…"]})
     return new
 

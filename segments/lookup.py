@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -123,9 +124,9 @@ def _traits(customer_id: int) -> dict:
 
 def _plain(value):
     """JSON-ready: dates as ISO strings, decimals as numbers."""
-    if isinstance(value, datetime) or hasattr(value, "isoformat"):
+    if isinstance(value, (date, datetime)):
         return value.isoformat()
-    if value.__class__.__name__ == "Decimal":
+    if isinstance(value, Decimal):
         return float(value)
     return value
 

@@ -8,10 +8,7 @@ loopback is aborted: nothing leaves the machine."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +19,7 @@ from django_tenants.utils import schema_context
 
 from apikeys.selectors import write_key_current
 from customers.models import Customer, Event
+from tests.browser.sites import served
 from tests.conftest import host_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +37,8 @@ def site(tmp_path_factory):
                         f"--outfile={root / bundle}", "--log-level=error"],
                        check=True, env={"NODE_PATH": str(ROOT / "frontend" / "node_modules"), "PATH": "/usr/bin:/bin"})
     (root / "rudderstack.html").write_text((SDK / "index.html").read_text().replace("bundle.js", "rudderstack.js"))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with served(root) as base:
+        yield base
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ segments, and shows the beta feature only to members. Nothing leaves loopback.""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 import uuid
 
 import pytest
@@ -20,6 +17,7 @@ from apikeys.selectors import identity_secret_current, lookup_key_current
 from customers.models import Customer
 from segments.models import Segment
 from segments.services import segment_create, static_members_add
+from tests.browser.sites import served
 from tests.browser.test_browser_sdks import loopback_only
 from tests.conftest import host_of, membership_of
 
@@ -51,12 +49,8 @@ GATE_PAGE = """<!doctype html>
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
     (root / "index.html").write_text(GATE_PAGE)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with served(root) as base:
+        yield base
 
 
 @pytest.fixture

@@ -219,3 +219,15 @@ def test_browsers_may_ask_from_any_origin(product, tenant):
     assert "x-user-hash" in preflight["Access-Control-Allow-Headers"].lower()
     answer = ask(tenant, "/v1/profiles/u-42/segments", product["key"], signed_as="u-42", secret=product["secret"])
     assert json.loads(answer.content)["segments"]
+
+
+def test_exposed_dates_and_amounts_come_as_json(product, tenant):
+    from decimal import Decimal
+
+    connection.set_tenant(tenant)
+    Customer.objects.filter(pk=product["ada"].pk).update(signed_up_at=NOW, annual_revenue=Decimal("1250000.50"))
+    for key in ("signed_up_at", "annual_revenue"):
+        trait_definition_update(actor=product["admin"], key=key, changes={"exposed": True})
+    lookup.lookup_forget_all()
+    assert lookup.profile_of(product["ada"].pk)[0].traits == {"annual_revenue": 1250000.5,
+                                                              "signed_up_at": "2026-11-23T12:00:00+00:00"}
