@@ -238,6 +238,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "EXCEPTION_HANDLER": "common.api.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
@@ -264,10 +265,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --------------------------------------------------------------------------- rate limits
-# Per key, counted in Redis (ops/ratelimit.py): "<count>/<s|m|h>". The lookup key is public
+# Per key, counted in Redis (common/ratelimit.py): "<count>/<s|m|h>". The lookup key is public
 # and serves every visitor of the tenant's product, hence its high allowance.
 RATE_LIMITS = {
     "lookup": env("RATE_LIMIT_LOOKUP", default="1000/s"),
+    "tracking": env("RATE_LIMIT_TRACKING", default="1000/s"),  # requests per write key, any batch size
+    "api": env("RATE_LIMIT_API", default="1200/m"),  # requests per API key to /api/v1/
 }
 
 # --------------------------------------------------------------------------- CORS

@@ -3,6 +3,8 @@
 Authenticated by the tenant's write key (not a session), so CSRF does not apply; see
 customers/ingest/tracking.py for what happens to bad input."""
 
+import time
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.utils import timezone
@@ -10,8 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apikeys.selectors import write_key_valid
+from common.errors import Code
 from customers.ingest.store import ingest_messages
 from customers.ingest.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
+from common import ratelimit
 
 
 def _rejected(error: RequestRejected) -> JsonResponse:
@@ -47,8 +51,16 @@ def tracking(request, kind: str | None = None):
         except RequestDataTooBig:
             raise RequestRejected(400, "", "batch_too_large", "The request is too large.") from None
         body = read_body(raw, request.META.get("HTTP_CONTENT_ENCODING", ""))
-        if not write_key_valid(write_key_from(body, request.META.get("HTTP_AUTHORIZATION", ""))):
+        write_key = write_key_from(body, request.META.get("HTTP_AUTHORIZATION", ""))
+        if not write_key_valid(write_key):
             raise RequestRejected(401, "writeKey", "invalid_write_key", "Unknown or revoked write key.")
+        wait = ratelimit.hit(bucket=f"tracking:{write_key[:24]}", limit=ratelimit.configured("tracking"),
+                             now=time.time())
+        if wait is not None:  # SDKs retry a 429 after Retry-After: nothing is lost
+            response = _rejected(RequestRejected(429, "writeKey", Code.RATE_LIMITED,
+                                                 f"Too many requests with this write key; retry in {wait} s."))
+            response["Retry-After"] = str(wait)
+            return response
         parsed = parse_batch(body, now=now, single_type=kind)
     except RequestRejected as error:
         return _rejected(error)

@@ -23,7 +23,7 @@ from apikeys.secrets import LOOKUP_KEY_PREFIX
 from apikeys.selectors import LookupCredentials, lookup_credentials
 from common.errors import Code, Problem, TenantCode
 from common.jsonvalues import text_problem
-from ops import ratelimit
+from common import ratelimit
 from segments import lookup
 from segments.models import Segment
 

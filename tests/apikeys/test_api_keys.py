@@ -207,3 +207,21 @@ def test_the_lookup_key_is_shown_with_its_snippet_and_rotated_on_the_settings_pa
         event = AuditEvent.objects.get(action="lookup_key.rotated")
         assert current.key not in str(event.changes) and current.key[:7] + "…" in str(event.changes)
     assert session(tenant, "viewer").post("/settings/lookup-key/rotate/").status_code == 403
+
+
+def test_each_api_key_is_rate_limited_and_people_are_not(alpha_admin, tenant, settings):
+    """Past RATE_LIMITS["api"] a key gets 429 `rate_limited` with Retry-After; another key
+    and a logged-in person keep going."""
+    from tests.conftest import session
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "api": "2/m"}
+    _, busy = api_key_create(actor=alpha_admin, name="busy", scopes=["read"], now=NOW)
+    _, other = api_key_create(actor=alpha_admin, name="other", scopes=["read"], now=NOW)
+    connection.set_schema_to_public()
+    answers = [bearer(tenant, busy).get("/api/v1/segments/") for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert answers[2].status_code == 429 and answers[2].json()["errors"][0]["code"] == "rate_limited"
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert bearer(tenant, other).get("/api/v1/segments/").status_code == 200
+    person = session(tenant)
+    assert all(person.get("/api/v1/segments/").status_code == 200 for _ in range(3))

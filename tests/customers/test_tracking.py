@@ -243,3 +243,23 @@ def test_sdk_retries_of_one_message_are_stored_once(strata_server, localhost_sub
     with schema_context(tenant.schema_name):
         assert Event.objects.filter(message_id=f"{prefix}-msg").count() == 1
     connection.set_schema_to_public()
+
+
+def test_a_write_key_past_its_limit_gets_429_and_its_batch_is_not_stored(tenant, settings):
+    """SDKs retry a 429 after Retry-After, so the limit loses nothing; the refused batch is
+    not half-stored. A fresh key (rotation) has a counter of its own."""
+    from apikeys.services import write_key_rotate
+    from tests.conftest import membership_of
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "tracking": "2/m"}
+    with schema_context(tenant.schema_name):
+        key = write_key_rotate(actor=membership_of(tenant, "admin@alpha.test"), now=NOW).key
+    answers = [post(tenant, "/v1/batch", {"writeKey": key, "batch": [
+        {"type": "track", "userId": f"rl-{i}", "event": "e", "messageId": f"rl-m{i}"}]}) for i in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    refused = answers[2]
+    assert refused.json()["errors"][0] == {"path": "writeKey", "code": "rate_limited",
+                                           "message": refused.json()["errors"][0]["message"]}
+    assert int(refused["Retry-After"]) >= 1
+    with schema_context(tenant.schema_name):
+        assert not Customer.objects.filter(external_id="rl-2").exists()

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from ops import ratelimit
-from ops.ratelimit import Limit
+from common import ratelimit
+from common.ratelimit import Limit
 
 
 @pytest.mark.parametrize("spec, limit", [("600/m", Limit(600, 60)), (" 5 / s ", Limit(5, 1)), ("1/h", Limit(1, 3600))])
