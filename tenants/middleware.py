@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_tenants.middleware.main import TenantMainMiddleware
 
+from tenants.routing import routed
 from tenants.selectors import membership_for
 
 # Paths a tenant host serves without a logged-in member: login, the handoff from the
@@ -21,7 +22,11 @@ API_PREFIXES = ("/api/",)
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
-    """django-tenants' host lookup; an unknown host is a plain 404 page."""
+    """django-tenants' host lookup, remembered per process (tenants/routing.py); an unknown
+    host is a plain 404 page."""
+
+    def get_tenant(self, domain_model, hostname):
+        return routed(hostname, lambda: super(TenantRoutingMiddleware, self).get_tenant(domain_model, hostname))
 
     def no_tenant_found(self, request, hostname):
         raise Http404(f"No Strata workspace at {hostname}")
