@@ -7,7 +7,9 @@ use `public_task` and fan out with `for_each_tenant`.
 """
 
 import os
+import time
 
+from celery.signals import before_task_publish
 from django_structlog.celery.signals import bind_extra_task_metadata
 from django_structlog.celery.steps import DjangoStructLogInitStep
 from tenant_schemas_celery.app import CeleryApp
@@ -32,3 +34,16 @@ def _bind_tenant_to_logs(sender, task=None, logger=None, **_kwargs) -> None:
 
 
 bind_extra_task_metadata.connect(_bind_tenant_to_logs, weak=False)
+
+
+SENT_AT_HEADER = "strata_sent_at"
+
+
+def _stamp_sent_at(sender=None, headers=None, **_kwargs) -> None:
+    # When each message left for its queue: /healthz reads the oldest waiting one's to say
+    # how far behind each queue is (ops.health.check_queues).
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
+
+
+before_task_publish.connect(_stamp_sent_at, weak=False)
