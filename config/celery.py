@@ -9,7 +9,7 @@ use `public_task` and fan out with `for_each_tenant`.
 import os
 import time
 
-from celery.signals import before_task_publish
+from celery.signals import beat_embedded_init, beat_init, before_task_publish
 from django_structlog.celery.signals import bind_extra_task_metadata
 from django_structlog.celery.steps import DjangoStructLogInitStep
 from tenant_schemas_celery.app import CeleryApp
@@ -47,3 +47,21 @@ def _stamp_sent_at(sender=None, headers=None, **_kwargs) -> None:
 
 
 before_task_publish.connect(_stamp_sent_at, weak=False)
+
+
+BEAT_KEY = "strata:beat:last"  # global on purpose: beat serves every tenant (ops.health reads it)
+
+
+def beat_started(**_kwargs) -> None:
+    """Beat says it is alive as it starts, so /healthz need not wait for its first tick."""
+    import redis
+    from django.conf import settings
+    from django.utils import timezone
+
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).set(BEAT_KEY, timezone.now().isoformat(),
+                                                                        ex=24 * 3600)
+
+
+beat_init.connect(beat_started, weak=False)
+beat_embedded_init.connect(beat_started, weak=False)

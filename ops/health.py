@@ -10,9 +10,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from config.celery import SENT_AT_HEADER, app
+from config.celery import BEAT_KEY, SENT_AT_HEADER, app
 
-BEAT_KEY = "strata:beat:last"  # global on purpose: beat serves every tenant
 
 
 def _redis() -> redis.Redis:

@@ -51,3 +51,17 @@ def test_healthz_says_how_long_each_queue_has_waited(db):
         assert body["checks"]["queues"]["queues"][app.conf.task_default_queue]["waiting"] == 1
     finally:
         app.control.purge()
+
+
+def test_beat_is_alive_as_soon_as_it_starts(db):
+    """beat_init marks beat alive, so a fresh `make run` shows beat ok before its first tick."""
+    from celery.signals import beat_init
+    from django.utils import timezone
+
+    from ops.health import _redis, check_beat
+    from config.celery import BEAT_KEY
+
+    _redis().delete(BEAT_KEY)
+    assert check_beat(now=timezone.now(), max_age_seconds=180)["status"] == "unknown"
+    beat_init.send(sender=None)
+    assert check_beat(now=timezone.now(), max_age_seconds=180)["status"] == "ok"
