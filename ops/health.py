@@ -83,6 +83,7 @@ def check_queues(*, now: float) -> dict:
 def _queue_names() -> set[str]:
     names = {app.conf.task_default_queue or "celery"}
     names.update(q.name for q in (app.conf.task_queues or ()))
+    names.update(route["queue"] for route in (app.conf.task_routes or {}).values())
     return names
 
 

@@ -182,8 +182,14 @@ def celery_worker(committed_db):
 
     from config.celery import app
 
-    app.control.purge()  # messages a crashed earlier run may have left
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING") as worker:
+    from django.conf import settings
+
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *settings.TASK_QUEUES]  # every queue, as one worker
+    with app.connection_for_write() as connection:  # messages a crashed earlier run may have left
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING",
+                      queues=queues) as worker:
         yield worker
 
 

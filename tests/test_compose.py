@@ -41,8 +41,9 @@ SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
 SCHEMA_FILE = "compose-spec.json"
 
 STORES = ("postgres", "redis")
-APP_SERVICES = ("migrate", "web", "worker", "beat")  # everything that runs the app image
-LONG_RUNNING = ("web", "worker", "beat")
+WORKERS = ("worker", "worker-freshness", "worker-sends", "worker-batch")  # one per kind of work
+APP_SERVICES = ("migrate", "web", *WORKERS, "beat")  # everything that runs the app image
+LONG_RUNNING = ("web", *WORKERS, "beat")
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
 
@@ -342,6 +343,7 @@ print(json.dumps({
     "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
     "public_scheme": settings.PUBLIC_SCHEME,
     "queue": settings.CELERY_TASK_DEFAULT_QUEUE,
+    "routed_queues": sorted(settings.TASK_QUEUES),
     "wsgi_callable": callable(config.wsgi.application),
     "celery_app": app.main,
 }))
@@ -359,8 +361,13 @@ print(json.dumps({
     assert "127.0.0.1" in loaded["public_extra_domains"]
     assert loaded["public_scheme"] == "http" and loaded["session_cookie_secure"] is False
     assert loaded["wsgi_callable"] and loaded["celery_app"] == "strata"
-    worker = command_tokens("worker")
-    assert f"--queues={loaded['queue']}" in worker, "the worker must consume the default task queue"
+    consumed = set()
+    for name in services():
+        if name.startswith("worker"):
+            tokens = command_tokens(name)
+            consumed |= set(next(t for t in tokens if t.startswith("--queues=")).removeprefix("--queues=").split(","))
+    assert loaded["queue"] in consumed, "a worker must consume the default task queue"
+    assert set(loaded["routed_queues"]) <= consumed, "every routed queue needs a worker"
 
 
 def test_commands_use_real_entry_points():
@@ -418,7 +425,7 @@ def test_only_web_inherits_the_images_http_healthcheck():
     """The image's HEALTHCHECK probes gunicorn on :8000; other processes must replace it."""
     assert not healthcheck_disabled(services()["web"])
     assert "healthcheck" not in services()["web"] or not services()["web"]["healthcheck"].get("test")
-    for name in ("migrate", "worker", "beat"):
+    for name in ("migrate", *WORKERS, "beat"):
         check = services()[name].get("healthcheck") or {}
         assert check.get("disable") is True or check.get("test"), f"{name} would probe a port nothing listens on"
 

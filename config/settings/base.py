@@ -297,7 +297,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
-CELERY_TASK_DEFAULT_QUEUE = "strata"
+CELERY_TASK_DEFAULT_QUEUE = "strata"  # dispatchers, heartbeats and the rest
+# Queues by kind of work, each with workers of its own (Procfile, docker-compose.yml), so a
+# model training or a big import cannot hold up freshness or sends.
+TASK_QUEUES = {
+    "freshness": ["segments.evaluate_touched", "segments.lookup_sync"],
+    "evaluations": ["segments.evaluate_segment", "segments.evaluate_due"],
+    "sends": ["campaigns.tick", "campaigns.send_entries", "campaigns.send_occasion", "campaigns.deliver_webhooks",
+              "campaigns.review_reminders"],
+    "batch": ["customers.run_import", "customers.refresh_metrics", "customers.refresh_metrics_nightly",
+              "insights.run_clustering", "insights.train_churn_model", "insights.score_lookalikes", "insights.nightly"],
+}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUES.items() for task in tasks}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -125,3 +125,20 @@ def test_every_task_a_service_queues_by_name_is_registered():
                     named.add(node.args[0].value)
     assert named >= {"segments.evaluate_segment", "customers.run_import", "customers.refresh_metrics", "campaigns.tick"}
     assert named <= set(app.tasks), named - set(app.tasks)
+
+
+def test_work_is_routed_to_queues_by_kind(settings):
+    """Freshness, evaluations, sends and long batch work each have their own queue (and
+    workers: Procfile, docker-compose.yml); dispatchers stay on the default one."""
+    from config.celery import app
+
+    def queue_of(name: str) -> str:
+        return app.amqp.router.route({}, name)["queue"].name
+
+    assert queue_of("segments.evaluate_touched") == queue_of("segments.lookup_sync") == "freshness"
+    assert queue_of("segments.evaluate_segment") == "evaluations"
+    assert queue_of("campaigns.send_entries") == "sends"
+    assert queue_of("insights.train_churn_model") == queue_of("customers.run_import") == "batch"
+    assert queue_of("segments.dispatch_due") == app.conf.task_default_queue
+    routed = {task for tasks in settings.TASK_QUEUES.values() for task in tasks}
+    assert routed <= set(app.tasks), "a routed task name that no task has"
