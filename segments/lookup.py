@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 
+import orjson
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from customers.models import Customer, TraitDefinition
+from customers.models import TraitDefinition
 from customers.registry import EXPOSED_TRAITS_VERSION
 from customers.touch import Touch
 from ops.tasking import send_to_tenant
@@ -93,42 +93,40 @@ def profile_of(customer_id: int) -> tuple[Profile, bool]:
     return answer, False
 
 
-_SEGMENTS_SQL = """
-SELECT s.key, m.entered_at FROM segments_membership m JOIN segments_segment s ON s.id = m.segment_id
-WHERE m.customer_id = %s AND m.exited_at IS NULL AND s.status <> 'archived'
-ORDER BY s.key
+# A miss in one statement: the open memberships of live segments (by key), the exposed
+# non-personal trait keys, and the customer's row as JSON to take their values from (no
+# row: the customer was deleted since its id was resolved).
+_READ_SQL = """
+SELECT l.keys, l.times, x.exposed, to_jsonb(c)
+FROM customers_customer c
+CROSS JOIN LATERAL (
+    SELECT COALESCE(array_agg(s.key ORDER BY s.key), '{}') AS keys,
+           COALESCE(array_agg(m.entered_at ORDER BY s.key), '{}') AS times
+    FROM segments_membership m JOIN segments_segment s ON s.id = m.segment_id
+    WHERE m.customer_id = c.id AND m.exited_at IS NULL AND s.status <> 'archived'
+) l
+CROSS JOIN (SELECT COALESCE(array_agg(key ORDER BY key), '{}') AS exposed FROM customers_traitdefinition
+            WHERE exposed AND NOT is_pii) x
+WHERE c.id = %s
 """
 
 
 def _read(customer_id: int) -> Profile:
     with connection.cursor() as cursor:
-        cursor.execute(_SEGMENTS_SQL, [customer_id])
-        segments = [(key, entered_at.isoformat()) for key, entered_at in cursor.fetchall()]
-    return Profile(customer_id=customer_id, segments=segments, traits=_traits(customer_id))
+        cursor.execute(_READ_SQL, [customer_id])
+        found = cursor.fetchone()
+    if found is None:
+        return Profile(customer_id=customer_id, segments=[], traits={})
+    keys, times, exposed, row = found
+    row = orjson.loads(row) if isinstance(row, str) else row  # Django leaves jsonb as text
+    custom = row.get("traits") or {}
+    traits = {key: row.get(key) if key in BUILTIN_TRAITS else custom.get(key) for key in exposed}
+    return Profile(customer_id=customer_id, segments=[(key, at.isoformat()) for key, at in zip(keys, times)],
+                   traits=traits)
 
 
 def exposed_trait_keys() -> list[str]:
     return list(TraitDefinition.objects.filter(exposed=True, is_pii=False).order_by("key").values_list("key", flat=True))
-
-
-def _traits(customer_id: int) -> dict:
-    keys = exposed_trait_keys()
-    if not keys:
-        return {}
-    columns = [key for key in keys if key in BUILTIN_TRAITS]
-    row = Customer.objects.filter(pk=customer_id).values(*columns, "traits").first() or {"traits": {}}
-    custom = row.pop("traits") or {}
-    values = {**{key: custom.get(key) for key in keys if key not in BUILTIN_TRAITS}, **row}
-    return {key: _plain(values.get(key)) for key in keys}
-
-
-def _plain(value):
-    """JSON-ready: dates as ISO strings, decimals as numbers."""
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
 
 
 def scoped(name: str) -> str:
