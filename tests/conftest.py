@@ -182,15 +182,24 @@ def celery_worker(committed_db):
 
     from config.celery import app
 
-    from django.conf import settings
-
-    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *settings.TASK_QUEUES]  # every queue, as one worker
-    with app.connection_for_write() as connection:  # messages a crashed earlier run may have left
-        for queue in queues:
-            connection.default_channel.queue_purge(queue)
+    queues = purge_queues()  # messages a crashed earlier run may have left
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING",
                       queues=queues) as worker:
         yield worker
+
+
+def purge_queues() -> list[str]:
+    """Empty every Celery queue of the test broker (tasks queued by tests without a worker
+    wait there); returns their names."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *settings.TASK_QUEUES]
+    with app.connection_for_write() as connection:
+        for queue in queues:
+            connection.default_channel.queue_purge(queue)
+    return queues
 
 
 _touches: list[dict] = []

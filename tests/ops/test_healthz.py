@@ -38,8 +38,9 @@ def test_healthz_says_how_long_each_queue_has_waited(db):
 
     from config.celery import app
     from ops.health import check_queues
+    from tests.conftest import purge_queues
 
-    app.control.purge()
+    purge_queues()
     empty = check_queues(now=time.time())
     assert empty["status"] == "ok" and set(empty["queues"]) == {
         app.conf.task_default_queue, "freshness", "evaluations", "sends", "batch"}
@@ -52,7 +53,7 @@ def test_healthz_says_how_long_each_queue_has_waited(db):
         body = Client(HTTP_HOST="localhost").get("/healthz").json()
         assert body["checks"]["queues"]["queues"][app.conf.task_default_queue]["waiting"] == 1
     finally:
-        app.control.purge()
+        purge_queues()
 
 
 def test_beat_is_alive_as_soon_as_it_starts(db):
