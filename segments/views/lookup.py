@@ -140,7 +140,9 @@ def profile_segment(request, key: str, user_id: str | None = None):
     try:
         who, profile, cached = _profile(request, user_id)
         entered = dict(profile.segments).get(key)
-        if entered is None and not Segment.objects.filter(key=key).exclude(status=Segment.Status.ARCHIVED).exists():
+        # A key PostgreSQL cannot even compare (NUL, a lone surrogate) names no segment.
+        if entered is None and (text_problem(key) or len(key) > 100 or not Segment.objects.filter(key=key)
+                                .exclude(status=Segment.Status.ARCHIVED).exists()):
             raise Refused(404, Problem("segment", Code.UNKNOWN_SEGMENT, f"No segment “{key}”."))
     except Refused as refused:
         return _refused(refused)

@@ -231,3 +231,12 @@ def test_exposed_dates_and_amounts_come_as_json(product, tenant):
     lookup.lookup_forget_all()
     assert lookup.profile_of(product["ada"].pk)[0].traits == {"annual_revenue": 1250000.5,
                                                               "signed_up_at": "2026-11-23T12:00:00+00:00"}
+
+
+@pytest.mark.parametrize("key", ["a%00b", "%ED%A0%80", "x" * 300])
+def test_a_hostile_segment_key_is_a_coded_404_not_a_failed_query(product, tenant, key):
+    response = Client(HTTP_HOST=host_of(tenant)).get(
+        f"/v1/profiles/u-42/segments/{key}", HTTP_AUTHORIZATION=f"Bearer {product['key']}",
+        HTTP_X_USER_HASH=user_hash(product["secret"], "u-42"))
+    assert response.status_code in (400, 404), response.content
+    assert response.json()["errors"][0]["code"] in ("unknown_segment", "not_found")
