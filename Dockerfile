@@ -52,11 +52,12 @@ RUN SECRET_KEY=collectstatic-build-only \
     python manage.py collectstatic --noinput
 
 # Non-root. The code stays root-owned (read-only to the app); .data is the default
-# MEDIA_ROOT / beat-schedule location and must be writable.
+# MEDIA_ROOT / beat-schedule / metrics location and must be writable (collectstatic made
+# .data/metrics as root).
 RUN groupadd --system --gid 1000 strata \
     && useradd --system --uid 1000 --gid strata --create-home --home-dir /home/strata strata \
     && mkdir -p /app/.data \
-    && chown strata:strata /app/.data
+    && chown -R strata:strata /app/.data
 USER strata
 
 EXPOSE 8000

@@ -144,6 +144,12 @@ class TenantCode(StrEnum):
     WEAK_PASSWORD = "weak_password"
 
 
+class OpsCode(StrEnum):
+    """Operations: metrics, exports, backups."""
+
+    METRICS_UNAUTHORIZED = "metrics_unauthorized"
+
+
 class CustomerCode(StrEnum):
     """Customer data: traits, events, surveys, consent, CSV imports."""
 

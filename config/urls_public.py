@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from ops.views import healthz
+from ops.views import healthz, metrics
 from tenants.views import public as views
 
 urlpatterns = [
@@ -13,5 +13,7 @@ urlpatterns = [
     path("workspaces/<slug:slug>/enter/", views.tenant_enter, name="tenant_enter"),
     path("accounts/", include("allauth.urls")),
     path("healthz", healthz, name="healthz"),
+    # Prometheus' scrape, on the bare domain only: a tenant host's /metrics/ is its metrics page.
+    path("metrics", metrics, name="prometheus_metrics"),
     path("admin/", admin.site.urls),
 ]

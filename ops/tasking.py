@@ -17,7 +17,7 @@ from celery import Task
 from django.db import connection
 from django_tenants.utils import get_public_schema_name
 
-from config.celery import app
+from config.celery import SENT_AT_HEADER, app
 from tenants.selectors import tenants_active
 
 DEFAULTS = {"acks_late": True, "reject_on_worker_lost": True, "soft_time_limit": 300, "time_limit": 360}
@@ -62,3 +62,20 @@ def for_each_tenant(task, **kwargs) -> int:
         send_to_tenant(task, schema_name=schema_name, **kwargs)
         sent += 1
     return sent
+
+
+def header(request, name: str):
+    """A message header of a task: its running context keeps custom headers as `headers`
+    or as attributes (by protocol); a worker's Request (task_revoked) in `request_dict`."""
+    for headers in (getattr(request, "headers", None), getattr(request, "request_dict", None)):
+        if headers and name in headers:
+            return headers[name]
+    return request.get(name) if hasattr(request, "get") else None
+
+
+def sent_at(request) -> float | None:
+    """When the running task's message was published (config.celery stamps it)."""
+    try:
+        return float(header(request, SENT_AT_HEADER))
+    except (TypeError, ValueError):
+        return None

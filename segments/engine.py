@@ -21,6 +21,7 @@ import structlog
 from django.db import connection, transaction
 
 from common.clock import Clock
+from ops import telemetry
 from segments.lookup import sync_soon
 from segments.models import Membership, Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
@@ -290,6 +291,8 @@ def evaluate(*, segment_id: int, now: datetime, trigger: str, clock: Clock,
             status=SegmentEvaluation.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000],
             finished_at=clock(), duration_ms=int((time.perf_counter() - started) * 1000))
     evaluation.refresh_from_db()
+    telemetry.evaluation_observed(kind="incremental" if evaluation.incremental else "full", status=evaluation.status,
+                                  seconds=time.perf_counter() - started)
     return evaluation
 
 

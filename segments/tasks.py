@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from django.db import connection
@@ -9,7 +10,8 @@ from django.utils import timezone
 
 from customers.touch import Touch
 
-from ops.tasking import for_each_tenant, public_task, send_to_tenant, tenant_task
+from ops import telemetry
+from ops.tasking import for_each_tenant, public_task, send_to_tenant, sent_at, tenant_task
 from segments import lookup, scheduling
 from segments.models import SegmentEvaluation
 
@@ -46,15 +48,17 @@ def lookup_sync() -> int:
     return lookup.lookup_sync()
 
 
-@tenant_task(name="segments.evaluate_touched", **LIMITS)
-def evaluate_touched(*, now_iso: str | None = None, **touch) -> int:
+@tenant_task(name="segments.evaluate_touched", bind=True, **LIMITS)
+def evaluate_touched(self, *, now_iso: str | None = None, **touch) -> int:
     """`touch`: a customers.touch.Touch as its payload (name → the customer ids it reached).
 
     TRICKY: the check runs as of when the worker runs it, not as of the write: an event
     stamped with its arrival time is not yet in the world of an evaluation at that same
     instant (the rules ignore events at or after `now`)."""
     now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()
-    return scheduling.evaluate_touched(touch=Touch.from_payload(touch), now=now, clock=timezone.now)
+    checked = scheduling.evaluate_touched(touch=Touch.from_payload(touch), now=now, clock=timezone.now)
+    telemetry.freshness_observed(sent_at=sent_at(self.request), now=time.time())
+    return checked
 
 
 def customers_touched(touch: Touch) -> None:

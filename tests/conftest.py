@@ -199,6 +199,9 @@ def purge_queues() -> list[str]:
     with app.connection_for_write() as connection:
         for queue in queues:
             connection.default_channel.queue_purge(queue)
+    from ops import telemetry
+
+    telemetry.backlog_forget()  # what was purged will never start
     return queues
 
 

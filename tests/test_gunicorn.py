@@ -183,3 +183,36 @@ def test_workers_killed_mid_batch_lose_and_duplicate_nothing(gunicorn, alpha_com
         ids = list(Event.objects.filter(message_id__startswith=f"{tag}-b").values_list("message_id", flat=True))
         assert len(ids) == len(set(ids)) == 40 * sent
         assert Customer.objects.filter(external_id__startswith=f"{tag}-u").count() == 20
+
+
+def test_metrics_sum_every_worker_process(gunicorn, alpha_committed):
+    """Events stored by two gunicorn workers (separate processes) are counted once each in
+    /metrics, whichever process answers the scrape: the multiprocess files are shared."""
+    from tests.ops.test_metrics import samples, value
+
+    master, port = gunicorn
+    tenant, tag = alpha_committed
+    with schema_context(tenant.schema_name):
+        key = write_key_current().key
+
+    def accepted() -> float:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics", headers={"Host": "localhost"})
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return value(samples(text), "strata_ingest_events_total", source="tracking", tenant=tenant.schema_name,
+                     outcome="accepted")
+
+    def accepted_here() -> float:  # this test's own process reads the same files
+        from django.test import Client
+
+        return value(samples(Client(HTTP_HOST="localhost").get("/metrics").content.decode()),
+                     "strata_ingest_events_total", source="tracking", tenant=tenant.schema_name, outcome="accepted")
+
+    before, before_here = accepted(), accepted_here()
+    for i in range(20):  # separate connections: both workers take some
+        batch = [{"type": "track", "userId": f"{tag}-m", "event": "scraped", "messageId": f"{tag}-s{i}"}]
+        assert post(port, host_of(tenant), "/v1/batch", json.dumps({"writeKey": key, "batch": batch}).encode())[0] == 200
+    assert accepted() - before == 20
+    assert accepted_here() - before_here == 20
+    assert len(workers_of(master)) == 2

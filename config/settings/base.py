@@ -1,5 +1,6 @@
 """Settings shared by every environment. Values that differ per host come from the environment."""
 
+import os
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -17,6 +18,15 @@ BASE_DOMAIN = env("BASE_DOMAIN", default="localhost")
 # The port browsers use, appended to tenant links in development (empty in production).
 PUBLIC_PORT = env("PUBLIC_PORT", default="")
 PUBLIC_SCHEME = env("PUBLIC_SCHEME", default="http")
+
+# Prometheus (ops/telemetry.py): every process on a host counts into files in this directory
+# and /metrics sums them; prometheus_client reads the variable when it is first imported,
+# which is after settings. Empty it before the processes start (dev_up does; compose mounts
+# a fresh tmpfs). /metrics answers a bearer METRICS_TOKEN, or loopback clients when unset.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default=str(BASE_DIR / ".data" / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --------------------------------------------------------------------------- apps
 SHARED_APPS = [
@@ -72,6 +82,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MAX_CHUNKED_BODY_BYTES = 5 * 1024 * 1024
 
 MIDDLEWARE = [
+    "ops.middleware.RequestMetricsMiddleware",
     "common.middleware.chunked_body_middleware",
     "django.middleware.security.SecurityMiddleware",
     "tenants.middleware.TenantRoutingMiddleware",

@@ -1,7 +1,20 @@
 """Tests: real PostgreSQL and Redis — the machine's own when reachable, embedded otherwise."""
 
-from .base import *  # noqa: F401,F403
-from .base import BASE_DIR, DATABASES, REDIS_URL, cache_config, celery_broker_url, database_config, redis_url_with_db
+import atexit
+import os
+import shutil
+import tempfile
+
+# A test run counts its Prometheus metrics in its own directory; the Celery workers a test
+# starts inherit it through the environment, so /metrics sums theirs with the run's.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strata-test-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+from .base import *  # noqa: F401,F403,E402
+from .base import (  # noqa: E402
+    BASE_DIR, DATABASES, REDIS_URL, cache_config, celery_broker_url, database_config, redis_url_with_db,
+)
 
 if not DATABASES or not REDIS_URL:
     from config import devservers
@@ -11,7 +24,6 @@ if not DATABASES or not REDIS_URL:
     REDIS_URL = urls.redis_url
 
 import hashlib  # noqa: E402
-import os  # noqa: E402
 
 # Two checkouts on one machine (a CI clone beside a developer's tree) must not share a
 # test database, queue or cache: everything test-scoped carries this checkout's tag.

@@ -29,12 +29,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from customers.ingest.identities import ResolutionRace, lock_customers, resolve
 from customers.ingest.message import ItemProblem, Message
 from customers.ingest.sql import cursor as _cursor
 from customers.touch import Touch, touched
+from ops import telemetry
 from segments.rules.vocabulary import BUILTIN_TRAITS, TraitType, check_value, flatten, infer_type, key_problem
 
 EVENT_TYPES = {"track", "page", "screen"}
@@ -284,7 +285,10 @@ def ingest_messages(*, messages: list[Message], source: str, now: datetime) -> I
     for attempt in range(1, ATTEMPTS + 1):
         try:
             # A retry may reuse the messages: trait normalisation is idempotent.
-            return _ingest_once(messages=messages, source=source, now=now)
+            result = _ingest_once(messages=messages, source=source, now=now)
+            telemetry.ingest_counted(source=source, tenant=connection.schema_name, accepted=result.accepted,
+                                     duplicates=result.duplicates, rejected=[p.code for p in result.problems])
+            return result
         except OperationalError as error:
             code = getattr(error.__cause__, "sqlstate", None)
             if code not in RETRYABLE or attempt == ATTEMPTS:

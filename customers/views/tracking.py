@@ -6,6 +6,7 @@ customers/ingest/tracking.py for what happens to bad input."""
 import time
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -16,6 +17,7 @@ from common.errors import Code
 from customers.ingest.store import ingest_messages
 from customers.ingest.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
 from common import ratelimit
+from ops import telemetry
 
 
 def _rejected(error: RequestRejected) -> JsonResponse:
@@ -60,11 +62,15 @@ def tracking(request, kind: str | None = None):
             response = _rejected(RequestRejected(429, "writeKey", Code.RATE_LIMITED,
                                                  f"Too many requests with this write key; retry in {wait} s."))
             response["Retry-After"] = str(wait)
+            telemetry.request_rejected(source="tracking", code=Code.RATE_LIMITED)
             return response
         parsed = parse_batch(body, now=now, single_type=kind)
     except RequestRejected as error:
+        telemetry.request_rejected(source="tracking", code=error.code)
         return _rejected(error)
     result = ingest_messages(messages=parsed.messages, source="tracking", now=now)
+    telemetry.ingest_counted(source="tracking", tenant=connection.schema_name, accepted=0, duplicates=0,
+                             rejected=[p.code for p in parsed.problems])  # the store counted the rest
     rejected = sorted(parsed.problems + result.problems, key=lambda p: p.index)
     stored_something = result.accepted or result.duplicates
     return JsonResponse({

@@ -24,6 +24,7 @@ from apikeys.selectors import LookupCredentials, lookup_credentials
 from common.errors import Code, Problem, TenantCode
 from common.jsonvalues import text_problem
 from common import ratelimit
+from ops import telemetry
 from segments import lookup
 from segments.models import Segment
 
@@ -107,8 +108,10 @@ def _profile(request, user_id: str | None):
         _signed(request, credentials, id_name, id_value)
     customer_id = lookup.customer_for(**{"user_id" if id_name == "userId" else "anonymous_id": id_value})
     if customer_id is None:
+        telemetry.lookup_counted("unknown")
         raise Refused(404, Problem(id_name, Code.UNKNOWN_CUSTOMER, f"No customer with this {id_name}."))
     profile, cached = lookup.profile_of(customer_id)
+    telemetry.lookup_counted("hit" if cached else "miss")
     return {id_name: id_value}, profile, cached
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             "\n  Strata is starting (prepared in %.1fs)\n"
             "  Public site:   http://localhost:%s\n"
             "  Demo tenant:   http://acme.localhost:%s\n"
-            "  Health:        http://localhost:%s/healthz\n"
+            "  Health:        http://localhost:%s/healthz   (Prometheus: /metrics)\n"
             "  Logins (password %r):\n%s\n"
             "  Ctrl-C stops web, worker and beat.\n" % (
                 time.perf_counter() - started, port, port, port, settings.DEMO_PASSWORD,
@@ -38,8 +39,16 @@ class Command(BaseCommand):
         if options["no_serve"]:
             return
         self.stdout.flush()
+        _empty_metrics(Path(settings.PROMETHEUS_MULTIPROC_DIR))
         procfile = settings.BASE_DIR / "Procfile.dev"
         env = os.environ | {"STRATA_PORT": port, "PYTHONUNBUFFERED": "1"}
         bin_dir = os.path.dirname(sys.executable)
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
         sys.exit(subprocess.call([os.path.join(bin_dir, "honcho"), "start", "-f", str(procfile)], env=env))
+
+
+def _empty_metrics(directory: Path) -> None:
+    """Prometheus' multiprocess files hold the counts of processes that have stopped; a new
+    run starts its counters from zero (prometheus_client wants the directory emptied)."""
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
