@@ -400,6 +400,7 @@ PUBLIC_ROUTES: dict[str, tuple[int, int]] = {
     "tenant_picker": (302, 200),
     "tenant_enter": (302, 302),
     "healthz": (503, 503),
+    "prometheus_metrics": (200, 200),  # the test client is loopback; a token or other host: tests/ops/test_metrics.py
 }
 
 
