@@ -147,7 +147,10 @@ class TenantCode(StrEnum):
 class OpsCode(StrEnum):
     """Operations: metrics, exports, backups."""
 
+    EXPORT_NOT_FAILED = "export_not_failed"
+    EXPORT_RUNNING = "export_running"
     METRICS_UNAUTHORIZED = "metrics_unauthorized"
+    UNKNOWN_TABLE = "unknown_table"
 
 
 class CustomerCode(StrEnum):

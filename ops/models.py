@@ -38,6 +38,7 @@ class TaskRun(models.Model):
         CLUSTERING = "clustering", "Clustering run"
         CHURN_MODEL = "churn_model", "Churn model training"
         LOOKALIKES = "lookalikes", "Lookalike scoring"
+        WAREHOUSE_EXPORT = "warehouse_export", "Warehouse export"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

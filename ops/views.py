@@ -25,6 +25,7 @@ KIND_PERMISSIONS = {
     TaskRun.Kind.CLUSTERING: "reports.view",
     TaskRun.Kind.CHURN_MODEL: "reports.view",
     TaskRun.Kind.LOOKALIKES: "reports.view",
+    TaskRun.Kind.WAREHOUSE_EXPORT: "data.export",
 }
 
 

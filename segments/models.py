@@ -254,3 +254,6 @@ class DeletedCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"customer {self.customer_id} deleted at {self.deleted_at:%Y-%m-%d %H:%M}"
+
+
+from segments.warehouse.models import WarehouseExport, WarehouseExportFile, WarehouseSchedule  # noqa: E402,F401

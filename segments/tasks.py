@@ -14,6 +14,7 @@ from ops import telemetry
 from ops.tasking import for_each_tenant, public_task, send_to_tenant, sent_at, tenant_task
 from segments import lookup, scheduling
 from segments.models import SegmentEvaluation
+from segments.warehouse import services as warehouse
 
 LIMITS = {"soft_time_limit": 1800, "time_limit": 1900}
 MAX_ATTEMPTS = 5
@@ -73,4 +74,19 @@ def dispatch_due() -> int:
     return for_each_tenant(evaluate_due, now_iso=timezone.now().isoformat())
 
 
+@tenant_task(name=warehouse.EXPORT_TASK, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)
+def warehouse_export(*, export_id: int) -> str:
+    """Run a warehouse export; redelivered after a lost worker, it resumes (segments.warehouse)."""
+    export = warehouse.export_run(export_id=export_id, clock=timezone.now)
+    return export.status if export is not None else "gone"
 
+
+@tenant_task(name="segments.exports_due")
+def exports_due() -> int | None:
+    export = warehouse.exports_due(now=timezone.now())
+    return export.pk if export is not None else None
+
+
+@public_task(name="segments.dispatch_exports", soft_time_limit=60, time_limit=90)
+def dispatch_exports() -> int:
+    return for_each_tenant(exports_due)

@@ -225,6 +225,28 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+
+def warehouse_storage(environ) -> dict:
+    """Where warehouse exports go (segments/warehouse/): a local directory, or any
+    S3-compatible bucket through django-storages when WAREHOUSE_S3_BUCKET is set."""
+    bucket = environ("WAREHOUSE_S3_BUCKET", default="")
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": environ("WAREHOUSE_DIR", default=str(BASE_DIR / ".data" / "warehouse"))}}
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": bucket,
+        "location": environ("WAREHOUSE_S3_PREFIX", default=""),
+        "endpoint_url": environ("WAREHOUSE_S3_ENDPOINT_URL", default=None),
+        "region_name": environ("WAREHOUSE_S3_REGION", default=None),
+        "access_key": environ("WAREHOUSE_S3_ACCESS_KEY_ID", default=None),
+        "secret_key": environ("WAREHOUSE_S3_SECRET_ACCESS_KEY", default=None),
+        "file_overwrite": True,  # an export's names are deterministic; a rerun replaces its files
+        "default_acl": None,
+    }}
+
+
+STORAGES["warehouse"] = warehouse_storage(env)
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
 # Where insights runs spill every customer's features while they fit on samples (unlinked
 # files, ~1 GB per million customers); None: the system's temporary directory.
@@ -317,7 +339,8 @@ TASK_QUEUES = {
     "sends": ["campaigns.tick", "campaigns.send_entries", "campaigns.send_occasion", "campaigns.deliver_webhooks",
               "campaigns.review_reminders"],
     "batch": ["customers.run_import", "customers.refresh_metrics", "customers.refresh_metrics_nightly",
-              "insights.run_clustering", "insights.train_churn_model", "insights.score_lookalikes", "insights.nightly"],
+              "insights.run_clustering", "insights.train_churn_model", "insights.score_lookalikes", "insights.nightly",
+              "segments.warehouse_export"],
 }
 CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUES.items() for task in tasks}
 CELERY_RESULT_EXPIRES = 3600
@@ -358,6 +381,11 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-tick-every-minute": {
         "task": "campaigns.dispatch",
         "schedule": 60.0,
+    },
+    # Scheduled warehouse exports that are due (segments.warehouse).
+    "warehouse-exports-every-5-minutes": {
+        "task": "segments.dispatch_exports",
+        "schedule": 300.0,
     },
 }
 # Campaign email: batches of N, at most R per second per campaign (campaigns.sending).

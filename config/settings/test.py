@@ -5,11 +5,12 @@ import os
 import shutil
 import tempfile
 
-# A test run counts its Prometheus metrics in its own directory; the Celery workers a test
-# starts inherit it through the environment, so /metrics sums theirs with the run's.
-if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strata-test-metrics-")
-    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+# A test run counts its Prometheus metrics and writes its warehouse exports in directories
+# of its own; the Celery workers and servers a test starts inherit them by the environment.
+for _variable in ("PROMETHEUS_MULTIPROC_DIR", "WAREHOUSE_DIR"):
+    if _variable not in os.environ:
+        os.environ[_variable] = tempfile.mkdtemp(prefix=f"strata-test-{_variable.lower()}-")
+        atexit.register(shutil.rmtree, os.environ[_variable], ignore_errors=True)
 
 from .base import *  # noqa: F401,F403,E402
 from .base import (  # noqa: E402
@@ -50,6 +51,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "warehouse": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                  "OPTIONS": {"location": os.environ["WAREHOUSE_DIR"]}},
 }
 # Serve assets straight from static/ (no collectstatic outside production).
 STATIC_ROOT = None
