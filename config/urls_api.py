@@ -19,6 +19,7 @@ from customers.api.privacy import CustomerAnonymiseView, CustomerExportView
 from customers.api.traits import TraitDetailView, TraitListView
 from customers.api.views import CustomerDetailView, CustomerListView, EventListView
 from ops.api import TaskRunView
+from segments.api.views import warehouse as exports
 from tenants.api.permissions import TenantPermission
 from tenants.api.views import MeView, MemberListView
 
@@ -60,6 +61,11 @@ urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="api_metrics"),
     path("metrics/refresh/", MetricsRefreshView.as_view(), name="api_metrics_refresh"),
     path("tasks/<int:pk>/", TaskRunView.as_view(), name="api_task_run"),
+    path("exports/", exports.ExportListView.as_view(), name="api_exports"),
+    path("exports/schedule/", exports.ExportScheduleView.as_view(), name="api_export_schedule"),
+    path("exports/<int:pk>/", exports.ExportDetailView.as_view(), name="api_export_detail"),
+    path("exports/<int:pk>/manifest.json", exports.ExportManifestView.as_view(), name="api_export_manifest"),
+    path("exports/<int:pk>/files/<int:file_id>/", exports.ExportFileView.as_view(), name="api_export_file"),
     # The ad-audience export of a segment (campaigns/api/views/campaigns.py), before the segments API's routes.
     path("segments/<slug:key>/audience.csv", SegmentAudienceView.as_view(), name="api_segment_audience"),
     path("maturity/", MaturityView.as_view(), name="api_maturity"),

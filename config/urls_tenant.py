@@ -96,6 +96,7 @@ urlpatterns = [
     path("plays/", include("campaigns.plays.urls")),  # the activation plan (campaigns/plays/views.py)
     path("campaigns/", include("campaigns.urls")),  # campaign and webhook pages (campaigns/views/)
     *settings_patterns,
+    path("exports/", include("segments.urls_exports")),  # warehouse exports (Parquet)
     path("customers/imports/", include("customers.imports.urls")),  # CSV import (before customer_patterns)
     *customer_patterns,  # keep after every other customers/… route (see above)
     path("api/v1/", include("config.urls_api")),

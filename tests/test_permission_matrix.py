@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -28,6 +29,8 @@ from insights.models import ChurnModel, Cluster, ClusteringRun, CustomerScore, L
 from ops.models import TaskRun
 from ops.services import task_run_create
 from segments.services import segment_create
+from segments.warehouse.models import WarehouseExport, WarehouseExportFile
+from segments.warehouse.services import warehouse_storage
 from tenants.models import Department, Role
 from tenants.services import member_invite, role_create
 from tests.conftest import host_of, make_member, membership_of
@@ -112,6 +115,13 @@ TENANT_ROUTES: dict[str, Route] = {
     "settings_trait_edit": Route(ADMIN, ok=302, method="post", permission="settings.modify", kwargs="trait"),
     "customers_list": Route(MEMBERS, permission="customers.view"),
     # CSV import (tests/customers/test_csv_import_http.py): "data.import".
+    "exports_list": Route(EXPORTERS, permission="data.export"),
+    "exports_start": Route(EXPORTERS, ok=400, method="post", permission="data.export"),  # no tables
+    "exports_schedule": Route(EXPORTERS, ok=400, method="post", permission="data.export"),  # no interval
+    "exports_detail": Route(EXPORTERS, permission="data.export", kwargs="export_done"),
+    "exports_retry": Route(EXPORTERS, ok=409, method="post", permission="data.export", kwargs="export_done"),
+    "exports_manifest": Route(EXPORTERS, permission="data.export", kwargs="export_done"),
+    "exports_file": Route(EXPORTERS, permission="data.export", kwargs="export_file"),
     "imports_list": Route(IMPORTERS, permission="data.import"),
     "imports_upload": Route(IMPORTERS, ok=400, method="post", permission="data.import"),  # no file
     "imports_map": Route(IMPORTERS, permission="data.import", kwargs="import_job"),
@@ -171,6 +181,11 @@ TENANT_ROUTES: dict[str, Route] = {
     "api_customer_export": Route(ADMIN, api=True, kwargs="customer"),  # data.export + customers.view_pii
     "api_customer_anonymise": Route(MEMBERS, ok=405, api=True, kwargs="customer"),  # POST only (API_WRITES)
     "api_events": Route(MEMBERS, api=True),
+    "api_exports": Route(EXPORTERS, api=True),
+    "api_export_schedule": Route(EXPORTERS, api=True),
+    "api_export_detail": Route(EXPORTERS, api=True, kwargs="export_done"),
+    "api_export_manifest": Route(EXPORTERS, api=True, kwargs="export_done"),
+    "api_export_file": Route(EXPORTERS, api=True, kwargs="export_file"),
     "api_imports": Route(IMPORTERS, api=True),
     "api_import_detail": Route(IMPORTERS, api=True, kwargs="import_done"),
     "api_import_errors": Route(IMPORTERS, api=True, kwargs="import_done"),
@@ -326,6 +341,10 @@ API_WRITES: dict[tuple[str, str], Route] = {
     # Uploads are multipart: this JSON body is refused (415) once the permission check passed.
     ("api_imports", "post"): Route(IMPORTERS, ok=415, method="post", api=True, data={"kind": "customers"}),
     # Starting again with the same mapping hands the queued import back (202 for both roles).
+    ("api_exports", "post"): Route(EXPORTERS, ok=400, method="post", api=True, data={"tables": []}),
+    ("api_export_detail", "post"): Route(EXPORTERS, ok=409, method="post", api=True, kwargs="export_done"),
+    ("api_export_schedule", "put"): Route(EXPORTERS, method="put", api=True,
+                                          data={"enabled": False, "every": "day", "tables": ["segments"]}),
     ("api_import_detail", "post"): Route(IMPORTERS, ok=202, method="post", api=True, kwargs="import_job",
                                          data={"mapping": {"external_id": "external_id"}}),
     ("api_survey_responses", "post"): Route(frozenset({"marketer", "admin"}), method="post", api=True,
@@ -494,6 +513,7 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
                                            size=20, sha256="0" * 64, header=["external_id"], sample=[["u1"]],
                                            mapping={"external_id": "external_id"}, status="succeeded",
                                            task_run=task_run)
+    export_done, export_file = _export_with_a_file(now)
     run = ClusteringRun.objects.create(version=1, status="succeeded", as_of=now, k=1, customers=1, is_active=True,
                                        quality={"silhouette": None, "median_rule_f1": 1.0})
     Cluster.objects.create(run=run, index=0, key="r1c1", size=1, share=1.0, persona={"name": "Matrix Users"},
@@ -529,11 +549,28 @@ def build_objects(tenant, admin_email: str = "admin@alpha.test") -> dict[str, di
         "segment": {"key": segment.key}, "static_segment": {"key": static_segment.key},
         "segment_customer": {"key": segment.key, "customer_id": customer.pk},
         "import_job": {"pk": import_job.pk}, "import_done": {"pk": import_done.pk},
+        "export_done": {"pk": export_done.pk}, "export_file": {"pk": export_done.pk, "file_id": export_file.pk},
         "play": {"pk": play.pk}, "campaign": {"pk": campaign.pk}, "campaign_done": {"pk": campaign_done.pk},
         "webhook": {"pk": webhook.pk}, "segment_key": {"key": segment.key},
         "lookup_user": {"user_id": customer.external_id},
         "lookup_user_segment": {"user_id": customer.external_id, "key": segment.key},
     }
+
+
+def _export_with_a_file(now):
+    """A finished export with one stored file and its manifest (the download routes read them)."""
+    storage = warehouse_storage()
+    prefix = f"{connection.schema_name}/exports/matrix"
+    for name, body in ((f"{prefix}/manifest.json", b'{"format": "strata-warehouse-export"}'),
+                       (f"{prefix}/segments/part-00001.parquet", b"PAR1 matrix PAR1")):
+        if not storage.exists(name):
+            storage.save(name, ContentFile(body))
+    export = WarehouseExport.objects.create(status="succeeded", tables=["segments"], events_until=now,
+                                            tables_done=["segments"], rows={"segments": 1},
+                                            manifest=f"{prefix}/manifest.json")
+    file = WarehouseExportFile.objects.create(export=export, table="segments", path=f"{prefix}/segments/part-00001.parquet",
+                                              rows=1, row_groups=1, bytes=16, sha256="0" * 64)
+    return export, file
 
 
 def client_for(role: str, tenant, other_tenant) -> Client:

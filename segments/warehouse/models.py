@@ -43,6 +43,11 @@ class WarehouseExport(models.Model):
     def __str__(self) -> str:
         return f"export {self.pk} ({self.status})"
 
+    @property
+    def rows_in_order(self) -> list[tuple[str, int]]:
+        """Rows per finished table in export order (a JSON object's keys come back sorted)."""
+        return [(name, self.rows[name]) for name in self.tables if name in self.rows]
+
 
 class WarehouseExportFile(models.Model):
     """A Parquet file an export stored, recorded once it is complete in storage."""

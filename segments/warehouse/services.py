@@ -278,7 +278,7 @@ def schedule_update(*, actor: Actor, enabled: Any, every: Any, tables: Any, incl
     problems = []
     if not isinstance(enabled, bool):
         problems.append(Problem("enabled", Code.INVALID_VALUE, "Send true or false."))
-    if every not in EVERY:
+    if not isinstance(every, str) or every not in EVERY:
         problems.append(Problem("every", Code.INVALID_CHOICE, f"Choose one of {', '.join(EVERY)}."))
     if problems:
         raise DomainError(problems=problems)

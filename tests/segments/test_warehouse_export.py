@@ -250,3 +250,7 @@ def test_the_schedule_queues_exports_when_due(shop):
             warehouse.schedule_update(actor=world["admin"], enabled="on", every="fortnight", tables=["x"],
                                       include_personal=False, now=now)
         assert [p.path for p in refused.value.problems] == ["enabled", "every"]
+        with pytest.raises(DomainError) as refused:  # JSON of any shape is a coded problem, never a crash
+            warehouse.schedule_update(actor=world["admin"], enabled=True, every={"a": 1}, tables=[{"b": 2}],
+                                      include_personal=False, now=now)
+        assert [p.path for p in refused.value.problems] == ["every"]
