@@ -154,12 +154,13 @@ class OpsCode(StrEnum):
 
 
 class CustomerCode(StrEnum):
-    """Customer data: traits, events, surveys, consent, CSV imports."""
+    """Customer data: traits, events, surveys, consent, CSV and Parquet imports."""
 
     ALREADY_STARTED = "already_started"
     AMBIGUOUS = "ambiguous"
     BLANK_COLUMN = "blank_column"
     BUILTIN_TRAIT = "builtin_trait"
+    CORRUPT_PARQUET = "corrupt_parquet"
     DUPLICATE_COLUMN = "duplicate_column"
     DUPLICATE_TARGET = "duplicate_target"
     EMPTY_FILE = "empty_file"

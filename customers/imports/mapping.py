@@ -6,7 +6,8 @@ Targets are strings:
 - every kind: `external_id` (the customer, "anon:<id>" for an anonymous profile);
 - customers: `trait:<key>`, a registered trait (built-in column or custom) or a new
   custom trait whose type is inferred from the sample rows;
-- events: `name`, `timestamp`, `message_id`, `properties.<key>`;
+- events: `name`, `timestamp`, `message_id`, `properties` (a JSON object, e.g. from a
+  warehouse dump), `properties.<key>` (one property; wins over the object's);
 - survey answers: `survey`, `score`, `question`, `comment`, `responded_at`, `message_id`.
 
 A column mapped to "" (or left out of the mapping) is ignored.
@@ -24,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from common.errors import Code, CustomerCode, Problem
-from common.jsonvalues import text_problem
+from common.jsonvalues import text_problem, value_problem
 from common.moments import MOMENT_RANGE, in_range
 from segments.rules.vocabulary import (
     BUILTIN_TRAITS, CUSTOM_KEY, MAX_TRAIT_LIST, MAX_TRAIT_STRING, Category, TraitType, check_value, column_problem,
@@ -46,7 +47,9 @@ EVENT_FIELDS = {
     "name": "Event name",
     "timestamp": "Timestamp",
     "message_id": "Message id (deduplication)",
+    "properties": "Properties (a JSON object)",
 }
+OBJECT = "object"  # how a `properties` cell is read: JSON text of an object
 SURVEY_FIELDS = {
     "external_id": "Customer external id",
     "survey": "Survey key (nps, csat, …)",
@@ -160,9 +163,15 @@ def suggest(kind: str, header: list[str], sample: list[list[str]], targets: Targ
     """A mapping guessed from the header: known names and synonyms; on a customers file
     other columns become custom traits, on an events file event properties."""
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    # A column named exactly like a target takes it before any synonym can (a warehouse
+    # dump has both `event_id` and `message_id`, both synonyms of the message id).
+    exact = {normalise_name(c): c for c in header if normalise_name(c) in targets.fixed}
+    taken: set[str] = set(exact)
     for column in header:
         key = normalise_name(column)
+        if exact.get(key) == column:
+            mapping[column] = key
+            continue
         guess = IGNORE
         for target, names in _SYNONYMS.items():
             if target in targets.fixed and key in names and target not in taken:
@@ -188,7 +197,7 @@ class Column:
     index: int
     name: str
     target: str
-    type: TraitType | None = None  # how the cell's text is read
+    type: TraitType | str | None = None  # how the cell's text is read (OBJECT: a JSON object)
 
 
 @dataclass(frozen=True)
@@ -250,8 +259,8 @@ def plan(kind: str, header: list[str], mapping: Any, targets: Targets, sample: l
 def _target_type(kind: str, target: str, targets: Targets, cells: list[str],
                  new_types: dict[str, str]) -> tuple[TraitType | None, tuple[str, str] | None]:
     if target in targets.fixed:
-        return {"score": TraitType.NUMBER, "timestamp": TraitType.DATETIME,
-                "responded_at": TraitType.DATETIME}.get(target), None
+        return {"score": TraitType.NUMBER, "timestamp": TraitType.DATETIME, "responded_at": TraitType.DATETIME,
+                "properties": OBJECT}.get(target), None
     if kind == CUSTOMERS and target.startswith(TRAIT):
         key = target[len(TRAIT):]
         if key in targets.traits:
@@ -286,12 +295,14 @@ class CellProblem:
     message: str
 
 
-def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem | None]:
+def convert(text: str, value_type: TraitType | str | None) -> tuple[Any, CellProblem | None]:
     """The typed value of a cell, (None, None) for an empty cell (nothing to set), or a
     problem. CSV is text, so unlike JSON input "5" is read as 5 where a number is expected."""
     cell = text.strip()
     if not cell:
         return None, None
+    if value_type == OBJECT:
+        return _json_object(cell)
     if value_type is None or value_type is TraitType.STRING:
         if len(cell) > MAX_TRAIT_STRING:
             return None, CellProblem(Code.TOO_LONG, f"Text holds at most {MAX_TRAIT_STRING} characters.")
@@ -334,6 +345,19 @@ def convert(text: str, value_type: TraitType | None) -> tuple[Any, CellProblem |
             return None, CellProblem(Code.TOO_LONG, f"Lists hold at most {MAX_TRAIT_LIST} items.")
         return normalised, None
     raise ValueError(value_type)
+
+
+def _json_object(cell: str) -> tuple[dict | None, CellProblem | None]:
+    try:
+        value = json.loads(cell)
+    except (ValueError, RecursionError):
+        return None, CellProblem(Code.INVALID_JSON, "Expected a JSON object, e.g. {\"plan\": \"pro\"}.")
+    if not isinstance(value, dict):
+        return None, CellProblem(Code.TYPE_MISMATCH, "Expected a JSON object, e.g. {\"plan\": \"pro\"}.")
+    hostile = value_problem(value)
+    if hostile:
+        return None, CellProblem(hostile.code, hostile.message)
+    return value, None
 
 
 # Addresses of the everyday shape, which Django's validate_email accepts too (a dot-atom

@@ -1,4 +1,4 @@
-"""A CSV import and its per-row problems (tenant schema; imported by customers.models)."""
+"""A CSV or Parquet import and its per-row problems (tenant schema; imported by customers.models)."""
 
 from django.db import models
 
@@ -13,6 +13,10 @@ class ImportJob(models.Model):
         EVENTS = "events", "Events"
         SURVEY_RESPONSES = "survey_responses", "Survey answers"
 
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
+
     class Status(models.TextChoices):
         UPLOADED = "uploaded", "Waiting for mapping"
         QUEUED = "queued", "Queued"
@@ -21,6 +25,7 @@ class ImportJob(models.Model):
         FAILED = "failed", "Failed"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     original_name = models.CharField(max_length=255)
     file = models.FileField(max_length=500)

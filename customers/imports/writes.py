@@ -162,7 +162,8 @@ def _events(prepared: list[_Prepared], plan: maps.Plan, now: datetime, default_t
     for item in prepared:
         values = item.values
         user_id, anonymous_id = _identity(values["external_id"])
-        properties = {t[len(maps.PROPERTY):]: v for t, v in values.items() if t.startswith(maps.PROPERTY)}
+        properties = {**values.get("properties", {}),
+                      **{t[len(maps.PROPERTY):]: v for t, v in values.items() if t.startswith(maps.PROPERTY)}}
         timestamp = datetime.fromisoformat(values["timestamp"]) if "timestamp" in values else default_time
         messages.append(Message(type="track", event=values["name"], timestamp=timestamp, user_id=user_id,
                                 anonymous_id=anonymous_id, properties=properties,

@@ -33,7 +33,7 @@ def test_a_marketer_uploads_maps_and_sees_the_result(strata_server, celery_worke
     page.get_by_role("link", name="Imports").click()
     expect(page.get_by_role("heading", name="Imports", exact=True)).to_be_visible()
     page.get_by_label("Customers", exact=False).first.check()
-    page.get_by_label("CSV file").set_input_files(str(source))
+    page.get_by_label("CSV or Parquet file").set_input_files(str(source))
     screenshot("imports-upload")
     page.get_by_role("button", name="Upload and map columns").click()
 
