@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "insights": "bench.insights",
     "reports": "bench.reports",
     "lookup": "bench.lookup",
+    "warehouse": "bench.warehouse",
 }
 
 

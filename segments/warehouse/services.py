@@ -25,7 +25,7 @@ from ops.services import task_run_create, task_run_finish, task_run_progress, ta
 from ops.tasking import send_to_tenant
 from segments.warehouse import tables as warehouse_tables
 from segments.warehouse.models import WarehouseExport, WarehouseExportFile, WarehouseSchedule
-from segments.warehouse.writing import Written, snapshot_reader, write_table
+from segments.warehouse.writing import Written, count_rows, snapshot_reader, write_table
 from tenants.permissions import ensure_permitted
 
 PERMISSION = "data.export"
@@ -177,8 +177,7 @@ def _row_counts(reader, export: WarehouseExport) -> dict[str, int]:
     for name in export.tables:
         if name in export.tables_done:
             continue
-        table = _table(export, name)
-        counts[name] = reader.execute(f"SELECT count(*) FROM ({table.sql}) t", table.params).fetchone()[0]
+        counts[name] = count_rows(reader, _table(export, name))
     return counts
 
 
