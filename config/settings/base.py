@@ -67,6 +67,7 @@ INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in S
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_NAME = "public"
+TRACKING_URLCONF = "config.urls_tracking"  # /v1/ on a tenant host (customers.middleware resolves it first)
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"
 # Unknown hosts get our 404 page instead of silently landing on the public site.
@@ -164,7 +165,7 @@ DATABASES = {"default": database_config(DATABASE_URL)} if DATABASE_URL else {}
 def cache_config(url: str, db: int = 1) -> dict:
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "common.cache.ReusingRedisCache",
             "LOCATION": redis_url_with_db(url, db),
             # Every cache key carries the tenant schema (rule 6 of DESIGN.md).
             "KEY_FUNCTION": "django_tenants.cache.make_key",
