@@ -36,17 +36,25 @@ class LookupCredentials:
             user_hash_matches(self.identity_secret, value, given_hash)
 
 
+# The columns that make a LookupCredentials, over `apikeys_lookupkey k` (a caller may join
+# more to the same statement: the lookup reads its customer in the same round trip).
+CREDENTIALS_COLUMNS = ("k.id, k.revoked_at IS NOT NULL, (SELECT s.secret FROM apikeys_identitysecret s "
+                       "WHERE s.revoked_at IS NULL ORDER BY s.created_at DESC LIMIT 1)")
+
+
+def credentials_from(row) -> LookupCredentials | None:
+    """The credentials in the first three columns of a row (None: no such key)."""
+    return LookupCredentials(*row[:3]) if row and row[0] is not None else None
+
+
 def lookup_credentials(key: str) -> LookupCredentials | None:
     """A lookup key (revoked ones too, so a caller can say "revoked") with the identity
-    secret its requests are signed with — one statement, on every lookup."""
+    secret its requests are signed with."""
     if not key or len(key) > 64:
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT k.id, k.revoked_at IS NOT NULL, (SELECT s.secret FROM apikeys_identitysecret s "
-                       "WHERE s.revoked_at IS NULL ORDER BY s.created_at DESC LIMIT 1) "
-                       "FROM apikeys_lookupkey k WHERE k.key = %s", [key])
-        row = cursor.fetchone()
-    return LookupCredentials(*row) if row else None
+        cursor.execute(f"SELECT {CREDENTIALS_COLUMNS} FROM apikeys_lookupkey k WHERE k.key = %s", [key])
+        return credentials_from(cursor.fetchone())
 
 
 def identity_secret_current() -> IdentitySecret | None:

@@ -59,6 +59,29 @@ def hit(*, bucket: str, limit: Limit, now: float) -> int | None:
     return max(1, math.ceil((window + 1) * limit.seconds - now))
 
 
+def hit_reading(*, bucket: str, limit: Limit, now: float, keys: list[str]) -> tuple[int | None, dict]:
+    """`hit`, and in the same round trip the cache values of `keys` (as cache.get_many
+    gives them): a request that must count itself and then read the cache pays one trip."""
+    window = int(now // limit.seconds)
+    counter = cache.make_key(f"ratelimit:{bucket}:{limit.seconds}:{window}")
+    made = [cache.make_key(key) for key in keys]
+    client = cache._cache.get_client(counter, write=True)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            pipe.incr(counter)
+            pipe.expire(counter, limit.seconds + 1, nx=True)
+            pipe.mget(made)
+            count, _, values = pipe.execute()
+    except Exception as exc:  # Redis down: no limit, nothing cached (the caller reads the database)
+        logger.warning("rate_limit_unavailable", bucket=bucket, error=f"{type(exc).__name__}: {exc}"[:200])
+        return None, {}
+    loads = cache._cache._serializer.loads
+    found = {key: loads(value) for key, value in zip(keys, values) if value is not None}
+    if count <= limit.requests:
+        return None, found
+    return max(1, math.ceil((window + 1) * limit.seconds - now)), found
+
+
 def _count(key: str, ttl: int) -> int:
     """INCR the counter and give a new one its expiry, in one round trip (a pipeline; EXPIRE
     NX leaves a running window's expiry alone). TRICKY: Django's Redis cache has no

@@ -31,6 +31,7 @@ import orjson
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from apikeys.selectors import CREDENTIALS_COLUMNS, LookupCredentials, credentials_from
 from customers.models import TraitDefinition
 from customers.registry import EXPOSED_TRAITS_VERSION
 from customers.touch import Touch
@@ -77,13 +78,33 @@ def customer_for(*, user_id: str | None = None, anonymous_id: str | None = None)
     return row[0] if row else None
 
 
-def profile_of(customer_id: int) -> tuple[Profile, bool]:
-    """The customer's answer and whether it came from the cache: one round trip reads the
-    answer with the versions it must carry (the workspace's epoch, the exposed traits' and
-    the customer's generation); a stored answer whose versions differ is stale."""
-    names = (scoped("epoch"), EXPOSED_TRAITS_VERSION, _generation_key(customer_id))
-    answer_key = scoped(f"answer:{customer_id}")
-    found = cache.get_many([*names, answer_key])
+def caller_and_customer(*, key: str, user_id: str | None = None,
+                        anonymous_id: str | None = None) -> tuple[LookupCredentials | None, int | None]:
+    """A lookup key's credentials and the customer the id names, in one statement (both are
+    needed on every lookup; the customer is revealed only once the key and signature pass)."""
+    if not key or len(key) > 64:
+        return None, None
+    kind, value = ("user_id", user_id) if user_id is not None else ("anonymous_id", anonymous_id)
+    params = [value, value] if kind == "user_id" else [value]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {CREDENTIALS_COLUMNS}, ({_CUSTOMER_SQL[kind]}) "
+                       "FROM (SELECT 1) one LEFT JOIN apikeys_lookupkey k ON k.key = %s", [*params, key])
+        row = cursor.fetchone()
+    return credentials_from(row), row[3]
+
+
+def answer_keys(customer_id: int) -> list[str]:
+    """The cache keys a customer's answer is read with: the versions it must carry (the
+    workspace's epoch, the exposed traits' and the customer's generation), then the answer."""
+    return [scoped("epoch"), EXPOSED_TRAITS_VERSION, _generation_key(customer_id), scoped(f"answer:{customer_id}")]
+
+
+def profile_of(customer_id: int, found: dict | None = None) -> tuple[Profile, bool]:
+    """The customer's answer and whether it came from the cache. `found`: what answer_keys
+    already read (the view reads them in its rate limiter's round trip); else one round
+    trip reads them. A stored answer whose versions differ is stale."""
+    *names, answer_key = answer_keys(customer_id)
+    found = cache.get_many([*names, answer_key]) if found is None else found
     versions = [str(found.get(name) or "0") for name in names]
     stored = found.get(answer_key)
     if stored is not None and stored.get("versions") == versions:

@@ -20,7 +20,7 @@ from rest_framework import exceptions
 
 from apikeys.authentication import ApiKeyAuthentication
 from apikeys.secrets import LOOKUP_KEY_PREFIX
-from apikeys.selectors import LookupCredentials, lookup_credentials
+from apikeys.selectors import LookupCredentials
 from common.errors import Code, Problem, TenantCode
 from common.jsonvalues import text_problem
 from common import ratelimit
@@ -58,22 +58,18 @@ def _identity(request, user_id: str | None) -> tuple[str, str]:
     return name, value
 
 
-def _caller(request) -> tuple[str, LookupCredentials | None]:
-    """Who asks, as its rate-limit bucket, and for a lookup key (public) the credentials its
-    signed ids are checked with; a server API key that reads segments (a secret) signs nothing."""
+def _token(request) -> str:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     token = header[7:].strip() if header.startswith("Bearer ") else ""
     if not token:
         raise Refused(401, Problem("Authorization", TenantCode.INVALID_LOOKUP_KEY,
                                    "Send Authorization: Bearer <lookup key> (Settings → API keys)."),
                       {"WWW-Authenticate": 'Bearer realm="lookup"'})
-    if token.startswith(LOOKUP_KEY_PREFIX):
-        credentials = lookup_credentials(token)
-        if credentials is None:
-            raise Refused(401, Problem("Authorization", TenantCode.INVALID_LOOKUP_KEY, "Unknown lookup key."))
-        if credentials.revoked:
-            raise Refused(401, Problem("Authorization", TenantCode.REVOKED_LOOKUP_KEY, "This lookup key was rotated."))
-        return f"lk{credentials.key_id}", credentials
+    return token
+
+
+def _server_key(request) -> str:
+    """The rate-limit bucket of a server API key that reads segments (a secret: it signs nothing)."""
     try:
         found = ApiKeyAuthentication().authenticate(request)
     except exceptions.AuthenticationFailed as failed:
@@ -81,7 +77,15 @@ def _caller(request) -> tuple[str, LookupCredentials | None]:
         raise Refused(401, Problem("Authorization", code, str(failed.detail))) from None
     if found is None or not found[1].actor.has("segments.view"):
         raise Refused(403, Problem("Authorization", Code.PERMISSION_DENIED, "This API key cannot read segments."))
-    return f"sk{found[1].pk}", None
+    return f"sk{found[1].pk}"
+
+
+def _checked(credentials: LookupCredentials | None) -> LookupCredentials:
+    if credentials is None:
+        raise Refused(401, Problem("Authorization", TenantCode.INVALID_LOOKUP_KEY, "Unknown lookup key."))
+    if credentials.revoked:
+        raise Refused(401, Problem("Authorization", TenantCode.REVOKED_LOOKUP_KEY, "This lookup key was rotated."))
+    return credentials
 
 
 def _signed(request, credentials: LookupCredentials, id_name: str, id_value: str) -> None:
@@ -92,25 +96,38 @@ def _signed(request, credentials: LookupCredentials, id_name: str, id_value: str
                                    "(hex HMAC-SHA256), computed by your backend."))
 
 
-def _within_limit(bucket: str) -> None:
-    wait = ratelimit.hit(bucket=lookup.scoped(f"ratelimit:{bucket}"), limit=ratelimit.configured("lookup"),
-                         now=time.time())
+def _within_limit(bucket: str, keys: list[str]) -> dict:
+    """Count the request against its key's limit and read the answer's cache keys, in one
+    round trip; 429 past the limit."""
+    wait, found = ratelimit.hit_reading(bucket=lookup.scoped(f"ratelimit:{bucket}"),
+                                        limit=ratelimit.configured("lookup"), now=time.time(), keys=keys)
     if wait is not None:
         raise Refused(429, Problem("", Code.RATE_LIMITED, f"Too many lookups with this key; retry in {wait} s."),
                       {"Retry-After": str(wait)})
+    return found
 
 
 def _profile(request, user_id: str | None):
-    bucket, credentials = _caller(request)
-    _within_limit(bucket)
+    """Who asks and about whom, in one statement (a lookup key's credentials and the
+    customer); the rate limit and the cached answer in one Redis round trip. A refusal
+    (bad key, over the limit, bad signature) is decided before the customer is revealed."""
+    token = _token(request)
     id_name, id_value = _identity(request, user_id)
+    whom = {"user_id" if id_name == "userId" else "anonymous_id": id_value}
+    if token.startswith(LOOKUP_KEY_PREFIX):
+        credentials, customer_id = lookup.caller_and_customer(key=token, **whom)
+        credentials = _checked(credentials)
+        bucket = f"lk{credentials.key_id}"
+    else:
+        bucket, credentials = _server_key(request), None
+        customer_id = lookup.customer_for(**whom)
+    found = _within_limit(bucket, lookup.answer_keys(customer_id) if customer_id is not None else [])
     if credentials is not None:
         _signed(request, credentials, id_name, id_value)
-    customer_id = lookup.customer_for(**{"user_id" if id_name == "userId" else "anonymous_id": id_value})
     if customer_id is None:
         telemetry.lookup_counted("unknown")
         raise Refused(404, Problem(id_name, Code.UNKNOWN_CUSTOMER, f"No customer with this {id_name}."))
-    profile, cached = lookup.profile_of(customer_id)
+    profile, cached = lookup.profile_of(customer_id, found)
     telemetry.lookup_counted("hit" if cached else "miss")
     return {id_name: id_value}, profile, cached
 
