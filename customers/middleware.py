@@ -12,8 +12,9 @@ The view runs with Python's cyclic garbage collector paused (see customers/inges
 """
 
 import structlog
+from django.conf import settings
 from django.shortcuts import render
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 
 from customers.ingest.gc import collector_paused
 
@@ -36,8 +37,18 @@ class TrackingShortcutMiddleware:
         # here: keep the two in step.
         if tenant.status != tenant.Status.ACTIVE:
             return render(request, "tenants/suspended.html", {"tenant": tenant}, status=403)
-        match = resolve(request.path_info, urlconf=getattr(request, "urlconf", None))  # 404 if unknown
-        request.resolver_match = match
+        request.resolver_match = match = _resolved(request)
         with collector_paused():
             return match.func(request, *match.args, **match.kwargs)
 
+
+def _resolved(request):
+    """The /v1/ route, matched against the tracking URLs alone (the tenant's whole URL conf
+    tries a hundred page routes first: ~0.1 ms a request); a path they do not know goes to
+    the whole conf, whose catch-all answers the API's 404."""
+    try:
+        match = resolve("/" + request.path_info[len(TRACKING_PREFIX):], urlconf=settings.TRACKING_URLCONF)
+    except Resolver404:
+        return resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
+    match.route = TRACKING_PREFIX.lstrip("/") + match.route  # as the whole conf names it (metrics' label)
+    return match

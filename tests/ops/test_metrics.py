@@ -129,6 +129,9 @@ def test_evaluations_and_lookups_are_counted(in_tenant, tenant):
     assert delta("strata_evaluation_duration_seconds_count", kind="full", status="succeeded") == 1
     assert delta("strata_evaluation_duration_seconds_sum", kind="full") > 0
     assert [delta("strata_lookup_requests_total", result=r) for r in ("miss", "hit", "unknown")] == [1, 1, 1]
+    # /v1/ is resolved against the tracking URLs alone, and still labelled by its whole pattern.
+    assert delta("strata_http_request_duration_seconds_count", route="/v1/profiles/<str:user_id>/segments",
+                 method="GET", status="2xx") == 2
 
 
 def _hash_in(tenant, user_id: str) -> str:
