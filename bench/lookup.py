@@ -17,6 +17,12 @@ lookup runs on a miss — one after the other for the same users.
 
 ratio = lookup p99 / bare SQL p99 (target: the lookup's p99 ≤ 20 ms; the ratio says what
 HTTP, authentication, the rate limiter and the cache add to the database's own answer).
+
+Also reported, for the timed phase (after a warm-up of 200 lookups, so every worker has its
+connections): where the CPU went — `client_cpu_s` (this process's sending threads),
+`server_cpu_s` (the gunicorn workers), `postgres_cpu_s` (their backends, by PGAPPNAME),
+`redis_cpu_s` (the Redis server), `machine_cpu_s` (every core, other work included) — and
+per lookup as `server_cpu_us_per_lookup` and `all_cpu_us_per_lookup`.
 """
 
 from __future__ import annotations
@@ -109,6 +115,37 @@ def _open_loop(port: int, host: str, requests: list[tuple[float, str, dict]], cl
     return latencies, outcome
 
 
+class _CpuUse:
+    """CPU seconds spent while the block runs, by the client, the server's workers, their
+    PostgreSQL backends, Redis and the whole machine (bench.support's /proc accounting)."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+
+    def __enter__(self):
+        import redis
+        from django.conf import settings
+
+        from bench.support import backend_pids, children_of, machine_busy_s, process_cpu_s
+
+        self.workers = children_of(self.server.process.pid)
+        self.backends = backend_pids(self.server.application_name)
+        self.redis = [int(redis.Redis.from_url(settings.REDIS_URL).info("server")["process_id"])]
+        self.before = {pid: process_cpu_s(pid) for pid in self.workers + self.backends + self.redis}
+        self.client, self.machine = time.process_time(), machine_busy_s()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from bench.support import machine_busy_s, process_cpu_s
+
+        def used(pids):
+            return round(sum(process_cpu_s(pid) - self.before[pid] for pid in pids), 2)
+
+        self.totals = {"client_cpu_s": round(time.process_time() - self.client, 2), "server_cpu_s": used(self.workers),
+                       "postgres_cpu_s": used(self.backends), "redis_cpu_s": used(self.redis),
+                       "machine_cpu_s": round(machine_busy_s() - self.machine, 2)}
+
+
 def _bare_sql(users: list[str]) -> list[float]:
     from django.db import connection
 
@@ -154,7 +191,9 @@ def run(args: argparse.Namespace) -> list[Result]:
                 server.start()
                 print(f"lookup: {total} lookups at {args.lookup_rate}/s over {len(users)} users from "
                       f"{server.base}…", file=sys.stderr, flush=True)
-                latencies, outcome = _open_loop(server.port, host, requests, CLIENTS)
+                _open_loop(server.port, host, [(i / 400, p, h) for i, (_, p, h) in enumerate(requests[:200])], 8)
+                with _CpuUse(server) as cpu:
+                    latencies, outcome = _open_loop(server.port, host, requests, CLIENTS)
             except BaseException:
                 print(f"lookup: the last lines gunicorn logged:\n{_tail(server.log, 60)}", file=sys.stderr)
                 raise
@@ -170,6 +209,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         "p99_ms": round(p99, 2), "max_ms": round(lookup_ms[-1], 2), "bare_sql_p50_ms": round(percentile(bare_ms, 50), 3),
         "bare_sql_p99_ms": round(bare_p99, 3), "achieved_per_s": round(len(latencies) / outcome["wall_s"], 1),
         "requests": len(latencies), "cache_hit_share": round(outcome["hits"] / len(latencies), 3),
-        "users": len(users), "workers": args.lookup_workers},
+        "users": len(users), "workers": args.lookup_workers, **cpu.totals,
+        "server_cpu_us_per_lookup": round(cpu.totals["server_cpu_s"] / len(latencies) * 1e6),
+        "all_cpu_us_per_lookup": round(sum(v for k, v in cpu.totals.items() if k != "machine_cpu_s")
+                                       / len(latencies) * 1e6)},
         f"lookup p99 at {args.lookup_rate}/s over HTTP / bare SQL p99 of the same lookups (target p99 ≤ 20 ms)",
         notes=(note,))]
