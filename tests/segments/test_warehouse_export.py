@@ -22,6 +22,7 @@ from ops.models import TaskRun
 from segments.services import segment_create, static_members_add, static_members_remove
 from segments.warehouse import services as warehouse
 from segments.warehouse.models import WarehouseExport
+from tenants.models import User
 from tests.conftest import make_member, membership_of
 
 DAY1 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
@@ -134,9 +135,13 @@ def test_personal_traits_go_only_when_asked_by_someone_who_may_see_them(shop):
         connection.set_schema_to_public()
         analyst = membership_of(tenant, make_member(tenant, f"{tag}-analyst@alpha.test", "analyst").email)
         connection.set_tenant(tenant)
-        with pytest.raises(Forbidden) as refused:
-            warehouse.export_create(actor=analyst, tables=["customers"], include_personal=True, now=later())
-        assert refused.value.problems[0].path == "include_personal"
+        try:
+            with pytest.raises(Forbidden) as refused:
+                warehouse.export_create(actor=analyst, tables=["customers"], include_personal=True, now=later())
+            assert refused.value.problems[0].path == "include_personal"
+        finally:  # committed: leave alpha's members as they were (deleted with alpha's
+            # schema on the path: the user's API keys there are nulled, see tests/browser/test_settings.py)
+            User.objects.filter(pk=analyst.user_id).delete()
 
 
 def test_events_are_exported_once_across_exports(shop):
