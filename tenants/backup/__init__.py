@@ -22,10 +22,7 @@ from tenants.backup.archive import (  # noqa: F401
     DUMP, FORMAT, FORMAT_VERSION, MANIFEST, Backup, backup_read, migration_state, strata_version, tenant_backup,
     tenant_facts,
 )
-from tenants.backup.postgres import (  # noqa: F401
+from tenants.pgdump.postgres import (  # noqa: F401
     BackupError, PgTools, libpq_env, pg_tools, schema_drop, schema_exists, server_version_num,
 )
-from tenants.backup.restore import (  # noqa: F401
-    RestoreResult, departments_remap, dump_load, memberships_restore, restore_problems, tenant_restore,
-)
-from tenants.backup.rewrite import rewrite_dump  # noqa: F401
+from tenants.pgdump.rewrite import rewrite_dump  # noqa: F401

@@ -22,8 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from tenants.backup.postgres import BackupError, PgTools, checked_identifier, libpq_env, pg_tools, server_version_num
-from tenants.backup.rewrite import CREATE_SCHEMA, DUMP_COMPLETE
+from tenants.pgdump.postgres import BackupError, PgTools, checked_identifier, libpq_env, pg_tools, server_version_num
+from tenants.pgdump.rewrite import CREATE_SCHEMA, DUMP_COMPLETE
 from tenants.models import Department, Role, Tenant, TenantMembership
 
 FORMAT, FORMAT_VERSION = "strata-tenant-backup", 1

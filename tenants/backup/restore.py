@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from tenants.backup.archive import CHUNK, UNREADABLE, Backup, Progress, backup_read
-from tenants.backup.postgres import (
+from tenants.pgdump.postgres import (
     IDENTIFIER, BackupError, PgTools, libpq_env, pg_tools, schema_drop, schema_exists, server_version_num,
 )
-from tenants.backup.rewrite import checked_lines, rewrite_dump
+from tenants.pgdump.rewrite import checked_lines, rewrite_dump
 from tenants.models import Department, Domain, Role, Tenant, TenantMembership, User
 from tenants.services import roles_seed, schema_name_for, slug_problems, tenant_domain_for
 

@@ -211,7 +211,7 @@ def fake_tools(directory: Path, version: str) -> Path:
 def test_the_client_tools_match_the_server_major_or_are_the_closest_newer(tmp_path, monkeypatch):
     """pg_dump may not be older than the server; a newer one writes SQL an older server may
     refuse, so the same major wins."""
-    from tenants.backup import postgres as module
+    from tenants.pgdump import postgres as module
 
     v17, v16, v15 = (fake_tools(tmp_path / v, f"{v}.1") for v in ("17", "16", "15"))
     monkeypatch.setattr(module, "_candidate_dirs", lambda major: [v17, v16, v15])

@@ -4,7 +4,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from tenants.backup import BackupError, backup_read, tenant_restore
+from tenants.backup import BackupError, backup_read
+from tenants.backup.restore import tenant_restore
 from tenants.selectors import tenant_url
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from tenants.backup.postgres import BackupError, checked_identifier
+from tenants.pgdump.postgres import BackupError, checked_identifier
 
 DUMP_COMPLETE = b"-- PostgreSQL database dump complete"
 COPY_START = re.compile(rb"COPY .+ FROM stdin;")
