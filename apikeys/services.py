@@ -115,3 +115,15 @@ def api_key_touch(*, key: ApiKey, now: datetime) -> None:
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() >= 60:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+
+
+def workspace_keys_issue() -> None:
+    """A new workspace's own write key, lookup key and identity secret, in place of the
+    ones its schema was copied with (settings.WORKSPACE_CREATED_HANDLERS, run in the new
+    schema by tenants.template): two workspaces must never share a key."""
+    WriteKey.objects.all().delete()
+    LookupKey.objects.all().delete()
+    IdentitySecret.objects.all().delete()
+    WriteKey.objects.create(key=write_key_new())
+    LookupKey.objects.create(key=lookup_key_new())
+    IdentitySecret.objects.create(secret=identity_secret_new())

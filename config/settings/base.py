@@ -67,6 +67,10 @@ INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in S
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_NAME = "public"
+# New tenant schemas are copies of this migrated schema (tenants/template.py); the handlers
+# then run in the copy, for what must differ per workspace.
+TENANT_TEMPLATE_SCHEMA = "strata_template"
+WORKSPACE_CREATED_HANDLERS = ["apikeys.services.workspace_keys_issue"]
 TRACKING_URLCONF = "config.urls_tracking"  # /v1/ on a tenant host (customers.middleware resolves it first)
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"

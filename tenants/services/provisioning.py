@@ -13,6 +13,7 @@ from django_tenants.utils import get_public_schema_name
 from common.errors import Code, DomainError, Problem, TenantCode
 from tenants.models import Department, Domain, Role, Tenant, TenantMembership, User
 from tenants.permissions import BUILTIN_ROLES
+from tenants.template import schema_from_template, template_ensure
 
 DEFAULT_DEPARTMENTS = ("Marketing", "Sales", "Product", "Customer Success", "Support")
 
@@ -70,7 +71,6 @@ def _email_problems(email: str, path: str) -> list[Problem]:
     return []
 
 
-@transaction.atomic
 def tenant_create(
     *,
     slug: str,
@@ -79,10 +79,12 @@ def tenant_create(
     admin_password: str | None = None,
     admin_name: str = "",
 ) -> Tenant:
-    """Create a tenant, its schema (all tenant migrations), its domain and its first admin.
+    """Create a tenant, its schema (a copy of the migrated template: tenants/template.py),
+    its domain and its first admin.
 
-    All or nothing: PostgreSQL DDL is transactional, so a failure part-way (a bad
-    migration, a race on the slug) leaves no schema, row or user behind.
+    All or nothing: PostgreSQL DDL is transactional, so a failure part-way (a race on the
+    slug, a bad copy) leaves no schema, row or user behind. The template is brought up to
+    the code's migrations first, in a transaction of its own.
     """
     slug = (slug or "").strip()
     name = (name or "").strip()
@@ -96,17 +98,20 @@ def tenant_create(
     if problems:
         raise DomainError(problems=problems)
 
-    try:
-        with transaction.atomic():
-            tenant = Tenant.objects.create(schema_name=schema_name_for(slug), slug=slug, name=name)
-    except IntegrityError:
-        raise DomainError.single(path="slug", code=TenantCode.TAKEN, message=f"“{slug}” is already taken.") from None
-    tenant.create_schema(check_if_exists=False, verbosity=0)
-    Domain.objects.create(domain=tenant_domain_for(slug), tenant=tenant, is_primary=True)
-    roles_seed(tenant=tenant)
-    departments_seed(tenant=tenant)
-    user = user_get_or_create(email=admin_email, password=admin_password, full_name=admin_name)
-    membership_set(user=user, tenant=tenant, role="admin")
+    template_ensure()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                tenant = Tenant.objects.create(schema_name=schema_name_for(slug), slug=slug, name=name)
+        except IntegrityError:
+            raise DomainError.single(path="slug", code=TenantCode.TAKEN,
+                                     message=f"“{slug}” is already taken.") from None
+        schema_from_template(schema_name=tenant.schema_name)
+        Domain.objects.create(domain=tenant_domain_for(slug), tenant=tenant, is_primary=True)
+        roles_seed(tenant=tenant)
+        departments_seed(tenant=tenant)
+        user = user_get_or_create(email=admin_email, password=admin_password, full_name=admin_name)
+        membership_set(user=user, tenant=tenant, role="admin")
     return tenant
 
 
