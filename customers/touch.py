@@ -52,6 +52,20 @@ class Touch:
     def from_payload(cls, payload: Mapping) -> Touch:
         return cls.of(**payload)
 
+    @classmethod
+    def combined(cls, touches: Iterable[Touch]) -> Touch:
+        """One touch reaching, per name, every customer any of `touches` reached."""
+        reached: dict[str, dict[str, set[int]]] = {kind: {} for kind in ("events", "traits", "surveys", "channels")}
+        customer_ids: set[int] = set()
+        merged: set[int] = set()
+        for touch in touches:
+            customer_ids |= touch.customer_ids
+            merged |= touch.merged
+            for kind, names in reached.items():
+                for name, ids in getattr(touch, kind).items():
+                    names.setdefault(name, set()).update(ids)
+        return cls.of(customer_ids=customer_ids, merged=merged, **reached)
+
     def as_payload(self) -> dict:
         """JSON-ready (sorted id lists), for the task that carries it to a worker."""
         def listed(reached: Reached) -> dict[str, list[int]]:

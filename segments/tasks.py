@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+import redis
+import structlog
 from django.db import connection
 from django.utils import timezone
 
@@ -12,10 +14,11 @@ from customers.touch import Touch
 
 from ops import telemetry
 from ops.tasking import for_each_tenant, public_task, send_to_tenant, sent_at, tenant_task
-from segments import lookup, scheduling
+from segments import lookup, scheduling, touches
 from segments.models import SegmentEvaluation
 from segments.warehouse import services as warehouse
 
+logger = structlog.get_logger(__name__)
 LIMITS = {"soft_time_limit": 1800, "time_limit": 1900}
 MAX_ATTEMPTS = 5
 
@@ -39,6 +42,8 @@ def evaluate_segment(self, *, segment_id: int, now_iso: str, trigger: str, evalu
 def evaluate_due(*, now_iso: str) -> int:
     evaluated = scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now)
     lookup.lookup_sync()  # the minute's sweep, should a queued sync have been lost
+    if touches.stranded():  # pending touches whose check was lost
+        send_to_tenant(evaluate_touched, schema_name=connection.schema_name)
     return evaluated
 
 
@@ -51,22 +56,38 @@ def lookup_sync() -> int:
 
 @tenant_task(name="segments.evaluate_touched", bind=True, **LIMITS)
 def evaluate_touched(self, *, now_iso: str | None = None, **touch) -> int:
-    """`touch`: a customers.touch.Touch as its payload (name → the customer ids it reached).
+    """Re-check what new data reached: everything pending for the tenant (segments.touches),
+    or the Touch given as the payload (name → the customer ids it reached).
 
     TRICKY: the check runs as of when the worker runs it, not as of the write: an event
     stamped with its arrival time is not yet in the world of an evaluation at that same
     instant (the rules ignore events at or after `now`)."""
     now = datetime.fromisoformat(now_iso) if now_iso else timezone.now()
-    checked = scheduling.evaluate_touched(touch=Touch.from_payload(touch), now=now, clock=timezone.now)
+    taken = Touch.from_payload(touch) if touch else touches.take(check_id=self.request.id or "eager")
+    checked = 0
+    if taken is not None:
+        checked = scheduling.evaluate_touched(touch=taken, now=now, clock=timezone.now)
+        if not touch:
+            touches.done(check_id=self.request.id or "eager")
     telemetry.freshness_observed(sent_at=sent_at(self.request), now=time.time())
     return checked
 
 
 def customers_touched(touch: Touch) -> None:
     """customers.touch's handler (settings.CUSTOMER_TOUCH_HANDLERS), after the write commits:
-    queue the re-check when scheduling says the tenant has segments to check."""
-    if scheduling.checks_wanted():
+    when the tenant has segments to check, add the touch to its pending ones and queue a
+    check unless one is queued (segments.touches). Redis unreachable: the check is queued
+    with the touch itself, as nothing may be lost."""
+    if not scheduling.checks_wanted():
+        return
+    try:
+        queue = touches.pending_add(touch)
+    except redis.RedisError as error:
+        logger.warning("touches_unavailable", error=f"{type(error).__name__}: {error}"[:200])
         send_to_tenant(evaluate_touched, schema_name=connection.schema_name, **touch.as_payload())
+        return
+    if queue:
+        send_to_tenant(evaluate_touched, schema_name=connection.schema_name)
 
 
 @public_task(name="segments.dispatch_due", soft_time_limit=60, time_limit=90)
