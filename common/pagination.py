@@ -26,6 +26,12 @@ class Cursor(CursorPagination):
                 ErrorDetail("This cursor is not one a page of this list gave out.", code=Code.INVALID_CURSOR)]}) from None
 
 
+class NewestFirst(Cursor):
+    """Lists of records newest first (created_at, then id: a stable order for the cursor)."""
+
+    ordering = ("-created_at", "-id")
+
+
 @cache
 def paged(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
     """The schema of one page of a cursor-paged list of `item` (for extend_schema on views

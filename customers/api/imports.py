@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import Code, DomainError, TooLarge
-from common.pagination import Cursor
+from common.pagination import NewestFirst
 from common.parsers import JsonBody
 from customers.imports.models import ImportJob
 from customers.imports.selectors import import_get, imports_list
@@ -57,10 +57,6 @@ class ImportOutput(serializers.ModelSerializer):
                           "description": "column → target, while the upload awaits its mapping; else null"})
     def get_suggested_mapping(self, job) -> dict | None:
         return import_suggestion(job=job) if job.status == ImportJob.Status.UPLOADED else None
-
-
-class NewestFirst(Cursor):
-    ordering = ("-created_at", "-id")
 
 
 def _ensure_within_limit(request) -> None:

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from common.actors import Actor
 from common.api import ensure_body_within
 from common.errors import DomainError, Problem
-from common.pagination import Cursor
+from common.pagination import Cursor, NewestFirst
 from common.parsers import JsonBody
 from customers.api.filters import CustomerFilter, EventFilter
 from customers.api.serializers import (
@@ -46,10 +46,6 @@ def _written(actor: Actor, customer) -> dict:
     if not actor.has("customers.view"):
         return CustomerWrittenOutput(customer).data
     return CustomerOutput(customer, context=_output_context(actor)).data
-
-
-class NewestFirst(Cursor):
-    ordering = ("-created_at", "-id")
 
 
 class LatestFirst(Cursor):

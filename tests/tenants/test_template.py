@@ -16,6 +16,7 @@ from apikeys.models import IdentitySecret, LookupKey, WriteKey
 from tenants.models import Tenant, User
 from tenants.services import tenant_create
 from tenants.template import code_migrations, schema_from_template, template_missing
+from tests.tenants.test_backup import table_counts
 
 CATALOG = {
     "columns": """SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default, is_identity,
@@ -53,18 +54,6 @@ def catalog(schema: str) -> dict[str, list]:
     return found
 
 
-def row_counts(schema: str) -> dict[str, int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-                       "AND table_type = 'BASE TABLE'", [schema])
-        tables = [row[0] for row in cursor.fetchall()]
-        counts = {}
-        for table in tables:
-            cursor.execute(f'SELECT count(*) FROM "{schema}"."{table}"')
-            counts[table] = cursor.fetchone()[0]
-    return counts
-
-
 def test_a_copy_is_the_schema_the_migrations_make(db):
     """One schema copied from the template, one migrated from nothing: the same tables,
     columns, defaults, indexes, constraints, triggers, functions, sequences and seed rows."""
@@ -78,7 +67,7 @@ def test_a_copy_is_the_schema_the_migrations_make(db):
         assert (sorted(set(copied[kind]) - set(migrated[kind])), sorted(set(migrated[kind]) - set(copied[kind]))) \
             == ([], []), kind
     assert len(copied["triggers"]) >= 2 and len(copied["functions"]) >= 3 and len(copied["indexes"]) > 50
-    assert row_counts("t_copied_check") == row_counts("t_migrated_check")
+    assert table_counts("t_copied_check") == table_counts("t_migrated_check")
     with connection.cursor() as cursor:  # the copy's defaults draw from its own sequences
         cursor.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 't_copied_check' "
                        f"AND column_default LIKE '%%{settings.TENANT_TEMPLATE_SCHEMA}%%'")

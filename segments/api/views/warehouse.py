@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import StrictInput, validated
-from common.pagination import Cursor
+from common.pagination import NewestFirst
 from common.parsers import JsonBody
 from segments.warehouse import services as warehouse
 from segments.warehouse.models import WarehouseExport, WarehouseExportFile, WarehouseSchedule
@@ -83,10 +83,6 @@ class ScheduleOutput(serializers.ModelSerializer):
     class Meta:
         model = WarehouseSchedule
         fields = ["enabled", "every", "tables", "include_personal", "next_run_at", "updated_at"]
-
-
-class NewestFirst(Cursor):
-    ordering = ("-created_at", "-id")
 
 
 def _export(pk: int) -> WarehouseExport:
