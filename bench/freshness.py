@@ -133,10 +133,18 @@ def _server(run: str, port: int, directory: Path) -> Process:
                    _child_env(run), directory / "gunicorn.log")
 
 
+def _queues(run: str) -> list[str]:
+    """The run's default queue and every queue of TASK_QUEUES (the checks go to `freshness`);
+    the run's key prefix keeps them apart from any other worker's."""
+    from django.conf import settings
+
+    return [f"strata-bench-{run}", *settings.TASK_QUEUES]
+
+
 def _worker(run: str, directory: Path) -> Process:
     celery = Path(sys.executable).parent / "celery"
     return Process("celery worker", [str(celery), "-A", "config", "worker", "--loglevel=WARNING",
-                                     f"--queues=strata-bench-{run}", f"--concurrency={WORKER_CONCURRENCY}",
+                                     f"--queues={','.join(_queues(run))}", f"--concurrency={WORKER_CONCURRENCY}",
                                      "--without-gossip", "--without-mingle", "--without-heartbeat",
                                      f"--hostname=bench-{run}@%h"],
                    _child_env(run), directory / "worker.log")
@@ -307,12 +315,12 @@ def _phase(post, segment_id: int, customers, count: int, label: str, processes) 
 
 
 def _backlog(run: str) -> int:
-    """Messages still waiting in the run's queue (the worker is behind when this grows)."""
+    """Messages still waiting in the run's queues (the worker is behind when this grows)."""
     import redis
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     try:
-        return int(client.llen(f"strata-bench-{run}:strata-bench-{run}"))
+        return sum(int(client.llen(f"strata-bench-{run}:{queue}")) for queue in _queues(run))
     finally:
         client.close()
 
