@@ -34,7 +34,7 @@ def storage_label() -> str:
     if bucket:
         prefix = getattr(storage, "location", "") or ""
         return f"S3 bucket “{bucket}”{f' under {prefix}/' if prefix else ''}"
-    return f"the server's directory {getattr(storage, 'location', '')}"
+    return "the server's export directory (WAREHOUSE_DIR)"
 
 
 def _list_context(request, *, errors=(), schedule_errors=(), chosen=None, schedule_form=None) -> dict:
