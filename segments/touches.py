@@ -21,7 +21,10 @@ from django.core.cache import cache
 
 from customers.touch import Touch
 
-FLAG_SECONDS = 600  # a queued check's flag outlives any wait on a healthy queue
+# A queued check's flag: longer than a healthy queue's wait, short enough that touches whose
+# check message was lost (a purged queue) are re-queued by the minute's sweep within minutes.
+# A queue lagging past it gets a second check for the tenant: still bounded, one per period.
+FLAG_SECONDS = 120
 TAKEN_SECONDS = 86_400
 
 

@@ -199,9 +199,17 @@ def purge_queues() -> list[str]:
     with app.connection_for_write() as connection:
         for queue in queues:
             connection.default_channel.queue_purge(queue)
+    from django.core.cache import cache
+
     from ops import telemetry
 
     telemetry.backlog_forget()  # what was purged will never start
+    # Every tenant's pending touches and check flags (segments.touches): a flag left by a test
+    # without a worker would keep the next test's writes from queueing their check.
+    client = cache._cache.get_client(write=True)
+    stale = list(client.scan_iter(match="*touches:*", count=1000))
+    if stale:
+        client.delete(*stale)
     return queues
 
 

@@ -29,13 +29,11 @@ def freshness_waiting() -> int:
 
 @pytest.fixture
 def pros(in_tenant, tenant):
-    purge_queues()
-    touches._client("x").delete(*touches._keys()[:2])
+    purge_queues()  # and every pending touch, flag and taken list
     segment, _ = segment_create(actor=membership_of(tenant, "admin@alpha.test"), key="pros", name="Pros",
                                 definition=PRO, now=NOW)
     yield segment
     purge_queues()
-    touches._client("x").delete(*touches._keys()[:2])
 
 
 def test_a_flood_of_writes_queues_one_check_that_covers_them_all(pros):
@@ -60,7 +58,6 @@ def test_each_tenant_has_at_most_one_check_queued(pros, tenant, other_tenant):
     segment_create(actor=membership_of(other_tenant, "admin@beta.test"), key="beta-pros", name="Pros",
                    definition=PRO, now=NOW)
     tasks.customers_touched(Touch.of(customer_ids=[1], traits={"plan": [1]}))
-    touches._client("x").delete(*touches._keys()[:2])
     connection.set_tenant(tenant)
     assert freshness_waiting() == 2  # one for alpha's hundred writes, one for beta's
 
@@ -82,7 +79,6 @@ def test_a_redelivered_check_finds_what_it_took(pros):
 def test_the_minute_sweep_queues_a_check_for_stranded_touches(pros):
     touches.pending_add(Touch.of(customer_ids=[5], events={"opened": [5]}))
     touches._client("x").delete(touches._keys()[1])  # the flag expired: its check was lost
-    purge_queues()
     assert touches.stranded() is True and touches.stranded() is False
     tasks.evaluate_due(now_iso=NOW.isoformat())
     assert freshness_waiting() == 0  # the sweep flagged it already above; nothing doubled
