@@ -24,6 +24,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Iterator
 
+import structlog
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -34,6 +35,7 @@ from django_tenants.utils import schema_context, schema_exists
 from tenants.pgdump.postgres import BackupError, libpq_env, pg_tools, server_version_num
 from tenants.pgdump.rewrite import COPY_START, DUMP_COMPLETE, rewrite_dump
 
+logger = structlog.get_logger(__name__)
 _LOCK = 726_169_001  # the advisory lock of the template: held while it is checked and rebuilt
 _SETTING = re.compile(rb"^SET (\w+) = ")
 _dumps: dict[tuple, list[bytes]] = {}
@@ -101,12 +103,25 @@ def template_dump() -> list[bytes]:
 def schema_from_template(*, schema_name: str) -> None:
     """Create `schema_name` as a copy of the template (call template_ensure() before the
     transaction), then run the workspace handlers in it. Inside the caller's transaction:
-    a failure later in provisioning leaves no schema."""
-    _replay(rewrite_dump(template_dump(), source=settings.TENANT_TEMPLATE_SCHEMA, target=schema_name))
+    a failure later in provisioning leaves no schema. Without a usable pg_dump (none of the
+    server's version or newer), the schema is migrated instead: slower, never refused."""
+    try:
+        dump = template_dump()
+    except (BackupError, OSError) as error:
+        logger.warning("template_dump_unavailable", error=str(error)[:300])
+        _migrated(schema_name)
+    else:
+        _replay(rewrite_dump(dump, source=settings.TENANT_TEMPLATE_SCHEMA, target=schema_name))
     connection.set_schema_to_public()  # the dump emptied the search path; django-tenants sets it again
     with schema_context(schema_name):
         for handler in settings.WORKSPACE_CREATED_HANDLERS:
             import_string(handler)()
+
+
+def _migrated(schema_name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {_quoted(schema_name)}")
+    call_command("migrate_schemas", schema_name=schema_name, interactive=False, verbosity=0)
 
 
 def _local(line: bytes) -> bytes:

@@ -117,3 +117,23 @@ def test_a_template_behind_the_code_is_rebuilt_before_it_is_copied(committed_db)
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
         Tenant.objects.filter(pk=tenant.pk).delete()
+
+
+def test_without_a_usable_pg_dump_the_schema_is_migrated_instead(db, monkeypatch):
+    """No pg_dump of the server's version (a newer server than the tools): sign-up still works,
+    by running the migrations; the schema is the same."""
+    from tenants import template
+    from tenants.pgdump.postgres import BackupError
+
+    def no_tools():
+        raise BackupError("no pg_dump of version 99 or newer")
+
+    monkeypatch.setattr(template, "template_dump", no_tools)
+    schema_from_template(schema_name="t_migrated_fallback")
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE SCHEMA "t_migrated_check"')
+    call_command("migrate_schemas", schema_name="t_migrated_check", interactive=False, verbosity=0)
+    connection.set_schema_to_public()
+    assert catalog("t_migrated_fallback") == catalog("t_migrated_check")
+    with schema_context("t_migrated_fallback"):
+        assert WriteKey.objects.count() == LookupKey.objects.count() == IdentitySecret.objects.count() == 1
