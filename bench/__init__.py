@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "reports": "bench.reports",
     "lookup": "bench.lookup",
     "warehouse": "bench.warehouse",
+    "tenants": "bench.tenants",
 }
 
 

@@ -70,6 +70,9 @@ PUBLIC_SCHEMA_NAME = "public"
 # New tenant schemas are copies of this migrated schema (tenants/template.py); the handlers
 # then run in the copy, for what must differ per workspace.
 TENANT_TEMPLATE_SCHEMA = "strata_template"
+# `migrate_schemas --executor=multiprocessing` (the compose migrate job): schemas migrated by
+# this many processes at once (bench/tenants.py).
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATE_PROCESSES", default=2)
 WORKSPACE_CREATED_HANDLERS = ["apikeys.services.workspace_keys_issue"]
 TRACKING_URLCONF = "config.urls_tracking"  # /v1/ on a tenant host (customers.middleware resolves it first)
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
