@@ -12,6 +12,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from customers.models import TraitDefinition
+from customers.selectors import personal_property_keys
 from segments.rules.vocabulary import BUILTIN_TRAITS
 
 CUSTOMERS, EVENTS, MEMBERSHIPS, SEGMENTS = "customers", "events", "memberships", "segments"
@@ -40,6 +41,10 @@ class Table:
     # Columns read as ISO text and parsed here: a custom datetime trait is JSON text, and a
     # malformed one must become null, not fail the statement.
     parse_times: tuple[str, ...] = ()
+    # JSON text columns whose values under these (lower-case) keys are personal and read
+    # "hidden", at any depth — as the events API shows them to a role without customers.view_pii.
+    masked_json: tuple[str, ...] = ()
+    hidden_keys: frozenset[str] = frozenset()
 
 
 def _builtin_sql(key: str, type_: str) -> str:
@@ -87,7 +92,7 @@ def customers(*, include_personal: bool) -> Table:
     return Table(CUSTOMERS, pa.schema(fields), sql, params, parse_times=tuple(parse_times))
 
 
-def events(*, after: datetime | None, until: datetime) -> Table:
+def events(*, after: datetime | None, until: datetime, include_personal: bool) -> Table:
     schema = pa.schema([
         pa.field("event_id", pa.int64(), nullable=False), pa.field("message_id", pa.string()),
         pa.field("customer_id", pa.int64(), nullable=False), pa.field("external_id", pa.string(), nullable=False),
@@ -100,7 +105,9 @@ def events(*, after: datetime | None, until: datetime) -> Table:
            "e.properties::text FROM customers_event e JOIN customers_customer c ON c.id = e.customer_id "
            "WHERE e.received_at <= %s AND (%s::timestamptz IS NULL OR e.received_at > %s) "
            "ORDER BY e.timestamp, e.id")
-    return Table(EVENTS, schema, sql, [until, after, after], date_column="timestamp")
+    hidden = frozenset() if include_personal else personal_property_keys()
+    return Table(EVENTS, schema, sql, [until, after, after], date_column="timestamp",
+                 masked_json=("properties",) if hidden else (), hidden_keys=hidden)
 
 
 def memberships() -> Table:
@@ -135,7 +142,7 @@ def table_for(name: str, *, include_personal: bool, events_after: datetime | Non
     if name == CUSTOMERS:
         return customers(include_personal=include_personal)
     if name == EVENTS:
-        return events(after=events_after, until=events_until)
+        return events(after=events_after, until=events_until, include_personal=include_personal)
     if name == MEMBERSHIPS:
         return memberships()
     return segments()

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 
 import adbc_driver_postgresql.dbapi as adbc
 import numpy as np
+import orjson
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,6 +22,7 @@ from django.core.files import File
 from django.db import connection
 from psycopg.conninfo import make_conninfo
 
+from common.masking import mask_properties
 from segments.warehouse.tables import Table
 
 ROW_GROUP_ROWS = 100_000  # rows per Parquet row group (ADBC hands over ~16 MB batches)
@@ -88,6 +90,12 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _masked(text: str | None, hidden: frozenset[str]) -> str | None:
+    if text is None:
+        return None
+    return orjson.dumps(mask_properties(orjson.loads(text), hidden)).decode()
+
+
 def _conformed(batch: pa.RecordBatch, table: Table) -> pa.RecordBatch:
     """The batch under the table's schema: its names and exact types (an `integer` column
     arrives as int32; a custom datetime trait as ISO text, parsed here — a malformed one
@@ -96,6 +104,8 @@ def _conformed(batch: pa.RecordBatch, table: Table) -> pa.RecordBatch:
     for column, field in zip(batch.columns, table.schema):
         if field.name in table.parse_times:
             column = pa.array([_parse_time(v) for v in column.to_pylist()], type=field.type)
+        elif field.name in table.masked_json:
+            column = pa.array([_masked(v, table.hidden_keys) for v in column.to_pylist()], type=field.type)
         elif column.type != field.type:
             column = column.cast(field.type)
         arrays.append(column)

@@ -144,6 +144,21 @@ def test_personal_traits_go_only_when_asked_by_someone_who_may_see_them(shop):
             User.objects.filter(pk=analyst.user_id).delete()
 
 
+def test_personal_event_properties_are_hidden_unless_asked_for(shop):
+    """As the events API shows them to a role without customers.view_pii: "hidden" at any depth."""
+    tenant, tag, world = shop
+    with schema_context(tenant.schema_name):
+        Event.objects.create(customer=world["ada"], name="signed", timestamp=DAY1, message_id=f"{tag}-pii",
+                             properties={"email": "ada@example.test", "form": {"Phone": "+49 1"}, "plan": "pro"})
+        masked = [e for e in read(run(world["admin"], tables=["events"]), "events", tag)
+                  if e["message_id"] == f"{tag}-pii"][0]
+        assert json.loads(masked["properties"]) == {"email": "hidden", "form": {"Phone": "hidden"}, "plan": "pro"}
+        WarehouseExport.objects.all().delete()
+        raw = [e for e in read(run(world["admin"], tables=["events"], include_personal=True), "events", tag)
+               if e["message_id"] == f"{tag}-pii"][0]
+        assert json.loads(raw["properties"])["email"] == "ada@example.test"
+
+
 def test_events_are_exported_once_across_exports(shop):
     """The second export carries only what arrived after the first one's end."""
     tenant, tag, world = shop
