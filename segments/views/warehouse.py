@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import DomainError
 from common.pages import page_status, requires
-from segments.api.views.warehouse import file_response
+from segments.api.views.warehouse import file_response, stored_file_open
 from segments.warehouse import services as warehouse
 from segments.warehouse import tables as warehouse_tables
 from segments.warehouse.models import WarehouseExport, WarehouseSchedule
@@ -121,5 +121,5 @@ def exports_manifest(request, pk: int) -> FileResponse:
     export = _export_or_404(pk)
     if not export.manifest:
         raise Http404("The export has no manifest yet")
-    return FileResponse(warehouse.warehouse_storage().open(export.manifest, "rb"), as_attachment=True,
+    return FileResponse(stored_file_open(export.manifest), as_attachment=True,
                         filename=f"export-{export.pk}-manifest.json", content_type="application/json")

@@ -100,3 +100,22 @@ def test_the_page_saves_the_schedule_and_an_analyst_cannot_export_personal_data(
     connection.set_tenant(tenant)
     schedule = WarehouseSchedule.objects.get()
     assert (schedule.enabled, schedule.every, schedule.tables) == (True, "day", ["customers", "events"])
+
+
+def test_a_file_removed_from_storage_behind_the_app_is_a_coded_404(tenant):
+    """A bucket lifecycle rule or an operator may delete files the export still lists: the
+    download answers not_found, never a server error."""
+    connection.set_tenant(tenant)
+    export = WarehouseExport.objects.create(status="succeeded", tables=["segments"], events_until=timezone.now(),
+                                            manifest=f"{tenant.schema_name}/exports/gone/manifest.json")
+    file = WarehouseExportFile.objects.create(export=export, table="segments", rows=1, row_groups=1, bytes=1,
+                                              path=f"{tenant.schema_name}/exports/gone/segments.parquet",
+                                              sha256="0" * 64)
+    connection.set_schema_to_public()
+    client = session(tenant)
+    for url in (f"/api/v1/exports/{export.pk}/files/{file.pk}/", f"/api/v1/exports/{export.pk}/manifest.json"):
+        response = client.get(url)
+        assert response.status_code == 404, (url, response.content)
+        assert response.json()["errors"][0]["code"] == "not_found"
+    for url in (f"/exports/{export.pk}/files/{file.pk}/", f"/exports/{export.pk}/manifest.json"):
+        assert client.get(url).status_code == 404, url

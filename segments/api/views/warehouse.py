@@ -135,7 +135,7 @@ class ExportManifestView(APIView):
         export = _export(pk)
         if not export.manifest:
             raise Http404("The export has no manifest yet")
-        with warehouse.warehouse_storage().open(export.manifest, "rb") as stream:
+        with stored_file_open(export.manifest) as stream:
             return Response(json.load(stream))
 
 
@@ -152,8 +152,20 @@ def file_response(export: WarehouseExport, file_id: int) -> FileResponse:
     if file is None:
         raise Http404("No such file in this export")
     name = f"{file.table}-{file.partition or 'all'}-{file.path.rsplit('/', 1)[-1]}".replace("=", "-")
-    return FileResponse(warehouse.warehouse_storage().open(file.path, "rb"), as_attachment=True, filename=name,
+    return FileResponse(stored_file_open(file.path), as_attachment=True, filename=name,
                         content_type="application/vnd.apache.parquet")
+
+
+def stored_file_open(path: str):
+    """The stored file, or a 404 when it was removed from storage behind the app's back
+    (a bucket lifecycle rule, an operator's clean-up): not a server error."""
+    storage = warehouse.warehouse_storage()
+    try:
+        if not storage.exists(path):
+            raise FileNotFoundError(path)
+        return storage.open(path, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is no longer in the export's storage") from None
 
 
 class ExportScheduleView(APIView):
