@@ -119,29 +119,38 @@ export function segmentBuilder(config) {
     },
 
     // ------------------------------------------------------------ preview + errors
+    // An estimate first (a hash-sample of the customers: at once), then the exact count; a
+    // newer edit aborts both. The server marks an estimate with data-exact-pending.
     async preview(text) {
       if (this.inflight) this.inflight.abort();
       const controller = new AbortController();
       this.inflight = controller;
       this.loading = true;
       try {
-        const token = document.querySelector('meta[name="csrf-token"]')?.content || "";
-        const response = await fetch(this.previewUrl, {
-          method: "POST", signal: controller.signal,
-          headers: { "Content-Type": "application/json", "X-CSRFToken": token, "HX-Request": "true" },
-          body: JSON.stringify({ definition: JSON.parse(text), segment: this.segmentKey || null }),
-        });
-        const html = await response.text();
-        const panel = this.$refs.preview;
-        panel.innerHTML = html;
-        const root = panel.querySelector("[data-errors]");
-        this.setErrors(root ? JSON.parse(root.dataset.errors || "[]") : []);
+        const root = await this.fetchPreview(text, "estimate", controller);
+        if (root && root.querySelector("[data-exact-pending]")) await this.fetchPreview(text, "exact", controller);
         this.previewed = true;
       } catch (e) {
         if (e.name !== "AbortError") this.$refs.preview.innerHTML = '<p class="alert-error">The preview could not be loaded. Check your connection; saving still validates the rule.</p>';
       } finally {
         if (this.inflight === controller) { this.inflight = null; this.loading = false; }
       }
+    },
+
+    async fetchPreview(text, accuracy, controller) {
+      const token = document.querySelector('meta[name="csrf-token"]')?.content || "";
+      const response = await fetch(this.previewUrl, {
+        method: "POST", signal: controller.signal,
+        headers: { "Content-Type": "application/json", "X-CSRFToken": token, "HX-Request": "true" },
+        body: JSON.stringify({ definition: JSON.parse(text), segment: this.segmentKey || null, accuracy }),
+      });
+      const html = await response.text();
+      if (controller.signal.aborted) return null;
+      const panel = this.$refs.preview;
+      panel.innerHTML = html;
+      const root = panel.querySelector("[data-errors]");
+      this.setErrors(root ? JSON.parse(root.dataset.errors || "[]") : []);
+      return root;
     },
 
     setErrors(errors) {

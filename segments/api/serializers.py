@@ -62,12 +62,19 @@ class SegmentUpdateInput(StrictInput):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
+ACCURACY_HELP = ("`estimate`: counted on a fixed hash-sample of customers (~1-2% of a large workspace) and scaled "
+                 "up, with `margin` (95%), in a fraction of the time; `exact` (default): counted over everyone, "
+                 "with the estimate beside it.")
+
+
 class PreviewInput(StrictInput):
     definition = DefinitionField(required=False, help_text="Default: the segment's saved definition.")
+    accuracy = serializers.ChoiceField(choices=["estimate", "exact"], default="exact", help_text=ACCURACY_HELP)
 
 
 class NewPreviewInput(StrictInput):
     definition = DefinitionField()
+    accuracy = serializers.ChoiceField(choices=["estimate", "exact"], default="exact", help_text=ACCURACY_HELP)
 
 
 CustomerRef = extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}],
@@ -224,7 +231,12 @@ class UploadOutput(serializers.Serializer):
 
 
 class PreviewOutput(serializers.Serializer):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="`exact` when it was counted, else `estimate`")
+    estimate = serializers.IntegerField(allow_null=True, help_text="Scaled up from the hash-sample")
+    margin = serializers.IntegerField(allow_null=True, help_text="Half-width of the estimate's 95% interval")
+    exact = serializers.IntegerField(allow_null=True, help_text="Counted over everyone; null for an estimate")
+    sampled = serializers.IntegerField(allow_null=True, help_text="Customers the estimate read")
+    population = serializers.IntegerField(allow_null=True, help_text="Customers in the workspace")
     sample = CustomerBrief(many=True)
     impact = serializers.DictField(help_text="would_enter, would_exit, current_size (vs open memberships)")
     warnings = WarningOutput(many=True)

@@ -3,9 +3,10 @@ how many would enter and exit. Writes nothing."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection
 
@@ -48,13 +49,37 @@ def compile_definition(definition: Any, *, now: datetime, self_key: str | None) 
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """The count scaled up from a fixed hash-sample of the customers, with the half-width of
+    its 95% interval (`margin`). `sampled` of `population` customers were read."""
+
+    count: int
+    margin: int
+    matched: int
+    sampled: int
+    population: int
+
+    @property
+    def exact(self) -> bool:
+        return self.sampled >= self.population
+
+
+@dataclass(frozen=True)
 class Preview:
+    """`count` is exact when `exact` is, else the estimate's. `estimate` is None when only
+    the exact count was asked for."""
+
     count: int
     sample_ids: list[int]
     would_enter: int
     would_exit: int
     current_size: int
     warnings: list[Warning]
+    exact: bool = True
+    estimate: Estimate | None = None
+
+
+Accuracy = Literal["estimate", "exact", "both"]
 
 
 # Two ways to a count and a sample, chosen by a probe: the rule compiled for SAMPLE_PROBES
@@ -95,39 +120,127 @@ SELECT m.id FROM ({matched}) m ORDER BY ((hashint8(m.id) >> 8)::bigint << {shift
 
 
 def preview(*, actor: Actor, definition: Any, now: datetime, segment: Segment | None = None,
-            sample_size: int = SAMPLE_SIZE) -> Preview:
+            sample_size: int = SAMPLE_SIZE, accuracy: Accuracy = "exact") -> Preview:
     """How many customers `definition` matches at `now`, a sample of them (≤ 20, spread
     over the id range, stable between calls) and — against `segment`'s open memberships —
     how many would enter and exit if it were saved. Writes nothing. A rule over personal
-    data is refused to an actor who may not read it (its counts would spell it out)."""
+    data is refused to an actor who may not read it (its counts would spell it out).
+
+    `accuracy`: "estimate" reads only the hash-sample (see `_estimate`) and scales its
+    numbers up; "exact" evaluates the rule over everyone; "both" does both."""
     ensure_rule_readable(actor, definition)
     rule = rule_context(definition=definition, self_key=segment.key if segment else None)
     group, refs, warnings = rule.group, rule.reference_ids(), as_warnings(rule.warnings)
-    sql = compile_rule(group, now=now, refs=refs)
     size = min(sample_size, SAMPLE_SIZE)
+    with connection.cursor() as cursor:
+        current = _open_count(cursor, segment) if segment else 0
+        estimate = staying_sampled = sampled_ids = None
+        if accuracy != "exact":
+            estimate, staying_sampled, sampled_ids = _estimate(cursor, group, refs, now=now, segment=segment,
+                                                               size=size)
+            if estimate.exact or accuracy == "estimate":
+                staying = staying_sampled if estimate.exact else _scaled(staying_sampled, estimate)
+                return Preview(count=estimate.count, sample_ids=sampled_ids, would_enter=max(estimate.count - staying, 0),
+                               would_exit=max(current - staying, 0), current_size=current, warnings=warnings,
+                               exact=estimate.exact, estimate=estimate)
+        count, staying, sample = _exact(cursor, group, refs, now=now, segment=segment, size=size)
+    return Preview(count=count, sample_ids=sample, would_enter=count - staying, would_exit=current - staying,
+                   current_size=current, warnings=warnings, exact=True, estimate=estimate)
+
+
+def _exact(cursor, group: Group, refs: dict[str, int], *, now: datetime, segment: Segment | None,
+           size: int) -> tuple[int, int, list[int]]:
+    """(matches, of them open members of `segment`, sample ids) over every customer."""
+    sql = compile_rule(group, now=now, refs=refs)
     params = {**sql.params, "q_segment": segment.pk if segment else None, "q_sample": size}
     current_sql = _CURRENT_JOIN if segment else ""
     staying_sql = "count(o.customer_id)" if segment else "0"
-    with connection.cursor() as cursor:
-        probed = _probe(cursor, group, refs, now=now, size=size)
-        if len(probed) >= size:
-            cursor.execute(_COUNT_SQL.format(matched=sql.text, current=current_sql, staying=staying_sql), params)
-            count, staying = cursor.fetchone()
-            sample = probed
-        else:
-            cursor.execute(_PREVIEW_SQL.format(matched=sql.text, buckets=SAMPLE_BUCKETS - 1, shift=_KEY_SHIFT,
-                                               current=current_sql, staying=staying_sql), params)
-            buckets = cursor.fetchall()
-            count, staying = sum(row[1] for row in buckets), sum(row[2] for row in buckets)
-            sample = [key & ((1 << _KEY_SHIFT) - 1) for key in sorted(row[3] for row in buckets)[:size]]
-            if len(sample) < min(size, count):
-                # Fewer non-empty buckets than the sample asks for (a few dozen matches): the
-                # statement again, sorted by the same key. Cheap where it runs: few matches.
-                cursor.execute(_SAMPLE_SQL.format(matched=sql.text, shift=_KEY_SHIFT), params)
-                sample = [row[0] for row in cursor.fetchall()]
-        current = _open_count(cursor, segment) if segment else 0
-    return Preview(count=count, sample_ids=sample, would_enter=count - staying, would_exit=current - staying,
-                   current_size=current, warnings=warnings)
+    probed = _probe(cursor, group, refs, now=now, size=size)
+    if len(probed) >= size:
+        cursor.execute(_COUNT_SQL.format(matched=sql.text, current=current_sql, staying=staying_sql), params)
+        count, staying = cursor.fetchone()
+        return count, staying, probed
+    cursor.execute(_PREVIEW_SQL.format(matched=sql.text, buckets=SAMPLE_BUCKETS - 1, shift=_KEY_SHIFT,
+                                       current=current_sql, staying=staying_sql), params)
+    buckets = cursor.fetchall()
+    count, staying = sum(row[1] for row in buckets), sum(row[2] for row in buckets)
+    sample = [key & ((1 << _KEY_SHIFT) - 1) for key in sorted(row[3] for row in buckets)[:size]]
+    if len(sample) < min(size, count):
+        # Fewer non-empty buckets than the sample asks for (a few dozen matches): the
+        # statement again, sorted by the same key. Cheap where it runs: few matches.
+        cursor.execute(_SAMPLE_SQL.format(matched=sql.text, shift=_KEY_SHIFT), params)
+        sample = [row[0] for row in cursor.fetchall()]
+    return count, staying, sample
+
+
+# The estimate's sample: the customers whose id hashes (hashint8, the bits under
+# ESTIMATE_BUCKETS) into the lowest buckets, as many buckets as give ~ESTIMATE_TARGET
+# customers (at least ESTIMATE_MIN_BUCKETS: ~1%). The same customers every call, so an
+# estimate moves only when the rule or the data does; read through the expression index
+# customer_sample_idx. A tenant with fewer than ESTIMATE_TARGET customers is sampled whole
+# and its estimate is the exact count.
+ESTIMATE_BUCKETS = 1024
+ESTIMATE_TARGET = 20_000
+ESTIMATE_MIN_BUCKETS = 11
+_Z95 = 1.959964
+_POPULATION_SQL = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'customers_customer'::regclass"
+_SAMPLE_IDS_SQL = ("SELECT coalesce(array_agg(id), '{{}}') FROM customers_customer "
+                   "WHERE (hashint8(id) & {mask}) < {buckets}")
+_SIZES_SQL = ("SELECT count(*) FILTER (WHERE (hashint8(id) & {mask}) < {buckets}), count(*) "
+              "FROM customers_customer")
+
+
+def sample_buckets(population: int, target: int | None = None) -> int:
+    """How many of the ESTIMATE_BUCKETS hash buckets the estimate reads in a tenant of about
+    `population` customers."""
+    wanted = math.ceil(ESTIMATE_BUCKETS * (target or ESTIMATE_TARGET) / max(population, 1))
+    return min(ESTIMATE_BUCKETS, max(ESTIMATE_MIN_BUCKETS, wanted))
+
+
+def _estimate(cursor, group: Group, refs: dict[str, int], *, now: datetime, segment: Segment | None,
+              size: int) -> tuple[Estimate, int, list[int]]:
+    """The estimate, how many of the sample's matches are open members of `segment`, and the
+    sample's `size` matches with the smallest sample keys."""
+    cursor.execute(_POPULATION_SQL)
+    buckets = sample_buckets(cursor.fetchone()[0], ESTIMATE_TARGET)
+    if buckets >= ESTIMATE_BUCKETS:
+        # Everyone is in the sample: the exact statement, without the array of every id.
+        count, staying, sample = _exact(cursor, group, refs, now=now, segment=segment, size=size)
+        cursor.execute("SELECT count(*) FROM customers_customer")
+        population = cursor.fetchone()[0]
+        return estimate_of(matched=count, sampled=population, population=population), staying, sample
+    scoped = compile_rule(group, now=now, refs=refs, only_sql=_SAMPLE_IDS_SQL.format(mask=ESTIMATE_BUCKETS - 1,
+                                                                                          buckets=buckets))
+    current_sql = _CURRENT_JOIN if segment else ""
+    staying_sql = "count(o.customer_id)" if segment else "0"
+    params = {**scoped.params, "q_segment": segment.pk if segment else None, "q_sample": size}
+    cursor.execute(_COUNT_SQL.format(matched=scoped.text, current=current_sql, staying=staying_sql), params)
+    matched, staying = cursor.fetchone()
+    sample: list[int] = []
+    if matched:
+        cursor.execute(_SAMPLE_SQL.format(matched=scoped.text, shift=_KEY_SHIFT), params)
+        sample = [row[0] for row in cursor.fetchall()]
+    cursor.execute(_SIZES_SQL.format(mask=ESTIMATE_BUCKETS - 1, buckets=buckets))
+    sampled, population = cursor.fetchone()
+    return estimate_of(matched=matched, sampled=sampled, population=population), staying, sample
+
+
+def estimate_of(*, matched: int, sampled: int, population: int) -> Estimate:
+    """`matched` of `sampled` customers drawn without replacement from `population`, scaled
+    up, with the Wilson score interval's half-width at 95% (finite-population corrected) as
+    the margin: it stays above zero when nobody or everybody in the sample matches."""
+    if sampled <= 0 or sampled >= population:
+        return Estimate(count=matched, margin=0, matched=matched, sampled=sampled, population=max(population, sampled))
+    share = matched / sampled
+    z2n = _Z95 ** 2 / sampled
+    half = _Z95 * math.sqrt(share * (1 - share) / sampled + z2n / (4 * sampled)) / (1 + z2n)
+    correction = math.sqrt((population - sampled) / (population - 1))
+    return Estimate(count=round(share * population), margin=math.ceil(half * correction * population),
+                    matched=matched, sampled=sampled, population=population)
+
+
+def _scaled(sampled_count: int, estimate: Estimate) -> int:
+    return round(sampled_count * estimate.population / estimate.sampled) if estimate.sampled else 0
 
 
 # The probe ids, computed beside the ids (asking for min and max first was a round trip of

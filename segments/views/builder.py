@@ -130,25 +130,34 @@ def _preview_errors(request, problems: list[Problem]):
 def segments_preview(request):
     """The builder's live panel: count and sample of a draft definition, the impact against
     the saved version when editing, hygiene warnings, and the parse errors by path (in
-    `data-errors` for the builder to place at their nodes). Writes nothing."""
+    `data-errors` for the builder to place at their nodes). Writes nothing.
+
+    `"accuracy": "estimate"` answers from the hash-sample, at once; the panel then asks
+    again for the exact count (`data-exact-pending`). Hygiene (size, near-duplicates) needs
+    the exact members, so it comes with the exact answer."""
     try:
         body = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict):
         return _preview_errors(request, [Problem("definition", Code.INVALID_JSON, "The definition is not valid JSON.")])
+    accuracy = body.get("accuracy", "exact")
+    if accuracy not in ("estimate", "exact"):
+        return _preview_errors(request, [Problem("accuracy", Code.INVALID_CHOICE, "Ask for an estimate or exact.")])
     segment = Segment.objects.filter(key=body.get("segment") or "").first() if body.get("segment") else None
     definition = body.get("definition")
     now = timezone.now()
     try:
-        result = preview(actor=request.membership, definition=definition, now=now, segment=segment)
+        result = preview(actor=request.membership, definition=definition, now=now, segment=segment, accuracy=accuracy)
     except DomainError as error:
         return _preview_errors(request, error.problems)
     hidden = hidden_fields(request)
     sample = [who(c, hidden) for c in customers_in_order(result.sample_ids)[:8]]
-    draft = copy.copy(segment) if segment else Segment(pk=0, key="", kind=Segment.Kind.DYNAMIC, created_at=now)
-    draft.definition = definition
-    flags = [w for w in hygiene(segment=draft, now=now) if w.code != "stale"]
+    flags = []
+    if result.exact:
+        draft = copy.copy(segment) if segment else Segment(pk=0, key="", kind=Segment.Kind.DYNAMIC, created_at=now)
+        draft.definition = definition
+        flags = [w for w in hygiene(segment=draft, now=now) if w.code != "stale"]
     return render(request, "segments/_preview.html", {
         "preview": result, "sample": sample, "segment": segment, "hygiene": flags, "errors": [], "errors_json": "[]",
         "warnings": [w.as_dict() for w in result.warnings],

@@ -251,3 +251,49 @@ def test_marketer_builds_a_weekend_share_and_an_anniversary_with_the_builders_co
     page.get_by_test_id("json-toggle").click()
     assert json.loads(page.locator("#json-text").input_value())["conditions"][1] == {
         "type": "trait", "field": "signed_up_at", "op": "anniversary_within", "value": "7w"}
+
+
+def test_the_builder_shows_an_estimate_then_the_exact_count(strata_server, page, workspace, screenshot, monkeypatch):
+    """With a sample smaller than the workspace the first answer is an estimate with its
+    margin; the exact count replaces it when it arrives (held here until the estimate was
+    seen, so the test does not race the server)."""
+    from segments.selectors import preview as preview_module
+
+    tenant, marketer, _ = workspace
+    with schema_context(tenant.schema_name), connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")  # the sample's size reads pg_class
+    connection.set_schema_to_public()
+    monkeypatch.setattr(preview_module, "ESTIMATE_TARGET", 10)  # ~a third of the 30 customers
+    held = []
+
+    def hold_exact(route):
+        if json.loads(route.request.post_data or "{}").get("accuracy") == "exact":
+            held.append(route)
+        else:
+            route.continue_()
+
+    base = workspace_url(strata_server, tenant)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    log_in(page, base, marketer)
+    page.route("**/segments/-/preview/", hold_exact)
+    page.goto(f"{base}/segments/new/")
+    tree = page.get_by_test_id("rule-tree")
+    tree.get_by_test_id("add-condition").first.click()
+    tree.get_by_test_id("add-trait").first.click()
+    trait = tree.get_by_test_id("rule-condition").nth(0)
+    trait.get_by_test_id("trait-field").select_option("plan")
+    trait.get_by_test_id("cmp-value").fill("pro")
+    state = page.get_by_test_id("preview-state")
+    expect(state).to_have_attribute("data-state", "estimate")
+    expect(page.get_by_test_id("preview-count")).to_contain_text("≈")
+    expect(page.get_by_test_id("preview-margin")).to_contain_text("±")
+    expect(page.get_by_test_id("preview-estimate-note")).to_contain_text("of 30 customers")
+    screenshot("segments-builder-estimate")
+    page.unroute("**/segments/-/preview/")
+    for route in held:
+        try:
+            route.continue_()
+        except Exception:  # noqa: BLE001 — a request the builder already aborted for a newer edit
+            pass
+    expect(state).to_have_attribute("data-state", "exact")
+    expect(page.get_by_test_id("preview-count")).to_have_text("10")

@@ -103,10 +103,21 @@ class SegmentDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# The API's exact preview carries the estimate too (its cost is small beside the exact
+# count's), so a client can see how far an estimate lands from the truth.
+_ACCURACY = {"estimate": "estimate", "exact": "both"}
+
+
 def _preview_response(request, preview: Preview) -> Response:
     sample = customers_in_order(preview.sample_ids)
+    estimate = preview.estimate
     return Response(s.PreviewOutput({
         "count": preview.count,
+        "exact": preview.count if preview.exact else None,
+        "estimate": estimate.count if estimate else None,
+        "margin": estimate.margin if estimate else None,
+        "sampled": estimate.sampled if estimate else None,
+        "population": estimate.population if estimate else None,
         "sample": sample,
         "impact": {"would_enter": preview.would_enter, "would_exit": preview.would_exit,
                    "current_size": preview.current_size},
@@ -123,7 +134,8 @@ class SegmentPreviewNewView(APIView):
     @extend_schema(request=s.NewPreviewInput, responses=s.PreviewOutput, operation_id="segments_preview_new")
     def post(self, request):
         data = validated(s.NewPreviewInput, request)
-        return _preview_response(request, preview(actor=request.actor, definition=data["definition"], now=timezone.now()))
+        return _preview_response(request, preview(actor=request.actor, definition=data["definition"], now=timezone.now(),
+                                                  accuracy=_ACCURACY[data["accuracy"]]))
 
 
 class SegmentPreviewView(APIView):
@@ -142,7 +154,8 @@ class SegmentPreviewView(APIView):
             raise DomainError.single(path="definition", code=Code.REQUIRED,
                                      message="This segment has no rule: send a definition to preview.")
         now = timezone.now()
-        result = preview(actor=request.actor, definition=definition, now=now, segment=segment)
+        result = preview(actor=request.actor, definition=definition, now=now, segment=segment,
+                         accuracy=_ACCURACY[data["accuracy"]])
         segment_mark_used(segment=segment, now=now)
         return _preview_response(request, result)
 
