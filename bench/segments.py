@@ -42,6 +42,7 @@ earlier run left them behind).
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import time
@@ -57,6 +58,8 @@ SEGMENT_PREFIX = "bench-"
 EVALUATED = "purchase_sum"  # the definition evaluated through the engine (≈ 18% of customers: the issue's 200k)
 
 DAY = timedelta(days=1)
+PARTS = ("compare", "preview", "evaluation", "naive")
+ESTIMATE_ROUNDS = 20  # p95 of the estimate's time
 STALE_LIMIT = 20_000  # largest segment whose re-evaluation is timed before ANALYZE (quadratic)
 
 
@@ -85,6 +88,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="customers of the per-customer Python loop, extrapolated (segments; 0 skips; default 10_000)")
     group.add_argument("--only", default="",
                        help="comma-separated definitions to compare (segments; default all)")
+    group.add_argument("--parts", default=",".join(PARTS),
+                       help=f"comma-separated parts to run (segments; default all: {','.join(PARTS)})")
     group.add_argument("--explain", action="store_true",
                        help="print EXPLAIN (ANALYZE, BUFFERS) of each compiled and hand-written statement")
 
@@ -495,7 +500,39 @@ def _preview(now: datetime, repeat: int, only: set[str]) -> list[Result]:
                         "(target ≤ 1.2)",
         ))
         print(f"bench segments: preview {name}: {preview_s:.3f}s vs count {count_s:.3f}s", flush=True)
+        results.append(_estimate(name, definition, now, exact_s=preview_s, repeat=repeat))
     return results
+
+
+def _estimate(name: str, definition: dict, now: datetime, *, exact_s: float, repeat: int) -> Result:
+    """The builder's first answer: preview(accuracy="estimate") from the hash-sample, its
+    p95 over ESTIMATE_ROUNDS rounds (issue 25 target: ≤ 0.3 s at 1M / 20M) against the
+    exact preview timed just before; and whether the exact count fell inside its margin."""
+    from segments.selectors.preview import preview
+
+    def estimated():
+        started = time.perf_counter()
+        result = preview(actor=_BENCH, definition=definition, now=now, accuracy="estimate")
+        return time.perf_counter() - started, result
+
+    estimated()  # warm-up
+    times, result = [], None
+    for _ in range(max(repeat, ESTIMATE_ROUNDS)):
+        seconds, result = estimated()
+        times.append(seconds)
+    exact = preview(actor=_BENCH, definition=definition, now=now).count
+    estimate = result.estimate
+    p95 = sorted(times)[math.ceil(0.95 * len(times)) - 1]
+    inside = abs(estimate.count - exact) <= estimate.margin
+    print(f"bench segments: estimate {name}: p95 {p95:.3f}s, {estimate.count:,} ± {estimate.margin:,} "
+          f"(exact {exact:,}{'' if inside else ', OUTSIDE the margin'})", flush=True)
+    return Result(
+        name=f"segments.estimate_{name}", ratio=statistics.median(times) / exact_s,
+        measurements={"estimate_p95_s": p95, "estimate_median_s": statistics.median(times), "exact_s": exact_s,
+                      "estimate": estimate.count, "margin": estimate.margin, "exact": exact,
+                      "sampled": estimate.sampled, "inside_margin": inside},
+        ratio_means="median preview(accuracy=estimate) s ÷ median exact preview s (target: estimate p95 ≤ 0.3 s)",
+    )
 
 
 def _timed_count(text: str, params) -> float:
@@ -756,15 +793,20 @@ def run(args: argparse.Namespace) -> list[Result]:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE customers_customermetrics")
         only = {name for name in getattr(args, "only", "").split(",") if name}
-        compared, compiled_times = _compare(now, repeat, only, getattr(args, "explain", False))
-        results += compared
-        results += _preview(now, repeat, only)
-        try:
-            results += _evaluation(now, repeat, getattr(args, "touched", 500), customers)
-        finally:
-            _drop_bench_segments()
+        parts = set(getattr(args, "parts", ",".join(PARTS)).split(","))
+        compiled_times: dict[str, float] = {}
+        if "compare" in parts:
+            compared, compiled_times = _compare(now, repeat, only, getattr(args, "explain", False))
+            results += compared
+        if "preview" in parts:
+            results += _preview(now, repeat, only)
+        if "evaluation" in parts:
+            try:
+                results += _evaluation(now, repeat, getattr(args, "touched", 500), customers)
+            finally:
+                _drop_bench_segments()
         sample = min(getattr(args, "naive_sample", 10_000), customers)
-        if sample > 0:
+        if sample > 0 and "naive" in parts:
             results += _naive(now, sample, customers, compiled_times, only)
     notes = [f"data set {tenant.slug} (now pinned at {now.isoformat()})"
              + (f", generated in this run in {generated_s:.0f} s" if generated_s else ", reused")]

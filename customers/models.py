@@ -112,6 +112,88 @@ class Event(models.Model):
         return f"{self.name} @ {self.timestamp:%Y-%m-%d %H:%M}"
 
 
+class Numeric(models.DecimalField):
+    """PostgreSQL's unconstrained `numeric`: sums of JSON numbers kept exactly as the events'
+    own `(properties -> p)::numeric` would give them, whatever their scale."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", 1000)
+        kwargs.setdefault("decimal_places", 0)
+        super().__init__(*args, **kwargs)
+
+    def db_type(self, connection) -> str:
+        return "numeric"
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        return value  # no quantising to decimal_places: the column keeps any scale
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("max_digits", None)
+        kwargs.pop("decimal_places", None)
+        return name, path, args, kwargs
+
+
+class EventDay(models.Model):
+    """Per customer, event name and UTC day: how many events, the first and the last. Kept
+    by triggers on customers_event in the writing transaction, whatever writes (ingest,
+    imports, merges, erasure, deletes; migration 0019), so rules read whole days from here and
+    only a window's partial edge days from the events (segments/rules/compile.py)."""
+
+    pk = models.CompositePrimaryKey("customer", "name", "day")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=200)
+    day = models.DateField()
+    events = models.IntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # a rule over everyone: WHERE name = %s AND day >= %s AND day < %s, summed per customer
+            models.Index(fields=["name", "day", "customer"], name="eventday_name_day_idx", include=["events"]),
+        ]
+
+
+class EventDayValue(models.Model):
+    """Per customer, event name, UTC day and numeric property: how many events carried it
+    as a JSON number, their sum, least and greatest. Only for the (event, property) pairs in
+    RollupProperty; the same triggers keep it."""
+
+    pk = models.CompositePrimaryKey("customer", "name", "day", "property")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=200)
+    day = models.DateField()
+    property = models.CharField(max_length=200)
+    n = models.IntegerField()
+    total = Numeric()
+    low = Numeric()
+    high = Numeric()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["name", "property", "day", "customer"], name="eventdayvalue_lookup_idx",
+                         include=["n", "total", "low", "high"]),
+        ]
+
+
+class RollupProperty(models.Model):
+    """A numeric event property a saved rule aggregates: rolled up per day from when it is
+    requested; rules read the rollup once `ready_at` is set (the back-fill of the events
+    stored before it finished)."""
+
+    event = models.CharField(max_length=200)
+    property = models.CharField(max_length=200)
+    requested_at = models.DateTimeField()
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "property"], name="rollup_property_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.event}.{self.property}"
+
+
 class CustomerIdentity(models.Model):
     """An id a source knows the customer by: a userId (external id) or an anonymousId.
     Unique per (kind, value), so resolving a batch of messages is one join."""

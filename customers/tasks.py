@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from customers import rollups
 from customers.metrics_refresh import metrics_run
 from ops.models import TaskRun
 from ops.services import task_run_create
@@ -29,3 +30,9 @@ def refresh_metrics_nightly(*, now_iso: str) -> None:
 @public_task(name="customers.dispatch_metrics_refresh", soft_time_limit=60, time_limit=90)
 def dispatch_metrics_refresh() -> int:
     return for_each_tenant(refresh_metrics_nightly, now_iso=timezone.now().isoformat())
+
+
+@tenant_task(name="customers.rollup_backfill", **REFRESH_LIMITS)
+def rollup_backfill(*, property_id: int) -> None:
+    """Back-fill one rolled-up property's daily values, then let rules read them."""
+    rollups.rollup_backfill(property_id=property_id, clock=timezone.now)

@@ -14,10 +14,12 @@ from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, Conflict, DomainError, Problem, SegmentCode
 from common.fields import UNSET, Unset, given
+from customers.rollups import rollup_properties_request
 from ops.tasking import send_to_tenant
 from segments import engine
 from segments.lookup import lookup_forget_all
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
+from segments.rules.parse import aggregated_properties
 from segments.selectors.personal import ensure_rule_readable
 from segments.selectors.rules import rule_context
 from tenants.permissions import ensure_permitted
@@ -55,6 +57,14 @@ def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refr
         problems.append(Problem("refresh_minutes", Code.INVALID_RANGE,
                                 "Refresh every 1 minute to 7 days (10080 minutes)."))
     return problems
+
+
+def _rollups_request(definition: Any, *, now: datetime) -> None:
+    """Ask for daily rollups of the numeric properties a saved rule aggregates, so its
+    evaluations read days instead of events once they are back-filled."""
+    pairs = aggregated_properties(rule_context(definition=definition).group)
+    if pairs:
+        rollup_properties_request(pairs=pairs, now=now)
 
 
 def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> None:
@@ -101,6 +111,7 @@ def segment_create(*, actor: Actor, key: str, name: str, kind: str = Segment.Kin
     if kind == Segment.Kind.DYNAMIC:
         SegmentVersion.objects.create(segment=segment, version=1, definition=definition,
                                       author_id=getattr(actor, "user_id", None), note=note[:500])
+        _rollups_request(definition, now=now)
         _evaluate_after_commit(segment, now=now, trigger=SegmentEvaluation.Trigger.EDIT)
     audit_record(actor=actor, action="segment.created", target=segment, target_label=segment.key)
     return segment, warnings
@@ -153,6 +164,7 @@ def segment_update(*, actor: Actor, segment: Segment, now: datetime, definition:
         segment.definition_version += 1
         SegmentVersion.objects.create(segment=segment, version=segment.definition_version, definition=definition,
                                       author_id=getattr(actor, "user_id", None), note=note[:500])
+        _rollups_request(definition, now=now)
     segment.save()
     # A resumed segment missed what happened while it slept: evaluate it now, like an edit.
     if (changed_definition or resumed) and segment.kind == Segment.Kind.DYNAMIC:

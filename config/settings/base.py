@@ -348,7 +348,7 @@ TASK_QUEUES = {
               "campaigns.review_reminders"],
     "batch": ["customers.run_import", "customers.refresh_metrics", "customers.refresh_metrics_nightly",
               "insights.run_clustering", "insights.train_churn_model", "insights.score_lookalikes", "insights.nightly",
-              "segments.warehouse_export"],
+              "segments.warehouse_export", "customers.rollup_backfill"],
 }
 CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUES.items() for task in tasks}
 CELERY_RESULT_EXPIRES = 3600
@@ -396,6 +396,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+# Rules read whole days of events from the per-customer daily rollups (customers/rollups.py);
+# off, every event condition reads customers_event alone (same members, slower).
+SEGMENT_ROLLUPS = env.bool("SEGMENT_ROLLUPS", default=True)
+
 # Campaign email: batches of N, at most R per second per campaign (campaigns.sending).
 CAMPAIGN_EMAIL_BATCH_SIZE = env.int("CAMPAIGN_EMAIL_BATCH_SIZE", default=100)
 CAMPAIGN_EMAIL_RATE_PER_SECOND = env.float("CAMPAIGN_EMAIL_RATE_PER_SECOND", default=10.0)

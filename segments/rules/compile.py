@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from segments.rules.nodes import (
-    Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, SegmentCondition,
-    SequenceCondition, SurveyCondition, TraitCondition, When, Window,
+    Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, Rollups, SegmentCondition,
+    SequenceCondition, SurveyCondition, TraitCondition, When, Window, utc_midnight,
 )
 from segments.rules.shapes import drives, event_shape, lone_condition, survey_complemented
 from segments.rules.vocabulary import ANY_EVENT, PRESENCE
@@ -58,6 +58,7 @@ class _Builder:
     positive: bool = False
 
     zone: str | None = None  # the local zone expression of the events' customer (tz), once per statement
+    rollups: Rollups | None = None  # the daily rollups to read whole days from (None: events only)
 
     def p(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -267,12 +268,69 @@ class _Builder:
         that asks "never" (no count ≥ 1 passes) its negation: no GROUP BY to aggregate, and
         the planner gets a semi-join / anti-join instead of a hashed subplan."""
         shape = event_shape(node, self.now)
-        source, where, test = self.event_rows(node)
         if shape in ("exists", "not_exists"):
+            source, where, _ = self.event_rows(node)
             exists = f"EXISTS (SELECT 1 FROM {source} WHERE e.customer_id = c.id AND {where})"
             return exists if shape == "exists" else f"NOT {exists}"
-        grouped = f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id"
+        grouped, test = self.event_grouped(node)
         return self.having(grouped, test, complement=shape == "not_in")
+
+    def event_grouped(self, node: EventCondition) -> tuple[str, str]:
+        """`SELECT customer_id … GROUP BY customer_id` over the condition's events and its
+        measure's test (for HAVING): from the daily rollups where they can answer."""
+        rolled = self.rolled(node)
+        if rolled is not None:
+            return rolled
+        source, where, test = self.event_rows(node)
+        return f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id", test
+
+    def rolled(self, node: EventCondition) -> tuple[str, str] | None:
+        """The condition's grouped rows from the rollups for the whole UTC days of its window
+        and from the events for the partial days at its edges, or None where rollups cannot
+        answer: property filters, time of week, a share, any event, an aggregate of a property
+        not rolled up, a window without a whole day."""
+        m = node.measure
+        if (self.rollups is None or node.where or node.when is not None or node.event == ANY_EVENT
+                or m.kind == "share"
+                or (m.kind == "aggregate" and (node.event, m.property) not in self.rollups.values)):
+            return None
+        start, end = node.window.bounds(self.now) if node.window is not None else (None, self.now)
+        end = min(end, self.now)
+        last = end.astimezone(timezone.utc).date()  # days before it are whole
+        first = None if start is None else _whole_day_from(start)
+        if first is not None and first >= last:
+            return None
+        name = self.p(node.event)
+        if m.kind == "aggregate":
+            prop = self.p(m.property)
+            table = (f"customers_eventdayvalue r WHERE r.name = {name} AND r.property = {prop}")
+            value = f"(e.properties -> {prop})::numeric"
+            rolled_cols, raw_cols = "r.n, r.total, r.low, r.high", f"1, {value}, {value}, {value}"
+            raw_filter = f" AND jsonb_typeof(e.properties -> {prop}) = 'number'"
+            measure = {"sum": "sum(u.total)", "min": "min(u.low)", "max": "max(u.high)",
+                       "avg": "sum(u.total) / sum(u.n)::numeric"}[m.fn]
+            columns = "n, total, low, high"
+        else:
+            table = f"customers_eventday r WHERE r.name = {name}"
+            raw_filter = ""
+            rolled_cols, raw_cols, columns, measure = {
+                "count": ("r.events", "1", "n", "sum(u.n)"),
+                "distinct_days": ("r.day", "(e.timestamp AT TIME ZONE 'UTC')::date", "day", "count(DISTINCT u.day)"),
+                "first_occurred": ("r.first_at", "e.timestamp", "t", "min(u.t)"),
+                "last_occurred": ("r.last_at", "e.timestamp", "t", "max(u.t)"),
+            }[m.kind]
+        days = f" AND r.day < {self.p(last)}" + (f" AND r.day >= {self.p(first)}" if first is not None else "")
+        parts = [f"SELECT r.customer_id, {rolled_cols} FROM {table}{days}{self.restrict('r.customer_id')}"]
+        edges = [(self.p(start), self.p(utc_midnight(first)))] if first is not None and start < utc_midnight(first) else []
+        if utc_midnight(last) < end:
+            edges.append((self.p(utc_midnight(last)), self.p(end)))
+        for low, high in edges:
+            parts.append(f"SELECT e.customer_id, {raw_cols} FROM customers_event e WHERE e.name = {name} "
+                         f"AND e.timestamp >= {low} AND e.timestamp < {high}{raw_filter}"
+                         f"{self.restrict('e.customer_id')}")
+        union = " UNION ALL ".join(parts)
+        return (f"SELECT u.customer_id FROM ({union}) AS u(customer_id, {columns}) GROUP BY u.customer_id",
+                self.compare(measure, m.cmp))
 
     def having(self, grouped: str, test: str, *, complement: bool) -> str:
         """Customers whose aggregate passes `test`; with `complement` (a customer without
@@ -383,8 +441,8 @@ class _Builder:
             agg = "count(*)" if node.measure == "count" else "avg(r.score)"
             return (f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id "
                     f"HAVING {self.compare(agg, node.cmp)}")
-        source, where, test = self.event_rows(node)
-        return f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id HAVING {test}"
+        grouped, test = self.event_grouped(node)
+        return f"{grouped} HAVING {test}"
 
     def node(self, node, negated: bool = False) -> str:
         """`negated`: an enclosing group's NOT, pushed down (De Morgan, exact because every
@@ -407,6 +465,12 @@ class _Builder:
 _METHOD = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "sequence",
            MetricCondition: "metric", SurveyCondition: "survey", SegmentCondition: "segment",
            ConsentCondition: "consent"}
+
+
+def _whole_day_from(moment: datetime) -> date:
+    """The first UTC day that starts at or after `moment`."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.date() if utc == utc_midnight(utc.date()) else utc.date() + timedelta(days=1)
 
 
 def _leap(year: int) -> bool:
@@ -434,14 +498,14 @@ def sequence_chains(node: SequenceCondition, *, now: datetime) -> Sql:
 
 
 def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = None,
-                 only: list[int] | None = None, only_sql: str | None = None) -> Sql:
+                 only: list[int] | None = None, only_sql: str | None = None, rollups: Rollups | None = None) -> Sql:
     """One statement selecting the column `id`, each matching customer once, at `now`.
     `refs` maps each referenced segment key to its id (resolved by the caller); `only`
     limits the statement to those customers (incremental evaluation), `only_sql` to the
     bigint[] an SQL expression without parameters computes (the preview's probes)."""
     if only is not None and only_sql is not None:
         raise ValueError("only or only_sql, not both")
-    builder = _Builder(now=now, refs=refs or {})
+    builder = _Builder(now=now, refs=refs or {}, rollups=rollups)
     if only is not None:
         builder.only = builder.p(list(only))
     elif only_sql is not None:

@@ -64,6 +64,15 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Rollups:
+    """What the tenant's daily rollups can answer, offered to the compiler: per customer,
+    event and UTC day the count, first and last event of every event name, and the sum,
+    least and greatest of the (event, property) pairs in `values`."""
+
+    values: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True)
 class Comparison:
     """`op` and its normalised `value` on a value of `type` (string, number, boolean,
     datetime, list)."""

@@ -603,3 +603,9 @@ def parse(doc: Any, registry: Registry | None = None) -> tuple[Group, list[Probl
 def references(group: Group) -> set[str]:
     """Keys of the segments a definition refers to."""
     return {node.segment for node in group.walk() if isinstance(node, SegmentCondition)}
+
+
+def aggregated_properties(group: Group) -> set[tuple[str, str]]:
+    """The (event, numeric property) pairs a definition aggregates (sum, avg, min, max)."""
+    return {(node.event, node.measure.property) for node in group.walk()
+            if isinstance(node, EventCondition) and node.measure.kind == "aggregate" and node.event != ANY_EVENT}

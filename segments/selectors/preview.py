@@ -4,6 +4,7 @@ how many would enter and exit. Writes nothing."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -45,7 +46,8 @@ def compile_definition(definition: Any, *, now: datetime, self_key: str | None) 
     """The statement of a (not necessarily saved) definition at `now`, with the parser's
     warnings; invalid definitions raise DomainError with paths under `definition.`."""
     rule = rule_context(definition=definition, self_key=self_key)
-    return compile_rule(rule.group, now=now, refs=rule.reference_ids()), rule.group, as_warnings(rule.warnings)
+    sql = compile_rule(rule.group, now=now, refs=rule.reference_ids(), rollups=rule.rollups())
+    return sql, rule.group, as_warnings(rule.warnings)
 
 
 @dataclass(frozen=True)
@@ -130,32 +132,38 @@ def preview(*, actor: Actor, definition: Any, now: datetime, segment: Segment | 
     numbers up; "exact" evaluates the rule over everyone; "both" does both."""
     ensure_rule_readable(actor, definition)
     rule = rule_context(definition=definition, self_key=segment.key if segment else None)
-    group, refs, warnings = rule.group, rule.reference_ids(), as_warnings(rule.warnings)
+    warnings = as_warnings(rule.warnings)
+    refs, rollups = rule.reference_ids(), rule.rollups()
+
+    def statement(only_sql: str | None = None) -> Sql:
+        return compile_rule(rule.group, now=now, refs=refs, rollups=rollups, only_sql=only_sql)
+
     size = min(sample_size, SAMPLE_SIZE)
     with connection.cursor() as cursor:
         current = _open_count(cursor, segment) if segment else 0
         estimate = staying_sampled = sampled_ids = None
         if accuracy != "exact":
-            estimate, staying_sampled, sampled_ids = _estimate(cursor, group, refs, now=now, segment=segment,
-                                                               size=size)
+            estimate, staying_sampled, sampled_ids = _estimate(cursor, statement, segment=segment, size=size)
             if estimate.exact or accuracy == "estimate":
                 staying = staying_sampled if estimate.exact else _scaled(staying_sampled, estimate)
                 return Preview(count=estimate.count, sample_ids=sampled_ids, would_enter=max(estimate.count - staying, 0),
                                would_exit=max(current - staying, 0), current_size=current, warnings=warnings,
                                exact=estimate.exact, estimate=estimate)
-        count, staying, sample = _exact(cursor, group, refs, now=now, segment=segment, size=size)
+        count, staying, sample = _exact(cursor, statement, segment=segment, size=size)
     return Preview(count=count, sample_ids=sample, would_enter=count - staying, would_exit=current - staying,
                    current_size=current, warnings=warnings, exact=True, estimate=estimate)
 
 
-def _exact(cursor, group: Group, refs: dict[str, int], *, now: datetime, segment: Segment | None,
-           size: int) -> tuple[int, int, list[int]]:
+Statement = Callable[..., Sql]  # the rule compiled, over everyone or (only_sql=…) some customers
+
+
+def _exact(cursor, statement: Statement, *, segment: Segment | None, size: int) -> tuple[int, int, list[int]]:
     """(matches, of them open members of `segment`, sample ids) over every customer."""
-    sql = compile_rule(group, now=now, refs=refs)
+    sql = statement()
     params = {**sql.params, "q_segment": segment.pk if segment else None, "q_sample": size}
     current_sql = _CURRENT_JOIN if segment else ""
     staying_sql = "count(o.customer_id)" if segment else "0"
-    probed = _probe(cursor, group, refs, now=now, size=size)
+    probed = _probe(cursor, statement, size=size)
     if len(probed) >= size:
         cursor.execute(_COUNT_SQL.format(matched=sql.text, current=current_sql, staying=staying_sql), params)
         count, staying = cursor.fetchone()
@@ -197,20 +205,18 @@ def sample_buckets(population: int, target: int | None = None) -> int:
     return min(ESTIMATE_BUCKETS, max(ESTIMATE_MIN_BUCKETS, wanted))
 
 
-def _estimate(cursor, group: Group, refs: dict[str, int], *, now: datetime, segment: Segment | None,
-              size: int) -> tuple[Estimate, int, list[int]]:
+def _estimate(cursor, statement: Statement, *, segment: Segment | None, size: int) -> tuple[Estimate, int, list[int]]:
     """The estimate, how many of the sample's matches are open members of `segment`, and the
     sample's `size` matches with the smallest sample keys."""
     cursor.execute(_POPULATION_SQL)
     buckets = sample_buckets(cursor.fetchone()[0], ESTIMATE_TARGET)
     if buckets >= ESTIMATE_BUCKETS:
         # Everyone is in the sample: the exact statement, without the array of every id.
-        count, staying, sample = _exact(cursor, group, refs, now=now, segment=segment, size=size)
+        count, staying, sample = _exact(cursor, statement, segment=segment, size=size)
         cursor.execute("SELECT count(*) FROM customers_customer")
         population = cursor.fetchone()[0]
         return estimate_of(matched=count, sampled=population, population=population), staying, sample
-    scoped = compile_rule(group, now=now, refs=refs, only_sql=_SAMPLE_IDS_SQL.format(mask=ESTIMATE_BUCKETS - 1,
-                                                                                          buckets=buckets))
+    scoped = statement(only_sql=_SAMPLE_IDS_SQL.format(mask=ESTIMATE_BUCKETS - 1, buckets=buckets))
     current_sql = _CURRENT_JOIN if segment else ""
     staying_sql = "count(o.customer_id)" if segment else "0"
     params = {**scoped.params, "q_segment": segment.pk if segment else None, "q_sample": size}
@@ -250,12 +256,12 @@ _PROBE_IDS_SQL = ("SELECT array_agg(r.low + (i * r.span) / least(r.span, {probes
                   "generate_series(0, least(r.span, {probes}) - 1) i")
 
 
-def _probe(cursor, group: Group, refs: dict[str, int], *, now: datetime, size: int) -> list[int]:
+def _probe(cursor, statement: Statement, *, size: int) -> list[int]:
     """The `size` matches with the smallest sample keys among SAMPLE_PROBES ids spread evenly
     over the customer id range (fewer when fewer match)."""
     if SAMPLE_PROBES < 1:
         return []
-    scoped = compile_rule(group, now=now, refs=refs, only_sql=_PROBE_IDS_SQL.format(probes=SAMPLE_PROBES))
+    scoped = statement(only_sql=_PROBE_IDS_SQL.format(probes=SAMPLE_PROBES))
     cursor.execute(_SAMPLE_SQL.format(matched=scoped.text, shift=_KEY_SHIFT), {**scoped.params, "q_sample": size})
     return [row[0] for row in cursor.fetchall()]
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from common.errors import Problem
 from customers.models import EventDefinition, Survey, TraitDefinition
+from customers.rollups import rollup_properties_ready
 from segments.models import (
     Segment,
 )
-from segments.rules.nodes import Group, Registry, RuleError
-from segments.rules.parse import parse, references
+from segments.rules.nodes import Group, Registry, Rollups, RuleError
+from segments.rules.parse import aggregated_properties, parse, references
 
 # One round trip instead of four: the registry is read before every parse (each preview
 # keystroke in the builder, each evaluation), and the reads cost their latency, not their rows.
@@ -41,6 +43,18 @@ class ParsedRule:
 
     def reference_ids(self) -> dict[str, int]:
         return reference_ids(self.references)
+
+    def rollups(self) -> Rollups | None:
+        return rule_rollups(self.group)
+
+
+def rule_rollups(group: Group) -> Rollups | None:
+    """What the daily rollups can answer for `group` (compile_rule's `rollups`); None when
+    settings.SEGMENT_ROLLUPS is off. The ready properties are read only for a rule that
+    aggregates one."""
+    if not settings.SEGMENT_ROLLUPS:
+        return None
+    return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset())
 
 
 def rule_context(*, definition: Any, self_key: str | None = None, registry: Registry | None = None) -> ParsedRule:
