@@ -33,6 +33,22 @@ _FORGET_SQL = ("DELETE FROM customers_eventdayvalue WHERE name = %(event)s AND p
                "AND customer_id >= %(low)s AND customer_id < %(high)s")
 
 
+# Days pay off where customers repeat an event within a day: with as many day rows as events
+# (1M customers / 20M events spread over a year, bench/segments.py) a count reads the same
+# number of rows from the rollup as from the events, plus the edges.
+DAYS_PAY_OFF_BELOW = 0.5
+
+
+def rollup_days_pay_off() -> bool:
+    """Whether the day rollups hold markedly fewer rows than the events (the planner's row
+    estimates, kept by ANALYZE; an unanalysed table counts as paying off)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (SELECT reltuples FROM pg_class WHERE oid = 'customers_eventday'::regclass), "
+                       "(SELECT reltuples FROM pg_class WHERE oid = 'customers_event'::regclass)")
+        days, events = cursor.fetchone()
+    return days is None or events is None or events <= 0 or days < 0 or days / events < DAYS_PAY_OFF_BELOW
+
+
 def rollup_properties_ready() -> frozenset[tuple[str, str]]:
     """The (event, property) pairs whose daily values rules may read."""
     return frozenset(RollupProperty.objects.filter(ready_at__isnull=False).values_list("event", "property"))

@@ -62,7 +62,7 @@ class SegmentUpdateInput(StrictInput):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-ACCURACY_HELP = ("`estimate`: counted on a fixed hash-sample of customers (~1-2% of a large workspace) and scaled "
+ACCURACY_HELP = ("`estimate`: counted on a fixed hash-sample of customers (~1% of a large workspace) and scaled "
                  "up, with `margin` (95%), in a fraction of the time; `exact` (default): counted over everyone, "
                  "with the estimate beside it.")
 

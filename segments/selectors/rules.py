@@ -11,7 +11,7 @@ from django.db import connection
 
 from common.errors import Problem
 from customers.models import EventDefinition, Survey, TraitDefinition
-from customers.rollups import rollup_properties_ready
+from customers.rollups import rollup_days_pay_off, rollup_properties_ready
 from segments.models import (
     Segment,
 )
@@ -51,10 +51,11 @@ class ParsedRule:
 def rule_rollups(group: Group) -> Rollups | None:
     """What the daily rollups can answer for `group` (compile_rule's `rollups`); None when
     settings.SEGMENT_ROLLUPS is off. The ready properties are read only for a rule that
-    aggregates one."""
+    aggregates one; day counts only where they hold markedly fewer rows than the events."""
     if not settings.SEGMENT_ROLLUPS:
         return None
-    return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset())
+    return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset(),
+                   days=rollup_days_pay_off())
 
 
 def rule_context(*, definition: Any, self_key: str | None = None, registry: Registry | None = None) -> ParsedRule:

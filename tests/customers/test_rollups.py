@@ -116,3 +116,19 @@ def test_a_requested_property_is_back_filled_then_ready(shop, django_capture_on_
     assert_rollups_match_events()
     assert rollup_backfill(property_id=fresh[0].pk, clock=lambda: now).ready_at == now  # again: same rows
     assert_rollups_match_events()
+
+
+def test_day_rollups_pay_off_only_where_customers_repeat_events_within_a_day(in_tenant):
+    from customers.rollups import rollup_days_pay_off
+
+    ada = Customer.objects.create(external_id="ada")
+    Event.objects.bulk_create([Event(customer=ada, name="login", timestamp=DAY + timedelta(minutes=i))
+                               for i in range(40)])  # 40 events, one day row
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_event, customers_eventday")
+    assert rollup_days_pay_off()
+    Event.objects.bulk_create([Event(customer=ada, name="login", timestamp=DAY - timedelta(days=i + 1))
+                               for i in range(400)])  # a day row per event
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_event, customers_eventday")
+    assert not rollup_days_pay_off()

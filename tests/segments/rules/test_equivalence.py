@@ -160,3 +160,17 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
                 doc = {"version": 1, "match": "all", "conditions": [node]}
                 expected = selected_by_reference(doc, ids)
                 assert selected_by_sql(doc, rollups=ROLLED) == selected_by_sql(doc) == expected, doc
+
+
+def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll_up():
+    from dataclasses import replace
+
+    no_days = replace(ROLLED, days=False)
+    count = {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}}]}
+    total = {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "purchase", "aggregate": {"fn": "sum", "property": "amount", "op": "gte", "value": 3}}]}
+    assert "customers_eventday" not in compile_rule(parse(count, REGISTRY)[0], now=NOW, rollups=no_days).text
+    assert "customers_eventdayvalue" in compile_rule(parse(total, REGISTRY)[0], now=NOW, rollups=no_days).text
+    # Scoped to some customers (incremental, the estimate), counts probe the events.
+    assert "customers_eventday" not in compile_rule(parse(count, REGISTRY)[0], now=NOW, rollups=ROLLED, only=[1]).text
