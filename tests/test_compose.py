@@ -527,3 +527,24 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
     for path in (".venv", ".data", "node_modules", "frontend/node_modules", "static/dist",
                  "staticfiles", ".git", "__pycache__", "test-results"):
         assert path in entries or f"**/{path}" in entries, f".dockerignore must exclude {path}"
+
+
+def test_the_citus_profile_shards_tenant_schemas_over_workers():
+    """`docker compose --profile citus`: a coordinator that distributes every new schema, a
+    scalable worker, a one-shot that registers them; nothing of it starts without the profile,
+    and the app reaches it by DATABASE_URL alone."""
+    citus = {name: service for name, service in services().items() if "citus" in (service.get("profiles") or [])}
+    assert set(citus) == {"citus", "citus-worker", "citus-setup"}
+    assert all(service["image"] == "citusdata/citus:12.1" for service in citus.values())
+    coordinator = " ".join(services()["citus"]["command"])
+    assert "citus.enable_schema_based_sharding=on" in coordinator
+    setup = services()["citus-setup"]
+    assert {target: spec["condition"] for target, spec in setup["depends_on"].items()} == {
+        "citus": "service_healthy", "citus-worker": "service_healthy"}
+    script = " ".join(setup["command"])
+    assert "citus_set_coordinator_host('citus', 5432)" in script and "citus_add_node(" in script
+    assert "getent ahostsv4 citus-worker" in script  # every replica of the scaled worker
+    assert services()["web"]["environment"]["DATABASE_URL"].startswith("${DATABASE_URL:-")
+    for name in ("citus", "citus-worker"):
+        assert has_healthcheck(name) and "pg_isready" in " ".join(services()[name]["healthcheck"]["test"])
+    assert "citus-data" in compose()["volumes"]
