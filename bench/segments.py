@@ -302,22 +302,28 @@ def _migrate_dataset(schema: str) -> None:
 
 
 def _ensure_rollups(now: datetime) -> None:
-    """The numeric properties the definitions aggregate, rolled up and back-filled as a saved
-    rule would have them (the back-fill timed once, when a data set first needs it)."""
+    """The rollups the definitions would ask for when saved (day rows of the events they
+    count, daily values of the properties they aggregate), back-filled (each timed once,
+    when a data set first needs it)."""
     from django.utils import timezone as django_timezone
 
-    from customers.models import RollupProperty
-    from customers.rollups import rollup_backfill, rollup_properties_request
+    from customers.models import RollupEvent, RollupProperty
+    from customers.rollups import rollup_backfill, rollups_request
     from segments.rules.parse import aggregated_properties, parse
+    from segments.rules.shapes import counted_events
     from segments.selectors.rules import rule_registry
 
     registry = rule_registry()
-    pairs = set().union(*(aggregated_properties(parse(d, registry)[0]) for d, _, _ in definitions(now).values()))
-    rollup_properties_request(pairs=pairs, now=django_timezone.now())
-    for rollup in RollupProperty.objects.filter(ready_at__isnull=True):
+    groups = [parse(d, registry)[0] for d, _, _ in definitions(now).values()]
+    rollups_request(events=set().union(*(counted_events(g, now) for g in groups)),
+                    properties=set().union(*map(aggregated_properties, groups)), now=django_timezone.now())
+    pending = [("event", r) for r in RollupEvent.objects.filter(ready_at__isnull=True)]
+    pending += [("property", r) for r in RollupProperty.objects.filter(ready_at__isnull=True)]
+    for kind, rollup in pending:
         started = time.perf_counter()
-        rollup_backfill(property_id=rollup.pk, clock=django_timezone.now)
-        print(f"bench segments: back-filled {rollup} in {time.perf_counter() - started:.1f}s", flush=True)
+        done = rollup_backfill(kind=kind, rollup_id=rollup.pk, clock=django_timezone.now)
+        ratio = f", {done.days_per_event:.2f} day rows per event" if kind == "event" else ""
+        print(f"bench segments: back-filled {rollup} in {time.perf_counter() - started:.1f}s{ratio}", flush=True)
 
 
 def _vacuum_analyze() -> float:
@@ -464,7 +470,7 @@ def _compare(now: datetime, repeat: int, only: set[str], explain: bool) -> tuple
             continue
         group, _warnings = parse(definition, registry)
         # As the engine compiles it: reading the daily rollups where they answer.
-        sql = compile_rule(group, now=now, rollups=rule_rollups(group))
+        sql = compile_rule(group, now=now, rollups=rule_rollups(group, now))
         events_only = compile_rule(group, now=now)
         _, compiled_ids = _ids(sql.text, sql.params)
         _, hand_ids = _ids(hand_sql, hand_params)

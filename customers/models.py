@@ -135,10 +135,11 @@ class Numeric(models.DecimalField):
 
 
 class EventDay(models.Model):
-    """Per customer, event name and UTC day: how many events, the first and the last. Kept
-    by triggers on customers_event in the writing transaction, whatever writes (ingest,
-    imports, merges, erasure, deletes; migration 0019), so rules read whole days from here and
-    only a window's partial edge days from the events (segments/rules/compile.py)."""
+    """Per customer, event name (of RollupEvent) and UTC day: how many events, the first
+    and the last. Kept by triggers on customers_event in the writing transaction, whatever
+    writes (ingest, imports, merges, erasure, deletes; migrations 0019, 0020), so rules read
+    whole days from here and only a window's partial edge days from the events
+    (segments/rules/compile.py)."""
 
     pk = models.CompositePrimaryKey("customer", "name", "day")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -175,6 +176,20 @@ class EventDayValue(models.Model):
             models.Index(fields=["name", "property", "day", "customer"], name="eventdayvalue_lookup_idx",
                          include=["n", "total", "low", "high"]),
         ]
+
+
+class RollupEvent(models.Model):
+    """An event name saved rules count, measure distinct days or first/last of: its day rows
+    (EventDay) are kept from when it is requested; rules read them once `ready_at` is set
+    (the back-fill finished) and the day rows are markedly fewer than the events."""
+
+    name = models.CharField(max_length=200, unique=True)
+    requested_at = models.DateTimeField()
+    ready_at = models.DateTimeField(null=True, blank=True)
+    days_per_event = models.FloatField(null=True, blank=True, help_text="day rows ÷ events, at the back-fill")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class RollupProperty(models.Model):

@@ -1,12 +1,12 @@
-"""Per-customer daily rollups of events (customers_eventday, customers_eventdayvalue), kept by
-triggers on customers_event (migration 0019), and the numeric properties rolled up on
-request: which are ready for rules to read, asking for one, and its back-fill.
+"""Per-customer daily rollups of events, kept by triggers on customers_event (migrations
+0019, 0020) for what saved rules ask for: day rows (count, first, last) of the event names
+rules count (RollupEvent), daily values (n, sum, least, greatest) of the numeric properties
+rules aggregate (RollupProperty). Asking for one, its back-fill, and which are ready.
 
-A property's back-fill recounts the events stored before it was asked for, a range of
-customers at a time, each range under a SHARE lock on customers_event: no event is being
-written while a range is recounted, so the recount is exact, and the triggers add every
-later event on top of it. Ingestion waits for a range (tenths of a second), never for the
-whole back-fill."""
+A back-fill recounts the events stored before it was asked for, a range of customers at a
+time, each range under a SHARE lock on customers_event: no event is being written while a
+range is recounted, so the recount is exact, and the triggers add every later event on top
+of it. Ingestion waits for a range (tenths of a second), never for the whole back-fill."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from customers.models import RollupProperty
+from customers.models import RollupEvent, RollupProperty
 from ops.tasking import send_to_tenant
 
 BACKFILL_CUSTOMERS = 50_000  # customers recounted per locked range
+# Day rows pay off where customers repeat the event within a day: with as many day rows as
+# events (the generator's 1M customers / 20M events over a year, bench/segments.py) a count
+# reads as many rows from the rollup as from the events, plus the edges.
+DAYS_PAY_OFF_BELOW = 0.5
 
-_RECOUNT_SQL = """
+_VALUES_RECOUNT_SQL = """
 INSERT INTO customers_eventdayvalue (customer_id, name, day, property, n, total, low, high)
 SELECT e.customer_id, e.name, (e.timestamp AT TIME ZONE 'UTC')::date, %(property)s, count(*), sum(x.v), min(x.v),
        max(x.v)
@@ -29,24 +33,27 @@ WHERE e.name = %(event)s AND e.customer_id >= %(low)s AND e.customer_id < %(high
   AND jsonb_typeof(e.properties -> %(property)s) = 'number'
 GROUP BY 1, 2, 3
 """
-_FORGET_SQL = ("DELETE FROM customers_eventdayvalue WHERE name = %(event)s AND property = %(property)s "
-               "AND customer_id >= %(low)s AND customer_id < %(high)s")
+_VALUES_FORGET_SQL = ("DELETE FROM customers_eventdayvalue WHERE name = %(event)s AND property = %(property)s "
+                      "AND customer_id >= %(low)s AND customer_id < %(high)s")
+_DAYS_RECOUNT_SQL = """
+INSERT INTO customers_eventday (customer_id, name, day, events, first_at, last_at)
+SELECT customer_id, name, (timestamp AT TIME ZONE 'UTC')::date, count(*), min(timestamp), max(timestamp)
+FROM customers_event WHERE name = %(event)s AND customer_id >= %(low)s AND customer_id < %(high)s
+GROUP BY 1, 2, 3
+"""
+_DAYS_FORGET_SQL = ("DELETE FROM customers_eventday WHERE name = %(event)s "
+                    "AND customer_id >= %(low)s AND customer_id < %(high)s")
+_DAYS_PER_EVENT_SQL = ("SELECT (SELECT count(*) FROM customers_eventday WHERE name = %(event)s)::float8 "
+                       "/ greatest((SELECT count(*) FROM customers_event WHERE name = %(event)s), 1)")
+
+Progress = Callable[[int, int], None]
 
 
-# Days pay off where customers repeat an event within a day: with as many day rows as events
-# (1M customers / 20M events spread over a year, bench/segments.py) a count reads the same
-# number of rows from the rollup as from the events, plus the edges.
-DAYS_PAY_OFF_BELOW = 0.5
-
-
-def rollup_days_pay_off() -> bool:
-    """Whether the day rollups hold markedly fewer rows than the events (the planner's row
-    estimates, kept by ANALYZE; an unanalysed table counts as paying off)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT (SELECT reltuples FROM pg_class WHERE oid = 'customers_eventday'::regclass), "
-                       "(SELECT reltuples FROM pg_class WHERE oid = 'customers_event'::regclass)")
-        days, events = cursor.fetchone()
-    return days is None or events is None or events <= 0 or days < 0 or days / events < DAYS_PAY_OFF_BELOW
+def rollup_events_ready() -> frozenset[str]:
+    """The event names whose day rows rules may read: back-filled, and markedly fewer rows
+    than the events (DAYS_PAY_OFF_BELOW day rows per event, measured by the back-fill)."""
+    return frozenset(RollupEvent.objects.filter(ready_at__isnull=False, days_per_event__lt=DAYS_PAY_OFF_BELOW)
+                     .values_list("name", flat=True))
 
 
 def rollup_properties_ready() -> frozenset[tuple[str, str]]:
@@ -54,44 +61,62 @@ def rollup_properties_ready() -> frozenset[tuple[str, str]]:
     return frozenset(RollupProperty.objects.filter(ready_at__isnull=False).values_list("event", "property"))
 
 
-def rollup_properties_request(*, pairs: Iterable[tuple[str, str]], now: datetime) -> list[RollupProperty]:
-    """Roll up these (event, numeric property) pairs from now on and back-fill what is
-    stored (a task per new pair, queued on commit). Pairs already asked for are left as
-    they are. Returns the new ones."""
-    fresh = []
-    for event, prop in sorted(set(pairs)):
+def rollups_request(*, events: Iterable[str] = (), properties: Iterable[tuple[str, str]] = (),
+                    now: datetime) -> list[RollupEvent | RollupProperty]:
+    """Roll up these event names (day rows) and (event, numeric property) pairs (daily
+    values) from now on, and back-fill what is stored: a task per new one, queued on
+    commit. Those already asked for are left as they are. Returns the new ones."""
+    fresh: list[RollupEvent | RollupProperty] = []
+    for name in sorted(set(events)):
+        rollup, created = RollupEvent.objects.get_or_create(name=name, defaults={"requested_at": now})
+        fresh += [rollup] if created else []
+    for event, prop in sorted(set(properties)):
         rollup, created = RollupProperty.objects.get_or_create(event=event, property=prop,
                                                                 defaults={"requested_at": now})
-        if created:
-            fresh.append(rollup)
+        fresh += [rollup] if created else []
     schema = connection.schema_name
     for rollup in fresh:
-        transaction.on_commit(lambda pk=rollup.pk: send_to_tenant("customers.rollup_backfill", schema_name=schema,
-                                                                  property_id=pk))
+        kind = "event" if isinstance(rollup, RollupEvent) else "property"
+        transaction.on_commit(lambda pk=rollup.pk, kind=kind: send_to_tenant(
+            "customers.rollup_backfill", schema_name=schema, kind=kind, rollup_id=pk))
     return fresh
 
 
-def rollup_backfill(*, property_id: int, clock: Callable[[], datetime],
-                    progress: Callable[[int, int], None] | None = None) -> RollupProperty | None:
-    """Recount the property's daily values over every stored event, a customer range at a
-    time (see the module's docstring), then mark it ready. Safe to run again: each range's
-    rows are replaced, not added to."""
-    rollup = RollupProperty.objects.filter(pk=property_id).first()
+def rollup_backfill(*, kind: str, rollup_id: int, clock: Callable[[], datetime],
+                    progress: Progress | None = None) -> RollupEvent | RollupProperty | None:
+    """Recount a rollup over every stored event, a customer range at a time (see the
+    module's docstring), then mark it ready (an event's with its day rows per event). Safe
+    to run again: each range's rows are replaced, not added to."""
+    model = RollupEvent if kind == "event" else RollupProperty
+    rollup = model.objects.filter(pk=rollup_id).first()
     if rollup is None:
         return None
+    if kind == "event":
+        params, statements = {"event": rollup.name}, (_DAYS_FORGET_SQL, _DAYS_RECOUNT_SQL)
+    else:
+        params, statements = {"event": rollup.event, "property": rollup.property}, (_VALUES_FORGET_SQL,
+                                                                                    _VALUES_RECOUNT_SQL)
+    _recount_by_range(params, statements, progress)
+    ready = {"ready_at": clock()}
+    if kind == "event":
+        with connection.cursor() as cursor:
+            cursor.execute(_DAYS_PER_EVENT_SQL, params)
+            ready["days_per_event"] = cursor.fetchone()[0]
+    model.objects.filter(pk=rollup.pk).update(**ready)
+    rollup.refresh_from_db()
+    return rollup
+
+
+def _recount_by_range(params: dict, statements: tuple[str, ...], progress: Progress | None) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM customers_customer")
         low, high = cursor.fetchone()
     ranges = list(range(low, high + 1, BACKFILL_CUSTOMERS))
     for done, start in enumerate(ranges, start=1):
-        params = {"event": rollup.event, "property": rollup.property, "low": start,
-                  "high": start + BACKFILL_CUSTOMERS}
+        bounds = {**params, "low": start, "high": start + BACKFILL_CUSTOMERS}
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("LOCK TABLE customers_event IN SHARE MODE")
-            cursor.execute(_FORGET_SQL, params)
-            cursor.execute(_RECOUNT_SQL, params)
+            for statement in statements:
+                cursor.execute(statement, bounds)
         if progress is not None:
             progress(done, len(ranges))
-    RollupProperty.objects.filter(pk=rollup.pk).update(ready_at=clock())
-    rollup.refresh_from_db()
-    return rollup

@@ -33,6 +33,7 @@ def dispatch_metrics_refresh() -> int:
 
 
 @tenant_task(name="customers.rollup_backfill", **REFRESH_LIMITS)
-def rollup_backfill(*, property_id: int) -> None:
-    """Back-fill one rolled-up property's daily values, then let rules read them."""
-    rollups.rollup_backfill(property_id=property_id, clock=timezone.now)
+def rollup_backfill(*, kind: str, rollup_id: int) -> None:
+    """Back-fill one rollup (an event's day rows or a property's daily values), then let
+    rules read it."""
+    rollups.rollup_backfill(kind=kind, rollup_id=rollup_id, clock=timezone.now)

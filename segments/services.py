@@ -14,12 +14,13 @@ from audit.services import audit_record
 from common.actors import Actor
 from common.errors import Code, Conflict, DomainError, Problem, SegmentCode
 from common.fields import UNSET, Unset, given
-from customers.rollups import rollup_properties_request
+from customers.rollups import rollups_request
 from ops.tasking import send_to_tenant
 from segments import engine
 from segments.lookup import lookup_forget_all
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.rules.parse import aggregated_properties
+from segments.rules.shapes import counted_events
 from segments.selectors.personal import ensure_rule_readable
 from segments.selectors.rules import rule_context
 from tenants.permissions import ensure_permitted
@@ -60,11 +61,12 @@ def _attributes(*, key: str | None, name: Any, description: Any, tags: Any, refr
 
 
 def _rollups_request(definition: Any, *, now: datetime) -> None:
-    """Ask for daily rollups of the numeric properties a saved rule aggregates, so its
-    evaluations read days instead of events once they are back-filled."""
-    pairs = aggregated_properties(rule_context(definition=definition).group)
-    if pairs:
-        rollup_properties_request(pairs=pairs, now=now)
+    """Ask for daily rollups of the events a saved rule counts and the numeric properties it
+    aggregates, so its evaluations read days instead of events once they are back-filled."""
+    group = rule_context(definition=definition).group
+    events, properties = counted_events(group, now), aggregated_properties(group)
+    if events or properties:
+        rollups_request(events=events, properties=properties, now=now)
 
 
 def _evaluate_after_commit(segment: Segment, *, now: datetime, trigger: str) -> None:

@@ -104,11 +104,6 @@ CREATE TRIGGER customers_event_rollup_update AFTER UPDATE ON customers_event
 CREATE TRIGGER customers_event_rollup_truncate AFTER TRUNCATE ON customers_event
     FOR EACH STATEMENT EXECUTE FUNCTION customers_rollup_truncate();
 
--- The events stored before the triggers, rolled up once (in the migration's transaction:
--- no event can slip between the two).
-INSERT INTO customers_eventday (customer_id, name, day, events, first_at, last_at)
-SELECT customer_id, name, (timestamp AT TIME ZONE 'UTC')::date, count(*), min(timestamp), max(timestamp)
-FROM customers_event GROUP BY 1, 2, 3;
 """
 
 DROP_ROLLUP_FUNCTIONS = """

@@ -236,7 +236,7 @@ def _describe(run, features, sample_values, sample_labels, moments, ids, labels)
 def _measure(cluster: Cluster, proposal: dict, ids: np.ndarray, member: np.ndarray, now: datetime) -> None:
     """Precision and recall of the proposed rule itself, evaluated as the engine would, in scope."""
     parsed = rule_context(definition=proposal)
-    sql = compile_rule(parsed.group, now=now, refs=reference_ids(parsed.references), rollups=parsed.rollups())
+    sql = compile_rule(parsed.group, now=now, refs=reference_ids(parsed.references), rollups=parsed.rollups(now))
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
         selected = np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)

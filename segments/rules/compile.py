@@ -294,7 +294,7 @@ class _Builder:
                 or m.kind == "share"
                 or (m.kind == "aggregate" and (node.event, m.property) not in self.rollups.values)):
             return None
-        if m.kind != "aggregate" and (self.only or not self.rollups.days):
+        if m.kind != "aggregate" and (self.only or node.event not in self.rollups.days):
             # Scoped to some customers (incremental checks, the estimate's sample) a count is
             # an index-only probe of the customer's events, while the rollup adds a probe
             # per edge and heap reads (bench/segments.py estimate_*, 1M / 20M); an aggregate

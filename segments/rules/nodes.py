@@ -66,11 +66,11 @@ class Window:
 @dataclass(frozen=True)
 class Rollups:
     """What the tenant's daily rollups can answer, offered to the compiler: per customer,
-    event and UTC day the count, first and last event of every event name (when `days`),
-    and the sum, least and greatest of the (event, property) pairs in `values`."""
+    event and UTC day the count, first and last event of the event names in `days`, and
+    the sum, least and greatest of the (event, property) pairs in `values`."""
 
     values: frozenset[tuple[str, str]] = frozenset()
-    days: bool = True  # counts, distinct days, first and last from customers_eventday
+    days: frozenset[str] = frozenset()  # event names whose counts, days, first and last come from customers_eventday
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, MetricCondition, SurveyCondition,
 )
+from segments.rules.vocabulary import ANY_EVENT
 
 
 def event_shape(node: EventCondition, now: datetime) -> str:
@@ -82,3 +83,13 @@ def _number_holds(cmp: Comparison, n: Decimal) -> bool:
     if op in ("eq", "neq"):
         return (n == value) == (op == "eq")
     return {"gt": n > value, "gte": n >= value, "lt": n < value, "lte": n <= value}[op]
+
+
+def counted_events(group: Group, now: datetime) -> set[str]:
+    """The event names a definition measures by count, distinct days or first/last time in
+    a grouped condition (not an EXISTS test), without property filters or time of week:
+    what day rollups could answer."""
+    return {node.event for node in group.walk()
+            if isinstance(node, EventCondition) and node.event != ANY_EVENT and not node.where and node.when is None
+            and node.measure.kind in ("count", "distinct_days", "first_occurred", "last_occurred")
+            and event_shape(node, now) in ("in", "not_in")}

@@ -46,7 +46,7 @@ def compile_definition(definition: Any, *, now: datetime, self_key: str | None) 
     """The statement of a (not necessarily saved) definition at `now`, with the parser's
     warnings; invalid definitions raise DomainError with paths under `definition.`."""
     rule = rule_context(definition=definition, self_key=self_key)
-    sql = compile_rule(rule.group, now=now, refs=rule.reference_ids(), rollups=rule.rollups())
+    sql = compile_rule(rule.group, now=now, refs=rule.reference_ids(), rollups=rule.rollups(now))
     return sql, rule.group, as_warnings(rule.warnings)
 
 
@@ -133,7 +133,7 @@ def preview(*, actor: Actor, definition: Any, now: datetime, segment: Segment | 
     ensure_rule_readable(actor, definition)
     rule = rule_context(definition=definition, self_key=segment.key if segment else None)
     warnings = as_warnings(rule.warnings)
-    refs, rollups = rule.reference_ids(), rule.rollups()
+    refs, rollups = rule.reference_ids(), rule.rollups(now)
 
     def statement(*, only: list[int] | None = None, only_sql: str | None = None) -> Sql:
         return compile_rule(rule.group, now=now, refs=refs, rollups=rollups, only=only, only_sql=only_sql)

@@ -4,6 +4,7 @@ the registry it is parsed against, referenced segments and the order dependents 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -11,12 +12,13 @@ from django.db import connection
 
 from common.errors import Problem
 from customers.models import EventDefinition, Survey, TraitDefinition
-from customers.rollups import rollup_days_pay_off, rollup_properties_ready
+from customers.rollups import rollup_events_ready, rollup_properties_ready
 from segments.models import (
     Segment,
 )
 from segments.rules.nodes import Group, Registry, Rollups, RuleError
 from segments.rules.parse import aggregated_properties, parse, references
+from segments.rules.shapes import counted_events
 
 # One round trip instead of four: the registry is read before every parse (each preview
 # keystroke in the builder, each evaluation), and the reads cost their latency, not their rows.
@@ -44,18 +46,18 @@ class ParsedRule:
     def reference_ids(self) -> dict[str, int]:
         return reference_ids(self.references)
 
-    def rollups(self) -> Rollups | None:
-        return rule_rollups(self.group)
+    def rollups(self, now: datetime) -> Rollups | None:
+        return rule_rollups(self.group, now)
 
 
-def rule_rollups(group: Group) -> Rollups | None:
+def rule_rollups(group: Group, now: datetime) -> Rollups | None:
     """What the daily rollups can answer for `group` (compile_rule's `rollups`); None when
-    settings.SEGMENT_ROLLUPS is off. The ready properties are read only for a rule that
-    aggregates one; day counts only where they hold markedly fewer rows than the events."""
+    settings.SEGMENT_ROLLUPS is off. The registries are read only for a rule that has
+    something they could answer."""
     if not settings.SEGMENT_ROLLUPS:
         return None
     return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset(),
-                   days=rollup_days_pay_off())
+                   days=rollup_events_ready() if counted_events(group, now) else frozenset())
 
 
 def rule_context(*, definition: Any, self_key: str | None = None, registry: Registry | None = None) -> ParsedRule:

@@ -11,14 +11,14 @@ import pytest
 from django.db import connection
 from django.utils import timezone as django_timezone
 
-from customers.models import Customer, Event, EventDay, EventDayValue, RollupProperty
-from customers.rollups import rollup_backfill, rollup_properties_ready, rollup_properties_request
+from customers.models import Customer, Event, EventDay, EventDayValue, RollupEvent, RollupProperty
+from customers.rollups import rollup_backfill, rollup_events_ready, rollup_properties_ready, rollups_request
 
 DAY = datetime(2026, 5, 4, tzinfo=timezone.utc)
 
 _DAYS_FROM_EVENTS = """
-SELECT customer_id, name, (timestamp AT TIME ZONE 'UTC')::date, count(*), min(timestamp), max(timestamp)
-FROM customers_event GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+SELECT customer_id, e.name, (timestamp AT TIME ZONE 'UTC')::date, count(*), min(timestamp), max(timestamp)
+FROM customers_event e JOIN customers_rollupevent r ON r.name = e.name GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 _VALUES_FROM_EVENTS = """
 SELECT e.customer_id, e.name, (e.timestamp AT TIME ZONE 'UTC')::date, p.property, count(*),
@@ -47,6 +47,8 @@ def assert_rollups_match_events() -> None:
 @pytest.fixture
 def shop(in_tenant):
     RollupProperty.objects.create(event="purchase", property="amount", requested_at=DAY, ready_at=DAY)
+    for name in ("purchase", "login"):
+        RollupEvent.objects.create(name=name, requested_at=DAY, ready_at=DAY, days_per_event=0.1)
     ada, bob = (Customer.objects.create(external_id=x) for x in ("ada", "bob"))
     Event.objects.bulk_create([
         Event(customer=ada, name="purchase", timestamp=DAY + timedelta(hours=1), properties={"amount": 10.5}),
@@ -96,39 +98,61 @@ def test_deletes_updates_merges_and_truncation_recount(shop):
     assert not EventDay.objects.exists()
 
 
-def test_a_requested_property_is_back_filled_then_ready(shop, django_capture_on_commit_callbacks, monkeypatch):
+def test_requested_rollups_are_back_filled_then_ready(shop, django_capture_on_commit_callbacks, monkeypatch):
     ada, bob = shop
     Event.objects.create(customer=ada, name="signup", timestamp=DAY, properties={"seats": 3})
     Event.objects.create(customer=bob, name="signup", timestamp=DAY, properties={"seats": 4.25})
+    Event.objects.create(customer=bob, name="signup", timestamp=DAY + timedelta(minutes=5), properties={"seats": 2})
+    assert not EventDay.objects.filter(name="signup").exists()  # not asked for: no day rows
     now = django_timezone.now()
     with django_capture_on_commit_callbacks() as callbacks:
-        fresh = rollup_properties_request(pairs=[("signup", "seats"), ("purchase", "amount")], now=now)
-    assert [(p.event, p.property, p.ready_at) for p in fresh] == [("signup", "seats", None)]
-    assert len(callbacks) == 1  # one back-fill task, for the new pair
-    assert ("signup", "seats") not in rollup_properties_ready()
+        fresh = rollups_request(events=["signup", "login"], properties=[("signup", "seats"), ("purchase", "amount")],
+                                now=now)
+    assert [(type(p).__name__, p.ready_at) for p in fresh] == [("RollupEvent", None), ("RollupProperty", None)]
+    assert len(callbacks) == 2  # a back-fill task for each new one
+    assert "signup" not in rollup_events_ready() and ("signup", "seats") not in rollup_properties_ready()
     # Events that arrive after the request are added by the triggers, stored ones by the back-fill.
     Event.objects.create(customer=bob, name="signup", timestamp=DAY + timedelta(hours=3), properties={"seats": 1})
     monkeypatch.setattr("customers.rollups.BACKFILL_CUSTOMERS", 1)  # one locked range per customer
     seen = []
-    rollup = rollup_backfill(property_id=fresh[0].pk, clock=lambda: now, progress=lambda d, t: seen.append((d, t)))
-    assert rollup.ready_at == now and ("signup", "seats") in rollup_properties_ready()
+    days = rollup_backfill(kind="event", rollup_id=fresh[0].pk, clock=lambda: now,
+                           progress=lambda d, t: seen.append((d, t)))
+    values = rollup_backfill(kind="property", rollup_id=fresh[1].pk, clock=lambda: now)
     assert seen[-1][0] == seen[-1][1] >= 2
+    assert days.ready_at == values.ready_at == now and ("signup", "seats") in rollup_properties_ready()
+    assert days.days_per_event == 2 / 4  # four events on two (customer, day) rows
+    assert "signup" not in rollup_events_ready()  # half as many rows as events: not below the bar
     assert_rollups_match_events()
-    assert rollup_backfill(property_id=fresh[0].pk, clock=lambda: now).ready_at == now  # again: same rows
+    assert rollup_backfill(kind="property", rollup_id=fresh[1].pk, clock=lambda: now).ready_at == now  # again
     assert_rollups_match_events()
 
 
-def test_day_rollups_pay_off_only_where_customers_repeat_events_within_a_day(in_tenant):
-    from customers.rollups import rollup_days_pay_off
-
+def test_day_rows_are_read_only_where_they_pay_off(in_tenant):
+    now = django_timezone.now()
     ada = Customer.objects.create(external_id="ada")
     Event.objects.bulk_create([Event(customer=ada, name="login", timestamp=DAY + timedelta(minutes=i))
                                for i in range(40)])  # 40 events, one day row
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_event, customers_eventday")
-    assert rollup_days_pay_off()
-    Event.objects.bulk_create([Event(customer=ada, name="login", timestamp=DAY - timedelta(days=i + 1))
-                               for i in range(400)])  # a day row per event
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_event, customers_eventday")
-    assert not rollup_days_pay_off()
+    Event.objects.bulk_create([Event(customer=ada, name="opened", timestamp=DAY - timedelta(days=i + 1))
+                               for i in range(40)])  # a day row per event
+    for rollup in rollups_request(events=["login", "opened"], now=now):
+        rollup_backfill(kind="event", rollup_id=rollup.pk, clock=lambda: now)
+    assert rollup_events_ready() == {"login"}
+    assert_rollups_match_events()
+
+
+def test_saving_a_rule_asks_for_the_rollups_it_can_read(tenant, django_capture_on_commit_callbacks):
+    import json
+
+    from tests.conftest import session
+
+    definition = {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "purchase", "aggregate": {"fn": "sum", "property": "amount", "op": "gte", "value": 9}},
+        {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}}]}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = session(tenant).post("/api/v1/segments/", json.dumps(
+            {"key": "big-spenders", "name": "Big spenders", "definition": definition}), content_type="application/json")
+    assert response.status_code == 201, response.content
+    connection.set_tenant(tenant)
+    assert list(RollupProperty.objects.values_list("event", "property", "ready_at")) == [("purchase", "amount", None)]
+    assert list(RollupEvent.objects.values_list("name", "ready_at")) == [("login", None)]
+    assert len(callbacks) >= 3  # the two back-fills and the first evaluation

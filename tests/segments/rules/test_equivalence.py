@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from django.db import connection, transaction
 
-from customers.models import Consent, Customer, CustomerMetrics, Event, RollupProperty, Survey, SurveyResponse
+from customers.models import (Consent, Customer, CustomerMetrics, Event, RollupEvent, RollupProperty, Survey,
+                              SurveyResponse)
 from segments.models import Membership, Segment
 from segments.rules import reference
 from segments.rules.compile import compile_rule
@@ -17,9 +18,9 @@ from segments.selectors.facts import customer_facts, segment_keys_at
 from tests.segments.rules.strategies import CUSTOM, EVENTS, NOW, World, definitions, measure, window, worlds
 
 REGISTRY = Registry(traits=dict(CUSTOM), events=set(EVENTS), segments={"s1": set(), "s2": set()})
-# Every event's `amount` rolled up (the only property the strategies aggregate): with these
-# the compiled statements read whole days from the rollups wherever they can.
-ROLLED = Rollups(values=frozenset((event, "amount") for event in EVENTS))
+# Every event's day rows and `amount` (the only property the strategies aggregate) rolled
+# up: with these the compiled statements read whole days from the rollups wherever they can.
+ROLLED = Rollups(values=frozenset((event, "amount") for event in EVENTS), days=frozenset(EVENTS))
 
 
 def depth(node: dict) -> int:
@@ -27,9 +28,15 @@ def depth(node: dict) -> int:
     return 1 + max((depth(c) for c in children), default=0)
 
 
-def store(world: World) -> list[int]:
+def roll_up_everything() -> None:
     RollupProperty.objects.bulk_create([RollupProperty(event=event, property=prop, requested_at=NOW, ready_at=NOW)
                                         for event, prop in ROLLED.values])
+    RollupEvent.objects.bulk_create([RollupEvent(name=name, requested_at=NOW, ready_at=NOW, days_per_event=0.1)
+                                     for name in ROLLED.days])
+
+
+def store(world: World) -> list[int]:
+    roll_up_everything()
     surveys = {s.key: s for s in Survey.objects.all()}
     segments = {key: Segment.objects.create(key=key, name=key, kind="static") for key in ("s1", "s2")}
     ids = []
@@ -140,8 +147,7 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
     the same customers with the rollups, without them and by the reference."""
     from datetime import timedelta
 
-    RollupProperty.objects.bulk_create([RollupProperty(event=e, property=p, requested_at=NOW, ready_at=NOW)
-                                        for e, p in ROLLED.values])
+    roll_up_everything()
     amounts = {"a": [(40, 5), (10, 1), (0.5, 10)], "b": [(29.9, 2), (3, 7), (3, 7.5)], "c": [(0.1, -1)],
                "d": [(31, 100)], "e": [(2, "7"), (2.1, 7)]}
     ids = []
@@ -165,7 +171,7 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
 def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll_up():
     from dataclasses import replace
 
-    no_days = replace(ROLLED, days=False)
+    no_days = replace(ROLLED, days=frozenset())
     count = {"version": 1, "match": "all", "conditions": [
         {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}}]}
     total = {"version": 1, "match": "all", "conditions": [
@@ -174,3 +180,15 @@ def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll
     assert "customers_eventdayvalue" in compile_rule(parse(total, REGISTRY)[0], now=NOW, rollups=no_days).text
     # Scoped to some customers (incremental, the estimate), counts probe the events.
     assert "customers_eventday" not in compile_rule(parse(count, REGISTRY)[0], now=NOW, rollups=ROLLED, only=[1]).text
+
+
+def test_saved_rules_ask_for_day_rows_of_the_events_they_count_in_groups_only():
+    from segments.rules.shapes import counted_events
+
+    doc = {"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}},
+        {"type": "event", "event": "purchase", "count": {"op": "gte", "value": 1}},  # EXISTS: no rollup
+        {"type": "event", "event": "feature_x_used", "count": {"op": "gte", "value": 2},
+         "where": [{"property": "plan", "op": "eq", "value": "pro"}]},  # a property filter: events only
+        {"type": "event", "event": "*", "count": {"op": "gte", "value": 5}}]}  # any event: events only
+    assert counted_events(parse(doc, REGISTRY)[0], NOW) == {"login"}
