@@ -64,10 +64,10 @@ def bench_settings(memory_bytes: int | None = None) -> dict[str, str]:
     """The memory settings of a PostgreSQL host of this machine's size, as a production
     deployment sizes them (the benchmarks' server, `exec --bench`): a quarter of the memory
     for shared_buffers (at most 8 GB), half as the planner's cache estimate, 1 GB for index
-    builds, room for a bulk load's WAL between checkpoints, and work_mem for a rule's
-    grouping of a million customers to stay in memory (64 MB here: purchase_sum over the
-    daily rollups spilled to disk at the stock 4 MB, 0.52× its hand SQL against 0.31×
-    with 64 MB, the hand SQL unchanged). The machine's own server keeps
+    builds, room for a bulk load's WAL between checkpoints. work_mem stays at its 4 MB: at
+    64 MB purchase_sum over the rollups ran 1.8 s instead of 2.3 s, but the planner chose a
+    hash anti-join for did_x_never_y that ran 3.7 s instead of 1.9 s (bench/RESULTS.md,
+    2026-12-06). The machine's own server keeps
     its distribution defaults (128 MB of shared_buffers) — fine for tests, not for a 1M-
     customer tenant, where an incremental check's random reads of the event index and heap
     would come from the kernel's page cache, one pread per 8 kB page, several times slower
@@ -75,8 +75,7 @@ def bench_settings(memory_bytes: int | None = None) -> dict[str, str]:
     memory = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     mb = memory // 2**20
     return {"shared_buffers": f"{min(mb // 4, 8192)}MB", "effective_cache_size": f"{mb // 2}MB",
-            "maintenance_work_mem": f"{min(mb // 16, 1024)}MB", "max_wal_size": "8GB",
-            "work_mem": f"{max(4, min(mb // 384, 256))}MB"}
+            "maintenance_work_mem": f"{min(mb // 16, 1024)}MB", "max_wal_size": "8GB"}
 
 
 # ------------------------------------------------------------------------------ resolving

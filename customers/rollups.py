@@ -18,7 +18,9 @@ from django.db import connection, transaction
 from customers.models import RollupEvent, RollupProperty
 from ops.tasking import send_to_tenant
 
-BACKFILL_CUSTOMERS = 50_000  # customers recounted per locked range
+# Customers recounted per locked range: ~0.4 s of a range's SHARE lock at 1M customers / 20M
+# events (50,000 held it ~4 s; bench/segments.py prints each back-fill's time).
+BACKFILL_CUSTOMERS = 5_000
 # Day rows pay off where customers repeat the event within a day: with as many day rows as
 # events (the generator's 1M customers / 20M events over a year, bench/segments.py) a count
 # reads as many rows from the rollup as from the events, plus the edges.

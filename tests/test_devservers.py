@@ -52,10 +52,9 @@ def test_settings_are_applied_with_a_restart_only_when_one_differs(data_dir):
 def test_bench_settings_size_the_server_to_the_machine():
     assert devservers.bench_settings(24 * 2**30) == {
         "shared_buffers": "6144MB", "effective_cache_size": "12288MB", "maintenance_work_mem": "1024MB",
-        "max_wal_size": "8GB", "work_mem": "64MB"}
+        "max_wal_size": "8GB"}
     assert devservers.bench_settings(64 * 2**30)["shared_buffers"] == "8192MB"  # capped
     assert devservers.bench_settings(4 * 2**30)["maintenance_work_mem"] == "256MB"
-    assert devservers.bench_settings(1 * 2**30)["work_mem"] == "4MB"  # never below the stock value
 
 
 def test_the_bench_server_is_its_own_sized_cluster_unless_a_url_is_given(data_dir, monkeypatch):

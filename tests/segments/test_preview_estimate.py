@@ -16,25 +16,11 @@ from customers.models import Customer
 from segments.selectors import preview as preview_module
 from segments.selectors.preview import ESTIMATE_BUCKETS, estimate_of, preview, sample_buckets
 from tests.conftest import session
+from tests.segments.test_selectors import SYSTEM, plan_is
 
 NOW = datetime(2026, 6, 10, 12, tzinfo=timezone.utc)
 POPULATION = 2_000
 TARGET = 300  # sampled customers asked for in these tests: ~15% of POPULATION
-
-
-class _Everyone:
-    tenant_id = 0
-
-    @staticmethod
-    def has(permission: str) -> bool:
-        return True
-
-
-SYSTEM = _Everyone()
-
-
-def plan_is(plan: str) -> dict:
-    return {"version": 1, "match": "all", "conditions": [{"type": "trait", "field": "plan", "op": "eq", "value": plan}]}
 
 
 def one(sql: str, params=None):
@@ -43,16 +29,30 @@ def one(sql: str, params=None):
         return cursor.fetchone()
 
 
-@pytest.fixture
-def crowd(in_tenant, monkeypatch):
+def make_crowd() -> None:
     """POPULATION customers, every third on pro; analysed, so the planner (and the sample's
     size, read from pg_class) knows how many there are."""
     Customer.objects.bulk_create(Customer(external_id=f"c{i:05}", plan="pro" if i % 3 == 0 else "free")
                                  for i in range(POPULATION))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_customer")
+
+
+@pytest.fixture
+def crowd(in_tenant, monkeypatch):
+    make_crowd()
     monkeypatch.setattr(preview_module, "ESTIMATE_TARGET", TARGET)
     return in_tenant
+
+
+@pytest.fixture
+def crowded(tenant, monkeypatch):
+    """The crowd in `tenant`, committed to by requests through the test client."""
+    connection.set_tenant(tenant)
+    make_crowd()
+    connection.set_schema_to_public()
+    monkeypatch.setattr(preview_module, "ESTIMATE_TARGET", TARGET)
+    return tenant
 
 
 def test_the_estimate_reads_the_hash_sample_and_scales_it(crowd):
@@ -136,15 +136,8 @@ def post(client, url, body):
     return client.post(url, json.dumps(body), content_type="application/json")
 
 
-def test_the_api_preview_returns_estimate_margin_and_exact(tenant, monkeypatch):
-    connection.set_tenant(tenant)
-    Customer.objects.bulk_create(Customer(external_id=f"c{i:05}", plan="pro" if i % 3 == 0 else "free")
-                                 for i in range(POPULATION))
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_customer")
-    connection.set_schema_to_public()
-    monkeypatch.setattr(preview_module, "ESTIMATE_TARGET", TARGET)
-    client = session(tenant, "viewer")
+def test_the_api_preview_returns_estimate_margin_and_exact(crowded):
+    client = session(crowded, "viewer")
     quick = post(client, "/api/v1/segments/preview/", {"definition": plan_is("pro"), "accuracy": "estimate"}).json()
     assert quick["exact"] is None and quick["count"] == quick["estimate"] and quick["margin"] > 0
     assert quick["population"] == POPULATION and 0 < quick["sampled"] < POPULATION
@@ -156,15 +149,8 @@ def test_the_api_preview_returns_estimate_margin_and_exact(tenant, monkeypatch):
     assert {(e["path"], e["code"]) for e in bad.json()["errors"]} == {("accuracy", "invalid_choice")}
 
 
-def test_the_builder_shows_an_estimate_then_the_exact_count(tenant, monkeypatch):
-    connection.set_tenant(tenant)
-    Customer.objects.bulk_create(Customer(external_id=f"c{i:05}", plan="pro" if i % 3 == 0 else "free")
-                                 for i in range(POPULATION))
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_customer")
-    connection.set_schema_to_public()
-    monkeypatch.setattr(preview_module, "ESTIMATE_TARGET", TARGET)
-    client = session(tenant, "marketer")
+def test_the_builder_shows_an_estimate_then_the_exact_count(crowded):
+    client = session(crowded, "marketer")
     estimate = post(client, "/segments/-/preview/", {"definition": plan_is("pro"), "accuracy": "estimate"})
     html = estimate.content.decode()
     assert estimate.status_code == 200 and 'data-exact-pending="true"' in html and 'data-testid="preview-margin"' in html
