@@ -131,7 +131,8 @@ SELECT %(e_segment)s, customer_id, 'entered', %(e_now)s, %(e_evaluation)s, %(e_n
 def matching_sql(segment: Segment, *, now: datetime, only: list[int] | None = None):
     """The compiled statement of a dynamic segment's current definition."""
     rule = rule_context(definition=segment.definition, self_key=segment.key)
-    return compile_rule(rule.group, now=now, refs=reference_ids(segment.references), only=only, rollups=rule.rollups(now))
+    return compile_rule(rule.group, now=now, refs=reference_ids(segment.references), only=only,
+                        rollups=rule.rollups(now, scoped=only is not None))
 
 
 # The first key of the advisory lock that customer deletes take exclusively (the trigger of

@@ -46,18 +46,20 @@ class ParsedRule:
     def reference_ids(self) -> dict[str, int]:
         return reference_ids(self.references)
 
-    def rollups(self, now: datetime) -> Rollups | None:
-        return rule_rollups(self.group, now)
+    def rollups(self, now: datetime, *, scoped: bool = False) -> Rollups | None:
+        return rule_rollups(self.group, now, scoped=scoped)
 
 
-def rule_rollups(group: Group, now: datetime) -> Rollups | None:
+def rule_rollups(group: Group, now: datetime, *, scoped: bool = False) -> Rollups | None:
     """What the daily rollups can answer for `group` (compile_rule's `rollups`); None when
     settings.SEGMENT_ROLLUPS is off. The registries are read only for a rule that has
-    something they could answer."""
+    something they could answer. `scoped`: a statement limited to some customers (an
+    incremental check) reads counts from the events anyway, so the day registry is not read
+    on that hot path."""
     if not settings.SEGMENT_ROLLUPS:
         return None
     return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset(),
-                   days=rollup_events_ready() if counted_events(group, now) else frozenset())
+                   days=rollup_events_ready() if counted_events(group, now) and not scoped else frozenset())
 
 
 def rule_context(*, definition: Any, self_key: str | None = None, registry: Registry | None = None) -> ParsedRule:

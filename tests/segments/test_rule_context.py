@@ -64,3 +64,19 @@ def test_a_registry_read_once_serves_many_rules(in_tenant):
         for _ in range(3):
             rule_context(definition=definition, registry=registry)
     assert len(queries) == 0
+
+
+def test_an_incremental_check_does_not_read_the_day_rollup_registry(in_tenant, django_assert_num_queries):
+    from datetime import datetime, timezone
+
+    from customers.models import RollupEvent
+    from segments.selectors.rules import rule_rollups
+
+    now = datetime(2026, 6, 15, tzinfo=timezone.utc)
+    RollupEvent.objects.create(name="login", requested_at=now, ready_at=now, days_per_event=0.1)
+    group = rule_context(definition={"version": 1, "match": "all", "conditions": [
+        {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}}]}).group
+    with django_assert_num_queries(1):
+        assert rule_rollups(group, now).days == {"login"}
+    with django_assert_num_queries(0):
+        assert rule_rollups(group, now, scoped=True).days == frozenset()
