@@ -98,6 +98,19 @@ def test_deletes_updates_merges_and_truncation_recount(shop):
     assert not EventDay.objects.exists()
 
 
+def test_truncating_customers_with_cascade_empties_the_rollups(shop):
+    """TRUNCATE … CASCADE reaches events and rollups in one statement; the events' truncate
+    trigger must not truncate the rollups a second time (ObjectInUse)."""
+    ada, _ = shop
+    rollups_request(events=["login"], properties=[], now=DAY)
+    Event.objects.create(customer=ada, name="login", timestamp=DAY)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_rollupevent SET ready_at = now()")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("TRUNCATE customers_customer CASCADE")
+    assert not Event.objects.exists() and not EventDay.objects.exists()
+
+
 def test_requested_rollups_are_back_filled_then_ready(shop, django_capture_on_commit_callbacks, monkeypatch):
     ada, bob = shop
     Event.objects.create(customer=ada, name="signup", timestamp=DAY, properties={"seats": 3})
