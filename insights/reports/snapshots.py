@@ -16,7 +16,8 @@ from datetime import datetime, time, timedelta, timezone
 
 from django.db import connection, transaction
 
-from customers.metrics_refresh import metrics_settings_get, read_facts, score
+from customers import metrics_store
+from customers.metrics_refresh import metrics_settings_get
 from insights.models import EngagementSnapshot
 
 Progress = Callable[[int, int, str], None]
@@ -41,20 +42,17 @@ def engagement_snapshot_take(*, now: datetime, progress: Progress | None = None)
     """Score every customer as of `now` and store each group's mean; returns the rows written."""
     tick = progress or (lambda done, total, message: None)
     settings = metrics_settings_get()
-    facts = read_facts(settings=settings, now=now, progress=tick)
-    scores = score(facts, settings=settings, now=now)["engagement"]
     day = now.astimezone(timezone.utc).date()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE engagement_in (customer_id bigint PRIMARY KEY, score float8) ON COMMIT DROP")
-        with cursor.copy("COPY engagement_in FROM STDIN") as copy:
-            for customer_id, value in zip(facts.ids.tolist(), scores.tolist()):
-                if value == value:  # NaN: no event, not scored
-                    copy.write_row((customer_id, value))
-        cursor.execute("ANALYZE engagement_in")
-        EngagementSnapshot.objects.filter(day=day).delete()
-        cursor.execute(_SNAPSHOT_SQL, {"day": day, "now": now})
-        written = cursor.rowcount
-        cursor.execute("DROP TABLE engagement_in")
+    try:
+        metrics_store.facts_fill(settings=settings, now=now, progress=tick)
+        with transaction.atomic(), connection.cursor() as cursor:
+            metrics_store.engagement_fill(now=now)
+            EngagementSnapshot.objects.filter(day=day).delete()
+            cursor.execute(_SNAPSHOT_SQL, {"day": day, "now": now})
+            written = cursor.rowcount
+            cursor.execute("DROP TABLE engagement_in")  # not left to a caller's enclosing transaction
+    finally:
+        metrics_store.facts_drop()
     return written
 
 
