@@ -79,7 +79,7 @@ PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"
 # Unknown hosts get our 404 page instead of silently landing on the public site.
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
-DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DATABASE_ROUTERS = ["common.replica.ReplicaRouter", "django_tenants.routers.TenantSyncRouter"]
 # Set search_path once per schema switch, not before every cursor (measured ~2 ms of a
 # tracking request); django-tenants resets it after a rollback.
 TENANT_LIMIT_SET_CALLS = True
@@ -167,6 +167,23 @@ def celery_broker_url(url: str) -> str:
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
 DATABASES = {"default": database_config(DATABASE_URL)} if DATABASE_URL else {}
+
+
+def replica_databases() -> dict:
+    """The streaming replica that previews and reports read from (common/replica.py), when
+    DATABASE_REPLICA_URL names one. Tests point it at the test database (MIRROR)."""
+    url = env("DATABASE_REPLICA_URL", default="")
+    if not url:
+        return {}
+    config = database_config(url)
+    # A replica that does not answer costs a read this long once, then is skipped (HEALTH_SECONDS).
+    config["OPTIONS"] = {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=2), **config.get("OPTIONS", {})}
+    return {"replica": {**config, "TEST": {"MIRROR": "default"}}}
+
+
+DATABASES.update(replica_databases() if DATABASES else {})
+# Longest replay lag (s) at which the replica still answers; beyond it reads go to the primary.
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
 
 
 def cache_config(url: str, db: int = 1) -> dict:

@@ -7,9 +7,9 @@ DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without one
 DATABASE_URL = env("DATABASE_URL")
 REDIS_URL = env("REDIS_URL")
-from .base import cache_config, celery_broker_url, database_config, redis_url_with_db  # noqa: E402
+from .base import cache_config, celery_broker_url, database_config, redis_url_with_db, replica_databases  # noqa: E402
 
-DATABASES = {"default": database_config(DATABASE_URL)}
+DATABASES = {"default": database_config(DATABASE_URL), **replica_databases()}
 CACHES = cache_config(REDIS_URL)
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 CELERY_RESULT_BACKEND = celery_broker_url(redis_url_with_db(REDIS_URL, 2))

@@ -30,7 +30,8 @@ import hashlib  # noqa: E402
 # test database, queue or cache: everything test-scoped carries this checkout's tag.
 # STRATA_TEST_TAG separates two runs in one checkout (e.g. two terminals).
 CHECKOUT_TAG = os.environ.get("STRATA_TEST_TAG") or hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
-DATABASES["default"]["CONN_MAX_AGE"] = 0
+for _alias in DATABASES:  # the default and, when configured, the replica
+    DATABASES[_alias]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": f"test_strata_{CHECKOUT_TAG}"}
 # Separate logical Redis databases so a test run never touches development data.
 TEST_REDIS_URL = redis_url_with_db(REDIS_URL, 10)

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from django.core.cache import cache
-from django.db import connection
+
+from common.replica import replica_reads
 
 CACHE_SECONDS = 3600
 T = TypeVar("T")
@@ -36,7 +37,9 @@ def fingerprint() -> str:
     import — shows when the entry expires (CACHE_SECONDS). The database's oid leads: ids
     start again in a recreated database (a restore, a test run), and an entry made
     before must not answer for the new rows that reuse them."""
-    with connection.cursor() as cursor:
+    # Read where the reports read (a replica may be behind the primary): the entry is keyed
+    # by the data its report saw.
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), "
             "(SELECT max(id) FROM customers_event), (SELECT max(id) FROM segments_membershipchange), "

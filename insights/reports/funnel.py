@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 
+from common.replica import replica_reads
 from common.errors import Code, DomainError, Problem, SegmentCode
 from common.jsonvalues import text_problem
 from customers.models import TraitDefinition
@@ -185,7 +185,7 @@ def funnel_report(*, query: FunnelQuery, now: datetime) -> FunnelReport:
 
 def _compute(query: FunnelQuery, now: datetime) -> FunnelReport:
     sql, params = funnel_sql(query, now)
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     by_group = {(row[0], row[1]): row[2:] for row in rows}

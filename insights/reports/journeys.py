@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from audit.services import audit_record
+from common.replica import replica_reads
 from common.actors import Actor
 from common.errors import Code, DomainError, Problem
 from common.jsonvalues import value_problem
@@ -141,7 +142,7 @@ CROSS JOIN LATERAL (VALUES {unpivot}) AS v(kind, stage, value)
 def _compute(segment: Segment, stages: list[dict], now: datetime) -> JourneyReport:
     params = {"segment": segment.pk, "now": now, "names": [name for stage in stages for name in stage["events"]],
               **{f"stage_{i}": list(stage["events"]) for i, stage in enumerate(stages)}}
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(journey_sql(len(stages)), params)
         facts = {(kind, stage): value for kind, stage, value in cursor.fetchall()}
     members = int(facts.get(("members", None), 0))

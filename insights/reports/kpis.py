@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection
 
+from common.replica import replica_reads
 from common.errors import Code, CustomerCode, DomainError, Problem
 from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
@@ -159,7 +159,7 @@ def _compute(query: KpiQuery, now: datetime) -> KpiReport:
     segments = {s.key: s for s in Segment.objects.filter(key__in=query.segments)}
     ordered = [segments[key] for key in query.segments]
     features = list(query.features) or busiest_events()
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(kpi_sql(len(features)), _params(ordered, features, query.conversion, settings, now))
         facts = {row[0]: row for row in cursor.fetchall()}
     base = facts[0]
@@ -195,7 +195,7 @@ def survey_answers(asked: tuple[str, str], segment_ids: list[int], now: datetime
     (by id) and for everyone (0)."""
     survey = Survey.objects.get(key=asked[0])
     spec = next(q for q in survey.questions if q.get("key") == asked[1])
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(SURVEY_SQL, {"survey": survey.pk, "question": asked[1], "segments": segment_ids, "now": now})
         counts: dict[int, dict[float, int]] = {}
         for group, score, n in cursor.fetchall():

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 
+from common.replica import replica_reads
 from common.errors import Code, DomainError, Problem
 from insights.reports.cache import cached_report
 from insights.reports.inputs import segment_problems, unprefixed
@@ -151,7 +151,7 @@ SELECT 0, NULL, NULL, count(*) FROM anchors""", params
 
 def _compute(query: PathsQuery, now: datetime) -> PathsReport:
     sql, params = paths_sql(query, now)
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     anchors = next(n for step, _, _, n in rows if step == 0)

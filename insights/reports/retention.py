@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 
+from common.replica import replica_reads
 from common.errors import Code, DomainError, Problem, SegmentCode
 from common.jsonvalues import text_problem
 from customers.models import EventDefinition
@@ -146,7 +146,7 @@ def _compute(query: RetentionQuery, now: datetime) -> RetentionReport:
     current = period_start(now, query.period)
     first = shift(current, query.period, -(query.cohorts - 1))
     sql, params = retention_sql(query, now, first)
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     cohorts = [shift(first, query.period, i) for i in range(query.cohorts)]

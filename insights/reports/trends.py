@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
 
+from common.replica import replica_reads
 from common.errors import Code, DomainError, Problem
 from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
@@ -144,7 +144,7 @@ def _compute(query: TrendQuery, now: datetime) -> TrendReport:
               "conversion": query.conversion or "", "inactivity": timedelta(days=settings.churn_inactivity_days),
               **{f"feature_{i}": name for i, name in enumerate(features)},
               **{f"signed_{d}": now - timedelta(days=d) for d in RETENTION_DAYS}}
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(trend_sql(len(features)), params)
         rows = cursor.fetchall()
     names = [*FACTS, *(f"adopted_{i}" for i in range(len(features)))]

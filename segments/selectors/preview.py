@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db import connection
 
+from common.replica import replica_reads
 from common.actors import Actor
 from common.errors import Problem
 from customers.models import Customer
@@ -139,7 +139,7 @@ def preview(*, actor: Actor, definition: Any, now: datetime, segment: Segment | 
         return compile_rule(rule.group, now=now, refs=refs, rollups=rollups, only=only, only_sql=only_sql)
 
     size = min(sample_size, SAMPLE_SIZE)
-    with connection.cursor() as cursor:
+    with replica_reads() as db, db.cursor() as cursor:
         current = _open_count(cursor, segment) if segment else 0
         estimate = staying_sampled = sampled_ids = None
         if accuracy != "exact":
