@@ -548,3 +548,20 @@ def test_the_citus_profile_shards_tenant_schemas_over_workers():
     for name in ("citus", "citus-worker"):
         assert has_healthcheck(name) and "pg_isready" in " ".join(services()[name]["healthcheck"]["test"])
     assert "citus-data" in compose()["volumes"]
+
+
+def test_the_replica_profile_streams_from_postgres():
+    """`docker compose --profile replica`: a hot standby copied from postgres by
+    pg_basebackup -R; the primary lets it replicate (its init script) and the app reaches it
+    by DATABASE_REPLICA_URL alone (empty by default: no replica)."""
+    replica = services()["postgres-replica"]
+    assert replica["profiles"] == ["replica"] and replica["image"] == services()["postgres"]["image"]
+    script = " ".join(replica["command"])
+    assert "pg_basebackup -h postgres" in script and " -R " in script and "hot_standby=on" in script
+    assert replica["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert ["replica-data", "/var/lib/postgresql/data"] in [v.split(":") for v in replica["volumes"]]
+    assert "replica-data" in compose()["volumes"]
+    init = [v.split(":") for v in services()["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert init and (ROOT / init[0][0]).is_file()
+    assert "host replication all all" in (ROOT / init[0][0]).read_text()
+    assert services()["web"]["environment"]["DATABASE_REPLICA_URL"] == "${DATABASE_REPLICA_URL:-}"
