@@ -75,14 +75,24 @@ def _consecutive_failures(segment: Segment) -> int:
     return failures
 
 
-def evaluate_due(*, now: datetime, clock: Clock) -> int:
+@dataclass(frozen=True)
+class DueSlice:
+    evaluated: int  # due segments evaluated successfully
+    left: int  # due segments not started within the budget
+
+
+def evaluate_due(*, now: datetime, clock: Clock, budget: timedelta | None = None) -> DueSlice:
     """Every active dynamic segment whose refresh time has come, referenced ones first.
-    A failure does not stop the others; the failed segment is retried with backoff."""
+    A failure does not stop the others; the failed segment is retried with backoff.
+    With a `budget`, no evaluation starts once it has passed on `clock` (at least one
+    does): the caller queues the rest (segments/due_queue.py)."""
     recover_stuck(now=now, clock=clock)
-    due = list(Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE)
-               .filter(Q(next_evaluation_at__isnull=True) | Q(next_evaluation_at__lte=now)))
-    done = 0
-    for segment in in_dependency_order(due):
+    due = in_dependency_order(list(Segment.objects.filter(kind=Segment.Kind.DYNAMIC, status=Segment.Status.ACTIVE)
+                                   .filter(Q(next_evaluation_at__isnull=True) | Q(next_evaluation_at__lte=now))))
+    started, done = clock(), 0
+    for position, segment in enumerate(due):
+        if position and budget is not None and clock() - started >= budget:
+            return DueSlice(evaluated=done, left=len(due) - position)
         evaluation = engine.evaluate(segment_id=segment.pk, now=now, trigger=SegmentEvaluation.Trigger.SCHEDULE,
                                      clock=clock)
         if evaluation.status == SegmentEvaluation.Status.FAILED:
@@ -90,7 +100,7 @@ def evaluate_due(*, now: datetime, clock: Clock) -> int:
                 next_evaluation_at=now + engine.backoff(_consecutive_failures(segment), segment.refresh_interval))
         else:
             done += 1
-    return done
+    return DueSlice(evaluated=done, left=0)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import redis
 import structlog
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -14,9 +15,10 @@ from customers.touch import Touch
 
 from ops import telemetry
 from ops.tasking import for_each_tenant, public_task, send_to_tenant, sent_at, tenant_task
-from segments import lookup, scheduling, touches
+from segments import due_queue, lookup, scheduling, touches
 from segments.models import SegmentEvaluation
 from segments.warehouse import services as warehouse
+from tenants.selectors import tenants_active
 
 logger = structlog.get_logger(__name__)
 LIMITS = {"soft_time_limit": 1800, "time_limit": 1900}
@@ -40,11 +42,20 @@ def evaluate_segment(self, *, segment_id: int, now_iso: str, trigger: str, evalu
 
 @tenant_task(name="segments.evaluate_due", **LIMITS)
 def evaluate_due(*, now_iso: str) -> int:
-    evaluated = scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now)
+    """One slice of the tenant's due segments; the rest is queued behind other tenants'
+    work (segments/due_queue.py)."""
+    schema = connection.schema_name
+    run = scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now,
+                                  budget=timedelta(seconds=settings.SEGMENT_DUE_SLICE_SECONDS))
+    if run.left:
+        due_queue.keep(schema)
+        send_to_tenant(evaluate_due, schema_name=schema, now_iso=timezone.now().isoformat())
+    else:
+        due_queue.release(schema)
     lookup.lookup_sync()  # the minute's sweep, should a queued sync have been lost
     if touches.stranded():  # pending touches whose check was lost
-        send_to_tenant(evaluate_touched, schema_name=connection.schema_name)
-    return evaluated
+        send_to_tenant(evaluate_touched, schema_name=schema)
+    return run.evaluated
 
 
 @tenant_task(name=lookup.SYNC_TASK, soft_time_limit=120, time_limit=150)
@@ -92,7 +103,15 @@ def customers_touched(touch: Touch) -> None:
 
 @public_task(name="segments.dispatch_due", soft_time_limit=60, time_limit=90)
 def dispatch_due() -> int:
-    return for_each_tenant(evaluate_due, now_iso=timezone.now().isoformat())
+    """Offer every active tenant a slice of its due segments, unless one is queued or
+    running already (segments/due_queue.py); returns how many were queued."""
+    now_iso = timezone.now().isoformat()
+    sent = 0
+    for schema_name in tenants_active().values_list("schema_name", flat=True).iterator():
+        if due_queue.claim(schema_name):
+            send_to_tenant(evaluate_due, schema_name=schema_name, now_iso=now_iso)
+            sent += 1
+    return sent
 
 
 @tenant_task(name=warehouse.EXPORT_TASK, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)

@@ -413,6 +413,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+# A scheduled-evaluation task starts no new evaluation after this long; the rest of its
+# tenant's due segments queue behind other tenants' work (segments/due_queue.py).
+SEGMENT_DUE_SLICE_SECONDS = env.float("SEGMENT_DUE_SLICE_SECONDS", default=20.0)
 # Rules read whole days of events from the per-customer daily rollups (customers/rollups.py);
 # off, every event condition reads customers_event alone (same members, slower).
 SEGMENT_ROLLUPS = env.bool("SEGMENT_ROLLUPS", default=True)

@@ -262,11 +262,11 @@ def test_due_segments_run_referenced_ones_first_and_set_the_next_run(in_tenant):
     # Created in the "wrong" order on purpose: ids say derived first, dependencies say base first.
     Segment.objects.filter(pk=derived.pk).update(next_evaluation_at=None)
     customer("ada", plan="pro")
-    assert scheduling.evaluate_due(now=T0, clock=clock) == 2
+    assert scheduling.evaluate_due(now=T0, clock=clock).evaluated == 2
     assert set(segment_members(segment=derived).values_list("external_id", flat=True)) == {"ada"}
     base.refresh_from_db()
     assert base.next_evaluation_at == T0 + timedelta(minutes=15) and base.last_evaluated_at == T0
-    assert scheduling.evaluate_due(now=T0 + timedelta(minutes=5), clock=clock) == 0  # not due yet
+    assert scheduling.evaluate_due(now=T0 + timedelta(minutes=5), clock=clock).evaluated == 0  # not due yet
 
 
 def test_a_change_in_a_referenced_segment_re_evaluates_its_dependents(in_tenant):
