@@ -94,7 +94,9 @@ def setup_django(source_url: str) -> str:
 # --------------------------------------------------------------------------- reporting
 
 
-def fmt(value: float | int) -> str:
+def fmt(value: float | int | str) -> str:
+    if isinstance(value, str):  # e.g. one value per round, "a/b/c"
+        return value
     if isinstance(value, int):
         return f"{value:_}"
     if abs(value) >= 1000:
