@@ -14,9 +14,10 @@ Thing, on `--many-tenants` fresh bench tenants (default 1,000; --quick 50), each
 
 - worker memory (`--tenant-parts worker`): every tenant gets two dynamic segments and three
   customers, then `--worker-rounds` rounds run each tenant's scheduled-evaluation task
-  (`segments.evaluate_due`, as a Celery worker would, one process for all tenants); the
-  process's resident memory and its PostgreSQL backend's private memory
-  (pg_backend_memory_contexts) are read after each round.
+  (`segments.evaluate_due`, as a Celery worker would, one process for all tenants, its
+  connection recycled as the worker's is: ops.tasking.connection_recycle); the process's
+  resident memory and its PostgreSQL backend's private memory (pg_backend_memory_contexts)
+  are read after each round.
 
 ratio = multiprocessing migrate seconds ÷ standard migrate seconds (lower is better); the
 routing numbers are reported beside it (target: ≤ 1 ms added to a request). The worker part
@@ -125,6 +126,7 @@ def _worker_memory(slugs: list[str], rounds: int) -> Result:
     from tqdm import tqdm
 
     from customers.models import Customer
+    from ops.tasking import connection_recycle
     from segments import tasks
     from segments.models import Segment
     from tenants.models import Tenant
@@ -144,6 +146,7 @@ def _worker_memory(slugs: list[str], rounds: int) -> Result:
             with schema_context(schema):
                 Segment.objects.update(next_evaluation_at=None)  # due again
                 tasks.evaluate_due.run(now_iso=(FIRST_ROUND + round_ * DAY).isoformat())
+                connection_recycle()  # as the worker does after each task (task_postrun)
         seconds.append(time.perf_counter() - started)
         connection.set_schema_to_public()
         rss.append(_rss_mb())

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from celery import Task
 
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import get_public_schema_name
 
@@ -38,6 +39,23 @@ def tenant_task(*, name: str, **options) -> Callable:
         return app.task(name=name, **(DEFAULTS | options))(run)
 
     return decorate
+
+
+_schemas_served: set[str] = set()
+
+
+def connection_recycle() -> bool:
+    """After a task: close this worker's database connection once it has served
+    settings.WORKER_SCHEMAS_PER_CONNECTION schemas (the next task opens a fresh one); True
+    when it closed. A PostgreSQL backend keeps the catalog entries of every schema its
+    queries touched — ~0.5 MB a tenant (bench/tenants.py, worker part) — so one connection
+    kept across a thousand tenants would hold hundreds of MB in its backend."""
+    _schemas_served.add(connection.schema_name)
+    if len(_schemas_served) < settings.WORKER_SCHEMAS_PER_CONNECTION:
+        return False
+    connection.close()
+    _schemas_served.clear()
+    return True
 
 
 def public_task(*, name: str, **options) -> Callable:

@@ -413,6 +413,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+# A worker closes its database connection after serving this many tenant schemas: the
+# backend's catalog cache grows with every schema it touches (ops.tasking.connection_recycle).
+WORKER_SCHEMAS_PER_CONNECTION = env.int("WORKER_SCHEMAS_PER_CONNECTION", default=100)
 # A scheduled-evaluation task starts no new evaluation after this long; the rest of its
 # tenant's due segments queue behind other tenants' work (segments/due_queue.py).
 SEGMENT_DUE_SLICE_SECONDS = env.float("SEGMENT_DUE_SLICE_SECONDS", default=20.0)
