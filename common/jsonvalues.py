@@ -37,7 +37,7 @@ def text_problem(text: str) -> tuple[str, str] | None:
     The codes are DRF's own for the same refusal, so every API answers alike."""
     if "\x00" in text:
         return Code.NULL_CHARACTERS_NOT_ALLOWED, "Text may not contain NUL (\\u0000) characters."
-    if _SURROGATE.search(text):
+    if not text.isascii() and _SURROGATE.search(text):
         return Code.SURROGATE_CHARACTERS_NOT_ALLOWED, "Text may not contain lone surrogates (\\ud800–\\udfff)."
     return None
 
@@ -50,6 +50,51 @@ def path_key(key: str) -> str:
 def value_problem(value: Any, path: str = "") -> Problem | None:
     """The first part of `value` PostgreSQL could not hold, with its path; None when all fits.
     Iterative, so a deep value cannot exhaust the stack; document order."""
+    if _fits(value):
+        return None
+    return _first_problem(value, path)
+
+
+def _fits(value: Any) -> bool:
+    """True when nothing in `value` needs refusing: what `_first_problem` checks, without
+    building a path for every key and item. Every tracked event passes here (~60 µs an event
+    of the tracking endpoint's CPU went to the paths), so the paths are built only for a
+    value that fails."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            if any(type(key) is not str or not _text_fits(key) for key in node):
+                return False
+            children = node.values()
+        elif kind is list:
+            children = node
+        else:
+            children = (node,)
+            depth -= 1  # a scalar at the top: checked as its own only child
+        if depth >= MAX_DEPTH:
+            return False
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if not _text_fits(child):
+                    return False  # TOO_DEEP_MARKER holds a NUL too
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is float:
+                if not math.isfinite(child):
+                    return False
+            elif kind is not int and kind is not bool and child is not None:
+                return False  # a subclass of str, float, dict or list: the exact walk decides
+    return True
+
+
+def _text_fits(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or not _SURROGATE.search(text))
+
+
+def _first_problem(value: Any, path: str) -> Problem | None:
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
         node, where, depth = stack.pop()
