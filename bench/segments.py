@@ -11,7 +11,7 @@ where the server lacks it; see _warm_cache).
 1. metrics_refresh: `customers.metrics_refresh.metrics_refresh(now=…)` over every customer
    (it fills the CustomerMetrics the `metric` condition reads), against one hand-written
    statement computing the same per-customer figures (facts, ntile RFM scores and group,
-   ARPU, LTV, engagement) and the churn per period, nothing written (issue 25 target:
+   ARPU, LTV, engagement) and the churn and revenue per period, nothing written (issue 25 target:
    ≤ 1.3). Run when the metrics are not yet computed at `now`, or with --refresh-metrics.
 2. compiled vs hand-written: for each definition below, `compile_rule(parse(definition))`
    against the SQL a good engineer would write for the same question; both fetch every id,
@@ -413,8 +413,8 @@ def _drop_bench_segments() -> int:
 
 # One statement a good engineer would write for the refresh's figures: every customer's facts
 # in one grouped scan, ntile RFM scores (ties split arbitrarily: cheaper than the refresher's
-# tie-sharing ranks), the grid's group, ARPU, LTV, engagement, and the churn per period;
-# aggregated so nothing travels to the client.
+# tie-sharing ranks), the grid's group, ARPU, LTV, engagement, and the churn and revenue per
+# period (the summary's ARPU); aggregated so nothing travels to the client.
 _HAND_METRICS = """
 WITH ev AS (
     SELECT customer_id, min(timestamp) AS first_ts, max(timestamp) AS last_ts,
@@ -448,9 +448,15 @@ WITH ev AS (
     CROSS JOIN (SELECT first_ts, CASE WHEN last_ts + %(inactivity)s <= %(now)s THEN last_ts + %(inactivity)s END
                 AS churned FROM ev) AS lives
     GROUP BY b.start
+), revenue AS (
+    SELECT b.start, COALESCE(sum((e.properties ->> %(prop)s)::numeric), 0) AS amount
+    FROM unnest(%(starts)s::timestamptz[], %(stops)s::timestamptz[]) AS b(start, stop)
+    LEFT JOIN customers_event e ON e.name = %(event)s AND e.timestamp >= b.start AND e.timestamp < b.stop
+     AND jsonb_typeof(e.properties -> %(prop)s) = 'number'
+    GROUP BY b.start
 )
 SELECT (SELECT count(*) FROM scored), (SELECT count(DISTINCT grp) FROM scored), (SELECT sum(ltv) FROM scored),
-       (SELECT avg(engagement) FROM scored), (SELECT sum(alive) FROM churn)
+       (SELECT avg(engagement) FROM scored), (SELECT sum(alive) FROM churn), (SELECT sum(amount) FROM revenue)
 """
 
 
@@ -477,6 +483,7 @@ def _metrics(now: datetime, force: bool) -> list[Result]:
               "lifespan": lifespan_in_periods(float(settings.expected_lifespan_months), period_days),
               "grid": [group_of(r, fm) for r in range(1, 6) for fm in range(1, 6)],
               "starts": period_starts(settings.churn_period, now=now, count=PERIODS_SHOWN)[:-1],
+              "stops": period_starts(settings.churn_period, now=now, count=PERIODS_SHOWN)[1:],
               "inactivity": settings.churn_inactivity_days * DAY}
 
     def hand() -> float:

@@ -22,6 +22,7 @@ from customers.metrics_store import Progress
 from customers.metrics.churn import PERIOD_DAYS, period_starts
 from customers.metrics.ltv import arpu, lifespan_in_periods, ltv_by_churn, ltv_by_lifespan
 from customers.models import MetricsSettings, MetricsSummary
+from customers.rollups import rollup_properties_ready, rollups_request
 from ops.models import TaskRun
 from ops.services import task_run_create, task_run_finish, task_run_progress, task_run_start
 from ops.tasking import send_to_tenant
@@ -36,15 +37,24 @@ def metrics_settings_get() -> MetricsSettings:
 
 
 def _revenue_by_period(settings: MetricsSettings, starts: list[datetime]) -> list[float]:
+    """Revenue per period. Periods are whole UTC days, so once the revenue property's
+    daily values are back-filled (customers/rollups.py) they answer from those: a year of
+    purchases was 13 s of JSON read from the events at 1M / 20M."""
+    pair = (settings.revenue_event, settings.revenue_property)
+    if pair in rollup_properties_ready():
+        sql = ("SELECT b.start, COALESCE(sum(v.total), 0) "
+               "FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS b(start, stop) "
+               "LEFT JOIN customers_eventdayvalue v ON v.name = %(event)s AND v.property = %(prop)s "
+               "AND v.day >= (b.start AT TIME ZONE 'UTC')::date AND v.day < (b.stop AT TIME ZONE 'UTC')::date "
+               "GROUP BY b.start ORDER BY b.start")
+    else:
+        sql = ("SELECT b.start, COALESCE(sum((e.properties ->> %(prop)s)::numeric), 0) "
+               "FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS b(start, stop) "
+               "LEFT JOIN customers_event e ON e.name = %(event)s AND e.timestamp >= b.start AND e.timestamp < b.stop "
+               "AND jsonb_typeof(e.properties -> %(prop)s) = 'number' GROUP BY b.start ORDER BY b.start")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT b.start, COALESCE(sum((e.properties ->> %(prop)s)::numeric), 0) "
-            "FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS b(start, stop) "
-            "LEFT JOIN customers_event e ON e.name = %(event)s AND e.timestamp >= b.start AND e.timestamp < b.stop "
-            "AND jsonb_typeof(e.properties -> %(prop)s) = 'number' GROUP BY b.start ORDER BY b.start",
-            {"prop": settings.revenue_property, "event": settings.revenue_event, "starts": starts[:-1],
-             "ends": starts[1:]},
-        )
+        cursor.execute(sql, {"prop": settings.revenue_property, "event": settings.revenue_event,
+                             "starts": starts[:-1], "ends": starts[1:]})
         return [float(total) for _, total in cursor.fetchall()]
 
 
@@ -87,6 +97,8 @@ def metrics_refresh(*, now: datetime, progress: Progress | None = None) -> Metri
     metric rows and the summary are written together, so readers never see half a refresh."""
     tick = progress or (lambda done, total, message: None)
     settings = metrics_settings_get()
+    # Revenue per period reads the revenue property's daily values once they are back-filled.
+    rollups_request(properties=[(settings.revenue_event, settings.revenue_property)], now=now)
     try:
         customers = metrics_store.facts_fill(settings=settings, now=now, progress=tick)
         tick(customers, customers, "Saving metrics")

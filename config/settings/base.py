@@ -413,6 +413,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+# work_mem of the metrics refresh's scoring statement (four sorts of every customer).
+METRICS_WORK_MEM = env("METRICS_WORK_MEM", default="256MB")
 # A worker closes its database connection after serving this many tenant schemas: the
 # backend's catalog cache grows with every schema it touches (ops.tasking.connection_recycle).
 WORKER_SCHEMAS_PER_CONNECTION = env.int("WORKER_SCHEMAS_PER_CONNECTION", default=100)

@@ -16,7 +16,8 @@ from customers.metrics.churn import PERIOD_DAYS, churn_by_period
 from customers.metrics.engagement import engagement_scores
 from customers.metrics.ltv import customer_arpu, lifespan_in_periods
 from customers.metrics_refresh import metrics_refresh, metrics_settings_get
-from customers.models import Customer, CustomerMetrics, Event
+from customers.models import Customer, CustomerMetrics, Event, RollupProperty
+from customers.rollups import rollup_backfill
 
 NOW = datetime(2026, 11, 15, 12, 30, 15, 123456, tzinfo=timezone.utc)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -128,6 +129,28 @@ def test_stored_metrics_equal_the_reference(in_tenant, seed, period):
     assert float(summary.revenue) == pytest.approx(revenue.sum(), abs=0.005)
     groups = [w["group"] for w in expected.values() if w["group"]]
     assert summary.rfm_groups == {g: groups.count(g) for g in set(groups)}
+
+
+def test_revenue_per_period_reads_the_daily_values_once_they_are_ready(in_tenant):
+    """The refresh asks for the revenue property's daily values; back-filled, they give the
+    same revenue per period as the events (events added since by the triggers)."""
+    _world(5, customers=60)
+    from_events = metrics_refresh(now=NOW).churn_by_period
+    rollup = RollupProperty.objects.get(event="purchase", property="amount")
+    assert rollup.ready_at is None
+    rollup_backfill(kind="property", rollup_id=rollup.pk, clock=lambda: NOW)
+    late = Customer.objects.create(external_id="late")
+    Event.objects.create(customer=late, name="purchase", timestamp=NOW - timedelta(days=45), properties={"amount": 7.5},
+                         message_id="late-1")
+    with connection.cursor() as cursor:  # what the daily values must answer
+        cursor.execute("SELECT sum((properties ->> 'amount')::numeric) FROM customers_event "
+                       "WHERE name = 'purchase' AND jsonb_typeof(properties -> 'amount') = 'number' "
+                       "AND timestamp >= '2026-10-01T00:00Z' AND timestamp < '2026-11-01T00:00Z'")
+        (expected,) = cursor.fetchone()
+    from_rollups = metrics_refresh(now=NOW).churn_by_period
+    assert from_events[-1]["period"] == "2026-10-01"  # the last whole month before NOW
+    assert [p["revenue"] for p in from_rollups][:-1] == [p["revenue"] for p in from_events][:-1]
+    assert from_rollups[-1]["revenue"] == round(float(expected), 2) == round(from_events[-1]["revenue"] + 7.5, 2)
 
 
 def test_the_facts_table_is_gone_after_a_refresh_and_after_a_failure(in_tenant, monkeypatch):
