@@ -9,7 +9,7 @@ use `public_task` and fan out with `for_each_tenant`.
 import os
 import time
 
-from celery.signals import beat_embedded_init, beat_init, before_task_publish, task_postrun
+from celery.signals import beat_embedded_init, beat_init, before_task_publish
 from django_structlog.celery.signals import bind_extra_task_metadata
 from django_structlog.celery.steps import DjangoStructLogInitStep
 from tenant_schemas_celery.app import CeleryApp
@@ -47,16 +47,6 @@ def _stamp_sent_at(sender=None, headers=None, **_kwargs) -> None:
 
 
 before_task_publish.connect(_stamp_sent_at, weak=False)
-
-
-def _recycle_connection(**_kwargs) -> None:
-    # TRICKY: imported here, not at the top: ops.tasking imports this module for `app`.
-    from ops.tasking import connection_recycle
-
-    connection_recycle()
-
-
-task_postrun.connect(_recycle_connection, weak=False)
 
 
 BEAT_KEY = "strata:beat:last"  # global on purpose: beat serves every tenant (ops.health reads it)

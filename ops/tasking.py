@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 
 from celery import Task
+from celery.signals import task_postrun
 
 from django.conf import settings
 from django.db import connection
@@ -56,6 +57,14 @@ def connection_recycle() -> bool:
     connection.close()
     _schemas_served.clear()
     return True
+
+
+def _recycle_after_task(**_kwargs) -> None:
+    connection_recycle()
+
+
+# Connected where every task module is declared (the worker imports them all).
+task_postrun.connect(_recycle_after_task, weak=False)
 
 
 def public_task(*, name: str, **options) -> Callable:
