@@ -26,8 +26,9 @@ ratio = p95 freshness under load ÷ the issue's 10 s target (≤ 1 meets it). A 
 seen after 120 s counts as 120 s and ends its phase (`timed_out`; `backlog_at_end`: tasks
 still queued when the load phase ended — the worker fell behind the load). Also p50/p95/max
 of both phases, the POST latency of the probes (the part of the wait spent in the request),
-how many background events were accepted and at what rate (a slow answer slows the pace
-below the one asked for: one client thread).
+how many background events were accepted and at what rate (a slow answer slows a client's
+pace below the one asked for; `--load-clients` runs several client threads, each with its
+own session and customers drawn by its own seed).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="events per background batch under load (freshness; default 200)")
     group.add_argument("--load-interval", type=float, default=1.0,
                        help="seconds between background batches under load (freshness; default 1.0)")
+    group.add_argument("--load-clients", type=int, default=1,
+                       help="background client threads, each at that pace (freshness; default 1)")
     group.add_argument("--fresh-customers", type=int, default=None,
                        help=f"customers of the freshness tenant (default {DEFAULT_CUSTOMERS:_}, --quick "
                             f"{QUICK_CUSTOMERS:_}; events 20 per customer)")
@@ -226,22 +229,24 @@ def _external_ids() -> list[tuple[str, int]]:
 class Load(threading.Thread):
     """Background batches of track events for random generated customers, at a fixed pace."""
 
-    def __init__(self, post, customers: list[tuple[str, int]], events: int, interval: float, run: str) -> None:
+    def __init__(self, post, customers: list[tuple[str, int]], events: int, interval: float, run: str,
+                 client: int = 0) -> None:
         super().__init__(daemon=True)
         self.post, self.customers, self.events, self.interval, self.run_id = post, customers, events, interval, run
+        self.client = client
         self.stopping = threading.Event()
         self.sent = self.accepted = 0
         self.error: BaseException | None = None
         self.seconds = 0.0
 
     def run(self) -> None:
-        rng = random.Random(7)
+        rng = random.Random(7 + self.client)
         began = time.monotonic()
         try:
             while not self.stopping.is_set():
                 started = time.monotonic()
                 batch = [{"type": "track", "userId": rng.choice(self.customers)[0], "event": rng.choice(LOAD_NAMES),
-                          "messageId": f"{self.run_id}-bg-{self.sent}-{i}",
+                          "messageId": f"{self.run_id}-bg{self.client}-{self.sent}-{i}",
                           "properties": {"amount": round(rng.uniform(5, 200), 2)}} for i in range(self.events)]
                 self.accepted += self.post(batch)
                 self.sent += 1
@@ -353,7 +358,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     run_id = new_run_id()
     slug = f"bench-{run_id}-fresh"
     processes: list[Process] = []
-    load = None
+    loads: list[Load] = []
     try:
         connection.set_schema_to_public()
         tenant = tenant_create(slug=slug, name=f"Bench freshness {slug}", admin_email=admin_email_for(slug))
@@ -377,20 +382,24 @@ def run(args: argparse.Namespace) -> list[Result]:
                 # Warm-up (not counted): the worker's first task imports and connects.
                 _probe(post, probe_id, pool.pop(), f"{run_id}-warm", processes)
                 idle, idle_posts = _phase(post, probe_id, pool, probes, f"{run_id}-idle", processes)
-                load = Load(post, known, args.load_events, args.load_interval, run_id)
-                load.start()
+                loads = [Load(_poster(base, host, write_key), known, args.load_events, args.load_interval, run_id,
+                              client) for client in range(max(1, args.load_clients))]
+                for load in loads:
+                    load.start()
                 time.sleep(min(5.0, 5 * args.load_interval))  # the load reaches its pace first
                 loaded, loaded_posts = _phase(post, probe_id, pool, probes, f"{run_id}-load", processes)
                 backlog = _backlog(run_id)
-                load.stopping.set()
-                load.join(timeout=150)
-                if load.error is not None:
-                    raise RuntimeError(f"freshness: background load failed: {load.error}")
+                for load in loads:
+                    load.stopping.set()
+                for load in loads:
+                    load.join(timeout=150)
+                    if load.error is not None:
+                        raise RuntimeError(f"freshness: background load failed: {load.error}")
             load_avg = round(os.getloadavg()[0], 2)
             for process in processes:
                 process.stop()
     finally:
-        if load is not None:
+        for load in loads:
             load.stopping.set()
         for process in processes:
             process.stop()
@@ -408,9 +417,10 @@ def run(args: argparse.Namespace) -> list[Result]:
             "load_p50_s": percentile(loaded, 50), "load_p95_s": p95, "load_max_s": max(loaded),
             "post_p50_s": percentile(idle_posts + loaded_posts, 50),
             "timed_out": sum(1 for wait in idle + loaded if wait >= PROBE_TIMEOUT_S), "backlog_at_end": backlog,
-            "load_batches": load.sent, "load_events_accepted": load.accepted,
-            "load_events_per_s": load.accepted / load.seconds if load.seconds else 0.0,
-            "load_target_events_per_s": args.load_events / args.load_interval, "load": load_avg,
+            "load_clients": len(loads), "load_batches": sum(load.sent for load in loads),
+            "load_events_accepted": sum(load.accepted for load in loads),
+            "load_events_per_s": sum(load.accepted / load.seconds for load in loads if load.seconds),
+            "load_target_events_per_s": len(loads) * args.load_events / args.load_interval, "load": load_avg,
         },
         ratio_means="p95 s from POST /v1/batch to the open Membership row, under background load ÷ the 10 s "
                     "target (≤ 1 meets it)",
