@@ -45,8 +45,12 @@ def evaluate_due(*, now_iso: str) -> int:
     """One slice of the tenant's due segments; the rest is queued behind other tenants'
     work (segments/due_queue.py)."""
     schema = connection.schema_name
-    run = scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now,
-                                  budget=timedelta(seconds=settings.SEGMENT_DUE_SLICE_SECONDS))
+    try:
+        run = scheduling.evaluate_due(now=datetime.fromisoformat(now_iso), clock=timezone.now,
+                                      budget=timedelta(seconds=settings.SEGMENT_DUE_SLICE_SECONDS))
+    except Exception:
+        due_queue.release(schema)  # the next minute's dispatch tries again, not the flag's expiry
+        raise
     if run.left:
         due_queue.keep(schema)
         send_to_tenant(evaluate_due, schema_name=schema, now_iso=timezone.now().isoformat())

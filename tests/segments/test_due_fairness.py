@@ -82,3 +82,16 @@ def test_without_redis_the_dispatcher_still_queues(broker, monkeypatch, tenant, 
     monkeypatch.setattr(due_queue, "_client", down)
     assert tasks.dispatch_due() == 2 and tasks.dispatch_due() == 2  # a missed schedule is worse than a duplicate
     connection.set_schema_to_public()
+
+
+def test_a_failed_slice_releases_its_tenant(broker, monkeypatch, tenant):
+    from segments import scheduling
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(scheduling, "evaluate_due", broken)
+    assert due_queue.claim(tenant.schema_name) is True
+    with schema_context(tenant.schema_name), pytest.raises(RuntimeError):
+        tasks.evaluate_due(now_iso=NOW.isoformat())
+    assert due_queue.claim(tenant.schema_name) is True  # the next dispatch may queue it again
