@@ -68,10 +68,10 @@ def hit_reading(*, bucket: str, limit: Limit, now: float, keys: list[str]) -> tu
     client = cache._cache.get_client(counter, write=True)
     try:
         with client.pipeline(transaction=False) as pipe:
+            pipe.set(counter, 0, ex=limit.seconds + 1, nx=True)
             pipe.incr(counter)
-            pipe.expire(counter, limit.seconds + 1, nx=True)
             pipe.mget(made)
-            count, _, values = pipe.execute()
+            _, count, values = pipe.execute()
     except Exception as exc:  # Redis down: no limit, nothing cached (the caller reads the database)
         logger.warning("rate_limit_unavailable", bucket=bucket, error=f"{type(exc).__name__}: {exc}"[:200])
         return None, {}
@@ -83,14 +83,15 @@ def hit_reading(*, bucket: str, limit: Limit, now: float, keys: list[str]) -> tu
 
 
 def _count(key: str, ttl: int) -> int:
-    """INCR the counter and give a new one its expiry, in one round trip (a pipeline; EXPIRE
-    NX leaves a running window's expiry alone). TRICKY: Django's Redis cache has no
+    """Give a new counter its expiry and INCR it, in one round trip (a pipeline; SET NX
+    leaves a running window's counter and expiry alone, and works on Redis 6.2, the
+    embedded server, where EXPIRE NX does not). TRICKY: Django's Redis cache has no
     pipeline of its own; its client for the key is used, under the cache's key function
     (so the tenant's schema is in the key)."""
     full = cache.make_key(key)
     client = cache._cache.get_client(full, write=True)
     with client.pipeline(transaction=False) as pipe:
+        pipe.set(full, 0, ex=ttl, nx=True)
         pipe.incr(full)
-        pipe.expire(full, ttl, nx=True)
-        count, _ = pipe.execute()
+        _, count = pipe.execute()
     return count

