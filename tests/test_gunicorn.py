@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -41,9 +42,14 @@ def _free_port() -> int:
 
 
 def _database_url() -> str:
+    """The test database's URL for a server process: TCP, or the embedded server's socket
+    directory (`?host=/dir` in its URL, a path in OPTIONS)."""
     db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+    host, port = db["HOST"] or db["OPTIONS"].get("host") or "127.0.0.1", db["PORT"] or 5432
+    if host.startswith("/"):
+        return f"postgres://{db['USER']}{password}@/{db['NAME']}?host={quote(host)}"
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture
