@@ -178,6 +178,30 @@ class EventDayValue(models.Model):
         ]
 
 
+class EventTotal(models.Model):
+    """Per customer, event name and numeric property of RollupProperty: the lifetime
+    count, sum, least and greatest of the values, and the latest event's time. A rule
+    without a window start reads one row per customer here where the customer's latest
+    event is before the window's end; the rest from the daily values (segments/rules/
+    compile.py). The same triggers keep it."""
+
+    pk = models.CompositePrimaryKey("customer", "name", "property")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=200)
+    property = models.CharField(max_length=200)
+    n = models.IntegerField()
+    total = Numeric()
+    low = Numeric()
+    high = Numeric()
+    latest = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["name", "property", "customer"], name="eventtotal_lookup_idx",
+                         include=["latest", "n", "total", "low", "high"]),
+        ]
+
+
 class RollupEvent(models.Model):
     """An event name saved rules count, measure distinct days or first/last of: its day rows
     (EventDay) are kept from when it is requested; rules read them once `ready_at` is set

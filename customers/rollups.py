@@ -1,7 +1,8 @@
-"""Per-customer daily rollups of events, kept by triggers on customers_event (migrations
-0019, 0020) for what saved rules ask for: day rows (count, first, last) of the event names
-rules count (RollupEvent), daily values (n, sum, least, greatest) of the numeric properties
-rules aggregate (RollupProperty). Asking for one, its back-fill, and which are ready.
+"""Per-customer rollups of events, kept by triggers on customers_event (migrations 0019,
+0020, 0022) for what saved rules ask for: day rows (count, first, last) of the event names
+rules count (RollupEvent); daily values (n, sum, least, greatest) and lifetime totals (the
+same and the latest event's time) of the numeric properties rules aggregate
+(RollupProperty). Asking for one, its back-fill, and which are ready.
 
 A back-fill recounts the events stored before it was asked for, a range of customers at a
 time, each range under a SHARE lock on customers_event: no event is being written while a
@@ -35,6 +36,16 @@ WHERE e.name = %(event)s AND e.customer_id >= %(low)s AND e.customer_id < %(high
   AND jsonb_typeof(e.properties -> %(property)s) = 'number'
 GROUP BY 1, 2, 3
 """
+_TOTALS_RECOUNT_SQL = """
+INSERT INTO customers_eventtotal (customer_id, name, property, n, total, low, high, latest)
+SELECT e.customer_id, e.name, %(property)s, count(*), sum(x.v), min(x.v), max(x.v), max(e.timestamp)
+FROM customers_event e CROSS JOIN LATERAL (SELECT (e.properties -> %(property)s)::numeric AS v) x
+WHERE e.name = %(event)s AND e.customer_id >= %(low)s AND e.customer_id < %(high)s
+  AND jsonb_typeof(e.properties -> %(property)s) = 'number'
+GROUP BY 1, 2
+"""
+_TOTALS_FORGET_SQL = ("DELETE FROM customers_eventtotal WHERE name = %(event)s AND property = %(property)s "
+                      "AND customer_id >= %(low)s AND customer_id < %(high)s")
 _VALUES_FORGET_SQL = ("DELETE FROM customers_eventdayvalue WHERE name = %(event)s AND property = %(property)s "
                       "AND customer_id >= %(low)s AND customer_id < %(high)s")
 _DAYS_RECOUNT_SQL = """
@@ -96,8 +107,8 @@ def rollup_backfill(*, kind: str, rollup_id: int, clock: Callable[[], datetime],
     if kind == "event":
         params, statements = {"event": rollup.name}, (_DAYS_FORGET_SQL, _DAYS_RECOUNT_SQL)
     else:
-        params, statements = {"event": rollup.event, "property": rollup.property}, (_VALUES_FORGET_SQL,
-                                                                                    _VALUES_RECOUNT_SQL)
+        params = {"event": rollup.event, "property": rollup.property}
+        statements = (_VALUES_FORGET_SQL, _VALUES_RECOUNT_SQL, _TOTALS_FORGET_SQL, _TOTALS_RECOUNT_SQL)
     _recount_by_range(params, statements, progress)
     ready = {"ready_at": clock()}
     if kind == "event":

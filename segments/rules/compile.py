@@ -272,23 +272,52 @@ class _Builder:
             source, where, _ = self.event_rows(node)
             exists = f"EXISTS (SELECT 1 FROM {source} WHERE e.customer_id = c.id AND {where})"
             return exists if shape == "exists" else f"NOT {exists}"
-        grouped, test = self.event_grouped(node)
-        return self.having(grouped, test, complement=shape == "not_in")
+        if shape == "not_in":  # a customer without events passes too: as `having`'s complement
+            return f"NOT (c.id IN ({self.passing(node, fails=True)}))"
+        return f"c.id IN ({self.passing(node)})"
+
+    def passing(self, node: EventCondition, *, fails: bool = False) -> str:
+        """The ids (one row each) of the customers with events of the condition whose
+        measure passes its test, or with `fails` fails it: from the lifetime totals or the
+        daily rollups where they can answer, else grouped from the events."""
+        totals = self.totalled(node, fails=fails)
+        if totals is not None:
+            return totals
+        grouped, test = self.rolled(node) or self.event_grouped(node)
+        return f"{grouped} HAVING {'NOT ' if fails else ''}({test})"
 
     def event_grouped(self, node: EventCondition) -> tuple[str, str]:
         """`SELECT customer_id … GROUP BY customer_id` over the condition's events and its
-        measure's test (for HAVING): from the daily rollups where they can answer."""
-        rolled = self.rolled(node)
-        if rolled is not None:
-            return rolled
+        measure's test (for HAVING)."""
         source, where, test = self.event_rows(node)
         return f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id", test
 
-    def rolled(self, node: EventCondition) -> tuple[str, str] | None:
+    def totalled(self, node: EventCondition, *, fails: bool) -> str | None:
+        """An aggregate without a window start from the lifetime totals: one row per customer
+        whose latest value is before the window's end; the few others (events at or after
+        it, e.g. stamped in the future) from the daily values and the end's partial day.
+        None where the totals cannot answer (see `rolled`, and a window start)."""
+        m = node.measure
+        if (m.kind != "aggregate" or self.rollups is None or (node.event, m.property) not in self.rollups.values
+                or node.where or node.when is not None or node.event == ANY_EVENT
+                or (node.window is not None and node.window.bounds(self.now)[0] is not None)):
+            return None
+        end = min(node.window.bounds(self.now)[1], self.now) if node.window is not None else self.now
+        totals = (f"customers_eventtotal t WHERE t.name = {self.p(node.event)} AND t.property = {self.p(m.property)}"
+                  f"{self.restrict('t.customer_id')}")
+        single = {"sum": "t.total", "min": "t.low", "max": "t.high", "avg": "t.total / t.n::numeric"}[m.fn]
+        late = f"SELECT t.customer_id FROM {totals} AND t.latest >= {self.p(end)}"
+        grouped, test = self.rolled(node, among=late)
+        negation = "NOT " if fails else ""
+        return (f"SELECT t.customer_id FROM {totals} AND t.latest < {self.p(end)} "
+                f"AND {negation}({self.compare(single, m.cmp)}) "
+                f"UNION ALL {grouped} HAVING {negation}({test})")
+
+    def rolled(self, node: EventCondition, among: str | None = None) -> tuple[str, str] | None:
         """The condition's grouped rows from the rollups for the whole UTC days of its window
         and from the events for the partial days at its edges, or None where rollups cannot
         answer: property filters, time of week, a share, any event, an aggregate of a property
-        not rolled up, a window without a whole day."""
+        not rolled up, a window without a whole day. `among`: only the customers it selects."""
         m = node.measure
         if (self.rollups is None or node.where or node.when is not None or node.event == ANY_EVENT
                 or m.kind == "share"
@@ -326,7 +355,11 @@ class _Builder:
                 "last_occurred": ("r.last_at", "e.timestamp", "t", "max(u.t)"),
             }[m.kind]
         days = f" AND r.day < {self.p(last)}" + (f" AND r.day >= {self.p(first)}" if first is not None else "")
-        parts = [f"SELECT r.customer_id, {rolled_cols} FROM {table}{days}{self.restrict('r.customer_id')}"]
+
+        def of(alias: str) -> str:
+            return self.restrict(f"{alias}.customer_id") + (f" AND {alias}.customer_id IN ({among})" if among else "")
+
+        parts = [f"SELECT r.customer_id, {rolled_cols} FROM {table}{days}{of('r')}"]
         edges = [(self.p(start), self.p(utc_midnight(first)))] if first is not None and start < utc_midnight(first) else []
         if utc_midnight(last) < end:
             edges.append((self.p(utc_midnight(last)), self.p(end)))
@@ -336,10 +369,10 @@ class _Builder:
             # the whole days between them skipped, rather than a probe per edge.
             middle = f"e.timestamp >= {edges[0][1]} AND e.timestamp < {edges[1][0]}"
             parts.append(f"{raw} AND e.timestamp >= {edges[0][0]} AND e.timestamp < {edges[1][1]} "
-                         f"AND NOT ({middle}){self.restrict('e.customer_id')}")
+                         f"AND NOT ({middle}){of('e')}")
             edges = []
         for low, high in edges:
-            parts.append(f"{raw} AND e.timestamp >= {low} AND e.timestamp < {high}{self.restrict('e.customer_id')}")
+            parts.append(f"{raw} AND e.timestamp >= {low} AND e.timestamp < {high}{of('e')}")
         union = " UNION ALL ".join(parts)
         return (f"SELECT u.customer_id FROM ({union}) AS u(customer_id, {columns}) GROUP BY u.customer_id",
                 self.compare(measure, m.cmp))
@@ -453,8 +486,7 @@ class _Builder:
             agg = "count(*)" if node.measure == "count" else "avg(r.score)"
             return (f"SELECT r.customer_id {self.survey_where(node)} GROUP BY r.customer_id "
                     f"HAVING {self.compare(agg, node.cmp)}")
-        grouped, test = self.event_grouped(node)
-        return f"{grouped} HAVING {test}"
+        return self.passing(node)
 
     def node(self, node, negated: bool = False) -> str:
         """`negated`: an enclosing group's NOT, pushed down (De Morgan, exact because every

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone as django_timezone
 
-from customers.models import Customer, Event, EventDay, EventDayValue, RollupEvent, RollupProperty
+from customers.models import Customer, Event, EventDay, EventDayValue, EventTotal, RollupEvent, RollupProperty
 from customers.rollups import rollup_backfill, rollup_events_ready, rollup_properties_ready, rollups_request
 
 DAY = datetime(2026, 5, 4, tzinfo=timezone.utc)
@@ -28,6 +28,13 @@ FROM customers_event e JOIN customers_rollupproperty p ON p.event = e.name
 WHERE jsonb_typeof(e.properties -> p.property) = 'number' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 """
 
+_TOTALS_FROM_EVENTS = """
+SELECT e.customer_id, e.name, p.property, count(*), sum((e.properties -> p.property)::numeric),
+       min((e.properties -> p.property)::numeric), max((e.properties -> p.property)::numeric), max(e.timestamp)
+FROM customers_event e JOIN customers_rollupproperty p ON p.event = e.name
+WHERE jsonb_typeof(e.properties -> p.property) = 'number' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
 
 def rows(sql: str) -> list[tuple]:
     with connection.cursor() as cursor:
@@ -42,6 +49,9 @@ def assert_rollups_match_events() -> None:
     values = [(v.customer_id, v.name, v.day, v.property, v.n, v.total, v.low, v.high)
               for v in EventDayValue.objects.order_by("customer_id", "name", "day", "property")]
     assert values == rows(_VALUES_FROM_EVENTS)
+    totals = [(t.customer_id, t.name, t.property, t.n, t.total, t.low, t.high, t.latest)
+              for t in EventTotal.objects.order_by("customer_id", "name", "property")]
+    assert totals == rows(_TOTALS_FROM_EVENTS)
 
 
 @pytest.fixture
@@ -70,6 +80,8 @@ def test_inserts_add_to_their_day_and_values_stay_exact(shop):
     assert (value.n, value.total) == (1, Decimal("10.5"))
     Event.objects.create(customer=ada, name="purchase", timestamp=DAY + timedelta(hours=2), properties={"amount": 0.1})
     assert EventDayValue.objects.get(customer=ada, name="purchase", day=DAY.date()).total == Decimal("10.6")
+    total = EventTotal.objects.get(customer=ada, name="purchase", property="amount")
+    assert (total.n, total.total, total.latest) == (3, Decimal("10.6000001"), DAY + timedelta(days=1))
     assert_rollups_match_events()
 
 
@@ -89,7 +101,7 @@ def test_deletes_updates_merges_and_truncation_recount(shop):
     assert_rollups_match_events()
     assert not EventDay.objects.filter(customer_id=bob.pk).exists()
     ada.delete()  # the ORM's cascade
-    assert not EventDay.objects.exists() and not EventDayValue.objects.exists()
+    assert not EventDay.objects.exists() and not EventDayValue.objects.exists() and not EventTotal.objects.exists()
     carol = Customer.objects.create(external_id="carol")
     Event.objects.create(customer=carol, name="login", timestamp=DAY)
     with connection.cursor() as cursor:

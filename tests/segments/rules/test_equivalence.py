@@ -144,12 +144,15 @@ def test_a_windowed_count_reads_whole_days_from_the_rollups_and_the_edges_from_e
 def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
     """Aggregates whose values spread over whole days and both edge days (the hypothesis
     worlds rarely give one customer several numeric amounts): each fn and threshold selects
-    the same customers with the rollups, without them and by the reference."""
+    the same customers with the rollups (lifetime totals without a window start), without
+    them and by the reference, over everyone and incrementally."""
     from datetime import timedelta
 
     roll_up_everything()
+    # Days before NOW; "f" and "g" have a purchase an hour after it (not counted yet): their
+    # lifetime totals cannot answer, their daily values can.
     amounts = {"a": [(40, 5), (10, 1), (0.5, 10)], "b": [(29.9, 2), (3, 7), (3, 7.5)], "c": [(0.1, -1)],
-               "d": [(31, 100)], "e": [(2, "7"), (2.1, 7)]}
+               "d": [(31, 100)], "e": [(2, "7"), (2.1, 7)], "f": [(-1 / 24, 50), (3, 6)], "g": [(-1 / 24, 1)], "h": []}
     ids = []
     for key, spec in amounts.items():
         customer = Customer.objects.create(external_id=key)
@@ -158,7 +161,7 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
                                          properties={"amount": amount}) for days, amount in spec])
     for fn in ("sum", "avg", "min", "max"):
         for op, value in (("gte", 5), ("lt", 2), ("eq", 7), ("between", [1, 7.25])):
-            for window in (None, {"last": "30d"}, {"from": "2026-05-20T06:00:00Z"}):
+            for window in (None, {"last": "30d"}, {"from": "2026-05-20T06:00:00Z"}, {"to": "2026-06-12"}):
                 node = {"type": "event", "event": "purchase",
                         "aggregate": {"fn": fn, "property": "amount", "op": op, "value": value}}
                 if window:
@@ -166,6 +169,9 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
                 doc = {"version": 1, "match": "all", "conditions": [node]}
                 expected = selected_by_reference(doc, ids)
                 assert selected_by_sql(doc, rollups=ROLLED) == selected_by_sql(doc) == expected, doc
+                assert selected_by_sql(doc, only=ids[::2], rollups=ROLLED) == expected & set(ids[::2]), doc
+                negated = {**doc, "conditions": [{**node, "negate": True}]}  # "h" without values passes
+                assert selected_by_sql(negated, rollups=ROLLED) == selected_by_reference(negated, ids), negated
 
 
 def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll_up():
@@ -177,7 +183,11 @@ def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll
     total = {"version": 1, "match": "all", "conditions": [
         {"type": "event", "event": "purchase", "aggregate": {"fn": "sum", "property": "amount", "op": "gte", "value": 3}}]}
     assert "customers_eventday" not in compile_rule(parse(count, REGISTRY)[0], now=NOW, rollups=no_days).text
-    assert "customers_eventdayvalue" in compile_rule(parse(total, REGISTRY)[0], now=NOW, rollups=no_days).text
+    lifetime = compile_rule(parse(total, REGISTRY)[0], now=NOW, rollups=no_days).text
+    assert "customers_eventtotal" in lifetime and "customers_eventdayvalue" in lifetime  # late customers: days
+    total["conditions"][0]["window"] = {"last": "30d"}
+    windowed = compile_rule(parse(total, REGISTRY)[0], now=NOW, rollups=no_days).text
+    assert "customers_eventtotal" not in windowed and "customers_eventdayvalue" in windowed
     # Scoped to some customers (incremental, the estimate), counts probe the events.
     assert "customers_eventday" not in compile_rule(parse(count, REGISTRY)[0], now=NOW, rollups=ROLLED, only=[1]).text
 
