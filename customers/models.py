@@ -199,6 +199,8 @@ class EventTotal(models.Model):
         indexes = [
             models.Index(fields=["name", "property", "customer"], name="eventtotal_lookup_idx",
                          include=["latest", "n", "total", "low", "high"]),
+            # the few customers whose latest value is at or after a window's end
+            models.Index(fields=["name", "property", "latest"], name="eventtotal_latest_idx"),
         ]
 
 

@@ -356,8 +356,8 @@ class _Builder:
             }[m.kind]
         days = f" AND r.day < {self.p(last)}" + (f" AND r.day >= {self.p(first)}" if first is not None else "")
 
-        def of(alias: str) -> str:
-            return self.restrict(f"{alias}.customer_id") + (f" AND {alias}.customer_id IN ({among})" if among else "")
+        def of(alias: str) -> str:  # `among` is already scoped: one array test, not one per part
+            return f" AND {alias}.customer_id IN ({among})" if among else self.restrict(f"{alias}.customer_id")
 
         parts = [f"SELECT r.customer_id, {rolled_cols} FROM {table}{days}{of('r')}"]
         edges = [(self.p(start), self.p(utc_midnight(first)))] if first is not None and start < utc_midnight(first) else []
