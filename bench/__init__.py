@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "tenant_provisioning": "bench.tenant_provisioning",
     "generator": "bench.generator",
     "ingest": "bench.ingest",
+    "sdk_load": "bench.sdk_load",
     "csv_import": "bench.csv_import",
     "segments": "bench.segments",
     "freshness": "bench.freshness",

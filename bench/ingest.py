@@ -92,15 +92,15 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
 # ------------------------------------------------------------------------------ data
 
 
-def build_batches(count: int, users: int, seed: int = SEED) -> list[list[dict]]:
-    """`count` lists of BATCH_EVENTS Segment track items, the same for the same arguments."""
+def build_batches(count: int, users: int, seed: int = SEED, size: int = BATCH_EVENTS) -> list[list[dict]]:
+    """`count` lists of `size` Segment track items, the same for the same arguments."""
     rng = random.Random(seed)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     batches = []
     for b in range(count):
         items = []
-        for i in range(BATCH_EVENTS):
-            n = b * BATCH_EVENTS + i
+        for i in range(size):
+            n = b * size + i
             stamp = start + timedelta(seconds=n * 7 + rng.randrange(7), milliseconds=rng.randrange(1000))
             items.append({
                 "type": "track",
