@@ -52,6 +52,7 @@ class _Builder:
     refs: dict[str, int]
     params: dict = field(default_factory=dict)
     only: str | None = None  # placeholder of the customer ids an incremental evaluation checks
+    correlate: bool = False  # scoped event counts probed per customer row (see compile_rule)
     # The condition being compiled stands in the WHERE under AND/OR only (no NOT above it):
     # there NULL filters a row out as false does, so its tests need no COALESCE — which
     # hides a column from the planner's indexes (see value_test).
@@ -242,15 +243,16 @@ class _Builder:
     def filters(self, alias: str, where) -> str:
         return "".join(f" AND {self.json_value(f'{alias}.properties', f.property, f.cmp)}" for f in where)
 
-    def event_rows(self, node: EventCondition) -> tuple[str, str, str]:
+    def event_rows(self, node: EventCondition, *, correlated: bool = False) -> tuple[str, str, str]:
         """The FROM and WHERE of the condition's events and the SQL of its measure's test
         over them. `when` reads the customer's time zone: its events join their customer
-        (tz). A share keeps every event in the group and counts the ones `when` keeps."""
+        (tz). A share keeps every event in the group and counts the ones `when` keeps.
+        `correlated`: read per customer row (e.customer_id = c.id), so not restricted again."""
         m = node.measure
         source = "customers_event e" + (" JOIN customers_customer tz ON tz.id = e.customer_id" if node.when else "")
         named = "" if node.event == ANY_EVENT else f"e.name = {self.p(node.event)} AND "
-        where = (f"{named}{self.window('e', node.window)}"
-                 f"{self.filters('e', node.where)}{self.restrict('e.customer_id')}")
+        scoped = "" if correlated else self.restrict("e.customer_id")
+        where = f"{named}{self.window('e', node.window)}{self.filters('e', node.where)}{scoped}"
         if m.kind == "share":
             return source, where, self.share(f"count(*) FILTER (WHERE {self.at_time(node.when)})", "count(*)", m.cmp)
         if node.when is not None:
@@ -259,9 +261,7 @@ class _Builder:
             prop = self.p(m.property)
             where += f" AND jsonb_typeof(e.properties -> {prop}) = 'number'"
             return source, where, self.compare(f"{m.fn}((e.properties -> {prop})::numeric)", m.cmp)
-        agg = {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
-               "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}[m.kind]
-        return source, where, self.compare(agg, m.cmp)
+        return source, where, self.compare(_EVENT_MEASURES[m.kind], m.cmp)
 
     def event(self, node: EventCondition) -> str:
         """A count that only asks "did it" (every count ≥ 1 passes) is an EXISTS test, one
@@ -269,9 +269,17 @@ class _Builder:
         the planner gets a semi-join / anti-join instead of a hashed subplan."""
         shape = event_shape(node, self.now)
         if shape in ("exists", "not_exists"):
-            source, where, _ = self.event_rows(node)
+            # Correlated (see compile_rule): probed per customer the cheaper conditions kept,
+            # not a semi- or anti-join over every scoped customer's events.
+            source, where, _ = self.event_rows(node, correlated=self.correlate)
             exists = f"EXISTS (SELECT 1 FROM {source} WHERE e.customer_id = c.id AND {where})"
             return exists if shape == "exists" else f"NOT {exists}"
+        if self.correlate and node.measure.kind in ("count", "distinct_days"):
+            # Likewise a count, which is never NULL: a customer without events counts 0.
+            source, where, _ = self.event_rows(node, correlated=True)
+            counted = _EVENT_MEASURES[node.measure.kind]
+            return self.compare(f"(SELECT {counted} FROM {source} WHERE e.customer_id = c.id AND {where})",
+                                node.measure.cmp)
         if shape == "not_in":  # a customer without events passes too: as `having`'s complement
             return f"NOT (c.id IN ({self.passing(node, fails=True)}))"
         return f"c.id IN ({self.passing(node)})"
@@ -506,6 +514,8 @@ class _Builder:
         return f"NOT ({sql})" if negated else sql
 
 
+_EVENT_MEASURES = {"count": "count(*)", "distinct_days": "count(DISTINCT (e.timestamp AT TIME ZONE 'UTC')::date)",
+                   "first_occurred": "min(e.timestamp)", "last_occurred": "max(e.timestamp)"}
 _METHOD = {TraitCondition: "trait", EventCondition: "event", SequenceCondition: "sequence",
            MetricCondition: "metric", SurveyCondition: "survey", SegmentCondition: "segment",
            ConsentCondition: "consent"}
@@ -555,6 +565,10 @@ def compile_rule(group: Group, *, now: datetime, refs: dict[str, int] | None = N
     elif only_sql is not None:
         builder.only = f"(({only_sql})::bigint[])"  # cast: an array, not `= ANY (subquery)` of rows
     lone = lone_condition(group)
+    # Scoped with other conditions beside them, event counts are probed per customer those
+    # kept; alone, a join over every scoped customer's events is cheaper (bench/segments.py
+    # estimate_nested_any_not against estimate_never_in_30d).
+    builder.correlate = bool(builder.only) and lone is None
     if lone is not None and not lone[1] and drives(lone[0], now):
         # The members are the semi-join's rows: reading customers_customer only to look
         # each id up again would add a scan of every customer and a hash join (bench/segments.py
