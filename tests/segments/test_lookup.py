@@ -188,6 +188,28 @@ def test_new_traits_and_merges_reach_the_answer(product, tenant, django_capture_
     assert cached[1] and not lookup.profile_of(product["ada"].pk)[1]  # a merge drops every answer
 
 
+def test_events_alone_keep_answers_unless_last_seen_is_exposed(product, tenant):
+    """A batch of events moves only last_seen_at: stored answers stay, until last_seen_at is
+    one of the exposed traits; a batch with traits always drops the customer's answer."""
+    from customers.touch import Touch
+
+    connection.set_tenant(tenant)
+    ada = product["ada"].pk
+    lookup.profile_of(ada)
+    events_only = Touch.of(customer_ids=[ada], events={"login": [ada]})
+    lookup.customers_touched(events_only)
+    assert lookup.profile_of(ada)[1]  # still stored
+    lookup.customers_touched(Touch.of(customer_ids=[ada], events={"login": [ada]}, traits={"role": [ada]}))
+    assert not lookup.profile_of(ada)[1]
+    trait_definition_update(actor=product["admin"], key="last_seen_at", changes={"exposed": True})
+    lookup.lookup_forget_all()  # as the exposure's commit does
+    lookup.profile_of(ada)
+    Customer.objects.filter(pk=ada).update(last_seen_at=NOW)
+    lookup.customers_touched(events_only)
+    profile, cached = lookup.profile_of(ada)
+    assert not cached and profile.traits["last_seen_at"] is not None
+
+
 def test_a_personal_trait_is_never_exposed(product, tenant):
     from common.errors import DomainError
 
