@@ -28,11 +28,9 @@ per lookup as `server_cpu_us_per_lookup` and `all_cpu_us_per_lookup`.
 from __future__ import annotations
 
 import argparse
-import http.client
 import random
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -69,50 +67,13 @@ def _users(count: int) -> list[str]:
 
 def _open_loop(port: int, host: str, requests: list[tuple[float, str, dict]], clients: int) -> tuple[list[float], dict]:
     """Send each (scheduled offset, path, headers) at its time; latencies from schedule."""
-    latencies: list[float] = []
-    outcome = {"errors": [], "hits": 0}
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.5
-    position = {"next": 0}
+    from bench.support import open_loop
 
-    def worker():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                index = position["next"]
-                position["next"] += 1
-            if index >= len(requests):
-                break
-            offset, path, headers = requests[index]
-            wait = start + offset - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                connection.request("GET", path, headers={"Host": host, **headers})
-                answer = connection.getresponse()
-                body = answer.read()
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                with lock:
-                    outcome["errors"].append(f"{type(error).__name__}: {error}")
-                continue
-            done = time.perf_counter()
-            with lock:
-                latencies.append(done - (start + offset))
-                if answer.status != 200:
-                    outcome["errors"].append(f"{answer.status}: {body[:200]!r}")
-                elif answer.getheader("X-Lookup-Cache") == "hit":
-                    outcome["hits"] += 1
-        connection.close()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    outcome["wall_s"] = time.perf_counter() - start
-    return latencies, outcome
+    answers, errors, wall = open_loop(port, host, [(at, "GET", path, headers, None) for at, path, headers in requests],
+                                      clients)
+    errors += [f"{a.status}: {a.body[:200]!r}" for a in answers if a.status != 200]
+    hits = sum(1 for a in answers if a.status == 200 and a.headers.get("X-Lookup-Cache") == "hit")
+    return [a.latency_s for a in answers], {"errors": errors, "hits": hits, "wall_s": wall}
 
 
 class _CpuUse:

@@ -27,13 +27,10 @@ Also: where the CPU went (bench.lookup's accounting) and per request.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import random
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -107,51 +104,18 @@ def _analyze(schema: str) -> None:
 
 
 def _open_loop(port: int, host: str, requests: list[tuple], clients: int) -> tuple[dict, dict]:
-    """Send each request at its scheduled offset from `clients` threads; latencies (from
-    the schedule) per method, and what went wrong."""
+    """Send every request at its scheduled time; latencies (from the schedule) per method,
+    and what went wrong (a batch must be 200 with every event accepted)."""
+    from bench.support import open_loop
+
+    answers, errors, wall = open_loop(port, host, [request[:5] for request in requests], clients)
     latencies: dict[str, list[float]] = {"POST": [], "GET": []}
-    outcome = {"errors": []}
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.5
-    position = {"next": 0}
-
-    def worker():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while True:
-            with lock:
-                index = position["next"]
-                position["next"] += 1
-            if index >= len(requests):
-                break
-            offset, method, path, headers, body, events = requests[index]
-            wait = start + offset - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                connection.request(method, path, body=body, headers={"Host": host, **headers})
-                answer = connection.getresponse()
-                payload = answer.read()
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                with lock:
-                    outcome["errors"].append(f"{type(error).__name__}: {error}")
-                continue
-            done = time.perf_counter()
-            wrong = answer.status != 200 or (events and json.loads(payload).get("accepted") != events)
-            with lock:
-                latencies[method].append(done - (start + offset))
-                if wrong:
-                    outcome["errors"].append(f"{method} {path}: {answer.status}: {payload[:200]!r}")
-        connection.close()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    outcome["wall_s"] = time.perf_counter() - start
-    return latencies, outcome
+    for answer in answers:
+        method, path, *_, events = requests[answer.index][1:]
+        latencies[method].append(answer.latency_s)
+        if answer.status != 200 or (events and json.loads(answer.body).get("accepted") != events):
+            errors.append(f"{method} {path}: {answer.status}: {answer.body[:200]!r}")
+    return latencies, {"errors": errors, "wall_s": wall}
 
 
 def run(args: argparse.Namespace) -> list[Result]:
@@ -193,7 +157,9 @@ def run(args: argparse.Namespace) -> list[Result]:
                     "Content-Type": "application/json"}
             requests = _schedule(args, batches, auth, lookup)
             server.start()
-            _open_loop(server.port, host, _known_users(batches, auth), 2)
+            _, warmed = _open_loop(server.port, host, _known_users(batches, auth), 2)
+            if warmed["errors"]:
+                raise RuntimeError(f"the warm-up failed: {warmed['errors'][:3]}")
             _analyze(schema)
             reads = sum(1 for r in requests if r[1] == "GET")
             print(f"sdk_load: {count} batches × {args.sdk_batch} events and {reads} lookups at "

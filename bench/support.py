@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import http.client
 import os
 import secrets
 import statistics
 import string
+import threading
+import time
 
 # Everything a benchmark creates is named from these, so leftovers can be found and removed.
 SLUG_PREFIX = "bench-"
@@ -203,3 +207,58 @@ def kept_dataset(args, *, default: tuple[int, int], quick: tuple[int, int]):
         _migrate_dataset(tenant.schema_name)
         _vacuum_analyze()
         yield tenant, _pinned_now(), note
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    index: int  # of the request
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+    latency_s: float  # from the request's scheduled time
+
+
+def open_loop(port: int, host: str, requests: list[tuple], clients: int) -> tuple[list[Answer], list[str], float]:
+    """Send each (scheduled offset s, method, path, headers, body) at its time to
+    127.0.0.1:`port` from `clients` threads with keep-alive connections. Latency counts from
+    the schedule, so a server that falls behind is charged for its queue (no coordinated
+    omission). Returns the answers, the connection errors and the wall seconds."""
+    answers: list[Answer] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.5
+    position = {"next": 0}
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                index = position["next"]
+                position["next"] += 1
+            if index >= len(requests):
+                break
+            offset, method, path, headers, body = requests[index]
+            wait = start + offset - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                connection.request(method, path, body=body, headers={"Host": host, **headers})
+                response = connection.getresponse()
+                payload = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                with lock:
+                    errors.append(f"{type(error).__name__}: {error}")
+                continue
+            answer = Answer(index, response.status, response.headers, payload, time.perf_counter() - (start + offset))
+            with lock:
+                answers.append(answer)
+        connection.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers, errors, time.perf_counter() - start
