@@ -20,8 +20,8 @@ def write_key_current() -> WriteKey | None:
 def write_key_valid(key: str) -> bool:
     """Asked on every tracking request: one plain statement (the ORM's exists() cost more
     Python than the query, bench/sdk_load.py)."""
-    if not key:
-        return False
+    if not key or len(key) > 64 or not key.isascii() or not key.isprintable():
+        return False  # no stored key looks like it (NUL, surrogates, oversize would not even reach the query)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {WriteKey._meta.db_table} WHERE key = %s AND revoked_at IS NULL)",
                        [key])

@@ -119,7 +119,8 @@ def test_single_calls_and_every_write_key_transport(tenant, write_key):
 
 @pytest.mark.parametrize(("case", "status", "code"), [
     ("no_key", 401, "invalid_write_key"), ("other_tenant_key", 401, "invalid_write_key"),
-    ("not_json", 400, "invalid_json"), ("no_batch", 400, "required"), ("too_big", 400, "batch_too_large"),
+    ("nul_key", 401, "invalid_write_key"), ("surrogate_key", 401, "invalid_write_key"),
+    ("huge_key", 401, "invalid_write_key"), ("not_json", 400, "invalid_json"), ("no_batch", 400, "required"), ("too_big", 400, "batch_too_large"),
     ("all_items_bad", 400, "invalid_type"),
 ])
 def test_bad_requests_get_a_coded_answer_and_store_nothing(tenant, other_tenant, write_key, case, status, code):
@@ -129,6 +130,8 @@ def test_bad_requests_get_a_coded_answer_and_store_nothing(tenant, other_tenant,
     elif case == "other_tenant_key":
         with schema_context(other_tenant.schema_name):
             body["writeKey"] = write_key_current().key
+    elif case in ("nul_key", "surrogate_key", "huge_key"):
+        body["writeKey"] = {"nul_key": "wk_\x00x", "surrogate_key": "wk_\ud800", "huge_key": "k" * 100_000}[case]
     elif case == "not_json":
         body = b"{batch"
     elif case == "no_batch":
