@@ -144,7 +144,7 @@ def _message(item: Any, index: int, path: str, now: datetime) -> Message:
             if isinstance(item.get(key), str):
                 message.properties.setdefault(key, item[key])
     elif kind == "identify":
-        traits = _object(item, "traits") or _object(item.get("context") or {}, "traits")
+        traits = _object(item, "traits") or _object(_object(item, "context"), "traits")
         message.traits = segment_traits(traits)
     elif kind == "group":
         message.traits = group_traits(_object(item, "traits"), _id(item, "groupId"))

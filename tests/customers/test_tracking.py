@@ -61,6 +61,17 @@ def test_each_bad_item_is_reported_with_its_path():
         ("batch[5]", "invalid_item"), ("batch[6]", "event_too_large")]
 
 
+def test_an_identify_whose_context_is_not_an_object_is_refused_per_item():
+    parsed = parse_batch({"batch": [
+        {"type": "identify", "userId": "u", "context": True},
+        {"type": "identify", "userId": "u", "context": {"traits": 5}},
+        {"type": "identify", "userId": "u", "context": {"traits": {"plan": "pro"}}},
+    ]}, now=NOW)
+    assert [(p.path, p.code) for p in parsed.problems] == [
+        ("batch[0].context", "invalid_value"), ("batch[1].traits", "invalid_value")]
+    assert [m.traits for m in parsed.messages] == [{"plan": "pro"}]
+
+
 def test_device_clock_skew_is_corrected_with_sent_at():
     item = {"type": "track", "userId": "u", "event": "e",
             "originalTimestamp": "2026-11-23T12:00:00Z", "sentAt": "2026-11-23T12:00:10Z"}
