@@ -204,6 +204,19 @@ class EventTotal(models.Model):
         ]
 
 
+class InboxBatch(models.Model):
+    """A tracking request's valid items, stored as sent (normalised messages as JSON) and
+    acknowledged once committed; a merge moves them into customers and events
+    (customers/ingest/inbox.py). A batch the merge cannot store keeps `failed_at` and the
+    error and is left aside, so it cannot hold up the ones behind it."""
+
+    received_at = models.DateTimeField()
+    items = models.PositiveIntegerField()
+    messages = models.TextField()
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+
 class RollupEvent(models.Model):
     """An event name saved rules count, measure distinct days or first/last of: its day rows
     (EventDay) are kept from when it is requested; rules read them once `ready_at` is set

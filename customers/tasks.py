@@ -1,11 +1,12 @@
 """Celery tasks of customers: the metrics refresher, on demand and nightly (CSV imports' task
 is customers/imports/tasks.py)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from customers import rollups
+from customers.ingest import inbox
 from customers.metrics_refresh import metrics_run
 from ops.models import TaskRun
 from ops.services import task_run_create
@@ -13,6 +14,8 @@ from ops.tasking import for_each_tenant, public_task, tenant_task
 
 # 1M customers / 20M events take minutes; the default 5-minute limit would kill it.
 REFRESH_LIMITS = {"soft_time_limit": 3600, "time_limit": 3700}
+# A merge stops taking chunks after this long and queues the rest behind other tenants' work.
+MERGE_SLICE = timedelta(seconds=20)
 
 
 @tenant_task(name="customers.refresh_metrics", **REFRESH_LIMITS)
@@ -37,3 +40,22 @@ def rollup_backfill(*, kind: str, rollup_id: int) -> None:
     """Back-fill one rollup (an event's day rows or a property's daily values), then let
     rules read it."""
     rollups.rollup_backfill(kind=kind, rollup_id=rollup_id, clock=timezone.now)
+
+
+@tenant_task(name=inbox.MERGE_TASK, soft_time_limit=300, time_limit=360)
+def merge_inbox(*, sweep: bool = False) -> int:
+    """Store what waits in the tenant's inbox (customers/ingest/inbox.py). After a slice of
+    MERGE_SLICE the rest is queued behind other tenants' merges. `sweep`: the minute's
+    check for rows whose merge was never queued or was lost; skipped while one is queued."""
+    if sweep and inbox.merge_queued():
+        return 0
+    inbox.merge_started()
+    merged, done = inbox.merge(clock=timezone.now, budget=MERGE_SLICE)
+    if not done:
+        inbox.queue_merge()
+    return merged
+
+
+@public_task(name="customers.dispatch_inbox_sweep", soft_time_limit=60, time_limit=90)
+def dispatch_inbox_sweep() -> int:
+    return for_each_tenant(merge_inbox, sweep=True)

@@ -204,10 +204,11 @@ def purge_queues() -> list[str]:
     from ops import telemetry
 
     telemetry.backlog_forget()  # what was purged will never start
-    # Every tenant's pending touches and check flags (segments.touches): a flag left by a test
-    # without a worker would keep the next test's writes from queueing their check.
+    # Every tenant's pending touches and check flags (segments.touches) and queued-merge flags
+    # (customers.ingest.inbox): a flag left by a test without a worker would keep the next
+    # test's writes from queueing their check or merge.
     client = cache._cache.get_client(write=True)
-    stale = list(client.scan_iter(match="*touches:*", count=1000))
+    stale = [*client.scan_iter(match="*touches:*", count=1000), *client.scan_iter(match="*inbox:queued", count=1000)]
     if stale:
         client.delete(*stale)
     return queues

@@ -359,7 +359,7 @@ CELERY_TASK_DEFAULT_QUEUE = "strata"  # dispatchers, heartbeats and the rest
 # Queues by kind of work, each with workers of its own (Procfile, docker-compose.yml), so a
 # model training or a big import cannot hold up freshness or sends.
 TASK_QUEUES = {
-    "freshness": ["segments.evaluate_touched", "segments.lookup_sync"],
+    "freshness": ["customers.merge_inbox", "segments.evaluate_touched", "segments.lookup_sync"],
     "evaluations": ["segments.evaluate_segment", "segments.evaluate_due"],
     "sends": ["campaigns.tick", "campaigns.send_entries", "campaigns.send_occasion", "campaigns.deliver_webhooks",
               "campaigns.review_reminders"],
@@ -379,6 +379,11 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat-every-minute": {
         "task": "ops.dispatch_heartbeats",
         "schedule": HEARTBEAT_SECONDS,
+    },
+    # Tracking items whose merge was never queued or was lost (customers/ingest/inbox.py).
+    "inbox-sweep-every-minute": {
+        "task": "customers.dispatch_inbox_sweep",
+        "schedule": 60.0,
     },
     # Segments whose refresh interval has come (default 15 minutes each).
     "segments-due-every-minute": {
@@ -421,6 +426,9 @@ WORKER_SCHEMAS_PER_CONNECTION = env.int("WORKER_SCHEMAS_PER_CONNECTION", default
 # A scheduled-evaluation task starts no new evaluation after this long; the rest of its
 # tenant's due segments queue behind other tenants' work (segments/due_queue.py).
 SEGMENT_DUE_SLICE_SECONDS = env.float("SEGMENT_DUE_SLICE_SECONDS", default=20.0)
+# When tracking requests' accepted items are stored (customers/ingest/inbox.py): "queued", by
+# a Celery task per tenant after the request; "inline", by the request itself after its commit.
+TRACKING_MERGE = env.str("TRACKING_MERGE", default="queued")
 # Rules read whole days of events from the per-customer daily rollups (customers/rollups.py);
 # off, every event condition reads customers_event alone (same members, slower).
 SEGMENT_ROLLUPS = env.bool("SEGMENT_ROLLUPS", default=True)

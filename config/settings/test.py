@@ -48,6 +48,9 @@ from config.logging import configure_logging  # noqa: E402
 
 LOGGING = configure_logging(log_format="console", level="WARNING")
 PUBLIC_PORT = ""
+# Tracking requests store their items before they answer, so a test reads them at once;
+# tests of the queued merge set "queued" (customers/ingest/inbox.py).
+TRACKING_MERGE = os.environ.get("TRACKING_MERGE", "inline")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -21,6 +21,7 @@ class Message:
     properties: dict[str, Any] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)
     previous_id: str | None = None
+    received_at: datetime | None = None  # when it reached Strata, if not with the batch being stored
     index: int = 0  # position in the caller's batch, for problem paths
     path: str = ""  # e.g. "batch[3]"
 

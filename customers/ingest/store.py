@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -195,8 +195,8 @@ EVENT_REGISTRY_MERGE = """
 _STORE_EVENTS = """
 WITH inserted AS (
     INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, source)
-    SELECT e.c, e.n, e.t, e.p, e.m, %(now)s, %(source)s
-    FROM json_to_recordset(%(events)s::json) AS e(c bigint, n text, t timestamptz, p jsonb, m text)
+    SELECT e.c, e.n, e.t, e.p, e.m, COALESCE(e.r, %(now)s), %(source)s
+    FROM json_to_recordset(%(events)s::json) AS e(c bigint, n text, t timestamptz, p jsonb, m text, r timestamptz)
     ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
     RETURNING customer_id, name, timestamp
 ), locked AS (
@@ -227,7 +227,7 @@ def _insert_events(messages: list[Message], owners: list[int], source: str, now:
     """Store the batch's events with _STORE_EVENTS (dedupe by messageId, last_seen_at, the
     event registry). Returns how many were new."""
     events = [{"c": owner, "n": _event_name(message), "t": message.timestamp, "p": message.properties,
-               "m": message.message_id}
+               "m": message.message_id, "r": message.received_at}
               for message, owner in zip(messages, owners) if message.type in EVENT_TYPES]
     if not events:
         return 0
@@ -303,15 +303,30 @@ def ingest_messages(*, messages: list[Message], source: str, now: datetime) -> I
     raise AssertionError("unreachable")
 
 
-@transaction.atomic
-def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> IngestResult:
+def refusals(messages: list[Message]) -> tuple[list[Message], list[ItemProblem]]:
+    """What `ingest_messages` would refuse, found without writing: (the messages it would
+    store, the others' problems). `messages` are left as they were (their traits unnormalised)."""
     result = IngestResult()
-    valid = [m for m in messages if m.user_id or m.anonymous_id]
+    copies = [replace(message) for message in messages]  # _valid normalises the copies' traits
+    kept = {id(copy) for copy in _valid(copies, result)[0]}
+    return [m for m, copy in zip(messages, copies) if id(copy) in kept], result.problems
+
+
+def _valid(messages: list[Message], result: IngestResult) -> tuple[list[Message], dict[str, str]]:
+    """The messages that name someone and whose traits fit the registry (normalised in
+    place), and the custom keys seen for the first time; the others' problems into `result`."""
+    named = [m for m in messages if m.user_id or m.anonymous_id]
     for message in messages:
         if not (message.user_id or message.anonymous_id):
             result.problems.append(ItemProblem(message.index, f"{message.path}.userId", "required",
                                                "Send a userId or an anonymousId."))
-    valid, new_keys = _check_traits(valid, result)
+    return _check_traits(named, result)
+
+
+@transaction.atomic
+def _ingest_once(*, messages: list[Message], source: str, now: datetime) -> IngestResult:
+    result = IngestResult()
+    valid, new_keys = _valid(messages, result)
     if not valid:
         return result
     resolved = resolve(valid, now)

@@ -6,7 +6,7 @@ customers/ingest/tracking.py for what happens to bad input."""
 import time
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
+from django.db import connection, transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 
 from apikeys.selectors import write_key_valid
 from common.errors import Code
-from customers.ingest.store import ingest_messages
+from customers.ingest.inbox import accept
+from customers.ingest.store import refusals
 from customers.ingest.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
 from common import ratelimit
 from ops import telemetry
@@ -68,14 +69,14 @@ def tracking(request, kind: str | None = None):
     except RequestRejected as error:
         telemetry.request_rejected(source="tracking", code=error.code)
         return _rejected(error)
-    result = ingest_messages(messages=parsed.messages, source="tracking", now=now)
+    accepted, refused = refusals(parsed.messages)
+    rejected = sorted(parsed.problems + refused, key=lambda p: p.index)
+    with transaction.atomic():
+        accept(messages=accepted, received_at=now)  # stored once this commits (customers/ingest/inbox.py)
     telemetry.ingest_counted(source="tracking", tenant=connection.schema_name, accepted=0, duplicates=0,
-                             rejected=[p.code for p in parsed.problems])  # the store counted the rest
-    rejected = sorted(parsed.problems + result.problems, key=lambda p: p.index)
-    stored_something = result.accepted or result.duplicates
+                             rejected=[p.code for p in rejected])  # the merge counts what it stores
     return JsonResponse({
-        "success": bool(stored_something or not rejected),
-        "accepted": result.accepted,
-        "duplicates": result.duplicates,
+        "success": bool(accepted or not rejected),
+        "accepted": len(accepted),
         "rejected": [{"index": p.index, "path": p.path, "code": p.code, "message": p.message} for p in rejected],
-    }, status=200 if (stored_something or not rejected) else 400)
+    }, status=200 if (accepted or not rejected) else 400)
