@@ -8,9 +8,12 @@ random.Random(seed), a few thousand distinct userIds, unique messageIds) are POS
 client threads (`requests.Session` each; Host `<slug>.localhost`, write key as HTTP Basic
 user); `--workers` / `--clients` change both counts. Every answer must be 200 with
 accepted == 500, otherwise the benchmark stops with the answer and gunicorn's last log
-lines. The HTTP path does everything a real batch does: parse, write-key check, resolve
-identities (creating the customers on first sight), INSERT … ON CONFLICT (message_id),
-last_seen_at, the event registry. A few one-event warm-up requests go first, not counted.
+lines. The HTTP path does everything a real batch does: parse, write-key check, the
+inbox (customers/ingest/inbox.py), and — in the merger, a Celery worker on the `freshness`
+queue started beside gunicorn — resolve identities (creating the customers on first
+sight), INSERT … ON CONFLICT (message_id), last_seen_at, the event registry. A round's
+time runs until the merger has stored its last event (`stored_lag_s`: the longest wait
+after the last answer). A few one-event warm-up requests go first, not counted.
 
 Baseline, in the same process on its own psycopg connection: the same events, mapped to the
 customer ids the HTTP path created and given new message ids (suffix `-copy`), are COPYed
@@ -22,8 +25,8 @@ then their raw COPY, and so on.
 
 ratio = HTTP events/s / raw COPY events/s — higher is better (target ≥ 0.6), unlike the
 other benchmarks' ratios. Also: p50/p95/max request latency, and where the CPU went during
-the HTTP phase (`client_cpu_s`: this process; `server_cpu_s`: the gunicorn workers;
-`postgres_cpu_s`: their backends, found by PGAPPNAME; `machine_cpu_s`: every core's busy
+the HTTP phase (`client_cpu_s`: this process; `server_cpu_s`: the gunicorn workers and the merger;
+`postgres_cpu_s`: their and the merger's backends, found by PGAPPNAME; `machine_cpu_s`: every core's busy
 time, other work included) and `copy_postgres_cpu_s`, the raw COPY backend's CPU; per event
 as `http_cpu_us_per_event` and `copy_cpu_us_per_event` (least disturbed by other work).
 
@@ -138,22 +141,24 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 class Server:
-    """gunicorn on 127.0.0.1:<free port> against the bench database; always stopped."""
+    """gunicorn on 127.0.0.1:<free port> against the bench database; always stopped. With
+    `merger`, also a Celery worker on the `freshness` queue, which stores what the tracking
+    requests accept (customers/ingest/inbox.py), as a deployment's freshness worker does."""
 
-    def __init__(self, log: Path, workers: int) -> None:
+    def __init__(self, log: Path, workers: int, *, merger: bool = False) -> None:
         self.port = _free_port()
         self.log = log
         self.workers = workers
         self.process: subprocess.Popen | None = None
+        self.merger: subprocess.Popen | None = None
+        self.wants_merger = merger
         self.application_name = f"bench-ingest-{self.port}"
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        import requests
-
+    def env(self) -> dict:
         env = dict(os.environ)
         env.update({
             # Production settings, as a deployment runs them (DEBUG off, no WhiteNoise
@@ -168,15 +173,23 @@ class Server:
             "LOG_LEVEL": "WARNING",
             "ALLOWED_HOSTS": ".localhost,localhost,127.0.0.1",
             "PGAPPNAME": self.application_name,  # libpq: tells the server's backends apart
+            "TRACKING_MERGE": "queued",
         })
+        return env
+
+    def start(self) -> None:
+        import requests
+
         gunicorn = Path(sys.executable).parent / "gunicorn"
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 [str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                  "--workers", str(self.workers), "--access-logfile", "/dev/null"],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=REPO, env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        if self.wants_merger:
+            self._start_merger()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -190,16 +203,49 @@ class Server:
             time.sleep(0.25)
         raise RuntimeError(f"gunicorn did not answer /healthz within {START_TIMEOUT_S} s:\n{_tail(self.log)}")
 
+    def _start_merger(self) -> None:
+        celery = Path(sys.executable).parent / "celery"
+        with open(self.log.with_name("merger.log"), "wb") as out:
+            self.merger = subprocess.Popen(
+                [str(celery), "-A", "config", "worker", "--loglevel=WARNING", "--queues=freshness", "--pool=solo",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat", f"--hostname={self.application_name}@%h"],
+                cwd=REPO, env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def processes(self) -> list[int]:
+        """The gunicorn workers' and the merger's pids (what serves the load)."""
+        from bench.support import children_of
+
+        return children_of(self.process.pid) + ([self.merger.pid] if self.merger else [])
+
+    def wait_stored(self, schema: str, timeout_s: float = 600) -> float:
+        """Seconds until the workspace's inbox is empty (every accepted item merged)."""
+        import psycopg
+
+        from bench.support import database_url, quote_ident
+
+        started = time.monotonic()
+        with psycopg.connect(database_url(), autocommit=True) as conn:
+            while conn.execute(f"SELECT EXISTS (SELECT 1 FROM {quote_ident(schema)}.customers_inboxbatch "
+                               "WHERE failed_at IS NULL)").fetchone()[0]:
+                if self.merger is not None and self.merger.poll() is not None:
+                    raise RuntimeError(f"the merger exited:\n{_tail(self.log.with_name('merger.log'))}")
+                if time.monotonic() - started > timeout_s:
+                    raise RuntimeError(f"the inbox was not merged within {timeout_s} s")
+                time.sleep(0.05)
+        return time.monotonic() - started
+
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()  # graceful: the master stops its workers
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)  # its own process group (start_new_session)
-            process.wait(timeout=STOP_TIMEOUT_S)
+        for process in (self.process, self.merger):
+            if process is None or process.poll() is not None:
+                continue
+            process.terminate()  # graceful: the master stops its workers
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)  # its own process group (start_new_session)
+                process.wait(timeout=STOP_TIMEOUT_S)
 
 
 # ------------------------------------------------------------------------------ HTTP
@@ -311,19 +357,22 @@ def _raw_copy(schema: str, row_batches: list[list[tuple]]) -> tuple[float, float
 # ------------------------------------------------------------------------------ run
 
 
-def _http_round(server: Server, host: str, write_key: str, bodies: list[bytes], clients: int,
+def _http_round(server: Server, schema: str, host: str, write_key: str, bodies: list[bytes], clients: int,
                 totals: dict[str, float]) -> list[float]:
-    """POST one round's bodies; add its wall time and where the CPU went (this process's
-    client threads, the gunicorn workers, their PostgreSQL backends, the machine as a whole)
-    to `totals`; return the request latencies."""
-    from bench.support import backend_pids, children_of, machine_busy_s, process_cpu_s
+    """POST one round's bodies and wait until the merger has stored them; add its wall time
+    (sent and stored) and where the CPU went (this process's client threads, the gunicorn
+    workers and the merger, their PostgreSQL backends, the machine as a whole) to `totals`;
+    return the request latencies."""
+    from bench.support import backend_pids, machine_busy_s, process_cpu_s
 
-    workers = children_of(server.process.pid)
+    workers = server.processes()
     backends = backend_pids(server.application_name)  # the workers connected during the warm-up
     before = {pid: process_cpu_s(pid) for pid in workers + backends}
     client_before, machine_before = time.process_time(), machine_busy_s()
     wall, latencies = _post_all(server, host, write_key, bodies, [BATCH_EVENTS] * len(bodies), clients)
-    totals["http_s"] += wall
+    lag = server.wait_stored(schema)
+    totals["http_s"] += wall + lag
+    totals["stored_lag_s"] = max(totals["stored_lag_s"], lag)
     totals["client_cpu_s"] += time.process_time() - client_before
     totals["machine_cpu_s"] += machine_busy_s() - machine_before
     totals["server_cpu_s"] += sum(process_cpu_s(pid) - before[pid] for pid in workers)
@@ -352,7 +401,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                                      "messageId": f"warmup-{i}"}]}).encode() for i in range(WARMUP_REQUESTS)]
     slug = f"bench-{new_run_id()}-ingest"
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        server = Server(Path(tmp) / "gunicorn.log", args.workers)
+        server = Server(Path(tmp) / "gunicorn.log", args.workers, merger=True)
         try:
             connection.set_schema_to_public()
             tenant = tenant_create(slug=slug, name=f"Bench ingest {slug}", admin_email=admin_email_for(slug))
@@ -363,6 +412,7 @@ def run(args: argparse.Namespace) -> list[Result]:
 
             server.start()
             _post_all(server, host, write_key, warmup, [1] * len(warmup), args.clients)
+            server.wait_stored(schema)
             print(f"ingest: POSTing {count} batches × {BATCH_EVENTS} events to {server.base} "
                   f"({args.workers} gunicorn workers, {args.clients} client threads) in {rounds} round(s), "
                   "each followed by the raw COPY of its events…", file=sys.stderr, flush=True)
@@ -371,7 +421,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             customers: set[int] = set()
             for first in range(0, count, per_round):
                 part = slice(first, first + per_round)
-                latencies += _http_round(server, host, write_key, bodies[part], args.clients, totals)
+                latencies += _http_round(server, schema, host, write_key, bodies[part], args.clients, totals)
                 row_batches = _copy_rows(schema, batches[part])  # customer ids the HTTP round created
                 customers |= {row[0] for rows in row_batches for row in rows}
                 copy_s, copy_cpu_s = _raw_copy(schema, row_batches)
@@ -411,6 +461,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                 "http_s": http_s,
                 "copy_s": copy_s,
                 "customers": len(customers),
+                "stored_lag_s": totals["stored_lag_s"],
                 # CPU seconds during the HTTP phase (2 cores give 2 s per wall second) and of
                 # the backend doing the raw COPY.
                 "client_cpu_s": totals["client_cpu_s"],

@@ -87,9 +87,9 @@ class _CpuUse:
         import redis
         from django.conf import settings
 
-        from bench.support import backend_pids, children_of, machine_busy_s, process_cpu_s
+        from bench.support import backend_pids, machine_busy_s, process_cpu_s
 
-        self.workers = children_of(self.server.process.pid)
+        self.workers = self.server.processes()
         self.backends = backend_pids(self.server.application_name)
         self.redis = [int(redis.Redis.from_url(settings.REDIS_URL).info("server")["process_id"])]
         self.before = {pid: process_cpu_s(pid) for pid in self.workers + self.backends + self.redis}

@@ -1,7 +1,7 @@
 """Many SDKs at once: small batches and membership lookups at a fixed rate, against raw COPY.
 
 Thing: a real gunicorn (bench.ingest.Server: production settings, `--sdk-workers` sync
-workers, default 2, one per core here) serving a fresh bench tenant. `--sdk-clients`
+workers, default 2, one per core here) and its merger serving a fresh bench tenant. `--sdk-clients`
 client threads (default 48, keep-alive where the server keeps the connection) send
 requests open-loop at `--sdk-rate` events per second (default 3,000) for `--sdk-seconds`
 (default 30): batches of `--sdk-batch` track events (default 20, what analytics.js and the
@@ -21,7 +21,11 @@ tables are analysed: the steady state of SDK traffic, where users are known.
 ratio = HTTP events/s achieved ÷ raw COPY events/s of the same small batches (higher is
 better). The issue's target is absolute: ≥ 3,000 events/s with p95 ≤ 200 ms under 48
 clients; `kept_up` is 1 when the server finished within a second of the schedule.
-Also: where the CPU went (bench.lookup's accounting) and per request.
+A batch is answered once its items are in the inbox; the merger (a Celery worker on the
+`freshness` queue, bench.ingest.Server) stores them: `stored_lag_s` is how long after the
+last answer the inbox was empty, `stored_events_per_s` the events over the whole time until
+then. Also: where the CPU went (bench.lookup's accounting, the merger with the workers) and
+per request.
 """
 
 from __future__ import annotations
@@ -144,7 +148,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     os.environ["RATE_LIMIT_TRACKING"] = f"{args.sdk_rate * 100}/s"
     os.environ["RATE_LIMIT_LOOKUP"] = f"{args.sdk_rate * 100}/s"
     with tempfile.TemporaryDirectory(prefix="bench-sdk-") as tmp:
-        server = Server(Path(tmp) / "gunicorn.log", args.sdk_workers)
+        server = Server(Path(tmp) / "gunicorn.log", args.sdk_workers, merger=True)
         try:
             connection.set_schema_to_public()
             tenant = tenant_create(slug=slug, name=f"Bench SDK load {slug}", admin_email=admin_email_for(slug))
@@ -160,6 +164,7 @@ def run(args: argparse.Namespace) -> list[Result]:
             _, warmed = _open_loop(server.port, host, _known_users(batches, auth), 2)
             if warmed["errors"]:
                 raise RuntimeError(f"the warm-up failed: {warmed['errors'][:3]}")
+            server.wait_stored(schema)
             _analyze(schema)
             reads = sum(1 for r in requests if r[1] == "GET")
             print(f"sdk_load: {count} batches × {args.sdk_batch} events and {reads} lookups at "
@@ -167,6 +172,7 @@ def run(args: argparse.Namespace) -> list[Result]:
                   f"({args.sdk_workers} workers)…", file=sys.stderr, flush=True)
             with _CpuUse(server) as cpu:
                 latencies, outcome = _open_loop(server.port, host, requests, args.sdk_clients)
+                stored_lag = server.wait_stored(schema)
             if outcome["errors"]:
                 raise RuntimeError(f"{len(outcome['errors'])} requests failed, e.g. {outcome['errors'][:3]}")
             row_batches = _copy_rows(schema, batches)
@@ -190,6 +196,8 @@ def run(args: argparse.Namespace) -> list[Result]:
             "events_per_s": http_rate,
             "asked_events_per_s": args.sdk_rate,
             "kept_up": int(sent_s <= seconds + 1.5),
+            "stored_events_per_s": events / (sent_s + stored_lag),
+            "stored_lag_s": stored_lag,
             "batch_p50_ms": percentile(writes, 50),
             "batch_p95_ms": percentile(writes, 95),
             "batch_max_ms": max(writes),
