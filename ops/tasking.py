@@ -16,7 +16,7 @@ from celery import Task
 from celery.signals import task_postrun
 
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection
 from django_tenants.utils import get_public_schema_name
 
 from config.celery import SENT_AT_HEADER, app
@@ -60,6 +60,10 @@ def connection_recycle() -> bool:
 
 
 def _recycle_after_task(**_kwargs) -> None:
+    # What Django does around a request: drop a connection past CONN_MAX_AGE or broken by an
+    # error, keep a healthy one. Celery's own fixup would close it after every task (a new
+    # backend and its catalog cache per task); settings.CELERY_DB_REUSE_MAX keeps it from that.
+    close_old_connections()
     connection_recycle()
 
 

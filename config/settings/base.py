@@ -374,6 +374,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A task must fail loudly rather than run in the public schema (see ops.tasks).
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
+# Celery's Django fixup closes the database connection around every task unless told to reuse
+# it: a worker keeps it as a web process does (ops.tasking closes one past CONN_MAX_AGE or
+# broken after each task); the fixup still closes it after this many tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat-every-minute": {

@@ -38,3 +38,21 @@ def test_every_finished_task_counts_its_schema(committed_db, settings):
     task_postrun.send(sender=None)
     assert tasking._schemas_served == {tenant.schema_name}
     tasking._schemas_served.clear()
+
+
+def test_a_finished_task_keeps_a_healthy_connection_and_drops_an_obsolete_one(committed_db, settings):
+    """As around a request: a task's connection is reused until CONN_MAX_AGE (close_at)
+    has passed, rather than opened afresh for every task."""
+    import time
+
+    settings.WORKER_SCHEMAS_PER_CONNECTION = 100
+    connection.set_tenant(Tenant.objects.get(slug="alpha"))
+    first = backend_pid()
+    connection.close_at = time.monotonic() + 60  # what CONN_MAX_AGE=60 sets on connecting
+    task_postrun.send(sender=None)
+    assert backend_pid() == first
+    connection.close_at = time.monotonic() - 1
+    task_postrun.send(sender=None)
+    assert connection.connection is None
+    assert backend_pid() != first
+    tasking._schemas_served.clear()
