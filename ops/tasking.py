@@ -78,12 +78,13 @@ def public_task(*, name: str, **options) -> Callable:
     return decorate
 
 
-def send_to_tenant(task: str | Task, *, schema_name: str, **kwargs):
-    """Enqueue a task to run in a tenant's schema. A service names the task it queues
-    ("segments.evaluate_segment") rather than importing its tasks module, which imports the
-    service: the registered name is the contract between the two."""
+def send_to_tenant(task: str | Task, *, schema_name: str, countdown: float | None = None, **kwargs):
+    """Enqueue a task to run in a tenant's schema (`countdown` seconds from now at the
+    earliest). A service names the task it queues ("segments.evaluate_segment") rather
+    than importing its tasks module, which imports the service: the registered name is the
+    contract between the two."""
     name = task if isinstance(task, str) else task.name
-    return app.send_task(name, kwargs=kwargs, headers={"_schema_name": schema_name})
+    return app.send_task(name, kwargs=kwargs, headers={"_schema_name": schema_name}, countdown=countdown)
 
 
 def for_each_tenant(task, **kwargs) -> int:

@@ -112,8 +112,8 @@ def queue_merge() -> None:
     except redis.RedisError as error:
         logger.warning("inbox_flag_unavailable", error=f"{type(error).__name__}: {error}"[:200])
         queue = True
-    if queue:
-        send_to_tenant(MERGE_TASK, schema_name=connection.schema_name)
+    if queue:  # a short wait gathers the requests of a busy tenant into one merge
+        send_to_tenant(MERGE_TASK, schema_name=connection.schema_name, countdown=settings.TRACKING_MERGE_DELAY or None)
 
 
 def merge_queued() -> bool:
