@@ -104,16 +104,21 @@ def _flag() -> tuple[object, str]:
 
 
 def queue_merge() -> None:
-    """Queue a merge for the current tenant unless one is queued. Redis unreachable: queue
-    one anyway (a merge of an empty inbox is one statement)."""
+    """Queue a merge for the current tenant unless one is queued. The items are stored
+    already: when the broker cannot be reached the request still succeeds (a client told
+    otherwise would send them again) and the minute's sweep merges them."""
     try:
         client, key = _flag()
-        queue = bool(client.set(key, b"1", nx=True, ex=FLAG_SECONDS))
-    except redis.RedisError as error:
-        logger.warning("inbox_flag_unavailable", error=f"{type(error).__name__}: {error}"[:200])
-        queue = True
-    if queue:  # a short wait gathers the requests of a busy tenant into one merge
+        if not client.set(key, b"1", nx=True, ex=FLAG_SECONDS):
+            return
+    except redis.RedisError:
+        pass  # no flag: queue one anyway (a merge of an empty inbox is one statement)
+    try:
+        # A short wait gathers the requests of a busy tenant into one merge.
         send_to_tenant(MERGE_TASK, schema_name=connection.schema_name, countdown=settings.TRACKING_MERGE_DELAY or None)
+    except Exception as error:  # noqa: BLE001 - the broker's errors, whatever its transport: nothing is lost
+        logger.warning("inbox_merge_not_queued", error=f"{type(error).__name__}: {error}"[:200])
+        merge_started()  # the next request tries again, rather than the flag's expiry
 
 
 def merge_queued() -> bool:

@@ -148,3 +148,21 @@ def test_the_inbox_row_holds_the_messages_as_sent(tenant, queued):
         event = Event.objects.get(message_id=marker)
         assert event.properties == {"n": big, "when": "2026-01-01"}
         assert event.timestamp == datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+
+
+def test_a_request_whose_merge_cannot_be_queued_is_still_acknowledged(tenant, queued, monkeypatch,
+                                                                        django_capture_on_commit_callbacks):
+    """Its items are stored in the inbox already: a 500 would make the SDK send them again.
+    The flag is dropped so the next request queues the merge."""
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(inbox, "send_to_tenant", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = post(tenant, {"batch": [{"type": "track", "userId": "ib-q", "event": "e", "messageId": "ib-q1"}]})
+    assert (answer.status_code, answer.json()["accepted"]) == (200, 1)
+    with schema_context(tenant.schema_name):
+        assert inbox.waiting() == (1, 1)
+        assert not inbox.merge_queued()
