@@ -208,7 +208,7 @@ def purge_queues() -> list[str]:
     # (customers.ingest.inbox): a flag left by a test without a worker would keep the next
     # test's writes from queueing their check or merge.
     client = cache._cache.get_client(write=True)
-    stale = [*client.scan_iter(match="*touches:*", count=1000), *client.scan_iter(match="*inbox:queued", count=1000)]
+    stale = [*client.scan_iter(match="*touches:*", count=1000), *client.scan_iter(match="*inbox:*", count=1000)]
     if stale:
         client.delete(*stale)
     return queues

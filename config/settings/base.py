@@ -433,8 +433,8 @@ SEGMENT_DUE_SLICE_SECONDS = env.float("SEGMENT_DUE_SLICE_SECONDS", default=20.0)
 # When tracking requests' accepted items are stored (customers/ingest/inbox.py): "queued", by
 # a Celery task per tenant after the request; "inline", by the request itself after its commit.
 TRACKING_MERGE = env.str("TRACKING_MERGE", default="queued")
-# Seconds a queued merge waits, so a busy tenant's requests are stored together (freshness
-# pays it once; bench/sdk_load.py measures both).
+# Seconds a queued merge waits when the tenant's last merge found several requests waiting,
+# so they are stored together (bench/sdk_load.py); a quiet tenant's merge runs at once.
 TRACKING_MERGE_DELAY = env.float("TRACKING_MERGE_DELAY", default=0.25)
 # Rules read whole days of events from the per-customer daily rollups (customers/rollups.py);
 # off, every event condition reads customers_event alone (same members, slower).

@@ -17,8 +17,9 @@ the set-based statements of customers/ingest/store.py:
 
 When the merge runs (settings.TRACKING_MERGE): "queued" — a Celery task per tenant, queued
 after the accepting commit unless one is queued already (a Redis flag set NX, as
-segments.touches does), which drains the inbox; the minute's sweep merges what a lost
-message left. "inline" — the accepting request merges the inbox itself before it commits
+segments.touches does), which drains the inbox; at once for a tenant whose last merge
+found one request waiting, after TRACKING_MERGE_DELAY for one whose requests pile up (so
+they are stored together); the minute's sweep merges what a lost message left. "inline" — the accepting request merges the inbox itself before it commits
 (the test suite, a single-process deployment).
 """
 
@@ -49,6 +50,7 @@ logger = structlog.get_logger(__name__)
 MERGE_TASK = "customers.merge_inbox"
 MERGE_ITEMS = 2_000  # items per merge transaction: past ~1,000 the cost per event stops falling
 FLAG_SECONDS = 120  # a queued merge's flag; a lost message is re-queued by the sweep after it expires
+BUSY_SECONDS = 2  # how long a tenant counts as busy after a merge found several requests waiting
 SOURCE = "tracking"
 # Errors that are about the items themselves: the same items would fail again.
 _BAD_DATA = (DataError, IntegrityError, ValueError, TypeError, KeyError)
@@ -103,19 +105,38 @@ def _flag() -> tuple[object, str]:
     return cache._cache.get_client(key, write=True), key
 
 
+def _busy_key() -> str:
+    return cache.make_key("inbox:busy")
+
+
+def _busy_mark() -> None:
+    """Requests came faster than one merge each: the next merges wait TRACKING_MERGE_DELAY
+    to gather more (an idle tenant's merge runs at once)."""
+    try:
+        client, _ = _flag()
+        client.set(_busy_key(), b"1", ex=BUSY_SECONDS)
+    except redis.RedisError:
+        pass
+
+
 def queue_merge() -> None:
     """Queue a merge for the current tenant unless one is queued. The items are stored
     already: when the broker cannot be reached the request still succeeds (a client told
     otherwise would send them again) and the minute's sweep merges them."""
+    busy = False
     try:
         client, key = _flag()
-        if not client.set(key, b"1", nx=True, ex=FLAG_SECONDS):
+        with client.pipeline(transaction=False) as pipe:
+            pipe.set(key, b"1", nx=True, ex=FLAG_SECONDS)
+            pipe.exists(_busy_key())
+            flagged, busy = pipe.execute()
+        if not flagged:
             return
     except redis.RedisError:
         pass  # no flag: queue one anyway (a merge of an empty inbox is one statement)
     try:
-        # A short wait gathers the requests of a busy tenant into one merge.
-        send_to_tenant(MERGE_TASK, schema_name=connection.schema_name, countdown=settings.TRACKING_MERGE_DELAY or None)
+        send_to_tenant(MERGE_TASK, schema_name=connection.schema_name,
+                       countdown=(settings.TRACKING_MERGE_DELAY or None) if busy else None)
     except Exception as error:  # noqa: BLE001 - the broker's errors, whatever its transport: nothing is lost
         logger.warning("inbox_merge_not_queued", error=f"{type(error).__name__}: {error}"[:200])
         merge_started()  # the next request tries again, rather than the flag's expiry
@@ -166,6 +187,8 @@ def merge(*, clock: Callable[[], datetime], budget: timedelta | None = None) -> 
                 rows = sorted(cur.fetchall())
             if not rows:
                 return merged, True
+            if len(rows) > 1 and settings.TRACKING_MERGE == "queued":
+                _busy_mark()
             with collector_paused():  # thousands of messages at once: see customers/ingest/gc.py
                 merged += _merge_chunk(rows, clock)
     return merged, False

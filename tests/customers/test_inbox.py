@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone as dj_timezone
 from django_tenants.utils import schema_context
 
 from apikeys.selectors import write_key_current
@@ -51,10 +52,11 @@ def test_a_queued_request_is_acknowledged_from_the_inbox_and_stored_by_the_merge
         assert not Customer.objects.filter(external_id="ib-1").exists()
         assert list(InboxBatch.objects.values_list("items", flat=True)) == [1]
         assert inbox.waiting() == (1, 1)
-        assert inbox.merge(clock=clock) == (1, True)
+        later = dj_timezone.now() + timedelta(hours=1)
+        assert inbox.merge(clock=lambda: later) == (1, True)
         event = Event.objects.get(message_id="ib-m1")
         assert (event.customer.external_id, event.properties, event.source) == ("ib-1", {"seats": 3}, "tracking")
-        assert event.received_at < NOW  # when the request came, not when the merge ran
+        assert event.received_at < later - timedelta(minutes=30)  # when the request came, not the merge
         assert inbox.waiting() == (0, 0)
 
 
@@ -166,3 +168,23 @@ def test_a_request_whose_merge_cannot_be_queued_is_still_acknowledged(tenant, qu
     with schema_context(tenant.schema_name):
         assert inbox.waiting() == (1, 1)
         assert not inbox.merge_queued()
+
+
+def test_a_merge_waits_only_when_requests_pile_up(tenant, queued, monkeypatch, settings):
+    settings.TRACKING_MERGE_DELAY = 0.25
+    sent = []
+    monkeypatch.setattr(inbox, "send_to_tenant", lambda *args, countdown=None, **kwargs: sent.append(countdown))
+    with schema_context(tenant.schema_name):
+        inbox._flag()[0].delete(inbox._busy_key())  # another test's merges may have left it
+        inbox.merge_started()
+        inbox.queue_merge()
+        inbox.queue_merge()  # one is queued: no second
+        assert sent == [None]  # quiet: at once
+        for i in range(2):  # two requests waiting for one merge: the tenant is busy
+            InboxBatch.objects.create(received_at=NOW, items=1, messages=json.dumps(
+                [{"y": "track", "t": NOW.isoformat(), "u": f"ib-p{i}", "e": "piled"}]))
+        inbox.merge_started()
+        assert inbox.merge(clock=clock) == (2, True)
+        inbox.queue_merge()
+        assert sent == [None, 0.25]
+        inbox.merge_started()
