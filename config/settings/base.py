@@ -436,6 +436,10 @@ TRACKING_MERGE = env.str("TRACKING_MERGE", default="queued")
 # Seconds a queued merge waits when the tenant's last merge found several requests waiting,
 # so they are stored together (bench/sdk_load.py); a quiet tenant's merge runs at once.
 TRACKING_MERGE_DELAY = env.float("TRACKING_MERGE_DELAY", default=0.25)
+# Items a tenant's inbox may hold before tracking requests are refused (503, Retry-After:
+# the SDKs retry): bounds the backlog, and the freshness it costs, to what the merge
+# stores in ~10 s here (bench/freshness.py).
+TRACKING_INBOX_LIMIT = env.int("TRACKING_INBOX_LIMIT", default=100_000)
 # Rules read whole days of events from the per-customer daily rollups (customers/rollups.py);
 # off, every event condition reads customers_event alone (same members, slower).
 SEGMENT_ROLLUPS = env.bool("SEGMENT_ROLLUPS", default=True)

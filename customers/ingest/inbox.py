@@ -51,6 +51,11 @@ MERGE_TASK = "customers.merge_inbox"
 MERGE_ITEMS = 2_000  # items per merge transaction: past ~1,000 the cost per event stops falling
 FLAG_SECONDS = 120  # a queued merge's flag; a lost message is re-queued by the sweep after it expires
 BUSY_SECONDS = 2  # how long a tenant counts as busy after a merge found several requests waiting
+# The tenant's waiting items as the merge last counted them (cache key, read by the tracking
+# view with its rate limit): past settings.TRACKING_INBOX_LIMIT requests are refused (503,
+# Retry-After) until the merge catches up, so a backlog, and the freshness it costs, stays bounded.
+BACKLOG_KEY = "inbox:backlog"
+BACKLOG_SECONDS = 30  # a merger that stopped counting stops refusing after this long
 SOURCE = "tracking"
 # Errors that are about the items themselves: the same items would fail again.
 _BAD_DATA = (DataError, IntegrityError, ValueError, TypeError, KeyError)
@@ -186,12 +191,28 @@ def merge(*, clock: Callable[[], datetime], budget: timedelta | None = None) -> 
                 cur.execute(_TAKE, [MERGE_ITEMS])
                 rows = sorted(cur.fetchall())
             if not rows:
+                if merged:
+                    _backlog_clear()
                 return merged, True
             if len(rows) > 1 and settings.TRACKING_MERGE == "queued":
                 _busy_mark()
+                _backlog_note()
             with collector_paused():  # thousands of messages at once: see customers/ingest/gc.py
                 merged += _merge_chunk(rows, clock)
     return merged, False
+
+
+def _backlog_note() -> None:
+    _, items = waiting()
+    try:
+        cache.set(BACKLOG_KEY, items, BACKLOG_SECONDS)
+    except redis.RedisError:
+        pass
+
+
+def backlogged(found: dict) -> bool:
+    """Whether the backlog read with the rate limit (BACKLOG_KEY in `found`) is past the limit."""
+    return found.get(BACKLOG_KEY, 0) > settings.TRACKING_INBOX_LIMIT
 
 
 def _merge_chunk(rows: list[tuple], clock: Callable[[], datetime]) -> int:
@@ -216,6 +237,13 @@ def _set_aside(row: tuple, clock: Callable[[], datetime]) -> None:
         cur.execute("INSERT INTO customers_inboxbatch (id, received_at, items, messages, failed_at, error) "
                     "VALUES (%s, %s, %s, %s, %s, %s)",
                     [batch_id, received_at, items, text, clock(), error])
+
+
+def _backlog_clear() -> None:
+    try:
+        cache.delete(BACKLOG_KEY)
+    except redis.RedisError:
+        pass
 
 
 def waiting() -> tuple[int, int]:

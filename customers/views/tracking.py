@@ -14,16 +14,25 @@ from django.views.decorators.http import require_POST
 
 from apikeys.selectors import write_key_valid
 from common.errors import Code
-from customers.ingest.inbox import accept
+from customers.ingest import inbox
 from customers.ingest.store import refusals
 from customers.ingest.tracking import MAX_BATCH_BYTES, RequestRejected, parse_batch, read_body, write_key_from
 from common import ratelimit
 from ops import telemetry
 
+BACKLOG_RETRY_S = 2
+
 
 def _rejected(error: RequestRejected) -> JsonResponse:
     return JsonResponse({"success": False, "errors": [{"path": error.path, "code": error.code, "message": error.message}]},
                         status=error.status)
+
+
+def _retry_later(status: int, code: str, message: str, wait: int) -> JsonResponse:
+    response = _rejected(RequestRejected(status, "writeKey", code, message))
+    response["Retry-After"] = str(wait)
+    telemetry.request_rejected(source="tracking", code=code)
+    return response
 
 
 def _declared_length(request) -> int:
@@ -57,14 +66,14 @@ def tracking(request, kind: str | None = None):
         write_key = write_key_from(body, request.META.get("HTTP_AUTHORIZATION", ""))
         if not write_key_valid(write_key):
             raise RequestRejected(401, "writeKey", "invalid_write_key", "Unknown or revoked write key.")
-        wait = ratelimit.hit(bucket=f"tracking:{write_key[:24]}", limit=ratelimit.configured("tracking"),
-                             now=time.time())
+        wait, found = ratelimit.hit_reading(bucket=f"tracking:{write_key[:24]}", limit=ratelimit.configured("tracking"),
+                                            now=time.time(), keys=[inbox.BACKLOG_KEY])
         if wait is not None:  # SDKs retry a 429 after Retry-After: nothing is lost
-            response = _rejected(RequestRejected(429, "writeKey", Code.RATE_LIMITED,
-                                                 f"Too many requests with this write key; retry in {wait} s."))
-            response["Retry-After"] = str(wait)
-            telemetry.request_rejected(source="tracking", code=Code.RATE_LIMITED)
-            return response
+            return _retry_later(429, Code.RATE_LIMITED, f"Too many requests with this write key; retry in {wait} s.",
+                                wait)
+        if inbox.backlogged(found):  # and a 503: the workspace's earlier events are still being stored
+            return _retry_later(503, "ingest_backlog", "Events are arriving faster than they are stored; retry "
+                                f"in {BACKLOG_RETRY_S} s.", BACKLOG_RETRY_S)
         parsed = parse_batch(body, now=now, single_type=kind)
     except RequestRejected as error:
         telemetry.request_rejected(source="tracking", code=error.code)
@@ -72,7 +81,7 @@ def tracking(request, kind: str | None = None):
     accepted, refused = refusals(parsed.messages)
     rejected = sorted(parsed.problems + refused, key=lambda p: p.index)
     with transaction.atomic():
-        accept(messages=accepted, received_at=now)  # stored once this commits (customers/ingest/inbox.py)
+        inbox.accept(messages=accepted, received_at=now)  # stored once this commits (customers/ingest/inbox.py)
     telemetry.ingest_counted(source="tracking", tenant=connection.schema_name, accepted=0, duplicates=0,
                              rejected=[p.code for p in rejected])  # the merge counts what it stores
     return JsonResponse({

@@ -188,3 +188,31 @@ def test_a_merge_waits_only_when_requests_pile_up(tenant, queued, monkeypatch, s
         inbox.queue_merge()
         assert sent == [None, 0.25]
         inbox.merge_started()
+
+
+def test_past_the_backlog_limit_requests_are_refused_until_the_merge_catches_up(tenant, queued, settings,
+                                                                                 monkeypatch):
+    from django.core.cache import cache
+
+    settings.TRACKING_INBOX_LIMIT = 3
+    monkeypatch.setattr(inbox, "MERGE_ITEMS", 2)
+    with schema_context(tenant.schema_name):
+        for i in range(6):
+            InboxBatch.objects.create(received_at=NOW, items=1, messages=json.dumps(
+                [{"y": "track", "t": NOW.isoformat(), "u": f"ib-l{i}", "e": "backlogged"}]))
+        # What the merge counts as it goes: 4 left after its first chunk, then 2, then none.
+        counted = []
+        monkeypatch.setattr(inbox, "_merge_chunk", lambda rows, clock: counted.append(cache.get(inbox.BACKLOG_KEY))
+                            or len(rows))
+        assert inbox.merge(clock=clock) == (6, True)
+        assert counted == [4, 2, 0] and cache.get(inbox.BACKLOG_KEY) is None
+        cache.set(inbox.BACKLOG_KEY, 4, 30)
+    refused = post(tenant, {"batch": [{"type": "track", "userId": "ib-l", "event": "e", "messageId": "ib-l"}]})
+    assert refused.status_code == 503 and refused["Retry-After"] == "2"
+    assert refused.json()["errors"][0]["code"] == "ingest_backlog"
+    with schema_context(tenant.schema_name):
+        assert inbox.waiting() == (0, 0)
+        cache.set(inbox.BACKLOG_KEY, 3, 30)
+    assert post(tenant, {"batch": [{"type": "track", "userId": "ib-l", "event": "e"}]}).status_code == 200
+    with schema_context(tenant.schema_name):
+        cache.delete(inbox.BACKLOG_KEY)
