@@ -26,8 +26,9 @@ ratio = p95 freshness under load ÷ the issue's 10 s target (≤ 1 meets it). A 
 seen after 120 s counts as 120 s and ends its phase (`timed_out`; `backlog_at_end`: tasks
 still queued when the load phase ended — the worker fell behind the load). Also p50/p95/max
 of both phases, the POST latency of the probes (the part of the wait spent in the request),
-how many background events were accepted and at what rate (a slow answer slows a client's
-pace below the one asked for; `--load-clients` runs several client threads, each with its
+how many background events were accepted and at what rate (a slow answer, or a 503 while
+the workspace's inbox is past its limit, which the client waits out as an SDK does —
+`load_refusals` —, slows a client's pace below the one asked for; `--load-clients` runs several client threads, each with its
 own session and customers drawn by its own seed).
 """
 
@@ -292,8 +293,14 @@ def _poster(base: str, host: str, write_key: str):
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        answer = session.post(f"{base}/v1/batch", data=json.dumps({"batch": batch}), auth=(write_key, ""),
-                              headers={"Host": host, "Content-Type": "application/json"}, timeout=(5, 120))
+        body = json.dumps({"batch": batch})
+        while True:
+            answer = session.post(f"{base}/v1/batch", data=body, auth=(write_key, ""),
+                                  headers={"Host": host, "Content-Type": "application/json"}, timeout=(5, 120))
+            if answer.status_code not in (429, 503):
+                break
+            post.refusals += 1  # as an SDK does: wait as told, send the same batch again
+            time.sleep(float(answer.headers.get("Retry-After") or 1))
         if answer.status_code != 200:
             raise RuntimeError(f"freshness: /v1/batch answered {answer.status_code}: {answer.text[:500]}")
         body = answer.json()
@@ -302,6 +309,7 @@ def _poster(base: str, host: str, write_key: str):
                                f"{answer.text[:500]}")
         return len(batch)
 
+    post.refusals = 0
     return post
 
 
@@ -420,6 +428,8 @@ def run(args: argparse.Namespace) -> list[Result]:
             "load_clients": len(loads), "load_batches": sum(load.sent for load in loads),
             "load_events_accepted": sum(load.accepted for load in loads),
             "load_events_per_s": sum(load.accepted / load.seconds for load in loads if load.seconds),
+            # 429/503 answers the load clients waited out (503 ingest_backlog: the merge was behind)
+            "load_refusals": sum(load.post.refusals for load in loads),
             "load_target_events_per_s": len(loads) * args.load_events / args.load_interval, "load": load_avg,
         },
         ratio_means="p95 s from POST /v1/batch to the open Membership row, under background load ÷ the 10 s "
