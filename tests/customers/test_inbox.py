@@ -216,3 +216,10 @@ def test_past_the_backlog_limit_requests_are_refused_until_the_merge_catches_up(
     assert post(tenant, {"batch": [{"type": "track", "userId": "ib-l", "event": "e"}]}).status_code == 200
     with schema_context(tenant.schema_name):
         cache.delete(inbox.BACKLOG_KEY)
+
+
+def test_inbox_rows_are_stored_uncompressed(tenant):
+    with schema_context(tenant.schema_name), connection.cursor() as cursor:
+        cursor.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = 'customers_inboxbatch'::regclass "
+                       "AND attname = 'messages'")
+        assert cursor.fetchone() == ("e",)
