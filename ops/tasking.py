@@ -59,11 +59,14 @@ def connection_recycle() -> bool:
     return True
 
 
-def _recycle_after_task(**_kwargs) -> None:
+def _recycle_after_task(task=None, **_kwargs) -> None:
     # What Django does around a request: drop a connection past CONN_MAX_AGE or broken by an
     # error, keep a healthy one. Celery's own fixup would close it after every task (a new
     # backend and its catalog cache per task); settings.CELERY_DB_REUSE_MAX keeps it from that.
-    close_old_connections()
+    # Not for a task run in the caller's process (`apply`, eager): its caller's connection,
+    # maybe inside a transaction, is not the task's to close.
+    if not getattr(getattr(task, "request", None), "is_eager", False) and not connection.in_atomic_block:
+        close_old_connections()
     connection_recycle()
 
 

@@ -121,7 +121,6 @@ def test_the_sweep_merges_only_when_no_merge_is_queued(tenant, queued, django_ca
         assert Event.objects.filter(message_id="ib-s1").exists()
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_worker_merges_what_requests_accept(alpha_committed, celery_worker, settings):
     """The real path: requests answered from the inbox, the queued task on a real worker
     stores them; a later request queues the next merge."""
