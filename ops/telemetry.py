@@ -57,6 +57,9 @@ INGESTED_EVENTS = Counter(
 INGEST_REJECTS = Counter(
     "strata_ingest_rejects_total", "Rejected tracked messages and whole requests, by source and error code.",
     ["source", "code"])
+INBOX_SET_ASIDE = Counter(
+    "strata_inbox_set_aside_total", "Tracking requests whose items the merge could not store, set aside "
+    "(customers_inboxbatch.failed_at; `manage.py inbox_retry` lists and retries them), by tenant.", ["tenant"])
 EVALUATIONS = Histogram(
     "strata_evaluation_duration_seconds", "Segment evaluations by kind (full, incremental) and outcome.",
     ["kind", "status"], buckets=DURATION_BUCKETS)
@@ -82,6 +85,10 @@ def ingest_counted(*, source: str, tenant: str, accepted: int, duplicates: int, 
             INGESTED_EVENTS.labels(source=source, tenant=tenant, outcome=outcome).inc(count)
     for code in codes:
         INGEST_REJECTS.labels(source=source, code=code).inc()
+
+
+def inbox_set_aside(*, tenant: str) -> None:
+    INBOX_SET_ASIDE.labels(tenant=tenant).inc()
 
 
 def request_rejected(*, source: str, code: str) -> None:

@@ -43,6 +43,7 @@ from customers.ingest.gc import collector_paused
 from customers.ingest.message import Message
 from customers.ingest.sql import cursor
 from customers.ingest.store import ingest_messages
+from ops import telemetry
 from ops.tasking import send_to_tenant
 
 logger = structlog.get_logger(__name__)
@@ -233,6 +234,7 @@ def _set_aside(row: tuple, clock: Callable[[], datetime]) -> None:
     batch_id, received_at, items, text = row
     error = traceback.format_exc(limit=3)[-2000:]
     logger.error("inbox_batch_set_aside", batch_id=batch_id, received_at=received_at.isoformat(), error=error)
+    telemetry.inbox_set_aside(tenant=connection.schema_name)
     with cursor() as cur:
         cur.execute("INSERT INTO customers_inboxbatch (id, received_at, items, messages, failed_at, error) "
                     "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -252,3 +254,21 @@ def waiting() -> tuple[int, int]:
         cur.execute("SELECT count(*), COALESCE(sum(items), 0) FROM customers_inboxbatch WHERE failed_at IS NULL")
         requests, items = cur.fetchone()
     return requests, int(items)
+
+
+def set_aside() -> list[tuple[int, datetime, int, datetime, str]]:
+    """The current tenant's set-aside batches, oldest first: (id, received_at, items, failed_at, error)."""
+    with cursor() as cur:
+        cur.execute("SELECT id, received_at, items, failed_at, error FROM customers_inboxbatch "
+                    "WHERE failed_at IS NOT NULL ORDER BY id")
+        return cur.fetchall()
+
+
+def set_aside_retry(*, clock: Callable[[], datetime]) -> tuple[int, int]:
+    """Put the set-aside batches back in line (after the fault that stopped them is fixed)
+    and merge; returns (batches put back, items merged)."""
+    with cursor() as cur:
+        cur.execute("UPDATE customers_inboxbatch SET failed_at = NULL, error = '' WHERE failed_at IS NOT NULL")
+        put_back = cur.rowcount
+    merged, _ = merge(clock=clock)
+    return put_back, merged

@@ -222,3 +222,27 @@ def test_inbox_rows_are_stored_uncompressed(tenant):
         cursor.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = 'customers_inboxbatch'::regclass "
                        "AND attname = 'messages'")
         assert cursor.fetchone() == ("e",)
+
+
+def test_set_aside_batches_are_listed_and_retried_by_command(tenant):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    bad = [{"y": "track", "t": NOW.isoformat(), "u": "ib-r", "e": "retried", "m": "ib-r1", "p": {"x": "a\u0000"}}]
+    with schema_context(tenant.schema_name):
+        InboxBatch.objects.create(received_at=NOW, items=1, messages=json.dumps(bad))
+        assert inbox.merge(clock=clock) == (0, True)
+    connection.set_schema_to_public()
+    listed = StringIO()
+    call_command("inbox_retry", tenant=tenant.slug, stdout=listed)
+    assert "1 items" in listed.getvalue() and "1 batch(es) set aside" in listed.getvalue()
+    with schema_context(tenant.schema_name):  # the fault is fixed (here: the data itself)
+        InboxBatch.objects.update(messages=json.dumps([{**bad[0], "p": {"x": "a"}}]))
+    retried = StringIO()
+    call_command("inbox_retry", tenant=tenant.slug, retry=True, stdout=retried)
+    assert "1 batch(es) put back, 1 items merged, 0 set aside again" in retried.getvalue()
+    with schema_context(tenant.schema_name):
+        assert Event.objects.filter(message_id="ib-r1").exists() and not InboxBatch.objects.exists()
+    with pytest.raises(Exception, match="no workspace"):
+        call_command("inbox_retry", tenant="nobody")
