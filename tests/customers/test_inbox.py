@@ -246,3 +246,20 @@ def test_set_aside_batches_are_listed_and_retried_by_command(tenant):
         assert Event.objects.filter(message_id="ib-r1").exists() and not InboxBatch.objects.exists()
     with pytest.raises(Exception, match="no workspace"):
         call_command("inbox_retry", tenant="nobody")
+
+
+def test_a_tenants_inbox_and_its_merge_flags_are_its_own(tenant, other_tenant, queued,
+                                                         django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(inbox, "send_to_tenant", lambda *args, **kwargs: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        post(tenant, {"batch": [{"type": "track", "userId": "ib-i", "event": "isolated", "messageId": "ib-i1"}]})
+    with schema_context(other_tenant.schema_name):
+        assert inbox.waiting() == (0, 0) and not inbox.merge_queued()
+        assert inbox.merge(clock=clock) == (0, True)
+    with schema_context(tenant.schema_name):
+        assert inbox.waiting() == (1, 1) and inbox.merge_queued()
+        assert inbox.merge(clock=clock) == (1, True)
+        assert Event.objects.filter(message_id="ib-i1").exists()
+        inbox.merge_started()
+    with schema_context(other_tenant.schema_name):
+        assert not Event.objects.filter(message_id="ib-i1").exists()
