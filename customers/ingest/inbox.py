@@ -19,8 +19,9 @@ When the merge runs (settings.TRACKING_MERGE): "queued" — a Celery task per te
 after the accepting commit unless one is queued already (a Redis flag set NX, as
 segments.touches does), which drains the inbox; at once for a tenant whose last merge
 found one request waiting, after TRACKING_MERGE_DELAY for one whose requests pile up (so
-they are stored together); the minute's sweep merges what a lost message left. "inline" — the accepting request merges the inbox itself before it commits
-(the test suite, a single-process deployment).
+they are stored together); the minute's sweep merges what a lost message left.
+"inline" — the accepting request merges the inbox itself before it commits (the test
+suite, a single-process deployment).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from ops.tasking import send_to_tenant
 logger = structlog.get_logger(__name__)
 
 MERGE_TASK = "customers.merge_inbox"
-MERGE_ITEMS = 2_000  # items per merge transaction: past ~1,000 the cost per event stops falling
+MERGE_ITEMS = 2_000  # items per merge transaction (a request's items are never split)
 FLAG_SECONDS = 120  # a queued merge's flag; a lost message is re-queued by the sweep after it expires
 BUSY_SECONDS = 2  # how long a tenant counts as busy after a merge found several requests waiting
 # The tenant's waiting items as the merge last counted them (cache key, read by the tracking
