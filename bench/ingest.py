@@ -23,7 +23,7 @@ clock starts, so this is the database's cost of storing the rows and nothing els
 alternate in `--rounds` rounds (default 4, see ROUNDS): a quarter of the batches over HTTP,
 then their raw COPY, and so on.
 
-ratio = HTTP events/s / raw COPY events/s — higher is better (target ≥ 0.6), unlike the
+ratio = HTTP events/s / raw COPY events/s — higher is better (target ≥ 0.8, issue 25), unlike the
 other benchmarks' ratios. Also: p50/p95/max request latency, and where the CPU went during
 the HTTP phase (`client_cpu_s`: this process; `server_cpu_s`: the gunicorn workers and the merger;
 `postgres_cpu_s`: their and the merger's backends, found by PGAPPNAME; `machine_cpu_s`: every core's busy
@@ -477,6 +477,6 @@ def run(args: argparse.Namespace) -> list[Result]:
                 "clients": args.clients,
                 "rounds": rounds,
             },
-            ratio_means="HTTP /v1/batch events/s ÷ raw COPY events/s (higher is better, target ≥ 0.6)",
+            ratio_means="HTTP /v1/batch events/s ÷ raw COPY events/s (higher is better, target ≥ 0.8), until stored",
         )
     ]
