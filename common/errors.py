@@ -94,6 +94,7 @@ class Code(StrEnum):
     INVALID_TYPE = "invalid_type"
     INVALID_VALUE = "invalid_value"
     IN_FUTURE = "in_future"
+    INGEST_BACKLOG = "ingest_backlog"  # a workspace's inbox is past its limit: retry later
     IN_THE_PAST = "in_the_past"
     NOT_FOUND = "not_found"
     NOT_UTF8 = "not_utf8"

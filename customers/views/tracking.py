@@ -72,7 +72,7 @@ def tracking(request, kind: str | None = None):
             return _retry_later(429, Code.RATE_LIMITED, f"Too many requests with this write key; retry in {wait} s.",
                                 wait)
         if inbox.backlogged(found):  # and a 503: the workspace's earlier events are still being stored
-            return _retry_later(503, "ingest_backlog", "Events are arriving faster than they are stored; retry "
+            return _retry_later(503, Code.INGEST_BACKLOG, "Events are arriving faster than they are stored; retry "
                                 f"in {BACKLOG_RETRY_S} s.", BACKLOG_RETRY_S)
         parsed = parse_batch(body, now=now, single_type=kind)
     except RequestRejected as error:
