@@ -102,14 +102,46 @@ class Event(models.Model):
             # at ingest (a B-tree would be one more index to update per event).
             BrinIndex(fields=["received_at"], name="event_received_brin"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["message_id"], condition=Q(message_id__isnull=False), name="event_message_id_unique"
-            )
-        ]
+        # TRICKY: the table is partitioned by month of `timestamp` (migration 0026,
+        # customers/partitions.py); its key in the database is (id, timestamp). Retries are
+        # deduplicated through EventMessage: a unique index over all partitions cannot
+        # leave out the partition key.
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class EventMessage(models.Model):
+    """A stored event's message id: ingestion inserts here first and stores only the events
+    whose id was new (how a retried batch is stored once). Forgotten with its event when
+    retention removes the event's month."""
+
+    message_id = models.CharField(max_length=255, primary_key=True)
+    timestamp = models.DateTimeField(help_text="The event's time: the id is forgotten with the event")
+
+    class Meta:
+        ordering = ["message_id"]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class DataRetention(models.Model):
+    """How long the workspace keeps events (one row per tenant schema, made on first use)."""
+
+    event_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Keep events for at least this many whole months; empty keeps every event")
+    pruned_before = models.DateTimeField(null=True, blank=True,
+                                         help_text="Events before this time were removed by the last upkeep")
+    maintained_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "data retention"
+
+    def __str__(self) -> str:
+        return f"events kept {self.event_months} months" if self.event_months else "events kept"
 
 
 class Numeric(models.DecimalField):

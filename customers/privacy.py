@@ -16,7 +16,7 @@ from django.db.models import Q
 from audit.services import audit_record
 from common.actors import Actor
 from customers.models import (
-    Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse,
+    Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, EventMessage, SurveyResponse,
 )
 from customers.selectors import PII_BUILTINS, PII_PROPERTY_KEYS, pii_trait_keys
 from segments.rules.vocabulary import BUILTIN_TRAITS
@@ -107,7 +107,9 @@ def customer_anonymise(*, actor: Actor, customer: Customer, now: datetime) -> Cu
     naming = Q(pk__in=[])
     for old_id in {i for i in old_ids if i}:
         naming |= Q(message_id__icontains=old_id)
-    unlinked = Event.objects.filter(naming, customer=customer).update(message_id=None)
+    named = Event.objects.filter(naming, customer=customer)
+    EventMessage.objects.filter(message_id__in=named.exclude(message_id=None).values("message_id")).delete()
+    unlinked = named.update(message_id=None)
     SurveyResponse.objects.filter(naming, customer=customer).update(message_id=None)
 
     hidden = frozenset(k.lower() for k in PII_PROPERTY_KEYS | pii_keys)

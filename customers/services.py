@@ -20,7 +20,7 @@ from common.moments import MOMENT_RANGE, in_range
 from customers.feedback import ConsentChangeIn, SurveyAnswerIn, consents_record, survey_answers_record
 from customers.ingest.message import ANON_PREFIX, ItemProblem, Message
 from customers.ingest.store import IngestResult, ingest_messages
-from customers.models import Customer
+from customers.models import Customer, EventMessage
 from customers.selectors import customer_get, customers_by_external_ids
 from segments.rules.vocabulary import BUILTIN_TRAITS, flatten, parse_datetime
 from tenants.permissions import ensure_permitted
@@ -94,6 +94,9 @@ def customer_delete(*, actor: Actor, customer: Customer) -> None:
     # of someone who was deleted.
     audit_record(actor=actor, action="customer.deleted", target_type="customers.customer", target_id=customer.pk,
                  target_label=customer.external_id)
+    # Its message ids go with its events: a source sending one again is storing it anew.
+    EventMessage.objects.filter(
+        message_id__in=customer.events.exclude(message_id=None).values("message_id")).delete()
     customer.delete()
 
 

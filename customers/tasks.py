@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from customers import rollups
+from customers import partitions, rollups
 from customers.ingest import inbox
 from customers.metrics_refresh import metrics_run
 from ops.models import TaskRun
@@ -59,3 +59,18 @@ def merge_inbox(*, sweep: bool = False) -> int:
 @public_task(name="customers.dispatch_inbox_sweep", soft_time_limit=60, time_limit=90)
 def dispatch_inbox_sweep() -> int:
     return for_each_tenant(merge_inbox, sweep=True)
+
+
+EVENT_UPKEEP_TASK = "customers.event_upkeep"
+
+
+@tenant_task(name=EVENT_UPKEEP_TASK, **REFRESH_LIMITS)
+def event_upkeep(*, now_iso: str) -> dict:
+    """Retention and the months ahead (customers/partitions.py)."""
+    done = partitions.upkeep(now=datetime.fromisoformat(now_iso))
+    return {"created": done.created, "dropped": done.dropped, "moved": done.moved, "removed": done.removed}
+
+
+@public_task(name="customers.dispatch_event_upkeep", soft_time_limit=60, time_limit=90)
+def dispatch_event_upkeep() -> int:
+    return for_each_tenant(event_upkeep, now_iso=timezone.now().isoformat())

@@ -365,7 +365,7 @@ TASK_QUEUES = {
               "campaigns.review_reminders"],
     "batch": ["customers.run_import", "customers.refresh_metrics", "customers.refresh_metrics_nightly",
               "insights.run_clustering", "insights.train_churn_model", "insights.score_lookalikes", "insights.nightly",
-              "segments.warehouse_export", "customers.rollup_backfill"],
+              "segments.warehouse_export", "customers.rollup_backfill", "customers.event_upkeep"],
 }
 CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUES.items() for task in tasks}
 CELERY_RESULT_EXPIRES = 3600
@@ -393,6 +393,12 @@ CELERY_BEAT_SCHEDULE = {
     "segments-due-every-minute": {
         "task": "segments.dispatch_due",
         "schedule": 60.0,
+    },
+    # Nightly, before the metrics: events past each tenant's retention removed, next
+    # months' partitions made (customers/partitions.py).
+    "event-upkeep-nightly": {
+        "task": "customers.dispatch_event_upkeep",
+        "schedule": crontab(hour=1, minute=30),
     },
     # Nightly, after the day's data is in: every tenant's RFM, LTV, churn and engagement.
     "metrics-nightly": {

@@ -10,8 +10,8 @@ calls `ingest_messages` once per batch, inside one transaction:
    customers are created with their identities by one statement, profiles of one person
    are merged;
 3. traits are applied per customer with one statement shape (pipelined executemany);
-4. one statement inserts the events (sent as one JSON array) with ON CONFLICT
-   (message_id) DO NOTHING (how retries are deduplicated), advances last_seen_at and
+4. one statement inserts the events (sent as one JSON array), storing only those whose
+   message id is new (how retries are deduplicated), advances last_seen_at and
    upserts the event registry from what was inserted;
 5. the trait registry is upserted once per new key.
 
@@ -179,8 +179,10 @@ EVENT_REGISTRY_MERGE = """
 # took two more round trips, a row-by-row write in Python and a DELETE afterwards).
 # Data-modifying CTEs all see the same snapshot, and each works from what `inserted`
 # returns (only new events count):
-# - inserted: ON CONFLICT (message_id) DO NOTHING is how retries are deduplicated (also
-#   within the batch: the second of two equal ids conflicts with the first);
+# - fresh, inserted: a message id is stored in customers_eventmessage first (ON CONFLICT DO
+#   NOTHING) and its event only if the id was new there: how retries are deduplicated (the
+#   events table is partitioned by month, so it cannot hold a unique index on the id alone).
+#   Within the batch the first of two equal ids wins (_insert_events drops the second);
 # - locked, seen: last_seen_at per customer, the rows locked in id order first (LockRows
 #   above the Sort; a batch that set traits holds them already). Locking here, not before,
 #   keeps a track batch's locks for the length of this statement and the COMMIT only: a
@@ -193,11 +195,17 @@ EVENT_REGISTRY_MERGE = """
 # Not prepared: its plan joins customers_customer, and a generic plan made while a new
 # workspace's tables are nearly empty would stay a sequential scan until the next ANALYZE.
 _STORE_EVENTS = """
-WITH inserted AS (
+WITH batch AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(events)s::json) AS e(c bigint, n text, t timestamptz, p jsonb, m text, r timestamptz)
+), fresh AS (
+    INSERT INTO customers_eventmessage (message_id, timestamp)
+    SELECT m, t FROM batch WHERE m IS NOT NULL ORDER BY m
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id
+), inserted AS (
     INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, source)
     SELECT e.c, e.n, e.t, e.p, e.m, COALESCE(e.r, %(now)s), %(source)s
-    FROM json_to_recordset(%(events)s::json) AS e(c bigint, n text, t timestamptz, p jsonb, m text, r timestamptz)
-    ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
+    FROM batch e WHERE e.m IS NULL OR e.m IN (SELECT message_id FROM fresh)
     RETURNING customer_id, name, timestamp
 ), locked AS (
     SELECT c.id, v.ts
@@ -226,9 +234,16 @@ SELECT count(*) FROM inserted
 def _insert_events(messages: list[Message], owners: list[int], source: str, now: datetime) -> int:
     """Store the batch's events with _STORE_EVENTS (dedupe by messageId, last_seen_at, the
     event registry). Returns how many were new."""
-    events = [{"c": owner, "n": _event_name(message), "t": message.timestamp, "p": message.properties,
-               "m": message.message_id, "r": message.received_at}
-              for message, owner in zip(messages, owners) if message.type in EVENT_TYPES]
+    events, ids = [], set()
+    for message, owner in zip(messages, owners):
+        if message.type not in EVENT_TYPES:
+            continue
+        if message.message_id is not None:
+            if message.message_id in ids:
+                continue  # a batch that repeats a message: the first is the one stored
+            ids.add(message.message_id)
+        events.append({"c": owner, "n": _event_name(message), "t": message.timestamp, "p": message.properties,
+                       "m": message.message_id, "r": message.received_at})
     if not events:
         return 0
     with _cursor() as cursor:

@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from common.errors import DomainError
 from common.http import http_status
 from customers.models import (
-    Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, SurveyResponse,
+    Consent, ConsentChange, Customer, CustomerIdentity, CustomerMetrics, Event, EventMessage, SurveyResponse,
 )
 from customers.privacy import ANONYMISED_PREFIX, EXPORT_FORMAT, customer_anonymise, customer_export
 from tests.conftest import host_of, make_member, membership_of
@@ -189,6 +189,7 @@ def test_anonymise_strips_personal_data_and_keeps_what_aggregates_need(tenant, a
         assert Event.objects.filter(customer=customer).count() == EVENTS
         first = Event.objects.get(customer=customer, properties__path="/page/0")
         assert first.message_id is None  # it named the old id
+        assert not EventMessage.objects.filter(message_id__contains="ada-1").exists()
         assert first.properties == {"path": "/page/0", "seats": 0, "contact": {"city": "London"}}
         assert sorted(SurveyResponse.objects.filter(customer=customer).values_list("score", "comment")) == [
             (Decimal("2.00"), ""), (Decimal("9.00"), "")]
@@ -293,6 +294,7 @@ def test_the_profiles_delete_button_removes_everything_after_confirmation(tenant
         assert not Customer.objects.filter(pk=ada.pk).exists()
         for model in (Event, SurveyResponse, Consent, ConsentChange, CustomerIdentity, CustomerMetrics):
             assert not model.objects.filter(customer_id=ada.pk).exists(), model
+        assert not EventMessage.objects.filter(message_id__startswith="ada-1-m").exists()
     [event] = audit_rows(tenant, "customer.deleted")
     assert event.target_label == "ada-1" and EMAIL not in json.dumps(event.changes)
 

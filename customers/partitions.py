@@ -1,0 +1,198 @@
+"""Monthly partitions of the events table and the workspace's event retention.
+
+customers_event is partitioned by month of `timestamp` in UTC (migration 0026): one table per
+month, named customers_event_yYYYYmMM, and a default partition for events of months that
+have none yet. The daily upkeep (`upkeep`, task customers.event_upkeep):
+
+1. removes what retention no longer keeps: partitions wholly before the cutoff are dropped
+   (not deleted row by row), the default partition's older rows deleted, and with them the
+   rollups' days and the message ids of those events; lifetime totals are recounted from
+   the days left;
+2. creates the partitions of this month and the next AHEAD_MONTHS, so ingestion never
+   waits for one, and moves rows that wait in the default partition into their month's.
+
+With retention of N months the cutoff is the start of the month N months before the
+current one: at least N whole months are kept, the current month's days on top.
+Partition DDL takes short locks; `lock_timeout` keeps a busy table from queueing every
+reader behind it (the upkeep then fails and runs again the next day).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from django.db import connection, transaction
+
+from customers.models import DataRetention
+
+AHEAD_MONTHS = 2
+MAX_RETENTION_MONTHS = 120
+LOCK_TIMEOUT = "5s"
+PARENT = "customers_event"
+DEFAULT = "customers_event_default"
+_NAME = re.compile(r"^customers_event_y(\d{4})m(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    cutoff: datetime | None
+    created: list[str]
+    dropped: list[str]
+    moved: int  # rows moved out of the default partition
+    removed: int  # rows deleted from the default partition (before the cutoff)
+
+
+def month_of(moment: datetime | date) -> date:
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UTC)
+    return date(moment.year, moment.month, 1)
+
+
+def add_months(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def bounds(month: date) -> tuple[datetime, datetime]:
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    stop = add_months(month, 1)
+    return start, datetime(stop.year, stop.month, 1, tzinfo=UTC)
+
+
+def partition_name(month: date) -> str:
+    return f"customers_event_y{month:%Y}m{month:%m}"
+
+
+def months_between(first: datetime | date, last: datetime | date) -> list[date]:
+    month, end, months = month_of(first), month_of(last), []
+    while month <= end:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
+
+
+def event_months() -> list[date]:
+    """The months that have a partition of their own, oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                       "WHERE i.inhparent = %s::regclass", [PARENT])
+        names = [name for (name,) in cursor.fetchall()]
+    return sorted(date(int(m[1]), int(m[2]), 1) for m in map(_NAME.match, names) if m)
+
+
+def ensure_months(months: Iterable[date]) -> tuple[list[str], int]:
+    """Give each month a partition of its own. Returns the partitions made and the rows moved
+    into them from the default partition."""
+    existing, created, moved = set(event_months()), [], 0
+    for month in sorted(set(months) - existing):
+        moved += _create(month)
+        created.append(partition_name(month))
+    return created, moved
+
+
+def _create(month: date) -> int:
+    """The month's table is filled from the default partition, then attached: attaching
+    checks that no row of its range is left in the default partition, which stays locked
+    against writes meanwhile (reads go on)."""
+    name, (start, stop) = partition_name(month), bounds(month)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        cursor.execute(f"LOCK TABLE {DEFAULT} IN EXCLUSIVE MODE")
+        cursor.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING STORAGE)")
+        # TRICKY: straight to the partitions, not through the parent: the events do not
+        # change, so the parent's rollup triggers must not see them go and come back.
+        cursor.execute(f"WITH moved AS (DELETE FROM {DEFAULT} WHERE timestamp >= %s AND timestamp < %s RETURNING *) "
+                       f"INSERT INTO {name} SELECT * FROM moved", [start, stop])
+        moved = cursor.rowcount
+        cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, stop])
+    return moved
+
+
+def retention_get() -> DataRetention:
+    return DataRetention.objects.order_by("id").first() or DataRetention.objects.create()
+
+
+def retention_cutoff(retention: DataRetention, now: datetime) -> datetime | None:
+    if not retention.event_months:
+        return None
+    return bounds(add_months(month_of(now), -retention.event_months))[0]
+
+
+def prune(cutoff: datetime) -> tuple[list[str], int]:
+    """Remove every event before `cutoff` (a month's start) with what was derived from it.
+    Returns the partitions dropped and the rows deleted from the default partition."""
+    dropped = [partition_name(m) for m in event_months() if bounds(m)[1] <= cutoff]
+    day = cutoff.date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        for name in dropped:
+            cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
+            cursor.execute(f"DROP TABLE {name}")
+        cursor.execute(f"DELETE FROM {DEFAULT} WHERE timestamp < %s", [cutoff])
+        removed = cursor.rowcount
+        cursor.execute("DELETE FROM customers_eventmessage WHERE timestamp < %s", [cutoff])
+        _prune_rollups(cursor, day)
+    return dropped, removed
+
+
+def _prune_rollups(cursor, day: date) -> None:
+    """Daily rollups before the cutoff go; lifetime totals are summed again from the days
+    left (their `latest` is a newer event's, unless no day is left and the total goes)."""
+    cursor.execute("DELETE FROM customers_eventday WHERE day < %s", [day])
+    cursor.execute("CREATE TEMPORARY TABLE pruned_totals ON COMMIT DROP AS "
+                   "SELECT DISTINCT customer_id, name, property FROM customers_eventdayvalue WHERE day < %s", [day])
+    cursor.execute("DELETE FROM customers_eventdayvalue WHERE day < %s", [day])
+    cursor.execute("""
+        UPDATE customers_eventtotal t SET n = s.n, total = s.total, low = s.low, high = s.high
+        FROM (SELECT v.customer_id, v.name, v.property, sum(v.n) AS n, sum(v.total) AS total,
+                     min(v.low) AS low, max(v.high) AS high
+              FROM customers_eventdayvalue v JOIN pruned_totals USING (customer_id, name, property)
+              GROUP BY 1, 2, 3) s
+        WHERE t.customer_id = s.customer_id AND t.name = s.name AND t.property = s.property""")
+    cursor.execute("""
+        DELETE FROM customers_eventtotal t USING pruned_totals p
+        WHERE t.customer_id = p.customer_id AND t.name = p.name AND t.property = p.property
+          AND NOT EXISTS (SELECT 1 FROM customers_eventdayvalue v
+                          WHERE v.customer_id = p.customer_id AND v.name = p.name AND v.property = p.property)""")
+    cursor.execute("DROP TABLE pruned_totals")
+
+
+def _waiting_months(cutoff: datetime | None) -> list[date]:
+    """Months of the rows in the default partition (from the cutoff on)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT date_trunc('month', timestamp AT TIME ZONE 'UTC')::date FROM {DEFAULT} "
+                       "WHERE timestamp >= %s", [cutoff or datetime.min.replace(tzinfo=UTC)])
+        return [month for (month,) in cursor.fetchall()]
+
+
+def upkeep(*, now: datetime) -> Upkeep:
+    """The daily upkeep (see the module's docstring)."""
+    retention = retention_get()
+    cutoff = retention_cutoff(retention, now)
+    dropped, removed = prune(cutoff) if cutoff else ([], 0)
+    current = month_of(now)
+    created, moved = ensure_months([add_months(current, n) for n in range(AHEAD_MONTHS + 1)]
+                                   + _waiting_months(cutoff))
+    retention.maintained_at = now
+    if cutoff:
+        retention.pruned_before = cutoff
+    retention.save(update_fields=["maintained_at", "pruned_before", "updated_at"])
+    return Upkeep(cutoff=cutoff, created=created, dropped=dropped, moved=moved, removed=removed)
+
+
+def event_storage() -> list[dict]:
+    """Each partition with its rows (the planner's estimate) and size on disk, newest first."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname, greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid) "
+                       "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+                       [PARENT])
+        rows = cursor.fetchall()
+    storage = []
+    for name, estimate, size in rows:
+        match = _NAME.match(name)
+        storage.append({"name": name, "month": date(int(match[1]), int(match[2]), 1) if match else None,
+                        "rows": estimate, "bytes": size})
+    return sorted(storage, key=lambda p: (p["month"] is not None, p["month"] or date.min), reverse=True)
