@@ -9,6 +9,7 @@ from common.api import api_not_found
 from customers.views import home as customer_home
 from customers.views import profiles as customer_views
 from customers.views import metrics as views_metrics
+from customers.views import retention as views_retention
 from campaigns.views import maturity as maturity_views
 from campaigns.views import review as review_views
 from campaigns.views import targeting as targeting_views
@@ -39,6 +40,7 @@ settings_patterns = [
     path("settings/departments/<int:pk>/delete/", views_settings.department_delete_view,
          name="settings_department_delete"),
     path("settings/metrics/", views_metrics.settings_metrics, name="settings_metrics"),
+    path("settings/data/", views_retention.settings_data, name="settings_data"),
     path("settings/traits/", views_traits.settings_traits, name="settings_traits"),
     path("settings/personal-properties/", views_traits.settings_personal_properties,
          name="settings_personal_properties"),

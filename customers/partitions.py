@@ -26,11 +26,17 @@ from datetime import UTC, date, datetime
 
 from django.db import connection, transaction
 
+from audit.services import audit_record
+from common.actors import Actor
+from common.errors import Code, DomainError, Problem
 from customers.models import DataRetention
+from ops.tasking import send_to_tenant
+from tenants.permissions import ensure_permitted
 
 AHEAD_MONTHS = 2
 MAX_RETENTION_MONTHS = 120
 LOCK_TIMEOUT = "5s"
+UPKEEP_TASK = "customers.event_upkeep"
 PARENT = "customers_event"
 DEFAULT = "customers_event_default"
 _NAME = re.compile(r"^customers_event_y(\d{4})m(\d{2})$")
@@ -119,6 +125,28 @@ def retention_cutoff(retention: DataRetention, now: datetime) -> datetime | None
     if not retention.event_months:
         return None
     return bounds(add_months(month_of(now), -retention.event_months))[0]
+
+
+def retention_update(*, actor: Actor, event_months: int | None, now: datetime) -> DataRetention:
+    """Set how many months of events the workspace keeps (None: all); audited. A shorter
+    retention takes effect at once: the upkeep is queued after the change commits."""
+    ensure_permitted(actor, "settings.modify")
+    if event_months is not None and not 1 <= event_months <= MAX_RETENTION_MONTHS:
+        raise DomainError(problems=[Problem("event_months", Code.INVALID_RANGE,
+                                            f"Keep events 1 to {MAX_RETENTION_MONTHS} months, or leave it empty "
+                                            "to keep every event.")])
+    with transaction.atomic():
+        retention = DataRetention.objects.select_for_update().get(pk=retention_get().pk)
+        before = retention.event_months
+        retention.event_months = event_months
+        retention.save(update_fields=["event_months", "updated_at"])
+        audit_record(actor=actor, action="data.retention_changed", target_type="customers.dataretention",
+                     target_id=retention.pk, target_label=str(retention),
+                     changes={"event_months": [before, event_months]})
+        if event_months is not None and (before is None or event_months < before):
+            schema = connection.schema_name
+            transaction.on_commit(lambda: send_to_tenant(UPKEEP_TASK, schema_name=schema, now_iso=now.isoformat()))
+    return retention
 
 
 def prune(cutoff: datetime) -> tuple[list[str], int]:

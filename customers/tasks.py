@@ -61,10 +61,7 @@ def dispatch_inbox_sweep() -> int:
     return for_each_tenant(merge_inbox, sweep=True)
 
 
-EVENT_UPKEEP_TASK = "customers.event_upkeep"
-
-
-@tenant_task(name=EVENT_UPKEEP_TASK, **REFRESH_LIMITS)
+@tenant_task(name=partitions.UPKEEP_TASK, **REFRESH_LIMITS)
 def event_upkeep(*, now_iso: str) -> dict:
     """Retention and the months ahead (customers/partitions.py)."""
     done = partitions.upkeep(now=datetime.fromisoformat(now_iso))

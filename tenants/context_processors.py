@@ -22,6 +22,7 @@ SETTINGS_PAGES = (
     SettingsPage("roles", "Roles", "roles.manage", "settings_roles"),
     SettingsPage("departments", "Departments", "settings.modify", "settings_departments"),
     SettingsPage("metrics", "Metrics", "settings.modify", "settings_metrics"),
+    SettingsPage("data", "Data retention", "settings.modify", "settings_data"),
     SettingsPage("traits", "Traits", "settings.modify", "settings_traits"),
     SettingsPage("surveys", "Surveys", "settings.modify", "settings_surveys"),
     SettingsPage("segments", "Segments", "settings.modify", "settings_segments"),

@@ -110,6 +110,7 @@ TENANT_ROUTES: dict[str, Route] = {
     "insights_lookalike_segment": Route(SEGMENT_EDITORS, ok=302, method="post", permission="segments.edit",
                                         kwargs="lookalike_run"),
     "settings_metrics": Route(ADMIN, permission="settings.modify"),
+    "settings_data": Route(ADMIN, permission="settings.modify"),
     "settings_traits": Route(ADMIN, permission="settings.modify"),
     "settings_segments": Route(ADMIN, permission="settings.modify"),
     "settings_trait_edit": Route(ADMIN, ok=302, method="post", permission="settings.modify", kwargs="trait"),

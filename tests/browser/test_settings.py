@@ -258,3 +258,37 @@ def test_an_admin_defines_a_welcome_survey_with_a_choice(strata_server, page, wo
         survey = Survey.objects.get(key="welcome")
         assert survey.questions[0]["options"] == [{"value": 1, "label": "Developer"}, {"value": 2, "label": "Manager"}]
     screenshot("settings-surveys")
+
+
+def test_an_admin_shortens_retention_and_the_old_months_go(strata_server, page, workspace, screenshot):
+    from datetime import UTC, datetime
+
+    from customers import partitions
+    from customers.ingest.message import Message
+    from customers.ingest.store import ingest_messages
+
+    tenant, admin_email, _ = workspace
+    now = datetime.now(UTC)
+    with schema_context(tenant.schema_name):
+        ingest_messages(messages=[Message(type="track", user_id="old-1", event="login", timestamp=at, message_id=f"o{i}")
+                                  for i, at in enumerate([datetime(2021, 6, 2, tzinfo=UTC), now])],
+                        source="test", now=now)
+        partitions.upkeep(now=now)
+    base = workspace_url(strata_server, tenant)
+    log_in(page, base, admin_email)
+    page.goto(f"{base}/settings/data/")
+    storage = page.get_by_test_id("event-storage-table")
+    expect(storage).to_contain_text("June 2021")
+    page.get_by_label("Keep events for (months)").fill("0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#id_event_months-error")).to_contain_text("1 to 120")
+    page.get_by_label("Keep events for (months)").fill("12")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("retention-summary")).to_contain_text("Keeping events from")
+    expect(storage).to_contain_text("removed at the next upkeep")
+    screenshot("settings-data-retention")
+    with schema_context(tenant.schema_name):
+        partitions.upkeep(now=now)
+    page.reload()
+    expect(page.get_by_test_id("event-storage-table")).not_to_contain_text("June 2021")
+    expect(page.get_by_test_id("retention-summary")).to_contain_text("removed events before")
