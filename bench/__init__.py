@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "lookup": "bench.lookup",
     "warehouse": "bench.warehouse",
     "tenants": "bench.tenants",
+    "retention": "bench.retention",
 }
 
 

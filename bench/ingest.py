@@ -11,7 +11,7 @@ accepted == 500, otherwise the benchmark stops with the answer and gunicorn's la
 lines. The HTTP path does everything a real batch does: parse, write-key check, the
 inbox (customers/ingest/inbox.py), and — in the merger, a Celery worker on the `freshness`
 queue started beside gunicorn — resolve identities (creating the customers on first
-sight), INSERT … ON CONFLICT (message_id), last_seen_at, the event registry. A round's
+sight), the message ids then the new events (customers_eventmessage), last_seen_at, the event registry. A round's
 time runs until the merger has stored its last event (`stored_lag_s`: the longest wait
 after the last answer). A few one-event warm-up requests go first, not counted.
 

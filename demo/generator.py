@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ import numpy as np
 from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
+from customers import partitions
 from customers.ingest.store import EVENT_REGISTRY_MERGE
 from customers.models import Survey, TraitDefinition
 from demo import personas as P
@@ -535,6 +536,10 @@ def generate(*, customers: int, events: int, now: datetime, seed: int = 42,
     stamp = _ts_text(np.array([now_s]))[0]
     offset = _next_index(prefix)
     register_traits(now=now)
+    # Every month of the run's history gets its partition first: COPY then writes each row
+    # once, into its month (not into the default partition for the upkeep to move).
+    partitions.ensure_months(partitions.months_between(now - timedelta(days=P.HISTORY_DAYS + 1),
+                                                       partitions.add_months(partitions.month_of(now), 1)))
     survey_ids = {key: Survey.objects.get_or_create(key=key, defaults={"kind": key, "name": name})[0].id
                   for key, name in [("nps", "Net Promoter Score"), ("csat", "Customer satisfaction")]}
 
