@@ -117,6 +117,14 @@ def _create(month: date) -> int:
     return moved
 
 
+def workspace_months() -> None:
+    """A new workspace's partitions for this month and the next AHEAD_MONTHS
+    (settings.WORKSPACE_CREATED_HANDLERS): its first day's events go to their month, not
+    into the default partition for the night's upkeep to move."""
+    current = month_of(datetime.now(UTC))
+    ensure_months(add_months(current, n) for n in range(AHEAD_MONTHS + 1))
+
+
 def retention_get() -> DataRetention:
     return DataRetention.objects.order_by("id").first() or DataRetention.objects.create()
 

@@ -73,7 +73,7 @@ TENANT_TEMPLATE_SCHEMA = "strata_template"
 # `migrate_schemas --executor=multiprocessing` (the compose migrate job): schemas migrated by
 # this many processes at once (bench/tenants.py).
 TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATE_PROCESSES", default=2)
-WORKSPACE_CREATED_HANDLERS = ["apikeys.services.workspace_keys_issue"]
+WORKSPACE_CREATED_HANDLERS = ["apikeys.services.workspace_keys_issue", "customers.partitions.workspace_months"]
 TRACKING_URLCONF = "config.urls_tracking"  # /v1/ on a tenant host (customers.middleware resolves it first)
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenant"

@@ -141,6 +141,15 @@ def test_upkeep_in_one_tenant_leaves_the_other_alone(history, tenant, other_tena
         assert partitions.retention_get().event_months is None
 
 
+def test_a_new_workspace_has_this_month_and_the_next_two(tenant, other_tenant):
+    from django_tenants.utils import schema_context
+
+    current = partitions.month_of(datetime.now(UTC))
+    for workspace in (tenant, other_tenant):
+        with schema_context(workspace.schema_name):
+            assert {partitions.add_months(current, n) for n in range(3)} <= set(partitions.event_months())
+
+
 def test_month_arithmetic():
     assert partitions.add_months(date(2026, 12, 1), 1) == date(2027, 1, 1)
     assert partitions.add_months(date(2026, 1, 1), -13) == date(2024, 12, 1)

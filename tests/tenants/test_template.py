@@ -10,6 +10,7 @@ import re
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django.utils.module_loading import import_string
 from django_tenants.utils import schema_context
 
 from apikeys.models import IdentitySecret, LookupKey, WriteKey
@@ -60,6 +61,9 @@ def test_a_copy_is_the_schema_the_migrations_make(db):
     with connection.cursor() as cursor:
         cursor.execute('CREATE SCHEMA "t_migrated_check"')
     call_command("migrate_schemas", schema_name="t_migrated_check", interactive=False, verbosity=0)
+    with schema_context("t_migrated_check"):  # as a new workspace: its keys, its first months
+        for handler in settings.WORKSPACE_CREATED_HANDLERS:
+            import_string(handler)()
     connection.set_schema_to_public()
     schema_from_template(schema_name="t_copied_check")
     copied, migrated = catalog("t_copied_check"), catalog("t_migrated_check")
@@ -133,6 +137,9 @@ def test_without_a_usable_pg_dump_the_schema_is_migrated_instead(db, monkeypatch
     with connection.cursor() as cursor:
         cursor.execute('CREATE SCHEMA "t_migrated_check"')
     call_command("migrate_schemas", schema_name="t_migrated_check", interactive=False, verbosity=0)
+    with schema_context("t_migrated_check"):  # as a new workspace: its keys, its first months
+        for handler in settings.WORKSPACE_CREATED_HANDLERS:
+            import_string(handler)()
     connection.set_schema_to_public()
     assert catalog("t_migrated_fallback") == catalog("t_migrated_check")
     with schema_context("t_migrated_fallback"):
