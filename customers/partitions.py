@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+from psycopg import errors as pg_errors
 
 from audit.services import audit_record
 from common.actors import Actor
@@ -40,6 +42,11 @@ UPKEEP_TASK = "customers.event_upkeep"
 PARENT = "customers_event"
 DEFAULT = "customers_event_default"
 _NAME = re.compile(r"^customers_event_y(\d{4})m(\d{2})$")
+
+
+class UpkeepBlocked(Exception):
+    """A partition change waited LOCK_TIMEOUT for queries on the events and gave up; nothing
+    of that step was changed (the caller tries again later)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,16 @@ def months_between(first: datetime | date, last: datetime | date) -> list[date]:
     return months
 
 
+@contextmanager
+def _unless_blocked():
+    try:
+        yield
+    except OperationalError as error:
+        if isinstance(error.__cause__, pg_errors.LockNotAvailable):
+            raise UpkeepBlocked(str(error).strip()) from error
+        raise
+
+
 def event_months() -> list[date]:
     """The months that have a partition of their own, oldest first."""
     with connection.cursor() as cursor:
@@ -104,7 +121,7 @@ def _create(month: date) -> int:
     checks that no row of its range is left in the default partition, which stays locked
     against writes meanwhile (reads go on)."""
     name, (start, stop) = partition_name(month), bounds(month)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with _unless_blocked(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         cursor.execute(f"LOCK TABLE {DEFAULT} IN EXCLUSIVE MODE")
         cursor.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING STORAGE)")
@@ -162,7 +179,7 @@ def prune(cutoff: datetime) -> tuple[list[str], int]:
     Returns the partitions dropped and the rows deleted from the default partition."""
     dropped = [partition_name(m) for m in event_months() if bounds(m)[1] <= cutoff]
     day = cutoff.date()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with _unless_blocked(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         for name in dropped:
             cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")

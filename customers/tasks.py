@@ -3,6 +3,8 @@ is customers/imports/tasks.py)."""
 
 from datetime import datetime, timedelta
 
+import structlog
+from django.db import connection
 from django.utils import timezone
 
 from customers import partitions, rollups
@@ -10,7 +12,9 @@ from customers.ingest import inbox
 from customers.metrics_refresh import metrics_run
 from ops.models import TaskRun
 from ops.services import task_run_create
-from ops.tasking import for_each_tenant, public_task, tenant_task
+from ops.tasking import for_each_tenant, public_task, send_to_tenant, tenant_task
+
+logger = structlog.get_logger(__name__)
 
 # 1M customers / 20M events take minutes; the default 5-minute limit would kill it.
 REFRESH_LIMITS = {"soft_time_limit": 3600, "time_limit": 3700}
@@ -61,10 +65,23 @@ def dispatch_inbox_sweep() -> int:
     return for_each_tenant(merge_inbox, sweep=True)
 
 
+UPKEEP_ATTEMPTS = 6
+UPKEEP_RETRY_SECONDS = 600
+
+
 @tenant_task(name=partitions.UPKEEP_TASK, **REFRESH_LIMITS)
-def event_upkeep(*, now_iso: str) -> dict:
-    """Retention and the months ahead (customers/partitions.py)."""
-    done = partitions.upkeep(now=datetime.fromisoformat(now_iso))
+def event_upkeep(*, now_iso: str, attempt: int = 1) -> dict:
+    """Retention and the months ahead (customers/partitions.py). A step that long queries
+    kept waiting is tried again later, up to UPKEEP_ATTEMPTS times; then the next night's."""
+    try:
+        done = partitions.upkeep(now=datetime.fromisoformat(now_iso))
+    except partitions.UpkeepBlocked as blocked:
+        retry = attempt < UPKEEP_ATTEMPTS
+        logger.warning("event_upkeep_blocked", attempt=attempt, retry=retry, error=str(blocked)[:300])
+        if retry:
+            send_to_tenant(event_upkeep, schema_name=connection.schema_name, countdown=UPKEEP_RETRY_SECONDS,
+                           now_iso=now_iso, attempt=attempt + 1)
+        return {"blocked": True, "attempt": attempt}
     return {"created": done.created, "dropped": done.dropped, "moved": done.moved, "removed": done.removed}
 
 

@@ -157,3 +157,33 @@ def test_month_arithmetic():
     assert partitions.months_between(datetime(2026, 11, 30, 23, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)) == [
         date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)]
     assert partitions.partition_name(date(2026, 3, 1)) == "customers_event_y2026m03"
+
+
+def test_an_upkeep_kept_waiting_by_a_long_query_gives_up_and_is_tried_again(history, monkeypatch):
+    from customers import tasks
+
+    partitions.upkeep(now=NOW)
+    retention = partitions.retention_get()
+    retention.event_months = 12
+    retention.save()
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "200ms")
+    sent = []
+    monkeypatch.setattr(tasks, "send_to_tenant", lambda task, **kwargs: sent.append(kwargs))
+    reader = connection.get_new_connection(connection.get_connection_params())
+    try:
+        # A report reading the events: it holds the table while detaching a month needs it alone.
+        reader.execute(f'SET search_path TO "{connection.schema_name}"')
+        reader.execute("BEGIN")
+        # (ONLY: the months this test made are not committed, so the reader cannot see them.)
+        reader.execute("LOCK TABLE ONLY customers_event IN ACCESS SHARE MODE")
+        count = Event.objects.count()
+        assert tasks.event_upkeep.run(now_iso=NOW.isoformat()) == {"blocked": True, "attempt": 1}
+        assert Event.objects.count() == count  # nothing of the step was done
+        assert sent == [{"schema_name": connection.schema_name, "countdown": tasks.UPKEEP_RETRY_SECONDS,
+                         "now_iso": NOW.isoformat(), "attempt": 2}]
+        assert tasks.event_upkeep.run(now_iso=NOW.isoformat(), attempt=tasks.UPKEEP_ATTEMPTS)["blocked"]
+        assert len(sent) == 1  # the last attempt leaves it to the next night
+    finally:
+        reader.close()
+    done = tasks.event_upkeep.run(now_iso=NOW.isoformat())
+    assert "customers_event_y2025m03" in done["dropped"]
