@@ -9,7 +9,8 @@ have none yet. The daily upkeep (`upkeep`, task customers.event_upkeep):
    rollups' days and the message ids of those events; lifetime totals are recounted from
    the days left;
 2. creates the partitions of this month and the next AHEAD_MONTHS, so ingestion never
-   waits for one, and moves rows that wait in the default partition into their month's.
+   waits for one, and moves rows that wait in the default partition into their month's;
+3. analyses the partitioned table (autovacuum analyses only its months).
 
 With retention of N months the cutoff is the start of the month N months before the
 current one: at least N whole months are kept, the current month's days on top.
@@ -229,11 +230,19 @@ def upkeep(*, now: datetime) -> Upkeep:
     current = month_of(now)
     created, moved = ensure_months([add_months(current, n) for n in range(AHEAD_MONTHS + 1)]
                                    + _waiting_months(cutoff))
+    _analyze_parent()
     retention.maintained_at = now
     if cutoff:
         retention.pruned_before = cutoff
     retention.save(update_fields=["maintained_at", "pruned_before", "updated_at"])
     return Upkeep(cutoff=cutoff, created=created, dropped=dropped, moved=moved, removed=removed)
+
+
+def _analyze_parent() -> None:
+    """Autovacuum analyses each month but never the partitioned table itself, whose
+    statistics the planner uses for the whole (joins over every month)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {PARENT}")
 
 
 def event_storage() -> list[dict]:

@@ -41,15 +41,20 @@ from segments.rules.vocabulary import BUILTIN_TRAITS
 PII_BUILTINS = frozenset({"email", "name", "birth_date"})
 
 
+EXACT_BELOW = 1_000_000  # rows under which the home page's totals are counted exactly
+
+
 def workspace_counts() -> dict:
     """Customer and event totals for the current tenant, from planner statistics when the
     tables are big (an exact count(*) over 20M events is too slow for a home page)."""
     counts = {}
     with connection.cursor() as cursor:
         for key, table in (("customers", "customers_customer"), ("events", "customers_event")):
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table])
+            # Summed over the leaves: a partitioned table's own row has no count.
+            cursor.execute("SELECT sum(greatest(c.reltuples, 0))::bigint FROM pg_partition_tree(to_regclass(%s)) p "
+                           "JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf", [table])
             estimate = (cursor.fetchone() or [0])[0] or 0
-            if estimate < 1_000_000:
+            if estimate < EXACT_BELOW:
                 cursor.execute(f"SELECT count(*) FROM {table}")
                 estimate = cursor.fetchone()[0]
             counts[key] = estimate

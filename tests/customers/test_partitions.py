@@ -187,3 +187,11 @@ def test_an_upkeep_kept_waiting_by_a_long_query_gives_up_and_is_tried_again(hist
         reader.close()
     done = tasks.event_upkeep.run(now_iso=NOW.isoformat())
     assert "customers_event_y2025m03" in done["dropped"]
+
+
+def test_the_home_pages_estimate_sums_the_months(history, monkeypatch):
+    from customers import selectors
+
+    partitions.upkeep(now=NOW)  # analyses every month
+    monkeypatch.setattr(selectors, "EXACT_BELOW", -1)  # as for a big workspace: from the statistics alone
+    assert selectors.workspace_counts()["events"] == Event.objects.count() == 8
