@@ -364,10 +364,12 @@ def _warm_cache() -> float:
     from django.db import connection
 
     started = time.perf_counter()
+    # The tables' leaves (a partitioned table's months; a plain table is its own leaf) and
+    # their indexes: only those have files.
     relations = ("SELECT i.oid FROM pg_class i WHERE i.oid = ANY(ARRAY("
-                 "SELECT to_regclass(t)::oid FROM unnest(%s::text[]) t UNION ALL "
-                 "SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = ANY(ARRAY(SELECT to_regclass(t) "
-                 "FROM unnest(%s::text[]) t))))")
+                 "SELECT p.relid FROM unnest(%s::text[]) t, pg_partition_tree(to_regclass(t)) p WHERE p.isleaf "
+                 "UNION ALL SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = ANY(ARRAY("
+                 "SELECT p.relid FROM unnest(%s::text[]) t, pg_partition_tree(to_regclass(t)) p WHERE p.isleaf))))")
     tables = [list(WARM_TABLES), list(WARM_TABLES)]
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_prewarm'")
@@ -789,7 +791,8 @@ def _warm_buffers(segment, now: datetime, low: int, high: int) -> float | None:
     from segments import engine
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_relation_size('customers_event') + pg_relation_size('event_customer_name_ts_idx') "
+        cursor.execute("SELECT (SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('customers_event')) "
+                       "+ (SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree('event_customer_name_ts_idx')) "
                        "< 0.8 * pg_size_bytes(current_setting('shared_buffers'))")
         if not cursor.fetchone()[0]:
             return None
