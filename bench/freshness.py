@@ -20,7 +20,10 @@ Redis, the incremental evaluation of every segment the batch can change, its com
 Two phases, `--probes` probes each, one after another: idle (the probes alone), and under
 load, while a background thread POSTs batches of `--load-events` track events (logins,
 page views, purchases of random generated customers, so every event segment is re-checked
-for them) every `--load-interval` seconds.
+for them) every `--load-interval` seconds. `--load-rates 2000,4000,6000` runs one load phase
+per rate instead (a result `freshness@<rate>` each), in the same tenant, each once the
+previous one's backlog has drained: where p95 crosses a bound is the rate the machine
+sustains with that freshness.
 
 ratio = p95 freshness under load ÷ the issue's 10 s target (≤ 1 meets it). A probe not
 seen after 120 s counts as 120 s and ends its phase (`timed_out`; `backlog_at_end`: tasks
@@ -71,6 +74,10 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="seconds between background batches under load (freshness; default 1.0)")
     group.add_argument("--load-clients", type=int, default=1,
                        help="background client threads, each at that pace (freshness; default 1)")
+    group.add_argument("--load-rates", default=None,
+                       help="comma-separated events/s: one load phase per rate, one after another in the same "
+                            "tenant, each after the previous one's backlog drained (freshness; the pace of each "
+                            "client is rate ÷ clients, in --load-events batches)")
     group.add_argument("--fresh-customers", type=int, default=None,
                        help=f"customers of the freshness tenant (default {DEFAULT_CUSTOMERS:_}, --quick "
                             f"{QUICK_CUSTOMERS:_}; events 20 per customer)")
@@ -327,6 +334,25 @@ def _phase(post, segment_id: int, customers, count: int, label: str, processes) 
     return waits, posts
 
 
+def _drain(run: str, processes, timeout: float = 600) -> None:
+    """Wait until the previous phase's work is done: no task queued, nothing in the inbox
+    (the next phase starts from an idle worker)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM customers_inboxbatch WHERE failed_at IS NULL")
+            waiting = cursor.fetchone()[0]
+        if not waiting and not _backlog(run):
+            time.sleep(2)  # the last check's commit
+            return
+        for process in processes:
+            process.check()
+        time.sleep(0.5)
+    raise RuntimeError(f"freshness: the worker did not catch up within {timeout} s")
+
+
 def _backlog(run: str) -> int:
     """Messages still waiting in the run's queues (the worker is behind when this grows)."""
     import redis
@@ -367,6 +393,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     slug = f"bench-{run_id}-fresh"
     processes: list[Process] = []
     loads: list[Load] = []
+    phases: list[tuple] = []
     try:
         connection.set_schema_to_public()
         tenant = tenant_create(slug=slug, name=f"Bench freshness {slug}", admin_email=admin_email_for(slug))
@@ -385,25 +412,32 @@ def run(args: argparse.Namespace) -> list[Result]:
             _wait_for_server(processes[0], base)
             post = _poster(base, host, write_key)
             rng = random.Random(6)
-            pool = rng.sample(known, min(len(known), 2 * probes + 2))
+            phase_count = len(args.load_rates.split(",")) if args.load_rates else 1
+            pool = rng.sample(known, min(len(known), (1 + phase_count) * probes + 2))
             with schema_context(schema):
                 # Warm-up (not counted): the worker's first task imports and connects.
                 _probe(post, probe_id, pool.pop(), f"{run_id}-warm", processes)
                 idle, idle_posts = _phase(post, probe_id, pool, probes, f"{run_id}-idle", processes)
-                loads = [Load(_poster(base, host, write_key), known, args.load_events, args.load_interval, run_id,
-                              client) for client in range(max(1, args.load_clients))]
-                for load in loads:
-                    load.start()
-                time.sleep(min(5.0, 5 * args.load_interval))  # the load reaches its pace first
-                loaded, loaded_posts = _phase(post, probe_id, pool, probes, f"{run_id}-load", processes)
-                backlog = _backlog(run_id)
-                for load in loads:
-                    load.stopping.set()
-                for load in loads:
-                    load.join(timeout=150)
-                    if load.error is not None:
-                        raise RuntimeError(f"freshness: background load failed: {load.error}")
-            load_avg = round(os.getloadavg()[0], 2)
+                clients = max(1, args.load_clients)
+                paces = ([clients * args.load_events / float(rate) for rate in args.load_rates.split(",")]
+                         if args.load_rates else [args.load_interval])
+                for number, interval in enumerate(paces):
+                    if number:
+                        _drain(run_id, processes)
+                    loads = [Load(_poster(base, host, write_key), known, args.load_events, interval,
+                                  f"{run_id}-p{number}", client) for client in range(clients)]
+                    for load in loads:
+                        load.start()
+                    time.sleep(min(5.0, 5 * interval))  # the load reaches its pace first
+                    loaded, loaded_posts = _phase(post, probe_id, pool, probes, f"{run_id}-load{number}", processes)
+                    backlog = _backlog(run_id)
+                    for load in loads:
+                        load.stopping.set()
+                    for load in loads:
+                        load.join(timeout=150)
+                        if load.error is not None:
+                            raise RuntimeError(f"freshness: background load failed: {load.error}")
+                    phases.append((interval, loaded, loaded_posts, backlog, loads, round(os.getloadavg()[0], 2)))
             for process in processes:
                 process.stop()
     finally:
@@ -414,24 +448,28 @@ def run(args: argparse.Namespace) -> list[Result]:
         _drop_redis_keys(run_id)
         drop_tenants([slug])
 
-    p95 = percentile(loaded, 95)
-    return [Result(
-        name="freshness",
-        ratio=p95 / TARGET_S,
-        measurements={
-            "customers": customers, "events": events, "segments": segment_count, "probes": len(idle),
-            "load_probes": len(loaded),
-            "idle_p50_s": percentile(idle, 50), "idle_p95_s": percentile(idle, 95), "idle_max_s": max(idle),
-            "load_p50_s": percentile(loaded, 50), "load_p95_s": p95, "load_max_s": max(loaded),
-            "post_p50_s": percentile(idle_posts + loaded_posts, 50),
-            "timed_out": sum(1 for wait in idle + loaded if wait >= PROBE_TIMEOUT_S), "backlog_at_end": backlog,
-            "load_clients": len(loads), "load_batches": sum(load.sent for load in loads),
-            "load_events_accepted": sum(load.accepted for load in loads),
-            "load_events_per_s": sum(load.accepted / load.seconds for load in loads if load.seconds),
-            # 429/503 answers the load clients waited out (503 ingest_backlog: the merge was behind)
-            "load_refusals": sum(load.post.refusals for load in loads),
-            "load_target_events_per_s": len(loads) * args.load_events / args.load_interval, "load": load_avg,
-        },
-        ratio_means="p95 s from POST /v1/batch to the open Membership row, under background load ÷ the 10 s "
-                    "target (≤ 1 meets it)",
-    )]
+    results = []
+    for interval, loaded, loaded_posts, backlog, loads, load_avg in phases:
+        p95 = percentile(loaded, 95)
+        target_rate = len(loads) * args.load_events / interval
+        results.append(Result(
+            name="freshness" if len(phases) == 1 else f"freshness@{round(target_rate)}",
+            ratio=p95 / TARGET_S,
+            measurements={
+                "customers": customers, "events": events, "segments": segment_count, "probes": len(idle),
+                "load_probes": len(loaded),
+                "idle_p50_s": percentile(idle, 50), "idle_p95_s": percentile(idle, 95), "idle_max_s": max(idle),
+                "load_p50_s": percentile(loaded, 50), "load_p95_s": p95, "load_max_s": max(loaded),
+                "post_p50_s": percentile(idle_posts + loaded_posts, 50),
+                "timed_out": sum(1 for wait in idle + loaded if wait >= PROBE_TIMEOUT_S), "backlog_at_end": backlog,
+                "load_clients": len(loads), "load_batches": sum(load.sent for load in loads),
+                "load_events_accepted": sum(load.accepted for load in loads),
+                "load_events_per_s": sum(load.accepted / load.seconds for load in loads if load.seconds),
+                # 429/503 answers the load clients waited out (503 ingest_backlog: the merge was behind)
+                "load_refusals": sum(load.post.refusals for load in loads),
+                "load_target_events_per_s": target_rate, "load": load_avg,
+            },
+            ratio_means="p95 s from POST /v1/batch to the open Membership row, under background load ÷ the 10 s "
+                        "target (≤ 1 meets it)",
+        ))
+    return results
