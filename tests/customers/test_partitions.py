@@ -195,3 +195,57 @@ def test_the_home_pages_estimate_sums_the_months(history, monkeypatch):
     partitions.upkeep(now=NOW)  # analyses every month
     monkeypatch.setattr(selectors, "EXACT_BELOW", -1)  # as for a big workspace: from the statistics alone
     assert selectors.workspace_counts()["events"] == Event.objects.count() == 8
+
+
+def test_the_migration_keeps_every_event_both_ways(db):
+    """0026 rebuilds the events table partitioned (message ids into their own table) and its
+    reverse rebuilds it plain, with the unique message id index: no event lost either way."""
+    from django.core.management import call_command
+
+    schema = "t_partition_migration"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA "{schema}"')
+    call_command("migrate_schemas", schema_name=schema, interactive=False, verbosity=0)
+    call_command("migrate_schemas", "customers", "0025", schema_name=schema, interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET search_path TO "{schema}", public')
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'customers_event'::regclass")
+        assert cursor.fetchone() == ("r",)
+        cursor.execute("INSERT INTO customers_customer (external_id, anonymous_ids, traits, created_at, updated_at) "
+                       "VALUES ('mig', '{}', '{}', now(), now()) RETURNING id")
+        (customer,) = cursor.fetchone()
+        cursor.execute("INSERT INTO customers_event (customer_id, name, timestamp, properties, message_id, received_at, "
+                       "source) SELECT %s, 'x', t, '{}', CASE WHEN n %% 2 = 0 THEN 'id-' || n END, now(), 'api' "
+                       "FROM generate_series(1, 6) n, LATERAL (SELECT timestamptz '2025-01-15' + n * interval '40 days') s(t)",
+                       [customer])
+        cursor.execute("SELECT array_agg(ROW(id, timestamp, message_id)::text ORDER BY id) FROM customers_event")
+        (before,) = cursor.fetchone()
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as if committed: no foreign key check left pending
+    connection.set_schema_to_public()
+    call_command("migrate_schemas", "customers", schema_name=schema, interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET search_path TO "{schema}", public')
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'customers_event'::regclass")
+        assert cursor.fetchone() == ("p",)
+        cursor.execute("SELECT array_agg(ROW(id, timestamp, message_id)::text ORDER BY id) FROM customers_event")
+        assert cursor.fetchone() == (before,)
+        cursor.execute("SELECT count(DISTINCT tableoid) FROM customers_event")
+        assert cursor.fetchone() == (6,)  # one month each
+        cursor.execute("SELECT array_agg(message_id ORDER BY message_id) FROM customers_eventmessage")
+        assert cursor.fetchone() == (["id-2", "id-4", "id-6"],)
+        cursor.execute("INSERT INTO customers_event (customer_id, name, timestamp, properties, received_at, source) "
+                       "VALUES (%s, 'y', now(), '{}', now(), 'api') RETURNING id", [customer])
+        assert cursor.fetchone()[0] > 6  # the sequence went on from the copied ids
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    connection.set_schema_to_public()
+    call_command("migrate_schemas", "customers", "0025", schema_name=schema, interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET search_path TO "{schema}", public')
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'customers_event'::regclass")
+        assert cursor.fetchone() == ("r",)
+        cursor.execute("SELECT count(*) FROM customers_event")
+        assert cursor.fetchone() == (7,)
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'event_message_id_unique' "
+                       "AND schemaname = %s", [schema])
+        assert "UNIQUE" in cursor.fetchone()[0]
+    connection.set_schema_to_public()
