@@ -78,6 +78,9 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="comma-separated events/s: one load phase per rate, one after another in the same "
                             "tenant, each after the previous one's backlog drained (freshness; the pace of each "
                             "client is rate ÷ clients, in --load-events batches)")
+    group.add_argument("--load-settle", type=float, default=None,
+                       help="seconds of load before a phase's probes (freshness; default 5 × the interval, at most "
+                            "5 s): a rate the worker only nearly sustains shows its growing backlog after a minute")
     group.add_argument("--fresh-customers", type=int, default=None,
                        help=f"customers of the freshness tenant (default {DEFAULT_CUSTOMERS:_}, --quick "
                             f"{QUICK_CUSTOMERS:_}; events 20 per customer)")
@@ -428,7 +431,8 @@ def run(args: argparse.Namespace) -> list[Result]:
                                   f"{run_id}-p{number}", client) for client in range(clients)]
                     for load in loads:
                         load.start()
-                    time.sleep(min(5.0, 5 * interval))  # the load reaches its pace first
+                    # The load reaches its pace (and, with --load-settle, runs a while) first.
+                    time.sleep(args.load_settle if args.load_settle is not None else min(5.0, 5 * interval))
                     loaded, loaded_posts = _phase(post, probe_id, pool, probes, f"{run_id}-load{number}", processes)
                     backlog = _backlog(run_id)
                     for load in loads:
@@ -467,7 +471,8 @@ def run(args: argparse.Namespace) -> list[Result]:
                 "load_events_per_s": sum(load.accepted / load.seconds for load in loads if load.seconds),
                 # 429/503 answers the load clients waited out (503 ingest_backlog: the merge was behind)
                 "load_refusals": sum(load.post.refusals for load in loads),
-                "load_target_events_per_s": target_rate, "load": load_avg,
+                "load_target_events_per_s": target_rate, "load_seconds": max(load.seconds for load in loads),
+                "load": load_avg,
             },
             ratio_means="p95 s from POST /v1/batch to the open Membership row, under background load ÷ the 10 s "
                         "target (≤ 1 meets it)",
