@@ -428,6 +428,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
 }
+# work_mem of a segment preview's statements (segments/selectors/preview.py): its bitmaps
+# over the customers stay exact.
+PREVIEW_WORK_MEM = env("PREVIEW_WORK_MEM", default="32MB")
 # work_mem of the metrics refresh's scoring statement (four sorts of every customer).
 METRICS_WORK_MEM = env("METRICS_WORK_MEM", default="256MB")
 # A worker closes its database connection after serving this many tenant schemas: the
