@@ -14,8 +14,10 @@ have none yet. The daily upkeep (`upkeep`, task customers.event_upkeep):
 
 With retention of N months the cutoff is the start of the month N months before the
 current one: at least N whole months are kept, the current month's days on top.
+Months more than MONTHS_BACK before or AHEAD_MONTHS after the current one get no table of
+their own: their rare events stay in the default partition (retention deletes them there).
 Partition DDL takes short locks; `lock_timeout` keeps a busy table from queueing every
-reader behind it (the upkeep then fails and runs again the next day).
+reader behind it (the step then rolls back; the task tries again later).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ops.tasking import send_to_tenant
 from tenants.permissions import ensure_permitted
 
 AHEAD_MONTHS = 2
-MAX_RETENTION_MONTHS = 120
+MONTHS_BACK = MAX_RETENTION_MONTHS = 120  # older months' events wait in the default partition
 LOCK_TIMEOUT = "5s"
 UPKEEP_TASK = "customers.event_upkeep"
 PARENT = "customers_event"
@@ -214,11 +216,17 @@ def _prune_rollups(cursor, day: date) -> None:
     cursor.execute("DROP TABLE pruned_totals")
 
 
-def _waiting_months(cutoff: datetime | None) -> list[date]:
-    """Months of the rows in the default partition (from the cutoff on)."""
+def _waiting_months(cutoff: datetime | None, now: datetime) -> list[date]:
+    """Months of the rows in the default partition, from the cutoff (at most MONTHS_BACK
+    back) to AHEAD_MONTHS ahead. Rows outside that span stay in the default partition:
+    events stamped centuries apart (the ingest accepts 1800–2200) would otherwise give
+    every month between a table of its own, and every all-time query would read them."""
+    current = month_of(now)
+    first = bounds(add_months(current, -MONTHS_BACK))[0]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT DISTINCT date_trunc('month', timestamp AT TIME ZONE 'UTC')::date FROM {DEFAULT} "
-                       "WHERE timestamp >= %s", [cutoff or datetime.min.replace(tzinfo=UTC)])
+                       "WHERE timestamp >= %s AND timestamp < %s",
+                       [max(cutoff, first) if cutoff else first, bounds(add_months(current, AHEAD_MONTHS))[1]])
         return [month for (month,) in cursor.fetchall()]
 
 
@@ -229,7 +237,7 @@ def upkeep(*, now: datetime) -> Upkeep:
     dropped, removed = prune(cutoff) if cutoff else ([], 0)
     current = month_of(now)
     created, moved = ensure_months([add_months(current, n) for n in range(AHEAD_MONTHS + 1)]
-                                   + _waiting_months(cutoff))
+                                   + _waiting_months(cutoff, now))
     _analyze_parent()
     retention.maintained_at = now
     if cutoff:

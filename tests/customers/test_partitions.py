@@ -249,3 +249,18 @@ def test_the_migration_keeps_every_event_both_ways(db):
                        "AND schemaname = %s", [schema])
         assert "UNIQUE" in cursor.fetchone()[0]
     connection.set_schema_to_public()
+
+
+def test_events_centuries_away_wait_in_the_default_partition(history):
+    """The ingest accepts 1800–2200: a source with a broken clock must not give every month
+    between a table of its own."""
+    ingest_messages(messages=[track("login", datetime(1850, 3, 1, tzinfo=UTC), "old-clock"),
+                              track("login", datetime(2150, 3, 1, tzinfo=UTC), "new-clock")],
+                    source="api", now=NOW)
+    done = partitions.upkeep(now=NOW)
+    months = partitions.event_months()
+    assert months[0] >= partitions.add_months(date(2026, 12, 1), -partitions.MONTHS_BACK)
+    assert months[-1] == date(2027, 2, 1) and len(months) < 30
+    assert where(Event.objects.get(message_id="old-clock").pk) == partitions.DEFAULT
+    assert where(Event.objects.get(message_id="new-clock").pk) == partitions.DEFAULT
+    assert "customers_event_y2024m11" in done.created  # a month inside the span does move
