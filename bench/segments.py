@@ -302,20 +302,20 @@ def _migrate_dataset(schema: str) -> None:
 
 
 def _ensure_rollups(now: datetime) -> None:
-    """The rollups the definitions would ask for when saved (day rows of the events they
-    count, daily values of the properties they aggregate), back-filled (each timed once,
+    """The rollups the definitions would ask for when saved (day rows and lifetimes of the
+    events they count, daily values of the properties they aggregate), back-filled (each timed once,
     when a data set first needs it)."""
     from django.utils import timezone as django_timezone
 
     from customers.models import RollupEvent, RollupProperty
     from customers.rollups import rollup_backfill, rollups_request
     from segments.rules.parse import aggregated_properties, parse
-    from segments.rules.shapes import counted_events
+    from segments.rules.shapes import rolled_up_events
     from segments.selectors.rules import rule_registry
 
     registry = rule_registry()
     groups = [parse(d, registry)[0] for d, _, _ in definitions(now).values()]
-    rollups_request(events=set().union(*(counted_events(g, now) for g in groups)),
+    rollups_request(events=set().union(*(rolled_up_events(g, now) for g in groups)),
                     properties=set().union(*map(aggregated_properties, groups)), now=django_timezone.now())
     pending = [("event", r) for r in RollupEvent.objects.filter(ready_at__isnull=True)]
     pending += [("property", r) for r in RollupProperty.objects.filter(ready_at__isnull=True)]
@@ -338,7 +338,7 @@ def _vacuum_analyze() -> float:
         # 2.7–3.0 s instead of 2.0–2.5 s.
         for table in ("customers_customer", "customers_event", "customers_customermetrics", "customers_consent",
                       "customers_surveyresponse", "segments_membership", "segments_membershipchange",
-                      "customers_eventday", "customers_eventdayvalue"):
+                      "customers_eventday", "customers_eventdayvalue", "customers_eventlifetime"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
         # What the vacuum dirtied (hint bits, visibility map, an earlier run's deletes) is
         # written now, not by the checkpointer during the first timings.

@@ -188,6 +188,27 @@ class EventDay(models.Model):
         ]
 
 
+class EventLifetime(models.Model):
+    """Per customer and event name (of RollupEvent): how many events in all, the first and
+    the last. The same triggers keep it, after the day rows (a recount sums the customer's
+    days), so a rule without a window start reads one row per customer instead of probing
+    every month's events ("did X ever", "never did Y", first/last time, counts)."""
+
+    pk = models.CompositePrimaryKey("customer", "name")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=200)
+    events = models.IntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # a rule over everyone: WHERE name = %s AND first_at < %s, index-only
+            models.Index(fields=["name", "customer"], name="eventlifetime_name_idx",
+                         include=["events", "first_at", "last_at"]),
+        ]
+
+
 class EventDayValue(models.Model):
     """Per customer, event name, UTC day and numeric property: how many events carried it
     as a JSON number, their sum, least and greatest. Only for the (event, property) pairs in

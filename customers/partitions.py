@@ -190,13 +190,14 @@ def prune(cutoff: datetime) -> tuple[list[str], int]:
         cursor.execute(f"DELETE FROM {DEFAULT} WHERE timestamp < %s", [cutoff])
         removed = cursor.rowcount
         cursor.execute("DELETE FROM customers_eventmessage WHERE timestamp < %s", [cutoff])
-        _prune_rollups(cursor, day)
+        _prune_rollups(cursor, day, cutoff)
     return dropped, removed
 
 
-def _prune_rollups(cursor, day: date) -> None:
-    """Daily rollups before the cutoff go; lifetime totals are summed again from the days
-    left (their `latest` is a newer event's, unless no day is left and the total goes)."""
+def _prune_rollups(cursor, day: date, cutoff: datetime) -> None:
+    """Daily rollups before the cutoff go; lifetime totals and lifetimes are summed again
+    from the days left (a total's `latest` is a newer event's, unless no day is left and the
+    total goes)."""
     cursor.execute("DELETE FROM customers_eventday WHERE day < %s", [day])
     cursor.execute("CREATE TEMPORARY TABLE pruned_totals ON COMMIT DROP AS "
                    "SELECT DISTINCT customer_id, name, property FROM customers_eventdayvalue WHERE day < %s", [day])
@@ -214,6 +215,15 @@ def _prune_rollups(cursor, day: date) -> None:
           AND NOT EXISTS (SELECT 1 FROM customers_eventdayvalue v
                           WHERE v.customer_id = p.customer_id AND v.name = p.name AND v.property = p.property)""")
     cursor.execute("DROP TABLE pruned_totals")
+    # A lifetime that began before the cutoff is summed again from its days left, or goes.
+    cursor.execute("""
+        UPDATE customers_eventlifetime l SET events = s.events, first_at = s.first_at, last_at = s.last_at
+        FROM (SELECT d.customer_id, d.name, sum(d.events) AS events, min(d.first_at) AS first_at,
+                     max(d.last_at) AS last_at
+              FROM customers_eventday d JOIN customers_eventlifetime p USING (customer_id, name)
+              WHERE p.first_at < %(cutoff)s GROUP BY 1, 2) s
+        WHERE l.customer_id = s.customer_id AND l.name = s.name""", {"cutoff": cutoff})
+    cursor.execute("DELETE FROM customers_eventlifetime WHERE first_at < %s", [cutoff])
 
 
 def _waiting_months(cutoff: datetime | None, now: datetime) -> list[date]:

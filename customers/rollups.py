@@ -2,7 +2,7 @@
 0020, 0022) for what saved rules ask for: day rows (count, first, last) of the event names
 rules count (RollupEvent); daily values (n, sum, least, greatest) and lifetime totals (the
 same and the latest event's time) of the numeric properties rules aggregate
-(RollupProperty). Asking for one, its back-fill, and which are ready.
+(RollupProperty); lifetime rows (count, first, last) of the event names too. Asking for one, its back-fill, and which are ready.
 
 A back-fill recounts the events stored before it was asked for, a range of customers at a
 time, each range under a SHARE lock on customers_event: no event is being written while a
@@ -56,6 +56,15 @@ GROUP BY 1, 2, 3
 """
 _DAYS_FORGET_SQL = ("DELETE FROM customers_eventday WHERE name = %(event)s "
                     "AND customer_id >= %(low)s AND customer_id < %(high)s")
+# After the range's day rows: a lifetime is the sum of its days.
+_LIFETIMES_FORGET_SQL = ("DELETE FROM customers_eventlifetime WHERE name = %(event)s "
+                         "AND customer_id >= %(low)s AND customer_id < %(high)s")
+_LIFETIMES_RECOUNT_SQL = """
+INSERT INTO customers_eventlifetime (customer_id, name, events, first_at, last_at)
+SELECT customer_id, name, sum(events), min(first_at), max(last_at)
+FROM customers_eventday WHERE name = %(event)s AND customer_id >= %(low)s AND customer_id < %(high)s
+GROUP BY 1, 2
+"""
 _DAYS_PER_EVENT_SQL = ("SELECT (SELECT count(*) FROM customers_eventday WHERE name = %(event)s)::float8 "
                        "/ greatest((SELECT count(*) FROM customers_event WHERE name = %(event)s), 1)")
 
@@ -67,6 +76,12 @@ def rollup_events_ready() -> frozenset[str]:
     than the events (DAYS_PAY_OFF_BELOW day rows per event, measured by the back-fill)."""
     return frozenset(RollupEvent.objects.filter(ready_at__isnull=False, days_per_event__lt=DAYS_PAY_OFF_BELOW)
                      .values_list("name", flat=True))
+
+
+def rollup_lifetimes_ready() -> frozenset[str]:
+    """The event names whose lifetime rows rules may read: back-filled (one row per customer
+    and name pays off whatever the days per event)."""
+    return frozenset(RollupEvent.objects.filter(ready_at__isnull=False).values_list("name", flat=True))
 
 
 def rollup_properties_ready() -> frozenset[tuple[str, str]]:
@@ -105,7 +120,8 @@ def rollup_backfill(*, kind: str, rollup_id: int, clock: Callable[[], datetime],
     if rollup is None:
         return None
     if kind == "event":
-        params, statements = {"event": rollup.name}, (_DAYS_FORGET_SQL, _DAYS_RECOUNT_SQL)
+        params = {"event": rollup.name}
+        statements = (_DAYS_FORGET_SQL, _DAYS_RECOUNT_SQL, _LIFETIMES_FORGET_SQL, _LIFETIMES_RECOUNT_SQL)
     else:
         params = {"event": rollup.event, "property": rollup.property}
         statements = (_VALUES_FORGET_SQL, _VALUES_RECOUNT_SQL, _TOTALS_FORGET_SQL, _TOTALS_RECOUNT_SQL)

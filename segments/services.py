@@ -20,7 +20,7 @@ from segments import engine
 from segments.lookup import lookup_forget_all
 from segments.models import Segment, SegmentEvaluation, SegmentSettings, SegmentVersion
 from segments.rules.parse import aggregated_properties
-from segments.rules.shapes import counted_events
+from segments.rules.shapes import rolled_up_events
 from segments.selectors.personal import ensure_rule_readable
 from segments.selectors.rules import rule_context
 from tenants.permissions import ensure_permitted
@@ -64,7 +64,7 @@ def _rollups_request(definition: Any, *, now: datetime) -> None:
     """Ask for daily rollups of the events a saved rule counts and the numeric properties it
     aggregates, so its evaluations read days instead of events once they are back-filled."""
     group = rule_context(definition=definition).group
-    events, properties = counted_events(group, now), aggregated_properties(group)
+    events, properties = rolled_up_events(group, now), aggregated_properties(group)
     if events or properties:
         rollups_request(events=events, properties=properties, now=now)
 

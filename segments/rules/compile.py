@@ -32,7 +32,7 @@ from segments.rules.nodes import (
     Comparison, ConsentCondition, EventCondition, Group, MetricCondition, Moment, Rollups, SegmentCondition,
     SequenceCondition, SurveyCondition, TraitCondition, When, Window, utc_midnight,
 )
-from segments.rules.shapes import drives, event_shape, lone_condition, survey_complemented
+from segments.rules.shapes import drives, event_shape, lifetime_answers, lone_condition, survey_complemented
 from segments.rules.vocabulary import ANY_EVENT, PRESENCE
 from segments.rules.zones import POSTGRES_NAME, known_zones
 
@@ -269,6 +269,12 @@ class _Builder:
         the planner gets a semi-join / anti-join instead of a hashed subplan."""
         shape = event_shape(node, self.now)
         if shape in ("exists", "not_exists"):
+            if self.lifetime(node):
+                # An event before the end exactly when the first one is: one row, where the
+                # events' index is one probe per month's table.
+                exists = (f"EXISTS (SELECT 1 FROM customers_eventlifetime l WHERE l.customer_id = c.id "
+                          f"AND l.name = {self.p(node.event)} AND l.first_at < {self.p(self.end(node))})")
+                return exists if shape == "exists" else f"NOT {exists}"
             # Correlated (see compile_rule): probed per customer the cheaper conditions kept,
             # not a semi- or anti-join over every scoped customer's events.
             source, where, _ = self.event_rows(node, correlated=self.correlate)
@@ -277,9 +283,14 @@ class _Builder:
         if self.correlate and node.measure.kind in ("count", "distinct_days"):
             # Likewise a count, which is never NULL: a customer without events counts 0.
             source, where, _ = self.event_rows(node, correlated=True)
-            counted = _EVENT_MEASURES[node.measure.kind]
-            return self.compare(f"(SELECT {counted} FROM {source} WHERE e.customer_id = c.id AND {where})",
-                                node.measure.cmp)
+            counted = f"(SELECT {_EVENT_MEASURES[node.measure.kind]} FROM {source} WHERE e.customer_id = c.id AND {where})"
+            if node.measure.kind == "count" and self.lifetime(node):
+                # The lifetime's count unless the customer has events at or after the end.
+                end = self.p(self.end(node))
+                counted = (f"COALESCE((SELECT CASE WHEN l.last_at < {end} THEN l.events ELSE {counted} END "
+                           f"FROM customers_eventlifetime l WHERE l.customer_id = c.id "
+                           f"AND l.name = {self.p(node.event)}), 0)")
+            return self.compare(counted, node.measure.cmp)
         if shape == "not_in":  # a customer without events passes too: as `having`'s complement
             return f"NOT (c.id IN ({self.passing(node, fails=True)}))"
         return f"c.id IN ({self.passing(node)})"
@@ -288,7 +299,9 @@ class _Builder:
         """The ids (one row each) of the customers with events of the condition whose
         measure passes its test, or with `fails` fails it: from the lifetime totals or the
         daily rollups where they can answer, else grouped from the events."""
-        totals = self.totalled(node, fails=fails)
+        totals = self.lifetimed(node, fails=fails)
+        if totals is None:
+            totals = self.totalled(node, fails=fails)
         if totals is not None:
             return totals
         grouped, test = self.rolled(node) or self.event_grouped(node)
@@ -299,6 +312,34 @@ class _Builder:
         measure's test (for HAVING)."""
         source, where, test = self.event_rows(node)
         return f"SELECT e.customer_id FROM {source} WHERE {where} GROUP BY e.customer_id", test
+
+    def lifetime(self, node: EventCondition) -> bool:
+        """Whether the lifetime rows can answer the condition (see shapes.lifetime_answers)."""
+        return self.rollups is not None and node.event in self.rollups.lifetimes and lifetime_answers(node, self.now)
+
+    def end(self, node: EventCondition) -> datetime:
+        """Where the condition's window ends (events count before it): `now` at the latest."""
+        return node.window.bounds(self.now)[1] if node.window is not None else self.now
+
+    def lifetimed(self, node: EventCondition, *, fails: bool) -> str | None:
+        """A count or first/last time without a window start from the lifetime rows: one row
+        per customer whose last event is before the window's end; the few others (events at
+        or after it: stamped ahead of `now`, or after a `to` date) grouped from their events.
+        The first time is the row's whenever it is before the end. None where the lifetimes
+        cannot answer."""
+        if not self.lifetime(node):
+            return None
+        m, end, negation = node.measure, self.p(self.end(node)), "NOT " if fails else ""
+        rows = (f"customers_eventlifetime l WHERE l.name = {self.p(node.event)} AND l.first_at < {end}"
+                f"{self.restrict('l.customer_id')}")
+        if m.kind == "first_occurred":
+            return f"SELECT l.customer_id FROM {rows} AND {negation}({self.compare('l.first_at', m.cmp)})"
+        single = "l.events" if m.kind == "count" else "l.last_at"
+        source, where, test = self.event_rows(node)
+        return (f"SELECT l.customer_id FROM {rows} AND l.last_at < {end} AND {negation}({self.compare(single, m.cmp)}) "
+                f"UNION ALL SELECT e.customer_id FROM {source} WHERE {where} AND e.customer_id IN "
+                f"(SELECT l.customer_id FROM {rows} AND l.last_at >= {end}) GROUP BY e.customer_id "
+                f"HAVING {negation}({test})")
 
     def totalled(self, node: EventCondition, *, fails: bool) -> str | None:
         """An aggregate without a window start from the lifetime totals: one row per customer

@@ -67,10 +67,12 @@ class Window:
 class Rollups:
     """What the tenant's daily rollups can answer, offered to the compiler: per customer,
     event and UTC day the count, first and last event of the event names in `days`, and
-    the sum, least and greatest of the (event, property) pairs in `values`."""
+    the sum, least and greatest of the (event, property) pairs in `values`; per customer and
+    event the count, first and last event of all time of the event names in `lifetimes`."""
 
     values: frozenset[tuple[str, str]] = frozenset()
     days: frozenset[str] = frozenset()  # event names whose counts, days, first and last come from customers_eventday
+    lifetimes: frozenset[str] = frozenset()  # event names with customers_eventlifetime rows
 
 
 @dataclass(frozen=True)

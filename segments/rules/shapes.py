@@ -93,3 +93,22 @@ def counted_events(group: Group, now: datetime) -> set[str]:
             if isinstance(node, EventCondition) and node.event != ANY_EVENT and not node.where and node.when is None
             and node.measure.kind in ("count", "distinct_days", "first_occurred", "last_occurred")
             and event_shape(node, now) in ("in", "not_in")}
+
+
+def lifetime_answers(node: EventCondition, now: datetime) -> bool:
+    """Whether per-customer lifetime rows (count, first, last) can answer the condition:
+    a count (any shape) or first/last time of one named event without property filters,
+    time of week or a window start — everything before the window's end."""
+    return (node.event != ANY_EVENT and not node.where and node.when is None
+            and node.measure.kind in ("count", "first_occurred", "last_occurred")
+            and (node.window is None or node.window.bounds(now)[0] is None))
+
+
+def lifetime_events(group: Group, now: datetime) -> set[str]:
+    """The event names whose lifetime rows could answer some condition of the definition."""
+    return {node.event for node in group.walk() if isinstance(node, EventCondition) and lifetime_answers(node, now)}
+
+
+def rolled_up_events(group: Group, now: datetime) -> set[str]:
+    """The event names a saved definition asks rollups of (day rows and lifetimes)."""
+    return counted_events(group, now) | lifetime_events(group, now)

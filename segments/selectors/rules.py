@@ -12,13 +12,13 @@ from django.db import connection
 
 from common.errors import Problem
 from customers.models import EventDefinition, Survey, TraitDefinition
-from customers.rollups import rollup_events_ready, rollup_properties_ready
+from customers.rollups import rollup_events_ready, rollup_lifetimes_ready, rollup_properties_ready
 from segments.models import (
     Segment,
 )
 from segments.rules.nodes import Group, Registry, Rollups, RuleError
 from segments.rules.parse import aggregated_properties, parse, references
-from segments.rules.shapes import counted_events
+from segments.rules.shapes import counted_events, lifetime_events
 
 # One round trip instead of four: the registry is read before every parse (each preview
 # keystroke in the builder, each evaluation), and the reads cost their latency, not their rows.
@@ -59,7 +59,8 @@ def rule_rollups(group: Group, now: datetime, *, scoped: bool = False) -> Rollup
     if not settings.SEGMENT_ROLLUPS:
         return None
     return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset(),
-                   days=rollup_events_ready() if counted_events(group, now) and not scoped else frozenset())
+                   days=rollup_events_ready() if counted_events(group, now) and not scoped else frozenset(),
+                   lifetimes=rollup_lifetimes_ready() if lifetime_events(group, now) else frozenset())
 
 
 def rule_context(*, definition: Any, self_key: str | None = None, registry: Registry | None = None) -> ParsedRule:

@@ -11,8 +11,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone as django_timezone
 
-from customers.models import Customer, Event, EventDay, EventDayValue, EventTotal, RollupEvent, RollupProperty
-from customers.rollups import rollup_backfill, rollup_events_ready, rollup_properties_ready, rollups_request
+from customers.models import (Customer, Event, EventDay, EventDayValue, EventLifetime, EventTotal, RollupEvent,
+                              RollupProperty)
+from customers.rollups import (rollup_backfill, rollup_events_ready, rollup_lifetimes_ready, rollup_properties_ready,
+                               rollups_request)
 
 DAY = datetime(2026, 5, 4, tzinfo=timezone.utc)
 
@@ -34,6 +36,10 @@ SELECT e.customer_id, e.name, p.property, count(*), sum((e.properties -> p.prope
 FROM customers_event e JOIN customers_rollupproperty p ON p.event = e.name
 WHERE jsonb_typeof(e.properties -> p.property) = 'number' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
+_LIFETIMES_FROM_EVENTS = """
+SELECT customer_id, e.name, count(*), min(timestamp), max(timestamp)
+FROM customers_event e JOIN customers_rollupevent r ON r.name = e.name GROUP BY 1, 2 ORDER BY 1, 2
+"""
 
 
 def rows(sql: str) -> list[tuple]:
@@ -52,6 +58,9 @@ def assert_rollups_match_events() -> None:
     totals = [(t.customer_id, t.name, t.property, t.n, t.total, t.low, t.high, t.latest)
               for t in EventTotal.objects.order_by("customer_id", "name", "property")]
     assert totals == rows(_TOTALS_FROM_EVENTS)
+    lifetimes = [(t.customer_id, t.name, t.events, t.first_at, t.last_at)
+                 for t in EventLifetime.objects.order_by("customer_id", "name")]
+    assert lifetimes == rows(_LIFETIMES_FROM_EVENTS)
 
 
 @pytest.fixture
@@ -102,12 +111,13 @@ def test_deletes_updates_merges_and_truncation_recount(shop):
     assert not EventDay.objects.filter(customer_id=bob.pk).exists()
     ada.delete()  # the ORM's cascade
     assert not EventDay.objects.exists() and not EventDayValue.objects.exists() and not EventTotal.objects.exists()
+    assert not EventLifetime.objects.exists()
     carol = Customer.objects.create(external_id="carol")
     Event.objects.create(customer=carol, name="login", timestamp=DAY)
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction holds deferred FK checks
         cursor.execute("TRUNCATE customers_event")
-    assert not EventDay.objects.exists()
+    assert not EventDay.objects.exists() and not EventLifetime.objects.exists()
 
 
 def test_truncating_customers_with_cascade_empties_the_rollups(shop):
@@ -147,6 +157,7 @@ def test_requested_rollups_are_back_filled_then_ready(shop, django_capture_on_co
     assert days.ready_at == values.ready_at == now and ("signup", "seats") in rollup_properties_ready()
     assert days.days_per_event == 2 / 4  # four events on two (customer, day) rows
     assert "signup" not in rollup_events_ready()  # half as many rows as events: not below the bar
+    assert "signup" in rollup_lifetimes_ready()  # a row per customer pays off whatever the days
     assert_rollups_match_events()
     assert rollup_backfill(kind="property", rollup_id=fresh[1].pk, clock=lambda: now).ready_at == now  # again
     assert_rollups_match_events()
@@ -172,12 +183,16 @@ def test_saving_a_rule_asks_for_the_rollups_it_can_read(tenant, django_capture_o
 
     definition = {"version": 1, "match": "all", "conditions": [
         {"type": "event", "event": "purchase", "aggregate": {"fn": "sum", "property": "amount", "op": "gte", "value": 9}},
-        {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}}]}
+        {"type": "event", "event": "login", "count": {"op": "gte", "value": 3}, "window": {"last": "30d"}},
+        {"type": "event", "event": "churned", "count": {"op": "eq", "value": 0}},  # never: the lifetime answers
+        {"type": "event", "event": "opened", "count": {"op": "gte", "value": 1}, "window": {"last": "7d"}}]}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = session(tenant).post("/api/v1/segments/", json.dumps(
             {"key": "big-spenders", "name": "Big spenders", "definition": definition}), content_type="application/json")
     assert response.status_code == 201, response.content
     connection.set_tenant(tenant)
     assert list(RollupProperty.objects.values_list("event", "property", "ready_at")) == [("purchase", "amount", None)]
-    assert list(RollupEvent.objects.values_list("name", "ready_at")) == [("login", None)]
+    # "opened in the last 7 days" is an index probe of one week's events: nothing to roll up
+    assert list(RollupEvent.objects.values_list("name", "ready_at").order_by("name")) == [("churned", None),
+                                                                                         ("login", None)]
     assert len(callbacks) >= 3  # the two back-fills and the first evaluation

@@ -105,7 +105,8 @@ def test_create_answers_201_with_version_1_parser_and_hygiene_warnings(tenant, d
     body = response.json()
     assert (body["key"], body["kind"], body["definition_version"], body["refresh_minutes"], body["tags"]) == (
         "pros", "dynamic", 1, 30, ["b2b"])
-    assert len(callbacks) == 1  # the evaluation, queued once the save commits
+    # queued once the save commits: the evaluation, and the back-fill of the lifetimes "never" reads
+    assert len(callbacks) == 2
     warnings = {w["code"]: w for w in body["warnings"]}
     assert warnings["unknown_event"]["path"] == "definition.conditions[1].event"
     assert warnings["too_small"]["details"] == {"size": 2, "min_size": 50}

@@ -18,9 +18,13 @@ from segments.selectors.facts import customer_facts, segment_keys_at
 from tests.segments.rules.strategies import CUSTOM, EVENTS, NOW, World, definitions, measure, window, worlds
 
 REGISTRY = Registry(traits=dict(CUSTOM), events=set(EVENTS), segments={"s1": set(), "s2": set()})
-# Every event's day rows and `amount` (the only property the strategies aggregate) rolled
+# Every event's day rows and lifetimes and `amount` (the only property the strategies aggregate) rolled
 # up: with these the compiled statements read whole days from the rollups wherever they can.
-ROLLED = Rollups(values=frozenset((event, "amount") for event in EVENTS), days=frozenset(EVENTS))
+ROLLED = Rollups(values=frozenset((event, "amount") for event in EVENTS), days=frozenset(EVENTS),
+                 lifetimes=frozenset(EVENTS))
+
+# The day rows alone: what conditions without a window start read where lifetimes are not there.
+DAYS_ONLY = Rollups(values=ROLLED.values, days=ROLLED.days)
 
 
 def depth(node: dict) -> int:
@@ -93,14 +97,14 @@ def test_compiled_sql_equals_the_reference(in_tenant, world, docs):
 
 def assert_sql_equals_reference(world, docs) -> None:
     """Each definition selects the same customers of `world` compiled as by the reference,
-    with the daily rollups and without, and so does its incremental form for a subset of
+    with the rollups (and with the day rows but no lifetimes) and without, and so does its incremental form for a subset of
     them; nothing stored is kept."""
     with transaction.atomic():
         ids = store(world)
         some = ids[::2]
         for doc in docs:
             expected = selected_by_reference(doc, ids)
-            for rollups in (None, ROLLED):
+            for rollups in (None, ROLLED, DAYS_ONLY):
                 assert selected_by_sql(doc, rollups=rollups) == expected, (doc, rollups)
                 # An incremental evaluation of some customers selects exactly those of them.
                 assert selected_by_sql(doc, only=some, rollups=rollups) == expected & set(some), (doc, rollups)
@@ -172,6 +176,40 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
                 assert selected_by_sql(doc, only=ids[::2], rollups=ROLLED) == expected & set(ids[::2]), doc
                 negated = {**doc, "conditions": [{**node, "negate": True}]}  # "h" without values passes
                 assert selected_by_sql(negated, rollups=ROLLED) == selected_by_reference(negated, ids), negated
+
+
+def test_lifetimes_answer_counts_and_first_and_last_times_without_a_window_start(in_tenant):
+    """Counts, "did it" / "never", first and last times before the window's end from the
+    lifetime rows, with customers whose events run past the end (stamped after `now`, or
+    after a `to` date) grouped from their events: the same customers as without rollups and
+    by the reference, over everyone, incrementally and negated."""
+    from datetime import timedelta
+
+    roll_up_everything()
+    # "h" has an event at `now` and "i" one at the `to` window's end: neither counts.
+    days_ago = {"a": [40, 10, 0.5], "b": [3], "c": [-1 / 24, 3], "d": [-2], "e": [], "f": [20, 20, 19, -0.1],
+                "g": [0], "h": [1, 0], "i": [12, 9.5]}
+    ids = []
+    for key, spec in days_ago.items():
+        customer = Customer.objects.create(external_id=key)
+        ids.append(customer.pk)
+        Event.objects.bulk_create([Event(customer=customer, name="login", timestamp=NOW - timedelta(days=days))
+                                   for days in spec])
+    measures = [{"count": {"op": op, "value": value}} for op, value in
+                (("gte", 1), ("eq", 0), ("gte", 2), ("lt", 3), ("between", [1, 3]), ("eq", 1))]
+    measures += [{kind: {"op": op, "value": value}} for kind in ("first_occurred", "last_occurred")
+                 for op, value in (("before", "2026-06-01"), ("within_last", "7d"), ("after", "2026-06-10"))]
+    for measure in measures:
+        for window in (None, {"to": "2026-06-05"}):
+            node = {"type": "event", "event": "login", **measure, **({"window": window} if window else {})}
+            doc = {"version": 1, "match": "all", "conditions": [node, {"type": "trait", "field": "email",
+                                                                       "op": "is_not_set"}]}
+            lone = {**doc, "conditions": [node]}
+            for each in (doc, lone, {**lone, "conditions": [{**node, "negate": True}]}):
+                expected = selected_by_reference(each, ids)
+                assert selected_by_sql(each, rollups=ROLLED) == selected_by_sql(each) == expected, each
+                assert selected_by_sql(each, only=ids[::2], rollups=ROLLED) == expected & set(ids[::2]), each
+            assert "customers_eventlifetime" in compile_rule(parse(lone, REGISTRY)[0], now=NOW, rollups=ROLLED).text
 
 
 def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll_up():
