@@ -81,8 +81,7 @@ class Migration(migrations.Migration):
                                                related_name="+", to="customers.customer")),
             ],
             options={
-                "indexes": [models.Index(fields=["name", "customer"], include=("events", "first_at", "last_at"),
-                                         name="eventlifetime_name_idx")],
+                "indexes": [models.Index(fields=["name", "customer"], name="eventlifetime_name_idx")],
             },
         ),
         migrations.RunSQL(LIFETIMES, FUNCTIONS_0022),
