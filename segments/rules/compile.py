@@ -17,7 +17,9 @@ answer, a granted consent), its rows are the statement: customers_customer is no
 
 Indexes the shapes rely on (customers migrations): customers_event (name, timestamp,
 customer_id) for event conditions over everyone, (customer_id, name, timestamp) for the
-same conditions scoped to a few customers (incremental evaluation) and for sequence steps.
+same conditions scoped to a few customers (incremental evaluation) and for sequence steps;
+customers_eventlifetime's key (customer_id, name) for an all-time "did it" / "never" probed
+per customer, one row where the events have an index per month.
 """
 
 from __future__ import annotations
