@@ -14,6 +14,7 @@ from customers import partitions
 from customers.ingest.message import Message
 from customers.ingest.store import ingest_messages
 from customers.models import Customer, Event, EventMessage, RollupEvent, RollupProperty
+from tests.customers.migrating import migrated_to, scratch_schema
 from tests.customers.test_rollups import assert_rollups_match_events
 
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
@@ -200,15 +201,9 @@ def test_the_home_pages_estimate_sums_the_months(history, monkeypatch):
 def test_the_migration_keeps_every_event_both_ways(db):
     """0026 rebuilds the events table partitioned (message ids into their own table) and its
     reverse rebuilds it plain, with the unique message id index: no event lost either way."""
-    from django.core.management import call_command
-
     schema = "t_partition_migration"
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE SCHEMA "{schema}"')
-    call_command("migrate_schemas", schema_name=schema, interactive=False, verbosity=0)
-    call_command("migrate_schemas", "customers", "0025", schema_name=schema, interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f'SET search_path TO "{schema}", public')
+    scratch_schema(schema, at="0025")
+    with migrated_to(schema, "0025") as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'customers_event'::regclass")
         assert cursor.fetchone() == ("r",)
         cursor.execute("INSERT INTO customers_customer (external_id, anonymous_ids, traits, created_at, updated_at) "
@@ -220,11 +215,7 @@ def test_the_migration_keeps_every_event_both_ways(db):
                        [customer])
         cursor.execute("SELECT array_agg(ROW(id, timestamp, message_id)::text ORDER BY id) FROM customers_event")
         (before,) = cursor.fetchone()
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as if committed: no foreign key check left pending
-    connection.set_schema_to_public()
-    call_command("migrate_schemas", "customers", schema_name=schema, interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f'SET search_path TO "{schema}", public')
+    with migrated_to(schema) as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'customers_event'::regclass")
         assert cursor.fetchone() == ("p",)
         cursor.execute("SELECT array_agg(ROW(id, timestamp, message_id)::text ORDER BY id) FROM customers_event")
@@ -236,11 +227,7 @@ def test_the_migration_keeps_every_event_both_ways(db):
         cursor.execute("INSERT INTO customers_event (customer_id, name, timestamp, properties, received_at, source) "
                        "VALUES (%s, 'y', now(), '{}', now(), 'api') RETURNING id", [customer])
         assert cursor.fetchone()[0] > 6  # the sequence went on from the copied ids
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    connection.set_schema_to_public()
-    call_command("migrate_schemas", "customers", "0025", schema_name=schema, interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f'SET search_path TO "{schema}", public')
+    with migrated_to(schema, "0025") as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'customers_event'::regclass")
         assert cursor.fetchone() == ("r",)
         cursor.execute("SELECT count(*) FROM customers_event")
@@ -248,7 +235,6 @@ def test_the_migration_keeps_every_event_both_ways(db):
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'event_message_id_unique' "
                        "AND schemaname = %s", [schema])
         assert "UNIQUE" in cursor.fetchone()[0]
-    connection.set_schema_to_public()
 
 
 def test_events_centuries_away_wait_in_the_default_partition(history):

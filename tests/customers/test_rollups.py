@@ -15,6 +15,7 @@ from customers.models import (Customer, Event, EventDay, EventDayValue, EventLif
                               RollupProperty)
 from customers.rollups import (rollup_backfill, rollup_events_ready, rollup_lifetimes_ready, rollup_properties_ready,
                                rollups_request)
+from tests.customers.migrating import migrated_to, scratch_schema
 
 DAY = datetime(2026, 5, 4, tzinfo=timezone.utc)
 
@@ -201,42 +202,26 @@ def test_saving_a_rule_asks_for_the_rollups_it_can_read(tenant, django_capture_o
 def test_the_lifetimes_migration_sums_the_day_rows_and_goes_back(db):
     """0027 gives every customer's rolled-up event a lifetime row from its day rows and
     makes the triggers keep it; its reverse leaves triggers that no longer write it."""
-    from django.core.management import call_command
-
     schema = "t_lifetime_migration"
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE SCHEMA "{schema}"')
-    call_command("migrate_schemas", schema_name=schema, interactive=False, verbosity=0)
-    call_command("migrate_schemas", "customers", "0026", schema_name=schema, interactive=False, verbosity=0)
+    scratch_schema(schema, at="0026")
     insert = ("INSERT INTO customers_event (customer_id, name, timestamp, properties, received_at, source) "
               "SELECT %s, 'x', t, '{}', now(), 'api' FROM unnest(%s::timestamptz[]) t")
-    with connection.cursor() as cursor:
-        cursor.execute(f'SET search_path TO "{schema}", public')
+    with migrated_to(schema, "0026") as cursor:
         cursor.execute("INSERT INTO customers_rollupevent (name, requested_at, ready_at) VALUES ('x', now(), now())")
         cursor.execute("INSERT INTO customers_customer (external_id, anonymous_ids, traits, created_at, updated_at) "
                        "VALUES ('mig', '{}', '{}', now(), now()) RETURNING id")
         (customer,) = cursor.fetchone()
         cursor.execute(insert, [customer, [DAY, DAY + timedelta(days=3), DAY + timedelta(days=3, hours=1)]])
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    connection.set_schema_to_public()
-    call_command("migrate_schemas", "customers", "0027", schema_name=schema, interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f'SET search_path TO "{schema}", public')
+    with migrated_to(schema, "0027") as cursor:
         cursor.execute("SELECT events, first_at, last_at FROM customers_eventlifetime")
         assert cursor.fetchall() == [(3, DAY, DAY + timedelta(days=3, hours=1))]
         cursor.execute(insert, [customer, [DAY - timedelta(days=1)]])
         cursor.execute("SELECT events, first_at FROM customers_eventlifetime")
         assert cursor.fetchall() == [(4, DAY - timedelta(days=1))]
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    connection.set_schema_to_public()
-    call_command("migrate_schemas", "customers", "0026", schema_name=schema, interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f'SET search_path TO "{schema}", public')
+    with migrated_to(schema, "0026") as cursor:
         cursor.execute(insert, [customer, [DAY + timedelta(days=9)]])  # the triggers work without the table
         cursor.execute("DELETE FROM customers_event WHERE timestamp = %s", [DAY])
         cursor.execute("SELECT sum(events) FROM customers_eventday")
         assert cursor.fetchone() == (4,)
         cursor.execute("SELECT to_regclass('customers_eventlifetime')")
         assert cursor.fetchone() == (None,)
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    connection.set_schema_to_public()
