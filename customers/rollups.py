@@ -2,7 +2,8 @@
 0020, 0022) for what saved rules ask for: day rows (count, first, last) of the event names
 rules count (RollupEvent); daily values (n, sum, least, greatest) and lifetime totals (the
 same and the latest event's time) of the numeric properties rules aggregate
-(RollupProperty); lifetime rows (count, first, last) of the event names too. Asking for one, its back-fill, and which are ready.
+(RollupProperty); lifetime rows (count, first, last) of the event names too. Asking for
+one, its back-fill, and which are ready.
 
 A back-fill recounts the events stored before it was asked for, a range of customers at a
 time, each range under a SHARE lock on customers_event: no event is being written while a

@@ -55,7 +55,8 @@ def rule_rollups(group: Group, now: datetime, *, scoped: bool = False) -> Rollup
     settings.SEGMENT_ROLLUPS is off. The registries are read only for a rule that has
     something they could answer. `scoped`: a statement limited to some customers (an
     incremental check) reads counts from the events anyway, so the day registry is not read
-    on that hot path."""
+    on that hot path; the lifetimes are, as their one row a customer beats a probe of every
+    month's events."""
     if not settings.SEGMENT_ROLLUPS:
         return None
     return Rollups(values=rollup_properties_ready() if aggregated_properties(group) else frozenset(),
