@@ -2,9 +2,9 @@
 real gunicorn server and a real Celery worker.
 
 Set-up: a fresh bench tenant with the generator's data (100k customers / 2M events, 10k /
-200k with --quick), the dynamic segments of bench/segments.py (each evaluated once, as a
-saved segment would have been) and a probe segment: "did `probe_clicked` at least twice in
-the last day", an event the generator never writes, so no customer is in it at the start.
+200k with --quick), the dynamic segments of bench/segments.py (with the rollups saving them
+asks for, back-filled, and each evaluated once, as saved segments would have been) and a
+probe segment: "did `probe_clicked` at least twice in the last day", an event the generator never writes, so no customer is in it at the start.
 Then a gunicorn (`config.wsgi`, 2 sync workers) and a Celery worker (`celery -A config
 worker`, prefork, concurrency 2, as in the Procfile) are started on loopback, with a queue
 and Redis key prefix of this run alone (bench/freshness_settings.py); both are stopped at
@@ -196,13 +196,14 @@ def _drop_redis_keys(run: str) -> None:
 
 
 def _set_up(schema: str, customers: int, events: int):
-    """Generated data, the bench segments evaluated once, the probe segment; returns the
-    probe segment's id and the generated external ids."""
+    """Generated data, the bench segments with the rollups saving them asks for (back-filled)
+    evaluated once, the probe segment; returns the probe segment's id and the generated
+    external ids."""
     from django.db import connection
     from django.utils import timezone
     from django_tenants.utils import schema_context
 
-    from bench.segments import definitions
+    from bench.segments import _ensure_rollups, definitions
     from demo.generator import generate
     from segments import engine
     from segments.models import Segment
@@ -221,6 +222,7 @@ def _set_up(schema: str, customers: int, events: int):
             key="bench-fresh-probe", name="Probe", definition_version=1,
             definition={"version": 1, "match": "all", "conditions": [
                 {"type": "event", "event": PROBE_EVENT, "count": {"op": "gte", "value": 2}, "window": {"last": "1d"}}]})
+        _ensure_rollups(now)  # what saving these rules asks for, back-filled, as in a workspace that saved them
         for segment in (*segments, probe):
             engine.evaluate(segment_id=segment.pk, now=timezone.now(), trigger="manual", clock=timezone.now)
         return probe.pk, _external_ids(), len(segments) + 1
