@@ -181,14 +181,15 @@ def test_rolled_up_aggregates_over_several_days_equal_the_reference(in_tenant):
 def test_lifetimes_answer_counts_and_first_and_last_times_without_a_window_start(in_tenant):
     """Counts, "did it" / "never", first and last times before the window's end from the
     lifetime rows, with customers whose events run past the end (stamped after `now`, or
-    after a `to` date) grouped from their events: the same customers as without rollups and
-    by the reference, over everyone, incrementally and negated."""
+    after a `to` date) grouped from their events (windows with a start, beside them, read
+    the events): the same customers as without rollups and by the reference, over everyone,
+    incrementally and negated."""
     from datetime import timedelta
 
     roll_up_everything()
-    # "h" has an event at `now` and "i" one at the `to` window's end: neither counts.
+    # "h" has an event at `now`, "i" and "j" one at the `to` windows' ends: none of them counts.
     days_ago = {"a": [40, 10, 0.5], "b": [3], "c": [-1 / 24, 3], "d": [-2], "e": [], "f": [20, 20, 19, -0.1],
-                "g": [0], "h": [1, 0], "i": [12, 9.5]}
+                "g": [0], "h": [1, 0], "i": [12, 9.5], "j": [20, 4.5], "k": [10, -0.5]}
     ids = []
     for key, spec in days_ago.items():
         customer = Customer.objects.create(external_id=key)
@@ -200,7 +201,7 @@ def test_lifetimes_answer_counts_and_first_and_last_times_without_a_window_start
     measures += [{kind: {"op": op, "value": value}} for kind in ("first_occurred", "last_occurred")
                  for op, value in (("before", "2026-06-01"), ("within_last", "7d"), ("after", "2026-06-10"))]
     for measure in measures:
-        for window in (None, {"to": "2026-06-05"}):
+        for window in (None, {"to": "2026-06-05"}, {"last": "7d"}, {"from": "2026-06-05T00:00:00Z", "to": "2026-06-10"}):
             node = {"type": "event", "event": "login", **measure, **({"window": window} if window else {})}
             doc = {"version": 1, "match": "all", "conditions": [node, {"type": "trait", "field": "email",
                                                                        "op": "is_not_set"}]}
@@ -209,7 +210,10 @@ def test_lifetimes_answer_counts_and_first_and_last_times_without_a_window_start
                 expected = selected_by_reference(each, ids)
                 assert selected_by_sql(each, rollups=ROLLED) == selected_by_sql(each) == expected, each
                 assert selected_by_sql(each, only=ids[::2], rollups=ROLLED) == expected & set(ids[::2]), each
-            assert "customers_eventlifetime" in compile_rule(parse(lone, REGISTRY)[0], now=NOW, rollups=ROLLED).text
+                assert selected_by_sql(each, only=ids, rollups=ROLLED) == expected, each
+            if window is None or "last" not in window and "from" not in window:  # no window start
+                sql = compile_rule(parse(lone, REGISTRY)[0], now=NOW, rollups=ROLLED).text
+                assert "customers_eventlifetime" in sql, (measure, window)
 
 
 def test_without_paying_day_rollups_counts_read_events_and_aggregates_still_roll_up():
