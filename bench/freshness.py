@@ -4,7 +4,8 @@ real gunicorn server and a real Celery worker.
 Set-up: a fresh bench tenant with the generator's data (100k customers / 2M events, 10k /
 200k with --quick), the dynamic segments of bench/segments.py (with the rollups saving them
 asks for, back-filled, and each evaluated once, as saved segments would have been) and a
-probe segment: "did `probe_clicked` at least twice in the last day", an event the generator never writes, so no customer is in it at the start.
+probe segment: "did `probe_clicked` at least twice in the last day", an event the generator
+never writes, so no customer is in it at the start.
 Then a gunicorn (`config.wsgi`, 2 sync workers) and a Celery worker (`celery -A config
 worker`, prefork, concurrency 2, as in the Procfile) are started on loopback, with a queue
 and Redis key prefix of this run alone (bench/freshness_settings.py); both are stopped at

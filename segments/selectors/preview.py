@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-
 from django.conf import settings
 from django.db import transaction
 
@@ -144,8 +143,8 @@ def preview(*, actor: Actor, definition: Any, now: datetime, segment: Segment | 
     size = min(sample_size, SAMPLE_SIZE)
     with replica_reads() as db, transaction.atomic(using=db.alias), db.cursor() as cursor:
         # The estimate's sample ids AND-ed with another condition's index make a bitmap that
-        # 4 MB turned lossy at 1M customers, every row of its pages then rechecked against
-        # the ids (bench/segments.py estimate_nested_any_not: 1.7 s, 0.34 s exact).
+        # the default 4 MB turns lossy at a million customers: every row of its pages is then
+        # rechecked against the ids (bench/segments.py estimate_nested_any_not).
         cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.PREVIEW_WORK_MEM])
         current = _open_count(cursor, segment) if segment else 0
         estimate = staying_sampled = sampled_ids = None
