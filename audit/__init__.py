@@ -1,2 +1,2 @@
-"""The append-only audit log every room records into, and its settings page with CSV export.
-Imports common only (import-linter: `layers`): tenants and everything above write into it."""
+"""The append-only audit log every tenant-data room records into, and its settings page with CSV export.
+Imports common and tenants (import-linter: `layers`); tenants' team changes reach it through settings."""

@@ -8,12 +8,7 @@ from django_tenants.utils import get_public_schema_name
 from audit.context import request_meta
 from audit.models import AuditEvent
 from common.actors import Actor
-
-
-def changes_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    """{field: [before, after]} for the fields whose value differs."""
-    return {key: [before.get(key), after.get(key)] for key in sorted(set(before) | set(after))
-            if before.get(key) != after.get(key)}
+from tenants.services.team_changes import TeamChange
 
 
 def audit_record(*, actor: Actor | None, action: str, target=None, target_type: str = "", target_id: Any = "",
@@ -36,6 +31,11 @@ def audit_record(*, actor: Actor | None, action: str, target=None, target_type: 
         target_type=target_type, target_id=str(target_id), target_label=target_label[:300],
         changes=changes or {}, ip=meta.ip if meta else None, user_agent=meta.user_agent if meta else "",
     )
+
+
+def team_change_record(change: TeamChange) -> AuditEvent:
+    """settings.TEAM_CHANGE_HANDLERS: a change to the team, as a line of the log."""
+    return audit_record(actor=change.actor, action=change.action, target=change.target, changes=dict(change.changes))
 
 
 def _actor(actor: Actor) -> tuple[str, int | None, str]:

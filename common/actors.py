@@ -1,6 +1,6 @@
 """Who acts in a tenant: a member (TenantMembership) or an API key on a member's behalf.
 Services take one as `actor: Actor`, check it (tenants.permissions.ensure_permitted) and
-record it (audit). A protocol, so the rooms below tenants can name it too."""
+record it (audit). A protocol, so common and tenants' hand-offs can name it too."""
 
 from __future__ import annotations
 

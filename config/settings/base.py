@@ -136,6 +136,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 CUSTOMER_TOUCH_HANDLERS = ["segments.tasks.customers_touched", "segments.lookup.customers_touched"]
 CUSTOMER_MERGE_HANDLERS = ["segments.engine.customers_merged", "campaigns.services.merges.customers_merged",
                            "segments.lookup.customers_merged"]
+# Who hears of a change to a team (tenants/services/team_changes.py), inside its transaction:
+# tenants is public-schema only, the audit log lives in each tenant's schema.
+TEAM_CHANGE_HANDLERS = ["audit.services.team_change_record"]
 
 # --------------------------------------------------------------------------- data stores
 def database_config(url: str) -> dict:

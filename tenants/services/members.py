@@ -14,11 +14,11 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
-from audit.services import audit_record, changes_between
 from common.errors import Code, Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TenantCode, Unauthenticated
 from tenants.models import Department, Invitation, Role, TenantMembership, User
 from tenants.permissions import ensure_permitted, ensure_same_tenant
 from tenants.services.provisioning import _email_problems, user_get_or_create
+from tenants.services.team_changes import changes_between, team_changed
 
 INVITATION_DAYS = 7
 
@@ -58,9 +58,9 @@ def member_invite(*, actor: TenantMembership, email: str, role: Role, department
     except IntegrityError:
         raise Conflict.single(path="email", code=TenantCode.DUPLICATE_INVITATION,
                               message=f"{email} already has an open invitation.") from None
-    audit_record(actor=actor, action="member.invited", target=invitation,
-                 changes={"email": [None, email], "role": [None, role.key],
-                          "department": [None, department.name if department else None]})
+    team_changed(actor=actor, action="member.invited", target=invitation,
+                  changes={"email": [None, email], "role": [None, role.key],
+                           "department": [None, department.name if department else None]})
     if accept_url:
         transaction.on_commit(lambda: _send_invitation(invitation, accept_url + token))
     return invitation, token
@@ -85,7 +85,7 @@ def invitation_revoke(*, actor: TenantMembership, invitation: Invitation, now: d
                               message="This invitation was already accepted or revoked.")
     invitation.revoked_at = now
     invitation.save(update_fields=["revoked_at", "updated_at"])
-    audit_record(actor=actor, action="member.invitation_revoked", target=invitation)
+    team_changed(actor=actor, action="member.invitation_revoked", target=invitation)
     return invitation
 
 
@@ -141,8 +141,8 @@ def invitation_accept(*, token: str, tenant_id: int, now: datetime, user: User |
     invitation.accepted_at, invitation.accepted_by = now, user
     invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
     EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
-    audit_record(actor=membership, action="member.joined", target=membership,
-                 changes={"role": [None, invitation.role.key]})
+    team_changed(actor=membership, action="member.joined", target=membership,
+                  changes={"role": [None, invitation.role.key]})
     return membership
 
 
@@ -175,7 +175,7 @@ def member_update(*, actor: TenantMembership, membership: TenantMembership, role
     membership.save(update_fields=["role", "department", "updated_at"])
     changes = changes_between(before, _member_state(membership))
     if changes:
-        audit_record(actor=actor, action="member.updated", target=membership, changes=changes)
+        team_changed(actor=actor, action="member.updated", target=membership, changes=changes)
     return membership
 
 
@@ -184,6 +184,6 @@ def member_remove(*, actor: TenantMembership, membership: TenantMembership) -> N
     ensure_permitted(actor, "members.manage")
     ensure_same_tenant(actor, membership)
     _ensure_not_last_admin(membership)
-    audit_record(actor=actor, action="member.removed", target=membership,
-                 changes={"role": [membership.role.key, None]})
+    team_changed(actor=actor, action="member.removed", target=membership,
+                  changes={"role": [membership.role.key, None]})
     membership.delete()

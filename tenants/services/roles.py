@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from audit.services import audit_record, changes_between
 from common.errors import Code, Conflict, DomainError, Problem, TenantCode
 from tenants.models import Department, Role, Tenant, TenantMembership
 from tenants.permissions import CATALOGUE
 from tenants.permissions import ensure_permitted, ensure_same_tenant
+from tenants.services.team_changes import changes_between, team_changed
 
 
 def _role_problems(name: str, permissions: list[str]) -> list[Problem]:
@@ -45,7 +45,7 @@ def role_create(*, actor: TenantMembership, name: str, permissions: list[str], d
                                        description=description.strip()[:300], permissions=permissions)
     except IntegrityError:
         raise _duplicate_name(name) from None
-    audit_record(actor=actor, action="role.created", target=role, changes={"permissions": [None, permissions]})
+    team_changed(actor=actor, action="role.created", target=role, changes={"permissions": [None, permissions]})
     return role
 
 
@@ -78,7 +78,7 @@ def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: 
     except IntegrityError:
         raise _duplicate_name(name) from None
     after = {"name": role.name, "permissions": role.permissions, "description": role.description}
-    audit_record(actor=actor, action="role.updated", target=role, changes=changes_between(before, after))
+    team_changed(actor=actor, action="role.updated", target=role, changes=changes_between(before, after))
     return role
 
 
@@ -92,7 +92,7 @@ def role_delete(*, actor: TenantMembership, role: Role) -> None:
     if in_use:
         raise Conflict.single(path="role", code=TenantCode.ROLE_IN_USE,
                               message=f"{in_use} member(s) have this role; give them another role first.")
-    audit_record(actor=actor, action="role.deleted", target=role, changes={"permissions": [role.permissions, None]})
+    team_changed(actor=actor, action="role.deleted", target=role, changes={"permissions": [role.permissions, None]})
     role.delete()
 
 
@@ -105,7 +105,7 @@ def department_create(*, actor: TenantMembership, name: str) -> Department:
             department = Department.objects.create(tenant_id=actor.tenant_id, name=name)
     except IntegrityError:
         raise _duplicate_name(name) from None
-    audit_record(actor=actor, action="department.created", target=department, changes={"name": [None, name]})
+    team_changed(actor=actor, action="department.created", target=department, changes={"name": [None, name]})
     return department
 
 
@@ -120,7 +120,7 @@ def department_rename(*, actor: TenantMembership, department: Department, name: 
             department.save(update_fields=["name", "updated_at"])
     except IntegrityError:
         raise _duplicate_name(name) from None
-    audit_record(actor=actor, action="department.renamed", target=department, changes={"name": [before, name]})
+    team_changed(actor=actor, action="department.renamed", target=department, changes={"name": [before, name]})
     return department
 
 
@@ -128,8 +128,8 @@ def department_rename(*, actor: TenantMembership, department: Department, name: 
 def department_delete(*, actor: TenantMembership, department: Department) -> None:
     ensure_permitted(actor, "settings.modify")
     ensure_same_tenant(actor, department)
-    audit_record(actor=actor, action="department.deleted", target=department,
-                 changes={"name": [department.name, None], "members": [department.members.count(), 0]})
+    team_changed(actor=actor, action="department.deleted", target=department,
+                  changes={"name": [department.name, None], "members": [department.members.count(), 0]})
     department.delete()  # members keep their seat with no department (SET NULL)
 
 
@@ -147,7 +147,7 @@ def workspace_update(*, actor: TenantMembership, name: str) -> "Tenant":
     if name != before:
         tenant.name = name
         tenant.save(update_fields=["name", "updated_at"])
-        audit_record(actor=actor, action="workspace.updated", target=tenant, changes={"name": [before, name]})
+        team_changed(actor=actor, action="workspace.updated", target=tenant, changes={"name": [before, name]})
     return tenant
 
 
