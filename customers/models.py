@@ -171,7 +171,7 @@ class EventDay(models.Model):
     and the last. Kept by triggers on customers_event in the writing transaction, whatever
     writes (ingest, imports, merges, erasure, deletes; migrations 0019, 0020), so rules read
     whole days from here and only a window's partial edge days from the events
-    (segments/rules/compile.py)."""
+    (segments/rules/compile/events.py)."""
 
     pk = models.CompositePrimaryKey("customer", "name", "day")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -238,7 +238,7 @@ class EventTotal(models.Model):
     count, sum, least and greatest of the values, and the latest event's time. A rule
     without a window start reads one row per customer here where the customer's latest
     event is before the window's end; the rest from the daily values (segments/rules/
-    compile.py). The same triggers keep it."""
+    compile/events.py). The same triggers keep it."""
 
     pk = models.CompositePrimaryKey("customer", "name", "property")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
