@@ -570,7 +570,7 @@ class MetricsSummary(models.Model):
 
 
 class GeneratorTruth(models.Model):
-    """What demo/generator.py planted for a generated customer: its persona and whether
+    """What demo/generator/ planted for a generated customer: its persona and whether
     and when it churned (churned_at = its last event). Kept out of Customer and its traits
     so segments and clustering features cannot read the answer; their tests compare with it."""
 

@@ -1,4 +1,4 @@
-"""The planted personas of the data generator (demo/generator.py): pure data.
+"""The planted personas of the data generator (demo/generator/): pure data.
 
 Each persona is a distribution over every segmentation type (demographic, geographic,
 firmographic, technographic, psychographic, needs, value) and over behaviour (event mix,

@@ -1,5 +1,5 @@
 """The data generator: exact counts, determinism, planted personas and churners, surveys,
-consent and revenue (demo/generator.py)."""
+consent and revenue (demo/generator/)."""
 
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
