@@ -134,7 +134,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 # Who hears of customer data (customers/touch.py): after a write commits, each touch handler
 # gets the Touch; inside a merge's transaction, each merge handler moves its rows.
 CUSTOMER_TOUCH_HANDLERS = ["segments.tasks.customers_touched", "segments.lookup.customers_touched"]
-CUSTOMER_MERGE_HANDLERS = ["segments.engine.customers_merged", "campaigns.services.merges.customers_merged",
+CUSTOMER_MERGE_HANDLERS = ["segments.engine.merges.customers_merged", "campaigns.services.merges.customers_merged",
                            "segments.lookup.customers_merged"]
 # Who hears of a change to a team (tenants/services/team_changes.py), inside its transaction:
 # tenants is public-schema only, the audit log lives in each tenant's schema.

@@ -8,22 +8,24 @@ transaction, so nobody sees "updated" before the memberships are. An evaluation 
 idempotent for (segment, definition version, now): a rerun finds nothing to change.
 
 Static and snapshot segments change only through `members_add` / `members_remove` /
-`snapshot_fill`, also here, so every membership row has one author.
+`snapshot_fill` (static.py), identity merges through `customers_merged` (merges.py), so
+every membership row has one author: this package.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import structlog
 from django.db import connection, transaction
 
 from common.clock import Clock
 from ops import telemetry
-from segments.lookup import sync_soon
-from segments.models import Membership, Segment, SegmentEvaluation
+from segments.engine.merges import customers_merged
+from segments.engine.static import members_add, members_remove, snapshot_fill
+from segments.engine.writes import CUSTOMER_DELETES_LOCK, Diff, hold_customer_deletes, record_day
+from segments.models import Segment, SegmentEvaluation
 from segments.rules.compile import compile_rule
 from segments.selectors.rules import reference_ids, rule_context
 
@@ -41,16 +43,14 @@ INCREMENTAL_SHARE = 0.02
 ANALYZE_AFTER_CHANGES = 10_000
 logger = structlog.get_logger(__name__)
 
+__all__ = [
+    "CUSTOMER_DELETES_LOCK", "EvaluationSkipped", "backoff", "customers_merged", "evaluate", "hold_customer_deletes",
+    "incremental_limit", "matching_sql", "members_add", "members_remove", "snapshot_fill", "tenant_incremental_limit",
+]
+
 
 class EvaluationSkipped(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Diff:
-    entered: int
-    exited: int
-    size: int
 
 
 # Both diffs end by writing their changes to the outbox and counting them.
@@ -135,24 +135,6 @@ def matching_sql(segment: Segment, *, now: datetime, only: list[int] | None = No
                         rollups=rule.rollups(now, scoped=only is not None))
 
 
-# The first key of the advisory lock that customer deletes take exclusively (the trigger of
-# migration 0005, which names the same number); the second is the schema's hashtext.
-CUSTOMER_DELETES_LOCK = 20261202
-
-
-def hold_customer_deletes(cursor) -> None:
-    """Make customer deletes in this tenant wait until the current transaction ends.
-
-    Membership writes call this before the statement that decides which customers' memberships
-    to open (a full evaluation: after its compiled statement, then it drops the customers
-    deleted meanwhile; see _full_diff). A delete that committed before is not seen by that
-    statement; one still running waits, at its trigger, for this transaction, then removes
-    the memberships it wrote for the customers it deleted — what the foreign key used to
-    guarantee, for one lock per evaluation instead of a check and a row lock per membership."""
-    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))",
-                   [CUSTOMER_DELETES_LOCK, connection.schema_name])
-
-
 def _diff(segment: Segment, evaluation: SegmentEvaluation, now: datetime, only: list[int] | None) -> Diff:
     sql = matching_sql(segment, now=now, only=only)
     params = {**sql.params, "e_now": now, "e_segment": segment.pk, "e_version": segment.definition_version,
@@ -233,18 +215,6 @@ def _open_count(cursor, segment: Segment) -> int:
     return cursor.fetchone()[0]
 
 
-def _record_day(segment: Segment, now: datetime, diff: Diff) -> None:
-    if diff.entered or diff.exited:
-        sync_soon()  # the lookup's answers follow the outbox
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO segments_segmentsizesnapshot (segment_id, day, size, entered, exited) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (segment_id, day) DO UPDATE SET size = EXCLUDED.size, "
-            "entered = segments_segmentsizesnapshot.entered + EXCLUDED.entered, "
-            "exited = segments_segmentsizesnapshot.exited + EXCLUDED.exited",
-            [segment.pk, now.astimezone(timezone.utc).date(), diff.size, diff.entered, diff.exited])
-
-
 def _finish(segment: Segment, evaluation: SegmentEvaluation, diff: Diff, *, now: datetime, full: bool,
             clock: Clock, started: float) -> None:
     fields = {"size": diff.size}
@@ -253,7 +223,7 @@ def _finish(segment: Segment, evaluation: SegmentEvaluation, diff: Diff, *, now:
     if diff.entered or diff.exited:
         fields["last_changed_at"] = now
     Segment.objects.filter(pk=segment.pk).update(**fields)
-    _record_day(segment, now, diff)
+    record_day(segment, now, diff)
     SegmentEvaluation.objects.filter(pk=evaluation.pk).update(
         status=SegmentEvaluation.Status.SUCCEEDED, entered=diff.entered, exited=diff.exited, size=diff.size,
         duration_ms=int((time.perf_counter() - started) * 1000), finished_at=clock(), error="")
@@ -368,115 +338,6 @@ def _check_evaluable(segment: Segment, now: datetime, *, full: bool) -> None:
     latest = _latest(segment)
     if latest and now < latest:
         raise EvaluationSkipped(f"Membership already reflects {latest.isoformat()}, later than this evaluation's now.")
-
-
-# ------------------------------------------------------------------ static and snapshot
-
-
-def members_add(*, segment: Segment, customer_ids: list[int], now: datetime,
-                source: str = Membership.Source.MANUAL) -> int:
-    """Open a membership for each customer not already in the (static) segment."""
-    return _static_change(segment, customer_ids, now, add=True, source=source)
-
-
-def members_remove(*, segment: Segment, customer_ids: list[int], now: datetime) -> int:
-    return _static_change(segment, customer_ids, now, add=False, source="")
-
-
-def _static_change(segment: Segment, customer_ids: list[int], now: datetime, *, add: bool, source: str) -> int:
-    if segment.kind == Segment.Kind.DYNAMIC:
-        raise ValueError("dynamic segments change by their rule")  # the services refuse first
-    with transaction.atomic(), connection.cursor() as cursor:
-        Segment.objects.select_for_update().filter(pk=segment.pk).first()
-        hold_customer_deletes(cursor)
-        if add:
-            cursor.execute(
-                "WITH opened AS (INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, "
-                "definition_version, source) SELECT %(s)s, c.id, %(now)s, NULL, 0, %(src)s FROM customers_customer c "
-                "WHERE c.id = ANY(%(ids)s) AND NOT EXISTS (SELECT 1 FROM segments_membership o WHERE "
-                "o.segment_id = %(s)s AND o.customer_id = c.id AND o.exited_at IS NULL) ORDER BY c.id "
-                "RETURNING customer_id) INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, "
-                "created_at) SELECT %(s)s, customer_id, 'entered', %(now)s, %(now)s FROM opened RETURNING customer_id",
-                {"s": segment.pk, "now": now, "ids": list(customer_ids), "src": source})
-        else:
-            cursor.execute(
-                "WITH closed AS (UPDATE segments_membership SET exited_at = %(now)s WHERE segment_id = %(s)s "
-                "AND exited_at IS NULL AND customer_id = ANY(%(ids)s) RETURNING customer_id) "
-                "INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, created_at) "
-                "SELECT %(s)s, customer_id, 'exited', %(now)s, %(now)s FROM closed RETURNING customer_id",
-                {"s": segment.pk, "now": now, "ids": list(customer_ids)})
-        changed = len(cursor.fetchall())
-        size = Membership.objects.filter(segment=segment, exited_at__isnull=True).count()
-        fields = {"size": size, "last_evaluated_at": now}
-        if changed:
-            fields["last_changed_at"] = now
-        Segment.objects.filter(pk=segment.pk).update(**fields)
-        _record_day(segment, now, Diff(entered=changed if add else 0, exited=0 if add else changed, size=size))
-    return changed
-
-
-def snapshot_fill(*, snapshot: Segment, source: Segment, now: datetime) -> int:
-    """Freeze `source`'s members at `now` into the (new, empty) snapshot segment."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        hold_customer_deletes(cursor)
-        cursor.execute(
-            "INSERT INTO segments_membership (segment_id, customer_id, entered_at, exited_at, definition_version, "
-            "source) SELECT %(snap)s, customer_id, %(now)s, NULL, 0, 'snapshot' FROM segments_membership "
-            "WHERE segment_id = %(src)s AND entered_at <= %(now)s AND (exited_at IS NULL OR exited_at > %(now)s) "
-            "ORDER BY customer_id",
-            {"snap": snapshot.pk, "src": source.pk, "now": now})
-        size = cursor.rowcount
-        Segment.objects.filter(pk=snapshot.pk).update(size=size, last_evaluated_at=now, last_changed_at=now,
-                                                      frozen_at=now)
-        _record_day(snapshot, now, Diff(entered=size, exited=0, size=size))
-    return size
-
-
-# ------------------------------------------------------------------ merged customers
-
-# Per segment, the membership the merged person keeps: the survivor's open one, else the lowest
-# loser's, which moves to the survivor below. The others close. For consumers keyed by
-# customer id (campaigns, webhooks) each loser id exits and, where a loser's membership moves,
-# the survivor enters.
-_MERGE_STAYS_SQL = """
-WITH open AS (
-    SELECT id, segment_id, customer_id,
-           row_number() OVER (PARTITION BY segment_id ORDER BY customer_id = %(survivor)s DESC, customer_id) AS rank
-    FROM segments_membership WHERE customer_id = ANY(%(everyone)s) AND exited_at IS NULL
-),
-closed AS (
-    UPDATE segments_membership m SET exited_at = GREATEST(%(now)s, m.entered_at)
-    FROM open o WHERE m.id = o.id AND o.rank > 1
-    RETURNING m.segment_id, m.customer_id
-),
-moved AS (SELECT segment_id, customer_id FROM open WHERE rank = 1 AND customer_id <> %(survivor)s),
-sized AS (
-    UPDATE segments_segment s SET size = GREATEST(s.size - c.n, 0)
-    FROM (SELECT segment_id, count(*) AS n FROM closed GROUP BY segment_id) c WHERE s.id = c.segment_id
-)
-INSERT INTO segments_membershipchange (segment_id, customer_id, change, at, created_at)
-SELECT segment_id, customer_id, 'exited', %(now)s, %(now)s FROM closed
-UNION ALL SELECT segment_id, customer_id, 'exited', %(now)s, %(now)s FROM moved
-UNION ALL SELECT segment_id, %(survivor)s, 'entered', %(now)s, %(now)s FROM moved
-"""
-
-
-def customers_merged(*, survivor: int, losers: list[int], now: datetime) -> None:
-    """customers.touch's merge handler (settings.CUSTOMER_MERGE_HANDLERS): profiles that are
-    one person became `survivor` (an identity merge; the losers are deleted next). Their
-    memberships, open and closed, become the survivor's history, one open membership per
-    segment. Dynamic segments then re-check the survivor with the batch's other
-    customers, as for any new data."""
-    params = {"survivor": survivor, "losers": list(losers), "everyone": [survivor, *losers], "now": now}
-    with connection.cursor() as cursor:
-        # Evaluations of these segments write their open memberships holding the segment row: wait
-        # for them, and keep the next out, so no one opens a membership that this move would clash
-        # with (one open membership per customer and segment). In id order, as the engine locks.
-        cursor.execute("SELECT id FROM segments_segment WHERE id IN (SELECT segment_id FROM segments_membership "
-                       "WHERE customer_id = ANY(%(losers)s) AND exited_at IS NULL) ORDER BY id FOR UPDATE", params)
-        cursor.execute(_MERGE_STAYS_SQL, params)
-        cursor.execute("UPDATE segments_membership SET customer_id = %(survivor)s WHERE customer_id = ANY(%(losers)s)",
-                       params)
 
 
 def backoff(failures: int, interval: timedelta) -> timedelta:
