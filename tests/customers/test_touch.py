@@ -79,7 +79,7 @@ def test_the_configured_handlers_are_the_rooms_that_keep_per_customer_rows(setti
     names = [*settings.CUSTOMER_TOUCH_HANDLERS, *settings.CUSTOMER_MERGE_HANDLERS]
     assert touch_module._handlers(tuple(names))  # every name imports
     assert settings.CUSTOMER_TOUCH_HANDLERS == ["segments.tasks.customers_touched", "segments.lookup.customers_touched"]
-    assert set(settings.CUSTOMER_MERGE_HANDLERS) == {"segments.engine.customers_merged",
+    assert set(settings.CUSTOMER_MERGE_HANDLERS) == {"segments.engine.merges.customers_merged",
                                                      "campaigns.services.merges.customers_merged",
                                                      "segments.lookup.customers_merged"}
 
