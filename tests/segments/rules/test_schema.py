@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from segments.rules.nodes import Registry, RuleError
-from segments.rules.parse import _Parser, parse
+from segments.rules.parse import parse
+from segments.rules.parse.values import ValueParser
 from segments.rules.schema import definition_schema, duration_pattern
 from segments.rules.vocabulary import parse_datetime
 from tests.segments.rules.strategies import CUSTOM, DATE_VALUES, EVENTS, definitions
@@ -323,7 +324,7 @@ def test_the_schema_rejects_what_the_parser_rejects_but_for_its_documented_gaps(
 
 
 def _parser_duration(raw: str) -> bool:
-    return _Parser(Registry()).duration(raw, "") is not None
+    return ValueParser(Registry()).duration(raw, "") is not None
 
 
 def test_the_duration_pattern_is_the_parsers_rule_for_every_day_week_and_hour_count():
