@@ -6,7 +6,7 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
 from config import embedded_redis
-from config.settings.base import celery_broker_url, redis_url_with_db
+from config.settings.stores import celery_broker_url, redis_url_with_db
 
 
 def test_url_helpers_keep_the_socket_path_and_pick_the_database():
@@ -60,7 +60,7 @@ def test_rate_limits_count_on_the_embedded_server(socket_redis, settings):
 
     from common import ratelimit
     from common.ratelimit import Limit
-    from config.settings.base import cache_config
+    from config.settings.stores import cache_config
 
     settings.CACHES = cache_config(socket_redis, db=6)
     caches["default"].clear()

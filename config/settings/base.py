@@ -2,10 +2,12 @@
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import environ
-from celery.schedules import crontab
+from .schedule import CELERY_BEAT_SCHEDULE, HEARTBEAT_SECONDS, TASK_QUEUES  # noqa: F401
+from .stores import (
+    cache_config, celery_broker_url, database_config, redis_url_with_db, replica_databases, warehouse_storage,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -141,66 +143,12 @@ CUSTOMER_MERGE_HANDLERS = ["segments.engine.merges.customers_merged", "campaigns
 TEAM_CHANGE_HANDLERS = ["audit.services.team_change_record"]
 
 # --------------------------------------------------------------------------- data stores
-def database_config(url: str) -> dict:
-    config = env.db_url_config(url)
-    config["ENGINE"] = "django_tenants.postgresql_backend"
-    config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    config["CONN_HEALTH_CHECKS"] = True
-    return config
-
-
-def redis_url_with_db(url: str, db: int) -> str:
-    """The same Redis server, another logical database (redis:// or unix:// URL)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}?db={db}"
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def celery_broker_url(url: str) -> str:
-    """Celery/kombu spell a Unix-socket Redis `redis+socket:///path?virtual_host=<db>`;
-    redis-py (cache, health checks) spells it `unix:///path?db=<db>`."""
-    parts = urlsplit(url)
-    if parts.scheme != "unix":
-        return url
-    db = dict(parse_qsl(parts.query)).get("db", "0")
-    return f"redis+socket://{parts.path}?virtual_host={db}"
-
-
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
 DATABASES = {"default": database_config(DATABASE_URL)} if DATABASE_URL else {}
-
-
-def replica_databases() -> dict:
-    """The streaming replica that previews and reports read from (common/replica.py), when
-    DATABASE_REPLICA_URL names one. Tests point it at the test database (MIRROR)."""
-    url = env("DATABASE_REPLICA_URL", default="")
-    if not url:
-        return {}
-    config = database_config(url)
-    # A replica that does not answer costs a read this long once, then is skipped (HEALTH_SECONDS).
-    config["OPTIONS"] = {"connect_timeout": env.int("REPLICA_CONNECT_TIMEOUT", default=2), **config.get("OPTIONS", {})}
-    return {"replica": {**config, "TEST": {"MIRROR": "default"}}}
-
-
 DATABASES.update(replica_databases() if DATABASES else {})
 # Longest replay lag (s) at which the replica still answers; beyond it reads go to the primary.
 REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=10.0)
-
-
-def cache_config(url: str, db: int = 1) -> dict:
-    return {
-        "default": {
-            "BACKEND": "common.cache.ReusingRedisCache",
-            "LOCATION": redis_url_with_db(url, db),
-            # Every cache key carries the tenant schema (rule 6 of DESIGN.md).
-            "KEY_FUNCTION": "django_tenants.cache.make_key",
-            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-        }
-    }
-
-
 CACHES = cache_config(REDIS_URL) if REDIS_URL else {}
 
 # --------------------------------------------------------------------------- auth
@@ -255,26 +203,7 @@ STORAGES = {
 }
 
 
-def warehouse_storage(environ) -> dict:
-    """Where warehouse exports go (segments/warehouse/): a local directory, or any
-    S3-compatible bucket through django-storages when WAREHOUSE_S3_BUCKET is set."""
-    bucket = environ("WAREHOUSE_S3_BUCKET", default="")
-    if not bucket:
-        return {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": environ("WAREHOUSE_DIR", default=str(BASE_DIR / ".data" / "warehouse"))}}
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        "bucket_name": bucket,
-        "location": environ("WAREHOUSE_S3_PREFIX", default=""),
-        "endpoint_url": environ("WAREHOUSE_S3_ENDPOINT_URL", default=None),
-        "region_name": environ("WAREHOUSE_S3_REGION", default=None),
-        "access_key": environ("WAREHOUSE_S3_ACCESS_KEY_ID", default=None),
-        "secret_key": environ("WAREHOUSE_S3_SECRET_ACCESS_KEY", default=None),
-        "file_overwrite": True,  # an export's names are deterministic; a rerun replaces its files
-        "default_acl": None,
-    }}
-
-
-STORAGES["warehouse"] = warehouse_storage(env)
+STORAGES["warehouse"] = warehouse_storage(env, BASE_DIR)
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media"))
 # Where insights runs spill every customer's features while they fit on samples (unlinked
 # files, ~1 GB per million customers); None: the system's temporary directory.
@@ -359,17 +288,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TASK_DEFAULT_QUEUE = "strata"  # dispatchers, heartbeats and the rest
-# Queues by kind of work, each with workers of its own (Procfile, docker-compose.yml), so a
-# model training or a big import cannot hold up freshness or sends.
-TASK_QUEUES = {
-    "freshness": ["customers.merge_inbox", "segments.evaluate_touched", "segments.lookup_sync"],
-    "evaluations": ["segments.evaluate_segment", "segments.evaluate_due"],
-    "sends": ["campaigns.tick", "campaigns.send_entries", "campaigns.send_occasion", "campaigns.deliver_webhooks",
-              "campaigns.review_reminders"],
-    "batch": ["customers.run_import", "customers.refresh_metrics", "customers.refresh_metrics_nightly",
-              "insights.run_clustering", "insights.train_churn_model", "insights.score_lookalikes", "insights.nightly",
-              "segments.warehouse_export", "customers.rollup_backfill", "customers.event_upkeep"],
-}
 CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in TASK_QUEUES.items() for task in tasks}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_TRACK_STARTED = True
@@ -381,56 +299,6 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 # it: a worker keeps it as a web process does (ops.tasking closes one past CONN_MAX_AGE or
 # broken after each task); the fixup still closes it after this many tasks.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
-HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=60.0)
-CELERY_BEAT_SCHEDULE = {
-    "heartbeat-every-minute": {
-        "task": "ops.dispatch_heartbeats",
-        "schedule": HEARTBEAT_SECONDS,
-    },
-    # Tracking items whose merge was never queued or was lost (customers/ingest/inbox.py).
-    "inbox-sweep-every-minute": {
-        "task": "customers.dispatch_inbox_sweep",
-        "schedule": 60.0,
-    },
-    # Segments whose refresh interval has come (default 15 minutes each).
-    "segments-due-every-minute": {
-        "task": "segments.dispatch_due",
-        "schedule": 60.0,
-    },
-    # Nightly, before the metrics: events past each tenant's retention removed, next
-    # months' partitions made (customers/partitions.py).
-    "event-upkeep-nightly": {
-        "task": "customers.dispatch_event_upkeep",
-        "schedule": crontab(hour=1, minute=30),
-    },
-    # Nightly, after the day's data is in: every tenant's RFM, LTV, churn and engagement.
-    "metrics-nightly": {
-        "task": "customers.dispatch_metrics_refresh",
-        "schedule": crontab(hour=2, minute=30),
-    },
-    # Nightly, after the metrics: every customer into the active clusters, the churn model
-    # retrained and every customer rescored (insights.tasks).
-    "insights-nightly": {
-        "task": "insights.dispatch_nightly",
-        "schedule": crontab(hour=3, minute=30),
-    },
-    # The quarterly segment review (campaigns.review): owners are emailed their queue on the
-    # first day of each quarter.
-    "segment-review-quarterly": {
-        "task": "campaigns.dispatch_review_reminders",
-        "schedule": crontab(month_of_year="1,4,7,10", day_of_month=1, hour=8, minute=0),
-    },
-    # Campaign occasions that are due, on-entry sends from the outbox, webhook deliveries.
-    "campaigns-tick-every-minute": {
-        "task": "campaigns.dispatch",
-        "schedule": 60.0,
-    },
-    # Scheduled warehouse exports that are due (segments.warehouse).
-    "warehouse-exports-every-5-minutes": {
-        "task": "segments.dispatch_exports",
-        "schedule": 300.0,
-    },
-}
 # work_mem of a segment preview's statements (segments/selectors/preview.py): its bitmaps
 # over the customers stay exact.
 PREVIEW_WORK_MEM = env("PREVIEW_WORK_MEM", default="32MB")

@@ -1,7 +1,8 @@
 """Development: `make run`. Falls back to the embedded servers when no URL is exported."""
 
 from .base import *  # noqa: F401,F403
-from .base import CACHES, DATABASES, REDIS_URL, cache_config, celery_broker_url, database_config, env, redis_url_with_db
+from .base import CACHES, DATABASES, REDIS_URL, env
+from .stores import cache_config, celery_broker_url, database_config, redis_url_with_db
 
 DEBUG = env.bool("DEBUG", default=True)
 LOG_FORMAT = env("LOG_FORMAT", default="console")

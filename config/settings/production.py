@@ -7,7 +7,7 @@ DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without one
 DATABASE_URL = env("DATABASE_URL")
 REDIS_URL = env("REDIS_URL")
-from .base import cache_config, celery_broker_url, database_config, redis_url_with_db, replica_databases  # noqa: E402
+from .stores import cache_config, celery_broker_url, database_config, redis_url_with_db, replica_databases  # noqa: E402
 
 DATABASES = {"default": database_config(DATABASE_URL), **replica_databases()}
 CACHES = cache_config(REDIS_URL)

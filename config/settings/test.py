@@ -13,9 +13,8 @@ for _variable in ("PROMETHEUS_MULTIPROC_DIR", "WAREHOUSE_DIR"):
         atexit.register(shutil.rmtree, os.environ[_variable], ignore_errors=True)
 
 from .base import *  # noqa: F401,F403,E402
-from .base import (  # noqa: E402
-    BASE_DIR, DATABASES, REDIS_URL, cache_config, celery_broker_url, database_config, redis_url_with_db,
-)
+from .base import BASE_DIR, DATABASES, REDIS_URL  # noqa: E402
+from .stores import cache_config, celery_broker_url, database_config, redis_url_with_db  # noqa: E402
 
 if not DATABASES or not REDIS_URL:
     from config import devservers

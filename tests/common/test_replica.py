@@ -21,7 +21,7 @@ def test_the_router_never_writes_or_migrates_on_the_replica():
 
 
 def test_database_replica_url_adds_a_replica_that_mirrors_default_in_tests(monkeypatch):
-    from config.settings.base import replica_databases
+    from config.settings.stores import replica_databases
 
     monkeypatch.delenv("DATABASE_REPLICA_URL", raising=False)
     assert replica_databases() == {}

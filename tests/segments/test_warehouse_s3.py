@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone as django_timezone
 from django_tenants.utils import schema_context
 
-from config.settings.base import warehouse_storage as storage_setting
+from config.settings.stores import warehouse_storage as storage_setting
 from segments.warehouse import services as warehouse
 from tests.conftest import session
 from tests.segments.test_warehouse_export import later, shop  # noqa: F401  (fixture)
@@ -60,7 +60,8 @@ def bucket(s3_endpoint, settings):
                "WAREHOUSE_S3_REGION": "us-east-1", "WAREHOUSE_S3_PREFIX": "strata",
                "WAREHOUSE_S3_ACCESS_KEY_ID": "testing", "WAREHOUSE_S3_SECRET_ACCESS_KEY": "testing"}
     settings.STORAGES = {**settings.STORAGES,
-                         "warehouse": storage_setting(lambda name, default=None: environ.get(name, default))}
+                         "warehouse": storage_setting(lambda name, default=None: environ.get(name, default),
+                                                      settings.BASE_DIR)}
     yield client
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         for item in page.get("Contents", []):
