@@ -30,6 +30,7 @@ from customers.models import (
     CustomerIdentity,
     CustomerMetrics,
     Event,
+    EventDefinition,
     PersonalPropertyKey,
     SurveyResponse,
     TraitDefinition,
@@ -83,6 +84,11 @@ def events_list() -> QuerySet[Event]:
     return Event.objects.select_related("customer").only(
         "id", "name", "timestamp", "properties", "message_id", "received_at", "source", "customer__external_id",
     ).order_by("-timestamp", "-id")
+
+
+def busiest_events(*, limit: int) -> list[str]:
+    """The workspace's event names with the most events (the registry's volumes), busiest first."""
+    return list(EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:limit])
 
 
 def pii_trait_keys() -> frozenset[str]:

@@ -6,11 +6,10 @@ from typing import Any
 
 from common.errors import Code, Problem
 from common.jsonvalues import text_problem
-from customers.models import EventDefinition
 from segments.models import Segment
 
 MAX_FEATURES = 12
-DEFAULT_FEATURES = 8
+DEFAULT_FEATURES = 8  # a report without chosen features counts the workspace's busiest events
 
 
 def segment_problems(segment: Any, path: str) -> list[Problem]:
@@ -42,8 +41,3 @@ def feature_problems(names: Any) -> list[Problem]:
     if len(names) > MAX_FEATURES:
         return [Problem("features", Code.TOO_MANY, f"At most {MAX_FEATURES} feature events.")]
     return [Problem(f"features[{i}]", *found) for i, name in enumerate(names) if (found := text_problem(name))]
-
-
-def busiest_events() -> list[str]:
-    """The features a report counts when none are chosen: the workspace's busiest events."""
-    return list(EventDefinition.objects.order_by("-volume", "name").values_list("name", flat=True)[:DEFAULT_FEATURES])

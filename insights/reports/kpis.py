@@ -33,8 +33,9 @@ from common.errors import Code, CustomerCode, DomainError, Problem
 from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
 from customers.models import MetricsSettings, Survey
+from customers.selectors import busiest_events
 from insights.reports.cache import cached_report
-from insights.reports.inputs import busiest_events, feature_problems
+from insights.reports.inputs import DEFAULT_FEATURES, feature_problems
 from segments.models import Segment
 
 MAX_SEGMENTS = 10
@@ -158,7 +159,7 @@ def _compute(query: KpiQuery, now: datetime) -> KpiReport:
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
     segments = {s.key: s for s in Segment.objects.filter(key__in=query.segments)}
     ordered = [segments[key] for key in query.segments]
-    features = list(query.features) or busiest_events()
+    features = list(query.features) or busiest_events(limit=DEFAULT_FEATURES)
     with replica_reads() as db, db.cursor() as cursor:
         cursor.execute(kpi_sql(len(features)), _params(ordered, features, query.conversion, settings, now))
         facts = {row[0]: row for row in cursor.fetchall()}

@@ -37,8 +37,9 @@ from common.errors import Code, DomainError, Problem
 from common.jsonvalues import text_problem
 from customers.metrics.ltv import DAYS_PER_MONTH, ltv_by_churn, ltv_by_lifespan
 from customers.models import MetricsSettings
+from customers.selectors import busiest_events
 from insights.reports.cache import cached_report
-from insights.reports.inputs import busiest_events, feature_problems, segment_problems
+from insights.reports.inputs import DEFAULT_FEATURES, feature_problems, segment_problems
 from insights.reports.snapshots import engagement_by_period
 from insights.reports.periods import period_start, shift
 from segments.models import Segment
@@ -138,7 +139,7 @@ def _compute(query: TrendQuery, now: datetime) -> TrendReport:
     segments = {s.key: s for s in Segment.objects.filter(key__in=query.segments)}
     ids = {segments[key].pk: key for key in query.segments}
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
-    features = list(query.features) or busiest_events()
+    features = list(query.features) or busiest_events(limit=DEFAULT_FEATURES)
     params = {"segments": list(ids), "starts": starts, "ends": ends, "first": starts[0], "now": now,
               "unit": query.interval, "revenue": settings.revenue_event, "prop": settings.revenue_property,
               "conversion": query.conversion or "", "inactivity": timedelta(days=settings.churn_inactivity_days),

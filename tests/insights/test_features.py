@@ -106,11 +106,11 @@ def test_a_listed_subset_reads_only_its_customers_and_the_same_values(people):
 
 
 def test_the_spilled_table_reads_back_blocks_rows_and_samples(people, settings, tmp_path, monkeypatch):
-    from insights import features as catalogue_module
+    from insights.features import extraction
     from insights.table import FeatureTable, draw
 
     settings.INSIGHTS_SPILL_DIR = str(tmp_path)
-    monkeypatch.setattr(catalogue_module, "CHUNK_CUSTOMERS", 3)  # blocks of three ids
+    monkeypatch.setattr(extraction, "CHUNK_CUSTOMERS", 3)  # blocks of three ids
     for i in range(7):
         Customer.objects.create(external_id=f"more-{i}", plan="pro" if i % 2 else "free")
     features = catalogue()
