@@ -35,6 +35,7 @@ from insights.features import catalogue, extract_all
 from insights.models import ChurnModel
 from customers.metrics.ltv import DAYS_PER_MONTH
 from insights.models.churn import ArpuRevenue, LearntRevenue, drivers, scores, strongest, train
+from insights.models.ltv import ltv_summary, predicted_ltv
 from insights.models.preprocess import Preprocessor
 from insights.services import runs
 from insights.services.scores import churn_scores_write
@@ -54,7 +55,6 @@ MIN_PAYERS = 30  # training customers who paid after the cutoff, to learn monthl
 # (memory holds these samples, never the tenant; scoring reads everyone a block at a time).
 TRAIN_LIMIT = 200_000
 TEST_LIMIT = 100_000
-LTV_MONTHS = 24
 
 
 class TooLittleData(DomainError):
@@ -351,52 +351,13 @@ def _score(trained, prep, features, now, horizon, revenue, progress) -> Scored:
     return Scored(ids=ids, risk=risk, gone=gone, ltv=ltv, low=low, high=high, high_potential=high_potential,
                   groups=names, top_groups=np.concatenate(parts["top_groups"]),
                   top_values=np.concatenate(parts["top_values"]), contribution_sums=sums,
-                  ltv_summary={**_ltv_summary(scored_ltv, threshold, int(high_potential.sum())),
+                  ltv_summary={**ltv_summary(scored_ltv, threshold, int(high_potential.sum())),
                                **revenue.basis()})
-
-
-def _hazard(risk: np.ndarray, horizon: int) -> np.ndarray:
-    """The monthly chance of churning that a risk over the lead + horizon window implies."""
-    window_months = (LEAD_DAYS + horizon) / 30.4375
-    return 1 - (1 - np.clip(risk, 0, 0.999)) ** (1 / window_months)
-
-
-def _expected_months(hazard: np.ndarray) -> np.ndarray:
-    survive = 1 - hazard
-    return np.sum([survive ** month for month in range(1, LTV_MONTHS + 1)], axis=0)
 
 
 def _predicted_ltv(monthly_revenue, risk, calibration, horizon):
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
-    monthly = monthly_revenue * float(settings.gross_margin)
-    spread = _risk_spread(risk, calibration)
-    ltv = monthly * _expected_months(_hazard(risk, horizon))
-    low = monthly * _expected_months(_hazard(np.clip(risk + spread, 0, 1), horizon))
-    high = monthly * _expected_months(_hazard(np.clip(risk - spread, 0, 1), horizon))
-    return ltv, low, high
-
-
-def _risk_spread(risk: np.ndarray, calibration: list[dict]) -> np.ndarray:
-    """1.96 standard errors of the observed churn rate in the risk's calibration bin, plus
-    that bin's gap between predicted and observed."""
-    spread = np.full(len(risk), 0.1)
-    for row in calibration:
-        low, high = np.floor(row["predicted"] * 10) / 10, np.floor(row["predicted"] * 10) / 10 + 0.1
-        inside = (risk >= low) & (risk < high)
-        error = 1.96 * np.sqrt(max(row["observed"] * (1 - row["observed"]), 0.01) / max(row["customers"], 1))
-        spread[inside] = error + abs(row["observed"] - row["predicted"])
-    return spread
-
-
-def _ltv_summary(ltv: np.ndarray, threshold: float, high_potential: int) -> dict:
-    if not len(ltv):
-        return {}
-    edges = np.unique(np.quantile(ltv, np.linspace(0, 1, 11)))
-    counts, edges = np.histogram(ltv, bins=edges if len(edges) > 1 else 10)
-    return {"months": LTV_MONTHS, "median": round(float(np.median(ltv)), 2), "mean": round(float(ltv.mean()), 2),
-            "top_decile_from": round(threshold, 2), "high_potential_sign_ups": high_potential,
-            "histogram": [{"from": round(float(a), 2), "to": round(float(b), 2), "customers": int(c)}
-                          for a, b, c in zip(edges[:-1], edges[1:], counts)]}
+    return predicted_ltv(monthly_revenue * float(settings.gross_margin), risk, calibration, LEAD_DAYS + horizon)
 
 
 def _save(model: ChurnModel, trained, revenue, features) -> str:

@@ -103,13 +103,13 @@ def test_without_enough_payments_predicted_ltv_is_built_on_arpu(in_tenant, analy
     model = train_now(analyst)
     assert model.status == "succeeded", model.error
     assert model.ltv["revenue_basis"] == "arpu" and model.ltv["payers"] == 0
-    from insights.services.churn import _expected_months, _hazard
+    from insights.models.ltv import expected_months, monthly_hazard
 
     for customer in payers[:5]:
         score = CustomerScore.objects.get(customer=customer)
         tenure_months = max((NOW - customer.signed_up_at).total_seconds() / 86400 / (365.25 / 12), 1)
         monthly = 300 / tenure_months * 0.5
-        expected = monthly * _expected_months(_hazard(np.array([score.churn_risk]), 30))[0]
+        expected = monthly * expected_months(monthly_hazard(np.array([score.churn_risk]), 15 + 30))[0]
         assert float(score.predicted_ltv) == pytest.approx(expected, rel=0.01)
     stranger = CustomerScore.objects.exclude(customer__in=payers).exclude(churn_risk=1).first()
     assert stranger.predicted_ltv > 0  # the tenant's mean ARPU, not nothing
