@@ -10,7 +10,7 @@ from django.db import connection
 # loser's, which moves to the survivor below. The others close. For consumers keyed by
 # customer id (campaigns, webhooks) each loser id exits and, where a loser's membership moves,
 # the survivor enters.
-_MERGE_STAYS_SQL = """
+_MERGE_MEMBERSHIPS_SQL = """
 WITH open AS (
     SELECT id, segment_id, customer_id,
            row_number() OVER (PARTITION BY segment_id ORDER BY customer_id = %(survivor)s DESC, customer_id) AS rank
@@ -46,6 +46,6 @@ def customers_merged(*, survivor: int, losers: list[int], now: datetime) -> None
         # with (one open membership per customer and segment). In id order, as the engine locks.
         cursor.execute("SELECT id FROM segments_segment WHERE id IN (SELECT segment_id FROM segments_membership "
                        "WHERE customer_id = ANY(%(losers)s) AND exited_at IS NULL) ORDER BY id FOR UPDATE", params)
-        cursor.execute(_MERGE_STAYS_SQL, params)
+        cursor.execute(_MERGE_MEMBERSHIPS_SQL, params)
         cursor.execute("UPDATE segments_membership SET customer_id = %(survivor)s WHERE customer_id = ANY(%(losers)s)",
                        params)
