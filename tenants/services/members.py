@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
+from common.actors import Actor
 from common.errors import Code, Conflict, DomainError, Forbidden, Gone, NotFound, Problem, TenantCode, Unauthenticated
 from tenants.models import Department, Invitation, Role, TenantMembership, User
 from tenants.permissions import ensure_permitted, ensure_same_tenant
@@ -35,7 +36,8 @@ def _member_state(membership: TenantMembership) -> dict:
 def member_invite(*, actor: TenantMembership, email: str, role: Role, department: Department | None,
                   now: datetime, accept_url: str = "") -> tuple[Invitation, str]:
     """Invite `email` with a role; returns the invitation and its single-use token
-    (emailed as `accept_url` + token; only a hash of it is stored)."""
+    (emailed as `accept_url` + token; only a hash of it is stored). The actor is a member,
+    not any Actor: the invitation names the person who sent it."""
     ensure_permitted(actor, "members.manage")
     ensure_same_tenant(actor, role, department)
     email = (email or "").strip().lower()
@@ -77,7 +79,7 @@ def _send_invitation(invitation: Invitation, link: str) -> None:
 
 
 @transaction.atomic
-def invitation_revoke(*, actor: TenantMembership, invitation: Invitation, now: datetime) -> Invitation:
+def invitation_revoke(*, actor: Actor, invitation: Invitation, now: datetime) -> Invitation:
     ensure_permitted(actor, "members.manage")
     ensure_same_tenant(actor, invitation)
     if invitation.accepted_at or invitation.revoked_at:
@@ -161,7 +163,7 @@ def _ensure_not_last_admin(membership: TenantMembership) -> None:
 
 
 @transaction.atomic
-def member_update(*, actor: TenantMembership, membership: TenantMembership, role: Role | None = None,
+def member_update(*, actor: Actor, membership: TenantMembership, role: Role | None = None,
                   department: Department | None = None, clear_department: bool = False) -> TenantMembership:
     ensure_permitted(actor, "members.manage")
     ensure_same_tenant(actor, membership, role, department)
@@ -180,7 +182,7 @@ def member_update(*, actor: TenantMembership, membership: TenantMembership, role
 
 
 @transaction.atomic
-def member_remove(*, actor: TenantMembership, membership: TenantMembership) -> None:
+def member_remove(*, actor: Actor, membership: TenantMembership) -> None:
     ensure_permitted(actor, "members.manage")
     ensure_same_tenant(actor, membership)
     _ensure_not_last_admin(membership)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from common.actors import Actor
 from common.errors import Code, Conflict, DomainError, Problem, TenantCode
-from tenants.models import Department, Role, Tenant, TenantMembership
+from tenants.models import Department, Role, Tenant
 from tenants.permissions import CATALOGUE
 from tenants.permissions import ensure_permitted, ensure_same_tenant
 from tenants.services.team_changes import changes_between, team_changed
@@ -31,7 +32,7 @@ def _duplicate_name(name: str) -> DomainError:
 
 
 @transaction.atomic
-def role_create(*, actor: TenantMembership, name: str, permissions: list[str], description: str = "") -> Role:
+def role_create(*, actor: Actor, name: str, permissions: list[str], description: str = "") -> Role:
     ensure_permitted(actor, "roles.manage")
     name, given = (name or "").strip(), list(permissions or [])
     problems = _role_problems(name, given)  # paths index what the caller sent
@@ -58,7 +59,7 @@ def _free_key(tenant_id: int, base: str) -> str:
 
 
 @transaction.atomic
-def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: list[str],
+def role_update(*, actor: Actor, role: Role, name: str, permissions: list[str],
                 description: str = "") -> Role:
     ensure_permitted(actor, "roles.manage")
     ensure_same_tenant(actor, role)
@@ -83,7 +84,7 @@ def role_update(*, actor: TenantMembership, role: Role, name: str, permissions: 
 
 
 @transaction.atomic
-def role_delete(*, actor: TenantMembership, role: Role) -> None:
+def role_delete(*, actor: Actor, role: Role) -> None:
     ensure_permitted(actor, "roles.manage")
     ensure_same_tenant(actor, role)
     if role.is_builtin:
@@ -97,7 +98,7 @@ def role_delete(*, actor: TenantMembership, role: Role) -> None:
 
 
 @transaction.atomic
-def department_create(*, actor: TenantMembership, name: str) -> Department:
+def department_create(*, actor: Actor, name: str) -> Department:
     ensure_permitted(actor, "settings.modify")
     name = _department_name(name)
     try:
@@ -110,7 +111,7 @@ def department_create(*, actor: TenantMembership, name: str) -> Department:
 
 
 @transaction.atomic
-def department_rename(*, actor: TenantMembership, department: Department, name: str) -> Department:
+def department_rename(*, actor: Actor, department: Department, name: str) -> Department:
     ensure_permitted(actor, "settings.modify")
     ensure_same_tenant(actor, department)
     name, before = _department_name(name), department.name
@@ -125,7 +126,7 @@ def department_rename(*, actor: TenantMembership, department: Department, name: 
 
 
 @transaction.atomic
-def department_delete(*, actor: TenantMembership, department: Department) -> None:
+def department_delete(*, actor: Actor, department: Department) -> None:
     ensure_permitted(actor, "settings.modify")
     ensure_same_tenant(actor, department)
     team_changed(actor=actor, action="department.deleted", target=department,
@@ -134,7 +135,7 @@ def department_delete(*, actor: TenantMembership, department: Department) -> Non
 
 
 @transaction.atomic
-def workspace_update(*, actor: TenantMembership, name: str) -> "Tenant":
+def workspace_update(*, actor: Actor, name: str) -> "Tenant":
     """Rename the workspace (its subdomain stays: links and SDKs depend on it)."""
     ensure_permitted(actor, "settings.modify")
     name = (name or "").strip()
