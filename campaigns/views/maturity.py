@@ -1,5 +1,6 @@
 """/maturity/: the workspace's segmentation maturity, a report (`reports.view`) — the level on the ladder,
-the types its segments use, the practices, and the next steps (campaigns/maturity.py)."""
+the types its segments use, the practices, and the next steps (insights/reports/maturity.py;
+the practices: campaigns/maturity.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from campaigns.maturity import TYPE_LABELS, TYPES, workspace_maturity
+from campaigns.maturity import workspace_maturity
 from common.pages import requires
+from insights.reports.maturity import TYPE_LABELS, TYPES
 
 
 @require_GET
