@@ -33,7 +33,7 @@ once and kept (`bench-report-*`).
    with each week's members; all customers without a fan-out) against one hand-written
    GROUP BY over every (member, week) row; every count checked equal — target ≤ 1.5.
 6. targeting: the STP board's facts for every live segment with two targets' overlap
-   (`campaigns.targeting._facts`) against a hand-written statement that computes each
+   (`insights.reports.stp.segment_facts`) against a hand-written statement that computes each
    customer's revenue, reachability (a correlated EXISTS) and engagement once and fans
    them out over the memberships, plus a second for the sizes 30 days ago; size, ARPU,
    reachability, engagement and growth checked equal — target ≤ 1.5.
@@ -489,8 +489,8 @@ def _targeting(segments, now) -> Result:
 
     from django.db import connection
 
-    from campaigns.targeting import REVENUE_DAYS, _facts
     from customers.models import MetricsSettings
+    from insights.reports.stp import REVENUE_DAYS, segment_facts
 
     settings = MetricsSettings.objects.order_by("id").first() or MetricsSettings()
     params = {"now": now, "since": now - timedelta(days=REVENUE_DAYS), "then": now - timedelta(days=30),
@@ -504,7 +504,7 @@ def _targeting(segments, now) -> Result:
             cursor.execute(TARGETING_THEN, params)
             return facts, dict(cursor.fetchall())
 
-    report_s, rows = _timed(lambda: _facts(targets, now))
+    report_s, rows = _timed(lambda: segment_facts(targets, now))
     hand_s, (facts, then) = _timed(hand)
     for row in rows:
         size, revenue, reachable, engagement = facts[row["key"]]

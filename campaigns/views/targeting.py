@@ -13,11 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.models import TargetingBoard
-from campaigns.targeting import (
-    CHANNELS, MAX_WEIGHT, MEASURES, board_current, board_save, board_weights, targeting_rows,
-)
+from campaigns.targeting import CHANNELS, MAX_WEIGHT, board_current, board_save, board_weights, targeting_rows
 from common.errors import DomainError
 from common.pages import refuse_forbidden, requires
+from insights.reports.stp import MEASURES
 
 LABELS = {"size": "Size", "value": "Value (revenue per member, 90 days)", "growth": "Growth (30 days)",
           "reachability": "Reachability (consented)", "engagement": "Engagement", "overlap": "Overlap with targets"}
