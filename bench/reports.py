@@ -152,9 +152,10 @@ def _timed(work) -> tuple[float, object]:
 
 
 def report_features(query) -> list[str]:
-    from insights.reports.inputs import busiest_events
+    from customers.selectors import busiest_events
+    from insights.reports.inputs import DEFAULT_FEATURES
 
-    return list(query.features) or busiest_events()
+    return list(query.features) or busiest_events(limit=DEFAULT_FEATURES)
 
 
 def _kpis(segments, now, explain: bool = False) -> Result:
