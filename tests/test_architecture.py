@@ -111,6 +111,22 @@ def _first_party_imports_inside_functions() -> list[str]:
     return found
 
 
+def test_definitions_are_parsed_against_the_tenant_in_one_place():
+    """Outside the rule package only segments/selectors/rules.py (rule_context,
+    condition_context) calls the parser: one registry read, one path convention."""
+    callers = []
+    for package in _root_packages():
+        for path in (ROOT / package).rglob("*.py"):
+            relative = str(path.relative_to(ROOT))
+            if relative.startswith("segments/rules/") or relative == "segments/selectors/rules.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("segments.rules.parse")
+                        and any(alias.name in ("parse", "RuleParser") for alias in node.names)):
+                    callers.append(relative)
+    assert callers == []
+
+
 MAX_MODULE_LINES = 400
 # A module may pass MAX_MODULE_LINES only when one cohesive class needs the room: its path
 # and why. A module grown past it is split into a package (shared/DESIGN.md, Layout).

@@ -27,13 +27,12 @@ from common.errors import Code, DomainError, Problem, SegmentCode
 from common.jsonvalues import text_problem
 from customers.models import TraitDefinition
 from insights.reports.cache import cached_report
-from insights.reports.inputs import segment_problems, unprefixed
+from insights.reports.inputs import segment_problems
 from segments.models import Segment
 from segments.rules.compile import sequence_chains
 from segments.rules.nodes import RuleError, SequenceCondition
-from segments.rules.parse import parse
 from segments.rules.vocabulary import BUILTIN_TRAITS
-from segments.selectors.rules import rule_registry
+from segments.selectors.rules import condition_context
 
 MAX_BREAKDOWN_SEGMENTS = 10
 TOP_VALUES = 9  # a trait breakdown's busiest values; the rest are one "Other" group
@@ -123,12 +122,7 @@ def funnel_query(*, steps: Any, within: Any = DEFAULT_WITHIN, window: Any = None
 
 def _sequence(definition: dict) -> tuple[SequenceCondition, list[Problem]]:
     """The steps parsed by the rule parser, its paths made the funnel's own."""
-    doc = {"version": 1, "match": "all", "conditions": [{"type": "sequence", **definition}]}
-    try:
-        group, warnings = parse(doc, rule_registry())
-    except RuleError as error:
-        raise RuleError([unprefixed(p) for p in error.problems]) from None
-    return group.conditions[0], [unprefixed(w) for w in warnings]
+    return condition_context(condition={"type": "sequence", **definition})
 
 
 def _breakdown(breakdown: Any) -> tuple[str | None, tuple[str, ...], list[Problem]]:

@@ -25,13 +25,6 @@ def segment_problems(segment: Any, path: str) -> list[Problem]:
     return []
 
 
-def unprefixed(problem: Problem) -> Problem:
-    """A problem of a one-condition definition parsed for a report, at the report's own
-    path: `conditions[0].steps[1]` → `steps[1]`."""
-    path = problem.path.removeprefix("conditions[0].").removeprefix("conditions[0]")
-    return Problem(path, problem.code, problem.message)
-
-
 def feature_problems(names: Any) -> list[Problem]:
     """Feature events to count adoption of: up to 12 names (unknown ones are allowed — as in
     rules, an event may not have arrived yet)."""

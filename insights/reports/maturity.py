@@ -25,9 +25,8 @@ from segments.models import Segment
 from segments.rules.nodes import (
     EventCondition, MetricCondition, RuleError, SequenceCondition, SurveyCondition, TraitCondition,
 )
-from segments.rules.parse import parse
 from segments.rules.vocabulary import BUILTIN_TRAITS
-from segments.selectors.rules import rule_registry
+from segments.selectors.rules import rule_context, rule_registry
 
 TYPES = ("demographic", "geographic", "firmographic", "technographic", "behavioural", "psychographic_needs", "value",
          "predictive")
@@ -117,7 +116,7 @@ def _rule_types(segment: Segment, custom: dict[str, str], registry) -> set[str]:
     if segment.kind != Segment.Kind.DYNAMIC or not segment.definition:
         return set()
     try:
-        group, _ = parse(segment.definition, registry)
+        group = rule_context(definition=segment.definition, registry=registry).group
     except RuleError:  # a stored rule that no longer parses (a trait since removed) reads no type
         return set()
     kinds = set()

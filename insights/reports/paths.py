@@ -22,11 +22,10 @@ from typing import Any
 from common.replica import replica_reads
 from common.errors import Code, DomainError, Problem
 from insights.reports.cache import cached_report
-from insights.reports.inputs import segment_problems, unprefixed
+from insights.reports.inputs import segment_problems
 from segments.models import Segment
 from segments.rules.nodes import RuleError, Window
-from segments.rules.parse import parse
-from segments.selectors.rules import rule_registry
+from segments.selectors.rules import condition_context
 
 MAX_DEPTH = 5
 TOP_EVENTS = 8  # per step; the rest are OTHER
@@ -89,13 +88,11 @@ def paths_query(*, event: Any, window: Any = None, direction: Any = "next", dept
     `window.last` …); depth 1..5; direction next or previous."""
     window = DEFAULT_WINDOW if window is None else window
     problems, parsed, warnings = [], None, []
-    doc = {"version": 1, "match": "all", "conditions": [
-        {"type": "event", "event": event, "window": window, "count": {"op": "gte", "value": 1}}]}
     try:
-        group, found = parse(doc, rule_registry())
-        parsed, warnings = group.conditions[0], [unprefixed(w) for w in found]
+        parsed, warnings = condition_context(
+            condition={"type": "event", "event": event, "window": window, "count": {"op": "gte", "value": 1}})
     except RuleError as error:
-        problems += [unprefixed(p) for p in error.problems]
+        problems += error.problems
     if parsed is not None and parsed.event == "*":
         problems.append(Problem("event", Code.INVALID_VALUE, "Choose one event (“*” is not a step)."))
     if direction not in DIRECTIONS:

@@ -1,4 +1,5 @@
-"""Reading the rule language's world: a definition parsed against the tenant (rule_context),
+"""Reading the rule language's world: a definition or a lone condition parsed against the
+tenant (rule_context, condition_context: the only places that parse),
 the registry it is parsed against, referenced segments and the order dependents evaluate in."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from segments.models import (
 from segments.rules.nodes import Group, Registry, Rollups, RuleError
 from segments.rules.parse import aggregated_properties, parse, references
 from segments.rules.shapes import counted_events, lifetime_events
+from segments.rules.vocabulary import VERSION
 
 # One round trip instead of four: the registry is read before every parse (each preview
 # keystroke in the builder, each evaluation), and the reads cost their latency, not their rows.
@@ -73,6 +75,23 @@ def rule_context(*, definition: Any, self_key: str | None = None, registry: Regi
     except RuleError as error:
         raise error.prefixed("definition") from None
     return ParsedRule(group=group, warnings=[_under_definition(w) for w in warnings])
+
+
+def condition_context(*, condition: Any, registry: Registry | None = None) -> tuple[Any, list[Problem]]:
+    """One condition parsed against the tenant as a definition holding only it would be (a
+    report's event, steps or window): the typed condition and its warnings, every path the
+    condition's own (`steps[1]`, not `conditions[0].steps[1]`). Raises RuleError."""
+    doc = {"version": VERSION, "match": "all", "conditions": [condition]}
+    try:
+        group, warnings = parse(doc, registry if registry is not None else rule_registry())
+    except RuleError as error:
+        raise RuleError([_under_condition(p) for p in error.problems]) from None
+    return group.conditions[0], [_under_condition(w) for w in warnings]
+
+
+def _under_condition(problem: Problem) -> Problem:
+    return Problem(problem.path.removeprefix("conditions[0].").removeprefix("conditions[0]"), problem.code,
+                   problem.message)
 
 
 def _under_definition(problem: Problem) -> Problem:

@@ -1,4 +1,5 @@
-"""rule_context: the one place a definition is parsed against the tenant's registry."""
+"""rule_context and condition_context: the only places a definition (or a lone condition, for
+a report) is parsed against the tenant's registry."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from segments.models import Segment
 from segments.rules.nodes import RuleError
-from segments.selectors.rules import rule_context, rule_registry
+from segments.rules.nodes import EventCondition
+from segments.selectors.rules import condition_context, rule_context, rule_registry
 
 
 def _trait(field: str, value) -> dict:
@@ -80,3 +82,17 @@ def test_an_incremental_check_does_not_read_the_day_rollup_registry(in_tenant, d
         assert rule_rollups(group, now).days == {"login"}
     with django_assert_num_queries(0):
         assert rule_rollups(group, now, scoped=True).days == frozenset()
+
+
+def test_a_lone_condition_is_parsed_with_its_own_paths(in_tenant):
+    """A report's condition: problems and warnings at the condition's paths, as the report names them."""
+    with pytest.raises(RuleError) as caught:
+        condition_context(condition={"type": "sequence", "steps": [{"event": "a"}], "within": "soon"})
+    assert {p.path for p in caught.value.problems} == {"steps", "within"}
+    with pytest.raises(RuleError) as caught:
+        condition_context(condition="not a condition")
+    assert {p.path for p in caught.value.problems} == {""}
+    parsed, warnings = condition_context(condition={"type": "event", "event": "never_sent",
+                                                    "count": {"op": "gte", "value": 1}})
+    assert isinstance(parsed, EventCondition) and parsed.event == "never_sent"
+    assert [(w.path, w.code) for w in warnings] == [("event", "unknown_event")]
