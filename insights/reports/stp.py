@@ -41,7 +41,9 @@ class TargetRow:
     parts: dict[str, float] = field(default_factory=dict)  # each measure scaled 0..1
     score: float = 0.0
     rank: int = 0
-    target: dict | None = None  # the positioning, when a target
+    # Filled by the board (campaigns/targeting.py): the positioning when the segment is a
+    # target, and the plays acting on it.
+    target: dict | None = None
     plays: list[dict] = field(default_factory=list)
 
 
